@@ -1,0 +1,480 @@
+//! Configuration: a TOML file, overridden by `TOKENBRIDGE_*` environment variables.
+//! Errors name the key and the reason (`providers[0].condition: not a valid CEL expression ...`).
+
+use crate::conditions::Expression;
+use crate::model::{KeyAlgorithm, GRANT_PASSWORD, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub issuer: IssuerConfig,
+    pub admin: AdminConfig,
+    pub rate_limits: RateLimits,
+    pub clients: Vec<ClientConfig>,
+    pub providers: Vec<ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// The externally visible base URL; it is the `iss` of every token.
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            log_format: "text".into(),
+            trust_forwarded_for: false,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory for the embedded SQLite database (`tokenbridge.db`).
+    pub data_dir: Option<PathBuf>,
+    /// Explicit database URL (`sqlite:///path/file.db`); overrides `data_dir`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IssuerConfig {
+    /// `RS256` (default, Cognito-compatible), `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// File holding the base64 32-byte master key that seals signing keys at rest.
+    pub master_key_file: Option<PathBuf>,
+    /// How often instances reload the key set from storage (seconds).
+    pub key_refresh_seconds: u64,
+}
+
+impl Default for IssuerConfig {
+    fn default() -> Self {
+        Self { algorithm: "RS256".into(), master_key_file: None, key_refresh_seconds: 30 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// A fixed admin bearer token. Without it one is generated at first start and printed once.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Requests per second per source address on `/auth/exchange` and `/oauth2/token`; 0 = off.
+    pub per_ip_per_second: u32,
+    /// Requests per second per client on the same endpoints; 0 = off.
+    pub per_client_per_second: u32,
+    /// Burst allowance on top of the steady rate.
+    pub burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { per_ip_per_second: 50, per_client_per_second: 500, burst: 100 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Plain secret (hashed on load) ...
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// ... or its SHA-256 in hex.
+    #[serde(default)]
+    pub secret_sha256: Option<String>,
+    /// `token_exchange` (or the URN), `refresh_token`, `password`.
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub providers: Vec<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    #[serde(default = "default_access_ttl")]
+    pub access_token_ttl: i64,
+    #[serde(default = "default_access_ttl")]
+    pub id_token_ttl: i64,
+    #[serde(default = "default_refresh_ttl")]
+    pub refresh_token_ttl: i64,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec![GRANT_TOKEN_EXCHANGE.into(), GRANT_REFRESH_TOKEN.into()]
+}
+fn default_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+fn default_access_ttl() -> i64 {
+    3600
+}
+fn default_refresh_ttl() -> i64 {
+    30 * 24 * 3600
+}
+
+/// How an upstream identity finds its local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkTarget {
+    /// The claim's value equals the local user's email (verified upstream).
+    Email,
+    /// ... equals the local username.
+    Username,
+    /// ... equals the local user's id (`sub`).
+    Sub,
+    /// ... is a stored link `(provider, value)` made by `users link`.
+    Link,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub issuer: String,
+    /// Fetch `<issuer>/.well-known/openid-configuration` for endpoints not given below.
+    #[serde(default)]
+    pub discovery: bool,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// A static JWKS file, for issuers this server cannot reach.
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default)]
+    pub introspection_client_id: Option<String>,
+    #[serde(default)]
+    pub introspection_client_secret: Option<String>,
+    /// Accepted `aud` values of upstream JWTs (typically our client id at the provider).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default = "default_algs")]
+    pub algorithms: Vec<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: i64,
+    /// Upstream claim (or mapped attribute) whose value finds the local user.
+    #[serde(default = "default_link_claim")]
+    pub link_claim: String,
+    #[serde(default = "default_link_to")]
+    pub link_to: LinkTarget,
+    /// CEL over `assertion` that must be true, e.g. `assertion.email_verified == true`.
+    #[serde(default)]
+    pub condition: Option<String>,
+    /// Attribute name -> CEL expression over `assertion`.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, String>,
+    /// Refuse JWTs whose `iat` (or `auth_time`) is older than this many seconds.
+    #[serde(default)]
+    pub max_token_age_seconds: Option<i64>,
+    #[serde(default)]
+    pub one_time_use: bool,
+    /// Replay-marker lifetime for opaque tokens, whose expiry we cannot see.
+    #[serde(default = "default_opaque_ttl")]
+    pub opaque_token_ttl_seconds: i64,
+    /// Create the local user on first exchange instead of refusing.
+    #[serde(default)]
+    pub jit: bool,
+    /// The client tokens belong to when `/auth/exchange` names none.
+    #[serde(default)]
+    pub default_client: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_algs() -> Vec<String> {
+    vec!["RS256".into()]
+}
+fn default_leeway() -> i64 {
+    60
+}
+fn default_link_claim() -> String {
+    "email".into()
+}
+fn default_link_to() -> LinkTarget {
+    LinkTarget::Email
+}
+fn default_opaque_ttl() -> i64 {
+    3600
+}
+fn default_timeout_ms() -> u64 {
+    3000
+}
+
+/// A configuration error that names the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.into(), reason: reason.into() }
+}
+
+/// Accepts short grant names and returns the canonical ones.
+pub fn canonical_grant(g: &str) -> Option<&'static str> {
+    match g {
+        "token_exchange" | "token-exchange" | GRANT_TOKEN_EXCHANGE => Some(GRANT_TOKEN_EXCHANGE),
+        GRANT_REFRESH_TOKEN => Some(GRANT_REFRESH_TOKEN),
+        GRANT_PASSWORD => Some(GRANT_PASSWORD),
+        _ => None,
+    }
+}
+
+/// Whether a URL may be used for an upstream: HTTPS, or HTTP only to a loopback host.
+pub fn check_upstream_url(url: &str) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err("must be https:// (plain http is allowed only for loopback hosts)".into())
+            }
+        }
+        s => Err(format!("unsupported scheme {s:?}")),
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            let at = e.span().map(|s| {
+                let line = text[..s.start.min(text.len())].lines().count().max(1);
+                format!(" (line {line})")
+            });
+            err("config", format!("{msg}{}", at.unwrap_or_default()))
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    /// `TOKENBRIDGE_LISTEN`, `_PUBLIC_URL`, `_DATA_DIR`, `_STORAGE_URL`, `_LOG_FORMAT`,
+    /// `_ADMIN_TOKEN`, `_ALGORITHM` override the file.
+    pub fn apply_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("TOKENBRIDGE_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = var("TOKENBRIDGE_PUBLIC_URL") {
+            self.server.public_url = Some(v);
+        }
+        if let Some(v) = var("TOKENBRIDGE_DATA_DIR") {
+            self.storage.data_dir = Some(v.into());
+        }
+        if let Some(v) = var("TOKENBRIDGE_STORAGE_URL") {
+            self.storage.url = Some(v);
+        }
+        if let Some(v) = var("TOKENBRIDGE_LOG_FORMAT") {
+            self.server.log_format = v;
+        }
+        if let Some(v) = var("TOKENBRIDGE_ADMIN_TOKEN") {
+            self.admin.token = Some(v);
+        }
+        if let Some(v) = var("TOKENBRIDGE_ALGORITHM") {
+            self.issuer.algorithm = v;
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        KeyAlgorithm::parse(&self.issuer.algorithm).unwrap_or(KeyAlgorithm::RS256)
+    }
+
+    /// Everything that can be checked without the network: names, URLs, grants, CEL, references.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err("server.listen", format!("{:?} is not an address:port", self.server.listen)));
+        }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(err("server.log_format", "must be \"text\" or \"json\""));
+        }
+        if let Some(u) = &self.server.public_url {
+            url::Url::parse(u).map_err(|e| err("server.public_url", format!("not a URL: {e}")))?;
+        }
+        if KeyAlgorithm::parse(&self.issuer.algorithm).is_none() {
+            return Err(err("issuer.algorithm", format!("{:?} is not one of RS256, ES256, EdDSA", self.issuer.algorithm)));
+        }
+        let mut client_ids = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let k = |f: &str| format!("clients[{i}].{f}");
+            if c.client_id.is_empty() {
+                return Err(err(k("client_id"), "must not be empty"));
+            }
+            if !client_ids.insert(c.client_id.as_str()) {
+                return Err(err(k("client_id"), format!("{:?} is defined twice", c.client_id)));
+            }
+            if c.secret.is_some() && c.secret_sha256.is_some() {
+                return Err(err(k("secret"), "give either secret or secret_sha256, not both"));
+            }
+            for g in &c.grant_types {
+                if canonical_grant(g).is_none() {
+                    return Err(err(k("grant_types"), format!("unknown grant {g:?} (token_exchange, refresh_token, password)")));
+                }
+            }
+            for p in &c.providers {
+                if p != "*" && !self.providers.iter().any(|x| &x.name == p) {
+                    return Err(err(k("providers"), format!("no provider named {p:?}")));
+                }
+            }
+            for (f, v) in [("access_token_ttl", c.access_token_ttl), ("id_token_ttl", c.id_token_ttl), ("refresh_token_ttl", c.refresh_token_ttl)] {
+                if v <= 0 {
+                    return Err(err(k(f), "must be a positive number of seconds"));
+                }
+            }
+            for o in &c.allowed_origins {
+                if o != "*" && url::Url::parse(o).is_err() {
+                    return Err(err(k("allowed_origins"), format!("{o:?} is not an origin like https://app.example.com")));
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in self.providers.iter().enumerate() {
+            let k = |f: &str| format!("providers[{i}].{f}");
+            if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(err(k("name"), "must be non-empty letters, digits, '-' or '_'"));
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(err(k("name"), format!("{:?} is defined twice", p.name)));
+            }
+            url::Url::parse(&p.issuer).map_err(|e| err(k("issuer"), format!("not a URL: {e}")))?;
+            if p.discovery {
+                check_upstream_url(&p.issuer).map_err(|r| err(k("issuer"), r))?;
+            }
+            for (f, v) in [
+                ("jwks_uri", &p.jwks_uri),
+                ("userinfo_endpoint", &p.userinfo_endpoint),
+                ("introspection_endpoint", &p.introspection_endpoint),
+            ] {
+                if let Some(u) = v {
+                    check_upstream_url(u).map_err(|r| err(k(f), r))?;
+                }
+            }
+            if !p.discovery && p.jwks_uri.is_none() && p.jwks_file.is_none() && p.userinfo_endpoint.is_none() && p.introspection_endpoint.is_none() {
+                return Err(err(k("issuer"), "no way to validate tokens: set discovery = true, jwks_uri, jwks_file, userinfo_endpoint or introspection_endpoint"));
+            }
+            if p.algorithms.is_empty() {
+                return Err(err(k("algorithms"), "must list at least one algorithm"));
+            }
+            for a in &p.algorithms {
+                if !crate::jose::SUPPORTED_VERIFY_ALGS.contains(&a.as_str()) {
+                    return Err(err(k("algorithms"), format!("{a:?} is not allowed (supported: {})", crate::jose::SUPPORTED_VERIFY_ALGS.join(", "))));
+                }
+            }
+            if !(0..=300).contains(&p.leeway_seconds) {
+                return Err(err(k("leeway_seconds"), "must be between 0 and 300"));
+            }
+            if let Some(c) = &p.condition {
+                Expression::compile(c).map_err(|r| err(k("condition"), r))?;
+            }
+            for (name, m) in &p.mappings {
+                Expression::compile(m).map_err(|r| err(k(&format!("mappings.{name}")), r))?;
+            }
+            if let Some(dc) = &p.default_client {
+                if !self.clients.iter().any(|c| &c.client_id == dc) {
+                    return Err(err(k("default_client"), format!("no client named {dc:?}")));
+                }
+            }
+            if p.opaque_token_ttl_seconds <= 0 {
+                return Err(err(k("opaque_token_ttl_seconds"), "must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:9000"
+
+[[clients]]
+client_id = "web"
+providers = ["sf"]
+allowed_origins = ["http://localhost:3000"]
+
+[[providers]]
+name = "sf"
+issuer = "https://login.salesforce.com"
+discovery = true
+audiences = ["3MVG"]
+condition = 'assertion.email_verified == true'
+"#;
+
+    #[test]
+    fn good_config_validates() {
+        let c = Config::from_toml(GOOD).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.providers[0].link_to, LinkTarget::Email);
+        assert_eq!(c.clients[0].refresh_token_ttl, 30 * 24 * 3600);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = GOOD.replace("assertion.email_verified == true", "assertion.email_verified ==");
+        let e = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "providers[0].condition");
+        let bad = GOOD.replace("https://login.salesforce.com", "http://idp.example.com");
+        assert_eq!(Config::from_toml(&bad).unwrap().validate().unwrap_err().key, "providers[0].issuer");
+        let bad = GOOD.replace("listen =", "lisen =");
+        assert!(Config::from_toml(&bad).unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn upstream_urls_must_be_https_unless_loopback() {
+        assert!(check_upstream_url("https://x.example/jwks").is_ok());
+        assert!(check_upstream_url("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_upstream_url("http://localhost/jwks").is_ok());
+        assert!(check_upstream_url("http://10.0.0.1/jwks").is_err());
+    }
+}

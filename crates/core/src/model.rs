@@ -1,0 +1,183 @@
+//! Domain records: what the Store keeps. Secrets appear here only as hashes or sealed bytes.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A local user of the pool. `id` is the stable `sub` of every token issued for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub enabled: bool,
+    /// argon2id PHC string; `None` for users who only sign in through an upstream provider.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub password_hash: Option<String>,
+    pub groups: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored link: upstream identity `(provider, subject)` belongs to local user `user_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamLink {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: String,
+    pub created_at: i64,
+}
+
+/// An app client. The secret is kept only as its SHA-256 (secrets are 32 random bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
+    pub grant_types: Vec<String>,
+    /// Upstream providers whose tokens this client may exchange.
+    pub providers: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    /// Browser origins allowed to call the token endpoints for this client (CORS).
+    pub allowed_origins: Vec<String>,
+}
+
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_PASSWORD: &str = "password";
+
+impl Client {
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+    pub fn allows_provider(&self, provider: &str) -> bool {
+        self.providers.iter().any(|p| p == provider || p == "*")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::RS256),
+            "ES256" => Some(Self::ES256),
+            "EdDSA" | "Ed25519" => Some(Self::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key of this issuer. `private_pkcs8` is sealed with the master key when one is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: KeyAlgorithm,
+    pub private_pkcs8: Vec<u8>,
+    /// The public JWK, as published in the JWKS.
+    pub public_jwk: String,
+    pub created_at: i64,
+    /// Set while this is the key new tokens are signed with.
+    pub active: bool,
+    /// After rotation: the key stays in the JWKS until then (its last token's expiry).
+    pub publish_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefreshStatus {
+    Active,
+    Rotated,
+    Revoked,
+}
+
+impl RefreshStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Rotated => "rotated",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "rotated" => Self::Rotated,
+            _ => Self::Revoked,
+        }
+    }
+}
+
+/// One refresh token of a family. A family starts at sign-in; each refresh rotates within it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenRecord {
+    /// SHA-256 (hex) of the token; the token itself is never stored.
+    pub token_hash: String,
+    pub family_id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: String,
+    /// How the family started (e.g. `upstream:salesforce`), for audit.
+    pub origin: String,
+    pub auth_time: i64,
+    pub origin_jti: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub status: RefreshStatus,
+}
+
+/// Result of the atomic compare-and-swap that retires a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was active and is now rotated; the new one is stored.
+    Rotated(RefreshTokenRecord),
+    /// The presented token was already rotated out: a replay. The family should be revoked.
+    Reused(RefreshTokenRecord),
+    Revoked(RefreshTokenRecord),
+    Expired(RefreshTokenRecord),
+    NotFound,
+}
+
+/// One CloudTrail-shaped audit record plus the columns it is looked up by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub event_id: String,
+    pub event_time: i64,
+    pub event_name: String,
+    pub username: Option<String>,
+    pub request_id: String,
+    /// `None` on success; the error code on a denial.
+    pub error_code: Option<String>,
+    pub record: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub event_name: Option<String>,
+    pub username: Option<String>,
+    pub request_id: Option<String>,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    /// Only denials (`Some(true)`) or only successes (`Some(false)`).
+    pub denied: Option<bool>,
+    pub limit: Option<u32>,
+    /// Return events older than this event id's position (pagination), newest first.
+    pub before_event_id: Option<String>,
+}

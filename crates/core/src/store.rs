@@ -1,0 +1,99 @@
+//! The only door to state. Implementations: SQLite (embedded default) and, later, PostgreSQL.
+//!
+//! Rules every implementation keeps, proven by the conformance suite in `tokenbridge-store`:
+//! - Every piece of state lives here, never in process memory, so any number of instances can
+//!   share one database (caches are allowed only for data whose staleness is bounded and safe).
+//! - Operations that correctness depends on are single atomic Store calls, never a
+//!   read-then-write in the engine: [`Store::insert_replay_marker`] is insert-if-absent,
+//!   [`Store::rotate_refresh_token`] is a compare-and-swap, [`Store::activate_signing_key`]
+//!   retires the old key and activates the new one in one transaction.
+//! - Secrets arrive already hashed or sealed; the store never sees a raw token.
+
+use crate::model::*;
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- users ---
+    /// Fails with `Conflict` when the username is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Replaces the user's record (matched by id); `NotFound` if absent.
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Case-insensitive; may return several users (the engine refuses ambiguous matches).
+    async fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>>;
+    /// Ordered by username, starting after `after`.
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>>;
+    /// Deletes the user with its links and refresh tokens.
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+
+    // --- upstream links ---
+    /// `Conflict` when `(provider, subject)` is linked to a user already.
+    async fn put_link(&self, link: &UpstreamLink) -> StoreResult<()>;
+    async fn delete_link(&self, provider: &str, subject: &str) -> StoreResult<bool>;
+    async fn find_link(&self, provider: &str, subject: &str) -> StoreResult<Option<UpstreamLink>>;
+    async fn links_for_user(&self, user_id: &str) -> StoreResult<Vec<UpstreamLink>>;
+
+    // --- clients ---
+    /// Insert or replace.
+    async fn put_client(&self, client: &Client) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+
+    // --- signing keys ---
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Atomically: the currently active key stops being active and is published until
+    /// `retire_publish_until`; `kid` becomes the active key.
+    async fn activate_signing_key(&self, kid: &str, retire_publish_until: i64) -> StoreResult<()>;
+    /// Removes keys whose `publish_until` is before `now`; returns how many.
+    async fn purge_retired_keys(&self, now: i64) -> StoreResult<u64>;
+
+    // --- refresh tokens ---
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
+    async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Compare-and-swap: if `old_hash` is active and unexpired at `now`, mark it rotated and
+    /// insert `new` in the same transaction. Exactly one of many concurrent callers wins.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+    ) -> StoreResult<RotateOutcome>;
+    /// Marks every token of the family revoked; returns how many were still active.
+    async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64>;
+
+    // --- one-time use ---
+    /// Insert-if-absent: `true` when this is the first use of `token_hash` (an expired marker
+    /// with the same hash counts as absent and is replaced).
+    async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
+    /// Deletes expired replay markers and expired refresh tokens; returns rows removed.
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+
+    // --- audit ---
+    async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// Newest first.
+    async fn lookup_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+
+    // --- settings (small shared values: admin token hash, demo provider keys, ...) ---
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// Insert-if-absent; returns the value now stored (ours, or the one another instance wrote first).
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+}

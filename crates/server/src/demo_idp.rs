@@ -1,0 +1,1 @@
+//! Built-in demo upstream provider (Salesforce-like).
