@@ -1,1 +1,20 @@
-fn main() {}
+//! The `tokenbridge` binary.
+
+mod cli;
+mod commands;
+mod demo;
+mod state;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -60,7 +60,8 @@ mod tests {
 
     #[test]
     fn condition_over_claims() {
-        let e = Expression::compile(r#"assertion.email_verified == true && assertion.organization_id == "00D5g""#).unwrap();
+        let e =
+            Expression::compile(r#"assertion.email_verified == true && assertion.organization_id == "00D5g""#).unwrap();
         assert!(e.check(&json!({"email_verified": true, "organization_id": "00D5g"})).unwrap());
         assert!(!e.check(&json!({"email_verified": false, "organization_id": "00D5g"})).unwrap());
         // A missing claim is an error, which the engine treats as a rejection.

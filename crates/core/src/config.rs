@@ -284,7 +284,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("--config", format!("cannot read {}: {e}", path.display())))?;
         Self::from_toml(&text)
     }
 
@@ -340,7 +341,10 @@ impl Config {
             url::Url::parse(u).map_err(|e| err("server.public_url", format!("not a URL: {e}")))?;
         }
         if KeyAlgorithm::parse(&self.issuer.algorithm).is_none() {
-            return Err(err("issuer.algorithm", format!("{:?} is not one of RS256, ES256, EdDSA", self.issuer.algorithm)));
+            return Err(err(
+                "issuer.algorithm",
+                format!("{:?} is not one of RS256, ES256, EdDSA", self.issuer.algorithm),
+            ));
         }
         let mut client_ids = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
@@ -356,7 +360,10 @@ impl Config {
             }
             for g in &c.grant_types {
                 if canonical_grant(g).is_none() {
-                    return Err(err(k("grant_types"), format!("unknown grant {g:?} (token_exchange, refresh_token, password)")));
+                    return Err(err(
+                        k("grant_types"),
+                        format!("unknown grant {g:?} (token_exchange, refresh_token, password)"),
+                    ));
                 }
             }
             for p in &c.providers {
@@ -364,14 +371,21 @@ impl Config {
                     return Err(err(k("providers"), format!("no provider named {p:?}")));
                 }
             }
-            for (f, v) in [("access_token_ttl", c.access_token_ttl), ("id_token_ttl", c.id_token_ttl), ("refresh_token_ttl", c.refresh_token_ttl)] {
+            for (f, v) in [
+                ("access_token_ttl", c.access_token_ttl),
+                ("id_token_ttl", c.id_token_ttl),
+                ("refresh_token_ttl", c.refresh_token_ttl),
+            ] {
                 if v <= 0 {
                     return Err(err(k(f), "must be a positive number of seconds"));
                 }
             }
             for o in &c.allowed_origins {
                 if o != "*" && url::Url::parse(o).is_err() {
-                    return Err(err(k("allowed_origins"), format!("{o:?} is not an origin like https://app.example.com")));
+                    return Err(err(
+                        k("allowed_origins"),
+                        format!("{o:?} is not an origin like https://app.example.com"),
+                    ));
                 }
             }
         }
@@ -397,7 +411,12 @@ impl Config {
                     check_upstream_url(u).map_err(|r| err(k(f), r))?;
                 }
             }
-            if !p.discovery && p.jwks_uri.is_none() && p.jwks_file.is_none() && p.userinfo_endpoint.is_none() && p.introspection_endpoint.is_none() {
+            if !p.discovery
+                && p.jwks_uri.is_none()
+                && p.jwks_file.is_none()
+                && p.userinfo_endpoint.is_none()
+                && p.introspection_endpoint.is_none()
+            {
                 return Err(err(k("issuer"), "no way to validate tokens: set discovery = true, jwks_uri, jwks_file, userinfo_endpoint or introspection_endpoint"));
             }
             if p.algorithms.is_empty() {
@@ -405,7 +424,10 @@ impl Config {
             }
             for a in &p.algorithms {
                 if !crate::jose::SUPPORTED_VERIFY_ALGS.contains(&a.as_str()) {
-                    return Err(err(k("algorithms"), format!("{a:?} is not allowed (supported: {})", crate::jose::SUPPORTED_VERIFY_ALGS.join(", "))));
+                    return Err(err(
+                        k("algorithms"),
+                        format!("{a:?} is not allowed (supported: {})", crate::jose::SUPPORTED_VERIFY_ALGS.join(", ")),
+                    ));
                 }
             }
             if !(0..=300).contains(&p.leeway_seconds) {

@@ -50,10 +50,7 @@ pub struct JwtHeader {
 
 impl JwtHeader {
     pub fn ignored_key_sources(&self) -> Vec<&'static str> {
-        ["jku", "x5u", "jwk", "x5c"]
-            .into_iter()
-            .filter(|k| self.other.contains_key(*k))
-            .collect()
+        ["jku", "x5u", "jwk", "x5c"].into_iter().filter(|k| self.other.contains_key(*k)).collect()
     }
 }
 
@@ -70,13 +67,12 @@ impl UnverifiedJwt {
     /// Errors say what is malformed, never the token.
     pub fn parse(token: &str) -> Result<Self, String> {
         let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err("token is not a compact JWT (expected three dot-separated segments)".into());
         };
         let header_bytes = b64url_decode(h).map_err(|_| "JWT header is not base64url".to_string())?;
-        let header: JwtHeader =
-            serde_json::from_slice(&header_bytes).map_err(|_| "JWT header is not a JSON object with alg".to_string())?;
+        let header: JwtHeader = serde_json::from_slice(&header_bytes)
+            .map_err(|_| "JWT header is not a JSON object with alg".to_string())?;
         let payload = b64url_decode(p).map_err(|_| "JWT payload is not base64url".to_string())?;
         let claims: Map<String, Value> =
             serde_json::from_slice(&payload).map_err(|_| "JWT payload is not a JSON object".to_string())?;
@@ -167,7 +163,8 @@ impl VerifyingKey {
             let s = v.as_deref().ok_or_else(|| format!("JWK {} lacks `{name}`", jwk.kid.as_deref().unwrap_or("?")))?;
             b64url_decode(s).map_err(|_| format!("JWK member `{name}` is not base64url"))
         };
-        let mut key = Self { kid: jwk.kid.clone(), kty: jwk.kty.clone(), alg: jwk.alg.clone(), rsa: None, parsed: Vec::new() };
+        let mut key =
+            Self { kid: jwk.kid.clone(), kty: jwk.kty.clone(), alg: jwk.alg.clone(), rsa: None, parsed: Vec::new() };
         match jwk.kty.as_str() {
             "RSA" => {
                 let comps = rsa::PublicKeyComponents { n: field(&jwk.n, "n")?, e: field(&jwk.e, "e")? };
@@ -193,8 +190,8 @@ impl VerifyingKey {
                 let mut point = vec![4u8];
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                let parsed = signature::ParsedPublicKey::new(verify_alg, &point)
-                    .map_err(|e| format!("EC JWK rejected: {e}"))?;
+                let parsed =
+                    signature::ParsedPublicKey::new(verify_alg, &point).map_err(|e| format!("EC JWK rejected: {e}"))?;
                 key.parsed.push((alg.to_string(), parsed));
             }
             "OKP" => {
@@ -223,7 +220,10 @@ impl VerifyingKey {
         };
         if let Some(pinned) = &self.alg {
             if pinned != alg {
-                return Err(format!("key {} is pinned to {pinned}, token uses {alg}", self.kid.as_deref().unwrap_or("?")));
+                return Err(format!(
+                    "key {} is pinned to {pinned}, token uses {alg}",
+                    self.kid.as_deref().unwrap_or("?")
+                ));
             }
         }
         parsed
@@ -258,14 +258,19 @@ impl Signer {
         use aws_lc_rs::encoding::AsDer;
         let pkcs8 = match alg {
             KeyAlgorithm::RS256 => {
-                let kp = rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-                let der: aws_lc_rs::encoding::Pkcs8V1Der = kp.as_der().map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?;
+                let kp = rsa::KeyPair::generate(rsa::KeySize::Rsa2048)
+                    .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+                let der: aws_lc_rs::encoding::Pkcs8V1Der =
+                    kp.as_der().map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?;
                 der.as_ref().to_vec()
             }
-            KeyAlgorithm::ES256 => signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| anyhow::anyhow!("EC key generation failed"))?
-                .as_ref()
-                .to_vec(),
+            KeyAlgorithm::ES256 => signature::EcdsaKeyPair::generate_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| anyhow::anyhow!("EC key generation failed"))?
+            .as_ref()
+            .to_vec(),
             KeyAlgorithm::EdDSA => signature::Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                 .map_err(|_| anyhow::anyhow!("Ed25519 key generation failed"))?
                 .as_ref()
@@ -276,13 +281,16 @@ impl Signer {
 
     pub fn from_pkcs8(alg: KeyAlgorithm, kid: String, pkcs8: &[u8]) -> anyhow::Result<Self> {
         let key = match alg {
-            KeyAlgorithm::RS256 => PrivateKey::Rsa(rsa::KeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow::anyhow!("RSA key rejected: {e}"))?),
+            KeyAlgorithm::RS256 => {
+                PrivateKey::Rsa(rsa::KeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow::anyhow!("RSA key rejected: {e}"))?)
+            }
             KeyAlgorithm::ES256 => PrivateKey::Ec(
                 signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
                     .map_err(|e| anyhow::anyhow!("EC key rejected: {e}"))?,
             ),
             KeyAlgorithm::EdDSA => PrivateKey::Ed(
-                signature::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow::anyhow!("Ed25519 key rejected: {e}"))?,
+                signature::Ed25519KeyPair::from_pkcs8(pkcs8)
+                    .map_err(|e| anyhow::anyhow!("Ed25519 key rejected: {e}"))?,
             ),
         };
         Ok(Self { kid, alg, key, rng: SystemRandom::new() })

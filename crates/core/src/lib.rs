@@ -3,21 +3,22 @@
 //! Protocol adapters (in `tokenbridge-server`) parse a request into a typed command, call the
 //! [`engine::Engine`], and render its answer or its [`trail::Denial`] in their own protocol.
 
-// pub mod audit;
+pub mod audit;
 pub mod clock;
 pub mod conditions;
 pub mod config;
-// pub mod directory;
-// pub mod engine;
-// pub mod issuer;
+pub mod directory;
+pub mod engine;
+pub mod issuer;
 pub mod jose;
 pub mod model;
 pub mod password;
 pub mod secrets;
 pub mod store;
 pub mod trail;
-// pub mod upstream;
+pub mod upstream;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::Engine;
 pub use store::Store;
 pub use trail::{Denial, DenialCode, Trail};

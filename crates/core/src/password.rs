@@ -11,17 +11,24 @@ pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
 
-static HASHING_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
-});
+static HASHING_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
 
 fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid params"))
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid params"),
+    )
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    let salt =
+        SaltString::encode_b64(&crate::secrets::random_bytes::<16>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
 }
 
 pub fn verify_blocking(password: &str, phc: &str) -> bool {

@@ -78,6 +78,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<RotateOutcome>;
     /// Marks every token of the family revoked; returns how many were still active.
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64>;
+    /// Whether the family is still alive: it has no revoked token (a family whose tokens are
+    /// all rotated-out or expired but never revoked counts as alive). Unknown families are alive,
+    /// since access tokens may outlive a purged family row.
+    async fn refresh_family_active(&self, family_id: &str) -> StoreResult<bool>;
 
     // --- one-time use ---
     /// Insert-if-absent: `true` when this is the first use of `token_hash` (an expired marker

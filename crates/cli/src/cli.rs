@@ -1,0 +1,160 @@
+//! Command-line surface.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tokenbridge",
+    version,
+    about = "Identity broker: exchange an outside provider's token for this system's tokens"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Configuration file (TOML). Environment variables TOKENBRIDGE_* override it.
+    #[arg(long, global = true, env = "TOKENBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory holding the embedded database (tokenbridge.db).
+    #[arg(long, global = true, env = "TOKENBRIDGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "TOKENBRIDGE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the broker with a configuration file.
+    Serve(ServeArgs),
+    /// Run the broker with a built-in demo upstream provider, a demo client and seeded users.
+    Demo(DemoArgs),
+    /// Manage local users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Read the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Signing algorithm of this issuer: RS256, ES256 or EdDSA.
+    #[arg(long, default_value = "RS256")]
+    pub algorithm: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Add a user.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the email as verified.
+        #[arg(long)]
+        email_verified: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Group membership (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Create the user disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List users as JSON lines.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Start after this username.
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Show one user with its upstream links.
+    Show { user: String },
+    /// Disable a user: exchanges and refreshes for them are refused.
+    Disable { user: String },
+    /// Enable a user again.
+    Enable { user: String },
+    /// Set a user's password, read from standard input.
+    SetPassword { user: String },
+    /// Link an upstream identity (provider + subject) to a user.
+    Link {
+        user: String,
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Remove an upstream link.
+    Unlink {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        subject: String,
+    },
+    /// Import users from a CSV (header: username,email,email_verified,password,groups) or JSON array file.
+    Import {
+        file: PathBuf,
+        /// Skip users that exist instead of failing.
+        #[arg(long)]
+        skip_existing: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List signing keys (JSON lines).
+    List,
+    /// Create a new active signing key; old keys stay published until their tokens expire.
+    Rotate {
+        /// Algorithm for the new key (default: the configured one).
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// List audit events as JSON lines, newest first.
+    Lookup {
+        #[arg(long)]
+        event_name: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        request_id: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only denials.
+        #[arg(long)]
+        denied: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}

@@ -1,0 +1,184 @@
+//! What each subcommand does. Every command opens the same store the server uses, so it works
+//! while a server runs on the same data (SQLite WAL; PostgreSQL later).
+
+use crate::cli::*;
+use crate::state::{init_logging, load_config, open_engine};
+use anyhow::{bail, Context};
+use serde_json::json;
+use std::io::BufRead;
+use std::sync::Arc;
+use tokenbridge_core::directory::NewUser;
+use tokenbridge_core::model::{AuditQuery, KeyAlgorithm, User};
+use tokenbridge_core::Engine;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve(&cli.global, a).await,
+        Command::Demo(a) => crate::demo::run(&cli.global, a).await,
+        Command::Users(c) => users(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::Keys(c) => keys(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::Audit(c) => audit(open_engine(load_config(&cli.global)?).await?, c).await,
+    }
+}
+
+async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = load_config(g)?;
+    if let Some(l) = a.listen {
+        cfg.server.listen = l;
+    }
+    cfg.validate()?;
+    init_logging(&cfg.server.log_format);
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    let engine = open_engine(cfg).await?;
+    if let Some(token) = engine.ensure_admin_token().await? {
+        eprintln!("Admin token (shown once, stored hashed): {token}");
+    }
+    let state = tokenbridge_server::AppState::new(engine.clone()).await?;
+    state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
+    spawn_housekeeping(engine.clone(), state.limits.clone());
+    let app = tokenbridge_server::router(state, None);
+    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer, "tokenbridge serving");
+    tokenbridge_server::serve(listener, app, tokenbridge_server::shutdown_signal()).await
+}
+
+/// Purges expired replay markers and refresh tokens, and idle rate-limit buckets.
+pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::ratelimit::Limits>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            match engine.store.purge_expired(engine.now()).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired markers and tokens"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+            limits.shrink();
+        }
+    });
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    json!({
+        "id": u.id, "username": u.username, "email": u.email, "email_verified": u.email_verified,
+        "enabled": u.enabled, "has_password": u.password_hash.is_some(), "groups": u.groups,
+        "attributes": u.attributes, "created_at": u.created_at, "updated_at": u.updated_at,
+    })
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(p)
+}
+
+async fn users(engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
+    let dir = &engine.directory;
+    match c {
+        UsersCommand::Add { username, email, email_verified, password_stdin, groups, disabled } => {
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let u = dir
+                .create_user(NewUser {
+                    username,
+                    email,
+                    email_verified,
+                    password,
+                    groups,
+                    attributes: Default::default(),
+                    enabled: !disabled,
+                })
+                .await?;
+            println!("{}", user_json(&u));
+        }
+        UsersCommand::List { limit, after } => {
+            for u in engine.store.list_users(after.as_deref(), limit).await? {
+                println!("{}", user_json(&u));
+            }
+        }
+        UsersCommand::Show { user } => {
+            let u = dir.find(&user).await?;
+            let links = engine.store.links_for_user(&u.id).await?;
+            let mut v = user_json(&u);
+            v["links"] =
+                json!(links.iter().map(|l| json!({"provider": l.provider, "subject": l.subject})).collect::<Vec<_>>());
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        UsersCommand::Disable { user } => println!("{}", user_json(&dir.set_enabled(&user, false).await?)),
+        UsersCommand::Enable { user } => println!("{}", user_json(&dir.set_enabled(&user, true).await?)),
+        UsersCommand::SetPassword { user } => {
+            let u = dir.set_password(&user, read_password()?).await?;
+            println!("password set for {}", u.username);
+        }
+        UsersCommand::Link { user, provider, subject } => {
+            if engine.upstreams.by_name(&provider).is_none() {
+                eprintln!("warning: no provider named {provider:?} in the configuration");
+            }
+            let l = dir.link(&user, &provider, &subject).await?;
+            println!("{}", json!({"user_id": l.user_id, "provider": l.provider, "subject": l.subject}));
+        }
+        UsersCommand::Unlink { provider, subject } => {
+            if !dir.unlink(&provider, &subject).await? {
+                bail!("no link for provider {provider:?} subject {subject:?}");
+            }
+            println!("unlinked");
+        }
+        UsersCommand::Import { file, skip_existing } => {
+            crate::demo::import_users(&engine, &file, skip_existing).await?
+        }
+    }
+    Ok(())
+}
+
+async fn keys(engine: Arc<Engine>, c: KeysCommand) -> anyhow::Result<()> {
+    match c {
+        KeysCommand::List => {
+            for k in engine.store.list_signing_keys().await? {
+                println!(
+                    "{}",
+                    json!({"kid": k.kid, "alg": k.alg.as_str(), "active": k.active, "created_at": k.created_at, "publish_until": k.publish_until})
+                );
+            }
+        }
+        KeysCommand::Rotate { algorithm } => {
+            let alg = algorithm
+                .as_deref()
+                .map(|a| KeyAlgorithm::parse(a).with_context(|| format!("{a:?} is not one of RS256, ES256, EdDSA")))
+                .transpose()?;
+            let kid = engine.keys.rotate(alg).await?;
+            println!("{}", json!({"active_kid": kid, "published": engine.keys.published_kids()}));
+        }
+    }
+    Ok(())
+}
+
+async fn audit(engine: Arc<Engine>, c: AuditCommand) -> anyhow::Result<()> {
+    match c {
+        AuditCommand::Lookup { event_name, user, request_id, since, until, denied, limit } => {
+            let time = |s: Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+                s.map(|s| {
+                    tokenbridge_core::clock::parse_time(&s)
+                        .with_context(|| format!("--{flag} {s:?} is not RFC 3339 or Unix seconds"))
+                })
+                .transpose()
+            };
+            let q = AuditQuery {
+                event_name,
+                username: user,
+                request_id,
+                start_time: time(since, "since")?,
+                end_time: time(until, "until")?,
+                denied: denied.then_some(true),
+                limit: Some(limit),
+                before_event_id: None,
+            };
+            for r in engine.store.lookup_audit(&q).await? {
+                println!("{}", r.record);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Finding the state: `--config`, `--data-dir` or `TOKENBRIDGE_DATA_DIR`, and opening the engine on it.
+
+use crate::cli::Global;
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokenbridge_core::config::Config;
+use tokenbridge_core::secrets::MasterKey;
+use tokenbridge_core::{Engine, Store, SystemClock};
+
+pub fn load_config(g: &Global) -> anyhow::Result<Config> {
+    let mut cfg = match &g.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    cfg.apply_env();
+    if let Some(d) = &g.data_dir {
+        cfg.storage.data_dir = Some(d.clone());
+    }
+    if let Some(f) = &g.log_format {
+        cfg.server.log_format = f.clone();
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Where the embedded database lives, or the explicit storage URL.
+pub fn storage_location(cfg: &Config) -> anyhow::Result<String> {
+    if let Some(u) = &cfg.storage.url {
+        return Ok(u.clone());
+    }
+    let dir: PathBuf = cfg
+        .storage
+        .data_dir
+        .clone()
+        .context("no state given: pass --config with storage.data_dir, --data-dir, or set TOKENBRIDGE_DATA_DIR")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    Ok(dir.join("tokenbridge.db").display().to_string())
+}
+
+pub fn master_key(cfg: &Config) -> anyhow::Result<Option<MasterKey>> {
+    let text =
+        match (std::env::var("TOKENBRIDGE_MASTER_KEY").ok().filter(|v| !v.is_empty()), &cfg.issuer.master_key_file) {
+            (Some(v), _) => v,
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .with_context(|| format!("issuer.master_key_file: cannot read {}", f.display()))?,
+            (None, None) => return Ok(None),
+        };
+    MasterKey::from_base64(&text).map(Some).map_err(|e| anyhow::anyhow!("master key: {e}"))
+}
+
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    tokenbridge_store::open(&storage_location(cfg)?).await
+}
+
+pub async fn open_engine(cfg: Config) -> anyhow::Result<Arc<Engine>> {
+    let store = open_store(&cfg).await?;
+    let master = master_key(&cfg)?;
+    Engine::new(cfg, store, Arc::new(SystemClock), master).await
+}
+
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}

@@ -1,0 +1,909 @@
+//! The engine: every decision, once, whatever door the request came in by.
+//!
+//! Each operation runs its checks in order, recording them on a [`Trail`]; it writes one audit
+//! record per call (success or denial) and returns either its result or a [`Denial`] naming the
+//! failed check. Adapters only parse and render.
+
+use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::clock::Clock;
+use crate::config::{canonical_grant, Config, LinkTarget};
+use crate::directory::{Directory, NewUser};
+use crate::issuer::{self, Grant, KeyRing};
+use crate::jose::{looks_like_jwt, sha256_hex, token_label, UnverifiedJwt};
+use crate::model::*;
+use crate::secrets::{matches_sha256, random_secret, uuid_v4, MasterKey};
+use crate::store::Store;
+use crate::trail::{Denial, DenialCode, Trail};
+use crate::upstream::{
+    Rejection, SubjectTokenType, UpstreamIdentity, UpstreamRegistry, TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT,
+    TT_REFRESH_TOKEN,
+};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Client credentials as the request carried them.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    pub client: ClientCredentials,
+    /// `/auth/exchange` may name no client: the provider's default client is used.
+    pub client_optional: bool,
+    pub subject_token: String,
+    pub subject_token_type: SubjectTokenType,
+    pub provider: Option<String>,
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub requested_token_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    pub scope: String,
+}
+
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub issuer: String,
+    pub keys: KeyRing,
+    pub upstreams: UpstreamRegistry,
+    pub directory: Directory,
+    clients: moka::future::Cache<String, Option<Arc<Client>>>,
+}
+
+/// Turns an upstream rejection into a denial carrying the trail so far.
+fn denied(trail: &mut Trail, r: Rejection) -> Denial {
+    std::mem::take(trail).deny(r.code, r.check, r.detail)
+}
+
+fn deny(trail: &mut Trail, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
+    std::mem::take(trail).deny(code, check, detail)
+}
+
+/// Hashes a client secret for storage.
+pub fn client_secret_hash(secret: &str) -> String {
+    sha256_hex(secret.as_bytes())
+}
+
+impl Engine {
+    /// Opens the engine: upstream registry, signing keys (created on first start), and the
+    /// clients from the configuration written into the store.
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: Option<MasterKey>,
+    ) -> anyhow::Result<Arc<Self>> {
+        config.validate()?;
+        let upstreams = UpstreamRegistry::new(&config.providers)?;
+        for c in &config.clients {
+            store.put_client(&client_from_config(c)).await?;
+        }
+        let max_ttl =
+            config.clients.iter().map(|c| c.access_token_ttl.max(c.id_token_ttl)).max().unwrap_or(3600).max(3600);
+        let keys = KeyRing::open(
+            store.clone(),
+            clock.clone(),
+            master.map(Arc::new),
+            config.algorithm(),
+            config.issuer.key_refresh_seconds as i64,
+            max_ttl + 300,
+        )
+        .await?;
+        Ok(Arc::new(Self {
+            issuer: config.public_url(),
+            directory: Directory::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            config: Arc::new(config),
+            keys,
+            upstreams,
+            clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
+        }))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
+        let store = self.store.clone();
+        let key = id.to_string();
+        self.clients
+            .try_get_with(key.clone(), async move { store.get_client(&key).await.map(|c| c.map(Arc::new)) })
+            .await
+            .map_err(Denial::server)
+    }
+
+    /// Authenticates a client. A client with a secret must present it unless `secret_optional`.
+    async fn authenticate_client(
+        &self,
+        creds: &ClientCredentials,
+        secret_optional: bool,
+        trail: &mut Trail,
+    ) -> Result<Arc<Client>, Denial> {
+        let Some(id) = creds.client_id.as_deref() else {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidClient,
+                "client",
+                "no client_id given (use HTTP Basic or client_id)",
+            ));
+        };
+        let Some(client) = self.client(id).await? else {
+            return Err(deny(trail, DenialCode::InvalidClient, "client", format!("unknown client {id:?}")));
+        };
+        match (&client.secret_sha256, &creds.client_secret) {
+            (Some(hash), Some(secret)) => {
+                if !matches_sha256(secret, hash) {
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidClient,
+                        "client",
+                        format!("client secret for {id:?} does not match"),
+                    ));
+                }
+                trail.pass("client", format!("{id} authenticated by secret"));
+            }
+            (Some(_), None) if !secret_optional => {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidClient,
+                    "client",
+                    format!("client {id:?} is confidential; its secret is required"),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidClient,
+                    "client",
+                    format!("client {id:?} is public and has no secret"),
+                ));
+            }
+            _ => trail.pass("client", format!("{id} (public or named client)")),
+        }
+        Ok(client)
+    }
+
+    async fn audit(&self, entry: AuditEntry<'_>) {
+        let record = entry.into_record(self.now());
+        if let Err(e) = self.store.append_audit(&record).await {
+            tracing::error!(error = %e, request_id = %record.request_id, "audit record could not be written");
+        }
+    }
+
+    /// RFC 8693 token exchange, and the seed's `POST /auth/exchange`.
+    pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Denial> {
+        let mut trail = Trail::new();
+        let mut principal = None;
+        let params = json!({
+            "clientId": req.client.client_id,
+            "provider": req.provider,
+            "subjectTokenType": format!("{:?}", req.subject_token_type),
+            "subjectToken": token_label(&req.subject_token),
+            "audience": req.audience,
+            "scope": req.scope,
+        });
+        let result = self.exchange_inner(&req, &mut trail, &mut principal).await;
+        let outcome = if result.is_ok() { "issued" } else { "denied" };
+        metrics::counter!("tokenbridge_exchanges_total", "outcome" => outcome, "door" => ctx.event_source.clone())
+            .increment(1);
+        let response = match &result {
+            Ok(t) => {
+                json!({ "accessToken": token_label(&t.access_token), "idToken": token_label(&t.id_token), "expiresIn": t.expires_in })
+            }
+            Err(_) => Value::Null,
+        };
+        self.audit(AuditEntry {
+            event_name: "TokenExchange",
+            ctx,
+            principal,
+            request_parameters: params,
+            response_elements: response,
+            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
+            denial: result.as_ref().err(),
+            read_only: false,
+        })
+        .await;
+        result
+    }
+
+    async fn exchange_inner(
+        &self,
+        req: &ExchangeRequest,
+        trail: &mut Trail,
+        principal: &mut Option<Principal>,
+    ) -> Result<TokenSet, Denial> {
+        let now = self.now();
+        if req.subject_token.is_empty() {
+            return Err(deny(trail, DenialCode::InvalidRequest, "request", "subject_token is missing"));
+        }
+        if let Some(rt) = &req.requested_token_type {
+            if ![TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT, TT_REFRESH_TOKEN].contains(&rt.as_str()) {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidRequest,
+                    "request",
+                    format!("requested_token_type {rt:?} is not supported"),
+                ));
+            }
+        }
+
+        // Which provider: named, by the JWT's issuer, or the only one there is.
+        let unverified_iss = looks_like_jwt(&req.subject_token)
+            .then(|| UnverifiedJwt::parse(&req.subject_token).ok())
+            .flatten()
+            .and_then(|j| j.claim_str("iss").map(str::to_string));
+        if unverified_iss.as_deref() == Some(self.issuer.as_str()) {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "provider",
+                "this system's own token is not an upstream token; use grant_type=refresh_token to renew",
+            ));
+        }
+        let provider = match (&req.provider, &unverified_iss) {
+            (Some(name), _) => self.upstreams.by_name(name).ok_or_else(|| {
+                deny(trail, DenialCode::InvalidRequest, "provider", format!("no provider named {name:?}"))
+            })?,
+            (None, Some(iss)) => self.upstreams.by_issuer(iss).ok_or_else(|| {
+                deny(trail, DenialCode::InvalidGrant, "provider", format!("no configured provider has issuer {iss:?}"))
+            })?,
+            (None, None) => match self.upstreams.all() {
+                [only] => only,
+                [] => {
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidRequest,
+                        "provider",
+                        "no upstream providers are configured",
+                    ))
+                }
+                _ => {
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidRequest,
+                        "provider",
+                        "several providers are configured; name one with the provider parameter",
+                    ))
+                }
+            },
+        };
+        trail.pass("provider", provider.name().to_string());
+
+        // Which client the tokens belong to.
+        let mut creds = req.client.clone();
+        if creds.client_id.is_none() && req.client_optional {
+            creds.client_id = provider.config.default_client.clone();
+        }
+        let client = self.authenticate_client(&creds, req.client_optional, trail).await?;
+        if !client.allows_grant(GRANT_TOKEN_EXCHANGE) {
+            return Err(deny(
+                trail,
+                DenialCode::UnauthorizedClient,
+                "grant",
+                format!("client {:?} may not use token exchange", client.client_id),
+            ));
+        }
+        if !client.allows_provider(provider.name()) {
+            return Err(deny(
+                trail,
+                DenialCode::UnauthorizedClient,
+                "provider",
+                format!("client {:?} does not accept provider {:?}", client.client_id, provider.name()),
+            ));
+        }
+        if let Some(aud) = &req.audience {
+            if aud != &client.client_id && aud != &self.issuer {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidTarget,
+                    "audience",
+                    format!("audience {aud:?} is not served here (use the client id {:?})", client.client_id),
+                ));
+            }
+        }
+        let scope = self.narrow_scope(&client, req.scope.as_deref(), trail)?;
+
+        // The upstream token itself.
+        let identity = provider
+            .validate(&req.subject_token, req.subject_token_type, now, trail)
+            .await
+            .map_err(|r| denied(trail, r))?;
+
+        // The linked local user.
+        let user = self
+            .linked_user(provider.config.link_to, &provider.config.link_claim, provider.config.jit, &identity, trail)
+            .await?;
+        *principal = Some(Principal {
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            identity_provider: Some(identity.issuer.clone()),
+        });
+        if !user.enabled {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "user enabled",
+                format!("local user {:?} is disabled", user.username),
+            ));
+        }
+        trail.pass("user enabled", user.username.clone());
+
+        // One-time use, decided atomically by the store, after every other check passed.
+        if provider.config.one_time_use {
+            let fresh = self
+                .store
+                .insert_replay_marker(&identity.token_hash, identity.expires_at.max(now + 1), now)
+                .await
+                .map_err(Denial::server)?;
+            if !fresh {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidGrant,
+                    "one-time use",
+                    format!(
+                        "token already used (upstream token {} was exchanged before)",
+                        token_label(&req.subject_token)
+                    ),
+                ));
+            }
+            trail.pass("one-time use", "first use of this upstream token");
+        }
+
+        let mut extra = Map::new();
+        extra.insert(
+            "identities".into(),
+            json!([{ "providerName": identity.provider, "providerType": "OIDC", "userId": identity.claims.get("sub"), "issuer": identity.issuer }]),
+        );
+        let origin = format!("upstream:{}", identity.provider);
+        let set = self.issue(&user, &client, &scope, Session::New { auth_time: now, origin: &origin }, extra).await?;
+        trail.pass("issue", format!("tokens for {:?} signed with {}", user.username, self.keys.active().kid));
+        Ok(set)
+    }
+
+    fn narrow_scope(&self, client: &Client, requested: Option<&str>, trail: &mut Trail) -> Result<String, Denial> {
+        let Some(req) = requested.filter(|s| !s.trim().is_empty()) else {
+            return Ok(client.scopes.join(" "));
+        };
+        for s in req.split_whitespace() {
+            if !client.scopes.iter().any(|c| c == s) {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidScope,
+                    "scope",
+                    format!("scope {s:?} is not allowed for client {:?}", client.client_id),
+                ));
+            }
+        }
+        Ok(req.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    async fn linked_user(
+        &self,
+        link_to: LinkTarget,
+        claim: &str,
+        jit: bool,
+        identity: &UpstreamIdentity,
+        trail: &mut Trail,
+    ) -> Result<User, Denial> {
+        let value = match identity.value_of(claim) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidGrant,
+                    "link",
+                    format!("upstream token has no {claim:?} claim to link by"),
+                ))
+            }
+        };
+        let found = match link_to {
+            LinkTarget::Email => {
+                let verified = matches!(identity.value_of("email_verified"), Some(Value::Bool(true)))
+                    || identity.value_of("email_verified").and_then(Value::as_str) == Some("true");
+                if !verified {
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidGrant,
+                        "link",
+                        format!("upstream email {value:?} is not verified (email_verified is not true)"),
+                    ));
+                }
+                let mut users = self.store.find_users_by_email(&value).await.map_err(Denial::server)?;
+                if users.len() > 1 {
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidGrant,
+                        "link",
+                        format!("{} local users share email {value:?}; link one explicitly", users.len()),
+                    ));
+                }
+                users.pop()
+            }
+            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Denial::server)?,
+            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Denial::server)?,
+            LinkTarget::Link => match self.store.find_link(&identity.provider, &value).await.map_err(Denial::server)? {
+                Some(l) => self.store.get_user(&l.user_id).await.map_err(Denial::server)?,
+                None => None,
+            },
+        };
+        let what = match link_to {
+            LinkTarget::Email => "email",
+            LinkTarget::Username => "username",
+            LinkTarget::Sub => "sub",
+            LinkTarget::Link => "subject",
+        };
+        match found {
+            Some(u) => {
+                trail.pass("link", format!("upstream {what} {value:?} is local user {:?}", u.username));
+                Ok(u)
+            }
+            None if jit => {
+                let email = identity.value_of("email").and_then(Value::as_str).map(str::to_string);
+                let username = identity
+                    .value_of("username")
+                    .or_else(|| identity.value_of("preferred_username"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.clone());
+                let user = self
+                    .directory
+                    .create_user(NewUser { username, email, email_verified: true, enabled: true, ..Default::default() })
+                    .await
+                    .map_err(|e| {
+                        deny(
+                            trail,
+                            DenialCode::InvalidGrant,
+                            "link",
+                            format!("just-in-time user could not be created: {e}"),
+                        )
+                    })?;
+                if link_to == LinkTarget::Link {
+                    let _ = self.directory.link(&user.username, &identity.provider, &value).await;
+                }
+                trail.pass(
+                    "link",
+                    format!("created local user {:?} just in time for upstream {what} {value:?}", user.username),
+                );
+                Ok(user)
+            }
+            None => Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "link",
+                format!("no local user is linked to upstream {what} {value:?}"),
+            )),
+        }
+    }
+
+    /// Mints access + id tokens; a new session also starts a refresh family.
+    async fn issue(
+        &self,
+        user: &User,
+        client: &Client,
+        scope: &str,
+        session: Session<'_>,
+        extra: Map<String, Value>,
+    ) -> Result<TokenSet, Denial> {
+        let now = self.now();
+        self.keys.reload_if_stale().await;
+        let (family, auth_time, origin) = match session {
+            Session::New { auth_time, origin } => (None, auth_time, origin),
+            Session::Continue(f) => (Some(f), f.auth_time, f.origin.as_str()),
+        };
+        let family_id = family.map(|f| f.family_id.clone()).unwrap_or_else(uuid_v4);
+        let grant = Grant { user, client, scope, auth_time, origin_jti: &family_id, extra_id_claims: extra };
+        let access = self.keys.sign(&issuer::access_token_claims(&self.issuer, &grant, now));
+        let id = self.keys.sign(&issuer::id_token_claims(&self.issuer, &grant, now));
+        let refresh_token = if family.is_none() && client.allows_grant(GRANT_REFRESH_TOKEN) {
+            let token = random_secret();
+            let record = RefreshTokenRecord {
+                token_hash: sha256_hex(token.as_bytes()),
+                family_id: family_id.clone(),
+                user_id: user.id.clone(),
+                client_id: client.client_id.clone(),
+                scope: scope.to_string(),
+                origin: origin.to_string(),
+                auth_time,
+                origin_jti: family_id.clone(),
+                issued_at: now,
+                expires_at: now + client.refresh_token_ttl,
+                status: RefreshStatus::Active,
+            };
+            self.store.insert_refresh_token(&record).await.map_err(Denial::server)?;
+            Some(token)
+        } else {
+            None
+        };
+        Ok(TokenSet {
+            access_token: access,
+            id_token: id,
+            refresh_token,
+            expires_in: client.access_token_ttl,
+            token_type: "Bearer",
+            issued_token_type: Some(TT_ACCESS_TOKEN),
+            scope: scope.to_string(),
+        })
+    }
+
+    /// `grant_type=refresh_token`: rotates the refresh token; a rotated-out token revokes its family.
+    pub async fn refresh(
+        &self,
+        creds: &ClientCredentials,
+        refresh_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<TokenSet, Denial> {
+        let mut trail = Trail::new();
+        let mut principal = None;
+        let result = self.refresh_inner(creds, refresh_token, &mut trail, &mut principal).await;
+        self.audit(AuditEntry {
+            event_name: "RefreshToken",
+            ctx,
+            principal,
+            request_parameters: json!({ "clientId": creds.client_id, "refreshToken": token_label(refresh_token) }),
+            response_elements: match &result {
+                Ok(t) => json!({ "accessToken": token_label(&t.access_token), "refreshToken": t.refresh_token.as_deref().map(token_label) }),
+                Err(_) => Value::Null,
+            },
+            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
+            denial: result.as_ref().err(),
+            read_only: false,
+        })
+        .await;
+        result
+    }
+
+    async fn refresh_inner(
+        &self,
+        creds: &ClientCredentials,
+        token: &str,
+        trail: &mut Trail,
+        principal: &mut Option<Principal>,
+    ) -> Result<TokenSet, Denial> {
+        let now = self.now();
+        let client = self.authenticate_client(creds, false, trail).await?;
+        if !client.allows_grant(GRANT_REFRESH_TOKEN) {
+            return Err(deny(
+                trail,
+                DenialCode::UnauthorizedClient,
+                "grant",
+                format!("client {:?} may not use refresh_token", client.client_id),
+            ));
+        }
+        if token.is_empty() {
+            return Err(deny(trail, DenialCode::InvalidRequest, "request", "refresh_token is missing"));
+        }
+        let hash = sha256_hex(token.as_bytes());
+        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Denial::server)? else {
+            return Err(deny(trail, DenialCode::InvalidGrant, "refresh token", "refresh token is not recognized"));
+        };
+        if current.client_id != client.client_id {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "refresh token",
+                format!("refresh token was issued to another client, not {:?}", client.client_id),
+            ));
+        }
+        let user = self.store.get_user(&current.user_id).await.map_err(Denial::server)?;
+        let Some(user) = user.filter(|u| u.enabled) else {
+            self.store.revoke_refresh_family(&current.family_id).await.map_err(Denial::server)?;
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "user enabled",
+                "the refresh token's user is disabled or deleted; its sessions are revoked",
+            ));
+        };
+        *principal =
+            Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
+
+        let new_token = random_secret();
+        let next = RefreshTokenRecord {
+            token_hash: sha256_hex(new_token.as_bytes()),
+            issued_at: now,
+            status: RefreshStatus::Active,
+            ..current.clone()
+        };
+        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Denial::server)? {
+            RotateOutcome::Rotated(_) => {
+                trail.pass("rotation", format!("family {} rotated", short(&current.family_id)))
+            }
+            RotateOutcome::Reused(r) => {
+                let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::server)?;
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidGrant,
+                    "rotation",
+                    format!(
+                        "refresh token was already used; its family {} is revoked ({n} active token(s) revoked)",
+                        short(&r.family_id)
+                    ),
+                ));
+            }
+            RotateOutcome::Revoked(_) => {
+                return Err(deny(trail, DenialCode::InvalidGrant, "rotation", "refresh token has been revoked"))
+            }
+            RotateOutcome::Expired(r) => {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidGrant,
+                    "rotation",
+                    format!("refresh token expired {} s ago", now - r.expires_at),
+                ))
+            }
+            RotateOutcome::NotFound => {
+                return Err(deny(trail, DenialCode::InvalidGrant, "rotation", "refresh token is not recognized"))
+            }
+        }
+        let mut set = self.issue(&user, &client, &current.scope, Session::Continue(&current), Map::new()).await?;
+        set.refresh_token = Some(new_token);
+        set.issued_token_type = None;
+        Ok(set)
+    }
+
+    /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.
+    /// Unknown tokens are not an error (the RFC says answer 200).
+    pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Denial> {
+        let mut trail = Trail::new();
+        let result = self.revoke_inner(creds, token, &mut trail).await;
+        self.audit(AuditEntry {
+            event_name: "RevokeToken",
+            ctx,
+            principal: None,
+            request_parameters: json!({ "clientId": creds.client_id, "token": token_label(token) }),
+            response_elements: json!({}),
+            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
+            denial: result.as_ref().err(),
+            read_only: false,
+        })
+        .await;
+        result
+    }
+
+    async fn revoke_inner(&self, creds: &ClientCredentials, token: &str, trail: &mut Trail) -> Result<(), Denial> {
+        let client = self.authenticate_client(creds, false, trail).await?;
+        if token.is_empty() {
+            return Err(deny(trail, DenialCode::InvalidRequest, "request", "token is missing"));
+        }
+        let family = if looks_like_jwt(token) {
+            match issuer::verify_own(&self.keys, &self.issuer, token, None, self.now()).await {
+                Ok(t) => {
+                    let owner = t.str("client_id").or(t.str("aud")).unwrap_or_default();
+                    (owner == client.client_id).then(|| t.str("origin_jti").map(str::to_string)).flatten()
+                }
+                Err(_) => None,
+            }
+        } else {
+            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::server)?;
+            r.filter(|r| r.client_id == client.client_id).map(|r| r.family_id)
+        };
+        match family {
+            Some(f) => {
+                let n = self.store.revoke_refresh_family(&f).await.map_err(Denial::server)?;
+                trail.pass("revoke", format!("family {} revoked ({n} active token(s))", short(&f)));
+            }
+            None => trail.skip("revoke", "token unknown or not this client's; nothing to revoke"),
+        }
+        Ok(())
+    }
+
+    /// Whether the refresh family behind an access token is still alive.
+    async fn family_alive(&self, family_id: &str) -> Result<bool, Denial> {
+        self.store.refresh_family_active(family_id).await.map_err(Denial::server)
+    }
+
+    /// RFC 7662 introspection (client-authenticated). Inactive tokens answer `{"active":false}`.
+    pub async fn introspect(
+        &self,
+        creds: &ClientCredentials,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<Value, Denial> {
+        let mut trail = Trail::new();
+        let result: Result<Value, Denial> = async {
+            self.authenticate_client(creds, false, &mut trail).await?;
+            let now = self.now();
+            if looks_like_jwt(token) {
+                match issuer::verify_own(&self.keys, &self.issuer, token, None, now).await {
+                    Ok(t) => {
+                        if let Some(f) = t.str("origin_jti") {
+                            if !self.family_alive(f).await? {
+                                trail.fail("revocation", "the token's refresh family is revoked");
+                                return Ok(json!({ "active": false }));
+                            }
+                        }
+                        trail.pass("token", format!("valid {} token", t.str("token_use").unwrap_or("?")));
+                        let mut out = json!({
+                            "active": true,
+                            "token_type": if t.str("token_use") == Some("id") { "id_token" } else { "access_token" },
+                            "client_id": t.str("client_id").or(t.str("aud")),
+                            "username": t.str("username").or(t.str("cognito:username")),
+                        });
+                        let m = out.as_object_mut().expect("object");
+                        for k in ["sub", "iss", "exp", "iat", "jti", "scope", "aud", "token_use"] {
+                            if let Some(v) = t.claims.get(k) {
+                                m.insert(k.into(), v.clone());
+                            }
+                        }
+                        Ok(out)
+                    }
+                    Err((check, detail)) => {
+                        trail.fail(check, detail);
+                        Ok(json!({ "active": false }))
+                    }
+                }
+            } else {
+                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::server)?;
+                match r.filter(|r| r.status == RefreshStatus::Active && r.expires_at > now) {
+                    Some(r) => {
+                        trail.pass("token", "active refresh token");
+                        Ok(json!({ "active": true, "token_type": "refresh_token", "client_id": r.client_id, "sub": r.user_id, "scope": r.scope, "exp": r.expires_at, "iat": r.issued_at, "iss": self.issuer }))
+                    }
+                    None => {
+                        trail.fail("token", "not an active token of this issuer");
+                        Ok(json!({ "active": false }))
+                    }
+                }
+            }
+        }
+        .await;
+        self.audit(AuditEntry {
+            event_name: "IntrospectToken",
+            ctx,
+            principal: None,
+            request_parameters: json!({ "clientId": creds.client_id, "token": token_label(token) }),
+            response_elements: json!({ "active": result.as_ref().ok().and_then(|v| v.get("active").cloned()) }),
+            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
+            denial: result.as_ref().err(),
+            read_only: true,
+        })
+        .await;
+        result
+    }
+
+    /// Verifies one of our access tokens presented as a bearer token (signature, expiry,
+    /// `token_use`, the family not revoked) and returns its claims.
+    pub async fn verify_access_token(&self, token: &str, trail: &mut Trail) -> Result<issuer::OwnToken, Denial> {
+        let t = issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), self.now())
+            .await
+            .map_err(|(check, detail)| deny(trail, DenialCode::InvalidToken, check, detail))?;
+        if let Some(f) = t.str("origin_jti") {
+            if !self.family_alive(f).await? {
+                return Err(deny(trail, DenialCode::InvalidToken, "revocation", "the token's session was revoked"));
+            }
+        }
+        trail.pass("token", format!("access token signed by {}", t.kid));
+        Ok(t)
+    }
+
+    /// OIDC UserInfo for one of our access tokens.
+    pub async fn userinfo(&self, bearer: &str, ctx: &RequestContext) -> Result<Value, Denial> {
+        let mut trail = Trail::new();
+        let mut principal = None;
+        let result: Result<Value, Denial> = async {
+            let t = self.verify_access_token(bearer, &mut trail).await?;
+            let sub = t.str("sub").unwrap_or_default();
+            let user = self.store.get_user(sub).await.map_err(Denial::server)?;
+            let Some(user) = user.filter(|u| u.enabled) else {
+                return Err(deny(&mut trail, DenialCode::InvalidToken, "user enabled", "the token's user is disabled or deleted"));
+            };
+            principal = Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
+            let mut out = json!({ "sub": user.id, "username": user.username, "preferred_username": user.username, "email_verified": user.email_verified });
+            let m = out.as_object_mut().expect("object");
+            if let Some(e) = &user.email {
+                m.insert("email".into(), json!(e));
+            }
+            if !user.groups.is_empty() {
+                m.insert("cognito:groups".into(), json!(user.groups));
+            }
+            Ok(out)
+        }
+        .await;
+        if let Err(d) = &result {
+            // Successful UserInfo reads are frequent and carry no decision; only denials are recorded.
+            self.audit(AuditEntry {
+                event_name: "GetUserInfo",
+                ctx,
+                principal,
+                request_parameters: json!({ "accessToken": token_label(bearer) }),
+                response_elements: Value::Null,
+                trail: &d.trail,
+                denial: Some(d),
+                read_only: true,
+            })
+            .await;
+        }
+        result
+    }
+
+    /// Records a denial decided outside the engine's operations (malformed requests, rate limits),
+    /// so that every error response's request id finds a record.
+    pub async fn record_denial(&self, event_name: &str, ctx: &RequestContext, denial: &Denial) {
+        self.audit(AuditEntry {
+            event_name,
+            ctx,
+            principal: None,
+            request_parameters: json!({}),
+            response_elements: Value::Null,
+            trail: &denial.trail,
+            denial: Some(denial),
+            read_only: false,
+        })
+        .await;
+    }
+
+    /// The admin bearer token: configured, or generated once and stored hashed. Returns the
+    /// plain token only when it was generated by this call (to be printed once).
+    pub async fn ensure_admin_token(&self) -> anyhow::Result<Option<String>> {
+        if let Some(t) = &self.config.admin.token {
+            self.store.put_setting("admin.token_sha256", &sha256_hex(t.as_bytes())).await?;
+            return Ok(None);
+        }
+        let candidate = random_secret();
+        let stored = self.store.put_setting_if_absent("admin.token_sha256", &sha256_hex(candidate.as_bytes())).await?;
+        Ok((stored == sha256_hex(candidate.as_bytes())).then_some(candidate))
+    }
+
+    pub async fn check_admin_token(&self, presented: &str) -> bool {
+        match self.store.get_setting("admin.token_sha256").await {
+            Ok(Some(h)) => matches_sha256(presented, &h),
+            _ => false,
+        }
+    }
+
+    /// Registers or replaces a client; returns its plain secret when one was generated.
+    pub async fn put_client(&self, mut client: Client, generate_secret: bool) -> anyhow::Result<Option<String>> {
+        let secret = generate_secret.then(random_secret);
+        if let Some(s) = &secret {
+            client.secret_sha256 = Some(client_secret_hash(s));
+        }
+        self.store.put_client(&client).await?;
+        self.clients.invalidate(&client.client_id).await;
+        Ok(secret)
+    }
+}
+
+/// Whether tokens start a new sign-in session or continue a refresh family.
+enum Session<'a> {
+    New { auth_time: i64, origin: &'a str },
+    Continue(&'a RefreshTokenRecord),
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+pub fn client_from_config(c: &crate::config::ClientConfig) -> Client {
+    Client {
+        client_id: c.client_id.clone(),
+        name: c.name.clone(),
+        secret_sha256: c.secret_sha256.clone().or_else(|| c.secret.as_deref().map(client_secret_hash)),
+        grant_types: c.grant_types.iter().filter_map(|g| canonical_grant(g)).map(str::to_string).collect(),
+        providers: c.providers.clone(),
+        scopes: c.scopes.clone(),
+        access_token_ttl: c.access_token_ttl,
+        id_token_ttl: c.id_token_ttl,
+        refresh_token_ttl: c.refresh_token_ttl,
+        allowed_origins: c.allowed_origins.clone(),
+    }
+}

@@ -1,0 +1,297 @@
+//! This system's signing keys and the tokens it mints.
+//!
+//! Keys live in the Store (sealed with the master key when one is configured) so every instance
+//! signs with the same active key and publishes the same JWKS. Each instance keeps the parsed
+//! keys in memory and reloads them at a bounded interval, or at once when it meets a `kid` it
+//! does not know (a rotation made on another instance).
+
+use crate::clock::Clock;
+use crate::jose::{JwkSet, Signer, UnverifiedJwt, VerifyingKey};
+use crate::model::{Client, KeyAlgorithm, SigningKeyRecord, User};
+use crate::secrets::{is_sealed, uuid_v4, MasterKey};
+use crate::store::Store;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+struct KeySnapshot {
+    active: Arc<Signer>,
+    verifiers: HashMap<String, Arc<VerifyingKey>>,
+    jwks: Arc<String>,
+}
+
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    master: Option<Arc<MasterKey>>,
+    algorithm: KeyAlgorithm,
+    refresh_every: i64,
+    /// Retired keys stay published this long (the longest JWT lifetime plus leeway).
+    publish_for: i64,
+    snapshot: RwLock<Arc<KeySnapshot>>,
+    loaded_at: AtomicI64,
+    last_forced_reload: AtomicI64,
+}
+
+impl KeyRing {
+    /// Loads the key set, creating and activating a first key when the store has none.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: Option<Arc<MasterKey>>,
+        algorithm: KeyAlgorithm,
+        refresh_every: i64,
+        publish_for: i64,
+    ) -> anyhow::Result<Self> {
+        let records = store.list_signing_keys().await?;
+        if !records.iter().any(|k| k.active) {
+            let kid = new_key(&store, &clock, master.as_deref(), algorithm).await?;
+            store.activate_signing_key(&kid, clock.now() + publish_for).await?;
+        }
+        let snapshot = build_snapshot(&store, master.as_deref()).await?;
+        let now = clock.now();
+        Ok(Self {
+            store,
+            clock,
+            master,
+            algorithm,
+            refresh_every,
+            publish_for,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            loaded_at: AtomicI64::new(now),
+            last_forced_reload: AtomicI64::new(0),
+        })
+    }
+
+    fn current(&self) -> Arc<KeySnapshot> {
+        self.snapshot.read().expect("key snapshot lock").clone()
+    }
+
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let snap = build_snapshot(&self.store, self.master.as_deref()).await?;
+        *self.snapshot.write().expect("key snapshot lock") = Arc::new(snap);
+        self.loaded_at.store(self.clock.now(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reloads when the snapshot is older than the refresh interval (a cheap check per call).
+    pub async fn reload_if_stale(&self) {
+        if self.clock.now() - self.loaded_at.load(Ordering::Relaxed) >= self.refresh_every {
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "signing key reload failed; serving the keys already loaded");
+            }
+        }
+    }
+
+    pub fn active(&self) -> Arc<Signer> {
+        self.current().active.clone()
+    }
+
+    pub fn jwks_json(&self) -> Arc<String> {
+        self.current().jwks.clone()
+    }
+
+    /// The verifying key for `kid`, reloading once (at most every 5 s) if it is unknown.
+    pub async fn verifier(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        if let Some(k) = self.current().verifiers.get(kid) {
+            return Some(k.clone());
+        }
+        let now = self.clock.now();
+        let last = self.last_forced_reload.load(Ordering::Relaxed);
+        if now - last >= 5
+            && self.last_forced_reload.compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+        {
+            let _ = self.reload().await;
+        }
+        self.current().verifiers.get(kid).cloned()
+    }
+
+    pub fn published_kids(&self) -> Vec<String> {
+        let mut kids: Vec<String> = self.current().verifiers.keys().cloned().collect();
+        kids.sort();
+        kids
+    }
+
+    /// Makes a new active key; the old one stays published until its tokens have expired.
+    pub async fn rotate(&self, algorithm: Option<KeyAlgorithm>) -> anyhow::Result<String> {
+        let kid =
+            new_key(&self.store, &self.clock, self.master.as_deref(), algorithm.unwrap_or(self.algorithm)).await?;
+        self.store.activate_signing_key(&kid, self.clock.now() + self.publish_for).await?;
+        self.store.purge_retired_keys(self.clock.now()).await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    pub fn sign(&self, claims: &impl Serialize) -> String {
+        self.active().sign_jwt(claims, "JWT")
+    }
+}
+
+async fn new_key(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    master: Option<&MasterKey>,
+    alg: KeyAlgorithm,
+) -> anyhow::Result<String> {
+    // Short, unique, URL-safe kid.
+    let kid = format!("{}-{}", alg.as_str().to_lowercase(), &uuid_v4()[..8]);
+    let (signer, pkcs8) = {
+        let kid = kid.clone();
+        tokio::task::spawn_blocking(move || Signer::generate(alg, kid)).await??
+    };
+    let record = SigningKeyRecord {
+        kid: kid.clone(),
+        alg,
+        private_pkcs8: match master {
+            Some(m) => m.seal(&pkcs8),
+            None => pkcs8,
+        },
+        public_jwk: serde_json::to_string(&signer.public_jwk())?,
+        created_at: clock.now(),
+        active: false,
+        publish_until: None,
+    };
+    store.insert_signing_key(&record).await?;
+    Ok(kid)
+}
+
+async fn build_snapshot(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> anyhow::Result<KeySnapshot> {
+    let records = store.list_signing_keys().await?;
+    let mut active = None;
+    let mut verifiers = HashMap::new();
+    let mut jwks = JwkSet::default();
+    for r in &records {
+        let jwk: crate::jose::Jwk = serde_json::from_str(&r.public_jwk)?;
+        verifiers.insert(r.kid.clone(), Arc::new(VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::msg)?));
+        jwks.keys.push(jwk);
+        if r.active {
+            let pkcs8 = match (master, is_sealed(&r.private_pkcs8)) {
+                (Some(m), true) => m.open(&r.private_pkcs8).map_err(anyhow::Error::msg)?,
+                (None, true) => anyhow::bail!(
+                    "signing key {} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)",
+                    r.kid
+                ),
+                (_, false) => r.private_pkcs8.clone(),
+            };
+            active = Some(Arc::new(Signer::from_pkcs8(r.alg, r.kid.clone(), &pkcs8)?));
+        }
+    }
+    let active = active.ok_or_else(|| anyhow::anyhow!("no active signing key in storage"))?;
+    Ok(KeySnapshot { active, verifiers, jwks: Arc::new(serde_json::to_string(&jwks)?) })
+}
+
+/// What a minted token set is made of, before signing.
+pub struct Grant<'a> {
+    pub user: &'a User,
+    pub client: &'a Client,
+    pub scope: &'a str,
+    pub auth_time: i64,
+    /// The refresh family's id; Cognito calls it `origin_jti`.
+    pub origin_jti: &'a str,
+    /// Extra claims for the id token (e.g. `identities` from the upstream provider).
+    pub extra_id_claims: Map<String, Value>,
+}
+
+/// Cognito-shaped id token claims.
+pub fn id_token_claims(issuer: &str, g: &Grant<'_>, now: i64) -> Value {
+    let mut c = json!({
+        "sub": g.user.id,
+        "iss": issuer,
+        "aud": g.client.client_id,
+        "token_use": "id",
+        "auth_time": g.auth_time,
+        "iat": now,
+        "exp": now + g.client.id_token_ttl,
+        "jti": uuid_v4(),
+        "origin_jti": g.origin_jti,
+        "email_verified": g.user.email_verified,
+        "cognito:username": g.user.username,
+    });
+    let m = c.as_object_mut().expect("object");
+    if let Some(e) = &g.user.email {
+        m.insert("email".into(), json!(e));
+    }
+    if !g.user.groups.is_empty() {
+        m.insert("cognito:groups".into(), json!(g.user.groups));
+    }
+    for (k, v) in &g.extra_id_claims {
+        m.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    c
+}
+
+/// Cognito-shaped access token claims.
+pub fn access_token_claims(issuer: &str, g: &Grant<'_>, now: i64) -> Value {
+    let mut c = json!({
+        "sub": g.user.id,
+        "iss": issuer,
+        "client_id": g.client.client_id,
+        "token_use": "access",
+        "scope": g.scope,
+        "auth_time": g.auth_time,
+        "iat": now,
+        "exp": now + g.client.access_token_ttl,
+        "jti": uuid_v4(),
+        "origin_jti": g.origin_jti,
+        "username": g.user.username,
+    });
+    if !g.user.groups.is_empty() {
+        c.as_object_mut().expect("object").insert("cognito:groups".into(), json!(g.user.groups));
+    }
+    c
+}
+
+/// A verified token of this issuer.
+#[derive(Debug, Clone)]
+pub struct OwnToken {
+    pub claims: Map<String, Value>,
+    pub kid: String,
+    pub alg: String,
+}
+
+impl OwnToken {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.claims.get(name).and_then(Value::as_i64)
+    }
+}
+
+/// Verifies a token this system issued: signature against our JWKS, `iss`, `exp` (no leeway:
+/// we minted it), and `token_use` when `expected_use` is given. Errors name the failed check.
+pub async fn verify_own(
+    keys: &KeyRing,
+    issuer: &str,
+    token: &str,
+    expected_use: Option<&str>,
+    now: i64,
+) -> Result<OwnToken, (&'static str, String)> {
+    let jwt = UnverifiedJwt::parse(token).map_err(|e| ("format", e))?;
+    let alg = jwt.header.alg.clone();
+    if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
+        return Err(("algorithm", format!("algorithm {alg:?} is not one this issuer signs with")));
+    }
+    let kid = jwt.header.kid.clone().ok_or(("kid", "token has no kid".to_string()))?;
+    let key = keys
+        .verifier(&kid)
+        .await
+        .ok_or(("kid", format!("token signed by kid {kid} which is not in the current JWKS")))?;
+    key.verify(&jwt).map_err(|e| ("signature", e))?;
+    if jwt.claim_str("iss") != Some(issuer) {
+        return Err(("issuer", format!("issuer {:?} is not this server", jwt.claim_str("iss").unwrap_or(""))));
+    }
+    let exp = jwt.claim_i64("exp").ok_or(("expiry", "token has no exp".to_string()))?;
+    if exp <= now {
+        return Err(("expiry", format!("token expired {} s ago", now - exp)));
+    }
+    if let Some(want) = expected_use {
+        let got = jwt.claim_str("token_use").unwrap_or("");
+        if got != want {
+            return Err(("token_use", format!("token_use is {got:?}, expected {want:?}")));
+        }
+    }
+    Ok(OwnToken { claims: jwt.claims, kid, alg })
+}

@@ -1,0 +1,651 @@
+//! Upstream providers: validating the tokens of outside OAuth/OIDC issuers.
+//!
+//! JWTs (id tokens, JWT access tokens) are checked against the provider's JWKS, cached per
+//! provider: refetched on an unknown `kid` at most every [`REFETCH_INTERVAL`] seconds, and kept
+//! when the provider is down. Opaque access tokens are checked through the provider's UserInfo
+//! endpoint (Salesforce style) or RFC 7662 introspection, with a bounded timeout.
+
+use crate::conditions::Expression;
+use crate::config::{check_upstream_url, ProviderConfig};
+use crate::jose::{looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
+use crate::trail::{DenialCode, Trail};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Minimum seconds between JWKS refetches caused by unknown `kid`s.
+pub const REFETCH_INTERVAL: i64 = 10;
+/// A fetched JWKS is refreshed in the foreground once older than this.
+pub const JWKS_MAX_AGE: i64 = 3600;
+
+/// RFC 8693 §3 token type URIs.
+pub const TT_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+pub const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const TT_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+pub const TT_REFRESH_TOKEN: &str = "urn:ietf:params:oauth:token-type:refresh_token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectTokenType {
+    IdToken,
+    AccessToken,
+    Jwt,
+    /// `/auth/exchange` does not say; the token's shape decides.
+    Unspecified,
+}
+
+impl SubjectTokenType {
+    pub fn parse(uri: &str) -> Option<Self> {
+        match uri {
+            TT_ID_TOKEN => Some(Self::IdToken),
+            TT_ACCESS_TOKEN => Some(Self::AccessToken),
+            TT_JWT => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+}
+
+/// Why an upstream token was refused: the code for the protocol, the check, and the detail.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub code: DenialCode,
+    pub check: &'static str,
+    pub detail: String,
+}
+
+fn reject(check: &'static str, detail: impl Into<String>) -> Rejection {
+    Rejection { code: DenialCode::InvalidGrant, check, detail: detail.into() }
+}
+
+fn unavailable(check: &'static str, detail: impl Into<String>) -> Rejection {
+    Rejection { code: DenialCode::TemporarilyUnavailable, check, detail: detail.into() }
+}
+
+/// A validated upstream identity.
+#[derive(Debug, Clone)]
+pub struct UpstreamIdentity {
+    pub provider: String,
+    pub issuer: String,
+    /// The token's claims (JWT) or the UserInfo / introspection answer (opaque).
+    pub claims: Value,
+    /// Attributes produced by the provider's CEL mappings.
+    pub attributes: Map<String, Value>,
+    /// `id_token`, `access_token (jwt)`, `access_token (opaque)`.
+    pub kind: &'static str,
+    /// When the upstream token stops being valid (its `exp`, or the configured bound for opaque tokens).
+    pub expires_at: i64,
+    /// SHA-256 of the token, for one-time use and audit.
+    pub token_hash: String,
+}
+
+impl UpstreamIdentity {
+    /// A mapped attribute if the mappings define it, else the raw claim.
+    pub fn value_of(&self, name: &str) -> Option<&Value> {
+        self.attributes.get(name).or_else(|| self.claims.get(name))
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Endpoints {
+    jwks_uri: Option<String>,
+    userinfo: Option<String>,
+    introspection: Option<String>,
+}
+
+#[derive(Default)]
+struct JwksState {
+    keys: HashMap<String, Arc<VerifyingKey>>,
+    /// Keys without a `kid`, tried in order for tokens without one.
+    unnamed: Vec<Arc<VerifyingKey>>,
+    fetched_at: i64,
+    loaded: bool,
+}
+
+pub struct UpstreamProvider {
+    pub config: ProviderConfig,
+    condition: Option<Expression>,
+    mappings: Vec<(String, Expression)>,
+    http: reqwest::Client,
+    endpoints: RwLock<Option<Endpoints>>,
+    discovery_lock: Mutex<()>,
+    jwks: RwLock<Arc<JwksState>>,
+    jwks_lock: Mutex<()>,
+    last_refetch: AtomicI64,
+}
+
+impl std::fmt::Debug for UpstreamProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamProvider").field("name", &self.config.name).finish()
+    }
+}
+
+fn jwks_from(set: JwkSet, fetched_at: i64) -> JwksState {
+    let mut state = JwksState { fetched_at, loaded: true, ..Default::default() };
+    for jwk in &set.keys {
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            continue;
+        }
+        match VerifyingKey::from_jwk(jwk) {
+            Ok(k) => {
+                let k = Arc::new(k);
+                match &jwk.kid {
+                    Some(kid) => {
+                        state.keys.insert(kid.clone(), k);
+                    }
+                    None => state.unnamed.push(k),
+                }
+            }
+            Err(e) => tracing::warn!(kid = ?jwk.kid, error = %e, "skipping unusable upstream JWK"),
+        }
+    }
+    state
+}
+
+impl UpstreamProvider {
+    /// Compiles conditions and mappings and loads a static JWKS file; no network.
+    pub fn new(config: ProviderConfig, http: reqwest::Client) -> anyhow::Result<Self> {
+        let condition = config.condition.as_deref().map(Expression::compile).transpose().map_err(anyhow::Error::msg)?;
+        let mappings = config
+            .mappings
+            .iter()
+            .map(|(k, v)| Expression::compile(v).map(|e| (k.clone(), e)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let mut jwks = JwksState::default();
+        if let Some(path) = &config.jwks_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("providers.{}.jwks_file: {e}", config.name))?;
+            let set: JwkSet = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("providers.{}.jwks_file: not a JWKS: {e}", config.name))?;
+            jwks = jwks_from(set, i64::MAX / 2);
+        }
+        let endpoints = (!config.discovery).then(|| Endpoints {
+            jwks_uri: config.jwks_uri.clone(),
+            userinfo: config.userinfo_endpoint.clone(),
+            introspection: config.introspection_endpoint.clone(),
+        });
+        Ok(Self {
+            condition,
+            mappings,
+            http,
+            endpoints: RwLock::new(endpoints),
+            discovery_lock: Mutex::new(()),
+            jwks: RwLock::new(Arc::new(jwks)),
+            jwks_lock: Mutex::new(()),
+            last_refetch: AtomicI64::new(i64::MIN / 2),
+            config,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.config.timeout_ms)
+    }
+
+    async fn endpoints(&self) -> Result<Endpoints, Rejection> {
+        if let Some(e) = self.endpoints.read().expect("endpoints lock").clone() {
+            return Ok(e);
+        }
+        let _guard = self.discovery_lock.lock().await;
+        if let Some(e) = self.endpoints.read().expect("endpoints lock").clone() {
+            return Ok(e);
+        }
+        let url = format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
+        let doc: Value = self
+            .get_json(&url, None)
+            .await
+            .map_err(|d| unavailable("discovery", format!("provider {:?}: {d}", self.config.name)))?;
+        if doc.get("issuer").and_then(Value::as_str) != Some(self.config.issuer.as_str()) {
+            return Err(unavailable(
+                "discovery",
+                format!(
+                    "provider {:?}: discovery document names issuer {:?}, configured {:?}",
+                    self.config.name,
+                    doc.get("issuer"),
+                    self.config.issuer
+                ),
+            ));
+        }
+        let pick = |configured: &Option<String>, key: &str| -> Result<Option<String>, Rejection> {
+            let v = configured.clone().or_else(|| doc.get(key).and_then(Value::as_str).map(str::to_string));
+            if let Some(u) = &v {
+                check_upstream_url(u).map_err(|r| unavailable("discovery", format!("{key} {u:?} {r}")))?;
+            }
+            Ok(v)
+        };
+        let e = Endpoints {
+            jwks_uri: pick(&self.config.jwks_uri, "jwks_uri")?,
+            userinfo: pick(&self.config.userinfo_endpoint, "userinfo_endpoint")?,
+            introspection: pick(&self.config.introspection_endpoint, "introspection_endpoint")?,
+        };
+        *self.endpoints.write().expect("endpoints lock") = Some(e.clone());
+        Ok(e)
+    }
+
+    async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, String> {
+        let mut req = self.http.get(url).timeout(self.timeout());
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let resp = req.send().await.map_err(|e| describe_http_error(url, &e, self.config.timeout_ms))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("{} answered HTTP {}", host_of(url), status.as_u16()));
+        }
+        resp.json().await.map_err(|_| format!("{} did not answer JSON", host_of(url)))
+    }
+
+    async fn fetch_jwks(&self, now: i64) -> Result<(), String> {
+        let endpoints = self.endpoints().await.map_err(|r| r.detail)?;
+        let Some(url) = endpoints.jwks_uri else {
+            return Err("provider has no jwks_uri".into());
+        };
+        let doc = self.get_json(&url, None).await?;
+        let set: JwkSet = serde_json::from_value(doc).map_err(|_| format!("{} is not a JWKS", host_of(&url)))?;
+        *self.jwks.write().expect("jwks lock") = Arc::new(jwks_from(set, now));
+        Ok(())
+    }
+
+    /// Finds the key for a token, refetching the JWKS on a miss (rate-limited).
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: &str,
+        now: i64,
+        trail: &mut Trail,
+    ) -> Result<Arc<VerifyingKey>, Rejection> {
+        let static_keys = self.config.jwks_file.is_some();
+        let lookup = |s: &JwksState| -> Option<Arc<VerifyingKey>> {
+            match kid {
+                Some(k) => s.keys.get(k).cloned(),
+                None => s.keys.values().chain(s.unnamed.iter()).find(|k| k.supports(alg)).cloned(),
+            }
+        };
+        let snap = self.jwks.read().expect("jwks lock").clone();
+        let stale = snap.loaded && !static_keys && now - snap.fetched_at > JWKS_MAX_AGE;
+        if let (Some(k), false) = (lookup(&snap), stale) {
+            metrics::counter!("tokenbridge_jwks_cache_total", "provider" => self.config.name.clone(), "result" => "hit").increment(1);
+            return Ok(k);
+        }
+        if static_keys {
+            return Err(reject(
+                "key",
+                format!(
+                    "signing key kid {} is not in provider {:?}'s static JWKS",
+                    kid.unwrap_or("(none)"),
+                    self.config.name
+                ),
+            ));
+        }
+        // Miss, first load, or stale: refetch, at most once per interval unless nothing is loaded.
+        let _guard = self.jwks_lock.lock().await;
+        let snap = self.jwks.read().expect("jwks lock").clone();
+        if snap.fetched_at > now - REFETCH_INTERVAL && snap.loaded {
+            if let Some(k) = lookup(&snap) {
+                return Ok(k);
+            }
+        }
+        let last = self.last_refetch.load(Ordering::Relaxed);
+        if !snap.loaded || stale || now - last >= REFETCH_INTERVAL {
+            self.last_refetch.store(now, Ordering::Relaxed);
+            metrics::counter!("tokenbridge_jwks_cache_total", "provider" => self.config.name.clone(), "result" => "fetch").increment(1);
+            if let Err(e) = self.fetch_jwks(now).await {
+                let snap = self.jwks.read().expect("jwks lock").clone();
+                if !snap.loaded {
+                    return Err(unavailable(
+                        "jwks",
+                        format!("could not fetch provider {:?}'s JWKS: {e}", self.config.name),
+                    ));
+                }
+                trail.skip("jwks", format!("refetch failed ({e}); using the cached JWKS"));
+            }
+        }
+        let snap = self.jwks.read().expect("jwks lock").clone();
+        lookup(&snap).ok_or_else(|| {
+            reject(
+                "key",
+                format!("signing key kid {} is not in provider {:?}'s JWKS", kid.unwrap_or("(none)"), self.config.name),
+            )
+        })
+    }
+
+    /// Validates an upstream token and applies the provider's condition and mappings.
+    pub async fn validate(
+        &self,
+        token: &str,
+        declared: SubjectTokenType,
+        now: i64,
+        trail: &mut Trail,
+    ) -> Result<UpstreamIdentity, Rejection> {
+        let mut id = if looks_like_jwt(token) {
+            self.validate_jwt(token, declared, now, trail).await?
+        } else {
+            if declared == SubjectTokenType::IdToken || declared == SubjectTokenType::Jwt {
+                return Err(reject("format", "subject_token_type says JWT but the token is not a JWT"));
+            }
+            trail.pass("format", "opaque access token");
+            self.validate_opaque(token, now, trail).await?
+        };
+        if let Some(cond) = &self.condition {
+            match cond.check(&id.claims) {
+                Ok(true) => trail.pass("condition", format!("`{}` is true", cond.source())),
+                Ok(false) => {
+                    return Err(reject(
+                        "condition",
+                        format!("claim condition `{}` is false for this token", cond.source()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(reject(
+                        "condition",
+                        format!("claim condition `{}` could not be evaluated: {e}", cond.source()),
+                    ))
+                }
+            }
+        }
+        for (name, expr) in &self.mappings {
+            match expr.map(&id.claims) {
+                Ok(v) => {
+                    id.attributes.insert(name.clone(), v);
+                }
+                Err(e) => return Err(reject("mapping", format!("mapping {name} = `{}` failed: {e}", expr.source()))),
+            }
+        }
+        if !self.mappings.is_empty() {
+            trail.pass(
+                "mapping",
+                format!("mapped {}", self.mappings.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")),
+            );
+        }
+        Ok(id)
+    }
+
+    async fn validate_jwt(
+        &self,
+        token: &str,
+        declared: SubjectTokenType,
+        now: i64,
+        trail: &mut Trail,
+    ) -> Result<UpstreamIdentity, Rejection> {
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| reject("format", e))?;
+        let alg = jwt.header.alg.as_str();
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(reject("algorithm", "unsigned tokens (alg \"none\") are never accepted"));
+        }
+        if !self.config.algorithms.iter().any(|a| a == alg) {
+            return Err(reject(
+                "algorithm",
+                format!(
+                    "algorithm {alg} is not allowed for provider {:?} (allowed: {})",
+                    self.config.name,
+                    self.config.algorithms.join(", ")
+                ),
+            ));
+        }
+        trail.pass("algorithm", format!("{alg} is allowed"));
+        let ignored = jwt.header.ignored_key_sources();
+        if !ignored.is_empty() {
+            trail.skip(
+                "key source",
+                format!("header members {} ignored; keys come only from the provider's JWKS", ignored.join(", ")),
+            );
+        }
+        let key = self.key_for(jwt.header.kid.as_deref(), alg, now, trail).await?;
+        if !key.supports(alg) {
+            return Err(reject(
+                "key",
+                format!("key {} ({}) cannot verify {alg}", key.kid.as_deref().unwrap_or("?"), key.kty),
+            ));
+        }
+        key.verify(&jwt).map_err(|e| {
+            reject(
+                "signature",
+                format!("{e} with provider {:?}'s key {}", self.config.name, key.kid.as_deref().unwrap_or("(no kid)")),
+            )
+        })?;
+        trail.pass("signature", format!("{alg} with key {}", key.kid.as_deref().unwrap_or("(no kid)")));
+
+        let iss = jwt.claim_str("iss").unwrap_or("");
+        if iss != self.config.issuer {
+            return Err(reject(
+                "issuer",
+                format!(
+                    "upstream token issuer {iss:?} is not provider {:?}'s issuer {:?}",
+                    self.config.name, self.config.issuer
+                ),
+            ));
+        }
+        trail.pass("issuer", iss.to_string());
+
+        let auds = jwt.audiences();
+        if self.config.audiences.is_empty() {
+            return Err(reject(
+                "audience",
+                format!("provider {:?} accepts no audiences (set audiences)", self.config.name),
+            ));
+        }
+        if !auds.iter().any(|a| self.config.audiences.contains(a)) {
+            let shown = auds.first().cloned().unwrap_or_default();
+            return Err(reject(
+                "audience",
+                format!("upstream token audience {shown:?} is not accepted by provider {:?}", self.config.name),
+            ));
+        }
+        trail.pass("audience", format!("{:?}", auds));
+
+        let leeway = self.config.leeway_seconds;
+        let exp = jwt.claim_i64("exp").ok_or_else(|| reject("expiry", "upstream token has no exp"))?;
+        if exp + leeway <= now {
+            return Err(reject("expiry", format!("upstream token expired {} s ago", now - exp)));
+        }
+        if let Some(nbf) = jwt.claim_i64("nbf") {
+            if nbf - leeway > now {
+                return Err(reject(
+                    "not before",
+                    format!("upstream token is not valid for another {} s (nbf)", nbf - now),
+                ));
+            }
+        }
+        if let Some(iat) = jwt.claim_i64("iat") {
+            if iat - leeway > now {
+                return Err(reject(
+                    "issued at",
+                    format!("upstream token is issued {} s in the future (iat)", iat - now),
+                ));
+            }
+            if let Some(max) = self.config.max_token_age_seconds {
+                let born = jwt.claim_i64("auth_time").unwrap_or(iat).min(iat);
+                if now - born > max + leeway {
+                    return Err(reject(
+                        "max age",
+                        format!(
+                            "upstream token is {} s old; provider {:?} accepts at most {max} s",
+                            now - born,
+                            self.config.name
+                        ),
+                    ));
+                }
+            }
+        } else if self.config.max_token_age_seconds.is_some() {
+            return Err(reject("max age", "upstream token has no iat, so its age cannot be checked"));
+        }
+        trail.pass("lifetime", format!("expires in {} s", exp - now));
+
+        let is_access = jwt.header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+            || jwt.claim_str("token_use") == Some("access");
+        let is_id = !is_access
+            && (jwt.claim_str("token_use") == Some("id")
+                || jwt.claims.contains_key("nonce")
+                || jwt.claims.contains_key("at_hash")
+                || jwt.claims.contains_key("email")
+                || jwt.claims.contains_key("auth_time"));
+        let kind = match declared {
+            SubjectTokenType::AccessToken if !is_access => {
+                return Err(reject("token type", "an id token was presented as an access token"));
+            }
+            SubjectTokenType::IdToken if is_access => {
+                return Err(reject("token type", "an access token was presented as an id token"));
+            }
+            _ if is_access => "access_token (jwt)",
+            _ if is_id => "id_token",
+            _ => "jwt",
+        };
+        trail.pass("token type", kind);
+
+        Ok(UpstreamIdentity {
+            provider: self.config.name.clone(),
+            issuer: self.config.issuer.clone(),
+            claims: Value::Object(jwt.claims),
+            attributes: Map::new(),
+            kind,
+            expires_at: exp,
+            token_hash: sha256_hex(token.as_bytes()),
+        })
+    }
+
+    async fn validate_opaque(&self, token: &str, now: i64, trail: &mut Trail) -> Result<UpstreamIdentity, Rejection> {
+        let endpoints = self.endpoints().await?;
+        let bound = now + self.config.opaque_token_ttl_seconds;
+        let (claims, expires_at, via) = if let Some(url) = &endpoints.introspection {
+            let (claims, exp) = self.introspect(url, token, now).await?;
+            (claims, exp.unwrap_or(bound).min(bound), "introspection")
+        } else if let Some(url) = &endpoints.userinfo {
+            (self.userinfo(url, token).await?, bound, "userinfo")
+        } else {
+            return Err(reject(
+                "format",
+                format!("provider {:?} has no UserInfo or introspection endpoint for opaque tokens", self.config.name),
+            ));
+        };
+        trail.pass(via, format!("provider {:?} vouched for the token", self.config.name));
+        if let Some(iss) = claims.get("iss").and_then(Value::as_str) {
+            if iss != self.config.issuer {
+                return Err(reject("issuer", format!("{via} names issuer {iss:?}, not {:?}", self.config.issuer)));
+            }
+        }
+        if claims.get("sub").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(reject(via, format!("{via} answer has no sub")));
+        }
+        Ok(UpstreamIdentity {
+            provider: self.config.name.clone(),
+            issuer: self.config.issuer.clone(),
+            claims,
+            attributes: Map::new(),
+            kind: "access_token (opaque)",
+            expires_at,
+            token_hash: sha256_hex(token.as_bytes()),
+        })
+    }
+
+    async fn userinfo(&self, url: &str, token: &str) -> Result<Value, Rejection> {
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .timeout(self.timeout())
+            .send()
+            .await
+            .map_err(|e| unavailable("userinfo", describe_http_error(url, &e, self.config.timeout_ms)))?;
+        let status = resp.status().as_u16();
+        match status {
+            200 => resp
+                .json()
+                .await
+                .map_err(|_| unavailable("userinfo", format!("{} UserInfo did not answer JSON", host_of(url)))),
+            401 | 403 => Err(reject("userinfo", format!("upstream UserInfo rejected the token (HTTP {status})"))),
+            _ => Err(unavailable("userinfo", format!("upstream UserInfo at {} answered HTTP {status}", host_of(url)))),
+        }
+    }
+
+    async fn introspect(&self, url: &str, token: &str, now: i64) -> Result<(Value, Option<i64>), Rejection> {
+        let mut req =
+            self.http.post(url).form(&[("token", token), ("token_type_hint", "access_token")]).timeout(self.timeout());
+        if let Some(id) = &self.config.introspection_client_id {
+            req = req.basic_auth(id, self.config.introspection_client_secret.as_deref());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| unavailable("introspection", describe_http_error(url, &e, self.config.timeout_ms)))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(unavailable(
+                "introspection",
+                format!("introspection at {} answered HTTP {status}", host_of(url)),
+            ));
+        }
+        let body: Value =
+            resp.json().await.map_err(|_| unavailable("introspection", "introspection did not answer JSON"))?;
+        if body.get("active").and_then(Value::as_bool) != Some(true) {
+            return Err(reject("introspection", "provider's introspection says the token is not active"));
+        }
+        let exp = body.get("exp").and_then(Value::as_i64);
+        if exp.is_some_and(|e| e + self.config.leeway_seconds <= now) {
+            return Err(reject(
+                "expiry",
+                format!("upstream token expired {} s ago (introspection)", now - exp.unwrap_or(now)),
+            ));
+        }
+        Ok((body, exp))
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| "upstream".into())
+}
+
+fn describe_http_error(url: &str, e: &reqwest::Error, timeout_ms: u64) -> String {
+    if e.is_timeout() {
+        format!("{} did not answer within {timeout_ms} ms", host_of(url))
+    } else if e.is_connect() {
+        format!("cannot connect to {}", host_of(url))
+    } else {
+        format!("request to {} failed", host_of(url))
+    }
+}
+
+/// All configured providers, looked up by name or issuer.
+#[derive(Debug, Default)]
+pub struct UpstreamRegistry {
+    providers: Vec<Arc<UpstreamProvider>>,
+}
+
+impl UpstreamRegistry {
+    pub fn new(configs: &[ProviderConfig]) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .user_agent(concat!("tokenbridge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let providers = configs
+            .iter()
+            .map(|c| UpstreamProvider::new(c.clone(), http.clone()).map(Arc::new))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { providers })
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Arc<UpstreamProvider>> {
+        self.providers.iter().find(|p| p.config.name == name)
+    }
+
+    pub fn by_issuer(&self, iss: &str) -> Option<&Arc<UpstreamProvider>> {
+        self.providers.iter().find(|p| p.config.issuer == iss)
+    }
+
+    pub fn all(&self) -> &[Arc<UpstreamProvider>] {
+        &self.providers
+    }
+}

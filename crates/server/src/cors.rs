@@ -1,0 +1,61 @@
+//! CORS for browser apps: only origins some client lists in `allowed_origins` are answered.
+//! The set is reloaded from the store periodically, so clients added by the CLI take effect.
+
+use axum::http::{header, HeaderValue, Method};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokenbridge_core::Engine;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+#[derive(Default)]
+pub struct AllowedOrigins {
+    set: RwLock<HashSet<String>>,
+}
+
+impl AllowedOrigins {
+    pub async fn load(engine: &Arc<Engine>) -> anyhow::Result<Self> {
+        let me = Self::default();
+        me.reload(engine).await?;
+        Ok(me)
+    }
+
+    pub async fn reload(&self, engine: &Engine) -> anyhow::Result<()> {
+        let clients = engine.store.list_clients().await?;
+        let set =
+            clients.into_iter().flat_map(|c| c.allowed_origins).map(|o| o.trim_end_matches('/').to_string()).collect();
+        *self.set.write().expect("origins lock") = set;
+        Ok(())
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        let set = self.set.read().expect("origins lock");
+        set.contains(origin) || set.contains("*")
+    }
+
+    /// Reloads every `every` until the engine is dropped.
+    pub fn spawn_refresh(self: &Arc<Self>, engine: &Arc<Engine>, every: Duration) {
+        let me = Arc::downgrade(self);
+        let engine = Arc::downgrade(engine);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (Some(me), Some(engine)) = (me.upgrade(), engine.upgrade()) else { break };
+                if let Err(e) = me.reload(&engine).await {
+                    tracing::warn!(error = %e, "CORS origin reload failed");
+                }
+            }
+        });
+    }
+}
+
+pub fn layer(origins: Arc<AllowedOrigins>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| origins.allows(o))
+        }))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600))
+}

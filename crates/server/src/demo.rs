@@ -1,0 +1,257 @@
+//! `tokenbridge demo`: the broker, the built-in demo upstream provider, a demo client and seeded
+//! users, all on one listener and one data directory. Seeding is idempotent and every secret is
+//! kept in the store, so a second demo process on the same database shares everything.
+
+use crate::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use crate::AppState;
+use axum::Router;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
+use tokenbridge_core::directory::NewUser;
+use tokenbridge_core::secrets::random_secret;
+use tokenbridge_core::store::StoreError;
+use tokenbridge_core::{Clock, Engine, Store, SystemClock};
+
+pub const DEMO_CLIENT_ID: &str = "demo-web";
+pub const UPSTREAM_NAME: &str = "demo";
+pub const UPSTREAM_CLIENT_ID: &str = "tokenbridge-demo";
+
+/// One seeded person, as `demo.json` lists them.
+struct Seed {
+    username: &'static str,
+    email: &'static str,
+    upstream_username: &'static str,
+    upstream_password: &'static str,
+    /// Local password, for users who also sign in directly.
+    password: Option<&'static str>,
+    /// `linked`, `unlinked` (known only upstream) or `unverified` (upstream email not verified).
+    expect: &'static str,
+    groups: &'static [&'static str],
+}
+
+const SEEDS: &[Seed] = &[
+    Seed {
+        username: "alice",
+        email: "alice@example.com",
+        upstream_username: "alice@demo-upstream.example",
+        upstream_password: "alice-upstream-pw",
+        password: Some("alice-local-pw"),
+        expect: "linked",
+        groups: &["admins", "readers"],
+    },
+    Seed {
+        username: "bob",
+        email: "bob@example.com",
+        upstream_username: "bob@demo-upstream.example",
+        upstream_password: "bob-upstream-pw",
+        password: Some("bob-local-pw"),
+        expect: "linked",
+        groups: &["readers"],
+    },
+    Seed {
+        username: "erin",
+        email: "erin@example.com",
+        upstream_username: "erin@demo-upstream.example",
+        upstream_password: "erin-upstream-pw",
+        password: None,
+        expect: "linked",
+        groups: &[],
+    },
+    Seed {
+        username: "carol",
+        email: "carol@example.com",
+        upstream_username: "carol@demo-upstream.example",
+        upstream_password: "carol-upstream-pw",
+        password: None,
+        expect: "unlinked",
+        groups: &[],
+    },
+    Seed {
+        username: "dave",
+        email: "dave@example.com",
+        upstream_username: "dave@demo-upstream.example",
+        upstream_password: "dave-upstream-pw",
+        password: Some("dave-local-pw"),
+        expect: "unverified",
+        groups: &[],
+    },
+];
+
+pub struct Demo {
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    pub engine: Arc<Engine>,
+    pub idp: DemoIdp,
+    pub app: Router,
+    /// What `demo.json` holds.
+    pub info: Value,
+    /// The admin token, printed at start.
+    pub admin_token: String,
+}
+
+async fn shared_secret(store: &Arc<dyn Store>, key: &str) -> anyhow::Result<String> {
+    Ok(store.put_setting_if_absent(key, &random_secret()).await?)
+}
+
+/// The demo's configuration for a broker reachable at `base_url`.
+pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algorithm: &str) -> Config {
+    let mut cfg = Config::default();
+    cfg.server.public_url = Some(base_url.to_string());
+    cfg.issuer.algorithm = algorithm.to_string();
+    cfg.admin.token = Some(admin_token.to_string());
+    // A local load test must not be throttled.
+    cfg.rate_limits = RateLimits { per_ip_per_second: 1_000_000, per_client_per_second: 1_000_000, burst: 1_000_000 };
+    cfg.clients.push(ClientConfig {
+        client_id: DEMO_CLIENT_ID.into(),
+        name: "Demo web app".into(),
+        secret: Some(client_secret.to_string()),
+        secret_sha256: None,
+        grant_types: vec!["token_exchange".into(), "refresh_token".into()],
+        providers: vec![UPSTREAM_NAME.into()],
+        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        access_token_ttl: 3600,
+        id_token_ttl: 3600,
+        refresh_token_ttl: 30 * 24 * 3600,
+        allowed_origins: vec![base_url.to_string(), "http://localhost:3000".into()],
+    });
+    cfg.providers.push(ProviderConfig {
+        name: UPSTREAM_NAME.into(),
+        issuer: format!("{base_url}/demo-idp"),
+        discovery: true,
+        jwks_uri: None,
+        jwks_file: None,
+        userinfo_endpoint: None,
+        introspection_endpoint: None,
+        introspection_client_id: None,
+        introspection_client_secret: None,
+        audiences: vec![UPSTREAM_CLIENT_ID.into()],
+        algorithms: vec!["RS256".into()],
+        leeway_seconds: 60,
+        link_claim: "email".into(),
+        link_to: LinkTarget::Email,
+        condition: Some("assertion.email_verified == true".into()),
+        mappings: Default::default(),
+        max_token_age_seconds: None,
+        one_time_use: true,
+        opaque_token_ttl_seconds: 3600,
+        jit: false,
+        default_client: Some(DEMO_CLIENT_ID.into()),
+        timeout_ms: 3000,
+    });
+    cfg
+}
+
+/// Builds the demo around an already-bound address; the caller serves `app`.
+/// Uses the system clock; tests that move time call [`prepare_with_clock`].
+pub async fn prepare(base_url: &str, data_dir: &Path, store: Arc<dyn Store>, algorithm: &str) -> anyhow::Result<Demo> {
+    prepare_with_clock(base_url, data_dir, store, algorithm, Arc::new(SystemClock)).await
+}
+
+pub async fn prepare_with_clock(
+    base_url: &str,
+    data_dir: &Path,
+    store: Arc<dyn Store>,
+    algorithm: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Demo> {
+    let client_secret = shared_secret(&store, "demo.client_secret").await?;
+    let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
+    let admin_token = shared_secret(&store, "demo.admin_token").await?;
+
+    let config = demo_config(base_url, &client_secret, &admin_token, algorithm);
+    let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
+    engine.ensure_admin_token().await?;
+    seed_users(&engine).await?;
+
+    let idp = DemoIdp::open(
+        DemoIdpConfig {
+            issuer: format!("{base_url}/demo-idp"),
+            client_id: UPSTREAM_CLIENT_ID.into(),
+            client_secret: upstream_secret.clone(),
+            redirect_uris: Vec::new(),
+            users: SEEDS
+                .iter()
+                .map(|s| DemoUser {
+                    username: s.upstream_username.into(),
+                    password: s.upstream_password.into(),
+                    email: s.email.into(),
+                    email_verified: s.expect != "unverified",
+                    name: capitalize(s.username),
+                    organization_id: "00D000000000DEMO".into(),
+                })
+                .collect(),
+            id_token_ttl: 3600,
+            access_token_ttl: 3600,
+        },
+        store.clone(),
+        clock,
+    )
+    .await?;
+
+    let state = AppState::new(engine.clone()).await?;
+    state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
+    let app = crate::router(state, Some(Router::new().nest("/demo-idp", idp.router())));
+
+    let info = json!({
+        "base_url": base_url,
+        "admin_token": admin_token,
+        "client": { "client_id": DEMO_CLIENT_ID, "client_secret": client_secret },
+        "upstream": {
+            "name": UPSTREAM_NAME,
+            "issuer": format!("{base_url}/demo-idp"),
+            "token_endpoint": format!("{base_url}/demo-idp/token"),
+            "authorization_endpoint": format!("{base_url}/demo-idp/authorize"),
+            "client_id": UPSTREAM_CLIENT_ID,
+            "client_secret": upstream_secret,
+        },
+        "users": SEEDS.iter().map(|s| json!({
+            "username": s.username,
+            "email": s.email,
+            "upstream_username": s.upstream_username,
+            "upstream_password": s.upstream_password,
+            "password": s.password,
+            "expect": s.expect,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::create_dir_all(data_dir)?;
+    write_private(&data_dir.join("demo.json"), &serde_json::to_string_pretty(&info)?)?;
+    Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, info, admin_token })
+}
+
+/// demo.json holds secrets: readable by its owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
+    for s in SEEDS.iter().filter(|s| s.expect != "unlinked") {
+        let new = NewUser {
+            username: s.username.into(),
+            email: Some(s.email.into()),
+            email_verified: true,
+            password: s.password.map(str::to_string),
+            groups: s.groups.iter().map(|g| g.to_string()).collect(),
+            attributes: Default::default(),
+            enabled: true,
+        };
+        match engine.directory.create_user(new).await {
+            Ok(_) => {}
+            Err(tokenbridge_core::directory::DirectoryError::Store(StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

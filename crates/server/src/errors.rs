@@ -1,0 +1,51 @@
+//! RFC 6749 §5.2 JSON errors with the request id, and RFC 6750 `WWW-Authenticate` on 401s.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tokenbridge_core::{Denial, DenialCode};
+
+/// A denial rendered as an OAuth error.
+pub struct OAuthError {
+    pub denial: Denial,
+    pub request_id: String,
+    /// Seconds, for 429.
+    pub retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub fn new(denial: Denial, request_id: &str) -> Self {
+        Self { denial, request_id: request_id.to_string(), retry_after: None }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let code = self.denial.code;
+        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = json!({
+            "error": code.oauth_error(),
+            "error_description": self.denial.message,
+            "request_id": self.request_id,
+        });
+        let mut resp = (status, Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            let scheme = if code == DenialCode::InvalidClient { "Basic" } else { "Bearer" };
+            let desc = self.denial.message.replace(['"', '\\'], "'");
+            let v = format!(
+                "{scheme} realm=\"tokenbridge\", error=\"{}\", error_description=\"{desc}\"",
+                code.oauth_error()
+            );
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

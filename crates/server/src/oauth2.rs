@@ -1,0 +1,255 @@
+//! OAuth 2.0 endpoints: token (RFC 6749 refresh, RFC 8693 exchange), revocation (RFC 7009),
+//! introspection (RFC 7662), and OIDC UserInfo.
+
+use crate::context::Ctx;
+use crate::errors::OAuthError;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use std::collections::HashMap;
+use tokenbridge_core::audit::RequestContext;
+use tokenbridge_core::engine::{ClientCredentials, ExchangeRequest, TokenSet};
+use tokenbridge_core::model::{GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
+use tokenbridge_core::upstream::SubjectTokenType;
+use tokenbridge_core::{Denial, DenialCode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/revoke", post(revoke))
+        .route("/oauth2/introspect", post(introspect))
+        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
+}
+
+/// Form parameters; a parameter sent twice is refused, as RFC 6749 §3.1 requires.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn parse(body: &[u8]) -> Result<Self, Denial> {
+        let mut map = HashMap::new();
+        for (k, v) in url::form_urlencoded::parse(body) {
+            if map.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(Denial::new(
+                    DenialCode::InvalidRequest,
+                    format!("parameter {k:?} is given more than once"),
+                ));
+            }
+        }
+        Ok(Self(map))
+    }
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+    pub fn owned(&self, k: &str) -> Option<String> {
+        self.get(k).map(str::to_string)
+    }
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form; both at once is refused.
+pub fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, Denial> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    if let Some(b64) = basic {
+        if params.get("client_secret").is_some() {
+            return Err(Denial::new(
+                DenialCode::InvalidRequest,
+                "client credentials given both in the Authorization header and the form",
+            ));
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| Denial::new(DenialCode::InvalidClient, "HTTP Basic credentials are not valid base64"))?;
+        let (id, secret) = raw
+            .split_once(':')
+            .ok_or_else(|| Denial::new(DenialCode::InvalidClient, "HTTP Basic credentials lack ':'"))?;
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        };
+        return Ok(ClientCredentials {
+            client_id: Some(decode(id)),
+            client_secret: Some(decode(secret)).filter(|s| !s.is_empty()),
+        });
+    }
+    Ok(ClientCredentials { client_id: params.owned("client_id"), client_secret: params.owned("client_secret") })
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// A successful token response (RFC 6749 §5.1): never cached.
+pub fn token_response(set: TokenSet) -> Response {
+    let mut resp = Json(set).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Records a denial the adapter made before reaching the engine, and renders it.
+pub async fn refuse(state: &AppState, event: &str, ctx: &RequestContext, denial: Denial) -> OAuthError {
+    state.engine.record_denial(event, ctx, &denial).await;
+    OAuthError::new(denial, &ctx.request_id)
+}
+
+/// Applies the per-address and per-client rate limits of the token endpoints.
+pub async fn rate_limit(
+    state: &AppState,
+    event: &str,
+    ctx: &RequestContext,
+    client_id: Option<&str>,
+) -> Result<(), OAuthError> {
+    if let Err((what, retry)) = state.limits.check(&ctx.source_ip, client_id) {
+        let mut e = refuse(
+            state,
+            event,
+            ctx,
+            Denial::new(DenialCode::RateLimited, format!("rate limit for this {what} exceeded; retry in {retry} s")),
+        )
+        .await;
+        e.retry_after = Some(retry);
+        return Err(e);
+    }
+    Ok(())
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = ctx.door("oauth2.tokenbridge");
+    let params = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(d) => return Err(refuse(&state, "Token", &ctx, d).await),
+    };
+    let creds = match client_credentials(&headers, &params) {
+        Ok(c) => c,
+        Err(d) => return Err(refuse(&state, "Token", &ctx, d).await),
+    };
+    rate_limit(&state, "Token", &ctx, creds.client_id.as_deref()).await?;
+    let err = |d: Denial| OAuthError::new(d, &ctx.request_id);
+    match params.get("grant_type") {
+        Some(GRANT_TOKEN_EXCHANGE) => {
+            let stt = params.get("subject_token_type");
+            let Some(subject_token_type) = stt.and_then(SubjectTokenType::parse) else {
+                let msg = match stt {
+                    None => "subject_token_type is missing".to_string(),
+                    Some(t) => format!("subject_token_type {t:?} is not supported (id_token, access_token, jwt)"),
+                };
+                let code = if stt.is_some() { DenialCode::UnsupportedTokenType } else { DenialCode::InvalidRequest };
+                return Err(refuse(&state, "TokenExchange", &ctx, Denial::new(code, msg)).await);
+            };
+            if params.get("actor_token").is_some() {
+                return Err(refuse(
+                    &state,
+                    "TokenExchange",
+                    &ctx,
+                    Denial::new(DenialCode::InvalidRequest, "actor_token (delegation) is not supported"),
+                )
+                .await);
+            }
+            let req = ExchangeRequest {
+                client: creds,
+                client_optional: false,
+                subject_token: params.owned("subject_token").unwrap_or_default(),
+                subject_token_type,
+                provider: params.owned("provider"),
+                audience: params.owned("audience").or_else(|| params.owned("resource")),
+                scope: params.owned("scope"),
+                requested_token_type: params.owned("requested_token_type"),
+            };
+            state.engine.exchange(req, &ctx).await.map(token_response).map_err(err)
+        }
+        Some(GRANT_REFRESH_TOKEN) => {
+            let rt = params.get("refresh_token").unwrap_or_default();
+            state.engine.refresh(&creds, rt, &ctx).await.map(token_response).map_err(err)
+        }
+        Some(other) => Err(refuse(
+            &state,
+            "Token",
+            &ctx,
+            Denial::new(DenialCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported here")),
+        )
+        .await),
+        None => {
+            Err(refuse(&state, "Token", &ctx, Denial::new(DenialCode::InvalidRequest, "grant_type is missing")).await)
+        }
+    }
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = ctx.door("oauth2.tokenbridge");
+    let parsed = Params::parse(&body).and_then(|p| client_credentials(&headers, &p).map(|c| (p, c)));
+    let (params, creds) = match parsed {
+        Ok(v) => v,
+        Err(d) => return Err(refuse(&state, "RevokeToken", &ctx, d).await),
+    };
+    state
+        .engine
+        .revoke(&creds, params.get("token").unwrap_or_default(), &ctx)
+        .await
+        .map(|_| ().into_response())
+        .map_err(|d| OAuthError::new(d, &ctx.request_id))
+}
+
+async fn introspect(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = ctx.door("oauth2.tokenbridge");
+    let parsed = Params::parse(&body).and_then(|p| client_credentials(&headers, &p).map(|c| (p, c)));
+    let (params, creds) = match parsed {
+        Ok(v) => v,
+        Err(d) => return Err(refuse(&state, "IntrospectToken", &ctx, d).await),
+    };
+    state
+        .engine
+        .introspect(&creds, params.get("token").unwrap_or_default(), &ctx)
+        .await
+        .map(|v| Json(v).into_response())
+        .map_err(|d| OAuthError::new(d, &ctx.request_id))
+}
+
+async fn userinfo(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, OAuthError> {
+    let ctx = ctx.door("oauth2.tokenbridge");
+    let Some(token) = bearer(&headers) else {
+        return Err(refuse(
+            &state,
+            "GetUserInfo",
+            &ctx,
+            Denial::new(DenialCode::InvalidToken, "Authorization: Bearer <access token> is required"),
+        )
+        .await);
+    };
+    state
+        .engine
+        .userinfo(token, &ctx)
+        .await
+        .map(|v| Json(v).into_response())
+        .map_err(|d| OAuthError::new(d, &ctx.request_id))
+}

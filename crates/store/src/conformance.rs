@@ -1,0 +1,1114 @@
+//! The contract of [`Store`], as executable checks every backend must pass.
+//!
+//! Each function exercises one behaviour and panics (through `assert!`) on a violation;
+//! [`run_all`] runs them all. Every function names its rows with a fresh per-call tag, so the
+//! suite can run again and again against one shared database; it only asserts about rows it
+//! created, except where the contract is global (at most one active signing key). Run the suite
+//! sequentially: [`signing_keys`] activates keys, which retires whatever key was active.
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokenbridge_core::model::*;
+use tokenbridge_core::store::{Store, StoreError};
+use tokio::sync::Barrier;
+
+/// Concurrent callers in the race tests.
+pub const RACERS: usize = 200;
+
+/// Runs every check of the suite, in order.
+pub async fn run_all(store: Arc<dyn Store>) {
+    ping(&*store).await;
+    users(&*store).await;
+    user_listing(&*store).await;
+    delete_user_cascades(&*store).await;
+    links(&*store).await;
+    clients(&*store).await;
+    signing_keys(&*store).await;
+    refresh_tokens(&*store).await;
+    concurrent_rotation(store.clone()).await;
+    replay_markers(&*store).await;
+    concurrent_replay_markers(store.clone()).await;
+    purge_expired(&*store).await;
+    audit(&*store).await;
+    audit_default_limit(&*store).await;
+    settings(&*store).await;
+    concurrent_settings(store).await;
+}
+
+// --- helpers ---
+
+/// A unique, lowercase alphanumeric tag for the rows of one check, so byte order and any
+/// database collation agree on how names sort.
+fn tag() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("cf{nanos:x}p{:x}n{n}", std::process::id())
+}
+
+/// Wall-clock seconds: purges in a shared database must only remove rows that really expired.
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+fn user(tag: &str, name: &str, email: Option<String>) -> User {
+    let now = now();
+    User {
+        id: format!("{tag}id{name}"),
+        username: format!("{tag}{name}"),
+        email,
+        email_verified: false,
+        enabled: true,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        groups: vec!["staff".into(), "ops".into()],
+        attributes: BTreeMap::from([
+            ("department".to_string(), "Zürich ☃".to_string()),
+            ("empty".to_string(), String::new()),
+        ]),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn create_user(store: &dyn Store, tag: &str, name: &str) -> User {
+    let u = user(tag, name, None);
+    store.create_user(&u).await.expect("create user");
+    u
+}
+
+fn refresh(
+    tag: &str,
+    n: usize,
+    family: &str,
+    user_id: &str,
+    expires_at: i64,
+) -> RefreshTokenRecord {
+    let now = now();
+    RefreshTokenRecord {
+        token_hash: format!("{tag}rt{n}"),
+        family_id: family.to_string(),
+        user_id: user_id.to_string(),
+        client_id: format!("{tag}client"),
+        scope: "openid profile".into(),
+        origin: "upstream:salesforce".into(),
+        auth_time: now - 30,
+        origin_jti: format!("{tag}jti{n}"),
+        issued_at: now,
+        expires_at,
+        status: RefreshStatus::Active,
+    }
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict(_)))
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound(_)))
+}
+
+// --- checks ---
+
+pub async fn ping(store: &dyn Store) {
+    store.ping().await.expect("ping");
+}
+
+/// Create/get/find/update/delete, username uniqueness, case-insensitive email lookup.
+pub async fn users(store: &dyn Store) {
+    let t = tag();
+    let email = format!("Alice.{t}@Example.COM");
+    let mut alice = user(&t, "alice", Some(email.clone()));
+    store.create_user(&alice).await.unwrap();
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.find_user_by_username(&alice.username).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.get_user(&format!("{t}nobody")).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_user_by_username(&format!("{t}nobody"))
+            .await
+            .unwrap(),
+        None
+    );
+    // Usernames are exact: another case is another name.
+    assert_eq!(
+        store
+            .find_user_by_username(&alice.username.to_uppercase())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Taken username (new id) and taken id both conflict, and change nothing.
+    let mut imposter = user(&t, "imposter", None);
+    imposter.username = alice.username.clone();
+    assert!(is_conflict(store.create_user(&imposter).await));
+    assert_eq!(store.get_user(&imposter.id).await.unwrap(), None);
+    let mut same_id = user(&t, "sameid", None);
+    same_id.id = alice.id.clone();
+    assert!(is_conflict(store.create_user(&same_id).await));
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+
+    // Email lookup ignores case, and returns every user sharing the address.
+    for probe in [email.clone(), email.to_lowercase(), email.to_uppercase()] {
+        assert_eq!(
+            store.find_users_by_email(&probe).await.unwrap(),
+            vec![alice.clone()],
+            "email probe {probe}"
+        );
+    }
+    let bob = user(&t, "bob", Some(email.to_uppercase()));
+    store.create_user(&bob).await.unwrap();
+    let mut ids: Vec<String> = store
+        .find_users_by_email(&email)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![alice.id.clone(), bob.id.clone()]);
+    assert!(store
+        .find_users_by_email(&format!("nobody.{t}@example.com"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Update replaces the whole record.
+    alice.username = format!("{t}alice2");
+    alice.email = Some(format!("alice.new.{t}@example.com"));
+    alice.email_verified = true;
+    alice.enabled = false;
+    alice.password_hash = None;
+    alice.groups = vec![];
+    alice.attributes.insert("title".into(), "Dr.".into());
+    alice.updated_at += 10;
+    store.update_user(&alice).await.unwrap();
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_by_username(&format!("{t}alice"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_users_by_email(&email).await.unwrap(),
+        vec![bob.clone()]
+    );
+    assert_eq!(
+        store
+            .find_users_by_email(&format!("ALICE.NEW.{t}@EXAMPLE.COM"))
+            .await
+            .unwrap(),
+        vec![alice.clone()]
+    );
+
+    // Renaming onto a taken username conflicts; updating a missing user is NotFound.
+    let mut clash = alice.clone();
+    clash.username = bob.username.clone();
+    assert!(is_conflict(store.update_user(&clash).await));
+    assert_eq!(
+        store.get_user(&alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    let ghost = user(&t, "ghost", None);
+    assert!(is_not_found(store.update_user(&ghost).await));
+    assert_eq!(store.get_user(&ghost.id).await.unwrap(), None);
+
+    assert!(store.delete_user(&alice.id).await.unwrap());
+    assert!(!store.delete_user(&alice.id).await.unwrap());
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), None);
+    assert!(store.delete_user(&bob.id).await.unwrap());
+}
+
+/// `list_users` pages in username order, strictly after the cursor.
+pub async fn user_listing(store: &dyn Store) {
+    let t = tag();
+    let prefix = format!("{t}list");
+    // Created out of order: the listing must sort.
+    for i in [3, 0, 4, 1, 2] {
+        create_user(store, &t, &format!("list{i}")).await;
+    }
+    let names =
+        |users: Vec<User>| -> Vec<String> { users.into_iter().map(|u| u.username).collect() };
+    let ours = |i: usize| format!("{prefix}{i}");
+
+    // Everything sorting between our prefix and our last name is ours.
+    let page1 = names(store.list_users(Some(&prefix), 2).await.unwrap());
+    assert_eq!(page1, vec![ours(0), ours(1)]);
+    let page2 = names(store.list_users(Some(&page1[1]), 2).await.unwrap());
+    assert_eq!(page2, vec![ours(2), ours(3)]);
+    let page3 = names(store.list_users(Some(&page2[1]), 2).await.unwrap());
+    assert_eq!(page3[0], ours(4));
+    assert!(page3.len() <= 2);
+    if let Some(next) = page3.get(1) {
+        assert!(!next.starts_with(&prefix), "unexpected {next}");
+    }
+
+    // The cursor itself is excluded, whether or not such a user exists.
+    let from_mid = names(store.list_users(Some(&ours(2)), 1).await.unwrap());
+    assert_eq!(from_mid, vec![ours(3)]);
+    let from_gap = names(
+        store
+            .list_users(Some(&format!("{prefix}2a")), 1)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(from_gap, vec![ours(3)]);
+
+    let first = store.list_users(None, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(store.list_users(Some(&prefix), 0).await.unwrap().is_empty());
+
+    for i in 0..5 {
+        assert!(store.delete_user(&format!("{t}idlist{i}")).await.unwrap());
+    }
+}
+
+/// Deleting a user deletes its links and refresh tokens.
+pub async fn delete_user_cascades(store: &dyn Store) {
+    let t = tag();
+    let u = create_user(store, &t, "doomed").await;
+    let keep = create_user(store, &t, "kept").await;
+    let provider = format!("{t}idp");
+    for (subject, owner) in [("s1", &u), ("s2", &u), ("s3", &keep)] {
+        store
+            .put_link(&UpstreamLink {
+                provider: provider.clone(),
+                subject: subject.into(),
+                user_id: owner.id.clone(),
+                created_at: now(),
+            })
+            .await
+            .unwrap();
+    }
+    let fam = format!("{t}fam");
+    let r1 = refresh(&t, 1, &fam, &u.id, now() + 3600);
+    let r2 = refresh(&t, 2, &fam, &keep.id, now() + 3600);
+    store.insert_refresh_token(&r1).await.unwrap();
+    store.insert_refresh_token(&r2).await.unwrap();
+
+    assert!(store.delete_user(&u.id).await.unwrap());
+    assert_eq!(store.get_user(&u.id).await.unwrap(), None);
+    assert!(store.links_for_user(&u.id).await.unwrap().is_empty());
+    assert_eq!(store.find_link(&provider, "s1").await.unwrap(), None);
+    assert_eq!(store.get_refresh_token(&r1.token_hash).await.unwrap(), None);
+    // The other user's rows stay.
+    assert_eq!(store.links_for_user(&keep.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_refresh_token(&r2.token_hash).await.unwrap(),
+        Some(r2)
+    );
+    assert!(!store.delete_user(&u.id).await.unwrap());
+    assert!(store.delete_user(&keep.id).await.unwrap());
+}
+
+/// `(provider, subject)` links to one user at most.
+pub async fn links(store: &dyn Store) {
+    let t = tag();
+    let u1 = create_user(store, &t, "linked1").await;
+    let u2 = create_user(store, &t, "linked2").await;
+    let google = format!("{t}google");
+    let github = format!("{t}github");
+    let l1 = UpstreamLink {
+        provider: google.clone(),
+        subject: "1234567890".into(),
+        user_id: u1.id.clone(),
+        created_at: now(),
+    };
+    store.put_link(&l1).await.unwrap();
+    assert_eq!(
+        store.find_link(&google, "1234567890").await.unwrap(),
+        Some(l1.clone())
+    );
+    assert_eq!(store.find_link(&google, "other").await.unwrap(), None);
+    assert_eq!(store.find_link(&github, "1234567890").await.unwrap(), None);
+
+    // The same upstream identity cannot be linked again, to anyone.
+    let mut stolen = l1.clone();
+    stolen.user_id = u2.id.clone();
+    assert!(is_conflict(store.put_link(&stolen).await));
+    assert!(is_conflict(store.put_link(&l1).await));
+    assert_eq!(
+        store.find_link(&google, "1234567890").await.unwrap(),
+        Some(l1.clone())
+    );
+
+    // Same subject at another provider is another identity.
+    let l2 = UpstreamLink {
+        provider: github.clone(),
+        subject: "1234567890".into(),
+        user_id: u1.id.clone(),
+        created_at: now(),
+    };
+    store.put_link(&l2).await.unwrap();
+    let mut mine = store.links_for_user(&u1.id).await.unwrap();
+    mine.sort_by(|a, b| a.provider.cmp(&b.provider));
+    assert_eq!(mine, vec![l2.clone(), l1.clone()]);
+    assert!(store.links_for_user(&u2.id).await.unwrap().is_empty());
+
+    assert!(store.delete_link(&google, "1234567890").await.unwrap());
+    assert!(!store.delete_link(&google, "1234567890").await.unwrap());
+    assert_eq!(store.find_link(&google, "1234567890").await.unwrap(), None);
+    assert_eq!(store.links_for_user(&u1.id).await.unwrap(), vec![l2]);
+    // Once unlinked, the identity can be linked to someone else.
+    store.put_link(&stolen).await.unwrap();
+    assert_eq!(store.links_for_user(&u2.id).await.unwrap(), vec![stolen]);
+
+    store.delete_user(&u1.id).await.unwrap();
+    store.delete_user(&u2.id).await.unwrap();
+}
+
+/// `put_client` inserts or replaces.
+pub async fn clients(store: &dyn Store) {
+    let t = tag();
+    let mut c = Client {
+        client_id: format!("{t}app"),
+        name: "Field app".into(),
+        secret_sha256: Some(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        ),
+        grant_types: vec![GRANT_TOKEN_EXCHANGE.into(), GRANT_REFRESH_TOKEN.into()],
+        providers: vec!["salesforce".into(), "*".into()],
+        scopes: vec!["openid".into(), "profile".into()],
+        access_token_ttl: 900,
+        id_token_ttl: 300,
+        refresh_token_ttl: 86_400,
+        allowed_origins: vec!["https://app.example.com".into()],
+    };
+    store.put_client(&c).await.unwrap();
+    assert_eq!(
+        store.get_client(&c.client_id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(store.get_client(&format!("{t}none")).await.unwrap(), None);
+
+    c.name = "Renamed".into();
+    c.secret_sha256 = None;
+    c.grant_types = vec![GRANT_PASSWORD.into()];
+    c.providers = vec![];
+    c.allowed_origins = vec![];
+    c.access_token_ttl = 60;
+    store.put_client(&c).await.unwrap();
+    assert_eq!(
+        store.get_client(&c.client_id).await.unwrap(),
+        Some(c.clone())
+    );
+
+    let other = Client {
+        client_id: format!("{t}other"),
+        ..c.clone()
+    };
+    store.put_client(&other).await.unwrap();
+    let listed: Vec<Client> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.client_id.starts_with(&t))
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&c));
+    assert!(listed.contains(&other));
+}
+
+/// Insert/list, atomic activation (exactly one active key), purge of retired keys.
+pub async fn signing_keys(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let key = |name: &str, created_at: i64| SigningKeyRecord {
+        kid: format!("{t}{name}"),
+        alg: KeyAlgorithm::ES256,
+        // Not UTF-8, with NULs: must round-trip as bytes.
+        private_pkcs8: vec![0x30, 0x81, 0x87, 0x00, 0xff, 0x00, 0x01],
+        public_jwk: format!(r#"{{"kty":"EC","crv":"P-256","kid":"{t}{name}"}}"#),
+        created_at,
+        active: false,
+        publish_until: None,
+    };
+    let k1 = key("k1", now);
+    let mut k2 = key("k2", now + 1);
+    k2.alg = KeyAlgorithm::EdDSA;
+    store.insert_signing_key(&k1).await.unwrap();
+    store.insert_signing_key(&k2).await.unwrap();
+    assert!(is_conflict(store.insert_signing_key(&k1).await));
+
+    let find = |keys: &[SigningKeyRecord], kid: &str| keys.iter().find(|k| k.kid == kid).cloned();
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(find(&keys, &k1.kid), Some(k1.clone()));
+    assert_eq!(find(&keys, &k2.kid), Some(k2.clone()));
+
+    let check_only_active = |keys: &[SigningKeyRecord], kid: &str| {
+        let active: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.active)
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(active, vec![kid], "exactly one active key");
+    };
+
+    store
+        .activate_signing_key(&k1.kid, now + 100)
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    check_only_active(&keys, &k1.kid);
+    let active1 = find(&keys, &k1.kid).unwrap();
+    assert_eq!(active1.publish_until, None);
+
+    store
+        .activate_signing_key(&k2.kid, now + 200)
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    check_only_active(&keys, &k2.kid);
+    let retired = find(&keys, &k1.kid).unwrap();
+    assert!(!retired.active);
+    assert_eq!(retired.publish_until, Some(now + 200));
+    assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
+
+    // Activating a missing kid fails and leaves the active key in place.
+    assert!(is_not_found(
+        store
+            .activate_signing_key(&format!("{t}missing"), now + 300)
+            .await
+    ));
+    let keys = store.list_signing_keys().await.unwrap();
+    check_only_active(&keys, &k2.kid);
+    assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
+
+    // Re-activating the active key keeps it active and publishable forever.
+    store
+        .activate_signing_key(&k2.kid, now + 400)
+        .await
+        .unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    check_only_active(&keys, &k2.kid);
+    assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
+    assert_eq!(find(&keys, &k1.kid).unwrap().publish_until, Some(now + 200));
+
+    // Purge removes retired keys whose publication ended before `now`, never the active one.
+    store.purge_retired_keys(now + 200).await.unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    assert!(
+        find(&keys, &k1.kid).is_some(),
+        "publish_until == now is kept"
+    );
+    let purged = store.purge_retired_keys(now + 201).await.unwrap();
+    assert!(purged >= 1);
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(find(&keys, &k1.kid), None);
+    check_only_active(&keys, &k2.kid);
+    store.purge_retired_keys(i64::MAX).await.unwrap();
+    check_only_active(&store.list_signing_keys().await.unwrap(), &k2.kid);
+}
+
+/// Rotation compare-and-swap outcomes and family revocation.
+pub async fn refresh_tokens(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let u = create_user(store, &t, "refresher").await;
+    let fam = format!("{t}fam");
+    let t0 = refresh(&t, 0, &fam, &u.id, now + 3600);
+    store.insert_refresh_token(&t0).await.unwrap();
+    assert_eq!(
+        store.get_refresh_token(&t0.token_hash).await.unwrap(),
+        Some(t0.clone())
+    );
+    assert!(is_conflict(store.insert_refresh_token(&t0).await));
+    assert_eq!(
+        store
+            .get_refresh_token(&format!("{t}unknown"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Rotated: reports the old record as presented (active), stores the new one.
+    let t1 = refresh(&t, 1, &fam, &u.id, now + 3600);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&t0.token_hash, &t1, now)
+            .await
+            .unwrap(),
+        RotateOutcome::Rotated(t0.clone())
+    );
+    let old = store
+        .get_refresh_token(&t0.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.status, RefreshStatus::Rotated);
+    assert_eq!(
+        store.get_refresh_token(&t1.token_hash).await.unwrap(),
+        Some(t1.clone())
+    );
+
+    // Reused: the old token again; nothing new is stored.
+    let t2 = refresh(&t, 2, &fam, &u.id, now + 3600);
+    match store
+        .rotate_refresh_token(&t0.token_hash, &t2, now)
+        .await
+        .unwrap()
+    {
+        RotateOutcome::Reused(r) => {
+            assert_eq!(r.token_hash, t0.token_hash);
+            assert_eq!(r.status, RefreshStatus::Rotated);
+            assert_eq!(r.family_id, fam);
+        }
+        other => panic!("expected Reused, got {other:?}"),
+    }
+    assert_eq!(store.get_refresh_token(&t2.token_hash).await.unwrap(), None);
+
+    // A new record that cannot be stored undoes the swap.
+    let clash = refresh(&t, 0, &fam, &u.id, now + 3600);
+    assert!(store
+        .rotate_refresh_token(&t1.token_hash, &clash, now)
+        .await
+        .is_err());
+    assert_eq!(
+        store.get_refresh_token(&t1.token_hash).await.unwrap(),
+        Some(t1.clone()),
+        "failed rotation must leave the presented token active"
+    );
+
+    // Revoking a family touches only that family and counts the tokens still active.
+    let other_fam = format!("{t}otherfam");
+    let o1 = refresh(&t, 10, &other_fam, &u.id, now + 3600);
+    store.insert_refresh_token(&o1).await.unwrap();
+    // A family with rotated-out tokens is alive until revoked; unknown families are alive.
+    assert!(store.refresh_family_active(&fam).await.unwrap());
+    assert!(store
+        .refresh_family_active(&format!("{t}nofam"))
+        .await
+        .unwrap());
+    assert_eq!(store.revoke_refresh_family(&fam).await.unwrap(), 1);
+    assert!(!store.refresh_family_active(&fam).await.unwrap());
+    assert!(store.refresh_family_active(&other_fam).await.unwrap());
+    for hash in [&t0.token_hash, &t1.token_hash] {
+        let r = store.get_refresh_token(hash).await.unwrap().unwrap();
+        assert_eq!(r.status, RefreshStatus::Revoked, "{hash}");
+    }
+    assert_eq!(
+        store.get_refresh_token(&o1.token_hash).await.unwrap(),
+        Some(o1.clone())
+    );
+    assert_eq!(store.revoke_refresh_family(&fam).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .revoke_refresh_family(&format!("{t}nofam"))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Revocation marks rotated-out tokens too, so a family with no active token still dies.
+    let spent_fam = format!("{t}spentfam");
+    let mut spent = refresh(&t, 11, &spent_fam, &u.id, now + 3600);
+    spent.status = RefreshStatus::Rotated;
+    store.insert_refresh_token(&spent).await.unwrap();
+    assert!(store.refresh_family_active(&spent_fam).await.unwrap());
+    assert_eq!(store.revoke_refresh_family(&spent_fam).await.unwrap(), 0);
+    assert!(!store.refresh_family_active(&spent_fam).await.unwrap());
+    assert_eq!(
+        store
+            .get_refresh_token(&spent.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        RefreshStatus::Revoked
+    );
+
+    // Revoked.
+    let t3 = refresh(&t, 3, &fam, &u.id, now + 3600);
+    match store
+        .rotate_refresh_token(&t1.token_hash, &t3, now)
+        .await
+        .unwrap()
+    {
+        RotateOutcome::Revoked(r) => {
+            assert_eq!(r.token_hash, t1.token_hash);
+            assert_eq!(r.status, RefreshStatus::Revoked);
+        }
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+    assert_eq!(store.get_refresh_token(&t3.token_hash).await.unwrap(), None);
+
+    // Expired: active but `expires_at <= now`; the token stays as it was.
+    let efam = format!("{t}expfam");
+    for (n, expires_at) in [(20, now - 1), (21, now)] {
+        let e = refresh(&t, n, &efam, &u.id, expires_at);
+        store.insert_refresh_token(&e).await.unwrap();
+        let next = refresh(&t, n + 100, &efam, &u.id, now + 3600);
+        assert_eq!(
+            store
+                .rotate_refresh_token(&e.token_hash, &next, now)
+                .await
+                .unwrap(),
+            RotateOutcome::Expired(e.clone())
+        );
+        assert_eq!(
+            store.get_refresh_token(&e.token_hash).await.unwrap(),
+            Some(e)
+        );
+        assert_eq!(
+            store.get_refresh_token(&next.token_hash).await.unwrap(),
+            None
+        );
+    }
+
+    // NotFound.
+    let t4 = refresh(&t, 4, &fam, &u.id, now + 3600);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&format!("{t}never"), &t4, now)
+            .await
+            .unwrap(),
+        RotateOutcome::NotFound
+    );
+    assert_eq!(store.get_refresh_token(&t4.token_hash).await.unwrap(), None);
+
+    store.delete_user(&u.id).await.unwrap();
+}
+
+/// Many callers rotating one token at once: exactly one wins, the rest see a reuse.
+pub async fn concurrent_rotation(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now();
+    let u = create_user(&*store, &t, "racer").await;
+    let fam = format!("{t}fam");
+    let t0 = refresh(&t, 0, &fam, &u.id, now + 3600);
+    store.insert_refresh_token(&t0).await.unwrap();
+
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let mut tasks = Vec::with_capacity(RACERS);
+    for i in 1..=RACERS {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let old = t0.token_hash.clone();
+        let new = refresh(&t, i, &fam, &u.id, now + 3600);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let outcome = store.rotate_refresh_token(&old, &new, now).await;
+            (new.token_hash, outcome.expect("rotate"))
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        let (hash, outcome) = task.await.expect("task");
+        match outcome {
+            RotateOutcome::Rotated(old) => {
+                assert_eq!(old, t0);
+                winners.push(hash);
+            }
+            RotateOutcome::Reused(old) => {
+                assert_eq!(old.token_hash, t0.token_hash);
+                losers.push(hash);
+            }
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    let winner = store.get_refresh_token(&winners[0]).await.unwrap().unwrap();
+    assert_eq!(winner.status, RefreshStatus::Active);
+    for hash in losers {
+        assert_eq!(
+            store.get_refresh_token(&hash).await.unwrap(),
+            None,
+            "{hash}"
+        );
+    }
+    store.delete_user(&u.id).await.unwrap();
+}
+
+/// Insert-if-absent, where an expired marker counts as absent.
+pub async fn replay_markers(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let h = format!("{t}jti");
+    assert!(store.insert_replay_marker(&h, now + 60, now).await.unwrap());
+    assert!(!store.insert_replay_marker(&h, now + 60, now).await.unwrap());
+    assert!(!store
+        .insert_replay_marker(&h, now + 90, now + 59)
+        .await
+        .unwrap());
+    // Expired (expires_at <= now): replaced, and the new expiry holds.
+    assert!(store
+        .insert_replay_marker(&h, now + 120, now + 60)
+        .await
+        .unwrap());
+    assert!(!store
+        .insert_replay_marker(&h, now + 200, now + 60)
+        .await
+        .unwrap());
+    assert!(!store
+        .insert_replay_marker(&h, now + 200, now + 119)
+        .await
+        .unwrap());
+    assert!(store
+        .insert_replay_marker(&h, now + 200, now + 120)
+        .await
+        .unwrap());
+    // Other hashes are independent.
+    assert!(store
+        .insert_replay_marker(&format!("{t}other"), now + 60, now)
+        .await
+        .unwrap());
+}
+
+/// Many callers using one token at once: exactly one first use, also when replacing an
+/// expired marker.
+pub async fn concurrent_replay_markers(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now();
+    let h = format!("{t}jti");
+    for (expires_at, at) in [(now + 60, now), (now + 200, now + 60)] {
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let mut tasks = Vec::with_capacity(RACERS);
+        for _ in 0..RACERS {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_replay_marker(&h, expires_at, at).await
+            }));
+        }
+        let mut firsts = 0;
+        for task in tasks {
+            if task.await.expect("task").expect("insert marker") {
+                firsts += 1;
+            }
+        }
+        assert_eq!(firsts, 1, "exactly one first use at {at}");
+    }
+}
+
+/// `purge_expired` removes expired markers and refresh tokens, nothing live.
+pub async fn purge_expired(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let u = create_user(store, &t, "purged").await;
+    let fam = format!("{t}fam");
+    let dead = refresh(&t, 1, &fam, &u.id, now - 10);
+    let live = refresh(&t, 2, &fam, &u.id, now + 3600);
+    store.insert_refresh_token(&dead).await.unwrap();
+    store.insert_refresh_token(&live).await.unwrap();
+    let dead_marker = format!("{t}deadjti");
+    let live_marker = format!("{t}livejti");
+    assert!(store
+        .insert_replay_marker(&dead_marker, now - 10, now - 20)
+        .await
+        .unwrap());
+    assert!(store
+        .insert_replay_marker(&live_marker, now + 60, now)
+        .await
+        .unwrap());
+
+    let removed = store.purge_expired(now).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    assert_eq!(
+        store.get_refresh_token(&dead.token_hash).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_refresh_token(&live.token_hash).await.unwrap(),
+        Some(live)
+    );
+    assert!(!store
+        .insert_replay_marker(&live_marker, now + 60, now)
+        .await
+        .unwrap());
+    store.delete_user(&u.id).await.unwrap();
+}
+
+/// Append, every filter, newest-first order, and cursor pagination.
+pub async fn audit(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let who = format!("{t}auditor");
+    let sign_in = format!("{t}SignIn");
+    let refresh_ev = format!("{t}Refresh");
+    let mut appended = Vec::new();
+    for i in 0..10i64 {
+        let denied = i % 3 == 0;
+        let event_id = format!("{t}ev{i}");
+        let rec = AuditRecord {
+            event_id: event_id.clone(),
+            // Event 7 carries an earlier time than event 6: order follows appends, not clocks.
+            event_time: if i == 7 { now + 5 } else { now + i },
+            event_name: if i % 2 == 0 {
+                sign_in.clone()
+            } else {
+                refresh_ev.clone()
+            },
+            username: Some(who.clone()),
+            request_id: format!("{t}req{}", i / 2),
+            error_code: denied.then(|| "AccessDenied".to_string()),
+            record: json!({
+                "eventVersion": "1.08",
+                "eventID": event_id,
+                "n": i,
+                "requestParameters": {"scope": ["openid", "profile"], "nested": {"ok": !denied}},
+            }),
+        };
+        store.append_audit(&rec).await.unwrap();
+        appended.push(rec);
+    }
+    // An anonymous event, found by request id only.
+    let anon = AuditRecord {
+        event_id: format!("{t}anon"),
+        event_time: now,
+        event_name: sign_in.clone(),
+        username: None,
+        request_id: format!("{t}reqanon"),
+        error_code: Some("InvalidClient".into()),
+        record: json!({}),
+    };
+    store.append_audit(&anon).await.unwrap();
+    assert!(is_conflict(store.append_audit(&appended[0]).await));
+
+    let newest_first = |pick: &dyn Fn(&AuditRecord) -> bool| -> Vec<AuditRecord> {
+        appended.iter().rev().filter(|r| pick(r)).cloned().collect()
+    };
+    let by_user = || AuditQuery {
+        username: Some(who.clone()),
+        ..Default::default()
+    };
+
+    let all = store.lookup_audit(&by_user()).await.unwrap();
+    assert_eq!(all, newest_first(&|_| true));
+
+    let q = AuditQuery {
+        event_name: Some(refresh_ev.clone()),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.event_name == refresh_ev)
+    );
+
+    let q = AuditQuery {
+        request_id: Some(format!("{t}req2")),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.request_id == format!("{t}req2"))
+    );
+    let q = AuditQuery {
+        request_id: Some(anon.request_id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), vec![anon.clone()]);
+
+    // Time bounds are inclusive.
+    let q = AuditQuery {
+        start_time: Some(now + 2),
+        end_time: Some(now + 5),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| (now + 2..=now + 5).contains(&r.event_time))
+    );
+    let q = AuditQuery {
+        start_time: Some(now + 8),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.event_time >= now + 8)
+    );
+    let q = AuditQuery {
+        end_time: Some(now),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.event_time <= now)
+    );
+
+    for denied in [true, false] {
+        let q = AuditQuery {
+            denied: Some(denied),
+            ..by_user()
+        };
+        assert_eq!(
+            store.lookup_audit(&q).await.unwrap(),
+            newest_first(&|r| r.error_code.is_some() == denied),
+            "denied={denied}"
+        );
+    }
+
+    // Filters combine.
+    let q = AuditQuery {
+        event_name: Some(sign_in.clone()),
+        denied: Some(true),
+        start_time: Some(now + 1),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.event_name == sign_in && r.error_code.is_some() && r.event_time > now)
+    );
+    let q = AuditQuery {
+        username: Some(format!("{t}nobody")),
+        ..Default::default()
+    };
+    assert!(store.lookup_audit(&q).await.unwrap().is_empty());
+
+    // Pagination: pages of 3 following the last event id of the previous page.
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = AuditQuery {
+            limit: Some(3),
+            before_event_id: cursor.clone(),
+            ..by_user()
+        };
+        let page = store.lookup_audit(&q).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        cursor = Some(page.last().unwrap().event_id.clone());
+        pages.extend(page);
+    }
+    assert_eq!(pages, all);
+    // The cursor combines with filters.
+    let q = AuditQuery {
+        denied: Some(false),
+        before_event_id: Some(format!("{t}ev5")),
+        ..by_user()
+    };
+    assert_eq!(
+        store.lookup_audit(&q).await.unwrap(),
+        newest_first(&|r| r.error_code.is_none() && r.event_id < format!("{t}ev5"))
+    );
+    // An unknown cursor matches nothing.
+    let q = AuditQuery {
+        before_event_id: Some(format!("{t}nosuchevent")),
+        ..by_user()
+    };
+    assert!(store.lookup_audit(&q).await.unwrap().is_empty());
+}
+
+/// Without a limit, `lookup_audit` returns 50 events; limits above 1000 are capped.
+pub async fn audit_default_limit(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let who = format!("{t}busy");
+    for i in 0..55 {
+        store
+            .append_audit(&AuditRecord {
+                event_id: format!("{t}ev{i:03}"),
+                event_time: now,
+                event_name: "Bulk".into(),
+                username: Some(who.clone()),
+                request_id: format!("{t}req{i}"),
+                error_code: None,
+                record: json!({"i": i}),
+            })
+            .await
+            .unwrap();
+    }
+    let q = AuditQuery {
+        username: Some(who.clone()),
+        ..Default::default()
+    };
+    let page = store.lookup_audit(&q).await.unwrap();
+    assert_eq!(page.len(), 50);
+    assert_eq!(page[0].event_id, format!("{t}ev054"));
+    assert_eq!(page[49].event_id, format!("{t}ev005"));
+    for limit in [1000, 5000, u32::MAX] {
+        let q = AuditQuery {
+            username: Some(who.clone()),
+            limit: Some(limit),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.lookup_audit(&q).await.unwrap().len(),
+            55,
+            "limit {limit}"
+        );
+    }
+    let q = AuditQuery {
+        username: Some(who.clone()),
+        limit: Some(7),
+        ..Default::default()
+    };
+    assert_eq!(store.lookup_audit(&q).await.unwrap().len(), 7);
+}
+
+/// get/put and insert-if-absent.
+pub async fn settings(store: &dyn Store) {
+    let t = tag();
+    let k = format!("{t}admin_token_hash");
+    assert_eq!(store.get_setting(&k).await.unwrap(), None);
+    store.put_setting(&k, "v1").await.unwrap();
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v1"));
+    store.put_setting(&k, "v2").await.unwrap();
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(store.put_setting_if_absent(&k, "v3").await.unwrap(), "v2");
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v2"));
+
+    let k2 = format!("{t}demo_key");
+    let big = "x".repeat(10_000);
+    assert_eq!(store.put_setting_if_absent(&k2, &big).await.unwrap(), big);
+    assert_eq!(
+        store.put_setting_if_absent(&k2, "second").await.unwrap(),
+        big
+    );
+    assert_eq!(store.get_setting(&k2).await.unwrap(), Some(big));
+    store.put_setting(&k2, "").await.unwrap();
+    assert_eq!(store.get_setting(&k2).await.unwrap().as_deref(), Some(""));
+}
+
+/// Racing `put_setting_if_absent` calls all agree on one stored value.
+pub async fn concurrent_settings(store: Arc<dyn Store>) {
+    let t = tag();
+    let k = format!("{t}race");
+    let racers = 50;
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for i in 0..racers {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let k = k.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.put_setting_if_absent(&k, &format!("v{i}")).await
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.expect("task").expect("put_setting_if_absent"));
+    }
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "all callers see one value: {seen:?}");
+    assert_eq!(store.get_setting(&k).await.unwrap(), Some(seen[0].clone()));
+}
