@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage local users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage app clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -121,6 +124,41 @@ pub enum UsersCommand {
         #[arg(long)]
         skip_existing: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsCommand {
+    /// Register (or replace) an app client; prints its secret once when --confidential.
+    Add {
+        client_id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Generate a client secret (stored hashed, printed once).
+        #[arg(long)]
+        confidential: bool,
+        /// Allowed grants: token_exchange, refresh_token, password (repeatable).
+        #[arg(long = "grant", default_values_t = ["token_exchange".to_string(), "refresh_token".to_string()])]
+        grants: Vec<String>,
+        /// Upstream providers whose tokens it may exchange (repeatable; `*` for all).
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+        /// Scopes (repeatable).
+        #[arg(long = "scope", default_values_t = ["openid".to_string(), "email".to_string(), "profile".to_string()])]
+        scopes: Vec<String>,
+        /// Browser origins allowed by CORS (repeatable).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        access_token_ttl: i64,
+        #[arg(long, default_value_t = 3600)]
+        id_token_ttl: i64,
+        #[arg(long, default_value_t = 2_592_000)]
+        refresh_token_ttl: i64,
+    },
+    /// List clients (JSON lines, secrets never shown).
+    List,
+    /// Remove a client.
+    Remove { client_id: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -16,6 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve(&cli.global, a).await,
         Command::Demo(a) => crate::demo::run(&cli.global, a).await,
         Command::Users(c) => users(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::Clients(c) => crate::clients::run(open_engine(load_config(&cli.global)?).await?, c).await,
         Command::Keys(c) => keys(open_engine(load_config(&cli.global)?).await?, c).await,
         Command::Audit(c) => audit(open_engine(load_config(&cli.global)?).await?, c).await,
     }

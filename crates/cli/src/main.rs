@@ -1,6 +1,7 @@
 //! The `tokenbridge` binary.
 
 mod cli;
+mod clients;
 mod commands;
 mod demo;
 mod state;

@@ -889,6 +889,15 @@ enum Session<'a> {
     Continue(&'a RefreshTokenRecord),
 }
 
+impl Engine {
+    /// Removes a client; tokens already issued to it stay valid until they expire.
+    pub async fn remove_client(&self, client_id: &str) -> anyhow::Result<bool> {
+        let existed = self.store.delete_client(client_id).await?;
+        self.clients.invalidate(client_id).await;
+        Ok(existed)
+    }
+}
+
 fn short(id: &str) -> &str {
     &id[..id.len().min(8)]
 }

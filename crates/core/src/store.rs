@@ -55,6 +55,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_client(&self, client: &Client) -> StoreResult<()>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Returns whether the client existed.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
 
     // --- signing keys ---
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;

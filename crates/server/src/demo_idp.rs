@@ -329,15 +329,15 @@ async fn jwks(State(idp): State<DemoIdp>) -> Response {
     (headers, Json(idp.inner.jwks.clone())).into_response()
 }
 
-async fn authorize(State(idp): State<DemoIdp>, RawQuery(query): RawQuery) -> Response {
+async fn authorize(State(idp): State<DemoIdp>, RawQuery(query): RawQuery) -> Result<Response, Refusal> {
     idp.inner.authorize(query.unwrap_or_default().as_bytes())
 }
 
-async fn login(State(idp): State<DemoIdp>, body: Bytes) -> Response {
+async fn login(State(idp): State<DemoIdp>, body: Bytes) -> Result<Response, Refusal> {
     idp.inner.login(&body)
 }
 
-async fn consent(State(idp): State<DemoIdp>, body: Bytes) -> Response {
+async fn consent(State(idp): State<DemoIdp>, body: Bytes) -> Result<Response, Refusal> {
     idp.inner.consent(&body)
 }
 
@@ -467,17 +467,39 @@ fn no_store(answer: impl IntoResponse) -> Response {
     response
 }
 
-/// A 302 to a validated redirect URI with `pairs` added to its query.
-fn redirect_to(target: &Url, pairs: &[(&str, Option<&str>)]) -> Response {
-    let mut target = target.clone();
-    {
-        let mut query = target.query_pairs_mut();
-        for (name, value) in pairs {
-            if let Some(value) = value {
-                query.append_pair(name, value);
-            }
+/// Why the authorization endpoint stops.
+#[derive(Debug)]
+enum Refusal {
+    /// Shown to the user and sent nowhere: the client or its redirect URI is not trusted.
+    Page(String),
+    /// Sent back to the validated redirect URI (RFC 6749 §4.1.2.1), the error in its query.
+    Redirect(Url),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Page(message) => pages::error(StatusCode::BAD_REQUEST, &message),
+            Self::Redirect(target) => found(&target),
         }
     }
+}
+
+/// `target` with `pairs` (those with a value) added to its query.
+fn with_query(target: &Url, pairs: &[(&str, Option<&str>)]) -> Url {
+    let mut target = target.clone();
+    let mut query = target.query_pairs_mut();
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    drop(query);
+    target
+}
+
+/// A 302 to a validated redirect URI.
+fn found(target: &Url) -> Response {
     match HeaderValue::from_str(target.as_str()) {
         Ok(location) => no_store((StatusCode::FOUND, [(header::LOCATION, location)])),
         Err(_) => pages::error(StatusCode::BAD_REQUEST, "The redirect URI cannot be used."),
@@ -673,27 +695,26 @@ impl Inner {
 
     /// Checks an authorization request. Until client and redirect URI are known good, errors are
     /// an HTML page; after that they go back to the client as RFC 6749 §4.1.2.1 redirects.
-    fn validate_authorize(&self, params: &Params) -> Result<(AuthRequest, Url), Response> {
+    fn validate_authorize(&self, params: &Params) -> Result<(AuthRequest, Url), Refusal> {
         let client_id = params.get("client_id").unwrap_or_default();
         if client_id != self.config.client_id {
             let shown = if client_id.is_empty() { "(none)" } else { client_id };
-            return Err(pages::error(
-                StatusCode::BAD_REQUEST,
-                &format!("Unknown client_id {shown}. This provider serves only its configured client."),
-            ));
+            return Err(Refusal::Page(format!(
+                "Unknown client_id {shown}. This provider serves only its configured client."
+            )));
         }
         let Some(redirect_uri) = params.get("redirect_uri") else {
-            return Err(pages::error(StatusCode::BAD_REQUEST, "The request has no redirect_uri."));
+            return Err(Refusal::Page("The request has no redirect_uri.".into()));
         };
         let Some(target) = self.allowed_redirect(redirect_uri) else {
-            return Err(pages::error(
-                StatusCode::BAD_REQUEST,
-                &format!("The redirect_uri {redirect_uri} is not allowed for this client."),
-            ));
+            return Err(Refusal::Page(format!("The redirect_uri {redirect_uri} is not allowed for this client.")));
         };
         let state = params.get("state");
         let fail = |error: &str, description: &str| {
-            redirect_to(&target, &[("error", Some(error)), ("error_description", Some(description)), ("state", state)])
+            Refusal::Redirect(with_query(
+                &target,
+                &[("error", Some(error)), ("error_description", Some(description)), ("state", state)],
+            ))
         };
         match params.get("response_type") {
             Some("code") => {}
@@ -701,10 +722,11 @@ impl Inner {
             Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
         }
         let scope = resolve_scope(params.get("scope")).map_err(|e| fail("invalid_scope", &e))?;
-        let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        let challenge = params.get("code_challenge");
+        let code_challenge = match (challenge, params.get("code_challenge_method")) {
             (None, None) => None,
-            (None, Some(_)) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
             (Some(challenge), Some("S256")) if is_pkce_string(challenge) => Some(challenge.to_string()),
+            (None, Some(_)) => return Err(fail("invalid_request", "code_challenge is required")),
             (Some(_), Some("S256")) => return Err(fail("invalid_request", "code_challenge is malformed")),
             (Some(_), _) => return Err(fail("invalid_request", "only code_challenge_method=S256 is supported")),
         };
@@ -745,13 +767,9 @@ impl Inner {
             ("redirect_uri", request.redirect_uri.as_str()),
             ("scope", request.scope.as_str()),
         ];
-        for (name, value) in
-            [("state", &request.state), ("nonce", &request.nonce), ("code_challenge", &request.code_challenge)]
-        {
-            if let Some(value) = value {
-                hidden.push((name, value.as_str()));
-            }
-        }
+        let optional =
+            [("state", &request.state), ("nonce", &request.nonce), ("code_challenge", &request.code_challenge)];
+        hidden.extend(optional.iter().filter_map(|(name, value)| Some((*name, value.as_deref()?))));
         if request.code_challenge.is_some() {
             hidden.push(("code_challenge_method", "S256"));
         }
@@ -760,63 +778,51 @@ impl Inner {
     }
 
     /// `GET /authorize`: the login form.
-    fn authorize(&self, query: &[u8]) -> Response {
-        let params = match Params::parse(query) {
-            Ok(params) => params,
-            Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e),
-        };
-        match self.validate_authorize(&params) {
-            Ok((request, _)) => pages::html(StatusCode::OK, self.login_page(&request, None, "")),
-            Err(response) => response,
-        }
+    fn authorize(&self, query: &[u8]) -> Result<Response, Refusal> {
+        let params = Params::parse(query).map_err(Refusal::Page)?;
+        let (request, _) = self.validate_authorize(&params)?;
+        Ok(pages::html(StatusCode::OK, self.login_page(&request, None, "")))
     }
 
     /// `POST /authorize/login`: checks the password, then shows the consent form.
-    fn login(&self, body: &[u8]) -> Response {
-        let params = match Params::parse(body) {
-            Ok(params) => params,
-            Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e),
-        };
-        let request = match self.validate_authorize(&params) {
-            Ok((request, _)) => request,
-            Err(response) => return response,
-        };
+    fn login(&self, body: &[u8]) -> Result<Response, Refusal> {
+        let params = Params::parse(body).map_err(Refusal::Page)?;
+        let (request, _) = self.validate_authorize(&params)?;
         let username = params.get("username").unwrap_or_default();
         let password = params.get("password").unwrap_or_default();
         let Some(user) = self.check_password(username, password) else {
-            let page = self.login_page(&request, Some("Wrong username or password. Try again."), username);
-            return pages::html(StatusCode::UNAUTHORIZED, page);
+            let error = Some("Wrong username or password. Try again.");
+            let page = self.login_page(&request, error, username);
+            return Ok(pages::html(StatusCode::UNAUTHORIZED, page));
         };
         let now = self.now();
         let client_id = request.client_id.clone();
         let state = LoginState { username: user.username.clone(), auth_time: now, exp: now + LOGIN_STATE_TTL, request };
         let action = format!("{}/authorize/consent", self.mount_path);
-        let page = pages::consent(&action, &client_id, &user.username, &self.seal(PURPOSE_LOGIN, &state));
-        pages::html(StatusCode::OK, page)
+        let session = self.seal(PURPOSE_LOGIN, &state);
+        let page = pages::consent(&action, &client_id, &user.username, &session);
+        Ok(pages::html(StatusCode::OK, page))
     }
 
     /// `POST /authorize/consent`: allow → code, deny → `access_denied`, both back to the client.
-    fn consent(&self, body: &[u8]) -> Response {
-        let params = match Params::parse(body) {
-            Ok(params) => params,
-            Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e),
-        };
+    fn consent(&self, body: &[u8]) -> Result<Response, Refusal> {
+        let params = Params::parse(body).map_err(Refusal::Page)?;
         let now = self.now();
-        let Some(login) =
-            params.get("session").and_then(|s| self.unseal::<LoginState>(PURPOSE_LOGIN, s)).filter(|l| l.exp > now)
-        else {
-            return pages::error(
-                StatusCode::BAD_REQUEST,
-                "This sign-in has expired or is not valid. Start again from the application.",
-            );
-        };
-        let Some(target) = self.allowed_redirect(&login.request.redirect_uri) else {
-            return pages::error(StatusCode::BAD_REQUEST, "The redirect URI is no longer allowed.");
-        };
+        let login = params
+            .get("session")
+            .and_then(|s| self.unseal::<LoginState>(PURPOSE_LOGIN, s))
+            .filter(|l| l.exp > now)
+            .ok_or_else(|| {
+                Refusal::Page("This sign-in has expired or is not valid. Start again from the application.".into())
+            })?;
+        let target = self
+            .allowed_redirect(&login.request.redirect_uri)
+            .ok_or_else(|| Refusal::Page("The redirect URI is no longer allowed.".into()))?;
         let state = login.request.state.clone();
+        // `decision=allow|deny` from the buttons; a bare `allow` / `deny` field is accepted too.
         let decision =
             params.get("decision").or_else(|| ["allow", "deny"].into_iter().find(|d| params.get(d).is_some()));
-        match decision {
+        let pairs = match decision {
             Some("allow") => {
                 let claims = CodeClaims {
                     jti: uuid_v4(),
@@ -825,19 +831,17 @@ impl Inner {
                     exp: now + CODE_TTL,
                     request: AuthRequest { state: None, ..login.request },
                 };
-                let code = self.seal(PURPOSE_CODE, &claims);
-                redirect_to(&target, &[("code", Some(&code)), ("state", state.as_deref())])
+                vec![("code", Some(self.seal(PURPOSE_CODE, &claims)))]
             }
-            Some("deny") => redirect_to(
-                &target,
-                &[
-                    ("error", Some("access_denied")),
-                    ("error_description", Some("end-user denied authorization")),
-                    ("state", state.as_deref()),
-                ],
-            ),
-            _ => pages::error(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
-        }
+            Some("deny") => vec![
+                ("error", Some("access_denied".to_string())),
+                ("error_description", Some("end-user denied authorization".to_string())),
+            ],
+            _ => return Err(Refusal::Page("Choose Allow or Deny.".into())),
+        };
+        let pairs: Vec<(&str, Option<&str>)> =
+            pairs.iter().map(|(name, value)| (*name, value.as_deref())).chain([("state", state.as_deref())]).collect();
+        Ok(found(&with_query(&target, &pairs)))
     }
 
     // --- token endpoint ---

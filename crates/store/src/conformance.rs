@@ -431,6 +431,10 @@ pub async fn clients(store: &dyn Store) {
     assert_eq!(listed.len(), 2);
     assert!(listed.contains(&c));
     assert!(listed.contains(&other));
+
+    assert!(store.delete_client(&other.client_id).await.unwrap());
+    assert!(!store.delete_client(&other.client_id).await.unwrap());
+    assert_eq!(store.get_client(&other.client_id).await.unwrap(), None);
 }
 
 /// Insert/list, atomic activation (exactly one active key), purge of retired keys.

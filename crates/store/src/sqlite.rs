@@ -500,6 +500,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
         sqlx::query("SELECT * FROM clients WHERE client_id = ?")
             .bind(client_id)
