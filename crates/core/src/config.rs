@@ -156,6 +156,9 @@ pub enum LinkTarget {
 pub struct ProviderConfig {
     pub name: String,
     pub issuer: String,
+    /// Other `iss` spellings the provider uses (Google also writes `accounts.google.com`).
+    #[serde(default)]
+    pub issuer_aliases: Vec<String>,
     /// Fetch `<issuer>/.well-known/openid-configuration` for endpoints not given below.
     #[serde(default)]
     pub discovery: bool,
@@ -227,6 +230,12 @@ fn default_timeout_ms() -> u64 {
     3000
 }
 
+impl ProviderConfig {
+    pub fn accepts_issuer(&self, iss: &str) -> bool {
+        iss == self.issuer || self.issuer_aliases.iter().any(|a| a == iss)
+    }
+}
+
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {reason}")]
@@ -276,7 +285,7 @@ impl Config {
         toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
             let at = e.span().map(|s| {
-                let line = text[..s.start.min(text.len())].lines().count().max(1);
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
                 format!(" (line {line})")
             });
             err("config", format!("{msg}{}", at.unwrap_or_default()))
@@ -357,6 +366,11 @@ impl Config {
             }
             if c.secret.is_some() && c.secret_sha256.is_some() {
                 return Err(err(k("secret"), "give either secret or secret_sha256, not both"));
+            }
+            if let Some(h) = &c.secret_sha256 {
+                if h.len() != 64 || !h.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+                    return Err(err(k("secret_sha256"), "must be 64 lowercase hex characters (SHA-256 of the secret)"));
+                }
             }
             for g in &c.grant_types {
                 if canonical_grant(g).is_none() {

@@ -293,7 +293,10 @@ impl Engine {
         if creds.client_id.is_none() && req.client_optional {
             creds.client_id = provider.config.default_client.clone();
         }
-        let client = self.authenticate_client(&creds, req.client_optional, trail).await?;
+        // At /auth/exchange the upstream token is the credential for the provider's default client
+        // (a browser app cannot keep a secret); any other confidential client must authenticate.
+        let secret_optional = req.client_optional && creds.client_id == provider.config.default_client;
+        let client = self.authenticate_client(&creds, secret_optional, trail).await?;
         if !client.allows_grant(GRANT_TOKEN_EXCHANGE) {
             return Err(deny(
                 trail,
@@ -349,11 +352,10 @@ impl Engine {
 
         // One-time use, decided atomically by the store, after every other check passed.
         if provider.config.one_time_use {
-            let fresh = self
-                .store
-                .insert_replay_marker(&identity.token_hash, identity.expires_at.max(now + 1), now)
-                .await
-                .map_err(Denial::server)?;
+            // The marker must outlive the whole window in which the token is accepted (exp + leeway).
+            let until = (identity.expires_at + provider.config.leeway_seconds).max(now + 1);
+            let fresh =
+                self.store.insert_replay_marker(&identity.token_hash, until, now).await.map_err(Denial::server)?;
             if !fresh {
                 return Err(deny(
                     trail,
@@ -731,6 +733,11 @@ impl Engine {
                                 trail.fail("revocation", "the token's refresh family is revoked");
                                 return Ok(json!({ "active": false }));
                             }
+                        }
+                        let user = self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::server)?;
+                        if !user.is_some_and(|u| u.enabled) {
+                            trail.fail("user enabled", "the token's user is disabled or deleted");
+                            return Ok(json!({ "active": false }));
                         }
                         trail.pass("token", format!("valid {} token", t.str("token_use").unwrap_or("?")));
                         let mut out = json!({

@@ -291,7 +291,8 @@ impl UpstreamProvider {
             }
         }
         let last = self.last_refetch.load(Ordering::Relaxed);
-        if !snap.loaded || stale || now - last >= REFETCH_INTERVAL {
+        // A stale cache is refetched under the same rate limit: if the provider is down, serve from cache.
+        if !snap.loaded || now - last >= REFETCH_INTERVAL {
             self.last_refetch.store(now, Ordering::Relaxed);
             metrics::counter!("tokenbridge_jwks_cache_total", "provider" => self.config.name.clone(), "result" => "fetch").increment(1);
             if let Err(e) = self.fetch_jwks(now).await {
@@ -411,7 +412,7 @@ impl UpstreamProvider {
         trail.pass("signature", format!("{alg} with key {}", key.kid.as_deref().unwrap_or("(no kid)")));
 
         let iss = jwt.claim_str("iss").unwrap_or("");
-        if iss != self.config.issuer {
+        if !self.config.accepts_issuer(iss) {
             return Err(reject(
                 "issuer",
                 format!(
@@ -642,7 +643,7 @@ impl UpstreamRegistry {
     }
 
     pub fn by_issuer(&self, iss: &str) -> Option<&Arc<UpstreamProvider>> {
-        self.providers.iter().find(|p| p.config.issuer == iss)
+        self.providers.iter().find(|p| p.config.accepts_issuer(iss))
     }
 
     pub fn all(&self) -> &[Arc<UpstreamProvider>] {

@@ -119,6 +119,7 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
     cfg.providers.push(ProviderConfig {
         name: UPSTREAM_NAME.into(),
         issuer: format!("{base_url}/demo-idp"),
+        issuer_aliases: Vec::new(),
         discovery: true,
         jwks_uri: None,
         jwks_file: None,

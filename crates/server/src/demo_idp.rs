@@ -408,6 +408,9 @@ struct AccessClaims {
     scope: String,
     iat: i64,
     exp: i64,
+    /// Makes every token distinct, so one-time use downstream never sees a false replay.
+    #[serde(default)]
+    jti: String,
 }
 
 // --- OAuth error answers ---
@@ -960,6 +963,7 @@ impl Inner {
             scope: scope.to_string(),
             iat: now,
             exp: now + self.config.access_token_ttl,
+            jti: tokenbridge_core::secrets::uuid_v4(),
         };
         format!("{org}!{}", self.seal(PURPOSE_ACCESS, &claims))
     }
@@ -979,6 +983,8 @@ impl Inner {
             "name": user.name,
             "organization_id": user.organization_id,
             "user_id": user_id,
+            // Two sign-ins in one second must not yield the same token (RS256 is deterministic).
+            "jti": tokenbridge_core::secrets::uuid_v4(),
         });
         if let Some(nonce) = nonce {
             claims["nonce"] = Value::String(nonce.to_string());

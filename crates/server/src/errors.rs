@@ -34,7 +34,13 @@ impl IntoResponse for OAuthError {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
             let scheme = if code == DenialCode::InvalidClient { "Basic" } else { "Bearer" };
-            let desc = self.denial.message.replace(['"', '\\'], "'");
+            // Header values must be visible ASCII: quote-like and non-ASCII characters become '?'.
+            let desc: String = self
+                .denial
+                .message
+                .chars()
+                .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '?' })
+                .collect();
             let v = format!(
                 "{scheme} realm=\"tokenbridge\", error=\"{}\", error_description=\"{desc}\"",
                 code.oauth_error()

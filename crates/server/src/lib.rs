@@ -29,6 +29,8 @@ pub struct AppState {
 
 impl AppState {
     pub async fn new(engine: Arc<Engine>) -> anyhow::Result<Self> {
+        // Install the recorder before the first request, so nothing recorded earlier is lost.
+        ops::metrics_handle();
         let limits = Arc::new(ratelimit::Limits::new(&engine.config.rate_limits));
         let origins = Arc::new(cors::AllowedOrigins::load(&engine).await?);
         Ok(Self { engine, limits, origins })
@@ -49,15 +51,41 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
     app.layer(axum::middleware::from_fn_with_state(state, context::middleware))
 }
 
-/// Serves until SIGTERM/SIGINT (or `shutdown` resolves), letting in-flight requests finish.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (for up to 30 s).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve_with_grace(listener, app, shutdown, std::time::Duration::from_secs(30)).await
+}
+
+/// Like [`serve`], with the grace period in-flight requests get after `shutdown`.
+pub async fn serve_with_grace(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
+        async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        },
+    );
+    // Once shutdown starts, in-flight requests get `grace`; then the process stops waiting.
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = server => r?,
+        _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections"),
+    }
     Ok(())
 }
 

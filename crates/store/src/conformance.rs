@@ -44,20 +44,14 @@ pub async fn run_all(store: Arc<dyn Store>) {
 /// database collation agree on how names sort.
 fn tag() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("cf{nanos:x}p{:x}n{n}", std::process::id())
 }
 
 /// Wall-clock seconds: purges in a shared database must only remove rows that really expired.
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
 }
 
 fn user(tag: &str, name: &str, email: Option<String>) -> User {
@@ -85,13 +79,7 @@ async fn create_user(store: &dyn Store, tag: &str, name: &str) -> User {
     u
 }
 
-fn refresh(
-    tag: &str,
-    n: usize,
-    family: &str,
-    user_id: &str,
-    expires_at: i64,
-) -> RefreshTokenRecord {
+fn refresh(tag: &str, n: usize, family: &str, user_id: &str, expires_at: i64) -> RefreshTokenRecord {
     let now = now();
     RefreshTokenRecord {
         token_hash: format!("{tag}rt{n}"),
@@ -128,30 +116,12 @@ pub async fn users(store: &dyn Store) {
     let email = format!("Alice.{t}@Example.COM");
     let mut alice = user(&t, "alice", Some(email.clone()));
     store.create_user(&alice).await.unwrap();
-    assert_eq!(
-        store.get_user(&alice.id).await.unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(
-        store.find_user_by_username(&alice.username).await.unwrap(),
-        Some(alice.clone())
-    );
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.find_user_by_username(&alice.username).await.unwrap(), Some(alice.clone()));
     assert_eq!(store.get_user(&format!("{t}nobody")).await.unwrap(), None);
-    assert_eq!(
-        store
-            .find_user_by_username(&format!("{t}nobody"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_user_by_username(&format!("{t}nobody")).await.unwrap(), None);
     // Usernames are exact: another case is another name.
-    assert_eq!(
-        store
-            .find_user_by_username(&alice.username.to_uppercase())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_user_by_username(&alice.username.to_uppercase()).await.unwrap(), None);
 
     // Taken username (new id) and taken id both conflict, and change nothing.
     let mut imposter = user(&t, "imposter", None);
@@ -161,35 +131,18 @@ pub async fn users(store: &dyn Store) {
     let mut same_id = user(&t, "sameid", None);
     same_id.id = alice.id.clone();
     assert!(is_conflict(store.create_user(&same_id).await));
-    assert_eq!(
-        store.get_user(&alice.id).await.unwrap(),
-        Some(alice.clone())
-    );
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
 
     // Email lookup ignores case, and returns every user sharing the address.
     for probe in [email.clone(), email.to_lowercase(), email.to_uppercase()] {
-        assert_eq!(
-            store.find_users_by_email(&probe).await.unwrap(),
-            vec![alice.clone()],
-            "email probe {probe}"
-        );
+        assert_eq!(store.find_users_by_email(&probe).await.unwrap(), vec![alice.clone()], "email probe {probe}");
     }
     let bob = user(&t, "bob", Some(email.to_uppercase()));
     store.create_user(&bob).await.unwrap();
-    let mut ids: Vec<String> = store
-        .find_users_by_email(&email)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|u| u.id)
-        .collect();
+    let mut ids: Vec<String> = store.find_users_by_email(&email).await.unwrap().into_iter().map(|u| u.id).collect();
     ids.sort();
     assert_eq!(ids, vec![alice.id.clone(), bob.id.clone()]);
-    assert!(store
-        .find_users_by_email(&format!("nobody.{t}@example.com"))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.find_users_by_email(&format!("nobody.{t}@example.com")).await.unwrap().is_empty());
 
     // Update replaces the whole record.
     alice.username = format!("{t}alice2");
@@ -201,37 +154,16 @@ pub async fn users(store: &dyn Store) {
     alice.attributes.insert("title".into(), "Dr.".into());
     alice.updated_at += 10;
     store.update_user(&alice).await.unwrap();
-    assert_eq!(
-        store.get_user(&alice.id).await.unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(
-        store
-            .find_user_by_username(&format!("{t}alice"))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.find_users_by_email(&email).await.unwrap(),
-        vec![bob.clone()]
-    );
-    assert_eq!(
-        store
-            .find_users_by_email(&format!("ALICE.NEW.{t}@EXAMPLE.COM"))
-            .await
-            .unwrap(),
-        vec![alice.clone()]
-    );
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.find_user_by_username(&format!("{t}alice")).await.unwrap(), None);
+    assert_eq!(store.find_users_by_email(&email).await.unwrap(), vec![bob.clone()]);
+    assert_eq!(store.find_users_by_email(&format!("ALICE.NEW.{t}@EXAMPLE.COM")).await.unwrap(), vec![alice.clone()]);
 
     // Renaming onto a taken username conflicts; updating a missing user is NotFound.
     let mut clash = alice.clone();
     clash.username = bob.username.clone();
     assert!(is_conflict(store.update_user(&clash).await));
-    assert_eq!(
-        store.get_user(&alice.id).await.unwrap(),
-        Some(alice.clone())
-    );
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
     let ghost = user(&t, "ghost", None);
     assert!(is_not_found(store.update_user(&ghost).await));
     assert_eq!(store.get_user(&ghost.id).await.unwrap(), None);
@@ -250,8 +182,7 @@ pub async fn user_listing(store: &dyn Store) {
     for i in [3, 0, 4, 1, 2] {
         create_user(store, &t, &format!("list{i}")).await;
     }
-    let names =
-        |users: Vec<User>| -> Vec<String> { users.into_iter().map(|u| u.username).collect() };
+    let names = |users: Vec<User>| -> Vec<String> { users.into_iter().map(|u| u.username).collect() };
     let ours = |i: usize| format!("{prefix}{i}");
 
     // Everything sorting between our prefix and our last name is ours.
@@ -269,12 +200,7 @@ pub async fn user_listing(store: &dyn Store) {
     // The cursor itself is excluded, whether or not such a user exists.
     let from_mid = names(store.list_users(Some(&ours(2)), 1).await.unwrap());
     assert_eq!(from_mid, vec![ours(3)]);
-    let from_gap = names(
-        store
-            .list_users(Some(&format!("{prefix}2a")), 1)
-            .await
-            .unwrap(),
-    );
+    let from_gap = names(store.list_users(Some(&format!("{prefix}2a")), 1).await.unwrap());
     assert_eq!(from_gap, vec![ours(3)]);
 
     let first = store.list_users(None, 1).await.unwrap();
@@ -316,10 +242,7 @@ pub async fn delete_user_cascades(store: &dyn Store) {
     assert_eq!(store.get_refresh_token(&r1.token_hash).await.unwrap(), None);
     // The other user's rows stay.
     assert_eq!(store.links_for_user(&keep.id).await.unwrap().len(), 1);
-    assert_eq!(
-        store.get_refresh_token(&r2.token_hash).await.unwrap(),
-        Some(r2)
-    );
+    assert_eq!(store.get_refresh_token(&r2.token_hash).await.unwrap(), Some(r2));
     assert!(!store.delete_user(&u.id).await.unwrap());
     assert!(store.delete_user(&keep.id).await.unwrap());
 }
@@ -338,10 +261,7 @@ pub async fn links(store: &dyn Store) {
         created_at: now(),
     };
     store.put_link(&l1).await.unwrap();
-    assert_eq!(
-        store.find_link(&google, "1234567890").await.unwrap(),
-        Some(l1.clone())
-    );
+    assert_eq!(store.find_link(&google, "1234567890").await.unwrap(), Some(l1.clone()));
     assert_eq!(store.find_link(&google, "other").await.unwrap(), None);
     assert_eq!(store.find_link(&github, "1234567890").await.unwrap(), None);
 
@@ -350,10 +270,7 @@ pub async fn links(store: &dyn Store) {
     stolen.user_id = u2.id.clone();
     assert!(is_conflict(store.put_link(&stolen).await));
     assert!(is_conflict(store.put_link(&l1).await));
-    assert_eq!(
-        store.find_link(&google, "1234567890").await.unwrap(),
-        Some(l1.clone())
-    );
+    assert_eq!(store.find_link(&google, "1234567890").await.unwrap(), Some(l1.clone()));
 
     // Same subject at another provider is another identity.
     let l2 = UpstreamLink {
@@ -386,9 +303,7 @@ pub async fn clients(store: &dyn Store) {
     let mut c = Client {
         client_id: format!("{t}app"),
         name: "Field app".into(),
-        secret_sha256: Some(
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        ),
+        secret_sha256: Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into()),
         grant_types: vec![GRANT_TOKEN_EXCHANGE.into(), GRANT_REFRESH_TOKEN.into()],
         providers: vec!["salesforce".into(), "*".into()],
         scopes: vec!["openid".into(), "profile".into()],
@@ -398,10 +313,7 @@ pub async fn clients(store: &dyn Store) {
         allowed_origins: vec!["https://app.example.com".into()],
     };
     store.put_client(&c).await.unwrap();
-    assert_eq!(
-        store.get_client(&c.client_id).await.unwrap(),
-        Some(c.clone())
-    );
+    assert_eq!(store.get_client(&c.client_id).await.unwrap(), Some(c.clone()));
     assert_eq!(store.get_client(&format!("{t}none")).await.unwrap(), None);
 
     c.name = "Renamed".into();
@@ -411,23 +323,12 @@ pub async fn clients(store: &dyn Store) {
     c.allowed_origins = vec![];
     c.access_token_ttl = 60;
     store.put_client(&c).await.unwrap();
-    assert_eq!(
-        store.get_client(&c.client_id).await.unwrap(),
-        Some(c.clone())
-    );
+    assert_eq!(store.get_client(&c.client_id).await.unwrap(), Some(c.clone()));
 
-    let other = Client {
-        client_id: format!("{t}other"),
-        ..c.clone()
-    };
+    let other = Client { client_id: format!("{t}other"), ..c.clone() };
     store.put_client(&other).await.unwrap();
-    let listed: Vec<Client> = store
-        .list_clients()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|x| x.client_id.starts_with(&t))
-        .collect();
+    let listed: Vec<Client> =
+        store.list_clients().await.unwrap().into_iter().filter(|x| x.client_id.starts_with(&t)).collect();
     assert_eq!(listed.len(), 2);
     assert!(listed.contains(&c));
     assert!(listed.contains(&other));
@@ -464,27 +365,17 @@ pub async fn signing_keys(store: &dyn Store) {
     assert_eq!(find(&keys, &k2.kid), Some(k2.clone()));
 
     let check_only_active = |keys: &[SigningKeyRecord], kid: &str| {
-        let active: Vec<&str> = keys
-            .iter()
-            .filter(|k| k.active)
-            .map(|k| k.kid.as_str())
-            .collect();
+        let active: Vec<&str> = keys.iter().filter(|k| k.active).map(|k| k.kid.as_str()).collect();
         assert_eq!(active, vec![kid], "exactly one active key");
     };
 
-    store
-        .activate_signing_key(&k1.kid, now + 100)
-        .await
-        .unwrap();
+    store.activate_signing_key(&k1.kid, now + 100).await.unwrap();
     let keys = store.list_signing_keys().await.unwrap();
     check_only_active(&keys, &k1.kid);
     let active1 = find(&keys, &k1.kid).unwrap();
     assert_eq!(active1.publish_until, None);
 
-    store
-        .activate_signing_key(&k2.kid, now + 200)
-        .await
-        .unwrap();
+    store.activate_signing_key(&k2.kid, now + 200).await.unwrap();
     let keys = store.list_signing_keys().await.unwrap();
     check_only_active(&keys, &k2.kid);
     let retired = find(&keys, &k1.kid).unwrap();
@@ -493,20 +384,13 @@ pub async fn signing_keys(store: &dyn Store) {
     assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
 
     // Activating a missing kid fails and leaves the active key in place.
-    assert!(is_not_found(
-        store
-            .activate_signing_key(&format!("{t}missing"), now + 300)
-            .await
-    ));
+    assert!(is_not_found(store.activate_signing_key(&format!("{t}missing"), now + 300).await));
     let keys = store.list_signing_keys().await.unwrap();
     check_only_active(&keys, &k2.kid);
     assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
 
     // Re-activating the active key keeps it active and publishable forever.
-    store
-        .activate_signing_key(&k2.kid, now + 400)
-        .await
-        .unwrap();
+    store.activate_signing_key(&k2.kid, now + 400).await.unwrap();
     let keys = store.list_signing_keys().await.unwrap();
     check_only_active(&keys, &k2.kid);
     assert_eq!(find(&keys, &k2.kid).unwrap().publish_until, None);
@@ -515,10 +399,7 @@ pub async fn signing_keys(store: &dyn Store) {
     // Purge removes retired keys whose publication ended before `now`, never the active one.
     store.purge_retired_keys(now + 200).await.unwrap();
     let keys = store.list_signing_keys().await.unwrap();
-    assert!(
-        find(&keys, &k1.kid).is_some(),
-        "publish_until == now is kept"
-    );
+    assert!(find(&keys, &k1.kid).is_some(), "publish_until == now is kept");
     let purged = store.purge_retired_keys(now + 201).await.unwrap();
     assert!(purged >= 1);
     let keys = store.list_signing_keys().await.unwrap();
@@ -536,46 +417,20 @@ pub async fn refresh_tokens(store: &dyn Store) {
     let fam = format!("{t}fam");
     let t0 = refresh(&t, 0, &fam, &u.id, now + 3600);
     store.insert_refresh_token(&t0).await.unwrap();
-    assert_eq!(
-        store.get_refresh_token(&t0.token_hash).await.unwrap(),
-        Some(t0.clone())
-    );
+    assert_eq!(store.get_refresh_token(&t0.token_hash).await.unwrap(), Some(t0.clone()));
     assert!(is_conflict(store.insert_refresh_token(&t0).await));
-    assert_eq!(
-        store
-            .get_refresh_token(&format!("{t}unknown"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.get_refresh_token(&format!("{t}unknown")).await.unwrap(), None);
 
     // Rotated: reports the old record as presented (active), stores the new one.
     let t1 = refresh(&t, 1, &fam, &u.id, now + 3600);
-    assert_eq!(
-        store
-            .rotate_refresh_token(&t0.token_hash, &t1, now)
-            .await
-            .unwrap(),
-        RotateOutcome::Rotated(t0.clone())
-    );
-    let old = store
-        .get_refresh_token(&t0.token_hash)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(store.rotate_refresh_token(&t0.token_hash, &t1, now).await.unwrap(), RotateOutcome::Rotated(t0.clone()));
+    let old = store.get_refresh_token(&t0.token_hash).await.unwrap().unwrap();
     assert_eq!(old.status, RefreshStatus::Rotated);
-    assert_eq!(
-        store.get_refresh_token(&t1.token_hash).await.unwrap(),
-        Some(t1.clone())
-    );
+    assert_eq!(store.get_refresh_token(&t1.token_hash).await.unwrap(), Some(t1.clone()));
 
     // Reused: the old token again; nothing new is stored.
     let t2 = refresh(&t, 2, &fam, &u.id, now + 3600);
-    match store
-        .rotate_refresh_token(&t0.token_hash, &t2, now)
-        .await
-        .unwrap()
-    {
+    match store.rotate_refresh_token(&t0.token_hash, &t2, now).await.unwrap() {
         RotateOutcome::Reused(r) => {
             assert_eq!(r.token_hash, t0.token_hash);
             assert_eq!(r.status, RefreshStatus::Rotated);
@@ -587,10 +442,7 @@ pub async fn refresh_tokens(store: &dyn Store) {
 
     // A new record that cannot be stored undoes the swap.
     let clash = refresh(&t, 0, &fam, &u.id, now + 3600);
-    assert!(store
-        .rotate_refresh_token(&t1.token_hash, &clash, now)
-        .await
-        .is_err());
+    assert!(store.rotate_refresh_token(&t1.token_hash, &clash, now).await.is_err());
     assert_eq!(
         store.get_refresh_token(&t1.token_hash).await.unwrap(),
         Some(t1.clone()),
@@ -603,10 +455,7 @@ pub async fn refresh_tokens(store: &dyn Store) {
     store.insert_refresh_token(&o1).await.unwrap();
     // A family with rotated-out tokens is alive until revoked; unknown families are alive.
     assert!(store.refresh_family_active(&fam).await.unwrap());
-    assert!(store
-        .refresh_family_active(&format!("{t}nofam"))
-        .await
-        .unwrap());
+    assert!(store.refresh_family_active(&format!("{t}nofam")).await.unwrap());
     assert_eq!(store.revoke_refresh_family(&fam).await.unwrap(), 1);
     assert!(!store.refresh_family_active(&fam).await.unwrap());
     assert!(store.refresh_family_active(&other_fam).await.unwrap());
@@ -614,18 +463,9 @@ pub async fn refresh_tokens(store: &dyn Store) {
         let r = store.get_refresh_token(hash).await.unwrap().unwrap();
         assert_eq!(r.status, RefreshStatus::Revoked, "{hash}");
     }
-    assert_eq!(
-        store.get_refresh_token(&o1.token_hash).await.unwrap(),
-        Some(o1.clone())
-    );
+    assert_eq!(store.get_refresh_token(&o1.token_hash).await.unwrap(), Some(o1.clone()));
     assert_eq!(store.revoke_refresh_family(&fam).await.unwrap(), 0);
-    assert_eq!(
-        store
-            .revoke_refresh_family(&format!("{t}nofam"))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(store.revoke_refresh_family(&format!("{t}nofam")).await.unwrap(), 0);
 
     // Revocation marks rotated-out tokens too, so a family with no active token still dies.
     let spent_fam = format!("{t}spentfam");
@@ -635,23 +475,11 @@ pub async fn refresh_tokens(store: &dyn Store) {
     assert!(store.refresh_family_active(&spent_fam).await.unwrap());
     assert_eq!(store.revoke_refresh_family(&spent_fam).await.unwrap(), 0);
     assert!(!store.refresh_family_active(&spent_fam).await.unwrap());
-    assert_eq!(
-        store
-            .get_refresh_token(&spent.token_hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        RefreshStatus::Revoked
-    );
+    assert_eq!(store.get_refresh_token(&spent.token_hash).await.unwrap().unwrap().status, RefreshStatus::Revoked);
 
     // Revoked.
     let t3 = refresh(&t, 3, &fam, &u.id, now + 3600);
-    match store
-        .rotate_refresh_token(&t1.token_hash, &t3, now)
-        .await
-        .unwrap()
-    {
+    match store.rotate_refresh_token(&t1.token_hash, &t3, now).await.unwrap() {
         RotateOutcome::Revoked(r) => {
             assert_eq!(r.token_hash, t1.token_hash);
             assert_eq!(r.status, RefreshStatus::Revoked);
@@ -667,31 +495,16 @@ pub async fn refresh_tokens(store: &dyn Store) {
         store.insert_refresh_token(&e).await.unwrap();
         let next = refresh(&t, n + 100, &efam, &u.id, now + 3600);
         assert_eq!(
-            store
-                .rotate_refresh_token(&e.token_hash, &next, now)
-                .await
-                .unwrap(),
+            store.rotate_refresh_token(&e.token_hash, &next, now).await.unwrap(),
             RotateOutcome::Expired(e.clone())
         );
-        assert_eq!(
-            store.get_refresh_token(&e.token_hash).await.unwrap(),
-            Some(e)
-        );
-        assert_eq!(
-            store.get_refresh_token(&next.token_hash).await.unwrap(),
-            None
-        );
+        assert_eq!(store.get_refresh_token(&e.token_hash).await.unwrap(), Some(e));
+        assert_eq!(store.get_refresh_token(&next.token_hash).await.unwrap(), None);
     }
 
     // NotFound.
     let t4 = refresh(&t, 4, &fam, &u.id, now + 3600);
-    assert_eq!(
-        store
-            .rotate_refresh_token(&format!("{t}never"), &t4, now)
-            .await
-            .unwrap(),
-        RotateOutcome::NotFound
-    );
+    assert_eq!(store.rotate_refresh_token(&format!("{t}never"), &t4, now).await.unwrap(), RotateOutcome::NotFound);
     assert_eq!(store.get_refresh_token(&t4.token_hash).await.unwrap(), None);
 
     store.delete_user(&u.id).await.unwrap();
@@ -739,11 +552,7 @@ pub async fn concurrent_rotation(store: Arc<dyn Store>) {
     let winner = store.get_refresh_token(&winners[0]).await.unwrap().unwrap();
     assert_eq!(winner.status, RefreshStatus::Active);
     for hash in losers {
-        assert_eq!(
-            store.get_refresh_token(&hash).await.unwrap(),
-            None,
-            "{hash}"
-        );
+        assert_eq!(store.get_refresh_token(&hash).await.unwrap(), None, "{hash}");
     }
     store.delete_user(&u.id).await.unwrap();
 }
@@ -755,32 +564,14 @@ pub async fn replay_markers(store: &dyn Store) {
     let h = format!("{t}jti");
     assert!(store.insert_replay_marker(&h, now + 60, now).await.unwrap());
     assert!(!store.insert_replay_marker(&h, now + 60, now).await.unwrap());
-    assert!(!store
-        .insert_replay_marker(&h, now + 90, now + 59)
-        .await
-        .unwrap());
+    assert!(!store.insert_replay_marker(&h, now + 90, now + 59).await.unwrap());
     // Expired (expires_at <= now): replaced, and the new expiry holds.
-    assert!(store
-        .insert_replay_marker(&h, now + 120, now + 60)
-        .await
-        .unwrap());
-    assert!(!store
-        .insert_replay_marker(&h, now + 200, now + 60)
-        .await
-        .unwrap());
-    assert!(!store
-        .insert_replay_marker(&h, now + 200, now + 119)
-        .await
-        .unwrap());
-    assert!(store
-        .insert_replay_marker(&h, now + 200, now + 120)
-        .await
-        .unwrap());
+    assert!(store.insert_replay_marker(&h, now + 120, now + 60).await.unwrap());
+    assert!(!store.insert_replay_marker(&h, now + 200, now + 60).await.unwrap());
+    assert!(!store.insert_replay_marker(&h, now + 200, now + 119).await.unwrap());
+    assert!(store.insert_replay_marker(&h, now + 200, now + 120).await.unwrap());
     // Other hashes are independent.
-    assert!(store
-        .insert_replay_marker(&format!("{t}other"), now + 60, now)
-        .await
-        .unwrap());
+    assert!(store.insert_replay_marker(&format!("{t}other"), now + 60, now).await.unwrap());
 }
 
 /// Many callers using one token at once: exactly one first use, also when replacing an
@@ -823,29 +614,14 @@ pub async fn purge_expired(store: &dyn Store) {
     store.insert_refresh_token(&live).await.unwrap();
     let dead_marker = format!("{t}deadjti");
     let live_marker = format!("{t}livejti");
-    assert!(store
-        .insert_replay_marker(&dead_marker, now - 10, now - 20)
-        .await
-        .unwrap());
-    assert!(store
-        .insert_replay_marker(&live_marker, now + 60, now)
-        .await
-        .unwrap());
+    assert!(store.insert_replay_marker(&dead_marker, now - 10, now - 20).await.unwrap());
+    assert!(store.insert_replay_marker(&live_marker, now + 60, now).await.unwrap());
 
     let removed = store.purge_expired(now).await.unwrap();
     assert!(removed >= 2, "removed {removed}");
-    assert_eq!(
-        store.get_refresh_token(&dead.token_hash).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.get_refresh_token(&live.token_hash).await.unwrap(),
-        Some(live)
-    );
-    assert!(!store
-        .insert_replay_marker(&live_marker, now + 60, now)
-        .await
-        .unwrap());
+    assert_eq!(store.get_refresh_token(&dead.token_hash).await.unwrap(), None);
+    assert_eq!(store.get_refresh_token(&live.token_hash).await.unwrap(), Some(live));
+    assert!(!store.insert_replay_marker(&live_marker, now + 60, now).await.unwrap());
     store.delete_user(&u.id).await.unwrap();
 }
 
@@ -864,11 +640,7 @@ pub async fn audit(store: &dyn Store) {
             event_id: event_id.clone(),
             // Event 7 carries an earlier time than event 6: order follows appends, not clocks.
             event_time: if i == 7 { now + 5 } else { now + i },
-            event_name: if i % 2 == 0 {
-                sign_in.clone()
-            } else {
-                refresh_ev.clone()
-            },
+            event_name: if i % 2 == 0 { sign_in.clone() } else { refresh_ev.clone() },
             username: Some(who.clone()),
             request_id: format!("{t}req{}", i / 2),
             error_code: denied.then(|| "AccessDenied".to_string()),
@@ -898,69 +670,29 @@ pub async fn audit(store: &dyn Store) {
     let newest_first = |pick: &dyn Fn(&AuditRecord) -> bool| -> Vec<AuditRecord> {
         appended.iter().rev().filter(|r| pick(r)).cloned().collect()
     };
-    let by_user = || AuditQuery {
-        username: Some(who.clone()),
-        ..Default::default()
-    };
+    let by_user = || AuditQuery { username: Some(who.clone()), ..Default::default() };
 
     let all = store.lookup_audit(&by_user()).await.unwrap();
     assert_eq!(all, newest_first(&|_| true));
 
-    let q = AuditQuery {
-        event_name: Some(refresh_ev.clone()),
-        ..by_user()
-    };
-    assert_eq!(
-        store.lookup_audit(&q).await.unwrap(),
-        newest_first(&|r| r.event_name == refresh_ev)
-    );
+    let q = AuditQuery { event_name: Some(refresh_ev.clone()), ..by_user() };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), newest_first(&|r| r.event_name == refresh_ev));
 
-    let q = AuditQuery {
-        request_id: Some(format!("{t}req2")),
-        ..Default::default()
-    };
-    assert_eq!(
-        store.lookup_audit(&q).await.unwrap(),
-        newest_first(&|r| r.request_id == format!("{t}req2"))
-    );
-    let q = AuditQuery {
-        request_id: Some(anon.request_id.clone()),
-        ..Default::default()
-    };
+    let q = AuditQuery { request_id: Some(format!("{t}req2")), ..Default::default() };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), newest_first(&|r| r.request_id == format!("{t}req2")));
+    let q = AuditQuery { request_id: Some(anon.request_id.clone()), ..Default::default() };
     assert_eq!(store.lookup_audit(&q).await.unwrap(), vec![anon.clone()]);
 
     // Time bounds are inclusive.
-    let q = AuditQuery {
-        start_time: Some(now + 2),
-        end_time: Some(now + 5),
-        ..by_user()
-    };
-    assert_eq!(
-        store.lookup_audit(&q).await.unwrap(),
-        newest_first(&|r| (now + 2..=now + 5).contains(&r.event_time))
-    );
-    let q = AuditQuery {
-        start_time: Some(now + 8),
-        ..by_user()
-    };
-    assert_eq!(
-        store.lookup_audit(&q).await.unwrap(),
-        newest_first(&|r| r.event_time >= now + 8)
-    );
-    let q = AuditQuery {
-        end_time: Some(now),
-        ..by_user()
-    };
-    assert_eq!(
-        store.lookup_audit(&q).await.unwrap(),
-        newest_first(&|r| r.event_time <= now)
-    );
+    let q = AuditQuery { start_time: Some(now + 2), end_time: Some(now + 5), ..by_user() };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), newest_first(&|r| (now + 2..=now + 5).contains(&r.event_time)));
+    let q = AuditQuery { start_time: Some(now + 8), ..by_user() };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), newest_first(&|r| r.event_time >= now + 8));
+    let q = AuditQuery { end_time: Some(now), ..by_user() };
+    assert_eq!(store.lookup_audit(&q).await.unwrap(), newest_first(&|r| r.event_time <= now));
 
     for denied in [true, false] {
-        let q = AuditQuery {
-            denied: Some(denied),
-            ..by_user()
-        };
+        let q = AuditQuery { denied: Some(denied), ..by_user() };
         assert_eq!(
             store.lookup_audit(&q).await.unwrap(),
             newest_first(&|r| r.error_code.is_some() == denied),
@@ -969,31 +701,20 @@ pub async fn audit(store: &dyn Store) {
     }
 
     // Filters combine.
-    let q = AuditQuery {
-        event_name: Some(sign_in.clone()),
-        denied: Some(true),
-        start_time: Some(now + 1),
-        ..by_user()
-    };
+    let q =
+        AuditQuery { event_name: Some(sign_in.clone()), denied: Some(true), start_time: Some(now + 1), ..by_user() };
     assert_eq!(
         store.lookup_audit(&q).await.unwrap(),
         newest_first(&|r| r.event_name == sign_in && r.error_code.is_some() && r.event_time > now)
     );
-    let q = AuditQuery {
-        username: Some(format!("{t}nobody")),
-        ..Default::default()
-    };
+    let q = AuditQuery { username: Some(format!("{t}nobody")), ..Default::default() };
     assert!(store.lookup_audit(&q).await.unwrap().is_empty());
 
     // Pagination: pages of 3 following the last event id of the previous page.
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let q = AuditQuery {
-            limit: Some(3),
-            before_event_id: cursor.clone(),
-            ..by_user()
-        };
+        let q = AuditQuery { limit: Some(3), before_event_id: cursor.clone(), ..by_user() };
         let page = store.lookup_audit(&q).await.unwrap();
         assert!(page.len() <= 3);
         if page.is_empty() {
@@ -1004,20 +725,13 @@ pub async fn audit(store: &dyn Store) {
     }
     assert_eq!(pages, all);
     // The cursor combines with filters.
-    let q = AuditQuery {
-        denied: Some(false),
-        before_event_id: Some(format!("{t}ev5")),
-        ..by_user()
-    };
+    let q = AuditQuery { denied: Some(false), before_event_id: Some(format!("{t}ev5")), ..by_user() };
     assert_eq!(
         store.lookup_audit(&q).await.unwrap(),
         newest_first(&|r| r.error_code.is_none() && r.event_id < format!("{t}ev5"))
     );
     // An unknown cursor matches nothing.
-    let q = AuditQuery {
-        before_event_id: Some(format!("{t}nosuchevent")),
-        ..by_user()
-    };
+    let q = AuditQuery { before_event_id: Some(format!("{t}nosuchevent")), ..by_user() };
     assert!(store.lookup_audit(&q).await.unwrap().is_empty());
 }
 
@@ -1040,31 +754,16 @@ pub async fn audit_default_limit(store: &dyn Store) {
             .await
             .unwrap();
     }
-    let q = AuditQuery {
-        username: Some(who.clone()),
-        ..Default::default()
-    };
+    let q = AuditQuery { username: Some(who.clone()), ..Default::default() };
     let page = store.lookup_audit(&q).await.unwrap();
     assert_eq!(page.len(), 50);
     assert_eq!(page[0].event_id, format!("{t}ev054"));
     assert_eq!(page[49].event_id, format!("{t}ev005"));
     for limit in [1000, 5000, u32::MAX] {
-        let q = AuditQuery {
-            username: Some(who.clone()),
-            limit: Some(limit),
-            ..Default::default()
-        };
-        assert_eq!(
-            store.lookup_audit(&q).await.unwrap().len(),
-            55,
-            "limit {limit}"
-        );
+        let q = AuditQuery { username: Some(who.clone()), limit: Some(limit), ..Default::default() };
+        assert_eq!(store.lookup_audit(&q).await.unwrap().len(), 55, "limit {limit}");
     }
-    let q = AuditQuery {
-        username: Some(who.clone()),
-        limit: Some(7),
-        ..Default::default()
-    };
+    let q = AuditQuery { username: Some(who.clone()), limit: Some(7), ..Default::default() };
     assert_eq!(store.lookup_audit(&q).await.unwrap().len(), 7);
 }
 
@@ -1083,10 +782,7 @@ pub async fn settings(store: &dyn Store) {
     let k2 = format!("{t}demo_key");
     let big = "x".repeat(10_000);
     assert_eq!(store.put_setting_if_absent(&k2, &big).await.unwrap(), big);
-    assert_eq!(
-        store.put_setting_if_absent(&k2, "second").await.unwrap(),
-        big
-    );
+    assert_eq!(store.put_setting_if_absent(&k2, "second").await.unwrap(), big);
     assert_eq!(store.get_setting(&k2).await.unwrap(), Some(big));
     store.put_setting(&k2, "").await.unwrap();
     assert_eq!(store.get_setting(&k2).await.unwrap().as_deref(), Some(""));

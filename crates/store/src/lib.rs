@@ -59,14 +59,8 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_what_it_cannot_open() {
-        assert_eq!(
-            open_err("postgres://db/tb").await,
-            "postgres storage is not supported yet"
-        );
-        assert_eq!(
-            open_err("postgresql://db/tb").await,
-            "postgres storage is not supported yet"
-        );
+        assert_eq!(open_err("postgres://db/tb").await, "postgres storage is not supported yet");
+        assert_eq!(open_err("postgresql://db/tb").await, "postgres storage is not supported yet");
         assert!(open_err("mysql://db").await.contains("unsupported"));
         assert!(open_err("sqlite::memory:").await.contains("in-memory"));
         assert!(open_err("sqlite://").await.contains("no database file"));
@@ -77,12 +71,7 @@ mod tests {
     async fn opens_urls_and_paths() {
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain.db");
-        open(plain.to_str().unwrap())
-            .await
-            .unwrap()
-            .ping()
-            .await
-            .unwrap();
+        open(plain.to_str().unwrap()).await.unwrap().ping().await.unwrap();
         assert!(plain.exists());
         let url = format!("sqlite://{}", dir.path().join("url.db").display());
         open(&url).await.unwrap().ping().await.unwrap();

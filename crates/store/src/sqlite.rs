@@ -11,8 +11,7 @@
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite};
 use std::collections::BTreeMap;
@@ -63,11 +62,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal),
-            )
+            .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
             .await
             .map_err(|e| anyhow::anyhow!("opening SQLite database {}: {e}", path.display()))?;
 
@@ -95,10 +90,7 @@ impl SqliteStore {
 
     /// Starts a write transaction holding SQLite's write lock from its first statement.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
 }
 
@@ -113,9 +105,7 @@ fn map_err(e: sqlx::Error, what: impl FnOnce() -> String, missing: &str) -> Stor
     if let sqlx::Error::Database(db) = &e {
         match db.kind() {
             sqlx::error::ErrorKind::UniqueViolation => return StoreError::Conflict(what()),
-            sqlx::error::ErrorKind::ForeignKeyViolation => {
-                return StoreError::NotFound(missing.to_string())
-            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::NotFound(missing.to_string()),
             _ => {}
         }
     }
@@ -127,8 +117,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Backend(format!("decoding JSON column {column}: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding JSON column {column}: {e}")))
 }
 
 fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
@@ -196,8 +185,7 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
     let alg: String = get(row, "alg")?;
     Ok(SigningKeyRecord {
         kid: get(row, "kid")?,
-        alg: KeyAlgorithm::parse(&alg)
-            .ok_or_else(|| StoreError::Backend(format!("unknown key algorithm {alg:?}")))?,
+        alg: KeyAlgorithm::parse(&alg).ok_or_else(|| StoreError::Backend(format!("unknown key algorithm {alg:?}")))?,
         private_pkcs8: get(row, "private_pkcs8")?,
         public_jwk: get(row, "public_jwk")?,
         created_at: get(row, "created_at")?,
@@ -261,23 +249,14 @@ where
     .bind(t.status.as_str())
     .execute(executor)
     .await
-    .map_err(|e| {
-        map_err(
-            e,
-            || "refresh token".to_string(),
-            &format!("user {}", t.user_id),
-        )
-    })?;
+    .map_err(|e| map_err(e, || "refresh token".to_string(), &format!("user {}", t.user_id)))?;
     Ok(())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
         Ok(())
     }
 
@@ -357,8 +336,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
-        let sql =
-            format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = ? ORDER BY username");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = ? ORDER BY username");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(normalize_email(email))
             .fetch_all(&self.reader)
@@ -399,11 +377,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(done.rows_affected() > 0)
     }
@@ -422,11 +396,7 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(|e| {
-            map_err(
-                e,
-                || format!("link {}/{}", link.provider, link.subject),
-                &format!("user {}", link.user_id),
-            )
+            map_err(e, || format!("link {}/{}", link.provider, link.subject), &format!("user {}", link.user_id))
         })?;
         Ok(())
     }
@@ -564,21 +534,18 @@ impl Store for SqliteStore {
     async fn activate_signing_key(&self, kid: &str, retire_publish_until: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         // Retire first: the partial unique index allows one active key at any moment.
-        sqlx::query(
-            "UPDATE signing_keys SET active = 0, publish_until = ? WHERE active = 1 AND kid <> ?",
-        )
-        .bind(retire_publish_until)
-        .bind(kid)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE signing_keys SET active = 0, publish_until = ? WHERE active = 1 AND kid <> ?")
+            .bind(retire_publish_until)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         // A key activated again after being retired must not keep its purge deadline.
-        let done =
-            sqlx::query("UPDATE signing_keys SET active = 1, publish_until = NULL WHERE kid = ?")
-                .bind(kid)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let done = sqlx::query("UPDATE signing_keys SET active = 1, publish_until = NULL WHERE kid = ?")
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         if done.rows_affected() == 0 {
             // Dropping the transaction rolls the retirement back.
             return Err(StoreError::NotFound(format!("signing key {kid}")));
@@ -646,11 +613,8 @@ impl Store for SqliteStore {
 
         // Lost the swap: explain why from the row as it stands under our write lock.
         let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(old_hash)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(old_hash).fetch_optional(&mut *tx).await.map_err(backend)?;
         tx.rollback().await.map_err(backend)?;
         let Some(row) = row else {
             return Ok(RotateOutcome::NotFound);
@@ -665,14 +629,13 @@ impl Store for SqliteStore {
 
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64> {
         let mut tx = self.begin_write().await?;
-        let active = sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ? AND status = 'active'",
-        )
-        .bind(family_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
+        let active =
+            sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = ? AND status = 'active'")
+                .bind(family_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
         sqlx::query(
             "UPDATE refresh_tokens SET status = 'revoked' \
              WHERE family_id = ? AND status = 'rotated'",
@@ -698,12 +661,7 @@ impl Store for SqliteStore {
 
     // --- one-time use ---
 
-    async fn insert_replay_marker(
-        &self,
-        token_hash: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> StoreResult<bool> {
+    async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
         // One statement, so atomic: a live marker makes the upsert's WHERE false (no row
         // changed); an expired one is overwritten and counts as a first use.
         let done = sqlx::query(
@@ -790,19 +748,10 @@ impl Store for SqliteStore {
         }
         if let Some(v) = &q.before_event_id {
             // An unknown cursor yields NULL, which matches nothing: an empty page.
-            sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ")
-                .push_bind(v.clone())
-                .push(")");
+            sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
         }
-        sql.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(limit));
-        sql.build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(audit_from_row)
-            .collect()
+        sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+        sql.build().fetch_all(&self.reader).await.map_err(backend)?.iter().map(audit_from_row).collect()
     }
 
     // --- settings ---

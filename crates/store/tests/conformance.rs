@@ -16,8 +16,7 @@ async fn sqlite_passes_the_conformance_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn suite_is_repeatable_on_one_database() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("tb.db")).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("tb.db")).await.unwrap());
     conformance::run_all(store.clone()).await;
     conformance::run_all(store).await;
 }
@@ -32,16 +31,8 @@ async fn two_instances_share_one_file() {
     let b = SqliteStore::open(&path).await.unwrap();
 
     a.put_setting("issuer", "https://a.example").await.unwrap();
-    assert_eq!(
-        b.get_setting("issuer").await.unwrap().as_deref(),
-        Some("https://a.example")
-    );
-    assert_eq!(
-        b.put_setting_if_absent("issuer", "https://b.example")
-            .await
-            .unwrap(),
-        "https://a.example"
-    );
+    assert_eq!(b.get_setting("issuer").await.unwrap().as_deref(), Some("https://a.example"));
+    assert_eq!(b.put_setting_if_absent("issuer", "https://b.example").await.unwrap(), "https://a.example");
     assert!(a.insert_replay_marker("jti-1", 200, 100).await.unwrap());
     assert!(!b.insert_replay_marker("jti-1", 200, 100).await.unwrap());
 
@@ -80,9 +71,7 @@ async fn two_instances_share_one_file() {
     for i in 0..100 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let new = token(format!("t{}", i + 1));
-        tasks.push(tokio::spawn(async move {
-            store.rotate_refresh_token("t0", &new, 100).await.unwrap()
-        }));
+        tasks.push(tokio::spawn(async move { store.rotate_refresh_token("t0", &new, 100).await.unwrap() }));
     }
     let mut rotated = 0;
     for task in tasks {
@@ -121,14 +110,6 @@ async fn reopening_keeps_data_and_migrations() {
 async fn rows_must_reference_an_existing_user() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("fk.db")).await.unwrap();
-    let link = UpstreamLink {
-        provider: "google".into(),
-        subject: "s".into(),
-        user_id: "ghost".into(),
-        created_at: 1,
-    };
-    assert!(matches!(
-        store.put_link(&link).await,
-        Err(StoreError::NotFound(_))
-    ));
+    let link = UpstreamLink { provider: "google".into(), subject: "s".into(), user_id: "ghost".into(), created_at: 1 };
+    assert!(matches!(store.put_link(&link).await, Err(StoreError::NotFound(_))));
 }

@@ -1,0 +1,314 @@
+//! Crafted upstream tokens against a provider whose keys the test controls: a third-party
+//! issuer (`TestIdp`) publishing its JWKS over real HTTP, configured as provider `test`.
+//! Each forged token must be refused with the check that caught it named, and the one
+//! legitimately signed token must pass whatever its header claims about key sources.
+
+mod common;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::KeyPair as _;
+use aws_lc_rs::{hmac, rsa};
+use base64::Engine as _;
+use common::*;
+use serde_json::{json, Value};
+use tokenbridge_core::jose::{b64url, b64url_decode};
+use tokenbridge_core::model::AuditQuery;
+use tokenbridge_core::upstream::REFETCH_INTERVAL;
+
+async fn setup() -> (TestIdp, Server) {
+    let idp = TestIdp::start().await;
+    let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
+    (idp, s)
+}
+
+fn alice(idp: &TestIdp, s: &Server) -> Value {
+    idp.claims("alice@example.com", s.now())
+}
+
+/// Exchanges at `/auth/exchange`, naming the provider.
+async fn exchange(s: &Server, token: &str) -> Resp {
+    s.exchange_bearer(token, &[("provider", TEST_PROVIDER)]).await
+}
+
+/// The decision trail of the audit record a response's request id finds.
+async fn trail_of(s: &Server, r: &Resp) -> Vec<Value> {
+    let records = s.audit_of(r.request_id()).await;
+    assert_eq!(records.len(), 1, "one audit record per request");
+    records[0].record["additionalEventData"]["decisionTrail"].as_array().expect("trail").clone()
+}
+
+#[tokio::test]
+async fn accepts_a_well_formed_third_party_token() {
+    let (idp, s) = setup().await;
+    let t = idp.token(&alice(&idp, &s));
+    // Found by its issuer, no provider parameter needed.
+    let r = s.exchange_bearer(&t, &[]).await;
+    r.assert_ok();
+    let id = decode(r.str("id_token"));
+    assert_eq!(id.claims["identities"][0]["providerName"], TEST_PROVIDER);
+    assert_eq!(id.claims["cognito:username"], "alice");
+    assert!(idp.jwks_hits() >= 1, "the JWKS came from the provider over HTTP");
+}
+
+#[tokio::test]
+async fn rejects_unknown_kid() {
+    let (idp, s) = setup().await;
+    let header = json!({ "alg": "RS256", "kid": "no-such-kid", "typ": "JWT" });
+    let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "kid no-such-kid is not in provider \"test\"'s JWKS", &[&t]);
+}
+
+#[tokio::test]
+async fn rejects_key_mismatch_second_key_claiming_first_kid() {
+    let (idp, s) = setup().await;
+    // Signed by the attacker's key but naming the provider's kid.
+    let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
+    let t = sign_with_header(&idp.attacker, &header, &alice(&idp, &s));
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
+    assert!(r.str("error_description").contains(TEST_KID));
+}
+
+#[tokio::test]
+async fn rejects_bad_signature_on_third_party_token() {
+    let (idp, s) = setup().await;
+    let t = flip_signature_byte(&idp.token(&alice(&idp, &s)));
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
+}
+
+#[tokio::test]
+async fn rejects_hs256_keyed_with_rsa_public_key_bytes() {
+    let (idp, s) = setup().await;
+    let claims = alice(&idp, &s);
+    let jwk = idp.key.public_jwk();
+    let kp = rsa::KeyPair::from_pkcs8(provider_key_pkcs8()).expect("key");
+    let pkcs1_der = kp.public_key().as_ref().to_vec();
+    let spki_der = kp.public_key().as_der().expect("SPKI").as_ref().to_vec();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&spki_der)
+    );
+    let candidates: Vec<(&str, Vec<u8>)> = vec![
+        ("JWK n", b64url_decode(jwk.n.as_deref().unwrap()).unwrap()),
+        ("PKCS#1 DER", pkcs1_der),
+        ("SPKI DER", spki_der),
+        ("PEM", pem.into_bytes()),
+    ];
+    for (what, key) in candidates {
+        for kid in [Some(TEST_KID), None] {
+            let mut header = json!({ "alg": "HS256", "typ": "JWT" });
+            if let Some(k) = kid {
+                header["kid"] = json!(k);
+            }
+            let input = format!("{}.{}", b64json(&header), b64json(&claims));
+            let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), input.as_bytes());
+            let t = format!("{input}.{}", b64url(tag.as_ref()));
+            let r = exchange(&s, &t).await;
+            assert_eq!(r.status, 400, "{what}: {}", r.text);
+            assert_oauth_error(&r, 400, "invalid_grant", "algorithm HS256 is not allowed", &[&t]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn rejects_header_key_sources_pointing_to_attacker_key() {
+    let (idp, s) = setup().await;
+    let claims = alice(&idp, &s);
+    let attacker_jwks_url = format!("{}/attacker-jwks", idp.base);
+    let attacker_jwk = serde_json::to_value(idp.attacker.public_jwk()).unwrap();
+    let sources = [
+        ("jku", json!(attacker_jwks_url)),
+        ("x5u", json!(format!("{}/attacker-cert.pem", idp.base))),
+        ("jwk", attacker_jwk),
+    ];
+    for (member, value) in &sources {
+        // Signed by the attacker, naming the attacker's kid: the provider does not know it.
+        let mut header = json!({ "alg": "RS256", "kid": ATTACKER_KID, "typ": "JWT" });
+        header[member] = value.clone();
+        let t = sign_with_header(&idp.attacker, &header, &claims);
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "is not in provider \"test\"'s JWKS", &[&t]);
+        // Signed by the attacker, naming the provider's kid: the signature fails.
+        let mut header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
+        header[member] = value.clone();
+        let t = sign_with_header(&idp.attacker, &header, &claims);
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
+        let trail = trail_of(&s, &r).await;
+        assert!(
+            trail.iter().any(|st| st["check"] == "key source"
+                && st["outcome"] == "skip"
+                && st["detail"].as_str().unwrap().contains(member)),
+            "the trail notes the ignored {member}: {trail:?}"
+        );
+        // Without a kid at all.
+        let mut header = json!({ "alg": "RS256", "typ": "JWT" });
+        header[member] = value.clone();
+        let t = sign_with_header(&idp.attacker, &header, &claims);
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
+    }
+    assert_eq!(idp.attacker_jwks_hits(), 0, "the broker never fetched the key the token pointed to");
+}
+
+#[tokio::test]
+async fn ignores_header_key_sources_on_a_valid_token() {
+    let (idp, s) = setup().await;
+    let mut header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
+    header["jku"] = json!(format!("{}/attacker-jwks", idp.base));
+    header["x5u"] = json!(format!("{}/attacker-cert.pem", idp.base));
+    header["jwk"] = serde_json::to_value(idp.attacker.public_jwk()).unwrap();
+    let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    let r = exchange(&s, &t).await;
+    r.assert_ok();
+    assert_eq!(idp.attacker_jwks_hits(), 0);
+    // The success record notes the ignored members.
+    let trail = trail_of(&s, &r).await;
+    let step = trail.iter().find(|st| st["check"] == "key source").expect("key source step");
+    assert_eq!(step["outcome"], "skip");
+    let detail = step["detail"].as_str().unwrap();
+    assert!(detail.contains("jku") && detail.contains("x5u") && detail.contains("jwk"), "{detail}");
+}
+
+#[tokio::test]
+async fn rejects_not_yet_valid_token() {
+    let (idp, s) = setup().await;
+    let mut claims = alice(&idp, &s);
+    claims["nbf"] = json!(s.now() + 600);
+    let t = idp.token(&claims);
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "nbf", &[&t]);
+    assert!(r.str("error_description").contains("not valid for another"));
+    // Issued in the future (iat) beyond the leeway is refused too.
+    let mut claims = alice(&idp, &s);
+    claims["iat"] = json!(s.now() + 600);
+    let t = idp.token(&claims);
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "in the future", &[&t]);
+    // Within the 60 s leeway the clock skew is forgiven.
+    let mut claims = alice(&idp, &s);
+    claims["nbf"] = json!(s.now() + 30);
+    exchange(&s, &idp.token(&claims)).await.assert_ok();
+}
+
+#[tokio::test]
+async fn rejects_expired_third_party_token() {
+    let (idp, s) = setup().await;
+    let mut claims = alice(&idp, &s);
+    claims["iat"] = json!(s.now() - 7200);
+    claims["exp"] = json!(s.now() - 3600);
+    let t = idp.token(&claims);
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "expired 3600 s ago", &[&t]);
+    // A token without exp is refused as well.
+    let mut claims = alice(&idp, &s);
+    claims.as_object_mut().unwrap().remove("exp");
+    let t = idp.token(&claims);
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "no exp", &[&t]);
+}
+
+#[tokio::test]
+async fn rejects_wrong_issuer() {
+    let (idp, s) = setup().await;
+    let mut claims = alice(&idp, &s);
+    claims["iss"] = json!("https://evil.example");
+    let t = idp.token(&claims);
+    // Naming the provider: its key verifies, but the issuer is not the provider's.
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "issuer \"https://evil.example\" is not provider", &[&t]);
+    // Without the provider parameter no provider claims that issuer.
+    let r = s.exchange_bearer(&t, &[]).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "no configured provider has issuer", &[&t]);
+    // A token of this provider that claims the demo provider's issuer is checked against the
+    // demo provider's keys, which never signed it.
+    let mut claims = alice(&idp, &s);
+    claims["iss"] = json!(format!("{}/demo-idp", s.base));
+    claims["aud"] = json!(UPSTREAM_CLIENT);
+    let t = idp.token(&claims);
+    let r = s.exchange_bearer(&t, &[]).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "is not in provider \"demo\"'s JWKS", &[&t]);
+}
+
+#[tokio::test]
+async fn rejects_wrong_audience() {
+    let (idp, s) = setup().await;
+    for aud in [json!("someone-else"), json!(["a", "b"]), json!([])] {
+        let mut claims = alice(&idp, &s);
+        claims["aud"] = aud;
+        let t = idp.token(&claims);
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "audience", &[&t]);
+        assert!(r.str("error_description").contains("is not accepted by provider \"test\""));
+    }
+    // One accepted audience among several is enough.
+    let mut claims = alice(&idp, &s);
+    claims["aud"] = json!(["someone-else", TEST_AUDIENCE]);
+    exchange(&s, &idp.token(&claims)).await.assert_ok();
+}
+
+#[tokio::test]
+async fn rejects_third_party_token_replay() {
+    let (idp, s) = setup().await;
+    let t = idp.token(&alice(&idp, &s));
+    exchange(&s, &t).await.assert_ok();
+    let r = exchange(&s, &t).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&t]);
+    let records = s
+        .engine
+        .store
+        .lookup_audit(&AuditQuery { request_id: Some(r.request_id().into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(records[0].error_code.as_deref(), Some("invalid_grant"));
+}
+
+// --- the provider's JWKS, cached ---
+
+#[tokio::test]
+async fn jwks_is_cached_and_kept_while_the_provider_is_down() {
+    let (idp, s) = setup().await;
+    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    let fetched = idp.jwks_hits();
+    assert_eq!(fetched, 1, "first use fetches the JWKS");
+    s.clock.advance(1);
+    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    assert_eq!(idp.jwks_hits(), 1, "then it is served from the cache");
+    // An unknown kid refetches once; a second unknown kid right after does not.
+    let header = json!({ "alg": "RS256", "kid": "rotated-away", "typ": "JWT" });
+    s.clock.advance(REFETCH_INTERVAL);
+    let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(idp.jwks_hits(), 2, "unknown kid: one refetch");
+    s.clock.advance(1);
+    let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(idp.jwks_hits(), 2, "refetches are rate-limited");
+    // The provider's JWKS endpoint fails: the cached keys keep working.
+    idp.set_jwks_down(true);
+    s.clock.advance(REFETCH_INTERVAL);
+    let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(idp.jwks_hits(), 3);
+    let r = exchange(&s, &idp.token(&alice(&idp, &s))).await;
+    r.assert_ok();
+}
+
+#[tokio::test]
+async fn stale_jwks_refetch_is_rate_limited_while_the_provider_is_down() {
+    let (idp, s) = setup().await;
+    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    assert_eq!(idp.jwks_hits(), 1);
+    idp.set_jwks_down(true);
+    s.clock.advance(3600 + 1);
+    // Stale cache, provider down: one refetch attempt, then the cached key is used.
+    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    assert_eq!(idp.jwks_hits(), 2);
+    for _ in 0..5 {
+        s.clock.advance(1);
+        exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    }
+    assert_eq!(idp.jwks_hits(), 2, "no further refetch within REFETCH_INTERVAL");
+}
