@@ -165,7 +165,8 @@ pub enum ClientsCommand {
 pub enum KeysCommand {
     /// List signing keys (JSON lines).
     List,
-    /// Create a new active signing key; old keys stay published until their tokens expire.
+    /// Create a new active signing key (the first one if there is none); old keys stay published
+    /// until their tokens expire.
     Rotate {
         /// Algorithm for the new key (default: the configured one).
         #[arg(long)]

@@ -2,23 +2,37 @@
 //! while a server runs on the same data (SQLite WAL; PostgreSQL later).
 
 use crate::cli::*;
-use crate::state::{init_logging, load_config, open_engine};
+use crate::state::{init_logging, load_config, open_engine, open_store, require_existing_store};
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::io::BufRead;
 use std::sync::Arc;
-use tokenbridge_core::directory::NewUser;
+use tokenbridge_core::config::Config;
+use tokenbridge_core::directory::{Directory, NewUser};
 use tokenbridge_core::model::{AuditQuery, KeyAlgorithm, User};
-use tokenbridge_core::Engine;
+use tokenbridge_core::{Engine, Store, SystemClock};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve(&cli.global, a).await,
         Command::Demo(a) => crate::demo::run(&cli.global, a).await,
-        Command::Users(c) => users(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::Users(c) => {
+            // Only the store: opening the engine would create a first signing key with whatever
+            // algorithm and master key this invocation happens to have, before `serve` runs.
+            let cfg = load_config(&cli.global)?;
+            if !matches!(c, UsersCommand::Add { .. } | UsersCommand::Import { .. }) {
+                require_existing_store(&cfg)?;
+            }
+            let store = open_store(&cfg).await?;
+            users(&cfg, cli.global.config.is_some(), store, c).await
+        }
         Command::Clients(c) => crate::clients::run(open_engine(load_config(&cli.global)?).await?, c).await,
-        Command::Keys(c) => keys(open_engine(load_config(&cli.global)?).await?, c).await,
-        Command::Audit(c) => audit(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::Keys(c) => keys(load_config(&cli.global)?, c).await,
+        Command::Audit(c) => {
+            let cfg = load_config(&cli.global)?;
+            require_existing_store(&cfg)?;
+            audit(open_store(&cfg).await?, c).await
+        }
     }
 }
 
@@ -41,10 +55,12 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     spawn_housekeeping(engine.clone(), state.limits.clone());
     let app = tokenbridge_server::router(state, None);
     tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer, "tokenbridge serving");
-    tokenbridge_server::serve(listener, app, tokenbridge_server::shutdown_signal()).await
+    let grace = std::time::Duration::from_secs(engine.config.server.shutdown_grace_seconds);
+    tokenbridge_server::serve_with_grace(listener, app, tokenbridge_server::shutdown_signal(), grace).await
 }
 
-/// Purges expired replay markers and refresh tokens, and idle rate-limit buckets.
+/// Purges expired replay markers and refresh tokens, retired keys past their publication, and
+/// idle rate-limit buckets.
 pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::ratelimit::Limits>) {
     tokio::spawn(async move {
         loop {
@@ -53,6 +69,9 @@ pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::r
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired markers and tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+            if let Err(e) = engine.store.purge_retired_keys(engine.now()).await {
+                tracing::warn!(error = %e, "purging retired signing keys failed");
             }
             limits.shrink();
         }
@@ -77,8 +96,8 @@ fn read_password() -> anyhow::Result<String> {
     Ok(p)
 }
 
-async fn users(engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
-    let dir = &engine.directory;
+async fn users(cfg: &Config, configured: bool, store: Arc<dyn Store>, c: UsersCommand) -> anyhow::Result<()> {
+    let dir = Arc::new(Directory::new(store.clone(), Arc::new(SystemClock)));
     match c {
         UsersCommand::Add { username, email, email_verified, password_stdin, groups, disabled } => {
             let password = if password_stdin { Some(read_password()?) } else { None };
@@ -96,13 +115,13 @@ async fn users(engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
             println!("{}", user_json(&u));
         }
         UsersCommand::List { limit, after } => {
-            for u in engine.store.list_users(after.as_deref(), limit).await? {
+            for u in store.list_users(after.as_deref(), limit).await? {
                 println!("{}", user_json(&u));
             }
         }
         UsersCommand::Show { user } => {
             let u = dir.find(&user).await?;
-            let links = engine.store.links_for_user(&u.id).await?;
+            let links = store.links_for_user(&u.id).await?;
             let mut v = user_json(&u);
             v["links"] =
                 json!(links.iter().map(|l| json!({"provider": l.provider, "subject": l.subject})).collect::<Vec<_>>());
@@ -115,7 +134,8 @@ async fn users(engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
             println!("password set for {}", u.username);
         }
         UsersCommand::Link { user, provider, subject } => {
-            if engine.upstreams.by_name(&provider).is_none() {
+            // Without --config there is no provider list to check against.
+            if configured && !cfg.providers.iter().any(|p| p.name == provider) {
                 eprintln!("warning: no provider named {provider:?} in the configuration");
             }
             let l = dir.link(&user, &provider, &subject).await?;
@@ -127,17 +147,21 @@ async fn users(engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
             }
             println!("unlinked");
         }
-        UsersCommand::Import { file, skip_existing } => {
-            crate::demo::import_users(&engine, &file, skip_existing).await?
-        }
+        UsersCommand::Import { file, skip_existing } => crate::demo::import_users(&dir, &file, skip_existing).await?,
     }
     Ok(())
 }
 
-async fn keys(engine: Arc<Engine>, c: KeysCommand) -> anyhow::Result<()> {
+async fn keys(mut cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
     match c {
         KeysCommand::List => {
-            for k in engine.store.list_signing_keys().await? {
+            // Read-only: the first key is made by `serve` (or `keys rotate`) with its configuration.
+            require_existing_store(&cfg)?;
+            let keys = open_store(&cfg).await?.list_signing_keys().await?;
+            if keys.is_empty() {
+                eprintln!("no signing keys yet: `serve` or `keys rotate` creates the first");
+            }
+            for k in keys {
                 println!(
                     "{}",
                     json!({"kid": k.kid, "alg": k.alg.as_str(), "active": k.active, "created_at": k.created_at, "publish_until": k.publish_until})
@@ -147,16 +171,25 @@ async fn keys(engine: Arc<Engine>, c: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Rotate { algorithm } => {
             let alg = algorithm
                 .as_deref()
-                .map(|a| KeyAlgorithm::parse(a).with_context(|| format!("{a:?} is not one of RS256, ES256, EdDSA")))
+                .map(|a| {
+                    KeyAlgorithm::parse(a)
+                        .with_context(|| format!("--algorithm {a:?} is not one of RS256, ES256, EdDSA"))
+                })
                 .transpose()?;
-            let kid = engine.keys.rotate(alg).await?;
+            let first = open_store(&cfg).await?.list_signing_keys().await?.is_empty();
+            if let (true, Some(a)) = (first, alg) {
+                cfg.issuer.algorithm = a.as_str().to_string();
+            }
+            // Opening the engine creates the first key when there is none; that is the rotation.
+            let engine = open_engine(cfg).await?;
+            let kid = if first { engine.keys.active().kid.clone() } else { engine.keys.rotate(alg).await? };
             println!("{}", json!({"active_kid": kid, "published": engine.keys.published_kids()}));
         }
     }
     Ok(())
 }
 
-async fn audit(engine: Arc<Engine>, c: AuditCommand) -> anyhow::Result<()> {
+async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
     match c {
         AuditCommand::Lookup { event_name, user, request_id, since, until, denied, limit } => {
             let time = |s: Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
@@ -176,7 +209,7 @@ async fn audit(engine: Arc<Engine>, c: AuditCommand) -> anyhow::Result<()> {
                 limit: Some(limit),
                 before_event_id: None,
             };
-            for r in engine.store.lookup_audit(&q).await? {
+            for r in store.lookup_audit(&q).await? {
                 println!("{}", r.record);
             }
         }

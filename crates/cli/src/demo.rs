@@ -5,19 +5,28 @@ use crate::state::init_logging;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tokenbridge_core::directory::{DirectoryError, NewUser};
+use tokenbridge_core::directory::{validate_username, Directory, DirectoryError, NewUser};
+use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::store::StoreError;
-use tokenbridge_core::Engine;
 
 pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     init_logging(g.log_format.as_deref().unwrap_or("text"));
+    if KeyAlgorithm::parse(&a.algorithm).is_none() {
+        anyhow::bail!("--algorithm {:?} is not one of RS256, ES256, EdDSA", a.algorithm);
+    }
+    if let Some(c) = &g.config {
+        eprintln!("warning: demo ignores the configuration file {}; it configures itself", c.display());
+    }
     let data_dir = match &g.data_dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new().prefix("tokenbridge-demo-").tempdir()?.keep(),
     };
-    std::fs::create_dir_all(&data_dir)?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    // Absolute, so the printed commands work from any directory.
+    let data_dir = std::path::absolute(&data_dir)?;
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
@@ -93,66 +102,153 @@ Press Ctrl-C to stop.
     );
 }
 
-/// One row of an import file.
-fn parse_rows(path: &Path) -> anyhow::Result<Vec<NewUser>> {
+/// The columns (CSV) or fields (JSON) an import row may have.
+const IMPORT_FIELDS: &[&str] = &["username", "email", "email_verified", "password", "groups"];
+/// JSON rows may also carry these (`NewUser` fields).
+const IMPORT_JSON_EXTRA: &[&str] = &["attributes", "enabled"];
+
+/// The rows of an import file, each with a label naming it in errors ("CSV line 3", "JSON entry 2").
+fn parse_rows(path: &Path) -> anyhow::Result<Vec<(String, NewUser)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('[') {
-        return serde_json::from_str(&text)
-            .context("JSON import must be an array of {username, email, email_verified, password, groups}");
+        let entries: Vec<Value> = serde_json::from_str(&text)
+            .context("JSON import must be an array of {username, email, email_verified, password, groups}")?;
+        let mut out = Vec::new();
+        for (i, v) in entries.into_iter().enumerate() {
+            let label = format!("JSON entry {}", i + 1);
+            let obj = v.as_object().with_context(|| format!("{label}: not an object"))?;
+            if let Some(k) =
+                obj.keys().find(|k| !IMPORT_FIELDS.contains(&k.as_str()) && !IMPORT_JSON_EXTRA.contains(&k.as_str()))
+            {
+                anyhow::bail!("{label}: unknown field {k:?} (expected {})", IMPORT_FIELDS.join(", "));
+            }
+            let row: NewUser = serde_json::from_value(v).with_context(|| label.clone())?;
+            out.push((label, row));
+        }
+        return Ok(out);
     }
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
-    let headers = rdr.headers()?.clone();
+    let headers = rdr.headers().context("CSV header")?.clone();
+    if let Some(h) = headers.iter().find(|h| !IMPORT_FIELDS.contains(&h.trim())) {
+        anyhow::bail!("CSV header: unknown column {h:?} (expected {})", IMPORT_FIELDS.join(","));
+    }
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let username = col("username").context("CSV needs a username column")?;
+    let username = col("username").context("CSV header: needs a username column")?;
     let (email, verified, password, groups) = (col("email"), col("email_verified"), col("password"), col("groups"));
     let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.with_context(|| format!("CSV row {}", i + 2))?;
+    for rec in rdr.records() {
+        let rec = rec.context("CSV")?;
+        let label = format!("CSV line {}", rec.position().map_or(0, |p| p.line()));
         let get =
             |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        out.push(NewUser {
-            username: get(Some(username)).with_context(|| format!("CSV row {}: empty username", i + 2))?,
-            email: get(email),
-            email_verified: get(verified).is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "1" | "yes")),
-            password: get(password),
-            groups: get(groups)
-                .map(|g| g.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
-            attributes: Default::default(),
-            enabled: true,
-        });
+        let email_verified = match get(verified).map(|v| v.to_lowercase()).as_deref() {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(v) => anyhow::bail!("{label}: email_verified {v:?} is not true or false"),
+        };
+        out.push((
+            label.clone(),
+            NewUser {
+                username: get(Some(username)).with_context(|| format!("{label}: empty username"))?,
+                email: get(email),
+                email_verified,
+                password: get(password),
+                groups: get(groups)
+                    .map(|g| g.split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                    .unwrap_or_default(),
+                attributes: Default::default(),
+                enabled: true,
+            },
+        ));
     }
     Ok(out)
 }
 
-pub async fn import_users(engine: &Arc<Engine>, path: &Path, skip_existing: bool) -> anyhow::Result<()> {
-    let rows = parse_rows(path)?;
-    let bar = ProgressBar::new(rows.len() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} users {msg}").expect("template"));
-    let (mut created, mut skipped) = (0, 0);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut rows = rows.into_iter();
-    // Two at a time: password hashing is CPU-bound and bounded inside the directory anyway.
-    loop {
-        while tasks.len() < 2 {
-            let Some(row) = rows.next() else { break };
-            let engine = engine.clone();
-            tasks.spawn(async move {
-                let name = row.username.clone();
-                (name, engine.directory.create_user(row).await)
-            });
+/// Checks every row before any user is created, so a bad row imports nothing.
+fn check_rows(rows: &[(String, NewUser)]) -> anyhow::Result<()> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (label, u) in rows {
+        validate_username(&u.username).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        if let Some(first) = seen.insert(&u.username, label) {
+            anyhow::bail!("{label}: username {:?} already appears at {first}", u.username);
         }
-        let Some(done) = tasks.join_next().await else { break };
-        let (name, result) = done?;
-        match result {
-            Ok(_) => created += 1,
-            Err(DirectoryError::Store(StoreError::Conflict(_))) if skip_existing => skipped += 1,
-            Err(e) => {
-                bar.abandon();
-                anyhow::bail!("user {name:?}: {e} ({created} imported before the failure)");
+        if let Some(e) = &u.email {
+            if !e.contains('@') {
+                anyhow::bail!("{label}: email {e:?} is not an address");
             }
         }
-        bar.inc(1);
+        if let Some(p) = &u.password {
+            tokenbridge_core::password::check_policy(p).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn import_users(dir: &Arc<Directory>, path: &Path, skip_existing: bool) -> anyhow::Result<()> {
+    let rows = parse_rows(path)?;
+    check_rows(&rows)?;
+    // Existing users are found before anything is created, so a refused import imports nothing.
+    let mut todo = Vec::with_capacity(rows.len());
+    let mut skipped = 0;
+    for (label, row) in rows {
+        match dir.find(&row.username).await {
+            Ok(u) if u.username == row.username => {
+                if !skip_existing {
+                    anyhow::bail!(
+                        "{label}: user {:?} already exists (use --skip-existing to skip existing users); \
+                         nothing was imported",
+                        row.username
+                    );
+                }
+                skipped += 1;
+            }
+            _ => todo.push((label, row)),
+        }
+    }
+    let bar = ProgressBar::new(todo.len() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} users {msg}").expect("template"));
+    let mut created = 0;
+    // The first failing row (by position) and its message.
+    let mut failure: Option<(usize, String)> = None;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut rows = todo.into_iter().enumerate();
+    // Two at a time: password hashing is CPU-bound and bounded inside the directory anyway.
+    loop {
+        while failure.is_none() && tasks.len() < 2 {
+            let Some((i, (label, row))) = rows.next() else { break };
+            let dir = dir.clone();
+            tasks.spawn(async move {
+                let name = row.username.clone();
+                (i, label, name, dir.create_user(row).await)
+            });
+        }
+        // After a failure the rows in flight still finish, so the count below is exact.
+        let Some(done) = tasks.join_next().await else { break };
+        let (i, label, name, result) = done?;
+        let msg = match result {
+            Ok(_) => {
+                created += 1;
+                bar.inc(1);
+                continue;
+            }
+            // Created by someone else since the check above.
+            Err(DirectoryError::Store(StoreError::Conflict(_))) if skip_existing => {
+                skipped += 1;
+                bar.inc(1);
+                continue;
+            }
+            Err(e @ DirectoryError::Store(StoreError::Conflict(_))) => {
+                format!("{label}: {e} (use --skip-existing to skip existing users)")
+            }
+            Err(e) => format!("{label} (user {name:?}): {e}"),
+        };
+        if failure.as_ref().is_none_or(|(j, _)| i < *j) {
+            failure = Some((i, msg));
+        }
+    }
+    if let Some((_, f)) = failure {
+        bar.abandon();
+        anyhow::bail!("{f}; {created} users were imported before the failure, the rest were not");
     }
     bar.finish_with_message("done");
     println!("{}", serde_json::json!({"imported": created, "skipped": skipped}));

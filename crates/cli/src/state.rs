@@ -38,6 +38,26 @@ pub fn storage_location(cfg: &Config) -> anyhow::Result<String> {
     Ok(dir.join("tokenbridge.db").display().to_string())
 }
 
+/// Refuses a data directory without a database: commands that only read or change existing
+/// state would otherwise create an empty one, which is nearly always a mistyped `--data-dir`.
+pub fn require_existing_store(cfg: &Config) -> anyhow::Result<()> {
+    if cfg.storage.url.is_some() {
+        return Ok(());
+    }
+    let Some(dir) = &cfg.storage.data_dir else {
+        anyhow::bail!("no state given: pass --config with storage.data_dir, --data-dir, or set TOKENBRIDGE_DATA_DIR")
+    };
+    let db = dir.join("tokenbridge.db");
+    if !db.exists() {
+        anyhow::bail!(
+            "no database at {} (check --data-dir / TOKENBRIDGE_DATA_DIR / storage.data_dir; \
+             `serve`, `demo` or `users add` create one)",
+            db.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn master_key(cfg: &Config) -> anyhow::Result<Option<MasterKey>> {
     let text =
         match (std::env::var("TOKENBRIDGE_MASTER_KEY").ok().filter(|v| !v.is_empty()), &cfg.issuer.master_key_file) {
@@ -61,7 +81,9 @@ pub async fn open_engine(cfg: Config) -> anyhow::Result<Arc<Engine>> {
 
 pub fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a terminal: escape codes in log files and journald are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if format == "json" {
         let _ = builder.json().try_init();
     } else {

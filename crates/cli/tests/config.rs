@@ -1,0 +1,197 @@
+//! The example configuration loads, validates and boots; bad configurations stop `serve` with an
+//! error naming the key and the reason.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use tokenbridge_core::config::{Config, LinkTarget};
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tokenbridge.toml")
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(example_path()).expect("examples/tokenbridge.toml")
+}
+
+#[test]
+fn example_config_loads_and_validates() {
+    let cfg = Config::load(&example_path()).unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
+    cfg.validate().unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
+
+    assert_eq!(cfg.issuer.algorithm, "RS256");
+    assert_eq!(cfg.storage.data_dir.as_deref(), Some(Path::new("/var/lib/tokenbridge")));
+    assert!(cfg.rate_limits.per_ip_per_second > 0 && cfg.rate_limits.burst > 0);
+
+    let [sf, google] = &cfg.providers[..] else { panic!("two providers expected") };
+    assert_eq!((sf.name.as_str(), sf.issuer.as_str()), ("salesforce", "https://login.salesforce.com"));
+    assert!(sf.discovery && sf.one_time_use);
+    assert_eq!(sf.link_to, LinkTarget::Email);
+    assert_eq!(
+        sf.condition.as_deref(),
+        Some(r#"assertion.email_verified == true && assertion.organization_id == "00D5g000000XXXX""#)
+    );
+    assert_eq!(sf.default_client.as_deref(), Some("web-portal"));
+    assert_eq!(sf.audiences.len(), 1);
+    assert_eq!((google.name.as_str(), google.issuer.as_str()), ("google", "https://accounts.google.com"));
+    assert!(google.discovery);
+
+    let [browser, backend] = &cfg.clients[..] else { panic!("two clients expected") };
+    assert!(browser.secret.is_none() && browser.secret_sha256.is_none(), "the browser client is public");
+    assert!(!browser.allowed_origins.is_empty());
+    assert!(backend.secret_sha256.as_ref().is_some_and(|h| h.len() == 64), "the server client is confidential");
+    assert!(backend.allowed_origins.is_empty());
+}
+
+/// The example starts as it is (discovery is lazy, so no network is needed) with only the data
+/// directory and address overridden, and serves its own issuer.
+#[tokio::test]
+async fn example_config_boots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = start_serve(
+        &example_path(),
+        &format!("http://127.0.0.1:{port}"),
+        &["--data-dir", tmp.path().to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .await;
+    let doc: serde_json::Value = http()
+        .get(format!("{}/.well-known/openid-configuration", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], "https://auth.example.com");
+    assert!(tmp.path().join("tokenbridge.db").exists());
+}
+
+/// `serve --config` on a variant of the example: exits 1 before doing anything, and stderr names
+/// the key and the reason.
+#[track_caller]
+fn serve_rejects(text: &str, expected: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut c = tb();
+    c.arg("serve").arg("--config").arg(&path);
+    let err = fails(c, None);
+    for e in expected {
+        assert!(err.contains(e), "stderr should contain {e:?}:\n{err}");
+    }
+}
+
+#[track_caller]
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "{from:?} should occur once in the example");
+    text.replacen(from, to, 1)
+}
+
+#[test]
+fn bad_cel_condition_names_the_provider_condition() {
+    let bad = replace_once(
+        &example_text(),
+        r#"condition = 'assertion.email_verified == true && assertion.organization_id == "00D5g000000XXXX"'"#,
+        r#"condition = 'assertion.email_verified == true &&'"#,
+    );
+    serve_rejects(&bad, &["error: providers[0].condition: ", "not a valid CEL expression"]);
+    // A variable other than `assertion`.
+    let bad = replace_once(
+        &example_text(),
+        "condition = 'assertion.email_verified == true'\n",
+        "condition = 'claims.email_verified == true'\n",
+    );
+    serve_rejects(&bad, &["error: providers[1].condition: ", "unknown variable", "claims"]);
+}
+
+#[test]
+fn typod_keys_are_named() {
+    // In a provider, with the line it is on.
+    let text = example_text();
+    let bad = replace_once(&text, "leeway_seconds = 60", "leway_seconds = 60");
+    serve_rejects(&bad, &["unknown field `leway_seconds`", "(line "]);
+    // At the top of a table.
+    let bad = replace_once(&text, "listen = \"127.0.0.1:8080\"", "lisen = \"127.0.0.1:8080\"");
+    serve_rejects(&bad, &["unknown field `lisen`", "expected one of"]);
+    // A whole table.
+    let bad = replace_once(&text, "[rate_limits]", "[rate_limit]");
+    serve_rejects(&bad, &["unknown field `rate_limit`"]);
+}
+
+/// The line given for a misspelt key is the key's own line.
+#[test]
+fn typod_key_line_number_is_exact() {
+    let bad = replace_once(&example_text(), "leeway_seconds = 60", "leway_seconds = 60");
+    let line = bad.lines().position(|l| l.starts_with("leway_seconds")).unwrap() + 1;
+    serve_rejects(&bad, &["unknown field `leway_seconds`", &format!("(line {line})")]);
+}
+
+#[test]
+fn plain_http_upstream_urls_are_refused_unless_loopback() {
+    let text = example_text();
+    let bad = replace_once(
+        &text,
+        "issuer = \"https://accounts.google.com\"\n",
+        "issuer = \"https://accounts.google.com\"\njwks_uri = \"http://10.0.0.1/oauth2/v3/certs\"\n",
+    );
+    serve_rejects(&bad, &["error: providers[1].jwks_uri: ", "must be https://"]);
+    let bad = replace_once(
+        &text,
+        "issuer = \"https://login.salesforce.com\"",
+        "issuer = \"https://login.salesforce.com\"\nuserinfo_endpoint = \"http://login.salesforce.com/services/oauth2/userinfo\"",
+    );
+    serve_rejects(&bad, &["error: providers[0].userinfo_endpoint: ", "must be https://"]);
+    // A discovered issuer must be HTTPS too.
+    let bad =
+        replace_once(&text, "issuer = \"https://accounts.google.com\"", "issuer = \"http://accounts.google.com\"");
+    serve_rejects(&bad, &["error: providers[1].issuer: ", "must be https://"]);
+    // Loopback is fine (a local test provider).
+    let ok_text = replace_once(
+        &text,
+        "issuer = \"https://accounts.google.com\"\n",
+        "issuer = \"https://accounts.google.com\"\njwks_uri = \"http://127.0.0.1:9999/jwks\"\n",
+    );
+    Config::from_toml(&ok_text).unwrap().validate().unwrap();
+}
+
+#[test]
+fn other_semantic_errors_name_the_key() {
+    let text = example_text();
+    serve_rejects(
+        &replace_once(&text, "default_client = \"web-portal\"\n# Timeout", "default_client = \"nope\"\n# Timeout"),
+        &["error: providers[0].default_client: ", "no client named \"nope\""],
+    );
+    serve_rejects(
+        &replace_once(&text, "providers = [\"salesforce\", \"google\"]", "providers = [\"salesforce\", \"gogle\"]"),
+        &["error: clients[0].providers: ", "no provider named \"gogle\""],
+    );
+    serve_rejects(
+        &replace_once(&text, "algorithm = \"RS256\"", "algorithm = \"HS256\""),
+        &["error: issuer.algorithm: ", "\"HS256\""],
+    );
+    serve_rejects(
+        &replace_once(&text, "grant_types = [\"token_exchange\"]\n", "grant_types = [\"client_credentials\"]\n"),
+        &["error: clients[1].grant_types: ", "client_credentials"],
+    );
+    serve_rejects(
+        &replace_once(&text, "listen = \"127.0.0.1:8080\"", "listen = \"localhost\""),
+        &["error: server.listen: "],
+    );
+}
+
+#[test]
+fn unreadable_config_file_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope.toml");
+    let mut c = tb();
+    c.arg("serve").arg("--config").arg(&missing);
+    let err = fails(c, None);
+    assert!(err.contains("--config") && err.contains("nope.toml"), "{err}");
+    // The same through TOKENBRIDGE_CONFIG.
+    let mut c = tb();
+    c.env("TOKENBRIDGE_CONFIG", &missing).args(["users", "list"]);
+    let err = fails(c, None);
+    assert!(err.contains("nope.toml"), "{err}");
+}
