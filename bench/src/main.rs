@@ -1,0 +1,976 @@
+//! `tokenbridge-bench`: a small load generator for tokenbridge's token exchange.
+//!
+//! `tokenbridge-bench exchange --demo-json DIR/demo.json` reads what `tokenbridge demo` wrote,
+//! pre-mints distinct upstream id tokens at the demo upstream provider (untimed), then sends
+//! `POST {base}/auth/exchange` with `Authorization: Bearer <id_token>`, one fresh token per
+//! request (the demo provider has one-time use on), for a bounded time, and prints the count,
+//! the errors by status, the throughput and latency percentiles.
+//!
+//! Traffic goes to loopback only: a `base_url` or upstream endpoint whose host is not in
+//! 127.0.0.0/8, `localhost` or `::1` is refused, and proxies from the environment are ignored.
+//!
+//! Two load shapes:
+//! - closed loop (`--rate 0`, the default): `--concurrency` workers, each sending its next request
+//!   as soon as the previous one is answered; measures the maximum throughput.
+//! - open loop (`--rate R`): requests are scheduled at a fixed rate, whatever the answers do; at
+//!   most `--concurrency` are in flight. A request dispatched late (because the cap was reached or
+//!   the generator itself fell behind) is timed from its scheduled instant, so a stalled server
+//!   shows up in the latency instead of being hidden (no coordinated omission).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use reqwest::{Client, StatusCode, Url};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Longest measured phase, seconds.
+const MAX_DURATION: u64 = 120;
+/// Longest warm-up, seconds.
+const MAX_WARMUP: u64 = 60;
+/// Most upstream tokens minted for one run.
+const MAX_TOKENS: usize = 60_000;
+/// Closed-loop runs without `--tokens` mint for this many exchanges per second.
+const DEFAULT_EXPECTED_RATE: u64 = 3_000;
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole minting phase gives up after this long.
+const MINT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Open loop: a request dispatched later than this after its scheduled instant is timed from the
+/// schedule (tokio's timer has a 1 ms resolution, so smaller lags are the generator's own).
+const LAG_TOLERANCE: Duration = Duration::from_millis(2);
+/// Redirect URI for the authorization-code mint (never followed: redirects are off).
+const MINT_REDIRECT_URI: &str = "http://127.0.0.1/tokenbridge-bench/callback";
+
+#[derive(Parser, Debug)]
+#[command(name = "tokenbridge-bench", version, about = "Load generator for tokenbridge (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure POST /auth/exchange against a running `tokenbridge demo`.
+    Exchange(ExchangeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct ExchangeArgs {
+    /// The demo.json that `tokenbridge demo --data-dir DIR` wrote.
+    #[arg(long)]
+    demo_json: PathBuf,
+    /// Closed loop: number of workers. Open loop: most requests in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Measured time in seconds (at most 120).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Open-loop fixed rate in requests/s; 0 = closed loop (maximum throughput).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Upstream tokens to pre-mint (at most 60000). Default: rate × (warmup + duration) for an
+    /// open loop, 3000/s × (warmup + duration) for a closed loop, capped. The run ends early if
+    /// they run out (reported).
+    #[arg(long)]
+    tokens: Option<usize>,
+    /// Unmeasured load before the measured phase, seconds (uses tokens too).
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
+    /// Print one JSON line of results on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// How to get distinct upstream tokens: `password` grant, `code` (authorization code with a
+    /// unique nonce each), or `auto` (password grant unless it hands out identical tokens).
+    #[arg(long, value_enum, default_value_t = Mint::Auto)]
+    mint: Mint,
+    /// Concurrent requests while minting.
+    #[arg(long, default_value_t = 16)]
+    mint_concurrency: usize,
+    /// Runtime threads of the generator (1 = a single-threaded runtime, leaving the server the
+    /// rest of the machine).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// PID of the server, to report its CPU time during the measured phase (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Free-form label echoed in the results (e.g. the signing algorithm).
+    #[arg(long)]
+    label: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Mint {
+    Auto,
+    Password,
+    Code,
+}
+
+impl Mint {
+    fn name(self) -> &'static str {
+        match self {
+            Mint::Auto => "auto",
+            Mint::Password => "password",
+            Mint::Code => "code",
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain of causes, without anyhow's backtrace (RUST_BACKTRACE is often set).
+            eprintln!("tokenbridge-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Exchange(args) => {
+            validate(&args)?;
+            let runtime = if args.threads <= 1 {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()?
+            } else {
+                tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
+            };
+            runtime.block_on(exchange(args))
+        }
+    }
+}
+
+fn validate(a: &ExchangeArgs) -> Result<()> {
+    if a.duration == 0 || a.duration > MAX_DURATION {
+        bail!("--duration must be 1..={MAX_DURATION} seconds");
+    }
+    if a.warmup > MAX_WARMUP {
+        bail!("--warmup must be at most {MAX_WARMUP} seconds");
+    }
+    if a.concurrency == 0 || a.concurrency > 4096 {
+        bail!("--concurrency must be 1..=4096");
+    }
+    if !a.rate.is_finite() || a.rate < 0.0 || a.rate > 200_000.0 {
+        bail!("--rate must be 0 (closed loop) or a rate up to 200000 requests/s");
+    }
+    if let Some(n) = a.tokens {
+        if n == 0 || n > MAX_TOKENS {
+            bail!("--tokens must be 1..={MAX_TOKENS}");
+        }
+    }
+    if a.mint_concurrency == 0 || a.mint_concurrency > 256 {
+        bail!("--mint-concurrency must be 1..=256");
+    }
+    if a.threads > 64 {
+        bail!("--threads must be at most 64");
+    }
+    Ok(())
+}
+
+// --- the demo ---
+
+struct Demo {
+    base_url: Url,
+    exchange_url: Url,
+    token_endpoint: Url,
+    login_url: Url,
+    consent_url: Url,
+    upstream_client_id: String,
+    upstream_client_secret: String,
+    /// Linked users: (upstream username, upstream password).
+    users: Vec<(String, String)>,
+}
+
+/// Only loopback hosts: 127.0.0.0/8, ::1 and `localhost`.
+fn require_loopback(what: &str, url: &Url) -> Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("{what} {url} is not http(s)");
+    }
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    };
+    if !loopback {
+        bail!("refusing {what} {url}: this load generator targets loopback only (127.0.0.0/8, localhost, ::1)");
+    }
+    Ok(())
+}
+
+fn load_demo(path: &PathBuf) -> Result<Demo> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let info: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let s = |p: &str| -> Result<String> {
+        info.pointer(p)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .with_context(|| format!("{} has no {p}", path.display()))
+    };
+    let url = |what: &str, raw: &str| -> Result<Url> {
+        let url = Url::parse(raw).with_context(|| format!("{what} {raw:?} is not a URL"))?;
+        require_loopback(what, &url)?;
+        Ok(url)
+    };
+    let base = s("/base_url")?;
+    let base_url = url("base_url", &base)?;
+    let exchange_url = url("exchange URL", &format!("{}/auth/exchange", base.trim_end_matches('/')))?;
+    let token_raw = s("/upstream/token_endpoint")?;
+    let token_endpoint = url("upstream.token_endpoint", &token_raw)?;
+    let authorize = match info.pointer("/upstream/authorization_endpoint").and_then(Value::as_str) {
+        Some(a) => a.to_string(),
+        None => format!("{}/authorize", token_raw.trim_end_matches('/').trim_end_matches("/token")),
+    };
+    let authorize = authorize.trim_end_matches('/');
+    let login_url = url("upstream login", &format!("{authorize}/login"))?;
+    let consent_url = url("upstream consent", &format!("{authorize}/consent"))?;
+    let users: Vec<(String, String)> = info
+        .get("users")
+        .and_then(Value::as_array)
+        .map(|users| {
+            users
+                .iter()
+                .filter(|u| u["expect"] == "linked")
+                .filter_map(|u| {
+                    Some((u["upstream_username"].as_str()?.to_string(), u["upstream_password"].as_str()?.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if users.is_empty() {
+        bail!("{} lists no user with expect=linked", path.display());
+    }
+    Ok(Demo {
+        base_url,
+        exchange_url,
+        token_endpoint,
+        login_url,
+        consent_url,
+        upstream_client_id: s("/upstream/client_id")?,
+        upstream_client_secret: s("/upstream/client_secret")?,
+        users,
+    })
+}
+
+fn http_client(pool: usize) -> Result<Client> {
+    Ok(Client::builder()
+        .http1_only()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(pool)
+        .pool_idle_timeout(Duration::from_secs(120))
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+// --- minting upstream tokens (untimed) ---
+
+fn excerpt(body: &str) -> String {
+    let one_line: String = body.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut out: String = one_line.chars().take(300).collect();
+    if one_line.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+async fn id_token_from(resp: reqwest::Response, what: &str) -> Result<String> {
+    let status = resp.status();
+    let body = resp.text().await?;
+    if status != StatusCode::OK {
+        bail!("{what}: upstream answered {status}: {}", excerpt(&body));
+    }
+    let answer: Value = serde_json::from_str(&body).with_context(|| format!("{what}: answer is not JSON"))?;
+    answer["id_token"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{what}: answer has no id_token: {}", excerpt(&body)))
+}
+
+/// Salesforce's username-password flow at the demo upstream.
+async fn mint_password(c: &Client, d: &Demo, user: &(String, String)) -> Result<String> {
+    let resp = c
+        .post(d.token_endpoint.clone())
+        .basic_auth(&d.upstream_client_id, Some(&d.upstream_client_secret))
+        .form(&[("grant_type", "password"), ("username", user.0.as_str()), ("password", user.1.as_str())])
+        .send()
+        .await?;
+    id_token_from(resp, "password grant").await
+}
+
+/// The authorization-code flow at the demo upstream, driven without a browser: login form,
+/// consent, code redemption. The unique `nonce` makes every id token distinct.
+async fn mint_code(c: &Client, d: &Demo, user: &(String, String), nonce: &str) -> Result<String> {
+    let login = c
+        .post(d.login_url.clone())
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", d.upstream_client_id.as_str()),
+            ("redirect_uri", MINT_REDIRECT_URI),
+            ("nonce", nonce),
+            ("username", user.0.as_str()),
+            ("password", user.1.as_str()),
+        ])
+        .send()
+        .await?;
+    let status = login.status();
+    let page = login.text().await?;
+    if status != StatusCode::OK {
+        bail!("upstream login answered {status}: {}", excerpt(&page));
+    }
+    let session = hidden_field(&page, "session")
+        .with_context(|| format!("no session in the consent page: {}", excerpt(&page)))?;
+    let consent =
+        c.post(d.consent_url.clone()).form(&[("session", session.as_str()), ("decision", "allow")]).send().await?;
+    let status = consent.status();
+    let location = consent.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = consent.text().await?;
+    let location = match (status, location) {
+        (StatusCode::FOUND | StatusCode::SEE_OTHER, Some(l)) => l,
+        _ => bail!("upstream consent answered {status}: {}", excerpt(&body)),
+    };
+    let location = Url::parse(&location).with_context(|| format!("bad redirect {location:?}"))?;
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .with_context(|| format!("no code in the redirect {location}"))?;
+    let resp = c
+        .post(d.token_endpoint.clone())
+        .basic_auth(&d.upstream_client_id, Some(&d.upstream_client_secret))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", MINT_REDIRECT_URI)])
+        .send()
+        .await?;
+    id_token_from(resp, "authorization code grant").await
+}
+
+/// The value of `<input type="hidden" name="NAME" value="…">` (HTML-unescaped).
+fn hidden_field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    let end = start + page[start..].find('"')?;
+    Some(
+        page[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+struct Minted {
+    tokens: Vec<String>,
+    method: Mint,
+    duplicates_dropped: usize,
+    seconds: f64,
+}
+
+async fn mint_all(c: &Client, d: &Arc<Demo>, wanted: usize, mode: Mint, parallel: usize) -> Result<Minted> {
+    let started = Instant::now();
+    let method = match mode {
+        Mint::Auto => {
+            // Two back-to-back password grants for one user: identical answers mean the provider's
+            // id tokens carry nothing unique (no jti/nonce), so they cannot be told apart within
+            // a second and one-time use would refuse all but the first.
+            let a = mint_password(c, d, &d.users[0]).await?;
+            let b = mint_password(c, d, &d.users[0]).await?;
+            if a == b {
+                eprintln!(
+                    "note: the demo upstream's password grant returned identical id tokens twice in a row \
+                     (no jti/nonce in them), so only one per user per second could be exchanged; \
+                     minting through the authorization-code flow with a unique nonce instead"
+                );
+                Mint::Code
+            } else {
+                Mint::Password
+            }
+        }
+        m => m,
+    };
+    let run_id = SystemTime::now().duration_since(UNIX_EPOCH).map(|t| t.as_nanos()).unwrap_or_default();
+    let sem = Arc::new(Semaphore::new(parallel));
+    let mut set = JoinSet::new();
+    let mut tokens = Vec::with_capacity(wanted);
+    let mut seen = HashSet::with_capacity(wanted);
+    let mut duplicates_dropped = 0usize;
+    let mut next_report = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + MINT_TIMEOUT;
+    let mut accept = |token: String, tokens: &mut Vec<String>| {
+        if seen.insert(token.clone()) {
+            tokens.push(token);
+        } else {
+            duplicates_dropped += 1;
+        }
+    };
+    for i in 0..wanted {
+        let permit = sem.clone().acquire_owned().await?;
+        let (c, d) = (c.clone(), d.clone());
+        set.spawn(async move {
+            let user = &d.users[i % d.users.len()];
+            let result = match method {
+                Mint::Code => mint_code(&c, &d, user, &format!("tb-bench-{run_id:x}-{i}")).await,
+                _ => mint_password(&c, &d, user).await,
+            };
+            drop(permit);
+            result
+        });
+        while let Some(done) = set.try_join_next() {
+            accept(done??, &mut tokens);
+        }
+        if Instant::now() >= next_report {
+            eprintln!("  minted {} / {wanted} upstream tokens…", tokens.len());
+            next_report += Duration::from_secs(5);
+        }
+        if Instant::now() >= deadline {
+            bail!("minting took longer than {} s; ask for fewer --tokens", MINT_TIMEOUT.as_secs());
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        accept(done??, &mut tokens);
+    }
+    Ok(Minted { tokens, method, duplicates_dropped, seconds: started.elapsed().as_secs_f64() })
+}
+
+// --- the load ---
+
+/// What one phase recorded.
+#[derive(Default)]
+struct Record {
+    /// Latencies of successful exchanges, microseconds.
+    latencies_us: Vec<u64>,
+    /// Requests answered (or failed) in the phase.
+    requests: u64,
+    successes: u64,
+    errors: BTreeMap<String, u64>,
+    /// One answer body per error kind, to see why.
+    samples: BTreeMap<String, String>,
+    /// Open loop: requests dispatched more than LAG_TOLERANCE after their schedule.
+    late: u64,
+    max_lag_us: u64,
+}
+
+impl Record {
+    fn add(&mut self, outcome: Outcome, latency: Duration) {
+        self.requests += 1;
+        match outcome {
+            Outcome::Ok => {
+                self.successes += 1;
+                self.latencies_us.push(latency.as_micros() as u64);
+            }
+            Outcome::Err(kind, sample) => {
+                *self.errors.entry(kind.clone()).or_default() += 1;
+                self.samples.entry(kind).or_insert(sample);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Record) {
+        self.latencies_us.extend(other.latencies_us);
+        self.requests += other.requests;
+        self.successes += other.successes;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.samples {
+            self.samples.entry(k).or_insert(v);
+        }
+        self.late += other.late;
+        self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
+    }
+}
+
+enum Outcome {
+    Ok,
+    /// Error kind (HTTP status or transport failure) and a sample of the answer.
+    Err(String, String),
+}
+
+struct Load {
+    client: Client,
+    url: Url,
+    tokens: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Load {
+    fn take(&self) -> Option<&str> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.tokens.get(i).map(String::as_str)
+    }
+
+    fn used(&self) -> usize {
+        self.next.load(Ordering::Relaxed).min(self.tokens.len())
+    }
+
+    async fn exchange(&self, token: &str) -> Outcome {
+        let resp = match self.client.post(self.url.clone()).bearer_auth(token).send().await {
+            Ok(r) => r,
+            Err(e) => return transport_error(e),
+        };
+        let status = resp.status();
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return transport_error(e),
+        };
+        if status == StatusCode::OK && contains(&body, b"\"access_token\"") {
+            Outcome::Ok
+        } else if status == StatusCode::OK {
+            Outcome::Err("200 without access_token".into(), excerpt(&String::from_utf8_lossy(&body)))
+        } else {
+            Outcome::Err(status.as_u16().to_string(), excerpt(&String::from_utf8_lossy(&body)))
+        }
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> Outcome {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else {
+        "transport"
+    };
+    Outcome::Err(kind.into(), excerpt(&format!("{e:#}")))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// How a phase ended.
+struct Phase {
+    record: Record,
+    /// From the phase's start to its last answer.
+    elapsed: Duration,
+    exhausted: bool,
+}
+
+/// `workers` loops, each sending its next request when the previous one is answered.
+async fn closed_loop(load: &Arc<Load>, workers: usize, length: Duration) -> Phase {
+    let start = Instant::now();
+    let until = start + length;
+    let mut set = JoinSet::new();
+    for _ in 0..workers {
+        let load = load.clone();
+        set.spawn(async move {
+            let mut record = Record::default();
+            let mut exhausted = false;
+            while Instant::now() < until {
+                let Some(token) = load.take() else {
+                    exhausted = true;
+                    break;
+                };
+                let t0 = Instant::now();
+                let outcome = load.exchange(token).await;
+                record.add(outcome, t0.elapsed());
+            }
+            (record, exhausted)
+        });
+    }
+    let mut record = Record::default();
+    let mut exhausted = false;
+    while let Some(done) = set.join_next().await {
+        let (r, e) = done.expect("worker panicked");
+        record.merge(r);
+        exhausted |= e;
+    }
+    Phase { record, elapsed: start.elapsed(), exhausted }
+}
+
+/// Requests scheduled at `rate` per second, at most `in_flight` outstanding.
+async fn open_loop(load: &Arc<Load>, rate: f64, in_flight: usize, length: Duration) -> Phase {
+    let start = Instant::now();
+    let sem = Arc::new(Semaphore::new(in_flight));
+    let mut set = JoinSet::new();
+    let mut record = Record::default();
+    let mut exhausted = false;
+    let mut i: u64 = 0;
+    loop {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+        if scheduled.duration_since(start) >= length {
+            break;
+        }
+        i += 1;
+        if scheduled > Instant::now() {
+            tokio::time::sleep_until(scheduled.into()).await;
+        }
+        let permit = sem.clone().acquire_owned().await.expect("semaphore is never closed");
+        let Some(token) = load.take() else {
+            exhausted = true;
+            break;
+        };
+        let token = token.to_string();
+        let now = Instant::now();
+        let lag = now.saturating_duration_since(scheduled);
+        let late = lag > LAG_TOLERANCE;
+        let t0 = if late { scheduled } else { now };
+        record.max_lag_us = record.max_lag_us.max(lag.as_micros() as u64);
+        record.late += u64::from(late);
+        let load = load.clone();
+        set.spawn(async move {
+            let outcome = load.exchange(&token).await;
+            let latency = t0.elapsed();
+            drop(permit);
+            (outcome, latency)
+        });
+        while let Some(done) = set.try_join_next() {
+            let (outcome, latency) = done.expect("request task panicked");
+            record.add(outcome, latency);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        let (outcome, latency) = done.expect("request task panicked");
+        record.add(outcome, latency);
+    }
+    Phase { record, elapsed: start.elapsed(), exhausted }
+}
+
+// --- CPU accounting from /proc (Linux; absent elsewhere) ---
+
+/// utime + stime of a process, seconds (USER_HZ is 100 on Linux).
+fn process_cpu(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state(0) … utime(11) stime(12).
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds of each thread of a process, keyed by thread id, with the thread's name.
+fn thread_cpu(pid: u32) -> BTreeMap<String, (String, f64)> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for entry in dir.flatten() {
+        let tid = entry.file_name().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
+        if let Some(cpu) = process_cpu(&format!("{pid}/task/{tid}")) {
+            out.insert(tid, (name, cpu));
+        }
+    }
+    out
+}
+
+/// Per thread name: (threads, CPU seconds in total, CPU seconds of the busiest one), between two
+/// [`thread_cpu`] snapshots.
+fn thread_groups(
+    before: &BTreeMap<String, (String, f64)>,
+    after: &BTreeMap<String, (String, f64)>,
+) -> BTreeMap<String, (usize, f64, f64)> {
+    let mut groups: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+    for (tid, (name, cpu)) in after {
+        let used = cpu - before.get(tid).map_or(0.0, |b| b.1);
+        let g = groups.entry(name.clone()).or_default();
+        g.0 += 1;
+        g.1 += used;
+        g.2 = g.2.max(used);
+    }
+    groups
+}
+
+/// Busy CPU time of the whole machine, seconds (all cores).
+fn machine_busy() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).copied().unwrap_or(0.0);
+    Some(busy / 100.0)
+}
+
+#[derive(Clone, Copy)]
+struct CpuSnapshot {
+    generator: Option<f64>,
+    server: Option<f64>,
+    machine: Option<f64>,
+}
+
+fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
+    CpuSnapshot {
+        generator: process_cpu("self"),
+        server: server_pid.and_then(|p| process_cpu(&p.to_string())),
+        machine: machine_busy(),
+    }
+}
+
+fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(b? - a?)
+}
+
+// --- the command ---
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1] as f64 / 1000.0
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+async fn exchange(args: ExchangeArgs) -> Result<()> {
+    let demo = Arc::new(load_demo(&args.demo_json)?);
+    let closed = args.rate == 0.0;
+    let wanted = match args.tokens {
+        Some(n) => n,
+        None => {
+            let secs = (args.warmup + args.duration) as f64;
+            let n = if closed {
+                secs * DEFAULT_EXPECTED_RATE as f64
+            } else {
+                (secs * args.rate * 1.02).ceil() + args.concurrency as f64
+            };
+            if n > MAX_TOKENS as f64 {
+                eprintln!("note: capping the pre-minted tokens at {MAX_TOKENS}; the run ends early if they run out");
+            }
+            (n as usize).clamp(1, MAX_TOKENS)
+        }
+    };
+    let client = http_client(args.concurrency.max(args.mint_concurrency))?;
+
+    // Is the server there?
+    let health = demo.base_url.join("healthz")?;
+    let resp = client.get(health.clone()).send().await.with_context(|| format!("cannot reach {health}"))?;
+    if !resp.status().is_success() {
+        bail!("{health} answered {}", resp.status());
+    }
+
+    eprintln!(
+        "minting {wanted} upstream tokens at {} ({} linked users, {} at a time)…",
+        demo.token_endpoint,
+        demo.users.len(),
+        args.mint_concurrency
+    );
+    let minted = mint_all(&client, &demo, wanted, args.mint, args.mint_concurrency).await?;
+    eprintln!(
+        "minted {} distinct tokens in {:.1} s ({} flow{})",
+        minted.tokens.len(),
+        minted.seconds,
+        minted.method.name(),
+        if minted.duplicates_dropped > 0 {
+            format!(", {} duplicates dropped", minted.duplicates_dropped)
+        } else {
+            String::new()
+        }
+    );
+    let tokens_minted = minted.tokens.len();
+    let load =
+        Arc::new(Load { client, url: demo.exchange_url.clone(), tokens: minted.tokens, next: AtomicUsize::new(0) });
+
+    let run = |length: Duration| {
+        let load = load.clone();
+        let (rate, concurrency) = (args.rate, args.concurrency);
+        async move {
+            if rate > 0.0 {
+                open_loop(&load, rate, concurrency, length).await
+            } else {
+                closed_loop(&load, concurrency, length).await
+            }
+        }
+    };
+
+    let mut warmup_requests = 0;
+    if args.warmup > 0 {
+        eprintln!("warming up for {} s…", args.warmup);
+        let w = run(Duration::from_secs(args.warmup)).await;
+        warmup_requests = w.record.requests;
+        if w.exhausted {
+            bail!("the tokens ran out during the warm-up; mint more (--tokens) or warm up less");
+        }
+    }
+
+    let mode = if closed { "closed-loop".to_string() } else { format!("open-loop {} req/s", args.rate) };
+    eprintln!("measuring {} s, {mode}, concurrency {}…", args.duration, args.concurrency);
+    let threads_before = args.server_pid.map(thread_cpu).unwrap_or_default();
+    let before = cpu_snapshot(args.server_pid);
+    let phase = run(Duration::from_secs(args.duration)).await;
+    let after = cpu_snapshot(args.server_pid);
+    let threads_after = args.server_pid.map(thread_cpu).unwrap_or_default();
+
+    let Phase { mut record, elapsed, exhausted } = phase;
+    record.latencies_us.sort_unstable();
+    let secs = elapsed.as_secs_f64();
+    let throughput = record.successes as f64 / secs;
+    let lat = &record.latencies_us;
+    let mean = if lat.is_empty() { 0.0 } else { lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1000.0 };
+    let (p50, p90, p99, p999) =
+        (percentile(lat, 50.0), percentile(lat, 90.0), percentile(lat, 99.0), percentile(lat, 99.9));
+    let max = lat.last().copied().unwrap_or(0) as f64 / 1000.0;
+    let gen_cpu = delta(before.generator, after.generator);
+    let srv_cpu = delta(before.server, after.server);
+    let machine = delta(before.machine, after.machine);
+    let other = match (machine, gen_cpu) {
+        (Some(m), Some(g)) => Some((m - g - srv_cpu.unwrap_or(0.0)).max(0.0)),
+        _ => None,
+    };
+    let cores = |x: Option<f64>| x.map(|v| round(v / secs, 2));
+    let groups = thread_groups(&threads_before, &threads_after);
+    let server_threads: serde_json::Map<String, Value> = groups
+        .iter()
+        .map(|(name, (n, total, busiest))| {
+            (
+                name.clone(),
+                json!({ "threads": n, "cores": round(total / secs, 2), "busiest": round(busiest / secs, 2) }),
+            )
+        })
+        .collect();
+    let per_exchange_ms =
+        |x: Option<f64>| x.filter(|_| record.successes > 0).map(|v| round(v * 1000.0 / record.successes as f64, 3));
+
+    let results = json!({
+        "label": args.label,
+        "mode": if closed { "closed" } else { "open" },
+        "base_url": demo.base_url.as_str(),
+        "concurrency": args.concurrency,
+        "rate_target": if closed { Value::Null } else { json!(args.rate) },
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "warmup_requests": warmup_requests,
+        "elapsed_s": round(secs, 3),
+        "tokens_minted": tokens_minted,
+        "tokens_used": load.used(),
+        "tokens_exhausted": exhausted,
+        "mint_method": minted.method.name(),
+        "mint_seconds": round(minted.seconds, 1),
+        "requests": record.requests,
+        "successes": record.successes,
+        "errors": record.errors,
+        "error_samples": record.samples,
+        "throughput": round(throughput, 1),
+        "latency_ms": {
+            "mean": round(mean, 3), "p50": round(p50, 3), "p90": round(p90, 3),
+            "p99": round(p99, 3), "p999": round(p999, 3), "max": round(max, 3),
+        },
+        "late_dispatches": record.late,
+        "max_dispatch_lag_ms": round(record.max_lag_us as f64 / 1000.0, 3),
+        "generator_threads": args.threads.max(1),
+        "cpu_cores": {
+            "server": cores(srv_cpu), "generator": cores(gen_cpu), "other": cores(other), "machine": cores(machine),
+        },
+        "server_threads": server_threads,
+        "server_cpu_ms_per_exchange": per_exchange_ms(srv_cpu),
+        "generator_cpu_ms_per_exchange": per_exchange_ms(gen_cpu),
+    });
+
+    let mut out = String::new();
+    let label = args.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
+    out += &format!("tokenbridge-bench exchange{label}: {mode}, concurrency {}\n", args.concurrency);
+    out += &format!("  target          {}\n", demo.exchange_url);
+    out += &format!(
+        "  upstream tokens {tokens_minted} distinct, {} used ({} flow, minted in {:.1} s, untimed)\n",
+        load.used(),
+        minted.method.name(),
+        minted.seconds
+    );
+    if args.warmup > 0 {
+        out += &format!("  warm-up         {} s, {warmup_requests} requests (not counted)\n", args.warmup);
+    }
+    out += &format!("  measured        {secs:.2} s{}\n", if exhausted { " (ENDED EARLY: tokens ran out)" } else { "" });
+    out += &format!("  requests        {}\n", record.requests);
+    out += &format!("  successes       {}\n", record.successes);
+    if record.errors.is_empty() {
+        out += "  errors          none\n";
+    } else {
+        for (kind, n) in &record.errors {
+            out += &format!(
+                "  errors          {kind}: {n}   e.g. {}\n",
+                record.samples.get(kind).map_or("", String::as_str)
+            );
+        }
+    }
+    out += &format!("  throughput      {throughput:.1} exchanges/s\n");
+    out += &format!(
+        "  latency ms      p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}  (mean {mean:.2}, successes only)\n"
+    );
+    if !closed {
+        out += &format!(
+            "  schedule        {} late dispatches (> {} ms; timed from their schedule), max lag {:.2} ms\n",
+            record.late,
+            LAG_TOLERANCE.as_millis(),
+            record.max_lag_us as f64 / 1000.0
+        );
+    }
+    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.2}", v / secs));
+    out += &format!(
+        "  cpu (cores)     server {}  generator {}  everything else {}  (machine busy {} of {} cores)\n",
+        fmt(srv_cpu),
+        fmt(gen_cpu),
+        fmt(other),
+        fmt(machine),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    if !groups.is_empty() {
+        let list: Vec<String> = groups
+            .iter()
+            .filter(|(_, (_, total, _))| *total / secs >= 0.005)
+            .map(|(name, (n, total, busiest))| {
+                format!("{name} ×{n} {:.2} (busiest {:.2})", total / secs, busiest / secs)
+            })
+            .collect();
+        out += &format!("  server threads  {}\n", list.join(", "));
+    }
+    if let Some(ms) = per_exchange_ms(srv_cpu) {
+        out += &format!(
+            "  cpu per exch.   server {ms:.3} ms  generator {}\n",
+            per_exchange_ms(gen_cpu).map_or("n/a".into(), |v| format!("{v:.3} ms"))
+        );
+    }
+    if exhausted && secs < args.duration as f64 * 0.5 {
+        out += "  warning: fewer than half the requested seconds were measured; mint more tokens (--tokens)\n";
+    }
+    if args.json {
+        eprint!("{out}");
+        println!("{results}");
+    } else {
+        print!("{out}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_only() {
+        for ok in ["http://127.0.0.1:8080/", "http://127.3.4.5/", "http://localhost:1/", "http://[::1]:80/"] {
+            assert!(require_loopback("t", &Url::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for bad in
+            ["http://10.0.0.1/", "http://192.168.1.1/", "http://example.com/", "http://[::2]/", "ftp://127.0.0.1/"]
+        {
+            assert!(require_loopback("t", &Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<u64> = (1..=100).map(|x| x * 1000).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn hidden_field_is_read() {
+        let page = r#"<form><input type="hidden" name="session" value="abc.d&amp;e"><button>"#;
+        assert_eq!(hidden_field(page, "session").as_deref(), Some("abc.d&e"));
+        assert_eq!(hidden_field(page, "other"), None);
+    }
+}
