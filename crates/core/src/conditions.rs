@@ -3,6 +3,10 @@
 //! The upstream claims are bound as `assertion`.
 
 use serde_json::Value;
+use std::sync::{Arc, LazyLock};
+
+/// The CEL standard library, built once: building it per evaluation dominated the cost.
+static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
 
 /// A CEL expression compiled when the configuration loads.
 pub struct Expression {
@@ -32,7 +36,7 @@ impl Expression {
     }
 
     fn eval(&self, claims: &Value) -> Result<cel::Value, String> {
-        let mut ctx = cel::Context::default();
+        let mut ctx = cel::Context::with_env(STDLIB.clone());
         ctx.add_variable("assertion", claims).map_err(|e| format!("claims are not representable in CEL: {e}"))?;
         self.program.execute(&ctx).map_err(|e| format!("evaluation failed: {e}"))
     }

@@ -4,6 +4,7 @@
 //! must pass.
 
 pub mod conformance;
+mod group_commit;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

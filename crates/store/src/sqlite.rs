@@ -17,6 +17,8 @@ use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+
+use crate::group_commit::GroupCommit;
 use tokenbridge_core::model::*;
 use tokenbridge_core::store::{Store, StoreError, StoreResult};
 
@@ -46,6 +48,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Readers; WAL lets them proceed while the writer commits.
     reader: SqlitePool,
+    /// The per-request hot writes (replay markers, refresh tokens, audit records), committed
+    /// together in one transaction per batch.
+    group: GroupCommit,
 }
 
 impl SqliteStore {
@@ -61,6 +66,7 @@ impl SqliteStore {
         // property of the file) before any reader connects.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .min_connections(1)
             .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
             .await
@@ -75,11 +81,13 @@ impl SqliteStore {
         // bypass the writer queue.
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(base.pragma("query_only", "ON"))
             .await
             .map_err(|e| anyhow::anyhow!("opening SQLite database {}: {e}", path.display()))?;
 
-        Ok(SqliteStore { writer, reader })
+        let group = GroupCommit::spawn(writer.clone());
+        Ok(SqliteStore { writer, reader, group })
     }
 
     /// Closes both pools, waiting for connections in use to be returned.
@@ -96,7 +104,7 @@ impl SqliteStore {
 
 // --- error mapping ---
 
-fn backend(e: sqlx::Error) -> StoreError {
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
@@ -227,7 +235,48 @@ fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
     })
 }
 
-async fn insert_refresh<'c, E>(executor: E, t: &RefreshTokenRecord) -> StoreResult<()>
+/// One-time-use marker as one statement, so atomic: a live marker makes the upsert's WHERE
+/// false (no row changed); an expired one is overwritten and counts as a first use.
+pub(crate) async fn insert_replay<'c, E>(executor: E, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let done = sqlx::query(
+        "INSERT INTO replay_markers (token_hash, expires_at) VALUES (?, ?) \
+         ON CONFLICT (token_hash) DO UPDATE SET expires_at = excluded.expires_at \
+         WHERE replay_markers.expires_at <= ?",
+    )
+    .bind(token_hash)
+    .bind(expires_at)
+    .bind(now)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn insert_audit<'c, E>(executor: E, r: &AuditRecord) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events (event_id, event_time, event_name, username, request_id, \
+         error_code, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.event_id)
+    .bind(r.event_time)
+    .bind(&r.event_name)
+    .bind(&r.username)
+    .bind(&r.request_id)
+    .bind(&r.error_code)
+    .bind(to_json(&r.record)?)
+    .execute(executor)
+    .await
+    .map_err(|e| map_err(e, || format!("audit event {}", r.event_id), "audit event"))?;
+    Ok(())
+}
+
+pub(crate) async fn insert_refresh<'c, E>(executor: E, t: &RefreshTokenRecord) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = Sqlite>,
 {
@@ -569,7 +618,7 @@ impl Store for SqliteStore {
     // --- refresh tokens ---
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
-        insert_refresh(&self.writer, token).await
+        self.group.refresh_token(token.clone()).await
     }
 
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
@@ -662,20 +711,7 @@ impl Store for SqliteStore {
     // --- one-time use ---
 
     async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
-        // One statement, so atomic: a live marker makes the upsert's WHERE false (no row
-        // changed); an expired one is overwritten and counts as a first use.
-        let done = sqlx::query(
-            "INSERT INTO replay_markers (token_hash, expires_at) VALUES (?, ?) \
-             ON CONFLICT (token_hash) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE replay_markers.expires_at <= ?",
-        )
-        .bind(token_hash)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.group.replay_marker(token_hash.to_string(), expires_at, now).await
     }
 
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
@@ -699,21 +735,7 @@ impl Store for SqliteStore {
     // --- audit ---
 
     async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (event_id, event_time, event_name, username, request_id, \
-             error_code, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.event_id)
-        .bind(r.event_time)
-        .bind(&r.event_name)
-        .bind(&r.username)
-        .bind(&r.request_id)
-        .bind(&r.error_code)
-        .bind(to_json(&r.record)?)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| map_err(e, || format!("audit event {}", r.event_id), "audit event"))?;
-        Ok(())
+        self.group.audit(r.clone()).await
     }
 
     async fn lookup_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
