@@ -108,6 +108,20 @@ pub async fn refuse(state: &AppState, event: &str, ctx: &RequestContext, denial:
     OAuthError::new(denial, &ctx.request_id)
 }
 
+/// A client-authenticated form: its parameters and the client credentials it carries.
+async fn client_form(
+    state: &AppState,
+    event: &str,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, ClientCredentials), OAuthError> {
+    match Params::parse(body).and_then(|p| client_credentials(headers, &p).map(|c| (p, c))) {
+        Ok(v) => Ok(v),
+        Err(d) => Err(refuse(state, event, ctx, d).await),
+    }
+}
+
 /// Applies the per-address and per-client rate limits of the token endpoints.
 pub async fn rate_limit(
     state: &AppState,
@@ -136,14 +150,7 @@ async fn token(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let ctx = ctx.door("oauth2.tokenbridge");
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(d) => return Err(refuse(&state, "Token", &ctx, d).await),
-    };
-    let creds = match client_credentials(&headers, &params) {
-        Ok(c) => c,
-        Err(d) => return Err(refuse(&state, "Token", &ctx, d).await),
-    };
+    let (params, creds) = client_form(&state, "Token", &ctx, &headers, &body).await?;
     rate_limit(&state, "Token", &ctx, creds.client_id.as_deref()).await?;
     let err = |d: Denial| OAuthError::new(d, &ctx.request_id);
     match params.get("grant_type") {
@@ -202,11 +209,7 @@ async fn revoke(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let ctx = ctx.door("oauth2.tokenbridge");
-    let parsed = Params::parse(&body).and_then(|p| client_credentials(&headers, &p).map(|c| (p, c)));
-    let (params, creds) = match parsed {
-        Ok(v) => v,
-        Err(d) => return Err(refuse(&state, "RevokeToken", &ctx, d).await),
-    };
+    let (params, creds) = client_form(&state, "RevokeToken", &ctx, &headers, &body).await?;
     state
         .engine
         .revoke(&creds, params.get("token").unwrap_or_default(), &ctx)
@@ -222,11 +225,7 @@ async fn introspect(
     body: Bytes,
 ) -> Result<Response, OAuthError> {
     let ctx = ctx.door("oauth2.tokenbridge");
-    let parsed = Params::parse(&body).and_then(|p| client_credentials(&headers, &p).map(|c| (p, c)));
-    let (params, creds) = match parsed {
-        Ok(v) => v,
-        Err(d) => return Err(refuse(&state, "IntrospectToken", &ctx, d).await),
-    };
+    let (params, creds) = client_form(&state, "IntrospectToken", &ctx, &headers, &body).await?;
     state
         .engine
         .introspect(&creds, params.get("token").unwrap_or_default(), &ctx)
