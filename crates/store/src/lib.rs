@@ -5,8 +5,10 @@
 
 pub mod conformance;
 mod group_commit;
+mod postgres;
 mod sqlite;
 
+pub use postgres::{PoolSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use anyhow::bail;
@@ -16,12 +18,16 @@ use tokenbridge_core::Store;
 
 /// Opens the store named by `url_or_path`: a `sqlite://path` / `sqlite:path` URL or a plain
 /// file path (SQLite, created if missing). `sqlite:///abs/path` is absolute,
-/// `sqlite://rel/path` relative to the working directory.
+/// `sqlite://rel/path` relative to the working directory. A `postgres://` / `postgresql://` URL
+/// opens a [`PostgresStore`] with the default [`PoolSettings`].
 pub async fn open(url_or_path: &str) -> anyhow::Result<Arc<dyn Store>> {
     let target = url_or_path.trim();
     let lower = target.to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        bail!("postgres storage is not supported yet");
+        let store = PostgresStore::connect(target).await?;
+        // The URL may carry a password: it is not logged.
+        tracing::info!("opened PostgreSQL store");
+        return Ok(Arc::new(store));
     }
     let path = if lower.starts_with("sqlite://") {
         &target["sqlite://".len()..]
@@ -60,8 +66,10 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_what_it_cannot_open() {
-        assert_eq!(open_err("postgres://db/tb").await, "postgres storage is not supported yet");
-        assert_eq!(open_err("postgresql://db/tb").await, "postgres storage is not supported yet");
+        // Postgres URLs go to the Postgres store (the test database, if any, is in tests/postgres.rs).
+        for url in ["postgres://db:port/tb", "postgresql://db:port/tb"] {
+            assert!(open_err(url).await.contains("invalid PostgreSQL URL"), "{url}");
+        }
         assert!(open_err("mysql://db").await.contains("unsupported"));
         assert!(open_err("sqlite::memory:").await.contains("in-memory"));
         assert!(open_err("sqlite://").await.contains("no database file"));

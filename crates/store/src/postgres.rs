@@ -1,0 +1,904 @@
+//! PostgreSQL implementation of [`Store`]: for running several instances against one shared
+//! database server.
+//!
+//! Every connection runs at READ COMMITTED (set on each new pooled connection, whatever the
+//! server's `default_transaction_isolation`), and the atomic operations of the contract are built on
+//! what READ COMMITTED guarantees across any number of instances:
+//! - single-statement upserts (`INSERT ... ON CONFLICT`) either insert or find the committed
+//!   conflicting row, never both or neither;
+//! - an `UPDATE ... WHERE <condition>` that waits for a concurrent writer of the same row
+//!   re-checks the condition against the row as that writer committed it, so a
+//!   compare-and-swap has exactly one winner;
+//! - each statement of a transaction sees everything committed before the statement started.
+//!
+//! Migrations run at open on a dedicated connection under sqlx's Postgres migrator, which holds
+//! `pg_advisory_lock` (keyed by database name) while migrating, so instances starting together
+//! take turns; the connection is closed afterwards, which releases the lock even when a
+//! migration failed. Each migration runs in its own transaction.
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, Postgres, QueryBuilder, Row, SqlSafeStr};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokenbridge_core::model::*;
+use tokenbridge_core::store::{Store, StoreError, StoreResult};
+
+const AUDIT_DEFAULT_LIMIT: u32 = 50;
+const AUDIT_MAX_LIMIT: u32 = 1000;
+/// A rotation retries when its compare-and-swap raced with the token's own insert.
+const ROTATE_ATTEMPTS: usize = 3;
+const UNIQUE_VIOLATION: &str = "23505";
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+
+/// The embedded migrations, built by hand like the SQLite ones (no `sqlx::migrate!`, whose
+/// `macros` feature is off on purpose). Version, description and checksum match what the
+/// macro would produce from `migrations/postgres`.
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+/// Connection pool settings of a [`PostgresStore`].
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Upper bound on open connections of this instance (default 16).
+    pub max_connections: u32,
+    /// How long a store call waits for a free (or new) pooled connection (default 5 s).
+    pub acquire_timeout: Duration,
+    /// How long [`PostgresStore::open`] waits for its first connection (default 10 s).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A [`Store`] backed by a PostgreSQL database (the tables live in the first schema of the
+/// connection's `search_path`, `public` by default; pass `options=-c search_path=...` in the
+/// URL to use another).
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:pass@host:port/db?...`, libpq-style parameters such
+    /// as `sslmode` and `options` are understood), applies pending migrations and returns the
+    /// store. Errors never include the URL, which may carry a password.
+    pub async fn open(url: &str, settings: PoolSettings) -> anyhow::Result<PostgresStore> {
+        let mut options =
+            PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("invalid PostgreSQL URL: {e}"))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("tokenbridge");
+        }
+
+        // Migrate through a pool of one connection (the migrator holds a session-level lock on
+        // it); closing that pool ends the session, releasing the lock whatever happened.
+        let migration_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.connect_timeout)
+            .connect_with(options.clone());
+        let migration_pool = tokio::time::timeout(settings.connect_timeout, migration_pool)
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to PostgreSQL timed out after {:?}", settings.connect_timeout))?
+            .map_err(|e| anyhow::anyhow!("connecting to PostgreSQL: {e}"))?;
+        let migrated = migrator().run(&migration_pool).await;
+        migration_pool.close().await;
+        migrated.map_err(|e| anyhow::anyhow!("migrating PostgreSQL database: {e}"))?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            // The atomic operations are written for READ COMMITTED; a stricter server default
+            // would turn lost races into serialization failures instead of clean outcomes. Set
+            // per session rather than as a startup option, which some poolers refuse.
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET default_transaction_isolation = 'read committed'").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
+        Ok(PostgresStore { pool })
+    }
+
+    /// [`PostgresStore::open`] with the default [`PoolSettings`].
+    pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
+        Self::open(url, PoolSettings::default()).await
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    /// One rotation attempt; `None` when the swap missed a token that, read a moment later, is
+    /// active and unexpired (it was inserted between the two statements), so the caller retries.
+    async fn try_rotate(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+    ) -> StoreResult<Option<RotateOutcome>> {
+        let mut tx = self.begin().await?;
+        // The compare-and-swap: concurrent callers queue on the row lock, and each re-checks
+        // `status = 'active'` against the row as the previous winner committed it.
+        let sql = format!(
+            "UPDATE refresh_tokens SET status = 'rotated' \
+             WHERE token_hash = $1 AND status = 'active' AND expires_at > $2 \
+             RETURNING {REFRESH_COLUMNS}"
+        );
+        let swapped = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(old_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if let Some(row) = swapped {
+            let mut old = refresh_from_row(&row)?;
+            // Report the record as the caller presented it, before the swap.
+            old.status = RefreshStatus::Active;
+            // On failure the transaction is dropped, which rolls the swap back.
+            insert_refresh(&mut *tx, new).await?;
+            tx.commit().await.map_err(backend)?;
+            return Ok(Some(RotateOutcome::Rotated(old)));
+        }
+        tx.rollback().await.map_err(backend)?;
+
+        // Lost the swap: explain why from the row as committed now. The UPDATE waited for any
+        // concurrent winner, so this new statement sees what that winner committed.
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(old_hash).fetch_optional(&self.pool).await.map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(Some(RotateOutcome::NotFound));
+        };
+        let old = refresh_from_row(&row)?;
+        Ok(match old.status {
+            RefreshStatus::Rotated => Some(RotateOutcome::Reused(old)),
+            RefreshStatus::Revoked => Some(RotateOutcome::Revoked(old)),
+            RefreshStatus::Active if old.expires_at <= now => Some(RotateOutcome::Expired(old)),
+            RefreshStatus::Active => None,
+        })
+    }
+}
+
+// --- error mapping ---
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Unique violations become `Conflict(what)`, foreign-key violations `NotFound(missing)`.
+fn map_err(e: sqlx::Error, what: impl FnOnce() -> String, missing: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.code().as_deref() {
+            Some(UNIQUE_VIOLATION) => return StoreError::Conflict(what()),
+            Some(FOREIGN_KEY_VIOLATION) => return StoreError::NotFound(missing.to_string()),
+            _ => {}
+        }
+    }
+    backend(e)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding JSON column {column}: {e}")))
+}
+
+fn get<'r, T>(row: &'r PgRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(column).map_err(backend)
+}
+
+// --- row mapping ---
+
+const USER_COLUMNS: &str = "id, username, email, email_verified, enabled, password_hash, \
+                            groups, attributes, created_at, updated_at";
+
+/// The same normalization as the SQLite store (Rust's Unicode lowercasing), so both backends
+/// agree on which addresses match whatever the database's locale.
+fn normalize_email(email: &str) -> String {
+    email.to_lowercase()
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<User> {
+    let groups: String = get(row, "groups")?;
+    let attributes: String = get(row, "attributes")?;
+    Ok(User {
+        id: get(row, "id")?,
+        username: get(row, "username")?,
+        email: get(row, "email")?,
+        email_verified: get(row, "email_verified")?,
+        enabled: get(row, "enabled")?,
+        password_hash: get(row, "password_hash")?,
+        groups: from_json(&groups, "users.groups")?,
+        attributes: from_json::<BTreeMap<String, String>>(&attributes, "users.attributes")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn link_from_row(row: &PgRow) -> StoreResult<UpstreamLink> {
+    Ok(UpstreamLink {
+        provider: get(row, "provider")?,
+        subject: get(row, "subject")?,
+        user_id: get(row, "user_id")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+const CLIENT_COLUMNS: &str = "client_id, name, secret_sha256, grant_types, providers, scopes, \
+                              access_token_ttl, id_token_ttl, refresh_token_ttl, allowed_origins";
+
+fn client_from_row(row: &PgRow) -> StoreResult<Client> {
+    let list = |column: &str| -> StoreResult<Vec<String>> {
+        let text: String = get(row, column)?;
+        from_json(&text, column)
+    };
+    Ok(Client {
+        client_id: get(row, "client_id")?,
+        name: get(row, "name")?,
+        secret_sha256: get(row, "secret_sha256")?,
+        grant_types: list("grant_types")?,
+        providers: list("providers")?,
+        scopes: list("scopes")?,
+        access_token_ttl: get(row, "access_token_ttl")?,
+        id_token_ttl: get(row, "id_token_ttl")?,
+        refresh_token_ttl: get(row, "refresh_token_ttl")?,
+        allowed_origins: list("allowed_origins")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, public_jwk, created_at, active, publish_until";
+
+fn key_from_row(row: &PgRow) -> StoreResult<SigningKeyRecord> {
+    let alg: String = get(row, "alg")?;
+    Ok(SigningKeyRecord {
+        kid: get(row, "kid")?,
+        alg: KeyAlgorithm::parse(&alg).ok_or_else(|| StoreError::Backend(format!("unknown key algorithm {alg:?}")))?,
+        private_pkcs8: get(row, "private_pkcs8")?,
+        public_jwk: get(row, "public_jwk")?,
+        created_at: get(row, "created_at")?,
+        active: get(row, "active")?,
+        publish_until: get(row, "publish_until")?,
+    })
+}
+
+const REFRESH_COLUMNS: &str = "token_hash, family_id, user_id, client_id, scope, origin, \
+                               auth_time, origin_jti, issued_at, expires_at, status";
+
+fn refresh_from_row(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
+    let status: String = get(row, "status")?;
+    Ok(RefreshTokenRecord {
+        token_hash: get(row, "token_hash")?,
+        family_id: get(row, "family_id")?,
+        user_id: get(row, "user_id")?,
+        client_id: get(row, "client_id")?,
+        scope: get(row, "scope")?,
+        origin: get(row, "origin")?,
+        auth_time: get(row, "auth_time")?,
+        origin_jti: get(row, "origin_jti")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        status: RefreshStatus::parse(&status),
+    })
+}
+
+fn audit_from_row(row: &PgRow) -> StoreResult<AuditRecord> {
+    let record: String = get(row, "record")?;
+    Ok(AuditRecord {
+        event_id: get(row, "event_id")?,
+        event_time: get(row, "event_time")?,
+        event_name: get(row, "event_name")?,
+        username: get(row, "username")?,
+        request_id: get(row, "request_id")?,
+        error_code: get(row, "error_code")?,
+        record: from_json(&record, "audit_events.record")?,
+    })
+}
+
+async fn insert_refresh<'c, E>(executor: E, t: &RefreshTokenRecord) -> StoreResult<()>
+where
+    E: sqlx::Executor<'c, Database = Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, origin, \
+         auth_time, origin_jti, issued_at, expires_at, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.token_hash)
+    .bind(&t.family_id)
+    .bind(&t.user_id)
+    .bind(&t.client_id)
+    .bind(&t.scope)
+    .bind(&t.origin)
+    .bind(t.auth_time)
+    .bind(&t.origin_jti)
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .bind(t.status.as_str())
+    .execute(executor)
+    .await
+    .map_err(|e| map_err(e, || "refresh token".to_string(), &format!("user {}", t.user_id)))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+
+    // --- users ---
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, username, email, email_norm, email_verified, enabled, \
+             password_hash, groups, attributes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(user.email.as_deref().map(normalize_email))
+        .bind(user.email_verified)
+        .bind(user.enabled)
+        .bind(&user.password_hash)
+        .bind(to_json(&user.groups)?)
+        .bind(to_json(&user.attributes)?)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, || format!("user {}", user.username), "user"))?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE users SET username = $1, email = $2, email_norm = $3, email_verified = $4, \
+             enabled = $5, password_hash = $6, groups = $7, attributes = $8, created_at = $9, \
+             updated_at = $10 WHERE id = $11",
+        )
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(user.email.as_deref().map(normalize_email))
+        .bind(user.email_verified)
+        .bind(user.enabled)
+        .bind(&user.password_hash)
+        .bind(to_json(&user.groups)?)
+        .bind(to_json(&user.attributes)?)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .bind(&user.id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, || format!("user {}", user.username), "user"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {}", user.id)));
+        }
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn find_users_by_email(&self, email: &str) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1 ORDER BY username");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(normalize_email(email))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
+        // `username` is COLLATE "C": byte order, as in SQLite, whatever the database locale.
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE $1::text IS NULL OR username > $1 \
+             ORDER BY username LIMIT $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        // The foreign keys cascade too; the explicit deletes keep the contract independent of
+        // the schema's ON DELETE clauses.
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM upstream_links WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // --- upstream links ---
+
+    async fn put_link(&self, link: &UpstreamLink) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO upstream_links (provider, subject, user_id, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&link.provider)
+        .bind(&link.subject)
+        .bind(&link.user_id)
+        .bind(link.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            map_err(e, || format!("link {}/{}", link.provider, link.subject), &format!("user {}", link.user_id))
+        })?;
+        Ok(())
+    }
+
+    async fn delete_link(&self, provider: &str, subject: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM upstream_links WHERE provider = $1 AND subject = $2")
+            .bind(provider)
+            .bind(subject)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_link(&self, provider: &str, subject: &str) -> StoreResult<Option<UpstreamLink>> {
+        sqlx::query(
+            "SELECT provider, subject, user_id, created_at FROM upstream_links \
+             WHERE provider = $1 AND subject = $2",
+        )
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(link_from_row)
+        .transpose()
+    }
+
+    async fn links_for_user(&self, user_id: &str) -> StoreResult<Vec<UpstreamLink>> {
+        sqlx::query(
+            "SELECT provider, subject, user_id, created_at FROM upstream_links \
+             WHERE user_id = $1 ORDER BY provider, subject",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(link_from_row)
+        .collect()
+    }
+
+    // --- clients ---
+
+    async fn put_client(&self, c: &Client) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_sha256, grant_types, providers, scopes, \
+             access_token_ttl, id_token_ttl, refresh_token_ttl, allowed_origins) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name, \
+             secret_sha256 = EXCLUDED.secret_sha256, grant_types = EXCLUDED.grant_types, \
+             providers = EXCLUDED.providers, scopes = EXCLUDED.scopes, \
+             access_token_ttl = EXCLUDED.access_token_ttl, id_token_ttl = EXCLUDED.id_token_ttl, \
+             refresh_token_ttl = EXCLUDED.refresh_token_ttl, allowed_origins = EXCLUDED.allowed_origins",
+        )
+        .bind(&c.client_id)
+        .bind(&c.name)
+        .bind(&c.secret_sha256)
+        .bind(to_json(&c.grant_types)?)
+        .bind(to_json(&c.providers)?)
+        .bind(to_json(&c.scopes)?)
+        .bind(c.access_token_ttl)
+        .bind(c.id_token_ttl)
+        .bind(c.refresh_token_ttl)
+        .bind(to_json(&c.allowed_origins)?)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(client_from_row)
+            .transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(client_from_row)
+            .collect()
+    }
+
+    // --- signing keys ---
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_pkcs8, public_jwk, created_at, active, \
+             publish_until) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(key.alg.as_str())
+        .bind(&key.private_pkcs8)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .bind(key.active)
+        .bind(key.publish_until)
+        .execute(&self.pool)
+        .await
+        // Also hit when inserting an active key while another one is active.
+        .map_err(|e| map_err(e, || format!("signing key {}", key.kid), "signing key"))?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(key_from_row)
+            .collect()
+    }
+
+    async fn activate_signing_key(&self, kid: &str, retire_publish_until: i64) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // Activations are rare; taking them in turn (readers are not blocked) means each one
+        // sees the key the previous one activated, instead of two concurrent activations
+        // colliding on the one-active-key index.
+        sqlx::query("LOCK TABLE signing_keys IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(backend)?;
+        // Retire first: the partial unique index allows one active key at any moment.
+        sqlx::query("UPDATE signing_keys SET active = FALSE, publish_until = $1 WHERE active AND kid <> $2")
+            .bind(retire_publish_until)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // A key activated again after being retired must not keep its purge deadline.
+        let done = sqlx::query("UPDATE signing_keys SET active = TRUE, publish_until = NULL WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map_err(e, || format!("active signing key {kid}"), "signing key"))?;
+        if done.rows_affected() == 0 {
+            // Dropping the transaction rolls the retirement back.
+            return Err(StoreError::NotFound(format!("signing key {kid}")));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn purge_retired_keys(&self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys \
+             WHERE NOT active AND publish_until IS NOT NULL AND publish_until < $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    // --- refresh tokens ---
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()> {
+        insert_refresh(&self.pool, token).await
+    }
+
+    async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(refresh_from_row)
+            .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+    ) -> StoreResult<RotateOutcome> {
+        for _ in 0..ROTATE_ATTEMPTS {
+            if let Some(outcome) = self.try_rotate(old_hash, new, now).await? {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Backend(format!("refresh token kept changing during {ROTATE_ATTEMPTS} rotation attempts")))
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        // A rotation racing with us may commit a new active token into the family after this
+        // transaction's first statement took its snapshot: our UPDATE then waits for that
+        // rotation (it holds the old token's row lock), and the next statement sees its
+        // insert. So repeat until a pass finds nothing left to revoke; any rotation starting
+        // later finds its token revoked (or waits on our lock and then finds it revoked).
+        let mut active = 0;
+        loop {
+            let newly_active =
+                sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = $1 AND status = 'active'")
+                    .bind(family_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+            let rotated = sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' \
+                 WHERE family_id = $1 AND status = 'rotated'",
+            )
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            active += newly_active;
+            if newly_active + rotated == 0 {
+                break;
+            }
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(active)
+    }
+
+    async fn refresh_family_active(&self, family_id: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT NOT EXISTS (SELECT 1 FROM refresh_tokens \
+             WHERE family_id = $1 AND status = 'revoked')",
+        )
+        .bind(family_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    // --- one-time use ---
+
+    async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+        // One statement: a live marker makes the upsert's WHERE false (no row changed); an
+        // expired one is overwritten and counts as a first use. Concurrent callers wait for
+        // each other on the row and re-check the WHERE against the committed row.
+        let done = sqlx::query(
+            "INSERT INTO replay_markers (token_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (token_hash) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+             WHERE replay_markers.expires_at <= $3",
+        )
+        .bind(token_hash)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+        // Same boundaries as SQLite: a marker is dead at `expires_at <= now` (the instant it
+        // stops protecting), a refresh token once `expires_at < now`.
+        let mut tx = self.begin().await?;
+        let markers = sqlx::query("DELETE FROM replay_markers WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(markers + tokens)
+    }
+
+    // --- audit ---
+
+    async fn append_audit(&self, r: &AuditRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (event_id, event_time, event_name, username, request_id, \
+             error_code, record) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.event_id)
+        .bind(r.event_time)
+        .bind(&r.event_name)
+        .bind(&r.username)
+        .bind(&r.request_id)
+        .bind(&r.error_code)
+        .bind(to_json(&r.record)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(e, || format!("audit event {}", r.event_id), "audit event"))?;
+        Ok(())
+    }
+
+    async fn lookup_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT);
+        let mut sql = QueryBuilder::<Postgres>::new(
+            "SELECT event_id, event_time, event_name, username, request_id, error_code, record \
+             FROM audit_events WHERE TRUE",
+        );
+        if let Some(v) = &q.event_name {
+            sql.push(" AND event_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &q.username {
+            sql.push(" AND username = ").push_bind(v.clone());
+        }
+        if let Some(v) = &q.request_id {
+            sql.push(" AND request_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = q.start_time {
+            sql.push(" AND event_time >= ").push_bind(v);
+        }
+        if let Some(v) = q.end_time {
+            sql.push(" AND event_time <= ").push_bind(v);
+        }
+        match q.denied {
+            Some(true) => {
+                sql.push(" AND error_code IS NOT NULL");
+            }
+            Some(false) => {
+                sql.push(" AND error_code IS NULL");
+            }
+            None => {}
+        }
+        if let Some(v) = &q.before_event_id {
+            // An unknown cursor yields NULL, which matches nothing: an empty page.
+            sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
+        }
+        sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+        sql.build().fetch_all(&self.pool).await.map_err(backend)?.iter().map(audit_from_row).collect()
+    }
+
+    // --- settings ---
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String> {
+        // DO NOTHING waits for a concurrent insert of the same key to commit (or roll back);
+        // when it loses, the follow-up SELECT (a new statement, so a new snapshot) sees the
+        // committed winner. Settings are never deleted, so the row is still there.
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING RETURNING value",
+        )
+        .bind(key)
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        if let Some(v) = inserted {
+            return Ok(v);
+        }
+        self.get_setting(key).await?.ok_or_else(|| StoreError::Backend(format!("setting {key} vanished")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_normalization_matches_sqlite() {
+        assert_eq!(normalize_email("ÄLICE@Example.COM"), "älice@example.com");
+    }
+
+    #[test]
+    fn pool_defaults() {
+        let s = PoolSettings::default();
+        assert_eq!(s.max_connections, 16);
+        assert_eq!(s.acquire_timeout, Duration::from_secs(5));
+    }
+}
