@@ -64,6 +64,10 @@ pub struct DemoArgs {
     /// Signing algorithm of this issuer: RS256, ES256 or EdDSA.
     #[arg(long, default_value = "RS256")]
     pub algorithm: String,
+    /// Database URL (`postgres://…` to share one database between several demo processes);
+    /// default: SQLite in the data directory.
+    #[arg(long, env = "TOKENBRIDGE_STORAGE_URL")]
+    pub storage_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

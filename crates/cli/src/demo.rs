@@ -31,7 +31,8 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
-    let store = tokenbridge_store::open(&data_dir.join("tokenbridge.db").display().to_string()).await?;
+    let location = a.storage_url.clone().unwrap_or_else(|| data_dir.join("tokenbridge.db").display().to_string());
+    let store = tokenbridge_store::open(&location).await?;
     let demo = tokenbridge_server::demo::prepare(&base_url, &data_dir, store, &a.algorithm).await?;
     crate::commands::spawn_housekeeping(
         demo.engine.clone(),

@@ -70,7 +70,16 @@ pub fn master_key(cfg: &Config) -> anyhow::Result<Option<MasterKey>> {
 }
 
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    tokenbridge_store::open(&storage_location(cfg)?).await
+    tokenbridge_store::open_with(&storage_location(cfg)?, pool_settings(cfg)).await
+}
+
+pub fn pool_settings(cfg: &Config) -> tokenbridge_store::PoolSettings {
+    let s = &cfg.storage;
+    tokenbridge_store::PoolSettings {
+        max_connections: s.max_connections,
+        acquire_timeout: std::time::Duration::from_millis(s.acquire_timeout_ms),
+        connect_timeout: std::time::Duration::from_millis(s.connect_timeout_ms),
+    }
 }
 
 pub async fn open_engine(cfg: Config) -> anyhow::Result<Arc<Engine>> {

@@ -45,13 +45,25 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Directory for the embedded SQLite database (`tokenbridge.db`).
     pub data_dir: Option<PathBuf>,
-    /// Explicit database URL (`sqlite:///path/file.db`); overrides `data_dir`.
+    /// Explicit database URL (`sqlite:///path/file.db` or `postgres://…`); overrides `data_dir`.
     pub url: Option<String>,
+    /// PostgreSQL: most connections one instance opens.
+    pub max_connections: u32,
+    /// PostgreSQL: how long a call waits for a pooled connection (ms).
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: how long start-up waits for the database (ms).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { data_dir: None, url: None, max_connections: 16, acquire_timeout_ms: 5000, connect_timeout_ms: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,6 +360,9 @@ impl Config {
         }
         if let Some(u) = &self.server.public_url {
             url::Url::parse(u).map_err(|e| err("server.public_url", format!("not a URL: {e}")))?;
+        }
+        if self.storage.max_connections == 0 {
+            return Err(err("storage.max_connections", "must be at least 1"));
         }
         if KeyAlgorithm::parse(&self.issuer.algorithm).is_none() {
             return Err(err(

@@ -45,11 +45,7 @@ impl KeyRing {
         refresh_every: i64,
         publish_for: i64,
     ) -> anyhow::Result<Self> {
-        let records = store.list_signing_keys().await?;
-        if !records.iter().any(|k| k.active) {
-            let kid = new_key(&store, &clock, master.as_deref(), algorithm).await?;
-            store.activate_signing_key(&kid, clock.now() + publish_for).await?;
-        }
+        ensure_first_key(&store, &clock, master.as_deref(), algorithm, publish_for).await?;
         let snapshot = build_snapshot(&store, master.as_deref()).await?;
         let now = clock.now();
         Ok(Self {
@@ -127,6 +123,38 @@ impl KeyRing {
     pub fn sign(&self, claims: &impl Serialize) -> String {
         self.active().sign_jwt(claims, "JWT")
     }
+}
+
+/// Creates the first signing key exactly once, however many instances start together on an
+/// empty database: one claims the job through an insert-if-absent setting, the others wait for
+/// its key. A claim older than a minute with still no key (its instance died) is taken over.
+async fn ensure_first_key(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    master: Option<&MasterKey>,
+    algorithm: KeyAlgorithm,
+    publish_for: i64,
+) -> anyhow::Result<()> {
+    let has_active = || async { Ok::<_, anyhow::Error>(store.list_signing_keys().await?.iter().any(|k| k.active)) };
+    if has_active().await? {
+        return Ok(());
+    }
+    let mine = format!("{}:{}", clock.now(), uuid_v4());
+    let claim = store.put_setting_if_absent("issuer.first_key_claim", &mine).await?;
+    let claimed_at: i64 = claim.split(':').next().and_then(|t| t.parse().ok()).unwrap_or(0);
+    if claim != mine && clock.now() - claimed_at < 60 {
+        // Another instance is creating it: wait (bounded) for its key to appear.
+        for _ in 0..100 {
+            if has_active().await? {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("another instance claimed the creation of the first signing key but none appeared; start again");
+    }
+    let kid = new_key(store, clock, master, algorithm).await?;
+    store.activate_signing_key(&kid, clock.now() + publish_for).await?;
+    Ok(())
 }
 
 async fn new_key(

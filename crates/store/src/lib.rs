@@ -21,10 +21,15 @@ use tokenbridge_core::Store;
 /// `sqlite://rel/path` relative to the working directory. A `postgres://` / `postgresql://` URL
 /// opens a [`PostgresStore`] with the default [`PoolSettings`].
 pub async fn open(url_or_path: &str) -> anyhow::Result<Arc<dyn Store>> {
+    open_with(url_or_path, PoolSettings::default()).await
+}
+
+/// Like [`open`], with the PostgreSQL pool settings (SQLite ignores them: one writer, a few readers).
+pub async fn open_with(url_or_path: &str, settings: PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
     let target = url_or_path.trim();
     let lower = target.to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        let store = PostgresStore::connect(target).await?;
+        let store = PostgresStore::open(target, settings).await?;
         // The URL may carry a password: it is not logged.
         tracing::info!("opened PostgreSQL store");
         return Ok(Arc::new(store));
