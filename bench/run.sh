@@ -8,6 +8,8 @@
 #   bench/run.sh --profile             # also perf-profile the server during the max-rate run
 #   bench/run.sh --algorithms "ES256" --duration 10 --concurrency 32
 #   bench/run.sh --data-root /dev/shm  # databases on tmpfs (takes the disk out of the picture)
+#   bench/run.sh --postgres postgres://postgres@127.0.0.1:5432/test   # PostgreSQL instead of SQLite
+#                                      # (a fresh database per run, created and dropped with psql)
 #
 # Results (JSON lines, server logs, profiles, summary.txt) go to bench/results/<timestamp>/.
 # Needs: cargo, curl, jq; perf (Debian: linux-perf) for --profile, which it does not install.
@@ -22,6 +24,7 @@ PROFILE=0
 BUILD=1
 DATA_ROOT="${TMPDIR:-/tmp}"
 THREADS=1            # generator runtime threads
+POSTGRES=""          # admin URL of a PostgreSQL server: use PostgreSQL instead of SQLite
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
         --concurrency) CONCURRENCY="$2"; shift ;;
         --threads) THREADS="$2"; shift ;;
         --data-root) DATA_ROOT="$2"; shift ;;
+        --postgres) POSTGRES="$2"; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown argument: $1" >&2; usage 2 ;;
     esac
@@ -105,6 +109,7 @@ fi
 
 SERVER_PID=""
 DATA_DIR=""
+DB=""
 cleanup() {
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
@@ -114,6 +119,10 @@ cleanup() {
     SERVER_PID=""
     [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"
     DATA_DIR=""
+    if [ -n "$DB" ]; then
+        psql "$POSTGRES" -XqAtc "DROP DATABASE IF EXISTS $DB" </dev/null || true
+    fi
+    DB=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -128,8 +137,15 @@ for ALG in $ALGORITHMS; do
     say ""
     say "=== $ALG ==="
     DATA_DIR="$(mktemp -d "$DATA_ROOT/tokenbridge-bench-$ALG.XXXXXX")"
+    STORAGE=()
+    if [ -n "$POSTGRES" ]; then
+        DB="tb_bench_$(echo "$ALG" | tr 'A-Z' 'a-z')_$$"
+        psql "$POSTGRES" -XqAtc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" </dev/null
+        STORAGE=(--storage-url "${POSTGRES%/*}/$DB")
+        say "storage: PostgreSQL database $DB"
+    fi
     # Port 0: the kernel picks a free port; the demo writes the real address into demo.json.
-    "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$ALG" \
+    "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$ALG" "${STORAGE[@]}" \
         >"$OUT/server-$ALG.log" 2>&1 &
     SERVER_PID=$!
     BASE=""
