@@ -33,6 +33,7 @@ pub struct KeyRing {
     snapshot: RwLock<Arc<KeySnapshot>>,
     loaded_at: AtomicI64,
     last_forced_reload: AtomicI64,
+    reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl KeyRing {
@@ -58,6 +59,7 @@ impl KeyRing {
             snapshot: RwLock::new(Arc::new(snapshot)),
             loaded_at: AtomicI64::new(now),
             last_forced_reload: AtomicI64::new(0),
+            reload_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -89,16 +91,19 @@ impl KeyRing {
         self.current().jwks.clone()
     }
 
-    /// The verifying key for `kid`, reloading once (at most every 5 s) if it is unknown.
+    /// The verifying key for `kid`, reloading (at most once a second) if it is unknown: another
+    /// instance may have rotated. Callers that miss while a reload runs wait for it.
     pub async fn verifier(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         if let Some(k) = self.current().verifiers.get(kid) {
             return Some(k.clone());
         }
+        let _reloading = self.reload_lock.lock().await;
+        if let Some(k) = self.current().verifiers.get(kid) {
+            return Some(k.clone());
+        }
         let now = self.clock.now();
-        let last = self.last_forced_reload.load(Ordering::Relaxed);
-        if now - last >= 5
-            && self.last_forced_reload.compare_exchange(last, now, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-        {
+        if now - self.last_forced_reload.load(Ordering::Relaxed) >= 1 {
+            self.last_forced_reload.store(now, Ordering::Relaxed);
             let _ = self.reload().await;
         }
         self.current().verifiers.get(kid).cloned()

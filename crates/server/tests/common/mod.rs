@@ -515,14 +515,13 @@ impl Server {
         r.json
     }
 
-    /// A demo-upstream id token for a demo person, minted at the current (manual) time. The demo
-    /// upstream's id tokens carry no `jti`/`nonce`, so two minted in the same second are the same
-    /// token; use [`Self::fresh_id_token`] when a test needs several.
+    /// A demo-upstream id token for a demo person, minted at the current (manual) time; each
+    /// carries its own `jti`, so every call gives a distinct token.
     pub fn mint_id_token(&self, username: &str) -> String {
         self.idp.mint_id_token(person(username).upstream_username).expect("demo upstream user")
     }
 
-    /// Moves the clock one second on and mints: a token no earlier call has seen.
+    /// Moves the clock one second on and mints (tests that also want a later `iat`).
     pub fn fresh_id_token(&self, username: &str) -> String {
         self.clock.advance(1);
         self.mint_id_token(username)
