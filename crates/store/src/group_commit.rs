@@ -4,7 +4,8 @@
 //! `BEGIN IMMEDIATE` transaction and answers each caller only after the commit, so a caller
 //! never acts on a write that could still be lost.
 
-use crate::sqlite::{backend, insert_audit, insert_refresh, insert_replay};
+use crate::records::backend;
+use crate::sqlite::{insert_audit, insert_refresh, insert_replay};
 use sqlx::SqlitePool;
 use tokenbridge_core::model::{AuditRecord, RefreshTokenRecord};
 use tokenbridge_core::store::{StoreError, StoreResult};

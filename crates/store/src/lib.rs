@@ -6,6 +6,7 @@
 pub mod conformance;
 mod group_commit;
 mod postgres;
+mod records;
 mod sqlite;
 
 pub use postgres::{PoolSettings, PostgresStore};

@@ -10,15 +10,13 @@
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{QueryBuilder, Row, SqlSafeStr, Sqlite};
-use std::collections::BTreeMap;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, SqlSafeStr, Sqlite};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::group_commit::GroupCommit;
+use crate::records::*;
 use tokenbridge_core::model::*;
 use tokenbridge_core::store::{Store, StoreError, StoreResult};
 
@@ -100,139 +98,6 @@ impl SqliteStore {
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
-}
-
-// --- error mapping ---
-
-pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-/// Unique violations become `Conflict(what)`, foreign-key violations `NotFound(missing)`.
-fn map_err(e: sqlx::Error, what: impl FnOnce() -> String, missing: &str) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        match db.kind() {
-            sqlx::error::ErrorKind::UniqueViolation => return StoreError::Conflict(what()),
-            sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::NotFound(missing.to_string()),
-            _ => {}
-        }
-    }
-    backend(e)
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding JSON column {column}: {e}")))
-}
-
-fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
-where
-    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
-{
-    row.try_get(column).map_err(backend)
-}
-
-// --- row mapping ---
-
-const USER_COLUMNS: &str = "id, username, email, email_verified, enabled, password_hash, \
-                            groups, attributes, created_at, updated_at";
-
-fn normalize_email(email: &str) -> String {
-    email.to_lowercase()
-}
-
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    let groups: String = get(row, "groups")?;
-    let attributes: String = get(row, "attributes")?;
-    Ok(User {
-        id: get(row, "id")?,
-        username: get(row, "username")?,
-        email: get(row, "email")?,
-        email_verified: get(row, "email_verified")?,
-        enabled: get(row, "enabled")?,
-        password_hash: get(row, "password_hash")?,
-        groups: from_json(&groups, "users.groups")?,
-        attributes: from_json::<BTreeMap<String, String>>(&attributes, "users.attributes")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-fn link_from_row(row: &SqliteRow) -> StoreResult<UpstreamLink> {
-    Ok(UpstreamLink {
-        provider: get(row, "provider")?,
-        subject: get(row, "subject")?,
-        user_id: get(row, "user_id")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
-    let list = |column: &str| -> StoreResult<Vec<String>> {
-        let text: String = get(row, column)?;
-        from_json(&text, column)
-    };
-    Ok(Client {
-        client_id: get(row, "client_id")?,
-        name: get(row, "name")?,
-        secret_sha256: get(row, "secret_sha256")?,
-        grant_types: list("grant_types")?,
-        providers: list("providers")?,
-        scopes: list("scopes")?,
-        access_token_ttl: get(row, "access_token_ttl")?,
-        id_token_ttl: get(row, "id_token_ttl")?,
-        refresh_token_ttl: get(row, "refresh_token_ttl")?,
-        allowed_origins: list("allowed_origins")?,
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> StoreResult<SigningKeyRecord> {
-    let alg: String = get(row, "alg")?;
-    Ok(SigningKeyRecord {
-        kid: get(row, "kid")?,
-        alg: KeyAlgorithm::parse(&alg).ok_or_else(|| StoreError::Backend(format!("unknown key algorithm {alg:?}")))?,
-        private_pkcs8: get(row, "private_pkcs8")?,
-        public_jwk: get(row, "public_jwk")?,
-        created_at: get(row, "created_at")?,
-        active: get(row, "active")?,
-        publish_until: get(row, "publish_until")?,
-    })
-}
-
-const REFRESH_COLUMNS: &str = "token_hash, family_id, user_id, client_id, scope, origin, \
-                               auth_time, origin_jti, issued_at, expires_at, status";
-
-fn refresh_from_row(row: &SqliteRow) -> StoreResult<RefreshTokenRecord> {
-    let status: String = get(row, "status")?;
-    Ok(RefreshTokenRecord {
-        token_hash: get(row, "token_hash")?,
-        family_id: get(row, "family_id")?,
-        user_id: get(row, "user_id")?,
-        client_id: get(row, "client_id")?,
-        scope: get(row, "scope")?,
-        origin: get(row, "origin")?,
-        auth_time: get(row, "auth_time")?,
-        origin_jti: get(row, "origin_jti")?,
-        issued_at: get(row, "issued_at")?,
-        expires_at: get(row, "expires_at")?,
-        status: RefreshStatus::parse(&status),
-    })
-}
-
-fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditRecord> {
-    let record: String = get(row, "record")?;
-    Ok(AuditRecord {
-        event_id: get(row, "event_id")?,
-        event_time: get(row, "event_time")?,
-        event_name: get(row, "event_name")?,
-        username: get(row, "username")?,
-        request_id: get(row, "request_id")?,
-        error_code: get(row, "error_code")?,
-        record: from_json(&record, "audit_events.record")?,
-    })
 }
 
 /// One-time-use marker as one statement, so atomic: a live marker makes the upsert's WHERE

@@ -1,0 +1,177 @@
+//! What both SQL backends share: error mapping, JSON columns, and turning rows into records.
+//! Column types are the same in both schemas, so one mapping serves SQLite and PostgreSQL.
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+use tokenbridge_core::model::*;
+use tokenbridge_core::store::{StoreError, StoreResult};
+
+/// A column type both backends decode.
+pub(crate) trait Field: Sized {
+    fn from_sqlite(row: &SqliteRow, column: &str) -> Result<Self, sqlx::Error>;
+    fn from_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error>;
+}
+
+macro_rules! fields {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn from_sqlite(row: &SqliteRow, column: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(column)
+            }
+            fn from_pg(row: &PgRow, column: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(column)
+            }
+        }
+    )*};
+}
+fields!(String, Option<String>, i64, Option<i64>, bool, Vec<u8>);
+
+/// A row of either backend.
+pub(crate) trait Fields {
+    fn field<T: Field>(&self, column: &str) -> StoreResult<T>;
+}
+
+impl Fields for SqliteRow {
+    fn field<T: Field>(&self, column: &str) -> StoreResult<T> {
+        T::from_sqlite(self, column).map_err(backend)
+    }
+}
+
+impl Fields for PgRow {
+    fn field<T: Field>(&self, column: &str) -> StoreResult<T> {
+        T::from_pg(self, column).map_err(backend)
+    }
+}
+
+// --- error mapping ---
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Unique violations become `Conflict(what)`, foreign-key violations `NotFound(missing)`.
+pub(crate) fn map_err(e: sqlx::Error, what: impl FnOnce() -> String, missing: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => return StoreError::Conflict(what()),
+            sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::NotFound(missing.to_string()),
+            _ => {}
+        }
+    }
+    backend(e)
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding JSON column {column}: {e}")))
+}
+
+// --- row mapping ---
+
+pub(crate) const USER_COLUMNS: &str = "id, username, email, email_verified, enabled, password_hash, \
+                            groups, attributes, created_at, updated_at";
+
+pub(crate) fn normalize_email(email: &str) -> String {
+    email.to_lowercase()
+}
+
+pub(crate) fn user_from_row(row: &impl Fields) -> StoreResult<User> {
+    let groups: String = row.field("groups")?;
+    let attributes: String = row.field("attributes")?;
+    Ok(User {
+        id: row.field("id")?,
+        username: row.field("username")?,
+        email: row.field("email")?,
+        email_verified: row.field("email_verified")?,
+        enabled: row.field("enabled")?,
+        password_hash: row.field("password_hash")?,
+        groups: from_json(&groups, "users.groups")?,
+        attributes: from_json::<BTreeMap<String, String>>(&attributes, "users.attributes")?,
+        created_at: row.field("created_at")?,
+        updated_at: row.field("updated_at")?,
+    })
+}
+
+pub(crate) fn link_from_row(row: &impl Fields) -> StoreResult<UpstreamLink> {
+    Ok(UpstreamLink {
+        provider: row.field("provider")?,
+        subject: row.field("subject")?,
+        user_id: row.field("user_id")?,
+        created_at: row.field("created_at")?,
+    })
+}
+
+pub(crate) fn client_from_row(row: &impl Fields) -> StoreResult<Client> {
+    let list = |column: &str| -> StoreResult<Vec<String>> {
+        let text: String = row.field(column)?;
+        from_json(&text, column)
+    };
+    Ok(Client {
+        client_id: row.field("client_id")?,
+        name: row.field("name")?,
+        secret_sha256: row.field("secret_sha256")?,
+        grant_types: list("grant_types")?,
+        providers: list("providers")?,
+        scopes: list("scopes")?,
+        access_token_ttl: row.field("access_token_ttl")?,
+        id_token_ttl: row.field("id_token_ttl")?,
+        refresh_token_ttl: row.field("refresh_token_ttl")?,
+        allowed_origins: list("allowed_origins")?,
+    })
+}
+
+pub(crate) fn key_from_row(row: &impl Fields) -> StoreResult<SigningKeyRecord> {
+    let alg: String = row.field("alg")?;
+    Ok(SigningKeyRecord {
+        kid: row.field("kid")?,
+        alg: KeyAlgorithm::parse(&alg).ok_or_else(|| StoreError::Backend(format!("unknown key algorithm {alg:?}")))?,
+        private_pkcs8: row.field("private_pkcs8")?,
+        public_jwk: row.field("public_jwk")?,
+        created_at: row.field("created_at")?,
+        active: row.field("active")?,
+        publish_until: row.field("publish_until")?,
+    })
+}
+
+pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, user_id, client_id, scope, origin, \
+                               auth_time, origin_jti, issued_at, expires_at, status";
+
+pub(crate) fn refresh_from_row(row: &impl Fields) -> StoreResult<RefreshTokenRecord> {
+    let status: String = row.field("status")?;
+    Ok(RefreshTokenRecord {
+        token_hash: row.field("token_hash")?,
+        family_id: row.field("family_id")?,
+        user_id: row.field("user_id")?,
+        client_id: row.field("client_id")?,
+        scope: row.field("scope")?,
+        origin: row.field("origin")?,
+        auth_time: row.field("auth_time")?,
+        origin_jti: row.field("origin_jti")?,
+        issued_at: row.field("issued_at")?,
+        expires_at: row.field("expires_at")?,
+        status: RefreshStatus::parse(&status),
+    })
+}
+
+pub(crate) fn audit_from_row(row: &impl Fields) -> StoreResult<AuditRecord> {
+    let record: String = row.field("record")?;
+    Ok(AuditRecord {
+        event_id: row.field("event_id")?,
+        event_time: row.field("event_time")?,
+        event_name: row.field("event_name")?,
+        username: row.field("username")?,
+        request_id: row.field("request_id")?,
+        error_code: row.field("error_code")?,
+        record: from_json(&record, "audit_events.record")?,
+    })
+}
+
+pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, secret_sha256, grant_types, providers, scopes, \
+                              access_token_ttl, id_token_ttl, refresh_token_ttl, allowed_origins";
+
+pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, public_jwk, created_at, active, publish_until";
