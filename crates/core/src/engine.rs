@@ -128,7 +128,7 @@ impl Engine {
         self.clients
             .try_get_with(key.clone(), async move { store.get_client(&key).await.map(|c| c.map(Arc::new)) })
             .await
-            .map_err(Denial::server)
+            .map_err(Denial::storage)
     }
 
     /// Authenticates a client. A client with a secret must present it unless `secret_optional`.
@@ -182,10 +182,26 @@ impl Engine {
         Ok(client)
     }
 
-    async fn audit(&self, entry: AuditEntry<'_>) {
+    /// Writes the audit record; `false` when it could not be written (already logged).
+    async fn audit(&self, entry: AuditEntry<'_>) -> bool {
         let record = entry.into_record(self.now());
-        if let Err(e) = self.store.append_audit(&record).await {
-            tracing::error!(error = %e, request_id = %record.request_id, "audit record could not be written");
+        match self.store.append_audit(&record).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, request_id = %record.request_id, "audit record could not be written");
+                false
+            }
+        }
+    }
+
+    /// Tokens whose issuance has no audit record are never handed out.
+    fn withhold_unaudited(result: Result<TokenSet, Denial>, audited: bool) -> Result<TokenSet, Denial> {
+        match result {
+            Ok(_) if !audited => Err(Denial::new(
+                DenialCode::TemporarilyUnavailable,
+                "the audit record could not be written, so the tokens are withheld; retry",
+            )),
+            other => other,
         }
     }
 
@@ -211,18 +227,19 @@ impl Engine {
             }
             Err(_) => Value::Null,
         };
-        self.audit(AuditEntry {
-            event_name: "TokenExchange",
-            ctx,
-            principal,
-            request_parameters: params,
-            response_elements: response,
-            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-            denial: result.as_ref().err(),
-            read_only: false,
-        })
-        .await;
-        result
+        let audited = self
+            .audit(AuditEntry {
+                event_name: "TokenExchange",
+                ctx,
+                principal,
+                request_parameters: params,
+                response_elements: response,
+                trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
+                denial: result.as_ref().err(),
+                read_only: false,
+            })
+            .await;
+        Self::withhold_unaudited(result, audited)
     }
 
     async fn exchange_inner(
@@ -355,7 +372,7 @@ impl Engine {
             // The marker must outlive the whole window in which the token is accepted (exp + leeway).
             let until = (identity.expires_at + provider.config.leeway_seconds).max(now + 1);
             let fresh =
-                self.store.insert_replay_marker(&identity.token_hash, until, now).await.map_err(Denial::server)?;
+                self.store.insert_replay_marker(&identity.token_hash, until, now).await.map_err(Denial::storage)?;
             if !fresh {
                 return Err(deny(
                     trail,
@@ -430,7 +447,7 @@ impl Engine {
                         format!("upstream email {value:?} is not verified (email_verified is not true)"),
                     ));
                 }
-                let mut users = self.store.find_users_by_email(&value).await.map_err(Denial::server)?;
+                let mut users = self.store.find_users_by_email(&value).await.map_err(Denial::storage)?;
                 if users.len() > 1 {
                     return Err(deny(
                         trail,
@@ -441,12 +458,14 @@ impl Engine {
                 }
                 users.pop()
             }
-            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Denial::server)?,
-            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Denial::server)?,
-            LinkTarget::Link => match self.store.find_link(&identity.provider, &value).await.map_err(Denial::server)? {
-                Some(l) => self.store.get_user(&l.user_id).await.map_err(Denial::server)?,
-                None => None,
-            },
+            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Denial::storage)?,
+            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Denial::storage)?,
+            LinkTarget::Link => {
+                match self.store.find_link(&identity.provider, &value).await.map_err(Denial::storage)? {
+                    Some(l) => self.store.get_user(&l.user_id).await.map_err(Denial::storage)?,
+                    None => None,
+                }
+            }
         };
         let what = match link_to {
             LinkTarget::Email => "email",
@@ -531,7 +550,7 @@ impl Engine {
                 expires_at: now + client.refresh_token_ttl,
                 status: RefreshStatus::Active,
             };
-            self.store.insert_refresh_token(&record).await.map_err(Denial::server)?;
+            self.store.insert_refresh_token(&record).await.map_err(Denial::storage)?;
             Some(token)
         } else {
             None
@@ -557,7 +576,7 @@ impl Engine {
         let mut trail = Trail::new();
         let mut principal = None;
         let result = self.refresh_inner(creds, refresh_token, &mut trail, &mut principal).await;
-        self.audit(AuditEntry {
+        let audited = self.audit(AuditEntry {
             event_name: "RefreshToken",
             ctx,
             principal,
@@ -571,7 +590,7 @@ impl Engine {
             read_only: false,
         })
         .await;
-        result
+        Self::withhold_unaudited(result, audited)
     }
 
     async fn refresh_inner(
@@ -595,7 +614,7 @@ impl Engine {
             return Err(deny(trail, DenialCode::InvalidRequest, "request", "refresh_token is missing"));
         }
         let hash = sha256_hex(token.as_bytes());
-        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Denial::server)? else {
+        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Denial::storage)? else {
             return Err(deny(trail, DenialCode::InvalidGrant, "refresh token", "refresh token is not recognized"));
         };
         if current.client_id != client.client_id {
@@ -606,9 +625,9 @@ impl Engine {
                 format!("refresh token was issued to another client, not {:?}", client.client_id),
             ));
         }
-        let user = self.store.get_user(&current.user_id).await.map_err(Denial::server)?;
+        let user = self.store.get_user(&current.user_id).await.map_err(Denial::storage)?;
         let Some(user) = user.filter(|u| u.enabled) else {
-            self.store.revoke_refresh_family(&current.family_id).await.map_err(Denial::server)?;
+            self.store.revoke_refresh_family(&current.family_id).await.map_err(Denial::storage)?;
             return Err(deny(
                 trail,
                 DenialCode::InvalidGrant,
@@ -626,12 +645,12 @@ impl Engine {
             status: RefreshStatus::Active,
             ..current.clone()
         };
-        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Denial::server)? {
+        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Denial::storage)? {
             RotateOutcome::Rotated(_) => {
                 trail.pass("rotation", format!("family {} rotated", short(&current.family_id)))
             }
             RotateOutcome::Reused(r) => {
-                let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::server)?;
+                let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::storage)?;
                 return Err(deny(
                     trail,
                     DenialCode::InvalidGrant,
@@ -696,12 +715,12 @@ impl Engine {
                 Err(_) => None,
             }
         } else {
-            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::server)?;
+            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::storage)?;
             r.filter(|r| r.client_id == client.client_id).map(|r| r.family_id)
         };
         match family {
             Some(f) => {
-                let n = self.store.revoke_refresh_family(&f).await.map_err(Denial::server)?;
+                let n = self.store.revoke_refresh_family(&f).await.map_err(Denial::storage)?;
                 trail.pass("revoke", format!("family {} revoked ({n} active token(s))", short(&f)));
             }
             None => trail.skip("revoke", "token unknown or not this client's; nothing to revoke"),
@@ -711,7 +730,7 @@ impl Engine {
 
     /// Whether the refresh family behind an access token is still alive.
     async fn family_alive(&self, family_id: &str) -> Result<bool, Denial> {
-        self.store.refresh_family_active(family_id).await.map_err(Denial::server)
+        self.store.refresh_family_active(family_id).await.map_err(Denial::storage)
     }
 
     /// RFC 7662 introspection (client-authenticated). Inactive tokens answer `{"active":false}`.
@@ -734,7 +753,7 @@ impl Engine {
                                 return Ok(json!({ "active": false }));
                             }
                         }
-                        let user = self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::server)?;
+                        let user = self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::storage)?;
                         if !user.is_some_and(|u| u.enabled) {
                             trail.fail("user enabled", "the token's user is disabled or deleted");
                             return Ok(json!({ "active": false }));
@@ -760,7 +779,7 @@ impl Engine {
                     }
                 }
             } else {
-                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::server)?;
+                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::storage)?;
                 match r.filter(|r| r.status == RefreshStatus::Active && r.expires_at > now) {
                     Some(r) => {
                         trail.pass("token", "active refresh token");
@@ -810,7 +829,7 @@ impl Engine {
         let result: Result<Value, Denial> = async {
             let t = self.verify_access_token(bearer, &mut trail).await?;
             let sub = t.str("sub").unwrap_or_default();
-            let user = self.store.get_user(sub).await.map_err(Denial::server)?;
+            let user = self.store.get_user(sub).await.map_err(Denial::storage)?;
             let Some(user) = user.filter(|u| u.enabled) else {
                 return Err(deny(&mut trail, DenialCode::InvalidToken, "user enabled", "the token's user is disabled or deleted"));
             };

@@ -121,8 +121,9 @@ impl Denial {
         trail.fail("request", message.clone());
         Self { code, message, trail }
     }
-    pub fn server(err: impl std::fmt::Display) -> Self {
-        Self::new(DenialCode::ServerError, format!("internal error: {err}"))
+    /// The store did not answer: the client may retry.
+    pub fn storage(err: impl std::fmt::Display) -> Self {
+        Self::new(DenialCode::TemporarilyUnavailable, format!("storage is unavailable: {err}"))
     }
 }
 

@@ -49,7 +49,8 @@ impl IntoResponse for OAuthError {
                 h.insert(header::WWW_AUTHENTICATE, v);
             }
         }
-        if let Some(secs) = self.retry_after {
+        let retry_after = self.retry_after.or((code == DenialCode::TemporarilyUnavailable).then_some(5));
+        if let Some(secs) = retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
