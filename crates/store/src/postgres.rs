@@ -19,7 +19,7 @@
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Executor, Postgres, QueryBuilder, SqlSafeStr};
+use sqlx::{Executor, Postgres, SqlSafeStr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -665,39 +665,7 @@ impl Store for PostgresStore {
 
     async fn lookup_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT);
-        let mut sql = QueryBuilder::<Postgres>::new(
-            "SELECT event_id, event_time, event_name, username, request_id, error_code, record \
-             FROM audit_events WHERE TRUE",
-        );
-        if let Some(v) = &q.event_name {
-            sql.push(" AND event_name = ").push_bind(v.clone());
-        }
-        if let Some(v) = &q.username {
-            sql.push(" AND username = ").push_bind(v.clone());
-        }
-        if let Some(v) = &q.request_id {
-            sql.push(" AND request_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = q.start_time {
-            sql.push(" AND event_time >= ").push_bind(v);
-        }
-        if let Some(v) = q.end_time {
-            sql.push(" AND event_time <= ").push_bind(v);
-        }
-        match q.denied {
-            Some(true) => {
-                sql.push(" AND error_code IS NOT NULL");
-            }
-            Some(false) => {
-                sql.push(" AND error_code IS NULL");
-            }
-            None => {}
-        }
-        if let Some(v) = &q.before_event_id {
-            // An unknown cursor yields NULL, which matches nothing: an empty page.
-            sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
-        }
-        sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+        let mut sql = audit_query::<Postgres>(q, limit);
         sql.build().fetch_all(&self.pool).await.map_err(backend)?.iter().map(audit_from_row).collect()
     }
 

@@ -175,3 +175,41 @@ pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, secret_sha256, grant_t
                               access_token_ttl, id_token_ttl, refresh_token_ttl, allowed_origins";
 
 pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, public_jwk, created_at, active, publish_until";
+
+/// The audit lookup for either backend: every [`AuditQuery`] filter, newest first by `seq`.
+pub(crate) fn audit_query<DB: sqlx::Database>(q: &AuditQuery, limit: u32) -> sqlx::QueryBuilder<DB>
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut sql = sqlx::QueryBuilder::<DB>::new(
+        "SELECT event_id, event_time, event_name, username, request_id, error_code, record \
+         FROM audit_events WHERE 1 = 1",
+    );
+    for (column, value) in [("event_name", &q.event_name), ("username", &q.username), ("request_id", &q.request_id)] {
+        if let Some(v) = value {
+            sql.push(format!(" AND {column} = ")).push_bind(v.clone());
+        }
+    }
+    if let Some(v) = q.start_time {
+        sql.push(" AND event_time >= ").push_bind(v);
+    }
+    if let Some(v) = q.end_time {
+        sql.push(" AND event_time <= ").push_bind(v);
+    }
+    match q.denied {
+        Some(true) => {
+            sql.push(" AND error_code IS NOT NULL");
+        }
+        Some(false) => {
+            sql.push(" AND error_code IS NULL");
+        }
+        None => {}
+    }
+    if let Some(v) = &q.before_event_id {
+        // An unknown cursor yields NULL, which matches nothing: an empty page.
+        sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
+    }
+    sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+    sql
+}

@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, SqlSafeStr, Sqlite};
+use sqlx::{SqlSafeStr, Sqlite};
 use std::path::Path;
 use std::time::Duration;
 
@@ -605,39 +605,7 @@ impl Store for SqliteStore {
 
     async fn lookup_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT);
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT event_id, event_time, event_name, username, request_id, error_code, record \
-             FROM audit_events WHERE 1 = 1",
-        );
-        if let Some(v) = &q.event_name {
-            sql.push(" AND event_name = ").push_bind(v.clone());
-        }
-        if let Some(v) = &q.username {
-            sql.push(" AND username = ").push_bind(v.clone());
-        }
-        if let Some(v) = &q.request_id {
-            sql.push(" AND request_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = q.start_time {
-            sql.push(" AND event_time >= ").push_bind(v);
-        }
-        if let Some(v) = q.end_time {
-            sql.push(" AND event_time <= ").push_bind(v);
-        }
-        match q.denied {
-            Some(true) => {
-                sql.push(" AND error_code IS NOT NULL");
-            }
-            Some(false) => {
-                sql.push(" AND error_code IS NULL");
-            }
-            None => {}
-        }
-        if let Some(v) = &q.before_event_id {
-            // An unknown cursor yields NULL, which matches nothing: an empty page.
-            sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
-        }
-        sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+        let mut sql = audit_query::<Sqlite>(q, limit);
         sql.build().fetch_all(&self.reader).await.map_err(backend)?.iter().map(audit_from_row).collect()
     }
 
