@@ -90,6 +90,10 @@ struct ExchangeArgs {
     /// unique nonce each), or `auto` (password grant unless it hands out identical tokens).
     #[arg(long, value_enum, default_value_t = Mint::Auto)]
     mint: Mint,
+    /// Base URL of another instance on the same database (repeatable): exchanges go round-robin
+    /// over the demo's own base URL and these, as a load balancer would send them.
+    #[arg(long = "also")]
+    also: Vec<String>,
     /// Concurrent requests while minting.
     #[arg(long, default_value_t = 16)]
     mint_concurrency: usize,
@@ -186,6 +190,18 @@ struct Demo {
     upstream_client_secret: String,
     /// Linked users: (upstream username, upstream password).
     users: Vec<(String, String)>,
+}
+
+/// The demo's own exchange URL and those of the `--also` instances (loopback only).
+fn exchange_urls(demo: &Demo, also: &[String]) -> Result<Vec<Url>> {
+    let mut urls = vec![demo.exchange_url.clone()];
+    for base in also {
+        let url = Url::parse(&format!("{}/auth/exchange", base.trim_end_matches('/')))
+            .with_context(|| format!("--also {base:?} is not a URL"))?;
+        require_loopback("--also", &url)?;
+        urls.push(url);
+    }
+    Ok(urls)
 }
 
 /// Only loopback hosts: 127.0.0.0/8, ::1 and `localhost`.
@@ -496,23 +512,27 @@ enum Outcome {
 
 struct Load {
     client: Client,
-    url: Url,
+    /// `/auth/exchange` of every instance, used round-robin.
+    urls: Vec<Url>,
     tokens: Vec<String>,
     next: AtomicUsize,
 }
 
 impl Load {
-    fn take(&self) -> Option<&str> {
+    /// The next unused token and its place in the supply (which picks the instance).
+    fn take(&self) -> Option<(usize, &str)> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        self.tokens.get(i).map(String::as_str)
+        self.tokens.get(i).map(|t| (i, t.as_str()))
     }
 
     fn used(&self) -> usize {
         self.next.load(Ordering::Relaxed).min(self.tokens.len())
     }
 
-    async fn exchange(&self, token: &str) -> Outcome {
-        let resp = match self.client.post(self.url.clone()).bearer_auth(token).send().await {
+    async fn exchange(&self, place: usize, token: &str) -> Outcome {
+        // Tokens are taken in order, so the token's place picks the instance: round-robin.
+        let url = &self.urls[place % self.urls.len()];
+        let resp = match self.client.post(url.clone()).bearer_auth(token).send().await {
             Ok(r) => r,
             Err(e) => return transport_error(e),
         };
@@ -565,12 +585,12 @@ async fn closed_loop(load: &Arc<Load>, workers: usize, length: Duration) -> Phas
             let mut record = Record::default();
             let mut exhausted = false;
             while Instant::now() < until {
-                let Some(token) = load.take() else {
+                let Some((place, token)) = load.take() else {
                     exhausted = true;
                     break;
                 };
                 let t0 = Instant::now();
-                let outcome = load.exchange(token).await;
+                let outcome = load.exchange(place, token).await;
                 record.add(outcome, t0.elapsed());
             }
             (record, exhausted)
@@ -604,7 +624,7 @@ async fn open_loop(load: &Arc<Load>, rate: f64, in_flight: usize, length: Durati
             tokio::time::sleep_until(scheduled.into()).await;
         }
         let permit = sem.clone().acquire_owned().await.expect("semaphore is never closed");
-        let Some(token) = load.take() else {
+        let Some((place, token)) = load.take() else {
             exhausted = true;
             break;
         };
@@ -617,7 +637,7 @@ async fn open_loop(load: &Arc<Load>, rate: f64, in_flight: usize, length: Durati
         record.late += u64::from(late);
         let load = load.clone();
         set.spawn(async move {
-            let outcome = load.exchange(&token).await;
+            let outcome = load.exchange(place, &token).await;
             let latency = t0.elapsed();
             drop(permit);
             (outcome, latency)
@@ -769,8 +789,12 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
         }
     );
     let tokens_minted = minted.tokens.len();
-    let load =
-        Arc::new(Load { client, url: demo.exchange_url.clone(), tokens: minted.tokens, next: AtomicUsize::new(0) });
+    let load = Arc::new(Load {
+        client,
+        urls: exchange_urls(&demo, &args.also)?,
+        tokens: minted.tokens,
+        next: AtomicUsize::new(0),
+    });
 
     let run = |length: Duration| {
         let load = load.clone();

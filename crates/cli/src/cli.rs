@@ -68,6 +68,10 @@ pub struct DemoArgs {
     /// default: SQLite in the data directory.
     #[arg(long, env = "TOKENBRIDGE_STORAGE_URL")]
     pub storage_url: Option<String>,
+    /// The URL clients use (a load balancer, or another demo instance): the issuer of every
+    /// token and of the demo upstream. Default: this instance's own address.
+    #[arg(long)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -33,7 +33,8 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     let base_url = format!("http://{addr}");
     let location = a.storage_url.clone().unwrap_or_else(|| data_dir.join("tokenbridge.db").display().to_string());
     let store = tokenbridge_store::open(&location).await?;
-    let demo = tokenbridge_server::demo::prepare(&base_url, &data_dir, store, &a.algorithm).await?;
+    let public_url = a.public_url.as_deref().unwrap_or(&base_url).trim_end_matches('/').to_string();
+    let demo = tokenbridge_server::demo::prepare(&public_url, &data_dir, store, &a.algorithm).await?;
     crate::commands::spawn_housekeeping(
         demo.engine.clone(),
         Arc::new(tokenbridge_server::ratelimit::Limits::new(&demo.engine.config.rate_limits)),
