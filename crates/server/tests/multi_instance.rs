@@ -868,3 +868,97 @@ async fn audit_record_of_a_denial_on_one_instance_is_found_through_the_other() {
     assert_eq!(replay[0].username.as_deref(), Some("alice"));
     assert!(replay[0].record["errorMessage"].as_str().unwrap().contains("already used"));
 }
+
+// --- readiness follows the database ---
+
+/// A TCP path to PostgreSQL that the test can cut (closing every connection through it and
+/// refusing new ones) and restore: the database becoming unreachable, without touching it.
+struct Cuttable {
+    addr: SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    task: JoinHandle<()>,
+}
+
+impl Cuttable {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (c, l) = (cut.clone(), links.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                l.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Self { addr, cut, links, task }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+        if cut {
+            self.links.lock().unwrap().drain(..).for_each(|t| t.abort());
+        }
+    }
+}
+
+impl Drop for Cuttable {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.links.lock().unwrap().drain(..).for_each(|t| t.abort());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_database_is_unreachable_and_recovers_by_itself() {
+    let Some(schema) = TestSchema::create("readiness_fails_while_the_database_is_unreachable").await else { return };
+    let target: SocketAddr = {
+        let u = url::Url::parse(&schema.url).expect("database URL");
+        let host = u.host_str().unwrap_or("127.0.0.1").replace("localhost", "127.0.0.1");
+        format!("{host}:{}", u.port().unwrap_or(5432)).parse().expect("a host:port the test can reach")
+    };
+    let path = Cuttable::start(target).await;
+    let proxied = schema.url.replacen(&format!(":{}/", target.port()), &format!(":{}/", path.addr.port()), 1);
+    assert_ne!(proxied, schema.url, "the database URL names its port");
+    let settings =
+        PoolSettings { max_connections: 2, acquire_timeout: Duration::from_secs(1), ..PoolSettings::default() };
+    let store = tokenbridge_store::open_with(&proxied, settings).await.expect("open through the path");
+
+    let mut cfg = tokenbridge_core::config::Config::default();
+    cfg.server.public_url = Some("http://127.0.0.1:9".into());
+    let engine = Engine::new(cfg, store, Arc::new(SystemClock), None).await.expect("engine");
+    let app = tokenbridge_server::router(tokenbridge_server::AppState::new(engine).await.expect("state"), None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(tokenbridge_server::serve(listener, app, std::future::pending()));
+    let http = reqwest::Client::new();
+    let ready = || async { http.get(format!("{base}/readyz")).send().await.map(|r| r.status().as_u16()).unwrap_or(0) };
+
+    assert_eq!(ready().await, 200);
+    path.set_cut(true);
+    let mut status = 0;
+    for _ in 0..20 {
+        status = ready().await;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 503, "/readyz must fail while the database is unreachable");
+
+    path.set_cut(false);
+    let started = Instant::now();
+    while ready().await != 200 {
+        assert!(started.elapsed() < Duration::from_secs(15), "/readyz did not recover by itself");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.abort();
+}
