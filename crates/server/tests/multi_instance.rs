@@ -12,7 +12,7 @@
 //!
 //! Needs `TOKENBRIDGE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`);
 //! without it every test says it is skipped and passes. Each test works in a schema of its own
-//! (`tb_mi_<pid>_<time>_<n>`, reached through `options=-c search_path=<schema>` in the store
+//! (`tokenbridge_store::conformance::TestSchema`, reached through `options=-c search_path=<schema>` in the store
 //! URL), dropped at the end even when the test fails, so the tests can run in parallel.
 
 mod common;
@@ -20,13 +20,12 @@ mod common;
 use axum::Router;
 use common::{assert_oauth_error, decode, person, verify_with_jwks, Resp, DEMO_CLIENT, PEOPLE, UPSTREAM_CLIENT};
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokenbridge_core::directory::{DirectoryError, NewUser};
 use tokenbridge_core::engine::Engine;
@@ -35,87 +34,16 @@ use tokenbridge_core::secrets::random_secret;
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::{Clock, Store, SystemClock};
 use tokenbridge_server::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use tokenbridge_store::conformance::TestSchema;
 use tokenbridge_store::PoolSettings;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, RwLock, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-const URL_VAR: &str = "TOKENBRIDGE_TEST_POSTGRES_URL";
 /// Concurrent attempts per race, split evenly across the two instances.
 const ATTEMPTS: usize = 1000;
 /// Requests in flight at once during a race.
 const IN_FLIGHT: usize = 200;
-
-// --- a schema per test ---
-
-fn base_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ => {
-            eprintln!("skipping {test}: {URL_VAR} is not set");
-            None
-        }
-    }
-}
-
-fn schema_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("tb_mi_{}_{nanos:x}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `base` with `search_path` pointed at `schema` for every connection opened through it.
-fn scoped_url(base: &str, schema: &str) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
-
-/// A schema of its own for one test, dropped (with everything in it) when the value goes out of
-/// scope, also when the test panics. Declare it first in the test so it is dropped last.
-struct TestSchema {
-    base: String,
-    name: String,
-    /// The URL the test's stores connect with.
-    url: String,
-}
-
-impl TestSchema {
-    async fn create(test: &str) -> Option<TestSchema> {
-        let base = base_url(test)?;
-        let name = schema_name();
-        let mut admin = PgConnection::connect(&base).await.expect("connect to the test database");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&mut admin).await.unwrap();
-        admin.close().await.unwrap();
-        let url = scoped_url(&base, &name);
-        Some(TestSchema { base, name, url })
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread with a
-        // runtime of its own.
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async move {
-                let mut admin = PgConnection::connect(&base).await?;
-                sqlx::query("SET lock_timeout = '30s'").execute(&mut admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test schema {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test schema {}: cleanup thread panicked", self.name),
-        }
-    }
-}
 
 /// Each instance's pool is kept below the default 16 so that two tests running in parallel
 /// (four instances) stay well inside PostgreSQL's default `max_connections` of 100.

@@ -7,86 +7,12 @@
 //! tables, the migrations table and everything else live there.
 
 use sqlx::{Connection, PgConnection};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokenbridge_core::model::{RefreshStatus, RefreshTokenRecord, RotateOutcome, UpstreamLink, User};
 use tokenbridge_core::store::{Store, StoreError};
-use tokenbridge_store::{conformance, PoolSettings, PostgresStore};
+use tokenbridge_store::conformance::{self, TestSchema};
+use tokenbridge_store::{PoolSettings, PostgresStore};
 use tokio::sync::Barrier;
-
-const URL_VAR: &str = "TOKENBRIDGE_TEST_POSTGRES_URL";
-
-fn base_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ => {
-            eprintln!("skipping {test}: {URL_VAR} is not set");
-            None
-        }
-    }
-}
-
-fn schema_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("tb_test_{}_{nanos:x}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `base` with `search_path` pointed at `schema` for every connection opened through it.
-fn scoped_url(base: &str, schema: &str) -> String {
-    let sep = if base.contains('?') { '&' } else { '?' };
-    // Percent-encoded `-c search_path=<schema>`.
-    format!("{base}{sep}options=-c%20search_path%3D{schema}")
-}
-
-/// A schema of its own for one test, dropped (with everything in it) when the value goes out of
-/// scope, also when the test panics.
-struct TestSchema {
-    base: String,
-    name: String,
-    /// The URL stores of this test connect with.
-    url: String,
-}
-
-impl TestSchema {
-    /// `None` (after saying so) when no test database is configured.
-    async fn create(test: &str) -> Option<TestSchema> {
-        let base = base_url(test)?;
-        let name = schema_name();
-        let mut admin = PgConnection::connect(&base).await.expect("connect to the test database");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&mut admin).await.unwrap();
-        admin.close().await.unwrap();
-        let url = scoped_url(&base, &name);
-        Some(TestSchema { base, name, url })
-    }
-}
-
-impl Drop for TestSchema {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread with a
-        // runtime of its own.
-        let (base, name) = (self.base.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async move {
-                let mut admin = PgConnection::connect(&base).await?;
-                sqlx::query("SET lock_timeout = '30s'").execute(&mut admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE")))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test schema {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test schema {}: cleanup thread panicked", self.name),
-        }
-    }
-}
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::open(url, PoolSettings::default()).await.expect("open PostgresStore")
