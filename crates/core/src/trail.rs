@@ -73,8 +73,6 @@ pub enum DenialCode {
     InvalidToken,
     /// Too many requests from this source or client.
     RateLimited,
-    /// Something broke on our side.
-    ServerError,
 }
 
 impl DenialCode {
@@ -92,7 +90,6 @@ impl DenialCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::RateLimited => "slow_down",
-            Self::ServerError => "server_error",
         }
     }
     pub fn http_status(self) -> u16 {
@@ -100,7 +97,6 @@ impl DenialCode {
             Self::InvalidClient | Self::InvalidToken => 401,
             Self::TemporarilyUnavailable => 503,
             Self::RateLimited => 429,
-            Self::ServerError => 500,
             _ => 400,
         }
     }
