@@ -204,4 +204,12 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Explain one request's decision: every check in order, the first failing one marked.
+    Explain {
+        /// The request id from the response (`x-request-id` header or `request_id` field).
+        request_id: String,
+        /// Print JSON (as the admin API's `GET /admin/audit/{request_id}`).
+        #[arg(long)]
+        json: bool,
+    },
 }

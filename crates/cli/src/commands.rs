@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use std::io::BufRead;
 use std::sync::Arc;
+use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::config::Config;
 use tokenbridge_core::directory::{Directory, NewUser};
 use tokenbridge_core::model::{AuditQuery, KeyAlgorithm, User};
@@ -211,6 +212,21 @@ async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
             };
             for r in store.lookup_audit(&q).await? {
                 println!("{}", r.record);
+            }
+        }
+        AuditCommand::Explain { request_id, json: as_json } => {
+            let q = AuditQuery { request_id: Some(request_id.clone()), limit: Some(50), ..Default::default() };
+            let records = store.lookup_audit(&q).await?;
+            if records.is_empty() {
+                bail!("no audit event has request id {request_id:?}");
+            }
+            let events: Vec<Explanation> = records.iter().map(Explanation::from_record).collect();
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&json!({ "requestId": request_id, "events": events }))?);
+            } else {
+                for e in events {
+                    print!("{}", e.render());
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 use crate::clock::rfc3339;
 use crate::model::AuditRecord;
 use crate::secrets::uuid_v4;
-use crate::trail::{Denial, Trail};
+use crate::trail::{Denial, Outcome, Step, Trail};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Who asked, from where: filled by the adapter, carried through the engine into the record.
@@ -89,5 +90,89 @@ impl AuditEntry<'_> {
             error_code,
             record,
         }
+    }
+}
+
+/// A decision told for a person (`audit explain`) or a machine (`--json`, the admin API): each
+/// check in order, with the first failing one marked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    pub request_id: String,
+    pub event_id: String,
+    pub event_time: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub source_ip_address: String,
+    pub user_name: Option<String>,
+    /// `allowed` or `denied`.
+    pub decision: &'static str,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// 1-based position of the first failing step.
+    pub first_failure: Option<usize>,
+    pub steps: Vec<Step>,
+}
+
+impl Explanation {
+    pub fn from_record(r: &AuditRecord) -> Self {
+        let rec = &r.record;
+        let text = |k: &str| rec.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let steps: Vec<Step> = rec
+            .pointer("/additionalEventData/decisionTrail")
+            .and_then(|t| serde_json::from_value(t.clone()).ok())
+            .unwrap_or_default();
+        Self {
+            request_id: r.request_id.clone(),
+            event_id: r.event_id.clone(),
+            event_time: rfc3339(r.event_time),
+            event_name: r.event_name.clone(),
+            event_source: text("eventSource"),
+            source_ip_address: text("sourceIPAddress"),
+            user_name: r.username.clone().filter(|u| !u.is_empty()),
+            decision: if r.error_code.is_some() { "denied" } else { "allowed" },
+            error_code: r.error_code.clone(),
+            error_message: rec.get("errorMessage").and_then(Value::as_str).map(str::to_string),
+            first_failure: steps.iter().position(|s| s.outcome == Outcome::Fail).map(|i| i + 1),
+            steps,
+        }
+    }
+
+    /// The trail as lines of text, in order, the first failing check marked.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let who = self.user_name.as_deref().map(|u| format!(", user {u}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "request {}: {} ({}) at {} from {}{who}",
+            self.request_id,
+            self.event_name,
+            self.event_source,
+            self.event_time,
+            if self.source_ip_address.is_empty() { "?" } else { &self.source_ip_address }
+        );
+        match (&self.error_code, &self.error_message) {
+            (Some(code), msg) => {
+                let _ = writeln!(out, "decision: DENIED ({code}): {}", msg.as_deref().unwrap_or(""));
+            }
+            (None, _) => {
+                let _ = writeln!(out, "decision: allowed");
+            }
+        }
+        let width = self.steps.iter().map(|s| s.check.len()).max().unwrap_or(0);
+        for (i, s) in self.steps.iter().enumerate() {
+            let mark = match s.outcome {
+                Outcome::Pass => "pass",
+                Outcome::Fail => "FAIL",
+                Outcome::Skip => "skip",
+            };
+            let first = if Some(i + 1) == self.first_failure { "   <-- first failing check" } else { "" };
+            let _ = writeln!(out, "  {:>2}. {mark}  {:<width$}  {}{first}", i + 1, s.check, s.detail);
+        }
+        if self.steps.is_empty() {
+            let _ = writeln!(out, "  (no checks recorded)");
+        }
+        out
     }
 }

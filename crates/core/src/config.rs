@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, overridden by `TOKENBRIDGE_*` environment variables.
 //! Errors name the key and the reason (`providers[0].condition: not a valid CEL expression ...`).
 
+use crate::authorizer::rules::AuthorizerConfig;
 use crate::conditions::Expression;
 use crate::model::{KeyAlgorithm, GRANT_PASSWORD, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub clients: Vec<ClientConfig>,
     pub providers: Vec<ProviderConfig>,
+    pub authorizer: AuthorizerConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -475,6 +477,33 @@ impl Config {
             }
             if p.opaque_token_ttl_seconds <= 0 {
                 return Err(err(k("opaque_token_ttl_seconds"), "must be positive"));
+            }
+        }
+        self.validate_authorizer()
+    }
+
+    fn validate_authorizer(&self) -> Result<(), ConfigError> {
+        let a = &self.authorizer;
+        if a.cache_seconds < 1 {
+            return Err(err("authorizer.cache_seconds", "must be at least 1"));
+        }
+        crate::authorizer::Authorizer::new(a).map_err(|(key, e)| err(key, e))?;
+        for (i, r) in a.routes.iter().enumerate() {
+            for p in &r.providers {
+                if !self.providers.iter().any(|c| &c.name == p) {
+                    return Err(err(format!("authorizer.routes[{i}].providers"), format!("no provider named {p:?}")));
+                }
+            }
+        }
+        for (name, v) in [
+            ("subject", &a.headers.subject),
+            ("username", &a.headers.username),
+            ("groups", &a.headers.groups),
+            ("client_id", &a.headers.client_id),
+            ("scopes", &a.headers.scopes),
+        ] {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(err(format!("authorizer.headers.{name}"), format!("{v:?} is not a header name")));
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 //! failed check. Adapters only parse and render.
 
 use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::{canonical_grant, Config, LinkTarget};
 use crate::directory::{Directory, NewUser};
@@ -64,6 +65,7 @@ pub struct Engine {
     pub keys: KeyRing,
     pub upstreams: UpstreamRegistry,
     pub directory: Directory,
+    pub authorizer: Authorizer,
     clients: moka::future::Cache<String, Option<Arc<Client>>>,
 }
 
@@ -92,6 +94,7 @@ impl Engine {
     ) -> anyhow::Result<Arc<Self>> {
         config.validate()?;
         let upstreams = UpstreamRegistry::new(&config.providers)?;
+        let authorizer = Authorizer::new(&config.authorizer).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
         for c in &config.clients {
             store.put_client(&client_from_config(c)).await?;
         }
@@ -114,6 +117,7 @@ impl Engine {
             config: Arc::new(config),
             keys,
             upstreams,
+            authorizer,
             clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
         }))
     }
@@ -183,7 +187,7 @@ impl Engine {
     }
 
     /// Writes the audit record; `false` when it could not be written (already logged).
-    async fn audit(&self, entry: AuditEntry<'_>) -> bool {
+    pub(crate) async fn audit(&self, entry: AuditEntry<'_>) -> bool {
         let record = entry.into_record(self.now());
         match self.store.append_audit(&record).await {
             Ok(()) => true,
@@ -721,6 +725,7 @@ impl Engine {
         match family {
             Some(f) => {
                 let n = self.store.revoke_refresh_family(&f).await.map_err(Denial::storage)?;
+                self.authorizer.family_revoked(&f);
                 trail.pass("revoke", format!("family {} revoked ({n} active token(s))", short(&f)));
             }
             None => trail.skip("revoke", "token unknown or not this client's; nothing to revoke"),

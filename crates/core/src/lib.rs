@@ -4,6 +4,7 @@
 //! [`engine::Engine`], and render its answer or its [`trail::Denial`] in their own protocol.
 
 pub mod audit;
+pub mod authorizer;
 pub mod clock;
 pub mod conditions;
 pub mod config;

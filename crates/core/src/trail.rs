@@ -73,6 +73,12 @@ pub enum DenialCode {
     InvalidToken,
     /// Too many requests from this source or client.
     RateLimited,
+    /// A protected resource was asked for without any bearer token (RFC 6750 §3.1: no error code
+    /// in the challenge).
+    MissingToken,
+    /// The caller is known but the route asks for more (scope, group, client, network) or no
+    /// route covers the request.
+    InsufficientScope,
 }
 
 impl DenialCode {
@@ -90,11 +96,14 @@ impl DenialCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::RateLimited => "slow_down",
+            Self::MissingToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
     }
     pub fn http_status(self) -> u16 {
         match self {
-            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InvalidClient | Self::InvalidToken | Self::MissingToken => 401,
+            Self::InsufficientScope => 403,
             Self::TemporarilyUnavailable => 503,
             Self::RateLimited => 429,
             _ => 400,

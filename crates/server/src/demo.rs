@@ -8,6 +8,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokenbridge_core::authorizer::rules::{RouteConfig, TokenKind};
 use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::secrets::random_secret;
@@ -110,7 +111,7 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
         secret_sha256: None,
         grant_types: vec!["token_exchange".into(), "refresh_token".into()],
         providers: vec![UPSTREAM_NAME.into()],
-        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        scopes: ["openid", "email", "profile", "orders:read", "orders:write"].map(String::from).to_vec(),
         access_token_ttl: 3600,
         id_token_ttl: 3600,
         refresh_token_ttl: 30 * 24 * 3600,
@@ -141,7 +142,51 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
         default_client: Some(DEMO_CLIENT_ID.into()),
         timeout_ms: 3000,
     });
+    cfg.authorizer.routes = demo_routes();
     cfg
+}
+
+/// The sample API's routes: who may call what.
+fn demo_routes() -> Vec<RouteConfig> {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        RouteConfig {
+            name: Some("demo hello".into()),
+            path: "/demo/api/hello".into(),
+            methods: strings(&["GET"]),
+            ..Default::default()
+        },
+        RouteConfig {
+            name: Some("demo place order".into()),
+            path: "/demo/api/orders".into(),
+            methods: strings(&["POST"]),
+            scopes: strings(&["orders:write"]),
+            groups: strings(&["admins"]),
+            ..Default::default()
+        },
+        RouteConfig {
+            name: Some("demo list orders".into()),
+            path: "/demo/api/orders".into(),
+            methods: strings(&["GET"]),
+            scopes: strings(&["orders:read"]),
+            ..Default::default()
+        },
+        // The exchange endpoint as the first seed fronts it: an authorizer that checks the upstream token.
+        RouteConfig {
+            name: Some("exchange (upstream token)".into()),
+            path: "/auth/exchange".into(),
+            methods: strings(&["POST"]),
+            token: TokenKind::Upstream,
+            providers: strings(&[UPSTREAM_NAME]),
+            ..Default::default()
+        },
+        RouteConfig {
+            name: Some("health".into()),
+            path: "/healthz".into(),
+            token: TokenKind::None,
+            ..Default::default()
+        },
+    ]
 }
 
 /// Builds the demo around an already-bound address; the caller serves `app`.
@@ -193,7 +238,9 @@ pub async fn prepare_with_clock(
 
     let state = AppState::new(engine.clone()).await?;
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
-    let app = crate::router(state, Some(Router::new().nest("/demo-idp", idp.router())));
+    let extra =
+        Router::new().nest("/demo-idp", idp.router()).merge(crate::demo_api::routes().with_state(state.clone()));
+    let app = crate::router(state, Some(extra));
 
     let info = json!({
         "base_url": base_url,

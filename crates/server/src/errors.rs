@@ -32,22 +32,8 @@ impl IntoResponse for OAuthError {
         let mut resp = (status, Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED {
-            let scheme = if code == DenialCode::InvalidClient { "Basic" } else { "Bearer" };
-            // Header values must be visible ASCII: quote-like and non-ASCII characters become '?'.
-            let desc: String = self
-                .denial
-                .message
-                .chars()
-                .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '?' })
-                .collect();
-            let v = format!(
-                "{scheme} realm=\"tokenbridge\", error=\"{}\", error_description=\"{desc}\"",
-                code.oauth_error()
-            );
-            if let Ok(v) = HeaderValue::from_str(&v) {
-                h.insert(header::WWW_AUTHENTICATE, v);
-            }
+        if let Some(v) = challenge(&self.denial) {
+            h.insert(header::WWW_AUTHENTICATE, v);
         }
         let retry_after = self.retry_after.or((code == DenialCode::TemporarilyUnavailable).then_some(5));
         if let Some(secs) = retry_after {
@@ -55,4 +41,26 @@ impl IntoResponse for OAuthError {
         }
         resp
     }
+}
+
+/// The `WWW-Authenticate` challenge for a 401 or 403 (RFC 6750 §3; RFC 6749 §5.2 for clients).
+pub fn challenge(denial: &Denial) -> Option<HeaderValue> {
+    let code = denial.code;
+    let v = match code {
+        // No credentials at all: the challenge names no error (RFC 6750 §3.1).
+        DenialCode::MissingToken => "Bearer realm=\"tokenbridge\"".to_string(),
+        DenialCode::InvalidClient | DenialCode::InvalidToken | DenialCode::InsufficientScope => format!(
+            "{} realm=\"tokenbridge\", error=\"{}\", error_description=\"{}\"",
+            if code == DenialCode::InvalidClient { "Basic" } else { "Bearer" },
+            code.oauth_error(),
+            header_safe(&denial.message)
+        ),
+        _ => return None,
+    };
+    HeaderValue::from_str(&v).ok()
+}
+
+/// Header values must be visible ASCII: quote-like and non-ASCII characters become '?'.
+fn header_safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '?' }).collect()
 }

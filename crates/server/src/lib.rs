@@ -3,13 +3,17 @@
 //! Each adapter parses its protocol into an engine call and renders the answer (or the denial)
 //! in the same protocol. Nothing here decides whether a token is good.
 
+pub mod admin;
+pub mod apigw;
 pub mod context;
 pub mod cors;
 pub mod demo;
+pub mod demo_api;
 pub mod demo_idp;
 pub mod discovery;
 pub mod errors;
 pub mod exchange;
+pub mod forward_auth;
 pub mod oauth2;
 pub mod ops;
 pub mod ratelimit;
@@ -44,7 +48,13 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(oauth2::routes())
         .merge(discovery::routes())
         .layer(cors::layer(state.origins.clone()));
-    let mut app = Router::new().merge(browser_facing).merge(ops::routes()).with_state(state.clone());
+    let mut app = Router::new()
+        .merge(browser_facing)
+        .merge(ops::routes())
+        .merge(forward_auth::routes())
+        .merge(apigw::routes())
+        .merge(admin::routes())
+        .with_state(state.clone());
     if let Some(extra) = extra {
         app = app.merge(extra);
     }

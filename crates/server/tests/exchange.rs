@@ -19,7 +19,7 @@ fn assert_token_response(r: &Resp, expect_issued_token_type: bool) {
     let b = &r.json;
     assert_eq!(b["token_type"], "Bearer");
     assert_eq!(b["expires_in"], 3600);
-    assert_eq!(b["scope"], "openid email profile");
+    assert_eq!(b["scope"], "openid email profile orders:read orders:write");
     for k in ["access_token", "id_token", "refresh_token"] {
         assert!(b[k].as_str().is_some_and(|t| !t.is_empty()), "{k} missing in {}", r.text);
     }
@@ -66,7 +66,7 @@ async fn assert_cognito_shaped(s: &Server, body: &Value) {
     assert_eq!(a["iss"], s.base.as_str());
     assert_eq!(a["client_id"], DEMO_CLIENT);
     assert_eq!(a["token_use"], "access");
-    assert_eq!(a["scope"], "openid email profile");
+    assert_eq!(a["scope"], "openid email profile orders:read orders:write");
     assert_eq!(a["username"], "alice");
     assert!(a.get("aud").is_none(), "Cognito access tokens carry client_id, not aud");
     let iat = a["iat"].as_i64().expect("iat");

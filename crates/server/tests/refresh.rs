@@ -239,7 +239,7 @@ async fn introspection_requires_client_auth() {
     assert_eq!(j["username"], "alice");
     assert_eq!(j["sub"], s.user_id("alice").await.as_str());
     assert_eq!(j["iss"], s.base.as_str());
-    assert_eq!(j["scope"], "openid email profile");
+    assert_eq!(j["scope"], "openid email profile orders:read orders:write");
     assert_eq!(j["token_use"], "access");
     assert!(j["exp"].as_i64().unwrap() > s.now());
 
