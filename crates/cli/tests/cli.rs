@@ -496,6 +496,65 @@ async fn audit_lookup_after_exchanges() {
     assert!(err.contains("--since") && err.contains("yesterday"), "{err}");
 }
 
+/// `audit explain` tells a forward-auth denial check by check, the first failing one marked, as
+/// text and as JSON.
+#[tokio::test]
+async fn audit_explain_marks_the_first_failing_check() {
+    let t = tmp();
+    let d = t.path();
+    let demo = start_demo(d, &[]).await;
+    let info = demo_json(d);
+
+    // Bob's token has every scope of the demo client, but bob is not in group admins.
+    let (status, body) = exchange(&demo.base, &upstream_id_token(&info, "bob").await).await;
+    assert_eq!(status, 200, "{body}");
+    let r = http()
+        .get(format!("{}/forward-auth", demo.base))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .header("X-Forwarded-Method", "POST")
+        .header("X-Forwarded-Uri", "/demo/api/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let reason = "route \"demo place order\" needs one of groups admins; \"bob\" is in readers";
+
+    let out = ok(tb_in(d, &["audit", "explain", &id]), None);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with(&format!("request {id}: Authorize (authorizer.tokenbridge) at ")), "{out}");
+    assert!(lines[0].ends_with(" from 127.0.0.1, user bob"), "{out}");
+    assert_eq!(lines[1], format!("decision: DENIED (insufficient_scope): {reason}"), "{out}");
+    let expected =
+        [("pass", "route"), ("pass", "signature"), ("pass", "expiry"), ("pass", "revocation"), ("pass", "scope")];
+    let expected = expected.iter().chain([&("FAIL", "group")]);
+    assert_eq!(lines.len(), 2 + 6, "{out}");
+    for (i, (line, (mark, check))) in lines[2..].iter().zip(expected).enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[..3], [format!("{}.", i + 1).as_str(), mark, check], "{out}");
+        assert_eq!(line.ends_with("   <-- first failing check"), *mark == "FAIL", "{out}");
+    }
+    assert!(lines[7].contains(&format!("{reason}   <-- first failing check")), "{out}");
+
+    let json: Value = serde_json::from_str(&ok(tb_in(d, &["audit", "explain", &id, "--json"]), None)).unwrap();
+    assert_eq!(json["requestId"], id.as_str());
+    let events = json["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{json}");
+    let e = &events[0];
+    assert_eq!(e["eventName"], "Authorize");
+    assert_eq!(e["eventSource"], "authorizer.tokenbridge");
+    assert_eq!(e["decision"], "denied");
+    assert_eq!(e["errorCode"], "insufficient_scope");
+    assert_eq!(e["errorMessage"], reason);
+    assert_eq!(e["userName"], "bob");
+    assert_eq!(e["firstFailure"], 6);
+    assert_eq!(e["steps"][5], serde_json::json!({ "check": "group", "outcome": "fail", "detail": reason }));
+    assert_eq!(e["steps"][4]["outcome"], "pass");
+
+    let err = fails(tb_in(d, &["audit", "explain", "no-such-request"]), None);
+    assert!(err.contains("no audit event has request id \"no-such-request\""), "{err}");
+}
+
 /// The CLI changes the data a running server uses: users at once, keys within the reload interval.
 #[tokio::test]
 async fn cli_changes_reach_a_running_server() {

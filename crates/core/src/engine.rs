@@ -632,6 +632,7 @@ impl Engine {
         let user = self.store.get_user(&current.user_id).await.map_err(Denial::storage)?;
         let Some(user) = user.filter(|u| u.enabled) else {
             self.store.revoke_refresh_family(&current.family_id).await.map_err(Denial::storage)?;
+            self.authorizer.family_revoked(&current.family_id);
             return Err(deny(
                 trail,
                 DenialCode::InvalidGrant,
@@ -655,6 +656,7 @@ impl Engine {
             }
             RotateOutcome::Reused(r) => {
                 let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::storage)?;
+                self.authorizer.family_revoked(&r.family_id);
                 return Err(deny(
                     trail,
                     DenialCode::InvalidGrant,

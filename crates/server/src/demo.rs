@@ -206,7 +206,8 @@ pub async fn prepare_with_clock(
     let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
     let admin_token = shared_secret(&store, "demo.admin_token").await?;
 
-    let config = demo_config(base_url, &client_secret, &admin_token, algorithm);
+    let mut config = demo_config(base_url, &client_secret, &admin_token, algorithm);
+    config.apply_authorizer_env();
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
@@ -238,8 +239,7 @@ pub async fn prepare_with_clock(
 
     let state = AppState::new(engine.clone()).await?;
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
-    let extra =
-        Router::new().nest("/demo-idp", idp.router()).merge(crate::demo_api::routes().with_state(state.clone()));
+    let extra = Router::new().nest("/demo-idp", idp.router()).merge(crate::demo_api::routes(state.clone()));
     let app = crate::router(state, Some(extra));
 
     let info = json!({

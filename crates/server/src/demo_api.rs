@@ -1,5 +1,7 @@
-//! The demo's sample protected API: `GET /demo/api/hello` and `POST /demo/api/orders`, behind the
-//! same decision as forward-auth and `/authorizer`, answering with who called.
+//! The demo's sample protected API, behind the same decision as forward-auth and `/authorizer`:
+//! `GET /demo/api/hello`, `POST /demo/api/orders` (scope orders:write, group admins) and
+//! `GET /demo/api/orders` (scope orders:read). Each answers with who called; orders live in
+//! memory (the last 100).
 
 use crate::context::Ctx;
 use crate::errors::OAuthError;
@@ -10,43 +12,57 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use tokenbridge_core::authorizer::AccessRequest;
+use tokenbridge_core::clock::rfc3339;
 use tokenbridge_core::secrets::uuid_v4;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/demo/api/{*rest}", any(api))
+const KEPT_ORDERS: usize = 100;
+
+#[derive(Clone)]
+struct DemoApi {
+    app: AppState,
+    orders: Arc<Mutex<VecDeque<Value>>>,
 }
 
-async fn api(State(state): State<AppState>, ctx: Ctx, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub fn routes(app: AppState) -> Router {
+    Router::new().route("/demo/api/{*rest}", any(api)).with_state(DemoApi { app, orders: Default::default() })
+}
+
+async fn api(State(demo): State<DemoApi>, ctx: Ctx, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let ctx = ctx.door("demo-api.tokenbridge");
+    let engine = &demo.app.engine;
     let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let req = AccessRequest { token: bearer(&headers), method: method.as_str(), path, host: None };
-    let allowed = match state.engine.authorize(&req, &ctx).await {
+    let allowed = match engine.authorize(&req, &ctx).await {
         Ok(a) => a,
         Err(denial) => return OAuthError::new(denial, &ctx.request_id).into_response(),
     };
-    let caller = &allowed.identity;
+    let caller = allowed.identity.as_ref();
+    let answer = |status: StatusCode, mut body: Value| {
+        body["caller"] = json!(caller);
+        body["route"] = json!(allowed.route);
+        body["request_id"] = json!(ctx.request_id);
+        (status, Json(body)).into_response()
+    };
     match (method, uri.path()) {
-        (Method::GET, "/demo/api/hello") => Json(json!({
-            "message": format!("Hello, {}!", caller.username),
-            "caller": caller.as_ref(),
-            "route": allowed.route,
-            "request_id": ctx.request_id,
-        }))
-        .into_response(),
-        (Method::POST, "/demo/api/orders") => (
-            StatusCode::CREATED,
-            Json(json!({
-                "order_id": uuid_v4(),
-                "placed_by": caller.username,
-                "caller": caller.as_ref(),
-                "route": allowed.route,
-                "request_id": ctx.request_id,
-            })),
-        )
-            .into_response(),
-        _ => (StatusCode::NOT_FOUND, Json(json!({ "message": "no such demo endpoint", "request_id": ctx.request_id })))
-            .into_response(),
+        (Method::GET, "/demo/api/hello") => {
+            answer(StatusCode::OK, json!({ "message": format!("Hello, {}!", caller.username) }))
+        }
+        (Method::POST, "/demo/api/orders") => {
+            let order =
+                json!({ "order_id": uuid_v4(), "placed_by": caller.username, "placed_at": rfc3339(engine.now()) });
+            let mut orders = demo.orders.lock().expect("orders lock");
+            orders.push_front(order.clone());
+            orders.truncate(KEPT_ORDERS);
+            answer(StatusCode::CREATED, order)
+        }
+        (Method::GET, "/demo/api/orders") => {
+            let orders: Vec<Value> = demo.orders.lock().expect("orders lock").iter().cloned().collect();
+            answer(StatusCode::OK, json!({ "orders": orders }))
+        }
+        _ => answer(StatusCode::NOT_FOUND, json!({ "message": "no such demo endpoint" })),
     }
 }

@@ -3,12 +3,13 @@
 //!
 //! The original request is read from `X-Forwarded-Method`/`X-Original-Method`,
 //! `X-Forwarded-Uri`/`X-Original-URI` and `X-Forwarded-Host`; Envoy instead sends the original
-//! method and appends the original path to `/forward-auth`. 200 carries identity headers; 401/403
+//! method and appends the original path to `/forward-auth`. Headers that disagree are refused
+//! (a client's own header slipped through the proxy). 200 carries identity headers; 401/403
 //! carry an RFC 6750 challenge, the request id, and a JSON body.
 
 use crate::context::Ctx;
 use crate::errors::OAuthError;
-use crate::oauth2::bearer;
+use crate::oauth2::{bearer, refuse};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use tokenbridge_core::authorizer::{AccessRequest, Allowed};
+use tokenbridge_core::{Denial, DenialCode};
 
 pub const PREFIX: &str = "/forward-auth";
 
@@ -27,6 +29,25 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// The one value the named headers (and Envoy's appended path) agree on. Two different answers
+/// mean a client-sent header got through the proxy: the request is refused rather than guessed.
+fn original<'a>(headers: &'a HeaderMap, names: &[&str], also: Option<&'a str>) -> Result<Option<&'a str>, String> {
+    let mut found: Option<(&str, &str)> = None;
+    let given = names.iter().filter_map(|n| header(headers, n).map(|v| (*n, v)));
+    for (name, value) in given.chain(also.map(|v| ("the path after /forward-auth", v))) {
+        match found {
+            Some((first, v)) if v != value => {
+                return Err(format!(
+                    "{first} and {name} disagree about the original request; the proxy must set one and clear the other"
+                ))
+            }
+            Some(_) => {}
+            None => found = Some((name, value)),
+        }
+    }
+    Ok(found.map(|(_, v)| v))
+}
+
 async fn forward_auth(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -35,18 +56,25 @@ async fn forward_auth(
     headers: HeaderMap,
 ) -> Response {
     let ctx = ctx.door("authorizer.tokenbridge");
-    // Envoy ext_authz: the original path follows the prefix.
+    // Envoy ext_authz: the original path follows the prefix, and the method is the request's own.
     let appended = uri
         .path_and_query()
         .map(|pq| pq.as_str())
         .and_then(|pq| pq.strip_prefix(PREFIX))
         .filter(|p| p.starts_with('/'));
+    let read = original(&headers, &["x-forwarded-method", "x-original-method"], None)
+        .and_then(|m| original(&headers, &["x-forwarded-uri", "x-original-uri"], appended).map(|p| (m, p)));
+    let (orig_method, orig_path) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            let denial = Denial::new(DenialCode::InsufficientScope, e);
+            return refuse(&state, "Authorize", &ctx, denial).await.into_response();
+        }
+    };
     let req = AccessRequest {
         token: bearer(&headers),
-        method: header(&headers, "x-forwarded-method")
-            .or(header(&headers, "x-original-method"))
-            .unwrap_or(method.as_str()),
-        path: header(&headers, "x-forwarded-uri").or(header(&headers, "x-original-uri")).or(appended).unwrap_or("/"),
+        method: orig_method.unwrap_or(method.as_str()),
+        path: orig_path.unwrap_or("/"),
         host: header(&headers, "x-forwarded-host").or(header(&headers, "host")),
     };
     match state.engine.authorize(&req, &ctx).await {

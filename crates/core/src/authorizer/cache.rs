@@ -24,13 +24,10 @@ pub struct TokenCache {
     bound: i64,
 }
 
-/// The cache key: which kind of verification, and the token's digest (the token itself is not kept).
-pub fn key(kind: u8, token: &str) -> [u8; 32] {
-    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    h.update(&[kind]);
-    h.update(token.as_bytes());
+/// The cache key: the token's digest (the token itself is not kept).
+pub fn key(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
-    out.copy_from_slice(h.finish().as_ref());
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
     out
 }
 
@@ -70,5 +67,49 @@ impl TokenCache {
     /// A refresh family was revoked through this engine: its cached tokens stop counting now.
     pub fn family_revoked(&self, family: &str) {
         self.revoked.insert(family.to_string(), ());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(exp: i64, family: Option<&str>) -> Arc<Identity> {
+        Arc::new(Identity {
+            subject: "u1".into(),
+            username: "alice".into(),
+            groups: vec![],
+            client_id: None,
+            scopes: vec![],
+            token_kind: "access".into(),
+            expires_at: exp,
+            family: family.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn entries_are_trusted_until_the_earlier_of_exp_and_the_bound() {
+        let c = TokenCache::new(10, 30);
+        c.put(key("a"), identity(1_000 + 3600, None), 1_000);
+        assert!(c.get(&key("a"), 1_029).is_some());
+        assert!(c.get(&key("a"), 1_030).is_none(), "past the bound");
+        c.put(key("b"), identity(1_010, None), 1_000);
+        assert_eq!(c.get(&key("b"), 1_000).unwrap().trusted_until, 1_010);
+        assert!(c.get(&key("b"), 1_010).is_none(), "past exp");
+        c.put(key("c"), identity(999, None), 1_000);
+        assert!(c.get(&key("c"), 1_000).is_none(), "an expired token is never cached");
+    }
+
+    #[test]
+    fn a_revoked_family_is_evicted_at_once_and_capacity_zero_is_off() {
+        let c = TokenCache::new(10, 30);
+        c.put(key("a"), identity(5_000, Some("fam")), 1_000);
+        c.put(key("b"), identity(5_000, Some("other")), 1_000);
+        c.family_revoked("fam");
+        assert!(c.get(&key("a"), 1_001).is_none());
+        assert!(c.get(&key("b"), 1_001).is_some());
+        let off = TokenCache::new(0, 30);
+        off.put(key("a"), identity(5_000, None), 1_000);
+        assert!(!off.enabled() && off.get(&key("a"), 1_000).is_none());
     }
 }

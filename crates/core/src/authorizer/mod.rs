@@ -243,6 +243,33 @@ impl Engine {
         route: &Route,
         trail: &mut Trail,
     ) -> Result<(Arc<Identity>, bool), Denial> {
+        // A warm token costs a digest and a lookup: nothing is parsed before the cache answers.
+        let now = self.now();
+        let key = cache::key(token);
+        if let Some(hit) = self.authorizer.cache.get(&key, now) {
+            let upstream = hit.identity.token_kind != "access";
+            let fits = match route.token {
+                TokenKind::Access => !upstream,
+                TokenKind::Upstream => upstream,
+                _ => true,
+            };
+            // A cached token of the wrong kind falls through to the checks below, which name it.
+            if fits {
+                trail.pass(
+                    "token",
+                    format!(
+                        "{} token verified {} s ago (cached until {})",
+                        hit.identity.token_kind,
+                        now - hit.verified_at,
+                        crate::clock::rfc3339(hit.trusted_until)
+                    ),
+                );
+                if upstream {
+                    self.check_provider(route, &hit.identity, trail)?;
+                }
+                return Ok((hit.identity, true));
+            }
+        }
         let unverified_iss = looks_like_jwt(token)
             .then(|| UnverifiedJwt::parse(token).ok())
             .flatten()
@@ -273,23 +300,6 @@ impl Engine {
             TokenKind::Upstream => true,
             _ => !own,
         };
-        let now = self.now();
-        let key = cache::key(if upstream { b'u' } else { b'a' }, token);
-        if let Some(hit) = self.authorizer.cache.get(&key, now) {
-            trail.pass(
-                "token",
-                format!(
-                    "{} token verified {} s ago (cached until {})",
-                    hit.identity.token_kind,
-                    now - hit.verified_at,
-                    crate::clock::rfc3339(hit.trusted_until)
-                ),
-            );
-            if upstream {
-                self.check_provider(route, &hit.identity, trail)?;
-            }
-            return Ok((hit.identity, true));
-        }
         let identity = if upstream {
             self.verify_upstream_bearer(token, unverified_iss.as_deref(), route, trail).await?
         } else {
@@ -524,7 +534,10 @@ impl Engine {
                     &mut trail,
                     DenialCode::InsufficientScope,
                     "scope",
-                    format!("the admin API needs scope {ADMIN_SCOPE}; token has {}", list(&id.scopes)),
+                    format!(
+                        "the admin API needs scope {ADMIN_SCOPE}; token has {}",
+                        if id.scopes.is_empty() { "none".into() } else { id.scopes.join(" ") }
+                    ),
                 ));
             }
             trail.pass("scope", ADMIN_SCOPE);

@@ -279,13 +279,21 @@ pub struct Opts {
     pub demo_timeout_ms: u64,
     /// Add the provider `test` at this test-owned issuer (a [`TestIdp`]).
     pub test_idp: Option<String>,
+    /// Last word on the configuration (authorizer routes and cache, client scopes, ...).
+    pub configure: Option<Configure>,
 }
+
+/// A change to a custom server's configuration, applied before the engine starts.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { rate_limits: None, demo_timeout_ms: 3000, test_idp: None }
+        Self { rate_limits: None, demo_timeout_ms: 3000, test_idp: None, configure: None }
     }
 }
+
+/// The admin token of a [`Server::custom`] server.
+pub const CUSTOM_ADMIN_TOKEN: &str = "custom-admin-token";
 
 pub struct Server {
     pub base: String,
@@ -296,6 +304,8 @@ pub struct Server {
     pub client_id: String,
     pub client_secret: String,
     pub upstream_client_secret: String,
+    /// The admin API's bearer token.
+    pub admin_token: String,
     shutdown_tx: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
     pub dir: TempDir,
@@ -339,6 +349,7 @@ impl Server {
         let client_id = info["client"]["client_id"].as_str().expect("client id").to_string();
         let client_secret = info["client"]["client_secret"].as_str().expect("client secret").to_string();
         let upstream_client_secret = info["upstream"]["client_secret"].as_str().expect("secret").to_string();
+        let admin_token = info["admin_token"].as_str().expect("admin token").to_string();
         let (tx, task) = Self::spawn(listener, demo.app);
         Self {
             base,
@@ -349,6 +360,7 @@ impl Server {
             client_id,
             client_secret,
             upstream_client_secret,
+            admin_token,
             shutdown_tx: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
             dir,
@@ -369,8 +381,7 @@ impl Server {
         let client_secret = "custom-client-secret".to_string();
         let upstream_client_secret = "custom-upstream-secret".to_string();
 
-        let mut cfg: Config =
-            tokenbridge_server::demo::demo_config(&base, &client_secret, "custom-admin-token", "RS256");
+        let mut cfg: Config = tokenbridge_server::demo::demo_config(&base, &client_secret, CUSTOM_ADMIN_TOKEN, "RS256");
         if let Some(r) = opts.rate_limits {
             cfg.rate_limits = r;
         }
@@ -416,7 +427,11 @@ impl Server {
                 timeout_ms: 3000,
             });
         }
+        if let Some(configure) = opts.configure {
+            configure(&mut cfg);
+        }
         let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        engine.ensure_admin_token().await.expect("admin token");
         for p in PEOPLE.iter().filter(|p| p.local) {
             engine
                 .directory
@@ -469,6 +484,7 @@ impl Server {
             client_id: DEMO_CLIENT.into(),
             client_secret,
             upstream_client_secret,
+            admin_token: CUSTOM_ADMIN_TOKEN.into(),
             shutdown_tx: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
             dir,
