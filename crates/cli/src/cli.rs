@@ -47,6 +47,9 @@ pub enum Command {
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run the API Gateway authorizer as an AWS Lambda function (custom runtime): answers each
+    /// authorizer event from the Runtime API at AWS_LAMBDA_RUNTIME_API. Logs JSON unless --log-format.
+    Lambda(LambdaArgs),
 }
 
 #[derive(Args, Debug)]
@@ -54,6 +57,13 @@ pub struct ServeArgs {
     /// Address to listen on (overrides server.listen).
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LambdaArgs {
+    /// Stop after this many invocations (for tests and local runs against a Runtime API emulator).
+    #[arg(long)]
+    pub max_events: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             require_existing_store(&cfg)?;
             audit(open_store(&cfg).await?, c).await
         }
+        Command::Lambda(a) => crate::lambda::run(&cli.global, a).await,
     }
 }
 

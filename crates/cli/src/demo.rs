@@ -88,8 +88,16 @@ curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d usern
 curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={du} -d password={dp} \
   | jq -r .id_token | xargs -I{{}} curl -s -X POST {base}/auth/exchange -H "Authorization: Bearer {{}}" | jq .   # unverified
 
-# 6. The audit trail (another terminal, same data):
+# 6. The sample API behind the authorizer (alice is in group admins; bob's token would get 403):
+curl -s {base}/demo/api/hello -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
+curl -s -X POST {base}/demo/api/orders -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
+curl -si {base}/forward-auth -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" \
+  -H "X-Forwarded-Method: DELETE" -H "X-Forwarded-Uri: /demo/api/orders"     # 403: no route covers it
+
+# 7. The audit trail, and why one request was refused (another terminal, same data):
 cargo run --release -- audit lookup --data-dir {dir} --denied --limit 5
+cargo run --release -- audit explain --data-dir {dir} <request id from an x-request-id header>
+curl -s {base}/admin/audit/<request id> -H "Authorization: Bearer {admin}" | jq .
 
 Press Ctrl-C to stop.
 "#,

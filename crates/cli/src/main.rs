@@ -4,6 +4,7 @@ mod cli;
 mod clients;
 mod commands;
 mod demo;
+mod lambda;
 mod state;
 
 use clap::Parser;
