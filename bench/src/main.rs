@@ -1,4 +1,6 @@
-//! `tokenbridge-bench`: a small load generator for tokenbridge's token exchange.
+//! `tokenbridge-bench`: a small load generator for tokenbridge's token exchange (and, with
+//! `verify`, the machine's signature-verification bound; forward-auth is measured with wrk by
+//! `bench/forward-auth.sh`).
 //!
 //! `tokenbridge-bench exchange --demo-json DIR/demo.json` reads what `tokenbridge demo` wrote,
 //! pre-mints distinct upstream id tokens at the demo upstream provider (untimed), then sends
@@ -16,6 +18,8 @@
 //!   most `--concurrency` are in flight. A request dispatched late (because the cap was reached or
 //!   the generator itself fell behind) is timed from its scheduled instant, so a stalled server
 //!   shows up in the latency instead of being hidden (no coordinated omission).
+
+mod verify;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -59,6 +63,18 @@ struct Cli {
 enum Command {
     /// Measure POST /auth/exchange against a running `tokenbridge demo`.
     Exchange(ExchangeArgs),
+    /// Signature verifications per second on this machine (the cold authorizer's ceiling).
+    Verify {
+        /// Algorithms to measure.
+        #[arg(long, value_delimiter = ',', default_value = "RS256,ES256,EdDSA")]
+        algorithms: Vec<String>,
+        /// Seconds per measurement (at most 30).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Measure on 1..=threads threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -148,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             runtime.block_on(exchange(args))
         }
+        Command::Verify { algorithms, seconds, threads } => verify::run(&algorithms, seconds, threads),
     }
 }
 

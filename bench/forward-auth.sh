@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Forward-auth benchmark: authorizer decisions per second over HTTP, with a warm cache and with
+# the cache off, next to the machine's signature-verification bound.
+#
+# For each algorithm: start `tokenbridge demo` on a free loopback port (fresh data dir), get
+# alice's access token through the real exchange, then drive `GET /forward-auth` (original
+# request GET /demo/api/hello) with wrk for a bounded time:
+#   warm   cache on (default): every decision after the first is a cache hit
+#   cold   TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0: every decision verifies the signature and
+#          reads the session's revocation state from the store
+#   cold-norev  cache off and TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION=false: signature only
+# and `tokenbridge-bench verify` for signature verifications/s on 1 and 2 threads.
+#
+#   bench/forward-auth.sh                          # RS256 and ES256, 10 s per run, 64 connections
+#   bench/forward-auth.sh --algorithms RS256 --duration 5 --connections 32
+#
+# Loopback only; bounded; the servers it starts are stopped. Results go to
+# bench/results/forward-auth-<timestamp>/. Needs: cargo, curl, jq, wrk (Debian: wrk).
+set -euo pipefail
+
+ALGORITHMS="RS256 ES256"
+DURATION=10
+CONNECTIONS=64
+WRK_THREADS=1
+BUILD=1
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --algorithms) ALGORITHMS="$2"; shift ;;
+        --duration) DURATION="$2"; shift ;;
+        --connections) CONNECTIONS="$2"; shift ;;
+        --wrk-threads) WRK_THREADS="$2"; shift ;;
+        --no-build) BUILD=0 ;;
+        -h|--help) usage 0 ;;
+        *) echo "unknown argument: $1" >&2; usage 2 ;;
+    esac
+    shift
+done
+for n in "$DURATION" "$CONNECTIONS" "$WRK_THREADS"; do
+    [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || { echo "not a positive number: $n" >&2; exit 2; }
+done
+[ "$DURATION" -le 120 ] || { echo "duration is capped at 120 s" >&2; exit 2; }
+for tool in cargo curl jq wrk; do
+    command -v "$tool" >/dev/null || { echo "$tool is required (Debian: apt-get install $tool)" >&2; exit 2; }
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/bench/results/forward-auth-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+BIN="$ROOT/target/release"
+say() { echo "$@" | tee -a "$SUMMARY"; }
+
+if [ "$BUILD" = 1 ]; then
+    echo "building (release)…"
+    timeout 1800 cargo build --release -p tokenbridge -p tokenbridge-bench >"$OUT/build.log" 2>&1 \
+        || { tail -n 20 "$OUT/build.log" >&2; exit 1; }
+fi
+[ -x "$BIN/tokenbridge" ] && [ -x "$BIN/tokenbridge-bench" ] || { echo "release binaries missing" >&2; exit 1; }
+
+{
+    echo "tokenbridge forward-auth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
+    echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+    echo "load:      $(uptime | sed 's/.*load average/load average/') (before)"
+    echo "settings:  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, keep-alive, on the same machine as the server"
+} | tee "$SUMMARY"
+
+SERVER_PID=""
+DATA_DIR=""
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+    fi
+    SERVER_PID=""
+}
+cleanup() { stop_server; [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"; DATA_DIR=""; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server ALG LOGNAME [ENV=VALUE…]: the demo on the current DATA_DIR; sets BASE.
+start_server() {
+    local alg="$1" log="$2"
+    shift 2
+    rm -f "$DATA_DIR/demo.json"
+    env "$@" "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$alg" \
+        >"$OUT/$log.log" 2>&1 &
+    SERVER_PID=$!
+    BASE=""
+    for _ in $(seq 300); do
+        if [ -s "$DATA_DIR/demo.json" ]; then
+            BASE="$(jq -r .base_url "$DATA_DIR/demo.json" 2>/dev/null || true)"
+            [ -n "$BASE" ] && curl -fsS --max-time 2 "$BASE/healthz" >/dev/null 2>&1 && break
+        fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; see $OUT/$log.log" >&2; exit 1; }
+        sleep 0.1
+        BASE=""
+    done
+    [ -n "$BASE" ] || { echo "server did not become healthy in 30 s" >&2; exit 1; }
+    case "$BASE" in http://127.*) ;; *) echo "refusing non-loopback $BASE" >&2; exit 1 ;; esac
+}
+
+# measure NAME: wrk against forward-auth; prints requests/s and p50/p99, checks every answer was 200.
+measure() {
+    local name="$1" check
+    check="$(curl -s -o /dev/null -w '%{http_code}' "$BASE/forward-auth" -H "Authorization: Bearer $TOKEN" \
+        -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /demo/api/hello')"
+    [ "$check" = 200 ] || { echo "forward-auth answered $check before the $name run" >&2; exit 1; }
+    timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        -H "Authorization: Bearer $TOKEN" -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /demo/api/hello' \
+        "$BASE/forward-auth" >"$OUT/$ALG-$name.txt" 2>&1
+    local rps p50 p99 non2xx
+    rps="$(awk '/^Requests\/sec/{print $2}' "$OUT/$ALG-$name.txt")"
+    p50="$(awk '$1=="50%"{print $2}' "$OUT/$ALG-$name.txt")"
+    p99="$(awk '$1=="99%"{print $2}' "$OUT/$ALG-$name.txt")"
+    non2xx="$(awk '/Non-2xx/{print $NF}' "$OUT/$ALG-$name.txt")"
+    say "$(printf '  %-11s %10s decisions/s   p50 %-8s p99 %-8s non-2xx %s' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}")"
+}
+
+say ""
+say "signature verification bound (tokenbridge-bench verify, 3 s each):"
+"$BIN/tokenbridge-bench" verify --algorithms "$(echo "$ALGORITHMS" | tr ' ' ',')" --seconds 3 --threads 2 \
+    | tee "$OUT/verify.jsonl" \
+    | jq -r '"  \(.algorithm) \(.threads) thread(s): \(.verifications_per_second) verifications/s, \(.parse_and_verify_per_second) parse+verify/s"' \
+    | tee -a "$SUMMARY"
+
+for ALG in $ALGORITHMS; do
+    say ""
+    say "=== $ALG ==="
+    DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tokenbridge-fa-$ALG.XXXXXX")"
+    start_server "$ALG" "server-$ALG-warm"
+    UP_ID="$(jq -r .upstream.client_id "$DATA_DIR/demo.json")"
+    UP_SECRET="$(jq -r .upstream.client_secret "$DATA_DIR/demo.json")"
+    ID_TOKEN="$(curl -fsS "$BASE/demo-idp/token" -u "$UP_ID:$UP_SECRET" -d grant_type=password \
+        -d username=alice@demo-upstream.example -d password=alice-upstream-pw | jq -r .id_token)"
+    TOKEN="$(curl -fsS -X POST "$BASE/auth/exchange" -H "Authorization: Bearer $ID_TOKEN" | jq -r .access_token)"
+    [ -n "$TOKEN" ] && [ "$TOKEN" != null ] || { echo "no access token from the exchange" >&2; exit 1; }
+    measure warm
+    stop_server
+    # Same data dir: same keys and session, so the same token stays valid.
+    start_server "$ALG" "server-$ALG-cold" TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0
+    measure cold
+    stop_server
+    start_server "$ALG" "server-$ALG-cold-norev" TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0 \
+        TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION=false
+    measure cold-norev
+    cleanup
+done
+say ""
+say "results: $OUT"
