@@ -60,7 +60,15 @@ pub fn challenge(denial: &Denial) -> Option<HeaderValue> {
     HeaderValue::from_str(&v).ok()
 }
 
-/// Header values must be visible ASCII: quote-like and non-ASCII characters become '?'.
+/// A quoted-string value in visible ASCII: double quotes become single ones (messages quote names
+/// with them), backslashes and non-ASCII characters '?'.
 fn header_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '?' }).collect()
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '?',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect()
 }
