@@ -6,9 +6,10 @@
 # alice's access token through the real exchange, then drive `GET /forward-auth` (original
 # request GET /demo/api/hello) with wrk for a bounded time:
 #   warm   cache on (default): every decision after the first is a cache hit
-#   cold   TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0: every decision verifies the signature and
-#          reads the session's revocation state from the store
-#   cold-norev  cache off and TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION=false: signature only
+#   cold        TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0: every decision verifies the signature;
+#               the session's revocation state comes from the session cache (cache_seconds)
+#   cold-store  both caches off (…_SESSION_CACHE_CAPACITY=0 too): the store is read every time
+#   cold-norev  token cache off and TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION=false: signature only
 # and `tokenbridge-bench verify` for signature verifications/s on 1 and 2 threads.
 #
 #   bench/forward-auth.sh                          # RS256 and ES256, 10 s per run, 64 connections
@@ -82,12 +83,14 @@ cleanup() { stop_server; [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"; DATA_DIR=""; 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server ALG LOGNAME [ENV=VALUE…]: the demo on the current DATA_DIR; sets BASE.
+# start_server ALG LOGNAME [ENV=VALUE…]: the demo on the current DATA_DIR; sets BASE. A restart
+# keeps the first run's port: the base URL is the tokens' issuer.
+LISTEN=127.0.0.1:0
 start_server() {
     local alg="$1" log="$2"
     shift 2
     rm -f "$DATA_DIR/demo.json"
-    env "$@" "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$alg" \
+    env "$@" "$BIN/tokenbridge" demo --listen "$LISTEN" --data-dir "$DATA_DIR" --algorithm "$alg" \
         >"$OUT/$log.log" 2>&1 &
     SERVER_PID=$!
     BASE=""
@@ -102,6 +105,7 @@ start_server() {
     done
     [ -n "$BASE" ] || { echo "server did not become healthy in 30 s" >&2; exit 1; }
     case "$BASE" in http://127.*) ;; *) echo "refusing non-loopback $BASE" >&2; exit 1 ;; esac
+    LISTEN="${BASE#http://}"
 }
 
 # measure NAME: wrk against forward-auth; prints requests/s and p50/p99, checks every answer was 200.
@@ -110,16 +114,27 @@ measure() {
     check="$(curl -s -o /dev/null -w '%{http_code}' "$BASE/forward-auth" -H "Authorization: Bearer $TOKEN" \
         -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /demo/api/hello')"
     [ "$check" = 200 ] || { echo "forward-auth answered $check before the $name run" >&2; exit 1; }
+    local cpu0 cpu1 t0 t1
+    cpu0="$(server_ticks)"; t0="$(date +%s.%N)"
     timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         -H "Authorization: Bearer $TOKEN" -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /demo/api/hello' \
         "$BASE/forward-auth" >"$OUT/$ALG-$name.txt" 2>&1
-    local rps p50 p99 non2xx
+    cpu1="$(server_ticks)"; t1="$(date +%s.%N)"
+    local rps p50 p99 non2xx cores per_core
     rps="$(awk '/^Requests\/sec/{print $2}' "$OUT/$ALG-$name.txt")"
     p50="$(awk '$1=="50%"{print $2}' "$OUT/$ALG-$name.txt")"
     p99="$(awk '$1=="99%"{print $2}' "$OUT/$ALG-$name.txt")"
     non2xx="$(awk '/Non-2xx/{print $NF}' "$OUT/$ALG-$name.txt")"
-    say "$(printf '  %-11s %10s decisions/s   p50 %-8s p99 %-8s non-2xx %s' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}")"
+    # The server's share of the machine (wrk takes the rest), and decisions per server core-second.
+    cores="$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" \
+        'BEGIN{printf "%.2f", (b-a)/hz/(t1-t0)}')"
+    per_core="$(awk -v r="$rps" -v c="$cores" 'BEGIN{if (c>0) printf "%.0f", r/c; else print "n/a"}')"
+    say "$(printf '  %-11s %10s decisions/s   p50 %-8s p99 %-8s non-2xx %-4s server %s cores = %s decisions per core-second' \
+        "$name" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cores" "$per_core")"
 }
+
+# CPU ticks (user + system) the server has used so far.
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 
 say ""
 say "signature verification bound (tokenbridge-bench verify, 3 s each):"
@@ -132,6 +147,7 @@ for ALG in $ALGORITHMS; do
     say ""
     say "=== $ALG ==="
     DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tokenbridge-fa-$ALG.XXXXXX")"
+    LISTEN=127.0.0.1:0
     start_server "$ALG" "server-$ALG-warm"
     UP_ID="$(jq -r .upstream.client_id "$DATA_DIR/demo.json")"
     UP_SECRET="$(jq -r .upstream.client_secret "$DATA_DIR/demo.json")"
@@ -144,6 +160,10 @@ for ALG in $ALGORITHMS; do
     # Same data dir: same keys and session, so the same token stays valid.
     start_server "$ALG" "server-$ALG-cold" TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0
     measure cold
+    stop_server
+    start_server "$ALG" "server-$ALG-cold-store" TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0 \
+        TOKENBRIDGE_AUTHORIZER_SESSION_CACHE_CAPACITY=0
+    measure cold-store
     stop_server
     start_server "$ALG" "server-$ALG-cold-norev" TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY=0 \
         TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION=false

@@ -340,12 +340,15 @@ impl Config {
         self.apply_authorizer_env();
     }
 
-    /// `TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY` and `TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION`
+    /// `TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY`, `…_SESSION_CACHE_CAPACITY` and `…_CHECK_REVOCATION`
     /// (also honoured by `demo`, to measure the authorizer with its cache or revocation check off).
     pub fn apply_authorizer_env(&mut self) {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if let Some(n) = var("TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY").and_then(|v| v.parse().ok()) {
             self.authorizer.cache_capacity = n;
+        }
+        if let Some(n) = var("TOKENBRIDGE_AUTHORIZER_SESSION_CACHE_CAPACITY").and_then(|v| v.parse().ok()) {
+            self.authorizer.session_cache_capacity = n;
         }
         if let Some(b) = var("TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION").and_then(|v| v.parse().ok()) {
             self.authorizer.check_revocation = b;

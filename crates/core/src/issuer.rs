@@ -303,6 +303,17 @@ pub async fn verify_own(
     now: i64,
 ) -> Result<OwnToken, (&'static str, String)> {
     let jwt = UnverifiedJwt::parse(token).map_err(|e| ("format", e))?;
+    verify_own_parsed(keys, issuer, jwt, expected_use, now).await
+}
+
+/// [`verify_own`] for a token the caller has already parsed (to read its `iss`, say).
+pub async fn verify_own_parsed(
+    keys: &KeyRing,
+    issuer: &str,
+    jwt: UnverifiedJwt,
+    expected_use: Option<&str>,
+    now: i64,
+) -> Result<OwnToken, (&'static str, String)> {
     let alg = jwt.header.alg.clone();
     if !matches!(alg.as_str(), "RS256" | "ES256" | "EdDSA") {
         return Err(("algorithm", format!("algorithm {alg:?} is not one this issuer signs with")));

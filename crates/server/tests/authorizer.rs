@@ -773,14 +773,37 @@ async fn revocation_elsewhere_is_honoured_within_cache_seconds() {
 }
 
 #[tokio::test]
-async fn without_the_cache_every_decision_verifies() {
-    let s = audited_server(|cfg| cfg.authorizer.cache_capacity = 0).await;
+async fn without_the_caches_every_decision_verifies_and_reads_the_store() {
+    let s = audited_server(|cfg| {
+        cfg.authorizer.cache_capacity = 0;
+        cfg.authorizer.session_cache_capacity = 0;
+    })
+    .await;
     let at = access_token(&s.sign_in("alice").await);
     for _ in 0..2 {
         let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
         assert_eq!(detail(&e, "revocation"), "sign-in session still active");
     }
     s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    let r = forward(&s, Some(&at), "GET", HELLO).await;
+    assert_denied(&s, &r, 401, "revocation", "the token's sign-in session was revoked", &[&at]).await;
+}
+
+#[tokio::test]
+async fn with_the_token_cache_off_session_liveness_is_still_bounded_by_cache_seconds() {
+    let s = audited_server(|cfg| {
+        cfg.authorizer.cache_capacity = 0;
+        cfg.authorizer.cache_seconds = 20;
+    })
+    .await;
+    let at = access_token(&s.sign_in("alice").await);
+    let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
+    assert_eq!(detail(&e, "revocation"), "sign-in session still active");
+    s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    s.clock.advance(19);
+    let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
+    assert_eq!(detail(&e, "revocation"), "sign-in session active (checked 19 s ago)");
+    s.clock.advance(1);
     let r = forward(&s, Some(&at), "GET", HELLO).await;
     assert_denied(&s, &r, 401, "revocation", "the token's sign-in session was revoked", &[&at]).await;
 }

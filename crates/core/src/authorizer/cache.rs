@@ -70,6 +70,40 @@ impl TokenCache {
     }
 }
 
+/// Sign-in sessions (refresh families) seen alive: the revocation check reads the store at most
+/// once per family per `cache_seconds`, even with the token cache off. Revocations through this
+/// engine are seen at once (the same revoked set as the token cache).
+pub struct SessionCache {
+    alive: Option<Cache<String, i64>>,
+    bound: i64,
+}
+
+impl SessionCache {
+    pub fn new(capacity: u64, bound_seconds: i64) -> Self {
+        let bound = bound_seconds.max(1);
+        let ttl = Duration::from_secs(bound as u64);
+        let alive = (capacity > 0).then(|| Cache::builder().max_capacity(capacity).time_to_live(ttl).build());
+        Self { alive, bound }
+    }
+
+    /// When the family was last seen alive, if that is recent enough to trust.
+    pub fn alive_since(&self, family: &str, now: i64, tokens: &TokenCache) -> Option<i64> {
+        let alive = self.alive.as_ref()?;
+        let checked = alive.get(family)?;
+        if checked + self.bound <= now || tokens.revoked.contains_key(family) {
+            alive.invalidate(family);
+            return None;
+        }
+        Some(checked)
+    }
+
+    pub fn seen_alive(&self, family: &str, now: i64) {
+        if let Some(alive) = &self.alive {
+            alive.insert(family.to_string(), now);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +145,23 @@ mod tests {
         let off = TokenCache::new(0, 30);
         off.put(key("a"), identity(5_000, None), 1_000);
         assert!(!off.enabled() && off.get(&key("a"), 1_000).is_none());
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_trusted_for_the_bound_unless_revoked_here() {
+        let tokens = TokenCache::new(10, 30);
+        let sessions = SessionCache::new(10, 30);
+        sessions.seen_alive("fam", 1_000);
+        assert_eq!(sessions.alive_since("fam", 1_029, &tokens), Some(1_000));
+        assert_eq!(sessions.alive_since("fam", 1_030, &tokens), None);
+        sessions.seen_alive("fam", 1_100);
+        tokens.family_revoked("fam");
+        assert_eq!(sessions.alive_since("fam", 1_101, &tokens), None);
+        assert_eq!(SessionCache::new(0, 30).alive_since("fam", 1_000, &tokens), None);
     }
 }

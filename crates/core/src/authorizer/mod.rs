@@ -14,7 +14,7 @@ use crate::issuer;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
 use crate::trail::{Denial, DenialCode, Trail};
 use crate::upstream::SubjectTokenType;
-use cache::TokenCache;
+use cache::{SessionCache, TokenCache};
 use rules::{AuthorizerConfig, DefaultAction, IdentityHeaders, Route, TokenKind};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -63,6 +63,7 @@ pub struct Authorizer {
     audit_allows: bool,
     pub headers: IdentityHeaders,
     cache: TokenCache,
+    sessions: SessionCache,
 }
 
 /// The admin scope: an access token carrying it may use the admin API.
@@ -90,6 +91,7 @@ impl Authorizer {
             audit_allows: cfg.audit_allows,
             headers: cfg.headers.clone(),
             cache: TokenCache::new(cfg.cache_capacity, cfg.cache_seconds),
+            sessions: SessionCache::new(cfg.session_cache_capacity, cfg.cache_seconds),
         })
     }
 
@@ -270,10 +272,8 @@ impl Engine {
                 return Ok((hit.identity, true));
             }
         }
-        let unverified_iss = looks_like_jwt(token)
-            .then(|| UnverifiedJwt::parse(token).ok())
-            .flatten()
-            .and_then(|j| j.claim_str("iss").map(str::to_string));
+        let parsed = looks_like_jwt(token).then(|| UnverifiedJwt::parse(token).ok()).flatten();
+        let unverified_iss = parsed.as_ref().and_then(|j| j.claim_str("iss").map(str::to_string));
         let own = unverified_iss.as_deref() == Some(self.issuer.as_str());
         let upstream = match route.token {
             TokenKind::Access if !own => {
@@ -303,23 +303,37 @@ impl Engine {
         let identity = if upstream {
             self.verify_upstream_bearer(token, unverified_iss.as_deref(), route, trail).await?
         } else {
-            self.verify_access_bearer(token, trail).await?
+            self.verify_access_bearer(token, parsed, trail).await?
         };
         let identity = Arc::new(identity);
         self.authorizer.cache.put(key, identity.clone(), now);
         Ok((identity, false))
     }
 
-    async fn verify_access_bearer(&self, token: &str, trail: &mut Trail) -> Result<Identity, Denial> {
-        let t = issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), self.now())
-            .await
-            .map_err(|(check, detail)| deny(trail, DenialCode::InvalidToken, check, detail))?;
+    async fn verify_access_bearer(
+        &self,
+        token: &str,
+        parsed: Option<UnverifiedJwt>,
+        trail: &mut Trail,
+    ) -> Result<Identity, Denial> {
+        let now = self.now();
+        let verified = match parsed {
+            Some(jwt) => issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, Some("access"), now).await,
+            None => issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), now).await,
+        };
+        let t = verified.map_err(|(check, detail)| deny(trail, DenialCode::InvalidToken, check, detail))?;
         trail.pass("signature", format!("{} with kid {}", t.alg, t.kid));
         trail.pass("expiry", format!("valid until {}", crate::clock::rfc3339(t.int("exp").unwrap_or(0))));
         let family = t.str("origin_jti").map(str::to_string);
         match (&family, self.authorizer.check_revocation) {
             (Some(f), true) => {
-                if !self.store.refresh_family_active(f).await.map_err(Denial::storage)? {
+                let az = &self.authorizer;
+                if let Some(since) = az.sessions.alive_since(f, now, &az.cache) {
+                    trail.pass("revocation", format!("sign-in session active (checked {} s ago)", now - since));
+                } else if self.store.refresh_family_active(f).await.map_err(Denial::storage)? {
+                    az.sessions.seen_alive(f, now);
+                    trail.pass("revocation", "sign-in session still active");
+                } else {
                     return Err(deny(
                         trail,
                         DenialCode::InvalidToken,
@@ -327,7 +341,6 @@ impl Engine {
                         "the token's sign-in session was revoked (refresh family ended)",
                     ));
                 }
-                trail.pass("revocation", "sign-in session still active");
             }
             (None, true) => trail.skip("revocation", "token has no refresh family"),
             (_, false) => trail.skip("revocation", "not checked (authorizer.check_revocation = false)"),

@@ -14,8 +14,11 @@ pub struct AuthorizerConfig {
     pub check_revocation: bool,
     /// Verified tokens kept in memory; 0 turns the cache off.
     pub cache_capacity: u64,
-    /// Longest a cached verification is trusted: a revocation made by another instance is
-    /// honoured within this many seconds (one made here, at once).
+    /// Sign-in sessions whose liveness is kept in memory for the revocation check; 0 reads the
+    /// store on every check that the token cache does not answer.
+    pub session_cache_capacity: u64,
+    /// Longest a cached verification or session liveness is trusted: a revocation made by another
+    /// instance is honoured within this many seconds (one made here, at once).
     pub cache_seconds: i64,
     /// Also audit allowed decisions (denials are always audited).
     pub audit_allows: bool,
@@ -31,6 +34,7 @@ impl Default for AuthorizerConfig {
             default_action: DefaultAction::Deny,
             check_revocation: true,
             cache_capacity: 100_000,
+            session_cache_capacity: 100_000,
             cache_seconds: 30,
             audit_allows: false,
             headers: IdentityHeaders::default(),
