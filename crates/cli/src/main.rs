@@ -9,6 +9,10 @@ mod state;
 
 use clap::Parser;
 
+// glibc's malloc showed as a tenth of a busy server's time; mimalloc halves that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
