@@ -107,10 +107,16 @@ impl Directory {
         Ok(user)
     }
 
+    /// Disabling also ends the user's sign-in sessions: refresh tokens stop working at once, and
+    /// access tokens fail the authorizer's revocation check (within its cache bound).
     pub async fn set_enabled(&self, username: &str, enabled: bool) -> Result<User, DirectoryError> {
         let mut u = self.find(username).await?;
         u.enabled = enabled;
-        self.update(u).await
+        let u = self.update(u).await?;
+        if !enabled {
+            self.store.revoke_user_sessions(&u.id).await?;
+        }
+        Ok(u)
     }
 
     pub async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {

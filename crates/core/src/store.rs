@@ -84,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     /// all rotated-out or expired but never revoked counts as alive). Unknown families are alive,
     /// since access tokens may outlive a purged family row.
     async fn refresh_family_active(&self, family_id: &str) -> StoreResult<bool>;
+    /// Ends every sign-in session of the user (each family gets revoked tokens, so its access
+    /// tokens stop passing the revocation check); returns how many families were still active.
+    async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
 
     // --- one-time use ---
     /// Insert-if-absent: `true` when this is the first use of `token_hash` (an expired marker

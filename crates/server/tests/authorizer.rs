@@ -773,6 +773,19 @@ async fn revocation_elsewhere_is_honoured_within_cache_seconds() {
 }
 
 #[tokio::test]
+async fn disabling_a_user_ends_their_sessions_within_cache_seconds() {
+    let s = audited_server(|cfg| cfg.authorizer.cache_seconds = 30).await;
+    let at = access_token(&s.sign_in("alice").await);
+    assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
+    // As `tokenbridge users disable` does it from another process: straight through the directory.
+    s.engine.directory.set_enabled("alice", false).await.expect("disable");
+    assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, true).await;
+    s.clock.advance(30);
+    let r = forward(&s, Some(&at), "GET", HELLO).await;
+    assert_denied(&s, &r, 401, "revocation", "the token's sign-in session was revoked", &[&at]).await;
+}
+
+#[tokio::test]
 async fn without_the_caches_every_decision_verifies_and_reads_the_store() {
     let s = audited_server(|cfg| {
         cfg.authorizer.cache_capacity = 0;

@@ -288,16 +288,22 @@ async fn userinfo_serves_the_local_profile() {
     let forged = flip_signature_byte(&at);
     let r = s.userinfo(&forged).await;
     assert_oauth_error(&r, 401, "invalid_token", "signature", &[&forged]);
-    // A disabled user's token stops working at once.
-    s.engine.directory.set_enabled("alice", false).await.unwrap();
-    let r = s.userinfo(&at).await;
-    assert_oauth_error(&r, 401, "invalid_token", "disabled", &[&at]);
-    s.engine.directory.set_enabled("alice", true).await.unwrap();
-    s.userinfo(&at).await.assert_ok();
-    // And an expired one.
+    // An expired token.
+    let later = s.sign_in("alice").await["access_token"].as_str().unwrap().to_string();
     s.clock.advance(3600);
     let r = s.userinfo(&at).await;
     assert_oauth_error(&r, 401, "invalid_token", "expired", &[&at]);
+    s.clock.advance(-3600);
+    // Disabling a user ends their sessions (as Cognito's AdminDisableUser revokes their tokens):
+    // the token stops working at once and stays revoked when the user is enabled again.
+    s.userinfo(&later).await.assert_ok();
+    s.engine.directory.set_enabled("alice", false).await.unwrap();
+    let r = s.userinfo(&later).await;
+    assert_oauth_error(&r, 401, "invalid_token", "session was revoked", &[&later]);
+    s.engine.directory.set_enabled("alice", true).await.unwrap();
+    let r = s.userinfo(&later).await;
+    assert_oauth_error(&r, 401, "invalid_token", "session was revoked", &[&later]);
+    s.userinfo(s.sign_in("alice").await["access_token"].as_str().unwrap()).await.assert_ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -29,6 +29,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     clients(&*store).await;
     signing_keys(&*store).await;
     refresh_tokens(&*store).await;
+    user_sessions(&*store).await;
     concurrent_rotation(store.clone()).await;
     replay_markers(&*store).await;
     concurrent_replay_markers(store.clone()).await;
@@ -411,6 +412,28 @@ pub async fn signing_keys(store: &dyn Store) {
 }
 
 /// Rotation compare-and-swap outcomes and family revocation.
+/// Ending a user's sessions kills every family of that user, active or spent, and no other's.
+pub async fn user_sessions(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let u = create_user(store, &t, "signedout").await;
+    let other = create_user(store, &t, "bystander").await;
+    let (fa, fb, fspent, fother) = (format!("{t}fa"), format!("{t}fb"), format!("{t}fspent"), format!("{t}fo"));
+    store.insert_refresh_token(&refresh(&t, 0, &fa, &u.id, now + 3600)).await.unwrap();
+    store.insert_refresh_token(&refresh(&t, 1, &fb, &u.id, now + 3600)).await.unwrap();
+    let mut spent = refresh(&t, 2, &fspent, &u.id, now + 3600);
+    spent.status = RefreshStatus::Rotated;
+    store.insert_refresh_token(&spent).await.unwrap();
+    store.insert_refresh_token(&refresh(&t, 3, &fother, &other.id, now + 3600)).await.unwrap();
+    assert_eq!(store.revoke_user_sessions(&u.id).await.unwrap(), 2, "two families were active");
+    for f in [&fa, &fb, &fspent] {
+        assert!(!store.refresh_family_active(f).await.unwrap(), "{f} must be dead");
+    }
+    assert!(store.refresh_family_active(&fother).await.unwrap(), "another user's session is untouched");
+    assert_eq!(store.revoke_user_sessions(&u.id).await.unwrap(), 0);
+    assert_eq!(store.revoke_user_sessions(&format!("{t}nobody")).await.unwrap(), 0);
+}
+
 pub async fn refresh_tokens(store: &dyn Store) {
     let t = tag();
     let now = now();

@@ -603,6 +603,29 @@ impl Store for PostgresStore {
         .map_err(backend)
     }
 
+    async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        // A rotation racing with this either committed first (its rows are revoked here) or
+        // finds its presented token revoked; a family holding any revoked token is dead. The
+        // count is informational.
+        let mut tx = self.begin().await?;
+        let families: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE user_id = $1 AND status = 'active'",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = $1 AND status IN ('active', 'rotated')",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(families as u64)
+    }
+
     // --- one-time use ---
 
     async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {

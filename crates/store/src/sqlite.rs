@@ -573,6 +573,26 @@ impl Store for SqliteStore {
         .map_err(backend)
     }
 
+    async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let families: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE user_id = ? AND status = 'active'",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = ? AND status IN ('active', 'rotated')",
+        )
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(families as u64)
+    }
+
     // --- one-time use ---
 
     async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
