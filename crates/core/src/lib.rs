@@ -15,6 +15,7 @@ pub mod jose;
 pub mod model;
 pub mod password;
 pub mod secrets;
+pub mod sigv4;
 pub mod srp;
 pub mod store;
 pub mod trail;
