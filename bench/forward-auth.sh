@@ -48,6 +48,8 @@ done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 OUT="$ROOT/bench/results/forward-auth-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
@@ -93,18 +95,7 @@ start_server() {
     env "$@" "$BIN/tokenbridge" demo --listen "$LISTEN" --data-dir "$DATA_DIR" --algorithm "$alg" \
         >"$OUT/$log.log" 2>&1 &
     SERVER_PID=$!
-    BASE=""
-    for _ in $(seq 300); do
-        if [ -s "$DATA_DIR/demo.json" ]; then
-            BASE="$(jq -r .base_url "$DATA_DIR/demo.json" 2>/dev/null || true)"
-            [ -n "$BASE" ] && curl -fsS --max-time 2 "$BASE/healthz" >/dev/null 2>&1 && break
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; see $OUT/$log.log" >&2; exit 1; }
-        sleep 0.1
-        BASE=""
-    done
-    [ -n "$BASE" ] || { echo "server did not become healthy in 30 s" >&2; exit 1; }
-    case "$BASE" in http://127.*) ;; *) echo "refusing non-loopback $BASE" >&2; exit 1 ;; esac
+    wait_for_demo "$DATA_DIR" "$OUT/$log.log"
     LISTEN="${BASE#http://}"
 }
 

@@ -53,6 +53,8 @@ done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 STAMP="$(date -u +%Y%m%d-%H%M%S)"
 OUT="$ROOT/bench/results/$STAMP"
 mkdir -p "$OUT"
@@ -148,18 +150,7 @@ for ALG in $ALGORITHMS; do
     "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$ALG" "${STORAGE[@]}" \
         >"$OUT/server-$ALG.log" 2>&1 &
     SERVER_PID=$!
-    BASE=""
-    for _ in $(seq 300); do
-        if [ -s "$DATA_DIR/demo.json" ]; then
-            BASE="$(jq -r .base_url "$DATA_DIR/demo.json" 2>/dev/null || true)"
-            [ -n "$BASE" ] && curl -fsS --max-time 2 "$BASE/healthz" >/dev/null 2>&1 && break
-        fi
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server exited; see $OUT/server-$ALG.log" >&2; exit 1; }
-        sleep 0.1
-        BASE=""
-    done
-    [ -n "$BASE" ] || { echo "server did not become healthy in 30 s" >&2; exit 1; }
-    case "$BASE" in http://127.*|http://localhost*|http://\[::1\]*) ;; *) echo "refusing non-loopback $BASE" >&2; exit 1 ;; esac
+    wait_for_demo "$DATA_DIR" "$OUT/server-$ALG.log"
     echo "server pid $SERVER_PID at $BASE, data $DATA_DIR"
 
     # 1. Probe: a short closed-loop run, unmeasured, to warm up and size the token supply.
