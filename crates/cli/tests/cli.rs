@@ -635,3 +635,21 @@ async fn serve_exits_zero_on_sigterm() {
     assert!(server.stderr().contains("shutdown signal received"), "{}", server.stderr());
     drop(client);
 }
+
+#[tokio::test]
+async fn a_changed_algorithm_setting_is_reported_not_applied_silently() {
+    let d = tempfile::tempdir().unwrap();
+    let first = start_demo(d.path(), &["--algorithm", "RS256"]).await;
+    drop(first);
+    // Same data, another algorithm: the active RS256 key stays, and the log says so.
+    let second = start_demo(d.path(), &["--algorithm", "ES256"]).await;
+    let keys: Vec<Value> = json_lines(&ok(tb_in(d.path(), &["keys", "list"]), None));
+    let active: Vec<&Value> = keys.iter().filter(|k| k["active"] == true).collect();
+    assert_eq!(active.len(), 1, "{keys:?}");
+    assert_eq!(active[0]["alg"], "RS256", "{keys:?}");
+    let log = second.stderr();
+    assert!(
+        log.contains("the active signing key does not use issuer.algorithm") && log.contains("ES256"),
+        "no warning in the log:\n{log}"
+    );
+}

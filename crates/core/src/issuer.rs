@@ -48,6 +48,16 @@ impl KeyRing {
     ) -> anyhow::Result<Self> {
         ensure_first_key(&store, &clock, master.as_deref(), algorithm, publish_for).await?;
         let snapshot = build_snapshot(&store, master.as_deref()).await?;
+        if snapshot.active.alg != algorithm {
+            // Keys are shared state: a changed setting must not silently re-key every instance.
+            tracing::warn!(
+                active_kid = %snapshot.active.kid,
+                active_algorithm = snapshot.active.alg.as_str(),
+                configured_algorithm = algorithm.as_str(),
+                "the active signing key does not use issuer.algorithm; tokens stay signed with it \
+                 until `tokenbridge keys rotate` makes a key of the configured algorithm"
+            );
+        }
         let now = clock.now();
         Ok(Self {
             store,
