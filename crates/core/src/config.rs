@@ -77,11 +77,19 @@ pub struct IssuerConfig {
     pub master_key_file: Option<PathBuf>,
     /// How often instances reload the key set from storage (seconds).
     pub key_refresh_seconds: u64,
+    /// How long after a refresh token's rotation one retry with it is still honoured, as long as
+    /// the token that replaced it is unused (its response was lost); 0 = every reuse revokes.
+    pub refresh_reuse_grace_seconds: i64,
 }
 
 impl Default for IssuerConfig {
     fn default() -> Self {
-        Self { algorithm: "RS256".into(), master_key_file: None, key_refresh_seconds: 30 }
+        Self {
+            algorithm: "RS256".into(),
+            master_key_file: None,
+            key_refresh_seconds: 30,
+            refresh_reuse_grace_seconds: 30,
+        }
     }
 }
 
@@ -388,6 +396,10 @@ impl Config {
                 format!("{:?} is not one of RS256, ES256, EdDSA", self.issuer.algorithm),
             ));
         }
+        // Bounded: the longer the grace, the longer a stolen token's use can stay unnoticed.
+        if !(0..=300).contains(&self.issuer.refresh_reuse_grace_seconds) {
+            return Err(err("issuer.refresh_reuse_grace_seconds", "must be between 0 (off) and 300"));
+        }
         let mut client_ids = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             let k = |f: &str| format!("clients[{i}].{f}");
@@ -564,6 +576,20 @@ condition = 'assertion.email_verified == true'
         assert_eq!(Config::from_toml(&bad).unwrap().validate().unwrap_err().key, "providers[0].issuer");
         let bad = GOOD.replace("listen =", "lisen =");
         assert!(Config::from_toml(&bad).unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn refresh_reuse_grace_is_bounded() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert_eq!(c.issuer.refresh_reuse_grace_seconds, 30);
+        for (v, ok) in [(0, true), (300, true), (301, false), (-1, false)] {
+            let text = format!("[issuer]\nrefresh_reuse_grace_seconds = {v}\n{GOOD}");
+            let r = Config::from_toml(&text).unwrap().validate();
+            assert_eq!(r.is_ok(), ok, "{v}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.key, "issuer.refresh_reuse_grace_seconds");
+            }
+        }
     }
 
     #[test]

@@ -553,6 +553,9 @@ impl Engine {
                 issued_at: now,
                 expires_at: now + client.refresh_token_ttl,
                 status: RefreshStatus::Active,
+                rotated_at: None,
+                replaced_by: None,
+                superseded: false,
             };
             self.store.insert_refresh_token(&record).await.map_err(Denial::storage)?;
             Some(token)
@@ -570,7 +573,8 @@ impl Engine {
         })
     }
 
-    /// `grant_type=refresh_token`: rotates the refresh token; a rotated-out token revokes its family.
+    /// `grant_type=refresh_token`: rotates the refresh token; a rotated-out token revokes its family
+    /// (unless it is a retry within the reuse grace).
     pub async fn refresh(
         &self,
         creds: &ClientCredentials,
@@ -648,6 +652,10 @@ impl Engine {
             token_hash: sha256_hex(new_token.as_bytes()),
             issued_at: now,
             status: RefreshStatus::Active,
+            // The presented token may be a rotated one (a retry): its rotation is not inherited.
+            rotated_at: None,
+            replaced_by: None,
+            superseded: false,
             ..current.clone()
         };
         match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Denial::storage)? {
@@ -655,17 +663,19 @@ impl Engine {
                 trail.pass("rotation", format!("family {} rotated", short(&current.family_id)))
             }
             RotateOutcome::Reused(r) => {
-                let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::storage)?;
-                self.authorizer.family_revoked(&r.family_id);
-                return Err(deny(
-                    trail,
-                    DenialCode::InvalidGrant,
-                    "rotation",
-                    format!(
-                        "refresh token was already used; its family {} is revoked ({n} active token(s) revoked)",
-                        short(&r.family_id)
-                    ),
-                ));
+                if !self.retry_within_grace(&r, &next, now, trail).await? {
+                    let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::storage)?;
+                    self.authorizer.family_revoked(&r.family_id);
+                    return Err(deny(
+                        trail,
+                        DenialCode::InvalidGrant,
+                        "rotation",
+                        format!(
+                            "refresh token was already used; its family {} is revoked ({n} active token(s) revoked)",
+                            short(&r.family_id)
+                        ),
+                    ));
+                }
             }
             RotateOutcome::Revoked(_) => {
                 return Err(deny(trail, DenialCode::InvalidGrant, "rotation", "refresh token has been revoked"))
@@ -686,6 +696,50 @@ impl Engine {
         set.refresh_token = Some(new_token);
         set.issued_token_type = None;
         Ok(set)
+    }
+
+    /// A rotated-out token presented again is honoured once when its rotation's response was
+    /// likely lost: rotated at most `issuer.refresh_reuse_grace_seconds` ago, and the token that
+    /// replaced it never presented. The store retires that successor and stores `next` in one
+    /// compare-and-swap, so the family keeps one active token and the lost successor dies.
+    /// `false` (with the reason on the trail) means the reuse stands.
+    async fn retry_within_grace(
+        &self,
+        presented: &RefreshTokenRecord,
+        next: &RefreshTokenRecord,
+        now: i64,
+        trail: &mut Trail,
+    ) -> Result<bool, Denial> {
+        let grace = self.config.issuer.refresh_reuse_grace_seconds;
+        let why_not = match (presented.rotated_at, &presented.replaced_by) {
+            _ if grace <= 0 => "the reuse grace is off".to_string(),
+            _ if presented.superseded => {
+                "the token was retired unused by a retry of the token before it; presenting it is a replay".into()
+            }
+            (Some(at), Some(_)) if now - at > grace => {
+                format!("token rotated {} s ago, beyond the {grace} s reuse grace", now - at)
+            }
+            (Some(at), Some(_)) => {
+                // Instances' clocks may disagree by a little: a rotation "in the future" is recent.
+                let age = (now - at).max(0);
+                if self
+                    .store
+                    .retry_refresh_rotation(&presented.token_hash, next, now, now - grace)
+                    .await
+                    .map_err(Denial::storage)?
+                {
+                    trail.pass(
+                        "rotation",
+                        format!("reuse within grace: token rotated {age} s ago, its unused successor retired"),
+                    );
+                    return Ok(true);
+                }
+                format!("token rotated {age} s ago, but its successor was already used or is no longer active")
+            }
+            _ => "the token's rotation was not recorded".into(),
+        };
+        trail.skip("reuse grace", why_not);
+        Ok(false)
     }
 
     /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.

@@ -141,6 +141,17 @@ pub struct RefreshTokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub status: RefreshStatus,
+    /// When the token stopped being active by rotation (`None` while active, and on rows
+    /// rotated before this was recorded).
+    #[serde(default)]
+    pub rotated_at: Option<i64>,
+    /// Hash of the token that took its place in the family.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
+    /// Retired without ever being presented: a retry of its predecessor within the reuse grace
+    /// replaced it. Presenting it is a replay, never a retry.
+    #[serde(default)]
+    pub superseded: bool,
 }
 
 /// Result of the atomic compare-and-swap that retires a refresh token.
@@ -148,7 +159,8 @@ pub struct RefreshTokenRecord {
 pub enum RotateOutcome {
     /// The presented token was active and is now rotated; the new one is stored.
     Rotated(RefreshTokenRecord),
-    /// The presented token was already rotated out: a replay. The family should be revoked.
+    /// The presented token was already rotated out: a replay, so the family should be revoked,
+    /// unless it is a retry within the reuse grace ([`crate::Store::retry_refresh_rotation`]).
     Reused(RefreshTokenRecord),
     Revoked(RefreshTokenRecord),
     Expired(RefreshTokenRecord),

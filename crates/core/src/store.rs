@@ -5,8 +5,9 @@
 //!   share one database (caches are allowed only for data whose staleness is bounded and safe).
 //! - Operations that correctness depends on are single atomic Store calls, never a
 //!   read-then-write in the engine: [`Store::insert_replay_marker`] is insert-if-absent,
-//!   [`Store::rotate_refresh_token`] is a compare-and-swap, [`Store::activate_signing_key`]
-//!   retires the old key and activates the new one in one transaction.
+//!   [`Store::rotate_refresh_token`] and [`Store::retry_refresh_rotation`] are compare-and-swaps,
+//!   [`Store::activate_signing_key`] retires the old key and activates the new one in one
+//!   transaction.
 //! - Secrets arrive already hashed or sealed; the store never sees a raw token.
 
 use crate::model::*;
@@ -70,14 +71,27 @@ pub trait Store: Send + Sync + 'static {
     // --- refresh tokens ---
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;
     async fn get_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
-    /// Compare-and-swap: if `old_hash` is active and unexpired at `now`, mark it rotated and
-    /// insert `new` in the same transaction. Exactly one of many concurrent callers wins.
+    /// Compare-and-swap: if `old_hash` is active and unexpired at `now`, mark it rotated (at
+    /// `now`, replaced by `new`) and insert `new` in the same transaction. Exactly one of many
+    /// concurrent callers wins.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new: &RefreshTokenRecord,
         now: i64,
     ) -> StoreResult<RotateOutcome>;
+    /// The reuse grace, as one compare-and-swap: if `old_hash` is rotated (not superseded) at or
+    /// after `rotated_since`, and the token that replaced it is still active and unexpired at
+    /// `now`, retire that successor (rotated at `now`, replaced by `new`, superseded) and insert
+    /// `new` in the same transaction. Returns whether it did; exactly one of many concurrent
+    /// callers does, so the family never holds two active tokens.
+    async fn retry_refresh_rotation(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        rotated_since: i64,
+    ) -> StoreResult<bool>;
     /// Marks every token of the family revoked; returns how many were still active.
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64>;
     /// Whether the family is still alive: it has no revoked token (a family whose tokens are

@@ -484,8 +484,11 @@ async fn refresh_token_replay_ends_cached_access_at_once() {
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, true).await;
 
-    // Rotation keeps the session; replaying the rotated-out token ends it (theft is assumed).
-    s.refresh(rt).await.assert_ok();
+    // Rotation keeps the session; replaying the rotated-out token once its successor was used
+    // (so no retry within the reuse grace) ends it: theft is assumed.
+    let next = s.refresh(rt).await;
+    next.assert_ok();
+    s.refresh(next.str("refresh_token")).await.assert_ok();
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, true).await;
     let r = s.refresh(rt).await;
     assert_oauth_error(&r, 400, "invalid_grant", "already used", &[rt]);

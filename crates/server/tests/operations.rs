@@ -146,6 +146,9 @@ async fn audit_records_never_hold_tokens_or_secrets() {
     let at = issued.str("access_token").to_string();
     let refreshed = s.refresh(&rt).await;
     refreshed.assert_ok();
+    // Again at once: the retry within the reuse grace; a third time: a replay.
+    let retried = s.refresh(&rt).await;
+    retried.assert_ok();
     assert_eq!(s.refresh(&rt).await.status, 400);
     s.introspect(&at).await.assert_ok();
     assert_eq!(s.userinfo(&at).await.status, 401);
@@ -153,7 +156,7 @@ async fn audit_records_never_hold_tokens_or_secrets() {
     assert_eq!(s.userinfo(issued2.str("access_token")).await.status, 401);
 
     secrets.extend([up_id, up_opaque, carol, forged]);
-    for r in [&issued, &issued2, &refreshed] {
+    for r in [&issued, &issued2, &refreshed, &retried] {
         for k in ["access_token", "id_token", "refresh_token"] {
             secrets.push(r.str(k).to_string());
         }

@@ -44,7 +44,9 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_active(&s.introspect(&rt2).await, true);
     assert_active(&s.introspect(&rt1).await, false);
 
-    // The rotated-out token comes back: a replay. It fails and takes the family down.
+    // The rotated-out token comes back after the reuse grace: a replay. It fails and takes the
+    // family down.
+    s.clock.advance(s.engine.config.issuer.refresh_reuse_grace_seconds + 1);
     let r = s.refresh(&rt1).await;
     assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&rt1, &rt2]);
     assert!(r.str("error_description").contains("revoked"));
@@ -306,9 +308,11 @@ async fn userinfo_serves_the_local_profile() {
     s.userinfo(s.sign_in("alice").await["access_token"].as_str().unwrap()).await.assert_ok();
 }
 
+/// With the reuse grace off, the compare-and-swap alone decides. (With it on, one of the losers
+/// is a retry within the grace: see `concurrent_retries_within_grace_have_one_winner`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_of_one_token_have_one_winner() {
-    let s = std::sync::Arc::new(Server::custom(Opts::default()).await);
+    let s = std::sync::Arc::new(with_reuse_grace(0).await);
     let first = s.sign_in("alice").await;
     let rt = std::sync::Arc::new(first["refresh_token"].as_str().unwrap().to_string());
     let mut set = tokio::task::JoinSet::new();
@@ -338,4 +342,179 @@ async fn introspection_reports_a_disabled_users_token_inactive() {
     s.engine.directory.set_enabled("alice", false).await.unwrap();
     assert_eq!(s.userinfo(&at).await.status, 401);
     assert_active(&s.introspect(&at).await, false);
+}
+
+// --- the reuse grace: a retry after a lost response ---
+
+async fn with_reuse_grace(seconds: i64) -> Server {
+    Server::custom(Opts {
+        configure: Some(Box::new(move |cfg| cfg.issuer.refresh_reuse_grace_seconds = seconds)),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The decision trail of a refresh: (check, outcome, detail) of each step.
+async fn trail_of(s: &Server, r: &Resp) -> Vec<(String, String, String)> {
+    let records = s.audit_of(r.request_id()).await;
+    assert_eq!(records.len(), 1, "one audit record per refresh");
+    let steps = records[0].record["additionalEventData"]["decisionTrail"].as_array().expect("trail").clone();
+    steps
+        .iter()
+        .map(|st| {
+            let field = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+            (field("check"), field("outcome"), field("detail"))
+        })
+        .collect()
+}
+
+/// Signs in and rotates once, dropping the answer as if it never arrived: returns the sign-in's
+/// refresh token (the one the client still holds) and the lost successor.
+async fn rotate_and_lose_the_response(s: &Server) -> (String, String) {
+    let first = s.sign_in("alice").await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    s.clock.advance(10);
+    let lost = s.refresh(&rt1).await;
+    lost.assert_ok();
+    (rt1, lost.str("refresh_token").to_string())
+}
+
+#[tokio::test]
+async fn retry_within_grace_after_a_lost_response_gets_new_tokens() {
+    let s = Server::custom(Opts::default()).await;
+    assert_eq!(s.engine.config.issuer.refresh_reuse_grace_seconds, 30, "on by default");
+    let (rt1, lost) = rotate_and_lose_the_response(&s).await;
+
+    s.clock.advance(3);
+    let r = s.refresh(&rt1).await;
+    r.assert_ok();
+    let rt3 = r.str("refresh_token").to_string();
+    assert!(rt3 != rt1 && rt3 != lost, "a new refresh token");
+    let at = r.str("access_token").to_string();
+    s.userinfo(&at).await.assert_ok();
+    assert_eq!(decode(&at).claims["iat"], s.now());
+    let trail = trail_of(&s, &r).await;
+    let rotation = trail.iter().find(|(check, ..)| check == "rotation").expect("rotation step");
+    assert_eq!(
+        (rotation.1.as_str(), rotation.2.as_str()),
+        ("pass", "reuse within grace: token rotated 3 s ago, its unused successor retired")
+    );
+    let record = serde_json::to_string(&s.audit_of(r.request_id()).await[0].record).unwrap();
+    for t in [&rt1, &lost, &rt3] {
+        assert!(!record.contains(t.as_str()), "the audit record holds no token");
+    }
+
+    // The lost successor is dead; the new token is the family's only live one, and rotates on.
+    assert_active(&s.introspect(&lost).await, false);
+    assert_active(&s.introspect(&rt3).await, true);
+    s.clock.advance(60);
+    let r = s.refresh(&rt3).await;
+    r.assert_ok();
+    s.userinfo(r.str("access_token")).await.assert_ok();
+}
+
+/// The lost successor surfacing after the retry means a second holder (it was never presented
+/// by the client that retried): a replay, which revokes the family.
+#[tokio::test]
+async fn lost_successor_presented_after_a_grace_retry_revokes_the_family() {
+    let s = Server::custom(Opts::default()).await;
+    let (rt1, lost) = rotate_and_lose_the_response(&s).await;
+    s.clock.advance(2);
+    let retried = s.refresh(&rt1).await;
+    retried.assert_ok();
+    let rt3 = retried.str("refresh_token").to_string();
+    let at3 = retried.str("access_token").to_string();
+
+    s.clock.advance(1);
+    let r = s.refresh(&lost).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&lost, &rt1, &rt3]);
+    assert!(r.str("error_description").contains("1 active token(s) revoked"), "{}", r.text);
+    let trail = trail_of(&s, &r).await;
+    assert!(trail.iter().any(|(check, outcome, detail)| check == "reuse grace"
+        && outcome == "skip"
+        && detail.contains("retired unused")));
+    let r = s.refresh(&rt3).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "revoked", &[&rt3]);
+    let r = s.userinfo(&at3).await;
+    assert_oauth_error(&r, 401, "invalid_token", "revoked", &[&at3]);
+}
+
+/// One retry per rotation: retrying again finds the successor retired, and a token whose
+/// successor was used is no lost response at all. Both are replays.
+#[tokio::test]
+async fn second_retry_or_used_successor_revokes_the_family() {
+    let s = Server::custom(Opts::default()).await;
+    let (rt1, _lost) = rotate_and_lose_the_response(&s).await;
+    s.refresh(&rt1).await.assert_ok();
+    let r = s.refresh(&rt1).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&rt1]);
+    assert!(r.str("error_description").contains("1 active token(s) revoked"), "{}", r.text);
+
+    let first = s.sign_in("alice").await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let r = s.refresh(&rt1).await;
+    r.assert_ok();
+    let rt2 = r.str("refresh_token").to_string();
+    let r = s.refresh(&rt2).await;
+    r.assert_ok();
+    let rt3 = r.str("refresh_token").to_string();
+    let r = s.refresh(&rt1).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&rt1, &rt2, &rt3]);
+    let trail = trail_of(&s, &r).await;
+    assert!(trail.iter().any(|(check, _, detail)| check == "reuse grace" && detail.contains("already used")));
+    let r = s.refresh(&rt3).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "revoked", &[&rt3]);
+}
+
+#[tokio::test]
+async fn retry_after_the_grace_revokes_the_family() {
+    let s = Server::custom(Opts::default()).await;
+    let (rt1, lost) = rotate_and_lose_the_response(&s).await;
+    s.clock.advance(31);
+    let r = s.refresh(&rt1).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "refresh token was already used", &[&rt1, &lost]);
+    let trail = trail_of(&s, &r).await;
+    assert!(trail.contains(&(
+        "reuse grace".into(),
+        "skip".into(),
+        "token rotated 31 s ago, beyond the 30 s reuse grace".into()
+    )));
+    let r = s.refresh(&lost).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "revoked", &[&lost]);
+}
+
+#[tokio::test]
+async fn without_grace_a_retry_after_a_lost_response_revokes_the_family() {
+    let s = with_reuse_grace(0).await;
+    let (rt1, lost) = rotate_and_lose_the_response(&s).await;
+    let r = s.refresh(&rt1).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "refresh token was already used", &[&rt1, &lost]);
+    let r = s.refresh(&lost).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "revoked", &[&lost]);
+}
+
+/// Simultaneous retries within the grace: one gets new tokens; the others are replays (two
+/// parties hold the token), which revoke the family, the winner's new tokens included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_within_grace_have_one_winner() {
+    let s = std::sync::Arc::new(Server::custom(Opts::default()).await);
+    let (rt1, _lost) = rotate_and_lose_the_response(&s).await;
+    let rt1 = std::sync::Arc::new(rt1);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (s, rt1) = (s.clone(), rt1.clone());
+        set.spawn(async move { s.refresh(&rt1).await });
+    }
+    let mut winners = Vec::new();
+    while let Some(r) = set.join_next().await {
+        let r = r.unwrap();
+        if r.status == 200 {
+            winners.push(r.str("refresh_token").to_string());
+        } else {
+            assert_oauth_error(&r, 400, "invalid_grant", "", &[&rt1]);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one retry wins");
+    let r = s.refresh(&winners[0]).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "revoked", &[&winners[0]]);
 }

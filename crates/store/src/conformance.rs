@@ -29,8 +29,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     clients(&*store).await;
     signing_keys(&*store).await;
     refresh_tokens(&*store).await;
+    reuse_grace(&*store).await;
     user_sessions(&*store).await;
     concurrent_rotation(store.clone()).await;
+    concurrent_grace_retries(store.clone()).await;
     replay_markers(&*store).await;
     concurrent_replay_markers(store.clone()).await;
     purge_expired(&*store).await;
@@ -95,6 +97,9 @@ fn refresh(tag: &str, n: usize, family: &str, user_id: &str, expires_at: i64) ->
         issued_at: now,
         expires_at,
         status: RefreshStatus::Active,
+        rotated_at: None,
+        replaced_by: None,
+        superseded: false,
     }
 }
 
@@ -445,21 +450,21 @@ pub async fn refresh_tokens(store: &dyn Store) {
     assert!(is_conflict(store.insert_refresh_token(&t0).await));
     assert_eq!(store.get_refresh_token(&format!("{t}unknown")).await.unwrap(), None);
 
-    // Rotated: reports the old record as presented (active), stores the new one.
+    // Rotated: reports the old record as presented (active), stores the new one, and records
+    // when the old one was rotated and what replaced it.
     let t1 = refresh(&t, 1, &fam, &u.id, now + 3600);
     assert_eq!(store.rotate_refresh_token(&t0.token_hash, &t1, now).await.unwrap(), RotateOutcome::Rotated(t0.clone()));
     let old = store.get_refresh_token(&t0.token_hash).await.unwrap().unwrap();
     assert_eq!(old.status, RefreshStatus::Rotated);
+    assert_eq!(old.rotated_at, Some(now));
+    assert_eq!(old.replaced_by.as_deref(), Some(t1.token_hash.as_str()));
+    assert!(!old.superseded);
     assert_eq!(store.get_refresh_token(&t1.token_hash).await.unwrap(), Some(t1.clone()));
 
-    // Reused: the old token again; nothing new is stored.
+    // Reused: the old token again, as stored (with its rotation); nothing new is stored.
     let t2 = refresh(&t, 2, &fam, &u.id, now + 3600);
-    match store.rotate_refresh_token(&t0.token_hash, &t2, now).await.unwrap() {
-        RotateOutcome::Reused(r) => {
-            assert_eq!(r.token_hash, t0.token_hash);
-            assert_eq!(r.status, RefreshStatus::Rotated);
-            assert_eq!(r.family_id, fam);
-        }
+    match store.rotate_refresh_token(&t0.token_hash, &t2, now + 1).await.unwrap() {
+        RotateOutcome::Reused(r) => assert_eq!(r, old),
         other => panic!("expected Reused, got {other:?}"),
     }
     assert_eq!(store.get_refresh_token(&t2.token_hash).await.unwrap(), None);
@@ -531,6 +536,126 @@ pub async fn refresh_tokens(store: &dyn Store) {
     assert_eq!(store.rotate_refresh_token(&format!("{t}never"), &t4, now).await.unwrap(), RotateOutcome::NotFound);
     assert_eq!(store.get_refresh_token(&t4.token_hash).await.unwrap(), None);
 
+    store.delete_user(&u.id).await.unwrap();
+}
+
+/// The reuse grace's compare-and-swap: a retry with a rotated token retires its unused
+/// successor and stores the new token, once; every other case changes nothing.
+pub async fn reuse_grace(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let u = create_user(store, &t, "retrier").await;
+    let fam = format!("{t}fam");
+    let get = |hash: String| async move { store.get_refresh_token(&hash).await.unwrap() };
+    let t0 = refresh(&t, 0, &fam, &u.id, now + 3600);
+    let t1 = refresh(&t, 1, &fam, &u.id, now + 3600);
+    store.insert_refresh_token(&t0).await.unwrap();
+    store.rotate_refresh_token(&t0.token_hash, &t1, now).await.unwrap();
+
+    // Only a rotated token qualifies, and only while its rotation is recent enough.
+    let t2 = refresh(&t, 2, &fam, &u.id, now + 3600);
+    assert!(!store.retry_refresh_rotation(&t1.token_hash, &t2, now + 3, now - 27).await.unwrap(), "active");
+    assert!(!store.retry_refresh_rotation(&format!("{t}never"), &t2, now + 3, now - 27).await.unwrap());
+    assert!(!store.retry_refresh_rotation(&t0.token_hash, &t2, now + 3, now + 1).await.unwrap(), "too old");
+    assert_eq!(get(t2.token_hash.clone()).await, None);
+    assert_eq!(get(t1.token_hash.clone()).await, Some(t1.clone()));
+
+    // Within the grace: the successor is retired, superseded by the new token, which is stored.
+    assert!(store.retry_refresh_rotation(&t0.token_hash, &t2, now + 3, now - 27).await.unwrap());
+    let retired = get(t1.token_hash.clone()).await.unwrap();
+    assert_eq!(retired.status, RefreshStatus::Rotated);
+    assert_eq!(retired.rotated_at, Some(now + 3));
+    assert_eq!(retired.replaced_by.as_deref(), Some(t2.token_hash.as_str()));
+    assert!(retired.superseded);
+    assert_eq!(get(t2.token_hash.clone()).await, Some(t2.clone()));
+    let presented = get(t0.token_hash.clone()).await.unwrap();
+    assert_eq!(
+        (presented.status, presented.rotated_at, presented.replaced_by.as_deref(), presented.superseded),
+        (RefreshStatus::Rotated, Some(now), Some(t1.token_hash.as_str()), false),
+        "the presented token is left as it was"
+    );
+
+    // Once only: a second retry finds the successor gone; the superseded successor never
+    // qualifies, though the token that replaced it is active.
+    let t3 = refresh(&t, 3, &fam, &u.id, now + 3600);
+    assert!(!store.retry_refresh_rotation(&t0.token_hash, &t3, now + 4, now - 26).await.unwrap());
+    assert!(!store.retry_refresh_rotation(&t1.token_hash, &t3, now + 4, now - 26).await.unwrap());
+    assert_eq!(get(t3.token_hash.clone()).await, None);
+    assert_eq!(get(t2.token_hash.clone()).await, Some(t2.clone()), "the family's one active token");
+
+    // The family goes on rotating normally from the new token.
+    assert_eq!(store.rotate_refresh_token(&t2.token_hash, &t3, now + 5).await.unwrap(), RotateOutcome::Rotated(t2));
+
+    // A successor that was used itself, or expired, or revoked, does not qualify.
+    let cases = [("used", now + 3600), ("expired", now + 10), ("revoked", now + 3600)];
+    for (n, (case, expires_at)) in cases.into_iter().enumerate() {
+        let f = format!("{t}{case}");
+        let [a, b, c, d] = [0, 1, 2, 3].map(|i| refresh(&t, 10 * (n + 1) + i, &f, &u.id, expires_at));
+        store.insert_refresh_token(&a).await.unwrap();
+        store.rotate_refresh_token(&a.token_hash, &b, now).await.unwrap();
+        let at = match case {
+            "used" => {
+                store.rotate_refresh_token(&b.token_hash, &c, now + 1).await.unwrap();
+                now + 2
+            }
+            "expired" => now + 10,
+            _ => {
+                store.revoke_refresh_family(&f).await.unwrap();
+                now + 2
+            }
+        };
+        assert!(!store.retry_refresh_rotation(&a.token_hash, &d, at, now - 30).await.unwrap(), "{case}");
+        assert_eq!(get(d.token_hash.clone()).await, None, "{case}");
+        assert!(!get(b.token_hash.clone()).await.unwrap().superseded, "{case}");
+    }
+
+    store.delete_user(&u.id).await.unwrap();
+}
+
+/// Many retries of one rotated token at once, within the grace: exactly one retires the
+/// successor; the family ends with exactly one active token.
+pub async fn concurrent_grace_retries(store: Arc<dyn Store>) {
+    let t = tag();
+    let now = now();
+    let u = create_user(&*store, &t, "retryracer").await;
+    let fam = format!("{t}fam");
+    let t0 = refresh(&t, 0, &fam, &u.id, now + 3600);
+    let t1 = refresh(&t, 1, &fam, &u.id, now + 3600);
+    store.insert_refresh_token(&t0).await.unwrap();
+    store.rotate_refresh_token(&t0.token_hash, &t1, now).await.unwrap();
+
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let mut tasks = Vec::with_capacity(RACERS);
+    for i in 2..RACERS + 2 {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let old = t0.token_hash.clone();
+        let new = refresh(&t, i, &fam, &u.id, now + 3600);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let retried = store.retry_refresh_rotation(&old, &new, now + 1, now - 29).await;
+            (new.token_hash, retried.expect("retry"))
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for task in tasks {
+        let (hash, retried) = task.await.expect("task");
+        if retried {
+            winners.push(hash);
+        } else {
+            losers.push(hash);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one retry wins");
+    let winner = store.get_refresh_token(&winners[0]).await.unwrap().unwrap();
+    assert_eq!(winner.status, RefreshStatus::Active);
+    let retired = store.get_refresh_token(&t1.token_hash).await.unwrap().unwrap();
+    assert_eq!((retired.status, retired.superseded), (RefreshStatus::Rotated, true));
+    assert_eq!(retired.replaced_by.as_ref(), Some(&winners[0]));
+    for hash in losers {
+        assert_eq!(store.get_refresh_token(&hash).await.unwrap(), None, "{hash}");
+    }
     store.delete_user(&u.id).await.unwrap();
 }
 

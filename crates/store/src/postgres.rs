@@ -36,13 +36,22 @@ const ROTATE_ATTEMPTS: usize = 3;
 /// `macros` feature is off on purpose). Version, description and checksum match what the
 /// macro would produce from `migrations/postgres`.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "refresh rotation".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0002_refresh_rotation.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// Connection pool settings of a [`PostgresStore`].
@@ -141,13 +150,14 @@ impl PostgresStore {
         // The compare-and-swap: concurrent callers queue on the row lock, and each re-checks
         // `status = 'active'` against the row as the previous winner committed it.
         let sql = format!(
-            "UPDATE refresh_tokens SET status = 'rotated' \
+            "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, replaced_by = $3 \
              WHERE token_hash = $1 AND status = 'active' AND expires_at > $2 \
              RETURNING {REFRESH_COLUMNS}"
         );
         let swapped = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(old_hash)
             .bind(now)
+            .bind(&new.token_hash)
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
@@ -155,6 +165,8 @@ impl PostgresStore {
             let mut old = refresh_from_row(&row)?;
             // Report the record as the caller presented it, before the swap.
             old.status = RefreshStatus::Active;
+            old.rotated_at = None;
+            old.replaced_by = None;
             // On failure the transaction is dropped, which rolls the swap back.
             insert_refresh(&mut *tx, new).await?;
             tx.commit().await.map_err(backend)?;
@@ -186,8 +198,8 @@ where
 {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, origin, \
-         auth_time, origin_jti, issued_at, expires_at, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         auth_time, origin_jti, issued_at, expires_at, status, rotated_at, replaced_by, superseded) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&t.token_hash)
     .bind(&t.family_id)
@@ -200,6 +212,9 @@ where
     .bind(t.issued_at)
     .bind(t.expires_at)
     .bind(t.status.as_str())
+    .bind(t.rotated_at)
+    .bind(&t.replaced_by)
+    .bind(t.superseded)
     .execute(executor)
     .await
     .map_err(|e| map_err(e, || "refresh token".to_string(), &format!("user {}", t.user_id)))?;
@@ -556,6 +571,42 @@ impl Store for PostgresStore {
             }
         }
         Err(StoreError::Backend(format!("refresh token kept changing during {ROTATE_ATTEMPTS} rotation attempts")))
+    }
+
+    async fn retry_refresh_rotation(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        rotated_since: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // The compare-and-swap is on the successor's row: concurrent retries queue on its lock,
+        // and each re-checks `status = 'active'` against the row as the previous winner
+        // committed it. The presented token's row changes only when its family is revoked,
+        // which locks the successor too and repeats until no token is active, our insert included.
+        let retired = sqlx::query(
+            "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $1, replaced_by = $2, superseded = TRUE \
+             WHERE status = 'active' AND expires_at > $1 AND token_hash = \
+             (SELECT replaced_by FROM refresh_tokens WHERE token_hash = $3 AND status = 'rotated' \
+              AND NOT superseded AND rotated_at >= $4)",
+        )
+        .bind(now)
+        .bind(&new.token_hash)
+        .bind(old_hash)
+        .bind(rotated_since)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if retired == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        // On failure the transaction is dropped, which rolls the retirement back.
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64> {

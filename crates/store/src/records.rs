@@ -139,7 +139,8 @@ pub(crate) fn key_from_row(row: &impl Fields) -> StoreResult<SigningKeyRecord> {
 }
 
 pub(crate) const REFRESH_COLUMNS: &str = "token_hash, family_id, user_id, client_id, scope, origin, \
-                               auth_time, origin_jti, issued_at, expires_at, status";
+                               auth_time, origin_jti, issued_at, expires_at, status, rotated_at, \
+                               replaced_by, superseded";
 
 pub(crate) fn refresh_from_row(row: &impl Fields) -> StoreResult<RefreshTokenRecord> {
     let status: String = row.field("status")?;
@@ -155,6 +156,9 @@ pub(crate) fn refresh_from_row(row: &impl Fields) -> StoreResult<RefreshTokenRec
         issued_at: row.field("issued_at")?,
         expires_at: row.field("expires_at")?,
         status: RefreshStatus::parse(&status),
+        rotated_at: row.field("rotated_at")?,
+        replaced_by: row.field("replaced_by")?,
+        superseded: row.field("superseded")?,
     })
 }
 

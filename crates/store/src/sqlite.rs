@@ -30,13 +30,22 @@ const AUDIT_MAX_LIMIT: u32 = 1000;
 /// version/description/checksum are the same as the macro would produce from these files, so
 /// switching to the macro later is transparent to existing databases.
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "refresh rotation".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_refresh_rotation.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// A [`Store`] backed by one SQLite database file.
@@ -147,8 +156,8 @@ where
 {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, origin, \
-         auth_time, origin_jti, issued_at, expires_at, status) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         auth_time, origin_jti, issued_at, expires_at, status, rotated_at, replaced_by, superseded) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&t.token_hash)
     .bind(&t.family_id)
@@ -161,6 +170,9 @@ where
     .bind(t.issued_at)
     .bind(t.expires_at)
     .bind(t.status.as_str())
+    .bind(t.rotated_at)
+    .bind(&t.replaced_by)
+    .bind(t.superseded)
     .execute(executor)
     .await
     .map_err(|e| map_err(e, || "refresh token".to_string(), &format!("user {}", t.user_id)))?;
@@ -506,13 +518,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<RotateOutcome> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "UPDATE refresh_tokens SET status = 'rotated' \
-             WHERE token_hash = ? AND status = 'active' AND expires_at > ? \
+            "UPDATE refresh_tokens SET status = 'rotated', rotated_at = ?1, replaced_by = ?2 \
+             WHERE token_hash = ?3 AND status = 'active' AND expires_at > ?1 \
              RETURNING {REFRESH_COLUMNS}"
         );
         let swapped = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(old_hash)
             .bind(now)
+            .bind(&new.token_hash)
+            .bind(old_hash)
             .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
@@ -520,6 +533,8 @@ impl Store for SqliteStore {
             let mut old = refresh_from_row(&row)?;
             // Report the record as the caller presented it, before the swap.
             old.status = RefreshStatus::Active;
+            old.rotated_at = None;
+            old.replaced_by = None;
             insert_refresh(&mut *tx, new).await?;
             tx.commit().await.map_err(backend)?;
             return Ok(RotateOutcome::Rotated(old));
@@ -539,6 +554,40 @@ impl Store for SqliteStore {
             RefreshStatus::Revoked => RotateOutcome::Revoked(old),
             RefreshStatus::Active => RotateOutcome::Expired(old),
         })
+    }
+
+    async fn retry_refresh_rotation(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+        rotated_since: i64,
+    ) -> StoreResult<bool> {
+        // One statement under the write lock checks the presented token and retires its
+        // successor, so nothing can change in between.
+        let mut tx = self.begin_write().await?;
+        let retired = sqlx::query(
+            "UPDATE refresh_tokens SET status = 'rotated', rotated_at = ?1, replaced_by = ?2, superseded = 1 \
+             WHERE status = 'active' AND expires_at > ?1 AND token_hash = \
+             (SELECT replaced_by FROM refresh_tokens WHERE token_hash = ?3 AND status = 'rotated' \
+              AND NOT superseded AND rotated_at >= ?4)",
+        )
+        .bind(now)
+        .bind(&new.token_hash)
+        .bind(old_hash)
+        .bind(rotated_since)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if retired == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        // On failure the transaction is dropped, which rolls the retirement back.
+        insert_refresh(&mut *tx, new).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64> {

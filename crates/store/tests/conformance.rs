@@ -65,6 +65,9 @@ async fn two_instances_share_one_file() {
         issued_at: 1,
         expires_at: 10_000,
         status: RefreshStatus::Active,
+        rotated_at: None,
+        replaced_by: None,
+        superseded: false,
     };
     a.insert_refresh_token(&token("t0".into())).await.unwrap();
     let mut tasks = Vec::new();
@@ -103,6 +106,77 @@ async fn reopening_keeps_data_and_migrations() {
     let b = SqliteStore::open(&path).await.unwrap();
     assert_eq!(b.get_setting("k").await.unwrap().as_deref(), Some("v"));
     a.ping().await.unwrap();
+}
+
+/// A database made before refresh rotations were recorded is upgraded in place: a token
+/// rotated back then reads with no rotation time and never qualifies for the reuse grace; an
+/// active one rotates as before, now recording its rotation.
+#[tokio::test]
+async fn upgrade_records_rotations_from_then_on() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let old = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let init = include_str!("../migrations/sqlite/0001_init.sql").into_sql_str();
+    Migrator::with_migrations(vec![Migration::new(1, "init".into(), MigrationType::Simple, init, false)])
+        .run(&old)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, username, email_verified, enabled, groups, attributes, created_at, updated_at) \
+         VALUES ('u1', 'old', 0, 1, '[]', '{}', 1, 1)",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    for (hash, status) in [("t-rotated", "rotated"), ("t-active", "active")] {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, origin, auth_time, \
+             origin_jti, issued_at, expires_at, status) VALUES (?, 'f1', 'u1', 'c1', 'openid', 'password', 1, 'j', 1, \
+             10000, ?)",
+        )
+        .bind(hash)
+        .bind(status)
+        .execute(&old)
+        .await
+        .unwrap();
+    }
+    old.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let rotated = store.get_refresh_token("t-rotated").await.unwrap().unwrap();
+    assert_eq!(
+        (rotated.status, rotated.rotated_at, rotated.replaced_by, rotated.superseded),
+        (RefreshStatus::Rotated, None, None, false)
+    );
+    assert!(!store.retry_refresh_rotation("t-rotated", &token_for_upgrade("t-new"), 100, 0).await.unwrap());
+    assert_eq!(store.get_refresh_token("t-new").await.unwrap(), None);
+    let next = token_for_upgrade("t-next");
+    assert!(matches!(store.rotate_refresh_token("t-active", &next, 100).await.unwrap(), RotateOutcome::Rotated(_)));
+    let active = store.get_refresh_token("t-active").await.unwrap().unwrap();
+    assert_eq!((active.rotated_at, active.replaced_by.as_deref()), (Some(100), Some("t-next")));
+}
+
+fn token_for_upgrade(hash: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        family_id: "f1".into(),
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scope: "openid".into(),
+        origin: "password".into(),
+        auth_time: 1,
+        origin_jti: "j".into(),
+        issued_at: 100,
+        expires_at: 10_000,
+        status: RefreshStatus::Active,
+        rotated_at: None,
+        replaced_by: None,
+        superseded: false,
+    }
 }
 
 /// SQLite enforces that links and refresh tokens belong to an existing user.

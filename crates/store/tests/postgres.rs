@@ -54,6 +54,9 @@ fn token(hash: String) -> RefreshTokenRecord {
         issued_at: 1,
         expires_at: 10_000,
         status: RefreshStatus::Active,
+        rotated_at: None,
+        replaced_by: None,
+        superseded: false,
     }
 }
 
@@ -187,8 +190,59 @@ async fn reopening_keeps_data_and_migrations() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true)]);
     conn.close().await.unwrap();
+}
+
+/// A schema made before refresh rotations were recorded is upgraded in place: a token rotated
+/// back then reads with no rotation time and never qualifies for the reuse grace; an active one
+/// rotates as before, now recording its rotation.
+#[tokio::test]
+async fn upgrade_records_rotations_from_then_on() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+
+    let Some(schema) = TestSchema::create("upgrade_records_rotations_from_then_on").await else { return };
+    let url = schema.url.clone();
+    let old = sqlx::PgPool::connect(&url).await.unwrap();
+    let init = include_str!("../migrations/postgres/0001_init.sql").into_sql_str();
+    Migrator::with_migrations(vec![Migration::new(1, "init".into(), MigrationType::Simple, init, false)])
+        .run(&old)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, username, email_verified, enabled, groups, attributes, created_at, updated_at) \
+         VALUES ('u1', 'old', FALSE, TRUE, '[]', '{}', 1, 1)",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    for (hash, status) in [("t-rotated", "rotated"), ("t-active", "active")] {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, client_id, scope, origin, auth_time, \
+             origin_jti, issued_at, expires_at, status) VALUES ($1, 'f1', 'u1', 'c1', 'openid', 'password', 1, 'j', 1, \
+             10000, $2)",
+        )
+        .bind(hash)
+        .bind(status)
+        .execute(&old)
+        .await
+        .unwrap();
+    }
+    old.close().await;
+
+    let store = open(&url).await;
+    let rotated = store.get_refresh_token("t-rotated").await.unwrap().unwrap();
+    assert_eq!(
+        (rotated.status, rotated.rotated_at, rotated.replaced_by, rotated.superseded),
+        (RefreshStatus::Rotated, None, None, false)
+    );
+    assert!(!store.retry_refresh_rotation("t-rotated", &token("t-new".into()), 100, 0).await.unwrap());
+    assert_eq!(store.get_refresh_token("t-new").await.unwrap(), None);
+    let next = token("t-next".into());
+    assert!(matches!(store.rotate_refresh_token("t-active", &next, 100).await.unwrap(), RotateOutcome::Rotated(_)));
+    let active = store.get_refresh_token("t-active").await.unwrap().unwrap();
+    assert_eq!((active.rotated_at, active.replaced_by.as_deref()), (Some(100), Some("t-next")));
 }
 
 async fn futures_join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -253,6 +307,7 @@ async fn races_hold_under_a_serializable_server_default() {
     let url = format!("{}%20-c%20default_transaction_isolation%3Dserializable", schema.url);
     let store: Arc<dyn Store> = Arc::new(open(&url).await);
     conformance::concurrent_rotation(store.clone()).await;
+    conformance::concurrent_grace_retries(store.clone()).await;
     conformance::concurrent_replay_markers(store.clone()).await;
     conformance::concurrent_settings(store).await;
 }
