@@ -415,16 +415,8 @@ class Nginx:
 
 
 @pytest.fixture(scope="module")
-def demo():
-    path = os.environ.get("TOKENBRIDGE_DEMO_JSON")
-    if not path:
-        pytest.exit(
-            "TOKENBRIDGE_DEMO_JSON is not set: run scripts/test, or start `tokenbridge demo --data-dir DIR` "
-            "and export TOKENBRIDGE_DEMO_JSON=DIR/demo.json",
-            returncode=4,
-        )
-    with open(path, encoding="utf-8") as f:
-        return Demo(json.load(f))
+def demo(demo_info):
+    return Demo(demo_info)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import time
 
 import jwt
@@ -110,16 +109,8 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
-def demo():
-    path = os.environ.get("TOKENBRIDGE_DEMO_JSON")
-    if not path:
-        pytest.exit(
-            "TOKENBRIDGE_DEMO_JSON is not set: run scripts/test, or start `tokenbridge demo --data-dir DIR` "
-            "and export TOKENBRIDGE_DEMO_JSON=DIR/demo.json",
-            returncode=4,
-        )
-    with open(path, encoding="utf-8") as f:
-        return Demo(json.load(f))
+def demo(demo_info):
+    return Demo(demo_info)
 
 
 @pytest.fixture(scope="session")
