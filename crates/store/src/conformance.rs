@@ -417,6 +417,41 @@ pub async fn signing_keys(store: &dyn Store) {
 }
 
 /// Rotation compare-and-swap outcomes and family revocation.
+/// After upgrading a version-1 database that held user `u1` and the refresh tokens `t-rotated`
+/// (rotated) and `t-active` (active) of family `f1`: the old rotation has no recorded time and
+/// never qualifies for the reuse grace; the active token rotates as before, now recorded.
+pub async fn rotations_recorded_after_upgrade(store: &dyn Store) {
+    let fresh = |hash: &str| RefreshTokenRecord {
+        token_hash: hash.into(),
+        family_id: "f1".into(),
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scope: "openid".into(),
+        origin: "password".into(),
+        auth_time: 1,
+        origin_jti: "j".into(),
+        issued_at: 100,
+        expires_at: 10_000,
+        status: RefreshStatus::Active,
+        rotated_at: None,
+        replaced_by: None,
+        superseded: false,
+    };
+    let rotated = store.get_refresh_token("t-rotated").await.unwrap().unwrap();
+    assert_eq!(
+        (rotated.status, rotated.rotated_at, rotated.replaced_by, rotated.superseded),
+        (RefreshStatus::Rotated, None, None, false)
+    );
+    assert!(!store.retry_refresh_rotation("t-rotated", &fresh("t-new"), 100, 0).await.unwrap());
+    assert_eq!(store.get_refresh_token("t-new").await.unwrap(), None);
+    assert!(matches!(
+        store.rotate_refresh_token("t-active", &fresh("t-next"), 100).await.unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
+    let active = store.get_refresh_token("t-active").await.unwrap().unwrap();
+    assert_eq!((active.rotated_at, active.replaced_by.as_deref()), (Some(100), Some("t-next")));
+}
+
 /// Ending a user's sessions kills every family of that user, active or spent, and no other's.
 pub async fn user_sessions(store: &dyn Store) {
     let t = tag();

@@ -147,36 +147,7 @@ async fn upgrade_records_rotations_from_then_on() {
     old.close().await;
 
     let store = SqliteStore::open(&path).await.unwrap();
-    let rotated = store.get_refresh_token("t-rotated").await.unwrap().unwrap();
-    assert_eq!(
-        (rotated.status, rotated.rotated_at, rotated.replaced_by, rotated.superseded),
-        (RefreshStatus::Rotated, None, None, false)
-    );
-    assert!(!store.retry_refresh_rotation("t-rotated", &token_for_upgrade("t-new"), 100, 0).await.unwrap());
-    assert_eq!(store.get_refresh_token("t-new").await.unwrap(), None);
-    let next = token_for_upgrade("t-next");
-    assert!(matches!(store.rotate_refresh_token("t-active", &next, 100).await.unwrap(), RotateOutcome::Rotated(_)));
-    let active = store.get_refresh_token("t-active").await.unwrap().unwrap();
-    assert_eq!((active.rotated_at, active.replaced_by.as_deref()), (Some(100), Some("t-next")));
-}
-
-fn token_for_upgrade(hash: &str) -> RefreshTokenRecord {
-    RefreshTokenRecord {
-        token_hash: hash.into(),
-        family_id: "f1".into(),
-        user_id: "u1".into(),
-        client_id: "c1".into(),
-        scope: "openid".into(),
-        origin: "password".into(),
-        auth_time: 1,
-        origin_jti: "j".into(),
-        issued_at: 100,
-        expires_at: 10_000,
-        status: RefreshStatus::Active,
-        rotated_at: None,
-        replaced_by: None,
-        superseded: false,
-    }
+    conformance::rotations_recorded_after_upgrade(&store).await;
 }
 
 /// SQLite enforces that links and refresh tokens belong to an existing user.
