@@ -37,6 +37,10 @@ fn example_config_loads_and_validates() {
     assert_eq!((google.name.as_str(), google.issuer.as_str()), ("google", "https://accounts.google.com"));
     assert!(google.discovery);
 
+    let names: Vec<_> = cfg.authorizer.routes.iter().filter_map(|r| r.name.as_deref()).collect();
+    assert_eq!(names, ["read orders", "place orders", "exchange", "health"]);
+    assert_eq!(cfg.authorizer.routes[2].providers, ["google", "salesforce"]);
+
     let [browser, backend] = &cfg.clients[..] else { panic!("two clients expected") };
     assert!(browser.secret.is_none() && browser.secret_sha256.is_none(), "the browser client is public");
     assert!(!browser.allowed_origins.is_empty());
