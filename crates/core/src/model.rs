@@ -193,3 +193,24 @@ pub struct AuditQuery {
     /// Return events older than this event id's position (pagination), newest first.
     pub before_event_id: Option<String>,
 }
+
+/// An AWS-shaped object of a user pool (the pool itself, an app client, a group, a user's membership),
+/// kept as JSON: its shape belongs to the Cognito door, its identity and pool to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub kind: String,
+    pub id: String,
+    pub pool_id: String,
+    pub body: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A pending auth challenge (CUSTOM_AUTH, SRP, NEW_PASSWORD_REQUIRED). `id_hash` is the SHA-256 of the Session string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthSession {
+    pub id_hash: String,
+    pub body: serde_json::Value,
+    pub attempts: u32,
+    pub expires_at: i64,
+}

@@ -106,7 +106,8 @@ pub trait Store: Send + Sync + 'static {
     /// Insert-if-absent: `true` when this is the first use of `token_hash` (an expired marker
     /// with the same hash counts as absent and is replaced).
     async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
-    /// Deletes expired replay markers and expired refresh tokens; returns rows removed.
+    /// Deletes expired replay markers, expired refresh tokens and expired auth sessions
+    /// (`expires_at <= now`); returns rows removed.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
 
     // --- audit ---
@@ -119,4 +120,32 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Insert-if-absent; returns the value now stored (ours, or the one another instance wrote first).
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    // --- user pools: documents ---
+    /// Inserts; `Conflict` when (kind, id) exists.
+    async fn insert_document(&self, doc: &Document) -> StoreResult<()>;
+    /// Replaces body/pool_id/updated_at of an existing one; `NotFound` when absent.
+    async fn update_document(&self, doc: &Document) -> StoreResult<()>;
+    async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>>;
+    /// Ordered by id (byte order in every backend); ids strictly after `after`; at most `limit`; only the pool's when `pool_id` is given.
+    async fn list_documents(
+        &self,
+        kind: &str,
+        pool_id: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Document>>;
+    async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Deletes every document whose pool_id is this pool (any kind); returns how many.
+    async fn delete_pool_documents(&self, pool_id: &str) -> StoreResult<u64>;
+
+    // --- auth challenge sessions ---
+    /// `Conflict` when the id exists.
+    async fn insert_auth_session(&self, session: &AuthSession) -> StoreResult<()>;
+    /// Also returns an expired session (until purged), so the caller can tell "expired" from "unknown".
+    async fn get_auth_session(&self, id_hash: &str) -> StoreResult<Option<AuthSession>>;
+    /// Atomically counts one failed answer (attempts += 1) and returns the new count; `None` when absent.
+    async fn fail_auth_session(&self, id_hash: &str) -> StoreResult<Option<u32>>;
+    /// Atomically removes it: `true` only for the one caller that removed it (single use).
+    async fn take_auth_session(&self, id_hash: &str) -> StoreResult<bool>;
 }

@@ -39,7 +39,14 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit(&*store).await;
     audit_default_limit(&*store).await;
     settings(&*store).await;
-    concurrent_settings(store).await;
+    concurrent_settings(store.clone()).await;
+    documents(&*store).await;
+    document_listing(&*store).await;
+    delete_pool_documents(&*store).await;
+    auth_sessions(&*store).await;
+    concurrent_auth_session_failures(store.clone()).await;
+    concurrent_auth_session_takes(store.clone()).await;
+    purge_expired_auth_sessions(&*store).await;
 }
 
 // --- helpers ---
@@ -100,6 +107,27 @@ fn refresh(tag: &str, n: usize, family: &str, user_id: &str, expires_at: i64) ->
         rotated_at: None,
         replaced_by: None,
         superseded: false,
+    }
+}
+
+fn document(kind: &str, id: &str, pool_id: &str, body: serde_json::Value) -> Document {
+    let now = now();
+    Document {
+        kind: kind.to_string(),
+        id: id.to_string(),
+        pool_id: pool_id.to_string(),
+        body,
+        created_at: now - 5,
+        updated_at: now - 5,
+    }
+}
+
+fn auth_session(id_hash: &str, expires_at: i64) -> AuthSession {
+    AuthSession {
+        id_hash: id_hash.to_string(),
+        body: json!({"ChallengeName": "CUSTOM_CHALLENGE", "USERNAME": "alice", "Providers": ["demo"]}),
+        attempts: 0,
+        expires_at,
     }
 }
 
@@ -995,6 +1023,262 @@ pub async fn concurrent_settings(store: Arc<dyn Store>) {
     seen.dedup();
     assert_eq!(seen.len(), 1, "all callers see one value: {seen:?}");
     assert_eq!(store.get_setting(&k).await.unwrap(), Some(seen[0].clone()));
+}
+
+/// Concurrent callers in the auth-session races.
+pub const SESSION_RACERS: usize = 50;
+
+/// Documents: insert/get/update/delete, `Conflict` on a taken (kind, id), `NotFound` when
+/// updating an absent one; bodies come back exactly as stored.
+pub async fn documents(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool) = (format!("{t}client"), format!("{t}pool"));
+    let body = json!({
+        "ClientName": "Zürich ☃ \"quoted\" \\ back\nslash",
+        "ExplicitAuthFlows": ["ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"],
+        "RefreshTokenValidity": 30,
+        "Ratio": 0.5,
+        "Secret": null,
+        "Nested": {"Empty": "", "List": [], "Flag": true},
+        "Nul": "a\u{0}b",
+    });
+    let doc = document(&kind, &format!("{t}c1"), &pool, body);
+    store.insert_document(&doc).await.unwrap();
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    assert_eq!(store.get_document(&kind, &format!("{t}nothing")).await.unwrap(), None);
+    // The kind is part of the identity.
+    assert_eq!(store.get_document(&format!("{t}group"), &doc.id).await.unwrap(), None);
+
+    // A taken (kind, id) conflicts, whatever the pool, and changes nothing.
+    let mut dup = document(&kind, &doc.id, &format!("{t}otherpool"), json!({"other": 1}));
+    dup.created_at += 100;
+    assert!(is_conflict(store.insert_document(&dup).await));
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    // The same id under another kind is another document.
+    let group = document(&format!("{t}group"), &doc.id, &pool, json!({"GroupName": "admins"}));
+    store.insert_document(&group).await.unwrap();
+    assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+
+    // Update replaces body, pool and updated_at; created_at stays as inserted.
+    let mut changed = doc.clone();
+    changed.body = json!({"ClientName": "renamed"});
+    changed.pool_id = format!("{t}pool2");
+    changed.updated_at = doc.updated_at + 10;
+    changed.created_at = doc.created_at + 999;
+    store.update_document(&changed).await.unwrap();
+    let stored = store.get_document(&kind, &doc.id).await.unwrap().unwrap();
+    assert_eq!(stored.body, changed.body);
+    assert_eq!(stored.pool_id, changed.pool_id);
+    assert_eq!(stored.updated_at, changed.updated_at);
+    assert_eq!(stored.created_at, doc.created_at);
+    assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
+
+    let absent = document(&kind, &format!("{t}absent"), &pool, json!({}));
+    assert!(is_not_found(store.update_document(&absent).await));
+    assert_eq!(store.get_document(&kind, &absent.id).await.unwrap(), None);
+
+    assert!(store.delete_document(&kind, &doc.id).await.unwrap());
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), None);
+    assert!(!store.delete_document(&kind, &doc.id).await.unwrap());
+    assert!(is_not_found(store.update_document(&changed).await));
+    // Deleted, the id is free again.
+    store.insert_document(&doc).await.unwrap();
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    assert!(store.delete_document(&kind, &doc.id).await.unwrap());
+    assert!(store.delete_document(&group.kind, &group.id).await.unwrap());
+}
+
+/// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally
+/// only one pool's.
+pub async fn document_listing(store: &dyn Store) {
+    let t = tag();
+    let kind = format!("{t}group");
+    let (a, b) = (format!("{t}poola"), format!("{t}poolb"));
+    // Byte order: uppercase, then "_", then lowercase, then non-ASCII.
+    let suffixes = ["A", "_", "a0", "a1", "b", "é"];
+    let id = |s: &str| format!("{t}{s}");
+    // Created out of order, in two pools; another kind in the same pool must not show.
+    for (s, pool) in [("é", &a), ("a1", &b), ("_", &a), ("b", &a), ("A", &a), ("a0", &b)] {
+        store.insert_document(&document(&kind, &id(s), pool, json!({"n": s}))).await.unwrap();
+    }
+    store.insert_document(&document(&format!("{t}user"), &id("a0"), &a, json!({}))).await.unwrap();
+    let ids = |docs: Vec<Document>| -> Vec<String> { docs.into_iter().map(|d| d.id).collect() };
+    let ours = |list: &[&str]| -> Vec<String> { list.iter().map(|s| id(s)).collect() };
+
+    // Every document of the kind (the kind is ours alone), all pools.
+    assert_eq!(ids(store.list_documents(&kind, None, None, 100).await.unwrap()), ours(&suffixes));
+    let page1 = ids(store.list_documents(&kind, None, None, 2).await.unwrap());
+    assert_eq!(page1, ours(&["A", "_"]));
+    let page2 = ids(store.list_documents(&kind, None, Some(&page1[1]), 2).await.unwrap());
+    assert_eq!(page2, ours(&["a0", "a1"]));
+    let page3 = ids(store.list_documents(&kind, None, Some(&page2[1]), 2).await.unwrap());
+    assert_eq!(page3, ours(&["b", "é"]));
+    assert!(store.list_documents(&kind, None, Some(&page3[1]), 2).await.unwrap().is_empty());
+
+    // One pool's, paged.
+    assert_eq!(ids(store.list_documents(&kind, Some(&a), None, 100).await.unwrap()), ours(&["A", "_", "b", "é"]));
+    assert_eq!(ids(store.list_documents(&kind, Some(&b), None, 100).await.unwrap()), ours(&["a0", "a1"]));
+    let page = ids(store.list_documents(&kind, Some(&a), Some(&id("_")), 1).await.unwrap());
+    assert_eq!(page, ours(&["b"]));
+    // The cursor need not exist, and it is excluded when it does.
+    let gap = ids(store.list_documents(&kind, Some(&a), Some(&id("a")), 10).await.unwrap());
+    assert_eq!(gap, ours(&["b", "é"]));
+    assert!(store.list_documents(&kind, Some(&format!("{t}nopool")), None, 10).await.unwrap().is_empty());
+    assert!(store.list_documents(&kind, None, None, 0).await.unwrap().is_empty());
+    // Whole documents come back.
+    let listed = store.list_documents(&kind, Some(&b), None, 1).await.unwrap();
+    assert_eq!(listed, vec![store.get_document(&kind, &id("a0")).await.unwrap().unwrap()]);
+    assert_eq!(listed[0].body, json!({"n": "a0"}));
+
+    assert_eq!(store.delete_pool_documents(&a).await.unwrap(), 5);
+    assert_eq!(store.delete_pool_documents(&b).await.unwrap(), 2);
+}
+
+/// `delete_pool_documents` removes every kind of document of that pool, and nothing else.
+pub async fn delete_pool_documents(store: &dyn Store) {
+    let t = tag();
+    let (doomed, kept) = (format!("{t}doomed"), format!("{t}kept"));
+    let kinds = [format!("{t}pool"), format!("{t}client"), format!("{t}group"), format!("{t}member")];
+    for pool in [&doomed, &kept] {
+        for k in &kinds {
+            for i in 0..3 {
+                let d = document(k, &format!("{pool}{i}"), pool, json!({"i": i}));
+                store.insert_document(&d).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(store.delete_pool_documents(&doomed).await.unwrap(), 12);
+    for k in &kinds {
+        assert!(store.list_documents(k, Some(&doomed), None, 10).await.unwrap().is_empty());
+        assert_eq!(store.get_document(k, &format!("{doomed}0")).await.unwrap(), None);
+        assert_eq!(store.list_documents(k, Some(&kept), None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.list_documents(k, None, None, 10).await.unwrap().len(), 3);
+    }
+    assert_eq!(store.delete_pool_documents(&doomed).await.unwrap(), 0);
+    assert_eq!(store.delete_pool_documents(&format!("{t}never")).await.unwrap(), 0);
+    assert_eq!(store.delete_pool_documents(&kept).await.unwrap(), 12);
+}
+
+/// Auth sessions: insert/get, `Conflict` on a taken id, failed answers counted, single-use take.
+pub async fn auth_sessions(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let s = auth_session(&format!("{t}session"), now + 180);
+    store.insert_auth_session(&s).await.unwrap();
+    assert_eq!(store.get_auth_session(&s.id_hash).await.unwrap(), Some(s.clone()));
+    assert_eq!(store.get_auth_session(&format!("{t}nothing")).await.unwrap(), None);
+
+    let mut dup = auth_session(&s.id_hash, now + 999);
+    dup.attempts = 2;
+    assert!(is_conflict(store.insert_auth_session(&dup).await));
+    assert_eq!(store.get_auth_session(&s.id_hash).await.unwrap(), Some(s.clone()));
+
+    // The count starts where the inserted session says.
+    let mut counted = auth_session(&format!("{t}counted"), now + 180);
+    counted.attempts = 1;
+    store.insert_auth_session(&counted).await.unwrap();
+    assert_eq!(store.fail_auth_session(&counted.id_hash).await.unwrap(), Some(2));
+
+    assert_eq!(store.fail_auth_session(&s.id_hash).await.unwrap(), Some(1));
+    assert_eq!(store.fail_auth_session(&s.id_hash).await.unwrap(), Some(2));
+    let after = store.get_auth_session(&s.id_hash).await.unwrap().unwrap();
+    assert_eq!(after, AuthSession { attempts: 2, ..s.clone() });
+    assert_eq!(store.fail_auth_session(&format!("{t}nothing")).await.unwrap(), None);
+
+    // An expired session is still returned (the caller tells "expired" from "unknown").
+    let expired = auth_session(&format!("{t}expired"), now - 60);
+    store.insert_auth_session(&expired).await.unwrap();
+    assert_eq!(store.get_auth_session(&expired.id_hash).await.unwrap(), Some(expired.clone()));
+
+    assert!(store.take_auth_session(&s.id_hash).await.unwrap());
+    assert_eq!(store.get_auth_session(&s.id_hash).await.unwrap(), None);
+    assert!(!store.take_auth_session(&s.id_hash).await.unwrap());
+    assert_eq!(store.fail_auth_session(&s.id_hash).await.unwrap(), None);
+    assert!(!store.take_auth_session(&format!("{t}nothing")).await.unwrap());
+    // Other sessions are independent.
+    assert_eq!(store.get_auth_session(&counted.id_hash).await.unwrap().map(|c| c.attempts), Some(2));
+    assert!(store.take_auth_session(&counted.id_hash).await.unwrap());
+    assert!(store.take_auth_session(&expired.id_hash).await.unwrap());
+}
+
+/// Failed answers racing on one session are each counted once: the counts returned are
+/// 1..=N, each exactly once.
+pub async fn concurrent_auth_session_failures(store: Arc<dyn Store>) {
+    let t = tag();
+    let s = auth_session(&format!("{t}session"), now() + 180);
+    store.insert_auth_session(&s).await.unwrap();
+    let barrier = Arc::new(Barrier::new(SESSION_RACERS));
+    let mut tasks = Vec::with_capacity(SESSION_RACERS);
+    for _ in 0..SESSION_RACERS {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let h = s.id_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.fail_auth_session(&h).await
+        }));
+    }
+    let mut counts = Vec::with_capacity(SESSION_RACERS);
+    for task in tasks {
+        counts.push(task.await.expect("task").expect("fail_auth_session").expect("session exists"));
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=SESSION_RACERS as u32).collect::<Vec<_>>(), "each failure counted once");
+    assert_eq!(store.get_auth_session(&s.id_hash).await.unwrap().unwrap().attempts, SESSION_RACERS as u32);
+    assert!(store.take_auth_session(&s.id_hash).await.unwrap());
+}
+
+/// Answers racing to use one session: exactly one caller takes it.
+pub async fn concurrent_auth_session_takes(store: Arc<dyn Store>) {
+    let t = tag();
+    let s = auth_session(&format!("{t}session"), now() + 180);
+    store.insert_auth_session(&s).await.unwrap();
+    let barrier = Arc::new(Barrier::new(SESSION_RACERS));
+    let mut tasks = Vec::with_capacity(SESSION_RACERS);
+    for _ in 0..SESSION_RACERS {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let h = s.id_hash.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.take_auth_session(&h).await
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.expect("task").expect("take_auth_session"));
+    }
+    assert_eq!(winners, 1, "exactly one caller takes the session");
+    assert_eq!(store.get_auth_session(&s.id_hash).await.unwrap(), None);
+}
+
+/// `purge_expired` removes auth sessions with `expires_at <= now`, and counts them.
+pub async fn purge_expired_auth_sessions(store: &dyn Store) {
+    let t = tag();
+    let now = now();
+    let dead = auth_session(&format!("{t}dead"), now - 10);
+    let boundary = auth_session(&format!("{t}boundary"), now);
+    let live = auth_session(&format!("{t}live"), now + 1);
+    for s in [&dead, &boundary, &live] {
+        store.insert_auth_session(s).await.unwrap();
+    }
+    let removed = store.purge_expired(now).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    assert_eq!(store.get_auth_session(&dead.id_hash).await.unwrap(), None);
+    assert_eq!(store.get_auth_session(&boundary.id_hash).await.unwrap(), None);
+    assert_eq!(store.get_auth_session(&live.id_hash).await.unwrap(), Some(live.clone()));
+    assert!(store.take_auth_session(&live.id_hash).await.unwrap());
+}
+
+/// After an upgrade from the 0002 schema: the user-pool tables exist and work, and the rows
+/// written before the upgrade are still there (`username` names a user created then).
+pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
+    assert!(store.find_user_by_username(username).await.unwrap().is_some(), "{username} survived the upgrade");
+    documents(store).await;
+    document_listing(store).await;
+    auth_sessions(store).await;
+    purge_expired_auth_sessions(store).await;
 }
 
 // --- PostgreSQL test schemas (shared by every crate's PostgreSQL tests) ---

@@ -175,6 +175,63 @@ pub(crate) fn audit_from_row(row: &impl Fields) -> StoreResult<AuditRecord> {
     })
 }
 
+pub(crate) const DOCUMENT_COLUMNS: &str = "kind, id, pool_id, body, created_at, updated_at";
+
+pub(crate) fn document_from_row(row: &impl Fields) -> StoreResult<Document> {
+    let body: String = row.field("body")?;
+    Ok(Document {
+        kind: row.field("kind")?,
+        id: row.field("id")?,
+        pool_id: row.field("pool_id")?,
+        body: from_json(&body, "documents.body")?,
+        created_at: row.field("created_at")?,
+        updated_at: row.field("updated_at")?,
+    })
+}
+
+pub(crate) const AUTH_SESSION_COLUMNS: &str = "id_hash, body, attempts, expires_at";
+
+pub(crate) fn auth_session_from_row(row: &impl Fields) -> StoreResult<AuthSession> {
+    let body: String = row.field("body")?;
+    let attempts: i64 = row.field("attempts")?;
+    Ok(AuthSession {
+        id_hash: row.field("id_hash")?,
+        body: from_json(&body, "auth_sessions.body")?,
+        attempts: attempts_from(attempts)?,
+        expires_at: row.field("expires_at")?,
+    })
+}
+
+/// An `attempts` column value as the model's count.
+pub(crate) fn attempts_from(value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| StoreError::Backend(format!("auth session attempts out of range: {value}")))
+}
+
+/// The document listing for either backend: one kind, optionally one pool, ids strictly after
+/// the cursor, in id order. Built per case so each shape uses its index ((kind, id) or
+/// (kind, pool_id, id)).
+pub(crate) fn document_query<DB: sqlx::Database>(
+    kind: &str,
+    pool_id: Option<&str>,
+    after: Option<&str>,
+    limit: u32,
+) -> sqlx::QueryBuilder<DB>
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut sql = sqlx::QueryBuilder::<DB>::new(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = "));
+    sql.push_bind(kind.to_string());
+    if let Some(pool_id) = pool_id {
+        sql.push(" AND pool_id = ").push_bind(pool_id.to_string());
+    }
+    if let Some(after) = after {
+        sql.push(" AND id > ").push_bind(after.to_string());
+    }
+    sql.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+    sql
+}
+
 pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, secret_sha256, grant_types, providers, scopes, \
                               access_token_ttl, id_token_ttl, refresh_token_ttl, allowed_origins";
 

@@ -45,6 +45,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0002_refresh_rotation.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "user pools".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_user_pools.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -662,8 +669,15 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?
             .rows_affected();
+        // A challenge session is dead at `expires_at <= now`, like a marker.
+        let sessions = sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
         tx.commit().await.map_err(backend)?;
-        Ok(markers + tokens)
+        Ok(markers + tokens + sessions)
     }
 
     // --- audit ---
@@ -713,6 +727,131 @@ impl Store for SqliteStore {
         .fetch_one(&self.writer)
         .await
         .map_err(backend)
+    }
+
+    // --- user pools: documents ---
+
+    async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&doc.kind)
+        .bind(&doc.id)
+        .bind(&doc.pool_id)
+        .bind(to_json(&doc.body)?)
+        .bind(doc.created_at)
+        .bind(doc.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| map_err(e, || format!("{} {}", doc.kind, doc.id), "document"))?;
+        Ok(())
+    }
+
+    async fn update_document(&self, doc: &Document) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE documents SET pool_id = ?, body = ?, updated_at = ? WHERE kind = ? AND id = ?")
+            .bind(&doc.pool_id)
+            .bind(to_json(&doc.body)?)
+            .bind(doc.updated_at)
+            .bind(&doc.kind)
+            .bind(&doc.id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("{} {}", doc.kind, doc.id)));
+        }
+        Ok(())
+    }
+
+    async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>> {
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(document_from_row)
+            .transpose()
+    }
+
+    async fn list_documents(
+        &self,
+        kind: &str,
+        pool_id: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Document>> {
+        let mut sql = document_query::<Sqlite>(kind, pool_id, after, limit);
+        sql.build().fetch_all(&self.reader).await.map_err(backend)?.iter().map(document_from_row).collect()
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM documents WHERE kind = ? AND id = ?")
+            .bind(kind)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_pool_documents(&self, pool_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM documents WHERE pool_id = ?")
+            .bind(pool_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    // --- auth challenge sessions ---
+
+    async fn insert_auth_session(&self, session: &AuthSession) -> StoreResult<()> {
+        sqlx::query("INSERT INTO auth_sessions (id_hash, body, attempts, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&session.id_hash)
+            .bind(to_json(&session.body)?)
+            .bind(i64::from(session.attempts))
+            .bind(session.expires_at)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| map_err(e, || "auth session".to_string(), "auth session"))?;
+        Ok(())
+    }
+
+    async fn get_auth_session(&self, id_hash: &str) -> StoreResult<Option<AuthSession>> {
+        let sql = format!("SELECT {AUTH_SESSION_COLUMNS} FROM auth_sessions WHERE id_hash = ?");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(auth_session_from_row)
+            .transpose()
+    }
+
+    async fn fail_auth_session(&self, id_hash: &str) -> StoreResult<Option<u32>> {
+        // One statement: the single writer connection runs them one after another, and across processes SQLite's write lock does.
+        let attempts: Option<i64> =
+            sqlx::query_scalar("UPDATE auth_sessions SET attempts = attempts + 1 WHERE id_hash = ? RETURNING attempts")
+                .bind(id_hash)
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(backend)?;
+        attempts.map(attempts_from).transpose()
+    }
+
+    async fn take_auth_session(&self, id_hash: &str) -> StoreResult<bool> {
+        // Deletes run one at a time under the write lock; only the first finds the row.
+        let done = sqlx::query("DELETE FROM auth_sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

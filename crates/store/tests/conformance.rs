@@ -150,6 +150,47 @@ async fn upgrade_records_rotations_from_then_on() {
     conformance::rotations_recorded_after_upgrade(&store).await;
 }
 
+/// A database at migration 0002 (before user pools) gets 0003 when a store opens it: the new
+/// tables work and the rows written before are kept.
+#[tokio::test]
+async fn upgrade_from_0002_adds_user_pools() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade-0002.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let old = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let init = include_str!("../migrations/sqlite/0001_init.sql").into_sql_str();
+    let rotation = include_str!("../migrations/sqlite/0002_refresh_rotation.sql").into_sql_str();
+    Migrator::with_migrations(vec![
+        Migration::new(1, "init".into(), MigrationType::Simple, init, false),
+        Migration::new(2, "refresh rotation".into(), MigrationType::Simple, rotation, false),
+    ])
+    .run(&old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, username, email_verified, enabled, groups, attributes, created_at, updated_at) \
+         VALUES ('u1', 'before-pools', 0, 1, '[]', '{}', 1, 1)",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    conformance::user_pools_after_upgrade(&store, "before-pools").await;
+    store.close().await;
+    let conn = sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    conn.close().await;
+}
+
 /// SQLite enforces that links and refresh tokens belong to an existing user.
 #[tokio::test]
 async fn rows_must_reference_an_existing_user() {

@@ -190,7 +190,7 @@ async fn reopening_keeps_data_and_migrations() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
     conn.close().await.unwrap();
 }
 
@@ -233,6 +233,45 @@ async fn upgrade_records_rotations_from_then_on() {
 
     let store = open(&url).await;
     conformance::rotations_recorded_after_upgrade(&store).await;
+}
+
+/// A schema at migration 0002 (before user pools) gets 0003 when a store opens it: the new
+/// tables work and the rows written before are kept.
+#[tokio::test]
+async fn upgrade_from_0002_adds_user_pools() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+
+    let Some(schema) = TestSchema::create("upgrade_from_0002_adds_user_pools").await else { return };
+    let url = schema.url.clone();
+    let old = sqlx::PgPool::connect(&url).await.unwrap();
+    let init = include_str!("../migrations/postgres/0001_init.sql").into_sql_str();
+    let rotation = include_str!("../migrations/postgres/0002_refresh_rotation.sql").into_sql_str();
+    Migrator::with_migrations(vec![
+        Migration::new(1, "init".into(), MigrationType::Simple, init, false),
+        Migration::new(2, "refresh rotation".into(), MigrationType::Simple, rotation, false),
+    ])
+    .run(&old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, username, email_verified, enabled, groups, attributes, created_at, updated_at) \
+         VALUES ('u1', 'before-pools', FALSE, TRUE, '[]', '{}', 1, 1)",
+    )
+    .execute(&old)
+    .await
+    .unwrap();
+    old.close().await;
+
+    let store = open(&url).await;
+    conformance::user_pools_after_upgrade(&store, "before-pools").await;
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    conn.close().await.unwrap();
 }
 
 async fn futures_join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
@@ -299,5 +338,7 @@ async fn races_hold_under_a_serializable_server_default() {
     conformance::concurrent_rotation(store.clone()).await;
     conformance::concurrent_grace_retries(store.clone()).await;
     conformance::concurrent_replay_markers(store.clone()).await;
-    conformance::concurrent_settings(store).await;
+    conformance::concurrent_settings(store.clone()).await;
+    conformance::concurrent_auth_session_failures(store.clone()).await;
+    conformance::concurrent_auth_session_takes(store).await;
 }
