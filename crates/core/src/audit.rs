@@ -57,7 +57,9 @@ impl AuditEntry<'_> {
             None => json!({ "type": "Unknown" }),
         };
         let (error_code, error_message) = match self.denial {
-            Some(d) => (Some(d.code.oauth_error().to_string()), Some(d.message.clone())),
+            Some(d) => {
+                (Some(d.exception.clone().unwrap_or_else(|| d.code.oauth_error().to_string())), Some(d.message.clone()))
+            }
             None => (None, None),
         };
         let record = json!({

@@ -19,6 +19,75 @@ pub struct Config {
     pub clients: Vec<ClientConfig>,
     pub providers: Vec<ProviderConfig>,
     pub authorizer: AuthorizerConfig,
+    pub aws: AwsConfig,
+    pub user_pools: Vec<UserPoolConfig>,
+}
+
+/// The AWS-compatible doors (the Cognito user-pool API): region, account, admin credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    /// Region of user pools created through the API (their ids start with it).
+    pub region: String,
+    /// Account id in ARNs.
+    pub account_id: String,
+    /// A second mount point of the AWS JSON door besides `/` (e.g. `/aws`).
+    pub path_prefix: Option<String>,
+    /// Credentials whose SigV4 signatures admit admin actions.
+    pub admin_credentials: Vec<AwsCredentialConfig>,
+    /// Overrides every app client's AuthSessionValidity (seconds a challenge session lives).
+    pub session_seconds: Option<i64>,
+    /// Answers one challenge session accepts before it ends.
+    pub max_challenge_answers: u32,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            path_prefix: None,
+            admin_credentials: Vec::new(),
+            session_seconds: None,
+            max_challenge_answers: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredentialConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// A user pool created at start (kept if it exists).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPoolConfig {
+    /// `<region>_<letters and digits>`.
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// `local` (`<public_url>/<id>`, the default) or `aws` (`https://cognito-idp.<region>.amazonaws.com/<id>`).
+    #[serde(default)]
+    pub issuer: crate::userpool::IssuerForm,
+    #[serde(default)]
+    pub clients: Vec<UserPoolClientConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPoolClientConfig {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Makes the client confidential (SECRET_HASH required).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Upstream providers whose tokens answer CUSTOM_AUTH.
+    #[serde(default)]
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -345,6 +414,7 @@ impl Config {
         if let Some(v) = var("TOKENBRIDGE_ALGORITHM") {
             self.issuer.algorithm = v;
         }
+        self.apply_aws_env();
         self.apply_authorizer_env();
     }
 
@@ -360,6 +430,17 @@ impl Config {
         }
         if let Some(b) = var("TOKENBRIDGE_AUTHORIZER_CHECK_REVOCATION").and_then(|v| v.parse().ok()) {
             self.authorizer.check_revocation = b;
+        }
+    }
+
+    /// `TOKENBRIDGE_AWS_REGION` and `TOKENBRIDGE_COGNITO_SESSION_SECONDS` (also honoured by `demo`).
+    pub fn apply_aws_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("TOKENBRIDGE_AWS_REGION") {
+            self.aws.region = v;
+        }
+        if let Some(n) = var("TOKENBRIDGE_COGNITO_SESSION_SECONDS").and_then(|v| v.parse().ok()) {
+            self.aws.session_seconds = Some(n);
         }
     }
 

@@ -122,8 +122,11 @@ impl Directory {
     pub async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
         password::check_policy(&password).map_err(DirectoryError::Invalid)?;
         let mut u = self.find(username).await?;
-        u.password_hash = Some(password::hash(password).await?);
-        self.update(u).await
+        u.password_hash = Some(password::hash(password.clone()).await?);
+        let u = self.update(u).await?;
+        // A pool member's SRP verifier must prove the same password.
+        crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.clock.now()).await?;
+        Ok(u)
     }
 
     pub async fn set_groups(&self, username: &str, groups: Vec<String>) -> Result<User, DirectoryError> {

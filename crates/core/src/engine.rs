@@ -67,6 +67,9 @@ pub struct Engine {
     pub directory: Directory,
     pub authorizer: Authorizer,
     clients: moka::future::Cache<String, Option<Arc<Client>>>,
+    /// Seals recoverable secrets (app-client secrets) when configured.
+    pub(crate) master: Option<Arc<MasterKey>>,
+    code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
 }
 
 /// Turns an upstream rejection into a denial carrying the trail so far.
@@ -100,16 +103,17 @@ impl Engine {
         }
         let max_ttl =
             config.clients.iter().map(|c| c.access_token_ttl.max(c.id_token_ttl)).max().unwrap_or(3600).max(3600);
+        let master = master.map(Arc::new);
         let keys = KeyRing::open(
             store.clone(),
             clock.clone(),
-            master.map(Arc::new),
+            master.clone(),
             config.algorithm(),
             config.issuer.key_refresh_seconds as i64,
             max_ttl + 300,
         )
         .await?;
-        Ok(Arc::new(Self {
+        let engine = Arc::new(Self {
             issuer: config.public_url(),
             directory: Directory::new(store.clone(), clock.clone()),
             store,
@@ -119,11 +123,41 @@ impl Engine {
             upstreams,
             authorizer,
             clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
-        }))
+            master,
+            code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
+        });
+        engine.configured_user_pools().await?;
+        Ok(engine)
+    }
+
+    /// Creates the user pools and app clients the configuration names (existing ones are kept).
+    async fn configured_user_pools(&self) -> anyhow::Result<()> {
+        for p in &self.config.user_pools {
+            let name = if p.name.is_empty() { p.id.as_str() } else { p.name.as_str() };
+            self.ensure_user_pool(&p.id, name, p.issuer).await?;
+            for c in &p.clients {
+                let name = if c.name.is_empty() { c.client_id.as_str() } else { c.name.as_str() };
+                self.ensure_pool_client(&p.id, &c.client_id, name, c.secret.as_deref(), &c.providers).await?;
+            }
+        }
+        Ok(())
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Where user-pool confirmation codes go (logged unless replaced).
+    pub fn set_code_sender(&self, sender: Arc<dyn crate::userpool::CodeSender>) {
+        *self.code_sender.write().expect("code sender lock") = sender;
+    }
+
+    pub(crate) fn code_sender(&self) -> Arc<dyn crate::userpool::CodeSender> {
+        self.code_sender.read().expect("code sender lock").clone()
+    }
+
+    pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
+        self.client(id).await
     }
 
     async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
@@ -346,13 +380,34 @@ impl Engine {
         }
         let scope = self.narrow_scope(&client, req.scope.as_deref(), trail)?;
 
-        // The upstream token itself.
-        let identity = provider
-            .validate(&req.subject_token, req.subject_token_type, now, trail)
-            .await
-            .map_err(|r| denied(trail, r))?;
+        let (identity, user) =
+            self.upstream_user(provider, &req.subject_token, req.subject_token_type, None, trail, principal).await?;
 
-        // The linked local user.
+        let mut extra = Map::new();
+        extra.insert(
+            "identities".into(),
+            json!([{ "providerName": identity.provider, "providerType": "OIDC", "userId": identity.claims.get("sub"), "issuer": identity.issuer }]),
+        );
+        let origin = format!("upstream:{}", identity.provider);
+        let set = self.issue(&user, &client, &scope, Session::New { auth_time: now, origin: &origin }, extra).await?;
+        trail.pass("issue", format!("tokens for {:?} signed with {}", user.username, self.keys.active().kid));
+        Ok(set)
+    }
+
+    /// An upstream token to the local user it stands for: provider validation (signature, claims,
+    /// conditions), the link, the user enabled, optionally that it is `expected_user` (CUSTOM_AUTH
+    /// answers a challenge for one username), and last, one-time use.
+    pub(crate) async fn upstream_user(
+        &self,
+        provider: &crate::upstream::UpstreamProvider,
+        token: &str,
+        token_type: SubjectTokenType,
+        expected_user: Option<&str>,
+        trail: &mut Trail,
+        principal: &mut Option<Principal>,
+    ) -> Result<(UpstreamIdentity, User), Denial> {
+        let now = self.now();
+        let identity = provider.validate(token, token_type, now, trail).await.map_err(|r| denied(trail, r))?;
         let user = self
             .linked_user(provider.config.link_to, &provider.config.link_claim, provider.config.jit, &identity, trail)
             .await?;
@@ -370,7 +425,17 @@ impl Engine {
             ));
         }
         trail.pass("user enabled", user.username.clone());
-
+        if let Some(want) = expected_user {
+            if user.id != want {
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidGrant,
+                    "user",
+                    format!("the upstream token is local user {:?}'s, not the challenged user's", user.username),
+                ));
+            }
+            trail.pass("user", format!("the upstream token is {:?}'s, as challenged", user.username));
+        }
         // One-time use, decided atomically by the store, after every other check passed.
         if provider.config.one_time_use {
             // The marker must outlive the whole window in which the token is accepted (exp + leeway).
@@ -382,24 +447,12 @@ impl Engine {
                     trail,
                     DenialCode::InvalidGrant,
                     "one-time use",
-                    format!(
-                        "token already used (upstream token {} was exchanged before)",
-                        token_label(&req.subject_token)
-                    ),
+                    format!("token already used (upstream token {} was exchanged before)", token_label(token)),
                 ));
             }
             trail.pass("one-time use", "first use of this upstream token");
         }
-
-        let mut extra = Map::new();
-        extra.insert(
-            "identities".into(),
-            json!([{ "providerName": identity.provider, "providerType": "OIDC", "userId": identity.claims.get("sub"), "issuer": identity.issuer }]),
-        );
-        let origin = format!("upstream:{}", identity.provider);
-        let set = self.issue(&user, &client, &scope, Session::New { auth_time: now, origin: &origin }, extra).await?;
-        trail.pass("issue", format!("tokens for {:?} signed with {}", user.username, self.keys.active().kid));
-        Ok(set)
+        Ok((identity, user))
     }
 
     fn narrow_scope(&self, client: &Client, requested: Option<&str>, trail: &mut Trail) -> Result<String, Denial> {
@@ -529,6 +582,37 @@ impl Engine {
         session: Session<'_>,
         extra: Map<String, Value>,
     ) -> Result<TokenSet, Denial> {
+        self.issue_as(&self.issuer, user, client, scope, session, extra).await
+    }
+
+    /// Tokens of a user pool (`iss` is the pool's): a new sign-in, or a refresh that keeps its
+    /// refresh token (`REFRESH_TOKEN_AUTH` returns none).
+    pub(crate) async fn issue_pool_tokens(
+        &self,
+        iss: &str,
+        user: &User,
+        client: &Client,
+        continuing: Option<&RefreshTokenRecord>,
+        origin: &str,
+    ) -> Result<TokenSet, Denial> {
+        let mut extra = Map::new();
+        extra.insert("event_id".into(), json!(uuid_v4()));
+        let session = match continuing {
+            Some(r) => Session::Continue(r),
+            None => Session::New { auth_time: self.now(), origin },
+        };
+        self.issue_as(iss, user, client, crate::userpool::COGNITO_ADMIN_SCOPE, session, extra).await
+    }
+
+    async fn issue_as(
+        &self,
+        iss: &str,
+        user: &User,
+        client: &Client,
+        scope: &str,
+        session: Session<'_>,
+        extra: Map<String, Value>,
+    ) -> Result<TokenSet, Denial> {
         let now = self.now();
         self.keys.reload_if_stale().await;
         let (family, auth_time, origin) = match session {
@@ -537,8 +621,13 @@ impl Engine {
         };
         let family_id = family.map(|f| f.family_id.clone()).unwrap_or_else(uuid_v4);
         let grant = Grant { user, client, scope, auth_time, origin_jti: &family_id, extra_id_claims: extra };
-        let access = self.keys.sign(&issuer::access_token_claims(&self.issuer, &grant, now));
-        let id = self.keys.sign(&issuer::id_token_claims(&self.issuer, &grant, now));
+        let mut access_claims = issuer::access_token_claims(iss, &grant, now);
+        // Cognito puts one event id in both tokens of a sign-in.
+        if let Some(e) = grant.extra_id_claims.get("event_id") {
+            access_claims["event_id"] = e.clone();
+        }
+        let access = self.keys.sign(&access_claims);
+        let id = self.keys.sign(&issuer::id_token_claims(iss, &grant, now));
         let refresh_token = if family.is_none() && client.allows_grant(GRANT_REFRESH_TOKEN) {
             let token = random_secret();
             let record = RefreshTokenRecord {
@@ -631,6 +720,14 @@ impl Engine {
                 DenialCode::InvalidGrant,
                 "refresh token",
                 format!("refresh token was issued to another client, not {:?}", client.client_id),
+            ));
+        }
+        if current.origin.starts_with("userpool:") {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "refresh token",
+                "a user pool's refresh token is used with InitiateAuth REFRESH_TOKEN_AUTH",
             ));
         }
         let user = self.store.get_user(&current.user_id).await.map_err(Denial::storage)?;

@@ -20,6 +20,7 @@ pub mod srp;
 pub mod store;
 pub mod trail;
 pub mod upstream;
+pub mod userpool;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::Engine;

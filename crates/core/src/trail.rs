@@ -44,7 +44,7 @@ impl Trail {
     pub fn deny(mut self, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
         let detail = detail.into();
         self.fail(check, detail.clone());
-        Denial { code, message: detail, trail: self }
+        Denial { code, message: detail, trail: self, exception: None }
     }
     pub fn first_failure(&self) -> Option<&Step> {
         self.steps.iter().find(|s| s.outcome == Outcome::Fail)
@@ -117,6 +117,10 @@ pub struct Denial {
     /// Names the exact check that failed; never contains a token or secret.
     pub message: String,
     pub trail: Trail,
+    /// The error name of an AWS-compatible door (e.g. `NotAuthorizedException`), recorded as the
+    /// audit record's `errorCode` in place of the OAuth one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
 }
 
 impl Denial {
@@ -124,7 +128,7 @@ impl Denial {
         let message = message.into();
         let mut trail = Trail::new();
         trail.fail("request", message.clone());
-        Self { code, message, trail }
+        Self { code, message, trail, exception: None }
     }
     /// The store did not answer: the client may retry.
     pub fn storage(err: impl std::fmt::Display) -> Self {

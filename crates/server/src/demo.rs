@@ -9,15 +9,22 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokenbridge_core::authorizer::rules::{RouteConfig, TokenKind};
-use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
+use tokenbridge_core::config::{
+    AwsCredentialConfig, ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits, UserPoolClientConfig,
+    UserPoolConfig,
+};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::secrets::random_secret;
 use tokenbridge_core::store::StoreError;
+use tokenbridge_core::userpool::{new_client_id, IssuerForm, LogCodeSender};
 use tokenbridge_core::{Clock, Engine, Store, SystemClock};
 
 pub const DEMO_CLIENT_ID: &str = "demo-web";
 pub const UPSTREAM_NAME: &str = "demo";
 pub const UPSTREAM_CLIENT_ID: &str = "tokenbridge-demo";
+pub const DEMO_REGION: &str = "ap-northeast-1";
+/// The demo's user pool: a fixed id, so every demo run (and every instance) finds the same pool.
+pub const DEMO_POOL_ID: &str = "ap-northeast-1_TbDemoPool";
 
 /// One seeded person, as `demo.json` lists them.
 struct Seed {
@@ -206,11 +213,25 @@ pub async fn prepare_with_clock(
     let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
     let admin_token = shared_secret(&store, "demo.admin_token").await?;
 
+    let pool = DemoPool {
+        client_id: shared_value(&store, "demo.pool_client_id", new_client_id).await?,
+        secret_client_id: shared_value(&store, "demo.pool_secret_client_id", new_client_id).await?,
+        secret_client_secret: shared_secret(&store, "demo.pool_client_secret").await?,
+        access_key_id: shared_value(&store, "demo.aws_access_key_id", || {
+            format!("AKIA{}", new_client_id()[..16].to_uppercase())
+        })
+        .await?,
+        secret_access_key: shared_secret(&store, "demo.aws_secret_access_key").await?,
+    };
+
     let mut config = demo_config(base_url, &client_secret, &admin_token, algorithm);
+    demo_user_pool(&mut config, &pool);
     config.apply_authorizer_env();
+    config.apply_aws_env();
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
+    engine.set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     let idp = DemoIdp::open(
         DemoIdpConfig {
@@ -254,6 +275,19 @@ pub async fn prepare_with_clock(
             "client_id": UPSTREAM_CLIENT_ID,
             "client_secret": upstream_secret,
         },
+        "cognito": {
+            "region": DEMO_REGION,
+            "endpoint": base_url,
+            "user_pool_id": DEMO_POOL_ID,
+            "client_id": pool.client_id,
+            "secret_client_id": pool.secret_client_id,
+            "secret_client_secret": pool.secret_client_secret,
+            "admin_access_key_id": pool.access_key_id,
+            "admin_secret_access_key": pool.secret_access_key,
+            "issuer": format!("{base_url}/{DEMO_POOL_ID}"),
+            "session_seconds": engine.config.aws.session_seconds.unwrap_or(180),
+            "providers": [UPSTREAM_NAME],
+        },
         "users": SEEDS.iter().map(|s| json!({
             "username": s.username,
             "email": s.email,
@@ -284,6 +318,48 @@ fn capitalize(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
+/// The demo pool's app clients and admin credentials (kept in the store, like every demo secret).
+struct DemoPool {
+    client_id: String,
+    secret_client_id: String,
+    secret_client_secret: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+async fn shared_value(store: &Arc<dyn Store>, key: &str, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    Ok(store.put_setting_if_absent(key, &make()).await?)
+}
+
+/// One pool holding the demo users; a public client allowing every flow (CUSTOM_AUTH with the
+/// demo upstream) and a confidential one (SECRET_HASH); admin credentials for SigV4.
+fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
+    cfg.aws.region = DEMO_REGION.into();
+    cfg.aws.admin_credentials.push(AwsCredentialConfig {
+        access_key_id: pool.access_key_id.clone(),
+        secret_access_key: pool.secret_access_key.clone(),
+    });
+    cfg.user_pools.push(UserPoolConfig {
+        id: DEMO_POOL_ID.into(),
+        name: "tokenbridge demo".into(),
+        issuer: IssuerForm::Local,
+        clients: vec![
+            UserPoolClientConfig {
+                client_id: pool.client_id.clone(),
+                name: "demo web (public)".into(),
+                secret: None,
+                providers: vec![UPSTREAM_NAME.into()],
+            },
+            UserPoolClientConfig {
+                client_id: pool.secret_client_id.clone(),
+                name: "demo server (confidential)".into(),
+                secret: Some(pool.secret_client_secret.clone()),
+                providers: vec![UPSTREAM_NAME.into()],
+            },
+        ],
+    });
+}
+
 async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
     for s in SEEDS.iter().filter(|s| s.expect != "unlinked") {
         let new = NewUser {
@@ -295,10 +371,16 @@ async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
             attributes: Default::default(),
             enabled: true,
         };
-        match engine.directory.create_user(new).await {
-            Ok(_) => {}
-            Err(tokenbridge_core::directory::DirectoryError::Store(StoreError::Conflict(_))) => {}
+        let user = match engine.directory.create_user(new).await {
+            Ok(u) => u,
+            Err(tokenbridge_core::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
+                engine.directory.find(s.username).await?
+            }
             Err(e) => return Err(e.into()),
+        };
+        engine.add_pool_member(DEMO_POOL_ID, &user, s.password).await?;
+        for g in s.groups {
+            engine.ensure_pool_group(DEMO_POOL_ID, g).await?;
         }
     }
     Ok(())

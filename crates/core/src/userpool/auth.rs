@@ -1,0 +1,786 @@
+//! The auth flows: `InitiateAuth` / `RespondToAuthChallenge` and their Admin twins.
+//!
+//! Password and SRP logins prove the password; `CUSTOM_AUTH` is answered with an upstream
+//! provider's token and runs the token exchange's own checks (validation, conditions, link to
+//! this very user, one-time use). Challenges live in short auth sessions: stored hashed,
+//! expiring, allowing a bounded number of answers, consumed by the answer that succeeds.
+
+use super::*;
+use crate::jose::sha256_hex;
+use crate::model::{AuthSession, RefreshStatus};
+use crate::upstream::SubjectTokenType;
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InitiateAuth {
+    auth_flow: String,
+    #[serde(default)]
+    auth_parameters: HashMap<String, String>,
+    client_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AdminInitiateAuth {
+    pub user_pool_id: String,
+    #[serde(flatten)]
+    pub inner: InitiateAuth,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Respond {
+    client_id: String,
+    challenge_name: String,
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    challenge_responses: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AdminRespond {
+    pub user_pool_id: String,
+    #[serde(flatten)]
+    pub inner: Respond,
+}
+
+/// The flows, as `AuthFlow` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFlow {
+    UserPassword,
+    AdminUserPassword,
+    UserSrp,
+    Refresh,
+    Custom,
+}
+
+impl AuthFlow {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "USER_PASSWORD_AUTH" => Self::UserPassword,
+            "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => Self::AdminUserPassword,
+            "USER_SRP_AUTH" => Self::UserSrp,
+            "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => Self::Refresh,
+            "CUSTOM_AUTH" => Self::Custom,
+            _ => return None,
+        })
+    }
+    /// The `ExplicitAuthFlows` entry that enables it.
+    fn allow_name(self) -> &'static str {
+        match self {
+            Self::UserPassword => "ALLOW_USER_PASSWORD_AUTH",
+            Self::AdminUserPassword => "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+            Self::UserSrp => "ALLOW_USER_SRP_AUTH",
+            Self::Refresh => "ALLOW_REFRESH_TOKEN_AUTH",
+            Self::Custom => "ALLOW_CUSTOM_AUTH",
+        }
+    }
+}
+
+const PASSWORD_VERIFIER: &str = "PASSWORD_VERIFIER";
+const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
+const CUSTOM_CHALLENGE: &str = "CUSTOM_CHALLENGE";
+const INVALID_SESSION: &str = "Invalid session for the user.";
+const EXPIRED_SESSION: &str = "Invalid session for the user, session is expired.";
+/// Consecutive wrong passwords before the account locks, and the longest lock (Cognito's
+/// figures: five tries, then a lock that doubles up to 15 minutes).
+const LOCK_AFTER: u32 = 5;
+const MAX_LOCK_SECONDS: i64 = 900;
+/// How far an SRP `TIMESTAMP` may be from the server clock.
+const SRP_TIMESTAMP_SKEW: i64 = 300;
+
+/// What a pending challenge remembers.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    challenge: String,
+    pool_id: String,
+    client_id: String,
+    username: String,
+    /// `None` when the user does not exist: the challenge is answered as for anyone, then fails,
+    /// so that the flow does not reveal which usernames exist.
+    user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    srp: Option<SrpPending>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SrpPending {
+    srp_a: String,
+    server: crate::srp::ServerSession,
+}
+
+fn param<'a>(p: &'a HashMap<String, String>, name: &str, call: &mut Call) -> Result<&'a str, CognitoError> {
+    p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
+        call.invalid("InvalidParameterException", "request", format!("Missing required parameter {name}"))
+    })
+}
+
+impl Engine {
+    pub(crate) async fn initiate_auth(
+        &self,
+        req: InitiateAuth,
+        admin_pool: Option<String>,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let Some(flow) = AuthFlow::parse(&req.auth_flow) else {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "flow",
+                format!("AuthFlow {} is not supported.", req.auth_flow),
+            ));
+        };
+        if admin_pool.is_none() && flow == AuthFlow::AdminUserPassword {
+            return Err(call.invalid("InvalidParameterException", "flow", "Initiate Auth method not supported."));
+        }
+        if admin_pool.is_some() && flow == AuthFlow::UserPassword {
+            return Err(call.invalid("InvalidParameterException", "flow", "Initiate Auth method not supported."));
+        }
+        let client = self.pool_client(&req.client_id, call).await?;
+        if let Some(p) = &admin_pool {
+            self.pool(p, call).await?;
+            if p != &client.pool_id {
+                return Err(call.invalid(
+                    "ResourceNotFoundException",
+                    "client",
+                    format!("User pool client {} does not exist.", client.client_id),
+                ));
+            }
+        }
+        if !client.allows(flow.allow_name()) {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "flow",
+                format!("{} flow not enabled for this client", req.auth_flow),
+            ));
+        }
+        call.trail.pass("flow", format!("{} allowed for client {}", req.auth_flow, client.client_id));
+        let pool = self.pool(&client.pool_id, call).await?;
+        let p = &req.auth_parameters;
+        match flow {
+            AuthFlow::UserPassword | AuthFlow::AdminUserPassword => {
+                let username = param(p, "USERNAME", call)?;
+                let password = param(p, "PASSWORD", call)?;
+                self.check_secret_hash(&client, username, p.get("SECRET_HASH").map(String::as_str), call)?;
+                let (user, member) = self.password_login(&pool, username, password, call).await?;
+                self.after_password(&pool, &client, user, member, "password", call).await
+            }
+            AuthFlow::UserSrp => {
+                let username = param(p, "USERNAME", call)?;
+                let srp_a = param(p, "SRP_A", call)?.to_string();
+                self.check_secret_hash(&client, username, p.get("SECRET_HASH").map(String::as_str), call)?;
+                let found = self.member(&pool.id, username, call).await?;
+                if let Some((_, m)) = &found {
+                    self.check_lock(m, call)?;
+                }
+                let username = found.as_ref().map(|(u, _)| u.username.clone()).unwrap_or_else(|| username.to_string());
+                // An unknown user or one without a password gets a verifier of a random password.
+                let verifier = match found.as_ref().and_then(|(_, m)| m.srp.clone()) {
+                    Some(v) => v,
+                    None => srp_verifier(&pool.id, &username, &crate::secrets::random_secret()).await,
+                };
+                let server = crate::srp::start(&verifier);
+                let params = json!({
+                    "SALT": server.salt_hex(),
+                    "SRP_B": server.srp_b_hex(),
+                    "USERNAME": username,
+                    "USER_ID_FOR_SRP": username,
+                });
+                let pending = Pending {
+                    challenge: PASSWORD_VERIFIER.into(),
+                    pool_id: pool.id.clone(),
+                    client_id: client.client_id.clone(),
+                    username,
+                    user_id: found.map(|(u, _)| u.id),
+                    srp: Some(SrpPending { srp_a, server }),
+                };
+                let session = self.open_session(&client, &pending).await?;
+                let mut params = params;
+                // SECRET_BLOCK comes back signed as PASSWORD_CLAIM_SECRET_BLOCK: it carries the session.
+                params["SECRET_BLOCK"] = json!(session);
+                call.trail.pass("challenge", "PASSWORD_VERIFIER issued");
+                Ok(json!({ "ChallengeName": PASSWORD_VERIFIER, "Session": session, "ChallengeParameters": params }))
+            }
+            AuthFlow::Custom => {
+                let username = param(p, "USERNAME", call)?;
+                self.check_secret_hash(&client, username, p.get("SECRET_HASH").map(String::as_str), call)?;
+                let providers = client.upstream_providers();
+                if providers.is_empty() {
+                    return Err(call.invalid(
+                        "InvalidParameterException",
+                        "providers",
+                        format!(
+                            "CUSTOM_AUTH needs an upstream provider in the SupportedIdentityProviders of client {}",
+                            client.client_id
+                        ),
+                    ));
+                }
+                let found = self.member(&pool.id, username, call).await?;
+                let username = found.as_ref().map(|(u, _)| u.username.clone()).unwrap_or_else(|| username.to_string());
+                let issuers: Vec<String> = providers
+                    .iter()
+                    .filter_map(|n| self.upstreams.by_name(n).map(|p| p.config.issuer.clone()))
+                    .collect();
+                let pending = Pending {
+                    challenge: CUSTOM_CHALLENGE.into(),
+                    pool_id: pool.id.clone(),
+                    client_id: client.client_id.clone(),
+                    username: username.clone(),
+                    user_id: found.map(|(u, _)| u.id),
+                    srp: None,
+                };
+                let session = self.open_session(&client, &pending).await?;
+                call.trail.pass(
+                    "challenge",
+                    format!("CUSTOM_CHALLENGE issued: answer with a token of {}", providers.join(", ")),
+                );
+                Ok(json!({
+                    "ChallengeName": CUSTOM_CHALLENGE,
+                    "Session": session,
+                    "ChallengeParameters": {
+                        "USERNAME": username,
+                        "providers": providers.join(","),
+                        "issuers": issuers.join(","),
+                    },
+                }))
+            }
+            AuthFlow::Refresh => self.refresh_login(&pool, &client, p, call).await,
+        }
+    }
+
+    pub(crate) async fn respond_to_auth_challenge(
+        &self,
+        req: Respond,
+        admin_pool: Option<String>,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let client = self.pool_client(&req.client_id, call).await?;
+        if let Some(p) = &admin_pool {
+            if p != &client.pool_id {
+                return Err(call.invalid(
+                    "ResourceNotFoundException",
+                    "client",
+                    format!("User pool client {} does not exist.", client.client_id),
+                ));
+            }
+        }
+        let r = &req.challenge_responses;
+        let username = param(r, "USERNAME", call)?.to_string();
+        self.check_secret_hash(&client, &username, r.get("SECRET_HASH").map(String::as_str), call)?;
+        // SRP clients send the session back inside the signed secret block.
+        let session_id = match (&req.session, r.get("PASSWORD_CLAIM_SECRET_BLOCK")) {
+            (Some(s), _) if !s.is_empty() => s.clone(),
+            (_, Some(b)) if req.challenge_name == PASSWORD_VERIFIER => b.clone(),
+            _ => {
+                return Err(call.invalid("InvalidParameterException", "session", "Missing required parameter Session"))
+            }
+        };
+        let (row, pending) = self.load_session(&session_id, call).await?;
+        if pending.challenge != req.challenge_name
+            || pending.client_id != client.client_id
+            || pending.username != username
+        {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "session",
+                format!("session is for challenge {} of another client or user", pending.challenge),
+                INVALID_SESSION,
+            ));
+        }
+        let pool = self.pool(&pending.pool_id, call).await?;
+        let answered = match req.challenge_name.as_str() {
+            PASSWORD_VERIFIER => self.answer_password_verifier(&pool, &pending, r, call).await,
+            NEW_PASSWORD_REQUIRED => self.answer_new_password(&pool, &pending, r, call).await,
+            CUSTOM_CHALLENGE => self.answer_custom(&client, &pending, r, call).await,
+            other => {
+                Err(call.invalid("InvalidParameterException", "challenge", format!("Invalid ChallengeName {other}.")))
+            }
+        };
+        let (user, member, origin) = match answered {
+            Ok(x) => x,
+            Err(e) => {
+                // A wrong answer spends one of the session's answers.
+                let used = self.store.fail_auth_session(&row.id_hash).await?.unwrap_or(u32::MAX);
+                if used >= self.config.aws.max_challenge_answers {
+                    self.store.take_auth_session(&row.id_hash).await?;
+                }
+                return Err(e);
+            }
+        };
+        // The answer that succeeds consumes the session: one session, one sign-in.
+        if !self.store.take_auth_session(&row.id_hash).await? {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "session",
+                "session already used by a concurrent answer",
+                INVALID_SESSION,
+            ));
+        }
+        if req.challenge_name == PASSWORD_VERIFIER {
+            return self.after_password(&pool, &client, user, member, origin, call).await;
+        }
+        self.sign_in(&pool, &client, &user, origin, call).await
+    }
+
+    // --- passwords ---
+
+    fn check_lock(&self, m: &Member, call: &mut Call) -> Result<(), CognitoError> {
+        let now = self.now();
+        if m.locked_until > now {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "lockout",
+                format!("{} wrong passwords in a row; locked for {} more s", m.failed_logins, m.locked_until - now),
+                "Password attempts exceeded",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong password; from the fifth in a row the account locks, 1 s doubling to 15 min.
+    async fn wrong_password(&self, user: &User, member: &mut Member) -> Result<(), CognitoError> {
+        member.failed_logins += 1;
+        if member.failed_logins >= LOCK_AFTER {
+            let exp = (member.failed_logins - LOCK_AFTER).min(10);
+            member.locked_until = self.now() + (1i64 << exp).min(MAX_LOCK_SECONDS);
+        }
+        self.save_member(member, user.created_at).await
+    }
+
+    async fn password_login(
+        &self,
+        pool: &UserPool,
+        username: &str,
+        password: &str,
+        call: &mut Call,
+    ) -> Result<(User, Member), CognitoError> {
+        let Some((user, mut member)) = self.member(&pool.id, username, call).await? else {
+            // Same work as a real check, so timing does not tell which usernames exist.
+            let _ = crate::password::verify(password.to_string(), DUMMY_HASH.clone()).await;
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "user",
+                format!("no user {username:?} in pool {}", pool.id),
+                WRONG_PASSWORD,
+            ));
+        };
+        self.check_lock(&member, call)?;
+        let ok = match &user.password_hash {
+            Some(h) => crate::password::verify(password.to_string(), h.clone()).await,
+            None => false,
+        };
+        if !ok {
+            self.wrong_password(&user, &mut member).await?;
+            let why = if user.password_hash.is_some() {
+                "password does not match"
+            } else {
+                "user has no password (upstream sign-in only)"
+            };
+            return Err(call.fail("NotAuthorizedException", "password", why, WRONG_PASSWORD));
+        }
+        call.trail.pass("password", "argon2id hash matches");
+        Ok((user, member))
+    }
+
+    /// After the password is proven: the user's state decides between tokens and a challenge.
+    async fn after_password(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        user: User,
+        mut member: Member,
+        origin: &str,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        if !user.enabled {
+            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+        }
+        if member.failed_logins > 0 {
+            member.failed_logins = 0;
+            member.locked_until = 0;
+            self.save_member(&member, user.created_at).await?;
+        }
+        match member.status {
+            UserStatus::Unconfirmed => {
+                Err(call.invalid("UserNotConfirmedException", "status", "User is not confirmed."))
+            }
+            UserStatus::ResetRequired => {
+                Err(call.invalid("PasswordResetRequiredException", "status", "Password reset required for the user"))
+            }
+            UserStatus::ForceChangePassword => {
+                let pending = Pending {
+                    challenge: NEW_PASSWORD_REQUIRED.into(),
+                    pool_id: pool.id.clone(),
+                    client_id: client.client_id.clone(),
+                    username: user.username.clone(),
+                    user_id: Some(user.id.clone()),
+                    srp: None,
+                };
+                let session = self.open_session(client, &pending).await?;
+                let mut attrs = Map::new();
+                for a in users::attributes(&user) {
+                    if let (Some(n), Some(v)) = (a["Name"].as_str(), a["Value"].as_str()) {
+                        if n != "sub" {
+                            attrs.insert(n.into(), json!(v));
+                        }
+                    }
+                }
+                call.trail.pass("challenge", "NEW_PASSWORD_REQUIRED: the temporary password must be changed");
+                Ok(json!({
+                    "ChallengeName": NEW_PASSWORD_REQUIRED,
+                    "Session": session,
+                    "ChallengeParameters": {
+                        "USER_ID_FOR_SRP": user.username,
+                        "requiredAttributes": "[]",
+                        "userAttributes": Value::Object(attrs).to_string(),
+                    },
+                }))
+            }
+            UserStatus::Confirmed => self.sign_in(pool, client, &user, origin, call).await,
+        }
+    }
+
+    async fn answer_password_verifier(
+        &self,
+        pool: &UserPool,
+        pending: &Pending,
+        r: &HashMap<String, String>,
+        call: &mut Call,
+    ) -> Result<(User, Member, &'static str), CognitoError> {
+        let block = param(r, "PASSWORD_CLAIM_SECRET_BLOCK", call)?;
+        let signature = param(r, "PASSWORD_CLAIM_SIGNATURE", call)?;
+        let timestamp = param(r, "TIMESTAMP", call)?;
+        let srp = pending
+            .srp
+            .as_ref()
+            .ok_or_else(|| call.fail("NotAuthorizedException", "session", "no SRP state", INVALID_SESSION))?;
+        let found = match &pending.user_id {
+            Some(id) => match (self.store.get_user(id).await?, self.store.get_document(KIND_MEMBER, id).await?) {
+                (Some(u), Some(d)) => Some((u, from_doc::<Member>(d)?)),
+                _ => None,
+            },
+            None => None,
+        };
+        let Some((user, mut member)) = found else {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "user",
+                format!("no user {:?} in pool {}", pending.username, pool.id),
+                WRONG_PASSWORD,
+            ));
+        };
+        call.about(&user);
+        self.check_lock(&member, call)?;
+        match crate::srp::parse_cognito_timestamp(timestamp) {
+            Some(t) if (t - self.now()).abs() <= SRP_TIMESTAMP_SKEW => {}
+            _ => {
+                return Err(call.invalid(
+                    "NotAuthorizedException",
+                    "timestamp",
+                    "TIMESTAMP is malformed or more than 5 minutes from the server clock",
+                ))
+            }
+        }
+        let (server, pool_name, username, a, block_s, ts_s, sig) = (
+            srp.server.clone(),
+            crate::srp::pool_name(&pool.id).to_string(),
+            pending.username.clone(),
+            srp.srp_a.clone(),
+            block.to_string(),
+            timestamp.to_string(),
+            signature.to_string(),
+        );
+        let proof = tokio::task::spawn_blocking(move || {
+            crate::srp::verify(&server, &pool_name, &username, &a, &block_s, &ts_s, &sig)
+        })
+        .await
+        .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?;
+        if let Err(e) = proof {
+            self.wrong_password(&user, &mut member).await?;
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "password",
+                format!("SRP proof refused: {e}"),
+                WRONG_PASSWORD,
+            ));
+        }
+        call.trail.pass("password", "SRP-6a password proof verified");
+        Ok((user, member, "srp"))
+    }
+
+    async fn answer_new_password(
+        &self,
+        pool: &UserPool,
+        pending: &Pending,
+        r: &HashMap<String, String>,
+        call: &mut Call,
+    ) -> Result<(User, Member, &'static str), CognitoError> {
+        let password = param(r, "NEW_PASSWORD", call)?;
+        let id = pending.user_id.clone().unwrap_or_default();
+        let (Some(mut user), Some(d)) =
+            (self.store.get_user(&id).await?, self.store.get_document(KIND_MEMBER, &id).await?)
+        else {
+            return Err(call.fail("NotAuthorizedException", "user", "the user is gone", INVALID_SESSION));
+        };
+        let mut member: Member = from_doc(d)?;
+        call.about(&user);
+        if pool.password_min_length.max(6) as usize > password.chars().count() {
+            return Err(call.invalid(
+                "InvalidPasswordException",
+                "password policy",
+                "Password did not conform with policy: Password not long enough",
+            ));
+        }
+        if !user.enabled {
+            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+        }
+        self.set_member_password(&mut user, &mut member, password).await?;
+        member.status = UserStatus::Confirmed;
+        self.save_member(&member, user.created_at).await?;
+        call.trail.pass("password", "new password set; user confirmed");
+        Ok((user, member, "password"))
+    }
+
+    /// CUSTOM_AUTH's answer is an upstream token: the exchange's checks, then it must be this user.
+    async fn answer_custom(
+        &self,
+        client: &PoolClient,
+        pending: &Pending,
+        r: &HashMap<String, String>,
+        call: &mut Call,
+    ) -> Result<(User, Member, &'static str), CognitoError> {
+        let answer = param(r, "ANSWER", call)?.to_string();
+        let allowed = client.upstream_providers();
+        let iss = crate::jose::looks_like_jwt(&answer)
+            .then(|| crate::jose::UnverifiedJwt::parse(&answer).ok())
+            .flatten()
+            .and_then(|j| j.claim_str("iss").map(str::to_string));
+        let provider = match &iss {
+            Some(iss) => self.upstreams.by_issuer(iss).filter(|p| allowed.iter().any(|a| a == p.name())),
+            None if allowed.len() == 1 => self.upstreams.by_name(&allowed[0]),
+            None => None,
+        };
+        let Some(provider) = provider else {
+            let detail = match iss {
+                Some(i) => format!("answer's issuer {i:?} is not a provider of client {}", client.client_id),
+                None => "answer is not a token of an accepted provider".to_string(),
+            };
+            return Err(call.fail("NotAuthorizedException", "provider", detail, WRONG_PASSWORD));
+        };
+        call.trail.pass("provider", provider.name().to_string());
+        let Some(user_id) = pending.user_id.clone() else {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "user",
+                format!("no user {:?} in the pool", pending.username),
+                WRONG_PASSWORD,
+            ));
+        };
+        let mut principal = None;
+        let (_, user) = self
+            .upstream_user(
+                provider,
+                &answer,
+                SubjectTokenType::Unspecified,
+                Some(&user_id),
+                &mut call.trail,
+                &mut principal,
+            )
+            .await
+            .map_err(|d| {
+                let mut e = CognitoError::from(d);
+                if e.exception == "NotAuthorizedException" {
+                    e.message = WRONG_PASSWORD.into();
+                }
+                e
+            })?;
+        call.principal = principal;
+        let member: Member = match self.store.get_document(KIND_MEMBER, &user.id).await? {
+            Some(d) => from_doc(d)?,
+            None => return Err(call.fail("NotAuthorizedException", "user", "the user left the pool", WRONG_PASSWORD)),
+        };
+        if member.status == UserStatus::Unconfirmed {
+            return Err(call.invalid("UserNotConfirmedException", "status", "User is not confirmed."));
+        }
+        Ok((user, member, "upstream"))
+    }
+
+    // --- sessions ---
+
+    fn session_seconds(&self, client: &PoolClient) -> i64 {
+        self.config.aws.session_seconds.unwrap_or(client.auth_session_validity * 60)
+    }
+
+    async fn open_session(&self, client: &PoolClient, pending: &Pending) -> Result<String, CognitoError> {
+        // Standard base64: SRP clients decode the secret block that carries it.
+        let session = STANDARD.encode(crate::secrets::random_bytes::<48>());
+        let row = AuthSession {
+            id_hash: sha256_hex(session.as_bytes()),
+            body: serde_json::to_value(pending).expect("serializable"),
+            attempts: 0,
+            expires_at: self.now() + self.session_seconds(client),
+        };
+        self.store.insert_auth_session(&row).await?;
+        Ok(session)
+    }
+
+    async fn load_session(&self, session: &str, call: &mut Call) -> Result<(AuthSession, Pending), CognitoError> {
+        let Some(row) = self.store.get_auth_session(&sha256_hex(session.as_bytes())).await? else {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "session",
+                "unknown, used or ended session",
+                INVALID_SESSION,
+            ));
+        };
+        if row.expires_at <= self.now() {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "session",
+                format!("session expired {} s ago", self.now() - row.expires_at),
+                EXPIRED_SESSION,
+            ));
+        }
+        if row.attempts >= self.config.aws.max_challenge_answers {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "session",
+                "no answers left on this session",
+                INVALID_SESSION,
+            ));
+        }
+        let pending: Pending = serde_json::from_value(row.body.clone()).map_err(|e| {
+            call.fail("NotAuthorizedException", "session", format!("malformed session: {e}"), INVALID_SESSION)
+        })?;
+        call.trail.pass(
+            "session",
+            format!(
+                "{} session, answer {} of {}",
+                pending.challenge,
+                row.attempts + 1,
+                self.config.aws.max_challenge_answers
+            ),
+        );
+        Ok((row, pending))
+    }
+
+    // --- tokens ---
+
+    async fn sign_in(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        user: &User,
+        method: &str,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        if !user.enabled {
+            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+        }
+        let oauth = self.oauth_client_of(client, call).await?;
+        let origin = format!("userpool:{}:{method}", pool.id);
+        let set = self.issue_pool_tokens(&pool.issuer(&self.issuer), user, &oauth, None, &origin).await?;
+        call.trail.pass("issue", format!("tokens for {:?} from pool {}", user.username, pool.id));
+        Ok(json!({
+            "ChallengeParameters": {},
+            "AuthenticationResult": {
+                "AccessToken": set.access_token,
+                "ExpiresIn": set.expires_in,
+                "TokenType": "Bearer",
+                "RefreshToken": set.refresh_token,
+                "IdToken": set.id_token,
+            },
+        }))
+    }
+
+    async fn oauth_client_of(
+        &self,
+        client: &PoolClient,
+        call: &mut Call,
+    ) -> Result<std::sync::Arc<crate::model::Client>, CognitoError> {
+        match self.client_record(&client.client_id).await? {
+            Some(c) => Ok(c),
+            None => Err(call.fail(
+                "InternalErrorException",
+                "client",
+                "the app client's OAuth record is missing",
+                "Internal error.",
+            )),
+        }
+    }
+
+    /// REFRESH_TOKEN_AUTH: new access and id tokens; the refresh token stays as it is.
+    async fn refresh_login(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        p: &HashMap<String, String>,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let token = param(p, "REFRESH_TOKEN", call)?;
+        let now = self.now();
+        let record = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await?;
+        let Some(record) = record.filter(|r| r.client_id == client.client_id) else {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "refresh token",
+                "not a refresh token of this client",
+                "Invalid Refresh Token",
+            ));
+        };
+        match record.status {
+            RefreshStatus::Active if record.expires_at > now => {}
+            RefreshStatus::Active => {
+                return Err(call.fail(
+                    "NotAuthorizedException",
+                    "refresh token",
+                    format!("expired {} s ago", now - record.expires_at),
+                    "Refresh Token has expired",
+                ))
+            }
+            _ => {
+                return Err(call.fail(
+                    "NotAuthorizedException",
+                    "refresh token",
+                    "revoked",
+                    "Refresh Token has been revoked",
+                ))
+            }
+        }
+        let Some(user) = self.store.get_user(&record.user_id).await? else {
+            return Err(call.fail("NotAuthorizedException", "user", "the user is deleted", "Invalid Refresh Token"));
+        };
+        call.about(&user);
+        if client.secret.is_some() {
+            // Clients hash the username, or the sub when users sign in by an alias.
+            let presented = p.get("SECRET_HASH").map(String::as_str);
+            let by_name = self.check_secret_hash(client, &user.username, presented, &mut Call::default());
+            if by_name.is_err() {
+                self.check_secret_hash(client, &user.id, presented, call)?;
+            }
+        }
+        if !user.enabled {
+            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+        }
+        let oauth = self.oauth_client_of(client, call).await?;
+        let set =
+            self.issue_pool_tokens(&pool.issuer(&self.issuer), &user, &oauth, Some(&record), &record.origin).await?;
+        call.trail.pass("issue", format!("refreshed tokens for {:?}; the refresh token is kept", user.username));
+        Ok(json!({
+            "ChallengeParameters": {},
+            "AuthenticationResult": {
+                "AccessToken": set.access_token,
+                "ExpiresIn": set.expires_in,
+                "TokenType": "Bearer",
+                "IdToken": set.id_token,
+            },
+        }))
+    }
+}
+
+/// An argon2id hash of a random password, verified against when the user does not exist.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    crate::password::hash_blocking(&crate::secrets::random_secret()).expect("argon2 hashes a random password")
+});

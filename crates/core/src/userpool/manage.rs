@@ -1,0 +1,713 @@
+//! User pools, app clients and groups: creation, description, listing, deletion.
+
+use super::*;
+use crate::engine::client_secret_hash;
+use crate::model::{Client, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateUserPool {
+    pool_name: String,
+    #[serde(default)]
+    policies: Option<Value>,
+    #[serde(default)]
+    auto_verified_attributes: Vec<String>,
+    #[serde(default)]
+    mfa_configuration: Option<String>,
+    #[serde(default)]
+    admin_create_user_config: Option<Value>,
+    #[serde(default)]
+    user_pool_tags: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PoolRef {
+    user_pool_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Page {
+    #[serde(default)]
+    user_pool_id: Option<String>,
+    #[serde(default, alias = "Limit")]
+    max_results: Option<i64>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Units {
+    access_token: Option<String>,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateClient {
+    user_pool_id: String,
+    client_name: String,
+    #[serde(default)]
+    generate_secret: bool,
+    #[serde(default)]
+    refresh_token_validity: Option<i64>,
+    #[serde(default)]
+    access_token_validity: Option<i64>,
+    #[serde(default)]
+    id_token_validity: Option<i64>,
+    #[serde(default)]
+    token_validity_units: Option<Units>,
+    #[serde(default)]
+    explicit_auth_flows: Option<Vec<String>>,
+    #[serde(default)]
+    supported_identity_providers: Option<Vec<String>>,
+    #[serde(default)]
+    auth_session_validity: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ClientRef {
+    user_pool_id: String,
+    client_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateGroup {
+    user_pool_id: String,
+    group_name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    role_arn: Option<String>,
+    #[serde(default)]
+    precedence: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct GroupRef {
+    user_pool_id: String,
+    group_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UserGroup {
+    user_pool_id: String,
+    username: String,
+    group_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UserPage {
+    user_pool_id: String,
+    username: String,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+/// The flows AWS enables when a client names none.
+const DEFAULT_FLOWS: &[&str] = &["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH"];
+const FLOWS: &[&str] = &[
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+];
+
+/// Legacy flow names (still accepted by AWS) to the `ALLOW_` ones.
+fn canonical_flow(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "ADMIN_NO_SRP_AUTH" => "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        "USER_PASSWORD_AUTH" => "ALLOW_USER_PASSWORD_AUTH",
+        "CUSTOM_AUTH_FLOW_ONLY" => "ALLOW_CUSTOM_AUTH",
+        other => FLOWS.iter().find(|x| **x == other)?,
+    })
+}
+
+fn seconds(value: i64, unit: &str) -> i64 {
+    value
+        * match unit {
+            "seconds" => 1,
+            "minutes" => 60,
+            "hours" => 3600,
+            _ => 86_400,
+        }
+}
+
+fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, CognitoError> {
+    match v {
+        None => Ok(default as u32),
+        Some(n) if (1..=max).contains(&n) => Ok(n as u32),
+        Some(n) => Err(call.invalid(
+            "InvalidParameterException",
+            "request",
+            format!("1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and {max}"),
+        )),
+    }
+}
+
+impl Engine {
+    pub(crate) fn pool_json(&self, p: &UserPool, users: Option<usize>) -> Value {
+        json!({
+            "Id": p.id,
+            "Name": p.name,
+            "Arn": p.arn(&self.config.aws.account_id),
+            "CreationDate": ts(p.created_at),
+            "LastModifiedDate": ts(p.updated_at),
+            "Policies": { "PasswordPolicy": {
+                "MinimumLength": p.password_min_length.max(6),
+                "RequireUppercase": false, "RequireLowercase": false, "RequireNumbers": false, "RequireSymbols": false,
+                "TemporaryPasswordValidityDays": 7
+            } },
+            "DeletionProtection": "INACTIVE",
+            "LambdaConfig": {},
+            "SchemaAttributes": [
+                { "Name": "sub", "AttributeDataType": "String", "DeveloperOnlyAttribute": false, "Mutable": false, "Required": true,
+                  "StringAttributeConstraints": { "MinLength": "1", "MaxLength": "2048" } },
+                { "Name": "email", "AttributeDataType": "String", "DeveloperOnlyAttribute": false, "Mutable": true, "Required": false,
+                  "StringAttributeConstraints": { "MinLength": "0", "MaxLength": "2048" } },
+                { "Name": "email_verified", "AttributeDataType": "Boolean", "DeveloperOnlyAttribute": false, "Mutable": true, "Required": false }
+            ],
+            "AutoVerifiedAttributes": p.auto_verified_attributes,
+            "MfaConfiguration": if p.mfa_configuration.is_empty() { "OFF" } else { p.mfa_configuration.as_str() },
+            "EstimatedNumberOfUsers": users.unwrap_or(0),
+            "AdminCreateUserConfig": { "AllowAdminCreateUserOnly": p.admin_create_user_only, "UnusedAccountValidityDays": 7 },
+            "UserPoolTags": p.tags,
+        })
+    }
+
+    pub(crate) async fn create_user_pool(&self, req: CreateUserPool, call: &mut Call) -> Result<Value, CognitoError> {
+        let name = req.pool_name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return Err(call.invalid("InvalidParameterException", "request", "PoolName must be 1 to 128 characters."));
+        }
+        let issuer_form = match req.user_pool_tags.get(ISSUER_TAG).map(String::as_str) {
+            None | Some("local") => IssuerForm::Local,
+            Some("aws") => IssuerForm::Aws,
+            Some(other) => {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("tag {ISSUER_TAG} must be \"aws\" or \"local\", not {other:?}"),
+                ))
+            }
+        };
+        let min_len = req
+            .policies
+            .as_ref()
+            .and_then(|p| p.pointer("/PasswordPolicy/MinimumLength"))
+            .and_then(Value::as_u64)
+            .unwrap_or(8) as u32;
+        let now = self.now();
+        let pool = UserPool {
+            id: new_pool_id(&self.config.aws.region),
+            name: name.to_string(),
+            region: self.config.aws.region.clone(),
+            issuer_form,
+            tags: req.user_pool_tags,
+            auto_verified_attributes: req.auto_verified_attributes,
+            mfa_configuration: req.mfa_configuration.unwrap_or_default(),
+            password_min_length: min_len,
+            admin_create_user_only: req
+                .admin_create_user_config
+                .as_ref()
+                .and_then(|c| c.get("AllowAdminCreateUserOnly"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_document(&doc(KIND_POOL, &pool.id, &pool.id, &pool, now, now)).await?;
+        call.trail.pass("create", format!("user pool {} ({})", pool.id, pool.name));
+        Ok(json!({ "UserPool": self.pool_json(&pool, Some(0)) }))
+    }
+
+    /// Creates a pool with a given id (configuration and the demo); an existing one is kept.
+    pub async fn ensure_user_pool(&self, id: &str, name: &str, issuer_form: IssuerForm) -> anyhow::Result<UserPool> {
+        if let Some(d) = self.store.get_document(KIND_POOL, id).await? {
+            return Ok(serde_json::from_value(d.body)?);
+        }
+        anyhow::ensure!(is_pool_id(id), "user pool id {id:?} must look like <region>_<letters and digits>");
+        let now = self.now();
+        let pool = UserPool {
+            id: id.into(),
+            name: name.into(),
+            region: id.split('_').next().unwrap_or_default().into(),
+            issuer_form,
+            tags: BTreeMap::new(),
+            auto_verified_attributes: vec!["email".into()],
+            mfa_configuration: String::new(),
+            password_min_length: 8,
+            admin_create_user_only: false,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.store.insert_document(&doc(KIND_POOL, id, id, &pool, now, now)).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(pool),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn describe_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        let users = self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, 100_000).await?.len();
+        Ok(json!({ "UserPool": self.pool_json(&pool, Some(users)) }))
+    }
+
+    pub(crate) async fn list_user_pools(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+        let Some(max) = req.max_results else {
+            return Err(call.invalid("InvalidParameterException", "request", "MaxResults is required."));
+        };
+        let limit = page_size(call, Some(max), 60, 60)?;
+        let after = parse_page_token(call, req.next_token.as_deref())?;
+        let docs = self.store.list_documents(KIND_POOL, None, after.as_deref(), limit + 1).await?;
+        let more = docs.len() > limit as usize;
+        let pools: Vec<UserPool> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
+        let next = more.then(|| page_token(&pools.last().expect("page").id));
+        let out: Vec<Value> = pools
+            .iter()
+            .map(|p| json!({ "Id": p.id, "Name": p.name, "LambdaConfig": {}, "Status": "Enabled", "LastModifiedDate": ts(p.updated_at), "CreationDate": ts(p.created_at) }))
+            .collect();
+        Ok(json!({ "UserPools": out, "NextToken": next }))
+    }
+
+    /// Deletes the pool with its clients, groups and members (users of the pool are the pool's).
+    pub(crate) async fn delete_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        for d in self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, u32::MAX).await? {
+            self.store.revoke_user_sessions(&d.id).await?;
+            self.store.delete_user(&d.id).await?;
+        }
+        for d in self.store.list_documents(KIND_CLIENT, Some(&pool.id), None, u32::MAX).await? {
+            self.remove_client(&d.id).await.map_err(CognitoError::storage)?;
+        }
+        let n = self.store.delete_pool_documents(&pool.id).await?;
+        call.trail.pass("delete", format!("user pool {} and {n} object(s) deleted", pool.id));
+        Ok(json!({}))
+    }
+
+    pub(crate) fn client_json(&self, c: &PoolClient) -> Value {
+        let secret = c.secret.as_deref().and_then(|s| open_secret(self.master.as_deref(), s).ok());
+        json!({
+            "UserPoolId": c.pool_id,
+            "ClientName": c.name,
+            "ClientId": c.client_id,
+            "ClientSecret": secret,
+            "LastModifiedDate": ts(c.updated_at),
+            "CreationDate": ts(c.created_at),
+            "RefreshTokenValidity": c.refresh_token_validity,
+            "AccessTokenValidity": c.access_token_validity,
+            "IdTokenValidity": c.id_token_validity,
+            "TokenValidityUnits": { "AccessToken": c.units.access_token, "IdToken": c.units.id_token, "RefreshToken": c.units.refresh_token },
+            "ExplicitAuthFlows": c.explicit_auth_flows,
+            "SupportedIdentityProviders": c.supported_identity_providers,
+            "AllowedOAuthFlowsUserPoolClient": false,
+            "PreventUserExistenceErrors": "ENABLED",
+            "EnableTokenRevocation": true,
+            "EnablePropagateAdditionalUserContextData": false,
+            "AuthSessionValidity": c.auth_session_validity,
+        })
+    }
+
+    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        let name = req.client_name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "request",
+                "ClientName must be 1 to 128 characters.",
+            ));
+        }
+        let mut flows = Vec::new();
+        for f in req.explicit_auth_flows.unwrap_or_else(|| DEFAULT_FLOWS.iter().map(|s| s.to_string()).collect()) {
+            let Some(c) = canonical_flow(&f) else {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("Invalid ExplicitAuthFlows value {f:?}."),
+                ));
+            };
+            if !flows.iter().any(|x| x == c) {
+                flows.push(c.to_string());
+            }
+        }
+        let providers = req.supported_identity_providers.unwrap_or_else(|| vec!["COGNITO".into()]);
+        for p in &providers {
+            if p != "COGNITO" && self.upstreams.by_name(p).is_none() {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("The provider {p} does not exist for User Pool {}", pool.id),
+                ));
+            }
+        }
+        let units = Units::default();
+        let u = req.token_validity_units.unwrap_or(units);
+        let units = TokenUnits {
+            access_token: u.access_token.unwrap_or_else(|| "minutes".into()),
+            id_token: u.id_token.unwrap_or_else(|| "minutes".into()),
+            refresh_token: u.refresh_token.unwrap_or_else(|| "days".into()),
+        };
+        for unit in [&units.access_token, &units.id_token, &units.refresh_token] {
+            if !["seconds", "minutes", "hours", "days"].contains(&unit.as_str()) {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("Invalid TokenValidityUnits value {unit:?}."),
+                ));
+            }
+        }
+        let (access, id, refresh) = (
+            req.access_token_validity.unwrap_or(if units.access_token == "minutes" { 60 } else { 1 }),
+            req.id_token_validity.unwrap_or(if units.id_token == "minutes" { 60 } else { 1 }),
+            req.refresh_token_validity.unwrap_or(if units.refresh_token == "days" { 30 } else { 1 }),
+        );
+        let (access_s, id_s, refresh_s) = (
+            seconds(access, &units.access_token),
+            seconds(id, &units.id_token),
+            seconds(refresh, &units.refresh_token),
+        );
+        if !(300..=86_400).contains(&access_s)
+            || !(300..=86_400).contains(&id_s)
+            || !(3600..=315_360_000).contains(&refresh_s)
+        {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "request",
+                "Token validity out of range: access and id tokens 5 minutes to 1 day, refresh tokens 1 hour to 10 years.",
+            ));
+        }
+        let session = req.auth_session_validity.unwrap_or(3);
+        if !(3..=15).contains(&session) {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "request",
+                "AuthSessionValidity must be 3 to 15 minutes.",
+            ));
+        }
+        let now = self.now();
+        let secret = req.generate_secret.then(new_client_secret);
+        let client = PoolClient {
+            client_id: new_client_id(),
+            pool_id: pool.id.clone(),
+            name: name.to_string(),
+            secret: secret.as_deref().map(|s| seal_secret(self.master.as_deref(), s)),
+            explicit_auth_flows: flows,
+            supported_identity_providers: providers,
+            access_token_validity: access,
+            id_token_validity: id,
+            refresh_token_validity: refresh,
+            units,
+            auth_session_validity: session,
+            created_at: now,
+            updated_at: now,
+        };
+        self.register_pool_client(&client, secret.as_deref()).await?;
+        call.trail.pass("create", format!("app client {} of pool {}", client.client_id, pool.id));
+        Ok(json!({ "UserPoolClient": self.client_json(&client) }))
+    }
+
+    /// Stores the Cognito view of the client and its OAuth view (the same client id at
+    /// `/oauth2/token` and `/auth/exchange`, one set of token lifetimes).
+    pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), CognitoError> {
+        self.store.insert_document(&doc(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at)).await?;
+        let oauth = Client {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            secret_sha256: secret.map(client_secret_hash),
+            grant_types: vec![GRANT_REFRESH_TOKEN.into(), GRANT_TOKEN_EXCHANGE.into()],
+            providers: c.upstream_providers(),
+            scopes: vec![COGNITO_ADMIN_SCOPE.into(), "openid".into(), "email".into(), "profile".into()],
+            access_token_ttl: c.access_ttl(),
+            id_token_ttl: c.id_ttl(),
+            refresh_token_ttl: c.refresh_ttl(),
+            allowed_origins: Vec::new(),
+        };
+        self.put_client(oauth, false).await.map_err(CognitoError::storage)?;
+        Ok(())
+    }
+
+    /// Creates an app client with a given id (configuration and the demo); an existing one is kept.
+    pub async fn ensure_pool_client(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        name: &str,
+        secret: Option<&str>,
+        providers: &[String],
+    ) -> anyhow::Result<PoolClient> {
+        if let Some(d) = self.store.get_document(KIND_CLIENT, client_id).await? {
+            return Ok(serde_json::from_value(d.body)?);
+        }
+        let now = self.now();
+        let mut supported = vec!["COGNITO".to_string()];
+        supported.extend(providers.iter().cloned());
+        let client = PoolClient {
+            client_id: client_id.into(),
+            pool_id: pool_id.into(),
+            name: name.into(),
+            secret: secret.map(|s| seal_secret(self.master.as_deref(), s)),
+            explicit_auth_flows: FLOWS.iter().map(|s| s.to_string()).collect(),
+            supported_identity_providers: supported,
+            access_token_validity: 60,
+            id_token_validity: 60,
+            refresh_token_validity: 30,
+            units: TokenUnits::default(),
+            auth_session_validity: 3,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.register_pool_client(&client, secret).await {
+            Ok(()) => Ok(client),
+            Err(e) if e.exception == "InternalErrorException" && e.message.contains("already exists") => Ok(client),
+            Err(e) => Err(anyhow::anyhow!("{}: {}", e.exception, e.message)),
+        }
+    }
+
+    pub(crate) async fn describe_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, CognitoError> {
+        let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
+        Ok(json!({ "UserPoolClient": self.client_json(&client) }))
+    }
+
+    async fn client_of_pool(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        call: &mut Call,
+    ) -> Result<PoolClient, CognitoError> {
+        self.pool(pool_id, call).await?;
+        let client = self.pool_client(client_id, call).await?;
+        if client.pool_id != pool_id {
+            return Err(call.invalid(
+                "ResourceNotFoundException",
+                "client",
+                format!("User pool client {client_id} does not exist."),
+            ));
+        }
+        Ok(client)
+    }
+
+    pub(crate) async fn list_pool_clients(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool_id = req.user_pool_id.clone().unwrap_or_default();
+        let pool = self.pool(&pool_id, call).await?;
+        let limit = page_size(call, req.max_results, 60, 60)?;
+        let after = parse_page_token(call, req.next_token.as_deref())?;
+        let docs = self.store.list_documents(KIND_CLIENT, Some(&pool.id), after.as_deref(), limit + 1).await?;
+        let more = docs.len() > limit as usize;
+        let clients: Vec<PoolClient> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
+        let next = more.then(|| page_token(&clients.last().expect("page").client_id));
+        let out: Vec<Value> = clients
+            .iter()
+            .map(|c| json!({ "ClientId": c.client_id, "UserPoolId": c.pool_id, "ClientName": c.name }))
+            .collect();
+        Ok(json!({ "UserPoolClients": out, "NextToken": next }))
+    }
+
+    pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, CognitoError> {
+        let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
+        self.store.delete_document(KIND_CLIENT, &client.client_id).await?;
+        self.remove_client(&client.client_id).await.map_err(CognitoError::storage)?;
+        call.trail.pass("delete", format!("app client {}", client.client_id));
+        Ok(json!({}))
+    }
+
+    // --- groups ---
+
+    fn group_json(g: &PoolGroup) -> Value {
+        json!({
+            "GroupName": g.name,
+            "UserPoolId": g.pool_id,
+            "Description": g.description,
+            "RoleArn": g.role_arn,
+            "Precedence": g.precedence,
+            "LastModifiedDate": ts(g.updated_at),
+            "CreationDate": ts(g.created_at),
+        })
+    }
+
+    async fn group(&self, pool_id: &str, name: &str, call: &mut Call) -> Result<PoolGroup, CognitoError> {
+        match self.store.get_document(KIND_GROUP, &format!("{pool_id}/{name}")).await? {
+            Some(d) => from_doc(d),
+            None => Err(call.invalid("ResourceNotFoundException", "group", "Group not found.")),
+        }
+    }
+
+    pub(crate) async fn create_group(&self, req: CreateGroup, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        let name = req.group_name.trim();
+        if name.is_empty() || name.len() > 128 || name.contains('/') {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "request",
+                "GroupName must be 1 to 128 characters, without '/'.",
+            ));
+        }
+        let now = self.now();
+        let group = PoolGroup {
+            pool_id: pool.id.clone(),
+            name: name.to_string(),
+            description: req.description,
+            precedence: req.precedence,
+            role_arn: req.role_arn,
+            created_at: now,
+            updated_at: now,
+        };
+        match self
+            .store
+            .insert_document(&doc(KIND_GROUP, &format!("{}/{name}", pool.id), &pool.id, &group, now, now))
+            .await
+        {
+            Err(StoreError::Conflict(_)) => {
+                return Err(call.invalid("GroupExistsException", "group", "A group with the name already exists."))
+            }
+            other => other?,
+        }
+        call.trail.pass("create", format!("group {name:?} in {}", pool.id));
+        Ok(json!({ "Group": Self::group_json(&group) }))
+    }
+
+    /// Creates a group if the pool lacks it (configuration and the demo).
+    pub async fn ensure_pool_group(&self, pool_id: &str, name: &str) -> anyhow::Result<()> {
+        let now = self.now();
+        let group = PoolGroup {
+            pool_id: pool_id.into(),
+            name: name.into(),
+            description: None,
+            precedence: None,
+            role_arn: None,
+            created_at: now,
+            updated_at: now,
+        };
+        match self
+            .store
+            .insert_document(&doc(KIND_GROUP, &format!("{pool_id}/{name}"), pool_id, &group, now, now))
+            .await
+        {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn get_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
+        Ok(json!({ "Group": Self::group_json(&g) }))
+    }
+
+    pub(crate) async fn list_groups(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(req.user_pool_id.as_deref().unwrap_or_default(), call).await?;
+        let limit = page_size(call, req.max_results, 60, 60)?;
+        let after = parse_page_token(call, req.next_token.as_deref())?;
+        let docs = self.store.list_documents(KIND_GROUP, Some(&pool.id), after.as_deref(), limit + 1).await?;
+        let more = docs.len() > limit as usize;
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let groups: Vec<PoolGroup> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
+        let next = more.then(|| page_token(&ids[limit as usize - 1]));
+        Ok(json!({ "Groups": groups.iter().map(Self::group_json).collect::<Vec<_>>(), "NextToken": next }))
+    }
+
+    pub(crate) async fn delete_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
+        for d in self.store.list_documents(KIND_MEMBER, Some(&g.pool_id), None, u32::MAX).await? {
+            if let Some(mut u) = self.store.get_user(&d.id).await? {
+                if u.groups.iter().any(|x| x == &g.name) {
+                    u.groups.retain(|x| x != &g.name);
+                    u.updated_at = self.now();
+                    self.store.update_user(&u).await?;
+                }
+            }
+        }
+        self.store.delete_document(KIND_GROUP, &format!("{}/{}", g.pool_id, g.name)).await?;
+        call.trail.pass("delete", format!("group {:?}", g.name));
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_add_user_to_group(
+        &self,
+        req: UserGroup,
+        call: &mut Call,
+        add: bool,
+    ) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
+        let (mut user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        let has = user.groups.iter().any(|x| x == &g.name);
+        if add && !has {
+            user.groups.push(g.name.clone());
+        } else if !add && has {
+            user.groups.retain(|x| x != &g.name);
+        }
+        user.updated_at = self.now();
+        self.store.update_user(&user).await?;
+        call.trail.pass(
+            "groups",
+            format!("{:?} {} group {:?}", user.username, if add { "added to" } else { "removed from" }, g.name),
+        );
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_list_groups_for_user(
+        &self,
+        req: UserPage,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        let limit = page_size(call, req.limit, 60, 60)? as usize;
+        let after = parse_page_token(call, req.next_token.as_deref())?;
+        let mut names = user.groups.clone();
+        names.sort();
+        let names: Vec<String> =
+            names.into_iter().filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a)).collect();
+        let mut groups = Vec::new();
+        for n in names.iter().take(limit) {
+            if let Some(d) = self.store.get_document(KIND_GROUP, &format!("{}/{n}", req.user_pool_id)).await? {
+                groups.push(Self::group_json(&from_doc(d)?));
+            }
+        }
+        let next = (names.len() > limit).then(|| page_token(&names[limit - 1]));
+        Ok(json!({ "Groups": groups, "NextToken": next }))
+    }
+}
+
+/// The units a client's token validities are given in, as AWS keeps them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenUnits {
+    pub access_token: String,
+    pub id_token: String,
+    pub refresh_token: String,
+}
+
+impl Default for TokenUnits {
+    fn default() -> Self {
+        Self { access_token: "minutes".into(), id_token: "minutes".into(), refresh_token: "days".into() }
+    }
+}
+
+impl PoolClient {
+    pub fn access_ttl(&self) -> i64 {
+        seconds(self.access_token_validity, &self.units.access_token)
+    }
+    pub fn id_ttl(&self) -> i64 {
+        seconds(self.id_token_validity, &self.units.id_token)
+    }
+    pub fn refresh_ttl(&self) -> i64 {
+        seconds(self.refresh_token_validity, &self.units.refresh_token)
+    }
+    /// Whether the client allows a flow (AWS's `ALLOW_` names).
+    pub fn allows_flow(&self, flow: &str) -> bool {
+        self.allows(flow)
+    }
+}

@@ -1,0 +1,855 @@
+//! Cognito-compatible user pools: pools, app clients, groups and memberships as first-class
+//! objects, the auth flows (password, SRP, refresh, new password, CUSTOM_AUTH with an upstream
+//! token) and user management, spoken in Cognito's own request and response shapes.
+//!
+//! Users are the one user model of the broker: a pool member is a [`crate::model::User`] plus a
+//! membership document (status, SRP verifier, pending codes, lockout). Usernames are unique
+//! across the server. The AWS JSON 1.1 framing and SigV4 live in the server's adapter; here each
+//! action takes its input as JSON and answers JSON or a [`CognitoError`].
+
+mod auth;
+pub mod filter;
+mod manage;
+mod users;
+
+use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::model::{Document, User};
+use crate::secrets::{random_bytes, MasterKey};
+use crate::store::StoreError;
+use crate::trail::{Denial, DenialCode, Trail};
+use crate::Engine;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+pub use auth::AuthFlow;
+pub use manage::TokenUnits;
+
+pub(crate) const KIND_POOL: &str = "user_pool";
+pub(crate) const KIND_CLIENT: &str = "pool_client";
+pub(crate) const KIND_GROUP: &str = "pool_group";
+pub(crate) const KIND_MEMBER: &str = "pool_member";
+
+/// The scope Cognito puts in access tokens from its own auth flows.
+pub const COGNITO_ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
+/// The `eventSource` of this door's audit records, as CloudTrail names Cognito's.
+pub const EVENT_SOURCE: &str = "cognito-idp.amazonaws.com";
+/// Tag on `CreateUserPool` choosing the token issuer form: `aws` for
+/// `https://cognito-idp.<region>.amazonaws.com/<pool-id>` (what aws-jwt-verify expects).
+pub const ISSUER_TAG: &str = "tokenbridge:issuer";
+
+/// Actions that need no signature, as on AWS (the caller proves itself with a password, a code
+/// or a token).
+pub const PUBLIC_ACTIONS: &[&str] = &[
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "SignUp",
+    "ConfirmSignUp",
+    "ResendConfirmationCode",
+    "GetUser",
+    "ChangePassword",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "GlobalSignOut",
+    "RevokeToken",
+];
+
+/// Every action this door implements.
+pub const ACTIONS: &[&str] = &[
+    "CreateUserPool",
+    "DescribeUserPool",
+    "ListUserPools",
+    "DeleteUserPool",
+    "CreateUserPoolClient",
+    "DescribeUserPoolClient",
+    "ListUserPoolClients",
+    "DeleteUserPoolClient",
+    "CreateGroup",
+    "GetGroup",
+    "ListGroups",
+    "DeleteGroup",
+    "AdminAddUserToGroup",
+    "AdminRemoveUserFromGroup",
+    "AdminListGroupsForUser",
+    "SignUp",
+    "ConfirmSignUp",
+    "AdminConfirmSignUp",
+    "ResendConfirmationCode",
+    "AdminCreateUser",
+    "AdminSetUserPassword",
+    "AdminGetUser",
+    "GetUser",
+    "AdminDeleteUser",
+    "AdminDisableUser",
+    "AdminEnableUser",
+    "AdminUpdateUserAttributes",
+    "ListUsers",
+    "ChangePassword",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "GlobalSignOut",
+    "AdminUserGlobalSignOut",
+    "RevokeToken",
+    "InitiateAuth",
+    "AdminInitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminRespondToAuthChallenge",
+];
+
+/// Actions that try a password, a code or an upstream token: rate-limited per source.
+pub const GUESSING_ACTIONS: &[&str] = &[
+    "InitiateAuth",
+    "RespondToAuthChallenge",
+    "AdminInitiateAuth",
+    "AdminRespondToAuthChallenge",
+    "ConfirmSignUp",
+    "ChangePassword",
+    "ForgotPassword",
+    "ConfirmForgotPassword",
+    "SignUp",
+];
+
+/// A Cognito error: the exception name clients switch on, Cognito's message, and the trail that
+/// says which check failed (kept for the audit record, never sent).
+#[derive(Debug, Clone)]
+pub struct CognitoError {
+    pub exception: &'static str,
+    pub message: String,
+    pub trail: Trail,
+}
+
+impl CognitoError {
+    pub fn new(exception: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut trail = Trail::new();
+        trail.fail("request", message.clone());
+        Self { exception, message, trail }
+    }
+    /// HTTP status AWS answers this exception with.
+    pub fn http_status(&self) -> u16 {
+        match self.exception {
+            "InternalErrorException" => 500,
+            "ServiceUnavailable" => 503,
+            _ => 400,
+        }
+    }
+    fn storage(e: impl std::fmt::Display) -> Self {
+        Self::new("InternalErrorException", format!("storage is unavailable: {e}"))
+    }
+    fn into_denial(self) -> Denial {
+        let code = match self.exception {
+            "NotAuthorizedException" => DenialCode::InvalidGrant,
+            "TooManyRequestsException" => DenialCode::RateLimited,
+            "InternalErrorException" => DenialCode::TemporarilyUnavailable,
+            _ => DenialCode::InvalidRequest,
+        };
+        Denial { code, message: self.message, trail: self.trail, exception: Some(self.exception.to_string()) }
+    }
+}
+
+impl From<StoreError> for CognitoError {
+    fn from(e: StoreError) -> Self {
+        Self::storage(e)
+    }
+}
+
+impl From<Denial> for CognitoError {
+    fn from(d: Denial) -> Self {
+        let exception = match d.code {
+            DenialCode::TemporarilyUnavailable => "InternalErrorException",
+            DenialCode::RateLimited => "TooManyRequestsException",
+            _ => "NotAuthorizedException",
+        };
+        Self { exception, message: d.message, trail: d.trail }
+    }
+}
+
+/// One call's running state: the checks so far and who it is about.
+#[derive(Default)]
+pub(crate) struct Call {
+    pub trail: Trail,
+    pub principal: Option<Principal>,
+}
+
+impl Call {
+    /// Fails the call: `check`/`detail` go to the audit trail, `message` to the client.
+    pub fn fail(
+        &mut self,
+        exception: &'static str,
+        check: &str,
+        detail: impl Into<String>,
+        message: &str,
+    ) -> CognitoError {
+        let mut trail = std::mem::take(&mut self.trail);
+        trail.fail(check, detail);
+        CognitoError { exception, message: message.to_string(), trail }
+    }
+    /// Fails with a message that is also the detail (input errors: nothing to hide).
+    pub fn invalid(&mut self, exception: &'static str, check: &str, message: impl Into<String>) -> CognitoError {
+        let m = message.into();
+        self.fail(exception, check, m.clone(), &m)
+    }
+    pub fn about(&mut self, user: &User) {
+        self.principal =
+            Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
+    }
+}
+
+pub(crate) const WRONG_PASSWORD: &str = "Incorrect username or password.";
+
+// --- stored objects ---
+
+/// How a pool's tokens name their issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerForm {
+    /// `<public-url>/<pool-id>`
+    #[default]
+    Local,
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool-id>`
+    Aws,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserPool {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub issuer_form: IssuerForm,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub auto_verified_attributes: Vec<String>,
+    #[serde(default)]
+    pub mfa_configuration: String,
+    #[serde(default)]
+    pub password_min_length: u32,
+    #[serde(default)]
+    pub admin_create_user_only: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserPool {
+    pub fn arn(&self, account_id: &str) -> String {
+        format!("arn:aws:cognito-idp:{}:{}:userpool/{}", self.region, account_id, self.id)
+    }
+    /// The `iss` of this pool's tokens, given the server's public URL.
+    pub fn issuer(&self, base_url: &str) -> String {
+        match self.issuer_form {
+            IssuerForm::Local => format!("{base_url}/{}", self.id),
+            IssuerForm::Aws => format!("https://cognito-idp.{}.amazonaws.com/{}", self.region, self.id),
+        }
+    }
+}
+
+/// A pool's app client. Its secret is recoverable (SECRET_HASH is an HMAC keyed by it): sealed
+/// with the master key when one is configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolClient {
+    pub client_id: String,
+    pub pool_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub explicit_auth_flows: Vec<String>,
+    /// Upstream providers whose tokens answer CUSTOM_AUTH (`COGNITO` is the pool itself).
+    pub supported_identity_providers: Vec<String>,
+    /// In `units.access_token`.
+    pub access_token_validity: i64,
+    /// In `units.id_token`.
+    pub id_token_validity: i64,
+    /// In `units.refresh_token`.
+    pub refresh_token_validity: i64,
+    #[serde(default)]
+    pub units: TokenUnits,
+    /// Minutes a challenge Session lives.
+    pub auth_session_validity: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl PoolClient {
+    pub fn allows(&self, flow: &str) -> bool {
+        self.explicit_auth_flows.iter().any(|f| f == flow)
+    }
+    pub fn upstream_providers(&self) -> Vec<String> {
+        self.supported_identity_providers.iter().filter(|p| p.as_str() != "COGNITO").cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoolGroup {
+    pub pool_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub precedence: Option<i64>,
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    Unconfirmed,
+    Confirmed,
+    ForceChangePassword,
+    ResetRequired,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unconfirmed => "UNCONFIRMED",
+            Self::Confirmed => "CONFIRMED",
+            Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
+            Self::ResetRequired => "RESET_REQUIRED",
+        }
+    }
+}
+
+/// A code sent to the user (sign-up confirmation, password reset); only its hash is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingCode {
+    pub purpose: String,
+    pub code_sha256: String,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// A user's membership of a pool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: String,
+    pub pool_id: String,
+    pub status: UserStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srp: Option<crate::srp::Verifier>,
+    #[serde(default)]
+    pub codes: Vec<PendingCode>,
+    #[serde(default)]
+    pub failed_logins: u32,
+    #[serde(default)]
+    pub locked_until: i64,
+}
+
+/// Where confirmation codes go. The demo prints them; a deployment plugs in mail or SMS.
+pub trait CodeSender: Send + Sync {
+    fn send(&self, pool_id: &str, user: &User, purpose: &str, code: &str);
+}
+
+/// Logs the code (for the demo and for development; never for production pools).
+pub struct LogCodeSender {
+    /// Also appends JSON lines here, for scripts that need the code.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl CodeSender for LogCodeSender {
+    fn send(&self, pool_id: &str, user: &User, purpose: &str, code: &str) {
+        tracing::info!(pool_id, username = %user.username, purpose, code, "confirmation code (demo sender)");
+        if let Some(path) = &self.file {
+            use std::io::Write;
+            let line = json!({ "pool_id": pool_id, "username": user.username, "purpose": purpose, "code": code, "destination": user.email });
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    }
+}
+
+// --- ids and secrets ---
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    // Rejection sampling keeps every symbol equally likely.
+    let limit = 256 - (256 % alphabet.len());
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for b in random_bytes::<32>() {
+            if (b as usize) < limit && out.len() < len {
+                out.push(alphabet[b as usize % alphabet.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+pub fn new_pool_id(region: &str) -> String {
+    format!("{region}_{}", random_from(ALNUM, 9))
+}
+
+pub fn new_client_id() -> String {
+    random_from(LOWER_ALNUM, 26)
+}
+
+fn new_client_secret() -> String {
+    random_from(LOWER_ALNUM, 51)
+}
+
+/// Whether `id` has the shape of a pool id (`<region>_<alnum>`), as the AWS clients check it.
+pub fn is_pool_id(id: &str) -> bool {
+    let Some((region, name)) = id.split_once('_') else { return false };
+    let region_ok = region.split('-').count() >= 3
+        && region.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && region.ends_with(|c: char| c.is_ascii_digit());
+    region_ok && !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `iss` names a pool of this server whose public URL is `base`: `<base>/<pool-id>` or the
+/// AWS form. The signature (by our keys) is what proves the token ours; this only keeps `iss`
+/// honest.
+pub fn is_pool_issuer(base: &str, iss: &str) -> bool {
+    if let Some(id) = iss.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
+        return is_pool_id(id);
+    }
+    iss.strip_prefix("https://cognito-idp.")
+        .and_then(|r| r.split_once(".amazonaws.com/"))
+        .is_some_and(|(region, id)| is_pool_id(id) && id.split('_').next() == Some(region))
+}
+
+pub(crate) fn seal_secret(master: Option<&MasterKey>, secret: &str) -> String {
+    match master {
+        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(secret.as_bytes()))),
+        None => format!("plain:{secret}"),
+    }
+}
+
+pub(crate) fn open_secret(master: Option<&MasterKey>, stored: &str) -> Result<String, String> {
+    if let Some(p) = stored.strip_prefix("plain:") {
+        return Ok(p.to_string());
+    }
+    let sealed = stored.strip_prefix("sealed:").ok_or("unknown secret encoding")?;
+    let m = master.ok_or("the client secret is sealed but no master key is configured")?;
+    let bytes = STANDARD.decode(sealed).map_err(|e| e.to_string())?;
+    String::from_utf8(m.open(&bytes)?).map_err(|e| e.to_string())
+}
+
+/// Cognito's SECRET_HASH: Base64(HMAC-SHA256(client secret, username + client id)).
+pub fn secret_hash(secret: &str, username: &str, client_id: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&key, format!("{username}{client_id}").as_bytes());
+    STANDARD.encode(tag.as_ref())
+}
+
+/// Pagination tokens: the last id of the page, opaque to clients.
+pub(crate) fn page_token(last: &str) -> String {
+    STANDARD.encode(last.as_bytes())
+}
+
+pub(crate) fn parse_page_token(call: &mut Call, token: Option<&str>) -> Result<Option<String>, CognitoError> {
+    match token {
+        None | Some("") => Ok(None),
+        Some(t) => STANDARD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Some)
+            .ok_or_else(|| call.invalid("InvalidParameterException", "pagination", "Invalid pagination token.")),
+    }
+}
+
+/// Epoch seconds as JSON 1.1 timestamps are written.
+pub(crate) fn ts(secs: i64) -> Value {
+    json!(secs as f64)
+}
+
+pub(crate) fn doc<T: Serialize>(kind: &str, id: &str, pool_id: &str, body: &T, created_at: i64, now: i64) -> Document {
+    Document {
+        kind: kind.into(),
+        id: id.into(),
+        pool_id: pool_id.into(),
+        body: serde_json::to_value(body).expect("serializable"),
+        created_at,
+        updated_at: now,
+    }
+}
+
+pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, CognitoError> {
+    serde_json::from_value(d.body)
+        .map_err(|e| CognitoError::storage(format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))
+}
+
+/// Parses an action's input, naming the member that is wrong as AWS does.
+pub(crate) fn input<T: DeserializeOwned>(body: &Value) -> Result<T, CognitoError> {
+    serde_json::from_value(body.clone())
+        .map_err(|e| CognitoError::new("InvalidParameterException", format!("Invalid request: {e}")))
+}
+
+/// Input members whose values never reach the audit trail.
+const HIDDEN: &[&str] = &[
+    "PASSWORD",
+    "NEW_PASSWORD",
+    "ANSWER",
+    "SECRET_HASH",
+    "SRP_A",
+    "PASSWORD_CLAIM_SIGNATURE",
+    "PASSWORD_CLAIM_SECRET_BLOCK",
+    "REFRESH_TOKEN",
+    "REFRESH_TOKEN_AUTH",
+    "Session",
+    "Password",
+    "PreviousPassword",
+    "ProposedPassword",
+    "TemporaryPassword",
+    "ConfirmationCode",
+    "AccessToken",
+    "Token",
+    "ClientSecret",
+    "SecretHash",
+];
+
+fn redact(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v =
+                        if HIDDEN.contains(&k.as_str()) { json!("HIDDEN_DUE_TO_SECURITY_REASONS") } else { redact(v) };
+                    (k.clone(), v)
+                })
+                .collect::<Map<_, _>>(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What the audit record keeps of an answer: never a token.
+fn audit_response(v: &Value) -> Value {
+    let mut out = Map::new();
+    for k in ["ChallengeName", "UserSub", "UserConfirmed"] {
+        if let Some(x) = v.get(k) {
+            out.insert(k.into(), x.clone());
+        }
+    }
+    if let Some(r) = v.get("AuthenticationResult") {
+        out.insert(
+            "AuthenticationResult".into(),
+            json!({ "ExpiresIn": r.get("ExpiresIn"), "NewRefreshToken": r.get("RefreshToken").is_some() }),
+        );
+    }
+    Value::Object(out)
+}
+
+impl Engine {
+    /// Runs one Cognito action. `signed` says whether the adapter verified an admin signature;
+    /// actions other than [`PUBLIC_ACTIONS`] are refused without one. Every call is audited.
+    pub async fn user_pool_action(
+        &self,
+        action: &str,
+        body: &Value,
+        signed: bool,
+        ctx: &RequestContext,
+    ) -> Result<Value, CognitoError> {
+        let mut call = Call::default();
+        let result = if !ACTIONS.contains(&action) {
+            Err(call.fail(
+                "UnknownOperationException",
+                "action",
+                format!("action {action:?} is not implemented"),
+                "Unknown operation",
+            ))
+        } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
+            Err(call.fail(
+                "MissingAuthenticationTokenException",
+                "signature",
+                format!("{action} needs a SigV4 signature with admin credentials"),
+                "Missing Authentication Token",
+            ))
+        } else {
+            self.dispatch(action, body, &mut call).await
+        };
+        let read_only = ["Describe", "List", "Get", "AdminGet", "AdminList"].iter().any(|p| action.starts_with(p));
+        let result = match result {
+            Ok(v) => {
+                let trail = std::mem::take(&mut call.trail);
+                let audited = self
+                    .audit(AuditEntry {
+                        event_name: action,
+                        ctx,
+                        principal: call.principal.take(),
+                        request_parameters: redact(body),
+                        response_elements: audit_response(&v),
+                        trail: &trail,
+                        denial: None,
+                        read_only,
+                    })
+                    .await;
+                if audited {
+                    Ok(v)
+                } else {
+                    Err(CognitoError::new("InternalErrorException", "the audit record could not be written"))
+                }
+            }
+            Err(e) => {
+                let denial = e.clone().into_denial();
+                self.audit(AuditEntry {
+                    event_name: action,
+                    ctx,
+                    principal: call.principal.take(),
+                    request_parameters: redact(body),
+                    response_elements: Value::Null,
+                    trail: &denial.trail,
+                    denial: Some(&denial),
+                    read_only,
+                })
+                .await;
+                Err(e)
+            }
+        };
+        result
+    }
+
+    async fn dispatch(&self, action: &str, body: &Value, call: &mut Call) -> Result<Value, CognitoError> {
+        match action {
+            "CreateUserPool" => self.create_user_pool(input(body)?, call).await,
+            "DescribeUserPool" => self.describe_user_pool(input(body)?, call).await,
+            "ListUserPools" => self.list_user_pools(input(body)?, call).await,
+            "DeleteUserPool" => self.delete_user_pool(input(body)?, call).await,
+            "CreateUserPoolClient" => self.create_pool_client(input(body)?, call).await,
+            "DescribeUserPoolClient" => self.describe_pool_client(input(body)?, call).await,
+            "ListUserPoolClients" => self.list_pool_clients(input(body)?, call).await,
+            "DeleteUserPoolClient" => self.delete_pool_client(input(body)?, call).await,
+            "CreateGroup" => self.create_group(input(body)?, call).await,
+            "GetGroup" => self.get_group(input(body)?, call).await,
+            "ListGroups" => self.list_groups(input(body)?, call).await,
+            "DeleteGroup" => self.delete_group(input(body)?, call).await,
+            "AdminAddUserToGroup" => self.admin_add_user_to_group(input(body)?, call, true).await,
+            "AdminRemoveUserFromGroup" => self.admin_add_user_to_group(input(body)?, call, false).await,
+            "AdminListGroupsForUser" => self.admin_list_groups_for_user(input(body)?, call).await,
+            "SignUp" => self.sign_up(input(body)?, call).await,
+            "ConfirmSignUp" => self.confirm_sign_up(input(body)?, call).await,
+            "AdminConfirmSignUp" => self.admin_confirm_sign_up(input(body)?, call).await,
+            "ResendConfirmationCode" => self.resend_confirmation_code(input(body)?, call).await,
+            "AdminCreateUser" => self.admin_create_user(input(body)?, call).await,
+            "AdminSetUserPassword" => self.admin_set_user_password(input(body)?, call).await,
+            "AdminGetUser" => self.admin_get_user(input(body)?, call).await,
+            "GetUser" => self.get_user(input(body)?, call).await,
+            "AdminDeleteUser" => self.admin_delete_user(input(body)?, call).await,
+            "AdminDisableUser" => self.admin_set_enabled(input(body)?, call, false).await,
+            "AdminEnableUser" => self.admin_set_enabled(input(body)?, call, true).await,
+            "AdminUpdateUserAttributes" => self.admin_update_user_attributes(input(body)?, call).await,
+            "ListUsers" => self.list_users(input(body)?, call).await,
+            "ChangePassword" => self.change_password(input(body)?, call).await,
+            "ForgotPassword" => self.forgot_password(input(body)?, call).await,
+            "ConfirmForgotPassword" => self.confirm_forgot_password(input(body)?, call).await,
+            "GlobalSignOut" => self.global_sign_out(input(body)?, call).await,
+            "AdminUserGlobalSignOut" => self.admin_user_global_sign_out(input(body)?, call).await,
+            "RevokeToken" => self.revoke_pool_token(input(body)?, call).await,
+            "InitiateAuth" => self.initiate_auth(input(body)?, None, call).await,
+            "AdminInitiateAuth" => {
+                let req: auth::AdminInitiateAuth = input(body)?;
+                self.initiate_auth(req.inner, Some(req.user_pool_id), call).await
+            }
+            "RespondToAuthChallenge" => self.respond_to_auth_challenge(input(body)?, None, call).await,
+            "AdminRespondToAuthChallenge" => {
+                let req: auth::AdminRespond = input(body)?;
+                self.respond_to_auth_challenge(req.inner, Some(req.user_pool_id), call).await
+            }
+            other => Err(call.fail(
+                "UnknownOperationException",
+                "action",
+                format!("action {other:?} is not implemented"),
+                "Unknown operation",
+            )),
+        }
+    }
+
+    /// A user pool by id (for the per-pool discovery documents).
+    pub async fn user_pool(&self, id: &str) -> Result<Option<UserPool>, StoreError> {
+        match self.store.get_document(KIND_POOL, id).await? {
+            Some(d) => serde_json::from_value(d.body).map(Some).map_err(|e| StoreError::Backend(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes an existing user a member of a pool (the demo's seeded users), with the SRP
+    /// verifier of `password` when it has one. Already a member: nothing changes.
+    pub async fn add_pool_member(&self, pool_id: &str, user: &User, password: Option<&str>) -> anyhow::Result<()> {
+        if self.store.get_document(KIND_MEMBER, &user.id).await?.is_some() {
+            return Ok(());
+        }
+        let srp = match password {
+            Some(p) => Some(srp_verifier(pool_id, &user.username, p).await),
+            None => None,
+        };
+        let m = Member {
+            user_id: user.id.clone(),
+            pool_id: pool_id.into(),
+            status: UserStatus::Confirmed,
+            srp,
+            codes: Vec::new(),
+            failed_logins: 0,
+            locked_until: 0,
+        };
+        match self.store.insert_document(&doc(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.now())).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // --- lookups shared by the actions ---
+
+    pub(crate) async fn pool(&self, id: &str, call: &mut Call) -> Result<UserPool, CognitoError> {
+        match self.store.get_document(KIND_POOL, id).await? {
+            Some(d) => from_doc(d),
+            None => {
+                Err(call.invalid("ResourceNotFoundException", "user pool", format!("User pool {id} does not exist.")))
+            }
+        }
+    }
+
+    pub(crate) async fn pool_client(&self, client_id: &str, call: &mut Call) -> Result<PoolClient, CognitoError> {
+        match self.store.get_document(KIND_CLIENT, client_id).await? {
+            Some(d) => from_doc(d),
+            None => Err(call.invalid(
+                "ResourceNotFoundException",
+                "client",
+                format!("User pool client {client_id} does not exist."),
+            )),
+        }
+    }
+
+    /// The user and membership of `username` in `pool_id`; not a member is "not found".
+    pub(crate) async fn member(
+        &self,
+        pool_id: &str,
+        username: &str,
+        call: &mut Call,
+    ) -> Result<Option<(User, Member)>, CognitoError> {
+        let Some(user) = self.store.find_user_by_username(username).await? else { return Ok(None) };
+        let Some(d) = self.store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(None) };
+        if d.pool_id != pool_id {
+            return Ok(None);
+        }
+        let m: Member = from_doc(d)?;
+        call.about(&user);
+        Ok(Some((user, m)))
+    }
+
+    pub(crate) async fn existing_member(
+        &self,
+        pool_id: &str,
+        username: &str,
+        call: &mut Call,
+    ) -> Result<(User, Member), CognitoError> {
+        self.member(pool_id, username, call)
+            .await?
+            .ok_or_else(|| call.invalid("UserNotFoundException", "user", "User does not exist."))
+    }
+
+    pub(crate) async fn save_member(&self, m: &Member, created_at: i64) -> Result<(), CognitoError> {
+        let d = doc(KIND_MEMBER, &m.user_id, &m.pool_id, m, created_at, self.now());
+        match self.store.update_document(&d).await {
+            Err(StoreError::NotFound(_)) => self.store.insert_document(&d).await?,
+            other => other?,
+        }
+        Ok(())
+    }
+
+    /// Sets a member's password: the argon2id hash on the user (password flows, the OAuth
+    /// password grant) and the SRP verifier on the membership (USER_SRP_AUTH), together.
+    pub(crate) async fn set_member_password(
+        &self,
+        user: &mut User,
+        member: &mut Member,
+        password: &str,
+    ) -> Result<(), CognitoError> {
+        user.password_hash = Some(
+            crate::password::hash(password.to_string())
+                .await
+                .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?,
+        );
+        user.updated_at = self.now();
+        member.srp = Some(srp_verifier(&member.pool_id, &user.username, password).await);
+        member.failed_logins = 0;
+        member.locked_until = 0;
+        self.store.update_user(user).await?;
+        Ok(())
+    }
+}
+
+/// Makes an SRP verifier off the async threads (a 3072-bit modular exponentiation).
+pub(crate) async fn srp_verifier(pool_id: &str, username: &str, password: &str) -> crate::srp::Verifier {
+    let (pool, user, pw) = (crate::srp::pool_name(pool_id).to_string(), username.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || crate::srp::make_verifier(&pool, &user, &pw)).await.expect("verifier task")
+}
+
+/// Keeps a pool member's SRP verifier in step when the password is set elsewhere (the CLI).
+pub async fn password_changed(store: &dyn crate::Store, user: &User, password: &str, now: i64) -> anyhow::Result<()> {
+    if let Some(d) = store.get_document(KIND_MEMBER, &user.id).await? {
+        let created = d.created_at;
+        let mut m: Member = serde_json::from_value(d.body)?;
+        m.srp = Some(srp_verifier(&m.pool_id, &user.username, password).await);
+        store.update_document(&doc(KIND_MEMBER, &user.id, &m.pool_id.clone(), &m, created, now)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_ids_have_the_shape_aws_clients_check() {
+        for _ in 0..50 {
+            let id = new_pool_id("ap-northeast-1");
+            assert!(is_pool_id(&id), "{id}");
+            assert_eq!(id.len(), "ap-northeast-1_".len() + 9);
+        }
+        assert!(!is_pool_id("nounderscore"));
+        assert!(!is_pool_id("us-east-1_bad-name"));
+        assert!(!is_pool_id("US-EAST-1_abc"));
+        assert!(!is_pool_id("us-east_abc"));
+        let c = new_client_id();
+        assert_eq!(c.len(), 26);
+        assert!(c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn pool_issuers_in_both_forms() {
+        let base = "http://127.0.0.1:8080";
+        assert!(is_pool_issuer(base, "http://127.0.0.1:8080/us-east-1_abc123"));
+        assert!(is_pool_issuer(base, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc123"));
+        assert!(!is_pool_issuer(base, "https://cognito-idp.eu-west-1.amazonaws.com/us-east-1_abc123"));
+        assert!(!is_pool_issuer(base, "http://127.0.0.1:8080/demo-idp"));
+        assert!(!is_pool_issuer(base, "http://evil/us-east-1_abc123"));
+    }
+
+    #[test]
+    fn secret_hash_matches_the_documented_construction() {
+        // Base64(HMAC_SHA256(key = secret, message = username + client id)), computed independently
+        // with `printf 'alice1example' | openssl dgst -sha256 -hmac s3cret -binary | base64`.
+        assert_eq!(secret_hash("s3cret", "alice", "1example"), "S2yq/0PlTUEL97UZWx7zkovao4onqZZjH6DFArBihDI=");
+    }
+
+    #[test]
+    fn secrets_seal_and_open() {
+        let m = MasterKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
+        let sealed = seal_secret(Some(&m), "abc");
+        assert!(sealed.starts_with("sealed:") && !sealed.contains("abc"));
+        assert_eq!(open_secret(Some(&m), &sealed).unwrap(), "abc");
+        assert!(open_secret(None, &sealed).is_err());
+        assert_eq!(open_secret(None, &seal_secret(None, "abc")).unwrap(), "abc");
+    }
+
+    #[test]
+    fn audit_never_keeps_secrets() {
+        let v = json!({"AuthParameters": {"USERNAME": "a", "PASSWORD": "p", "SECRET_HASH": "h"}, "Session": "s"});
+        let r = redact(&v);
+        assert_eq!(r["AuthParameters"]["USERNAME"], "a");
+        assert_eq!(r["AuthParameters"]["PASSWORD"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+        assert_eq!(r["Session"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    }
+}

@@ -1,0 +1,852 @@
+//! User management: sign-up and confirmation, admin-created users, attributes, passwords,
+//! listing with Cognito's filter syntax, and signing out.
+
+use super::*;
+use crate::directory::{validate_username, NewUser};
+use crate::jose::sha256_hex;
+use crate::secrets::constant_time_eq;
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Attribute {
+    name: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SignUp {
+    client_id: String,
+    #[serde(default)]
+    secret_hash: Option<String>,
+    username: String,
+    password: String,
+    #[serde(default)]
+    user_attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ConfirmSignUp {
+    client_id: String,
+    #[serde(default)]
+    secret_hash: Option<String>,
+    username: String,
+    confirmation_code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ClientUser {
+    client_id: String,
+    #[serde(default)]
+    secret_hash: Option<String>,
+    username: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct PoolUser {
+    user_pool_id: String,
+    username: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AdminCreateUser {
+    user_pool_id: String,
+    username: String,
+    #[serde(default)]
+    user_attributes: Vec<Attribute>,
+    #[serde(default)]
+    temporary_password: Option<String>,
+    #[serde(default)]
+    message_action: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AdminSetUserPassword {
+    user_pool_id: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    permanent: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AdminUpdateUserAttributes {
+    user_pool_id: String,
+    username: String,
+    user_attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListUsers {
+    user_pool_id: String,
+    #[serde(default)]
+    attributes_to_get: Option<Vec<String>>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    pagination_token: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct AccessTokenOnly {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ChangePassword {
+    previous_password: Option<String>,
+    proposed_password: String,
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ConfirmForgotPassword {
+    client_id: String,
+    #[serde(default)]
+    secret_hash: Option<String>,
+    username: String,
+    confirmation_code: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RevokeToken {
+    token: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+}
+
+const SIGN_UP: &str = "SignUp";
+const FORGOT_PASSWORD: &str = "ForgotPassword";
+/// Sign-up codes live a day, reset codes an hour (Cognito's figures); five wrong tries end a code.
+const SIGN_UP_CODE_SECONDS: i64 = 24 * 3600;
+const RESET_CODE_SECONDS: i64 = 3600;
+const CODE_ATTEMPTS: u32 = 5;
+/// Attributes with a meaning of their own; others are kept as given.
+const IMMUTABLE: &[&str] = &["sub"];
+
+/// `a***@e***` as Cognito masks a destination.
+fn masked(email: Option<&str>) -> String {
+    match email.and_then(|e| e.split_once('@')) {
+        Some((local, domain)) => {
+            format!("{}***@{}***", local.chars().next().unwrap_or('*'), domain.chars().next().unwrap_or('*'))
+        }
+        None => "***".into(),
+    }
+}
+
+fn delivery(email: Option<&str>) -> Value {
+    json!({ "Destination": masked(email), "DeliveryMedium": "EMAIL", "AttributeName": "email" })
+}
+
+/// A user's attributes as Cognito lists them (`sub` first).
+pub(crate) fn attributes(user: &User) -> Vec<Value> {
+    let mut out = vec![json!({ "Name": "sub", "Value": user.id })];
+    if let Some(e) = &user.email {
+        out.push(json!({ "Name": "email", "Value": e }));
+        out.push(json!({ "Name": "email_verified", "Value": user.email_verified.to_string() }));
+    }
+    for (k, v) in &user.attributes {
+        out.push(json!({ "Name": k, "Value": v }));
+    }
+    out
+}
+
+fn attribute_value(user: &User, member: &Member, name: &str) -> Option<String> {
+    match name {
+        "username" => Some(user.username.clone()),
+        "sub" => Some(user.id.clone()),
+        "email" => user.email.clone(),
+        "cognito:user_status" => Some(member.status.as_str().into()),
+        "status" => Some(if user.enabled { "Enabled" } else { "Disabled" }.into()),
+        other => user.attributes.get(other).cloned(),
+    }
+}
+
+fn user_type(user: &User, member: &Member, only: Option<&[String]>) -> Value {
+    let mut attrs = attributes(user);
+    if let Some(only) = only {
+        attrs.retain(|a| a["Name"].as_str().is_some_and(|n| only.iter().any(|o| o == n)));
+    }
+    json!({
+        "Username": user.username,
+        "Attributes": attrs,
+        "UserCreateDate": ts(user.created_at),
+        "UserLastModifiedDate": ts(user.updated_at),
+        "Enabled": user.enabled,
+        "UserStatus": member.status.as_str(),
+    })
+}
+
+/// Applies `{Name, Value}` attributes to a user; names what is wrong.
+fn apply_attributes(user: &mut User, attrs: &[Attribute], call: &mut Call) -> Result<(), CognitoError> {
+    let mut verified_given = false;
+    for a in attrs {
+        let v = a.value.clone().unwrap_or_default();
+        match a.name.as_str() {
+            n if IMMUTABLE.contains(&n) => {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "attributes",
+                    format!("Cannot modify an immutable attribute: {n}"),
+                ))
+            }
+            "email" => {
+                if !v.is_empty() && !v.contains('@') {
+                    return Err(call.invalid(
+                        "InvalidParameterException",
+                        "attributes",
+                        "Invalid email address format.",
+                    ));
+                }
+                user.email = (!v.is_empty()).then_some(v);
+            }
+            "email_verified" => {
+                verified_given = true;
+                user.email_verified = v == "true";
+            }
+            n if n.is_empty() || n.len() > 32 => {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "attributes",
+                    format!("Invalid attribute name {n:?}."),
+                ))
+            }
+            n => {
+                user.attributes.insert(n.to_string(), v);
+            }
+        }
+    }
+    if !verified_given && attrs.iter().any(|a| a.name == "email") {
+        user.email_verified = false;
+    }
+    Ok(())
+}
+
+fn new_code() -> String {
+    let n = u32::from_be_bytes(crate::secrets::random_bytes::<4>()) % 1_000_000;
+    format!("{n:06}")
+}
+
+fn temporary_password() -> String {
+    // Letters, digits and a symbol, so that strict pool policies accept it too.
+    format!("Tb1!{}", crate::secrets::random_secret().chars().take(12).collect::<String>())
+}
+
+impl Engine {
+    /// Checks SECRET_HASH for clients that have a secret (constant-time).
+    pub(crate) fn check_secret_hash(
+        &self,
+        client: &PoolClient,
+        username: &str,
+        presented: Option<&str>,
+        call: &mut Call,
+    ) -> Result<(), CognitoError> {
+        let Some(stored) = &client.secret else {
+            call.trail.pass("client", format!("{} (no secret)", client.client_id));
+            return Ok(());
+        };
+        let secret = open_secret(self.master.as_deref(), stored)
+            .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
+        let Some(presented) = presented else {
+            return Err(call.invalid(
+                "NotAuthorizedException",
+                "secret hash",
+                format!("Client {} is configured with secret but SECRET_HASH was not received", client.client_id),
+            ));
+        };
+        let want = secret_hash(&secret, username, &client.client_id);
+        if !constant_time_eq(want.as_bytes(), presented.as_bytes()) {
+            return Err(call.invalid(
+                "NotAuthorizedException",
+                "secret hash",
+                format!("Unable to verify secret hash for client {}", client.client_id),
+            ));
+        }
+        call.trail.pass("client", format!("{} authenticated by SECRET_HASH", client.client_id));
+        Ok(())
+    }
+
+    fn check_password_policy(&self, pool: &UserPool, password: &str, call: &mut Call) -> Result<(), CognitoError> {
+        let min = pool.password_min_length.max(6) as usize;
+        if password.chars().count() < min {
+            return Err(call.invalid(
+                "InvalidPasswordException",
+                "password policy",
+                "Password did not conform with policy: Password not long enough",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the user and its membership; `Conflict` on a taken username.
+    async fn create_member(
+        &self,
+        pool: &UserPool,
+        username: &str,
+        attrs: &[Attribute],
+        password: Option<&str>,
+        status: UserStatus,
+        call: &mut Call,
+    ) -> Result<(User, Member), CognitoError> {
+        validate_username(username).map_err(|e| call.invalid("InvalidParameterException", "username", e))?;
+        let mut probe = User {
+            id: String::new(),
+            username: username.into(),
+            email: None,
+            email_verified: false,
+            enabled: true,
+            password_hash: None,
+            groups: Vec::new(),
+            attributes: BTreeMap::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        apply_attributes(&mut probe, attrs, call)?;
+        let new = NewUser {
+            username: username.into(),
+            email: probe.email.clone(),
+            email_verified: probe.email_verified,
+            password: password.map(str::to_string),
+            groups: Vec::new(),
+            attributes: probe.attributes,
+            enabled: true,
+        };
+        let user = match self.directory.create_user(new).await {
+            Ok(u) => u,
+            Err(crate::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
+                return Err(call.invalid("UsernameExistsException", "username", "User already exists"))
+            }
+            Err(crate::directory::DirectoryError::Invalid(e)) => {
+                return Err(call.invalid("InvalidParameterException", "user", e))
+            }
+            Err(e) => return Err(CognitoError::storage(e)),
+        };
+        let srp = match password {
+            Some(p) => Some(srp_verifier(&pool.id, username, p).await),
+            None => None,
+        };
+        let member = Member {
+            user_id: user.id.clone(),
+            pool_id: pool.id.clone(),
+            status,
+            srp,
+            codes: Vec::new(),
+            failed_logins: 0,
+            locked_until: 0,
+        };
+        if let Err(e) = self.save_member(&member, user.created_at).await {
+            let _ = self.store.delete_user(&user.id).await;
+            return Err(e);
+        }
+        call.about(&user);
+        Ok((user, member))
+    }
+
+    /// Issues a fresh code of `purpose` (replacing an older one) and sends it.
+    async fn send_code(
+        &self,
+        pool_id: &str,
+        user: &User,
+        member: &mut Member,
+        purpose: &str,
+        ttl: i64,
+    ) -> Result<(), CognitoError> {
+        let code = new_code();
+        member.codes.retain(|c| c.purpose != purpose);
+        member.codes.push(PendingCode {
+            purpose: purpose.into(),
+            code_sha256: sha256_hex(code.as_bytes()),
+            expires_at: self.now() + ttl,
+            attempts: 0,
+        });
+        self.save_member(member, user.created_at).await?;
+        let sender = self.code_sender();
+        sender.send(pool_id, user, purpose, &code);
+        Ok(())
+    }
+
+    /// Checks and consumes a code; wrong codes count, and end the code after a few tries.
+    async fn use_code(
+        &self,
+        user: &User,
+        member: &mut Member,
+        purpose: &str,
+        code: &str,
+        call: &mut Call,
+    ) -> Result<(), CognitoError> {
+        let now = self.now();
+        let Some(i) = member.codes.iter().position(|c| c.purpose == purpose) else {
+            return Err(call.fail(
+                "CodeMismatchException",
+                "code",
+                format!("no {purpose} code is pending"),
+                "Invalid verification code provided, please try again.",
+            ));
+        };
+        if member.codes[i].expires_at <= now {
+            member.codes.remove(i);
+            self.save_member(member, user.created_at).await?;
+            return Err(call.fail(
+                "ExpiredCodeException",
+                "code",
+                format!("{purpose} code expired"),
+                "Invalid code provided, please request a code again.",
+            ));
+        }
+        if !constant_time_eq(sha256_hex(code.as_bytes()).as_bytes(), member.codes[i].code_sha256.as_bytes()) {
+            member.codes[i].attempts += 1;
+            let spent = member.codes[i].attempts >= CODE_ATTEMPTS;
+            if spent {
+                member.codes.remove(i);
+            }
+            self.save_member(member, user.created_at).await?;
+            let detail = if spent {
+                format!("wrong {purpose} code; the code is spent after {CODE_ATTEMPTS} tries")
+            } else {
+                format!("wrong {purpose} code")
+            };
+            return Err(call.fail(
+                "CodeMismatchException",
+                "code",
+                detail,
+                "Invalid verification code provided, please try again.",
+            ));
+        }
+        member.codes.remove(i);
+        call.trail.pass("code", format!("{purpose} code matches"));
+        Ok(())
+    }
+
+    pub(crate) async fn sign_up(&self, req: SignUp, call: &mut Call) -> Result<Value, CognitoError> {
+        let client = self.pool_client(&req.client_id, call).await?;
+        self.check_secret_hash(&client, &req.username, req.secret_hash.as_deref(), call)?;
+        let pool = self.pool(&client.pool_id, call).await?;
+        if pool.admin_create_user_only {
+            return Err(call.invalid(
+                "NotAuthorizedException",
+                "sign-up",
+                "SignUp is not permitted for this user pool",
+            ));
+        }
+        self.check_password_policy(&pool, &req.password, call)?;
+        let (user, mut member) = self
+            .create_member(
+                &pool,
+                &req.username,
+                &req.user_attributes,
+                Some(&req.password),
+                UserStatus::Unconfirmed,
+                call,
+            )
+            .await?;
+        let delivered = if user.email.is_some() {
+            self.send_code(&pool.id, &user, &mut member, SIGN_UP, SIGN_UP_CODE_SECONDS).await?;
+            Some(delivery(user.email.as_deref()))
+        } else {
+            None
+        };
+        call.trail.pass("sign-up", format!("user {:?} created, unconfirmed", user.username));
+        Ok(json!({ "UserConfirmed": false, "CodeDeliveryDetails": delivered, "UserSub": user.id }))
+    }
+
+    /// The member behind a public, client-scoped request (SECRET_HASH checked first).
+    async fn client_member(
+        &self,
+        client_id: &str,
+        username: &str,
+        secret_hash: Option<&str>,
+        call: &mut Call,
+    ) -> Result<(PoolClient, Option<(User, Member)>), CognitoError> {
+        let client = self.pool_client(client_id, call).await?;
+        self.check_secret_hash(&client, username, secret_hash, call)?;
+        let found = self.member(&client.pool_id, username, call).await?;
+        Ok((client, found))
+    }
+
+    pub(crate) async fn confirm_sign_up(&self, req: ConfirmSignUp, call: &mut Call) -> Result<Value, CognitoError> {
+        let (_, found) = self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        let Some((mut user, mut member)) = found else {
+            return Err(call.invalid("UserNotFoundException", "user", "Username/client id combination not found."));
+        };
+        if member.status != UserStatus::Unconfirmed {
+            return Err(call.invalid(
+                "NotAuthorizedException",
+                "status",
+                format!("User cannot be confirmed. Current status is {}", member.status.as_str()),
+            ));
+        }
+        self.use_code(&user, &mut member, SIGN_UP, &req.confirmation_code, call).await?;
+        member.status = UserStatus::Confirmed;
+        self.save_member(&member, user.created_at).await?;
+        if user.email.is_some() && !user.email_verified {
+            user.email_verified = true;
+            user.updated_at = self.now();
+            self.store.update_user(&user).await?;
+        }
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_confirm_sign_up(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, mut member) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        if member.status != UserStatus::Unconfirmed {
+            return Err(call.invalid(
+                "NotAuthorizedException",
+                "status",
+                format!("User cannot be confirmed. Current status is {}", member.status.as_str()),
+            ));
+        }
+        member.status = UserStatus::Confirmed;
+        member.codes.retain(|c| c.purpose != SIGN_UP);
+        self.save_member(&member, user.created_at).await?;
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn resend_confirmation_code(
+        &self,
+        req: ClientUser,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let (client, found) =
+            self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        let Some((user, mut member)) = found else {
+            return Err(call.invalid("UserNotFoundException", "user", "Username/client id combination not found."));
+        };
+        if member.status != UserStatus::Unconfirmed {
+            return Err(call.invalid("InvalidParameterException", "status", "User is already confirmed."));
+        }
+        self.send_code(&client.pool_id, &user, &mut member, SIGN_UP, SIGN_UP_CODE_SECONDS).await?;
+        Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) }))
+    }
+
+    pub(crate) async fn admin_create_user(&self, req: AdminCreateUser, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        if let Some(a) = req.message_action.as_deref() {
+            if a != "SUPPRESS" && a != "RESEND" {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("Invalid MessageAction {a:?}."),
+                ));
+            }
+        }
+        if req.message_action.as_deref() == Some("RESEND") {
+            let (user, member) = self.existing_member(&pool.id, &req.username, call).await?;
+            return Ok(json!({ "User": user_type(&user, &member, None) }));
+        }
+        let given = req.temporary_password.is_some();
+        let password = req.temporary_password.unwrap_or_else(temporary_password);
+        self.check_password_policy(&pool, &password, call)?;
+        let (user, member) = self
+            .create_member(
+                &pool,
+                &req.username,
+                &req.user_attributes,
+                Some(&password),
+                UserStatus::ForceChangePassword,
+                call,
+            )
+            .await?;
+        if req.message_action.as_deref() != Some("SUPPRESS") && (!given || user.email.is_some()) {
+            // The invitation carries the temporary password, as Cognito's does.
+            self.code_sender().send(&pool.id, &user, "AdminCreateUser", &password);
+        }
+        call.trail.pass("create", format!("user {:?} created, must change its password", user.username));
+        Ok(json!({ "User": user_type(&user, &member, None) }))
+    }
+
+    pub(crate) async fn admin_set_user_password(
+        &self,
+        req: AdminSetUserPassword,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        self.check_password_policy(&pool, &req.password, call)?;
+        let (mut user, mut member) = self.existing_member(&pool.id, &req.username, call).await?;
+        self.set_member_password(&mut user, &mut member, &req.password).await?;
+        member.status = if req.permanent { UserStatus::Confirmed } else { UserStatus::ForceChangePassword };
+        self.save_member(&member, user.created_at).await?;
+        call.trail.pass("password", format!("set, status {}", member.status.as_str()));
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_get_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, member) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        Ok(json!({
+            "Username": user.username,
+            "UserAttributes": attributes(&user),
+            "UserCreateDate": ts(user.created_at),
+            "UserLastModifiedDate": ts(user.updated_at),
+            "Enabled": user.enabled,
+            "UserStatus": member.status.as_str(),
+        }))
+    }
+
+    /// The pool member an access token speaks for (signature, expiry, revocation checked).
+    pub(crate) async fn token_member(&self, token: &str, call: &mut Call) -> Result<(User, Member), CognitoError> {
+        let t = match self.verify_access_token(token, &mut call.trail).await {
+            Ok(t) => t,
+            Err(d) => {
+                let message = match d.trail.first_failure().map(|s| s.check.as_str()) {
+                    Some("revocation") => "Access Token has been revoked",
+                    Some("expiry") => "Access Token has expired",
+                    _ => "Invalid Access Token",
+                };
+                let mut e = CognitoError::from(d);
+                e.message = message.into();
+                return Err(e);
+            }
+        };
+        let sub = t.str("sub").unwrap_or_default().to_string();
+        let user = self.store.get_user(&sub).await?.filter(|u| u.enabled);
+        let member = match &user {
+            Some(u) => self.store.get_document(KIND_MEMBER, &u.id).await?,
+            None => None,
+        };
+        match (user, member) {
+            (Some(u), Some(m)) => {
+                call.about(&u);
+                Ok((u, from_doc(m)?))
+            }
+            _ => Err(call.fail(
+                "NotAuthorizedException",
+                "user",
+                "the token's user is disabled, deleted or in no pool",
+                "Invalid Access Token",
+            )),
+        }
+    }
+
+    pub(crate) async fn get_user(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, CognitoError> {
+        let (user, _) = self.token_member(&req.access_token, call).await?;
+        Ok(json!({ "Username": user.username, "UserAttributes": attributes(&user) }))
+    }
+
+    pub(crate) async fn admin_delete_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        self.store.revoke_user_sessions(&user.id).await?;
+        self.store.delete_document(KIND_MEMBER, &user.id).await?;
+        self.store.delete_user(&user.id).await?;
+        call.trail.pass("delete", format!("user {:?}", user.username));
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_set_enabled(
+        &self,
+        req: PoolUser,
+        call: &mut Call,
+        enabled: bool,
+    ) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        // The directory revokes a disabled user's sessions, whatever door disabled it.
+        self.directory.set_enabled(&user.username, enabled).await.map_err(CognitoError::storage)?;
+        call.trail.pass(
+            "enabled",
+            format!("{:?} {}", user.username, if enabled { "enabled" } else { "disabled, sessions revoked" }),
+        );
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_update_user_attributes(
+        &self,
+        req: AdminUpdateUserAttributes,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (mut user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        apply_attributes(&mut user, &req.user_attributes, call)?;
+        user.updated_at = self.now();
+        self.store.update_user(&user).await?;
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn list_users(&self, req: ListUsers, call: &mut Call) -> Result<Value, CognitoError> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        let limit = match req.limit {
+            None => 60,
+            Some(n) if (0..=60).contains(&n) => n.max(1) as usize,
+            Some(n) => {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "request",
+                    format!("1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 60"),
+                ))
+            }
+        };
+        let filter = filter::parse(req.filter.as_deref().unwrap_or(""))
+            .map_err(|e| call.invalid("InvalidParameterException", "filter", e))?;
+        let mut after = parse_page_token(call, req.pagination_token.as_deref())?;
+        let mut users = Vec::new();
+        let mut last_seen = None;
+        // Members are read in id order, a batch at a time, until a page of matches is full.
+        'scan: loop {
+            let batch = self.store.list_documents(KIND_MEMBER, Some(&pool.id), after.as_deref(), 200).await?;
+            if batch.is_empty() {
+                last_seen = None;
+                break;
+            }
+            for d in &batch {
+                after = Some(d.id.clone());
+                let Some(user) = self.store.get_user(&d.id).await? else { continue };
+                let member: Member = from_doc(d.clone())?;
+                if filter.as_ref().is_none_or(|f| f.matches(|a| attribute_value(&user, &member, a))) {
+                    if users.len() == limit {
+                        break 'scan;
+                    }
+                    users.push(user_type(&user, &member, req.attributes_to_get.as_deref()));
+                    last_seen = Some(d.id.clone());
+                }
+            }
+            if batch.len() < 200 {
+                last_seen = None;
+                break;
+            }
+        }
+        // `last_seen` survives only when the scan stopped on a full page with more to come.
+        let next = last_seen.filter(|_| users.len() == limit).map(|id| page_token(&id));
+        Ok(json!({ "Users": users, "PaginationToken": next }))
+    }
+
+    pub(crate) async fn change_password(&self, req: ChangePassword, call: &mut Call) -> Result<Value, CognitoError> {
+        let (mut user, mut member) = self.token_member(&req.access_token, call).await?;
+        let pool = self.pool(&member.pool_id, call).await?;
+        let ok = match (&req.previous_password, &user.password_hash) {
+            (Some(p), Some(h)) => crate::password::verify(p.clone(), h.clone()).await,
+            _ => false,
+        };
+        if !ok {
+            return Err(call.fail(
+                "NotAuthorizedException",
+                "password",
+                "previous password does not match",
+                WRONG_PASSWORD,
+            ));
+        }
+        self.check_password_policy(&pool, &req.proposed_password, call)?;
+        self.set_member_password(&mut user, &mut member, &req.proposed_password).await?;
+        self.save_member(&member, user.created_at).await?;
+        call.trail.pass("password", "changed");
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn forgot_password(&self, req: ClientUser, call: &mut Call) -> Result<Value, CognitoError> {
+        let (client, found) =
+            self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        match found {
+            Some((user, mut member)) if user.email.is_some() => {
+                self.send_code(&client.pool_id, &user, &mut member, FORGOT_PASSWORD, RESET_CODE_SECONDS).await?;
+                call.trail.pass("code", "reset code sent");
+                Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) }))
+            }
+            Some(_) => Err(call.invalid(
+                "InvalidParameterException",
+                "user",
+                "Cannot reset password for the user as there is no registered/verified email or phone_number",
+            )),
+            None => {
+                // User existence is not revealed (PreventUserExistenceErrors), as on AWS.
+                call.trail.skip("code", "no such user; an answer like a real one is given");
+                Ok(json!({ "CodeDeliveryDetails": delivery(Some(&format!("{}@example.com", req.username))) }))
+            }
+        }
+    }
+
+    pub(crate) async fn confirm_forgot_password(
+        &self,
+        req: ConfirmForgotPassword,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        let (client, found) =
+            self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        let Some((mut user, mut member)) = found else {
+            return Err(call.fail(
+                "CodeMismatchException",
+                "user",
+                "no such user",
+                "Invalid verification code provided, please try again.",
+            ));
+        };
+        let pool = self.pool(&client.pool_id, call).await?;
+        self.check_password_policy(&pool, &req.password, call)?;
+        self.use_code(&user, &mut member, FORGOT_PASSWORD, &req.confirmation_code, call).await?;
+        self.set_member_password(&mut user, &mut member, &req.password).await?;
+        member.status = UserStatus::Confirmed;
+        self.save_member(&member, user.created_at).await?;
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn global_sign_out(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, CognitoError> {
+        let (user, _) = self.token_member(&req.access_token, call).await?;
+        let n = self.store.revoke_user_sessions(&user.id).await?;
+        call.trail.pass("sign-out", format!("{n} session token(s) of {:?} revoked", user.username));
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn admin_user_global_sign_out(
+        &self,
+        req: PoolUser,
+        call: &mut Call,
+    ) -> Result<Value, CognitoError> {
+        self.pool(&req.user_pool_id, call).await?;
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        let n = self.store.revoke_user_sessions(&user.id).await?;
+        call.trail.pass("sign-out", format!("{n} session token(s) of {:?} revoked", user.username));
+        Ok(json!({}))
+    }
+
+    /// RevokeToken: the refresh token's family ends, and with it the access tokens it issued.
+    pub(crate) async fn revoke_pool_token(&self, req: RevokeToken, call: &mut Call) -> Result<Value, CognitoError> {
+        // RevokeToken's modelled errors have no ResourceNotFoundException: AWS answers this.
+        let client = match self.store.get_document(KIND_CLIENT, &req.client_id).await? {
+            Some(d) => from_doc::<PoolClient>(d)?,
+            None => {
+                return Err(call.invalid(
+                    "InvalidParameterException",
+                    "client",
+                    format!("Invalid ClientId {}.", req.client_id),
+                ))
+            }
+        };
+        if let Some(stored) = &client.secret {
+            let secret = open_secret(self.master.as_deref(), stored)
+                .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
+            let ok = req.client_secret.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes()));
+            if !ok {
+                return Err(call.invalid("UnauthorizedException", "client", "Client secret is invalid or missing."));
+            }
+        }
+        let record = self.store.get_refresh_token(&sha256_hex(req.token.as_bytes())).await?;
+        match record.filter(|r| r.client_id == client.client_id) {
+            Some(r) => {
+                let n = self.store.revoke_refresh_family(&r.family_id).await?;
+                self.authorizer.family_revoked(&r.family_id);
+                call.trail.pass("revoke", format!("refresh family revoked ({n} token(s))"));
+                Ok(json!({}))
+            }
+            None => Err(call.invalid(
+                "UnsupportedTokenTypeException",
+                "token",
+                "The token is not a refresh token of this client.",
+            )),
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The AWS JSON 1.1 door (`POST /` with `X-Amz-Target`): today the Cognito user-pool API
+//! (`AWSCognitoIdentityProviderService.*`). Admin actions need a SigV4 signature by configured
+//! admin credentials; public ones (InitiateAuth, SignUp, …) need none, as on AWS. Errors are
+//! `{"__type", "message"}` with AWS's status codes and `x-amzn-RequestId`.
+
+use crate::context::Ctx;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokenbridge_core::audit::RequestContext;
+use tokenbridge_core::sigv4::{Secret, SignedRequest, Verifier};
+use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
+use tokenbridge_core::{Denial, DenialCode};
+
+const COGNITO_TARGET: &str = "AWSCognitoIdentityProviderService.";
+const JSON_11: &str = "application/x-amz-json-1.1";
+
+pub fn routes(prefix: Option<&str>) -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/", post(json_door))
+        .route("/{pool_id}/.well-known/jwks.json", get(pool_jwks))
+        .route("/{pool_id}/.well-known/openid-configuration", get(pool_discovery));
+    if let Some(p) = prefix.map(|p| p.trim_end_matches('/')).filter(|p| !p.is_empty()) {
+        r = r.route(p, post(json_door)).route(&format!("{p}/"), post(json_door));
+    }
+    r
+}
+
+/// An AWS JSON error response.
+fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> Response {
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        Json(json!({ "__type": exception, "message": message })),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("{exception}:")) {
+        h.insert("x-amzn-errortype", v);
+    }
+    resp
+}
+
+/// Drops `null` members: AWS leaves absent members out, and SDKs expect exactly that.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+async fn json_door(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ctx = ctx.door(EVENT_SOURCE);
+    let rid = ctx.request_id.clone();
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(action) = target.strip_prefix(COGNITO_TARGET).map(str::to_string) else {
+        let what = if target.is_empty() {
+            "missing X-Amz-Target header".to_string()
+        } else {
+            format!("unknown target {target:?}")
+        };
+        record(&state, "Unknown", &ctx, "UnknownOperationException", &what).await;
+        return aws_error(400, "UnknownOperationException", "Unknown operation", &rid);
+    };
+    let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            record(&state, &action, &ctx, "SerializationException", "the body is not a JSON object").await;
+            return aws_error(
+                400,
+                "SerializationException",
+                "Start of structure or map found where not expected.",
+                &rid,
+            );
+        }
+    };
+    if GUESSING_ACTIONS.contains(&action.as_str()) {
+        let client = input.get("ClientId").and_then(Value::as_str);
+        if let Err((what, retry)) = state.limits.check(&ctx.source_ip, client) {
+            let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
+            record(&state, &action, &ctx, "TooManyRequestsException", &detail).await;
+            return aws_error(400, "TooManyRequestsException", "Rate exceeded", &rid);
+        }
+    }
+    // Public actions need no signature; unknown ones are refused as such by the engine.
+    let signed = if PUBLIC_ACTIONS.contains(&action.as_str()) || !ACTIONS.contains(&action.as_str()) {
+        false
+    } else {
+        match check_signature(&state, &method, &uri, &headers, &body) {
+            Ok(()) => true,
+            Err(e) => {
+                let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
+                record(&state, &action, &ctx, e.aws_error_type(), &detail).await;
+                return aws_error(400, e.aws_error_type(), &e.message(), &rid);
+            }
+        }
+    };
+    match state.engine.user_pool_action(&action, &input, signed, &ctx).await {
+        Ok(v) => {
+            let mut resp = Json(without_nulls(v)).into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
+            if let Ok(v) = HeaderValue::from_str(&rid) {
+                h.insert("x-amzn-requestid", v);
+            }
+            resp
+        }
+        Err(CognitoError { exception, message, .. }) => {
+            let status = CognitoError::new(exception, "").http_status();
+            aws_error(status, exception, &message, &rid)
+        }
+    }
+}
+
+fn check_signature(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), tokenbridge_core::sigv4::SigV4Error> {
+    let pairs: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+    let request = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    let creds = &state.engine.config.aws.admin_credentials;
+    let lookup = |id: &str| {
+        creds
+            .iter()
+            .find(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), id.as_bytes()))
+            .map(|c| Secret::new(c.secret_access_key.clone()))
+    };
+    Verifier::new(["cognito-idp"]).verify(&request, lookup, state.engine.now()).map(|_| ())
+}
+
+/// Audits a refusal decided before the engine saw the request.
+async fn record(state: &AppState, action: &str, ctx: &RequestContext, exception: &str, detail: &str) {
+    let mut denial = Denial::new(DenialCode::InvalidRequest, detail);
+    denial.exception = Some(exception.to_string());
+    state.engine.record_denial(action, ctx, &denial).await;
+}
+
+async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
+    match state.engine.user_pool(&pool_id).await {
+        Ok(Some(_)) => {
+            state.engine.keys.reload_if_stale().await;
+            let mut resp = (*state.engine.keys.jwks_json()).clone().into_response();
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            resp
+        }
+        Ok(None) => not_found(&pool_id),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "message": format!("storage: {e}") }))).into_response()
+        }
+    }
+}
+
+async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
+    match state.engine.user_pool(&pool_id).await {
+        Ok(Some(pool)) => {
+            let base = &state.engine.issuer;
+            Json(json!({
+                "issuer": pool.issuer(base),
+                "jwks_uri": format!("{base}/{}/.well-known/jwks.json", pool.id),
+                "token_endpoint": format!("{base}/oauth2/token"),
+                "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
+                "response_types_supported": ["token"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": [state.engine.keys.active().alg.as_str()],
+                "scopes_supported": ["openid", "email", "profile", "aws.cognito.signin.user.admin"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified", "cognito:username", "cognito:groups", "token_use", "scope", "client_id", "username", "origin_jti", "event_id", "jti"],
+            }))
+            .into_response()
+        }
+        Ok(None) => not_found(&pool_id),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "message": format!("storage: {e}") }))).into_response()
+        }
+    }
+}
+
+fn not_found(pool_id: &str) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "message": format!("User pool {pool_id} does not exist.") }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_are_left_out_at_every_depth() {
+        let v = without_nulls(json!({"a": null, "b": {"c": null, "d": 1}, "e": [{"f": null}]}));
+        assert_eq!(v, json!({"b": {"d": 1}, "e": [{}]}));
+    }
+}
