@@ -41,6 +41,9 @@ pub enum Command {
     /// Manage app clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage Cognito-compatible user pools, their app clients and users (audited like the API).
+    #[command(subcommand)]
+    UserPools(UserPoolsCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -177,6 +180,111 @@ pub enum ClientsCommand {
     List,
     /// Remove a client.
     Remove { client_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserPoolsCommand {
+    /// Create a user pool in the configured region; prints its id.
+    Create {
+        /// Pool name (1 to 128 characters).
+        #[arg(long)]
+        name: String,
+        /// Token issuer form: `local` (<public_url>/<pool id>, the default) or `aws`
+        /// (https://cognito-idp.<region>.amazonaws.com/<pool id>).
+        #[arg(long, value_parser = ["local", "aws"])]
+        issuer: Option<String>,
+        /// Print the whole pool as JSON instead of its id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List user pools (JSON lines).
+    List,
+    /// Show one user pool (JSON).
+    Show {
+        /// The pool id, e.g. us-east-1_AbC123xyz.
+        pool_id: String,
+    },
+    /// Delete a user pool with its app clients, groups and users.
+    Delete {
+        /// The pool id.
+        pool_id: String,
+    },
+    /// Manage a pool's app clients.
+    #[command(subcommand)]
+    Clients(PoolClientsCommand),
+    /// Manage a pool's users.
+    #[command(subcommand)]
+    Users(PoolUsersCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoolClientsCommand {
+    /// Add an app client; prints its id, and its secret (once) when --secret.
+    Add {
+        /// The pool id.
+        pool_id: String,
+        /// Client name (1 to 128 characters).
+        #[arg(long)]
+        name: String,
+        /// Generate a client secret (SECRET_HASH is then required in auth flows).
+        #[arg(long)]
+        secret: bool,
+        /// Upstream provider whose tokens CUSTOM_AUTH accepts (repeatable; COGNITO is always included).
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+        /// Allowed auth flows, comma-separated: ALLOW_USER_SRP_AUTH, ALLOW_USER_PASSWORD_AUTH,
+        /// ALLOW_ADMIN_USER_PASSWORD_AUTH, ALLOW_CUSTOM_AUTH, ALLOW_REFRESH_TOKEN_AUTH
+        /// (default: SRP, refresh and custom, as AWS).
+        #[arg(long, value_delimiter = ',')]
+        flows: Vec<String>,
+        /// Print the whole client as JSON (secret included) instead of its id and secret.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a pool's app clients (JSON lines, secrets never shown).
+    List {
+        /// The pool id.
+        pool_id: String,
+    },
+    /// Remove an app client.
+    Remove {
+        /// The pool id.
+        pool_id: String,
+        /// The app client id.
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoolUsersCommand {
+    /// Add a user to a pool (prints it as JSON); usernames are unique across the server.
+    Add {
+        /// The pool id.
+        pool_id: String,
+        /// Username (unique across the server).
+        username: String,
+        /// Email address (the `email` attribute).
+        #[arg(long)]
+        email: Option<String>,
+        /// Mark the email as verified.
+        #[arg(long, requires = "email")]
+        email_verified: bool,
+        /// Read a permanent password from standard input (first line); the user is CONFIRMED.
+        #[arg(long, conflicts_with = "temporary_password")]
+        password_stdin: bool,
+        /// Generate a temporary password, printed once as TemporaryPassword; the user must
+        /// change it at first sign-in (FORCE_CHANGE_PASSWORD). The default without --password-stdin.
+        #[arg(long)]
+        temporary_password: bool,
+    },
+    /// List a pool's users (JSON lines).
+    List {
+        /// The pool id.
+        pool_id: String,
+        /// Cognito filter, e.g. `email ^= "a"` or `username = "alice"`.
+        #[arg(long)]
+        filter: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

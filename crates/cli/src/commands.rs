@@ -28,6 +28,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             users(&cfg, cli.global.config.is_some(), store, c).await
         }
         Command::Clients(c) => crate::clients::run(open_engine(load_config(&cli.global)?).await?, c).await,
+        Command::UserPools(c) => {
+            let cfg = load_config(&cli.global)?;
+            // Everything but `create` needs a pool, so a database that is not there is a typo.
+            if !matches!(c, UserPoolsCommand::Create { .. }) {
+                require_existing_store(&cfg)?;
+            }
+            crate::user_pools::run(open_engine(cfg).await?, c).await
+        }
         Command::Keys(c) => keys(load_config(&cli.global)?, c).await,
         Command::Audit(c) => {
             let cfg = load_config(&cli.global)?;
@@ -88,7 +96,7 @@ fn user_json(u: &User) -> serde_json::Value {
     })
 }
 
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let p = line.trim_end_matches(['\n', '\r']).to_string();

@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod lambda;
 mod state;
+mod user_pools;
 
 use clap::Parser;
 

@@ -258,6 +258,12 @@ pub fn jwt_header(jwt: &str) -> Value {
     serde_json::from_slice(&base64url_decode(h)).unwrap()
 }
 
+/// The decoded claims of a compact JWS.
+pub fn jwt_claims(jwt: &str) -> Value {
+    let c = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64url_decode(c)).unwrap()
+}
+
 fn base64url_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| -> u32 {
         match c {
