@@ -1,0 +1,589 @@
+"""Helpers shared by the Cognito interop suites (imported by conftest.py and the test modules).
+
+Nothing here comes from tokenbridge's own code: the wire is driven by boto3/botocore and the
+checks use botocore's bundled `cognito-idp` service model, PyJWT and pycognito.
+"""
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import uuid
+
+import boto3
+import jwt
+import pytest
+import requests
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HTTP_TIMEOUT = 10
+TARGET_PREFIX = "AWSCognitoIdentityProviderService"
+SERVICE_EVENT_ID = "cognito-identity-provider"  # botocore's hyphenized service id, for events
+AMZ_JSON = "application/x-amz-json-1.1"
+ASYMMETRIC_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+# aws-jwt-verify's user pool id check, and the contract's client id form.
+POOL_ID_RE = re.compile(r"^[\w-]+_[0-9a-zA-Z]+$")
+CLIENT_ID_RE = re.compile(r"^[a-z0-9]{26}$")
+ALL_FLOWS = [
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+]
+INCORRECT = "Incorrect username or password."
+INVALID_SESSION = "Invalid session for the user."
+EXPIRED_SESSION = "Invalid session for the user, session is expired."
+# Errors any AWS JSON operation may answer with, modelled or not.
+COMMON_ERRORS = {
+    "InternalErrorException",
+    "MissingAuthenticationTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "AccessDeniedException",
+    "ThrottlingException",
+    "ServiceUnavailableException",
+    "ValidationException",
+    "SerializationException",
+    "UnknownOperationException",
+    "InvalidClientTokenId",
+    "RequestExpired",
+}
+# What a JSON 1.1 service model asks of each scalar.
+_TIMESTAMP_TYPES = (int, float)
+
+
+def unique(prefix="tb"):
+    """A server-wide unique lowercase name (usernames are unique across the whole server)."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def new_password():
+    """Meets Cognito's default policy (8+, upper, lower, digit, symbol)."""
+    return f"Pw1!{uuid.uuid4().hex}Z"
+
+
+def secret_hash(username, client_id, client_secret):
+    mac = hmac.new(client_secret.encode(), (username + client_id).encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def error_code(exc):
+    return exc.response.get("Error", {}).get("Code")
+
+
+def error_message(exc):
+    return exc.response.get("Error", {}).get("Message")
+
+
+def expect_error(code, fn, *args, message=None, **kwargs):
+    """Calls fn, insists on a ClientError with that code (and message); returns the error."""
+    try:
+        answer = fn(*args, **kwargs)
+    except ClientError as e:
+        assert error_code(e) == code, f"expected {code}, got {error_code(e)}: {error_message(e)}"
+        if message is not None:
+            assert error_message(e) == message, f"{code}: expected message {message!r}, got {error_message(e)!r}"
+        return e
+    pytest.fail(f"expected {code}, the call succeeded: {answer}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+
+
+def make_client(cog, access_key=None, secret_key=None, unsigned=False):
+    """A boto3 cognito-idp client for the demo's endpoint; no retries, so every call is one request.
+
+    Credentials are always passed explicitly, so nothing on the machine (environment, ~/.aws)
+    leaks in. Public actions (InitiateAuth, SignUp, ...) are unsigned whatever the credentials:
+    botocore's model marks them `authtype: none`, as AWS does.
+    """
+    session = boto3.session.Session(
+        aws_access_key_id=access_key if access_key is not None else cog["admin_access_key_id"],
+        aws_secret_access_key=secret_key if secret_key is not None else cog["admin_secret_access_key"],
+        region_name=cog["region"],
+    )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=HTTP_TIMEOUT,
+        read_timeout=HTTP_TIMEOUT,
+        **({"signature_version": UNSIGNED} if unsigned else {}),
+    )
+    return session.client("cognito-idp", endpoint_url=cog["endpoint"], config=config)
+
+
+class Capture:
+    """Records every request body botocore sends and the raw (unparsed) response it gets.
+
+    `before-send` sees the prepared request, `before-parse` the response bytes exactly as the
+    server wrote them, before botocore's parser drops anything it does not know.
+    """
+
+    KEEP = 500  # the session-wide client's capture keeps only the latest exchanges
+
+    def __init__(self):
+        self.calls = []
+
+    def attach(self, client):
+        client.meta.events.register(f"before-send.{SERVICE_EVENT_ID}", self._before_send)
+        client.meta.events.register(f"before-parse.{SERVICE_EVENT_ID}", self._before_parse)
+        return client
+
+    def clear(self):
+        self.calls = []
+
+    def _before_send(self, request, **kwargs):
+        target = request.headers.get("X-Amz-Target", b"")
+        if isinstance(target, bytes):
+            target = target.decode()
+        body = request.body or b""
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode()
+        self.calls.append({"action": target.rsplit(".", 1)[-1], "request": body, "response": None})
+        del self.calls[: -self.KEEP]
+        # Returning nothing: a non-None answer would short-circuit the send.
+
+    def _before_parse(self, operation_model, response_dict, **kwargs):
+        for call in reversed(self.calls):
+            if call["action"] == operation_model.name and call["response"] is None:
+                call["response"] = {
+                    "status": response_dict["status_code"],
+                    "headers": {k.lower(): v for k, v in response_dict["headers"].items()},
+                    "body": response_dict["body"],
+                }
+                break
+
+    def of(self, action):
+        return [c for c in self.calls if c["action"] == action and c["response"] is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Confirmation codes the demo writes to {data_dir}/codes.jsonl
+
+
+def codes_path():
+    data_dir = os.environ.get("TOKENBRIDGE_DATA_DIR")
+    if not data_dir:
+        pytest.skip("TOKENBRIDGE_DATA_DIR is not set (scripts/test exports it): cannot read confirmation codes")
+    return os.path.join(data_dir, "codes.jsonl")
+
+
+def codes_mark():
+    """How many code lines exist now: wait_code only looks at lines written after this."""
+    try:
+        with open(codes_path(), encoding="utf-8") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def wait_code(mark, pool_id, username, purpose, timeout=10):
+    path = codes_path()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()[mark:]
+        except FileNotFoundError:
+            lines = []
+        found = None
+        for line in lines:
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if rec.get("pool_id") == pool_id and rec.get("username") == username and rec.get("purpose") == purpose:
+                found = rec
+        if found is not None:
+            assert re.fullmatch(r"[0-9]{6}", str(found["code"])), found
+            assert found.get("destination"), found
+            return str(found["code"])
+        assert time.monotonic() < deadline, f"no {purpose} code for {username} in {path} after {timeout} s"
+        time.sleep(0.1)
+
+
+def wrong_code(code):
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Upstream tokens for CUSTOM_AUTH
+
+
+class UpstreamTokens:
+    """Fresh demo-upstream id tokens (password grant, as interop/python/test_tokens.py gets them).
+
+    The demo upstream's tokens carry no jti: two for the same user in the same second are
+    byte-identical, and the broker's one-time use rightly refuses the second. Earlier suites in
+    the same run fetched tokens for the same users, so the first token taken here must be issued
+    after this object was made, and each later one after the previous one.
+    """
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.http = requests.Session()
+        self.t0 = time.time()
+        self.last_iat = {}
+        self.seen = set()
+
+    def id_token(self, user):
+        deadline = time.monotonic() + 10
+        floor = self.last_iat.get(user["username"], self.t0)
+        while True:
+            r = self.http.post(
+                self.upstream["token_endpoint"],
+                auth=(self.upstream["client_id"], self.upstream["client_secret"]),
+                data={
+                    "grant_type": "password",
+                    "username": user["upstream_username"],
+                    "password": user["upstream_password"],
+                },
+                timeout=HTTP_TIMEOUT,
+            )
+            assert r.status_code == 200, f"upstream password grant for {user['username']}: {r.status_code} {r.text}"
+            token = r.json()["id_token"]
+            iat = jwt.decode(token, options={"verify_signature": False}).get("iat")
+            fresh = token not in self.seen and (iat is None or iat > floor)
+            if fresh:
+                self.seen.add(token)
+                if iat is not None:
+                    self.last_iat[user["username"]] = iat
+                return token
+            assert time.monotonic() < deadline, "the upstream kept returning tokens seen before"
+            time.sleep(0.25)
+
+
+# ---------------------------------------------------------------------------------------------
+# Token verification (PyJWT, keys from the pool's own discovery document)
+
+
+class Verifier:
+    def __init__(self):
+        self.http = requests.Session()
+        self._jwks = {}
+
+    def discovery(self, issuer):
+        r = self.http.get(f"{issuer}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
+        assert r.status_code == 200, f"{issuer}/.well-known/openid-configuration: {r.status_code} {r.text}"
+        return r.json()
+
+    def jwks_client(self, issuer):
+        if issuer not in self._jwks:
+            doc = self.discovery(issuer)
+            assert doc["issuer"] == issuer, doc
+            assert doc["jwks_uri"] == f"{issuer}/.well-known/jwks.json", doc
+            self._jwks[issuer] = jwt.PyJWKClient(doc["jwks_uri"], cache_keys=True, timeout=HTTP_TIMEOUT)
+        return self._jwks[issuer]
+
+    def verify(self, token, issuer, token_use, client_id):
+        """Signature by kid from the pool's JWKS, iss, exp, iat, aud (id) / client_id (access), token_use."""
+        header = jwt.get_unverified_header(token)
+        assert header.get("alg") in ASYMMETRIC_ALGS, header
+        assert header.get("kid"), header
+        key = self.jwks_client(issuer).get_signing_key_from_jwt(token)
+        required = ["iss", "sub", "exp", "iat", "token_use", "auth_time", "jti", "origin_jti", "event_id"]
+        if token_use == "id":
+            required += ["aud", "cognito:username"]
+        else:
+            required += ["client_id", "username", "scope"]
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[header["alg"]],
+            issuer=issuer,
+            audience=client_id if token_use == "id" else None,
+            leeway=5,
+            options={"require": required, "verify_aud": token_use == "id"},
+        )
+        assert claims["token_use"] == token_use, claims
+        if token_use == "id":
+            assert claims["aud"] == client_id, claims
+        else:
+            assert claims["client_id"] == client_id, claims
+            assert "aws.cognito.signin.user.admin" in claims["scope"].split(), claims
+            assert "aud" not in claims, f"a Cognito access token has no aud: {claims}"
+        now = time.time()
+        assert claims["iat"] <= now + 5 and claims["exp"] > now, claims
+        assert claims["auth_time"] <= claims["iat"], claims
+        return claims
+
+    def verify_result(self, result, issuer, client_id, username, expect_refresh=True):
+        """An AuthenticationResult: both tokens verify and describe `username`. Returns (id, access) claims."""
+        assert result["TokenType"] == "Bearer", result
+        assert isinstance(result["ExpiresIn"], int) and result["ExpiresIn"] > 0, result
+        if expect_refresh:
+            assert result.get("RefreshToken"), "no RefreshToken"
+        else:
+            assert "RefreshToken" not in result, "REFRESH_TOKEN_AUTH must not return a RefreshToken"
+        idc = self.verify(result["IdToken"], issuer, "id", client_id)
+        atc = self.verify(result["AccessToken"], issuer, "access", client_id)
+        assert idc["cognito:username"] == username, idc
+        assert atc["username"] == username, atc
+        assert idc["sub"] == atc["sub"], (idc, atc)
+        assert idc["origin_jti"] == atc["origin_jti"], (idc, atc)
+        assert idc["event_id"] == atc["event_id"], (idc, atc)
+        assert idc["jti"] != atc["jti"], (idc, atc)
+        assert abs((atc["exp"] - time.time()) - result["ExpiresIn"]) <= 60, (atc["exp"], result["ExpiresIn"])
+        return idc, atc
+
+
+def claims_of(token):
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape conformance against botocore's service model
+
+
+def _check_length(value, shape, path, errors, what):
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    n = len(value)
+    if lo is not None and n < lo:
+        errors.append(f"{path}: {what} {n} < min {lo} ({shape.name})")
+    if hi is not None and n > hi:
+        errors.append(f"{path}: {what} {n} > max {hi} ({shape.name})")
+
+
+def _pattern(shape):
+    pat = shape.metadata.get("pattern")
+    if not pat:
+        return None
+    try:
+        return re.compile(pat)  # Smithy patterns are unanchored; \p{..} classes do not compile: skipped
+    except re.error:
+        return None
+
+
+def shape_errors(value, shape, path="$"):
+    """Every way `value` (decoded JSON) departs from botocore `shape`; [] when it conforms.
+
+    Structures: required members present, no member the shape lacks, no null for a required
+    member. Scalars: JSON type as the JSON 1.1 protocol carries it (timestamps as epoch
+    numbers), enum values, length and range limits, patterns where Python's re can read them.
+    """
+    errors = []
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            return [f"{path}: expected object ({shape.name}), got {type(value).__name__}"]
+        members = shape.members
+        for name in shape.required_members:
+            if value.get(name) is None:
+                errors.append(f"{path}: required member {name} missing ({shape.name})")
+        for name, v in value.items():
+            if name not in members:
+                errors.append(f"{path}: member {name!r} not in {shape.name} (has {sorted(members)})")
+            elif v is not None:
+                errors += shape_errors(v, members[name], f"{path}.{name}")
+    elif t == "list":
+        if not isinstance(value, list):
+            return [f"{path}: expected array ({shape.name}), got {type(value).__name__}"]
+        _check_length(value, shape, path, errors, "length")
+        for i, v in enumerate(value):
+            if v is None:
+                errors.append(f"{path}[{i}]: null in a list")
+            else:
+                errors += shape_errors(v, shape.member, f"{path}[{i}]")
+    elif t == "map":
+        if not isinstance(value, dict):
+            return [f"{path}: expected object ({shape.name}), got {type(value).__name__}"]
+        _check_length(value, shape, path, errors, "entries")
+        for k, v in value.items():
+            errors += shape_errors(k, shape.key, f"{path}.<key {k!r}>")
+            if v is None:
+                errors.append(f"{path}[{k!r}]: null map value")
+            else:
+                errors += shape_errors(v, shape.value, f"{path}[{k!r}]")
+    elif t == "string":
+        if not isinstance(value, str):
+            return [f"{path}: expected string ({shape.name}), got {type(value).__name__} {value!r}"]
+        if shape.enum and value not in shape.enum:
+            errors.append(f"{path}: {value!r} not in enum {shape.name} {shape.enum}")
+        _check_length(value, shape, path, errors, "length")
+        pat = _pattern(shape)
+        if pat is not None and not pat.search(value):
+            errors.append(f"{path}: {value!r} does not match {shape.name} pattern {pat.pattern!r}")
+    elif t in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return [f"{path}: expected integer ({shape.name}), got {type(value).__name__} {value!r}"]
+        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+        if lo is not None and value < lo:
+            errors.append(f"{path}: {value} < min {lo} ({shape.name})")
+        if hi is not None and value > hi:
+            errors.append(f"{path}: {value} > max {hi} ({shape.name})")
+    elif t in ("float", "double"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.append(f"{path}: expected number ({shape.name}), got {type(value).__name__} {value!r}")
+    elif t == "boolean":
+        if not isinstance(value, bool):
+            errors.append(f"{path}: expected boolean ({shape.name}), got {type(value).__name__} {value!r}")
+    elif t == "timestamp":
+        if not isinstance(value, _TIMESTAMP_TYPES) or isinstance(value, bool):
+            errors.append(f"{path}: expected epoch-seconds number ({shape.name}), got {type(value).__name__} {value!r}")
+        elif not 1e9 < value < 1e10:
+            errors.append(f"{path}: timestamp {value} is not epoch seconds ({shape.name})")
+    elif t == "blob":
+        if not isinstance(value, str):
+            errors.append(f"{path}: expected base64 string ({shape.name}), got {type(value).__name__}")
+        else:
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                errors.append(f"{path}: blob is not base64 ({shape.name})")
+    else:
+        errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
+    return errors
+
+
+def body_json(raw, where):
+    try:
+        return json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError) as e:
+        pytest.fail(f"{where}: body is not JSON ({e}): {raw[:300]!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pools and users
+
+
+@dataclasses.dataclass
+class Pool:
+    pool_id: str
+    client_id: str
+    secret_client_id: str
+    secret_client_secret: str
+    issuer: str
+
+
+@dataclasses.dataclass
+class User:
+    pool: Pool
+    username: str
+    password: str
+    email: str
+
+
+def create_pool(idp, cog, name):
+    pool = idp.create_user_pool(
+        PoolName=name,
+        Policies={
+            "PasswordPolicy": {
+                "MinimumLength": 8,
+                "RequireUppercase": True,
+                "RequireLowercase": True,
+                "RequireNumbers": True,
+                "RequireSymbols": True,
+                "TemporaryPasswordValidityDays": 7,
+            }
+        },
+        AutoVerifiedAttributes=["email"],
+        MfaConfiguration="OFF",
+    )["UserPool"]
+    pool_id = pool["Id"]
+    public = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=f"{name}-public",
+        GenerateSecret=False,
+        ExplicitAuthFlows=ALL_FLOWS,
+        EnableTokenRevocation=True,
+        PreventUserExistenceErrors="ENABLED",
+    )["UserPoolClient"]
+    secret = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=f"{name}-secret",
+        GenerateSecret=True,
+        ExplicitAuthFlows=ALL_FLOWS,
+        EnableTokenRevocation=True,
+        PreventUserExistenceErrors="ENABLED",
+    )["UserPoolClient"]
+    return Pool(
+        pool_id=pool_id,
+        client_id=public["ClientId"],
+        secret_client_id=secret["ClientId"],
+        secret_client_secret=secret["ClientSecret"],
+        issuer=f"{cog['endpoint'].rstrip('/')}/{pool_id}",
+    )
+
+
+def delete_quietly(fn, **kwargs):
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        if error_code(e) not in ("ResourceNotFoundException", "UserNotFoundException"):
+            raise
+
+
+def password_login(idp, user, secret=False, password=None):
+    """USER_PASSWORD_AUTH through the pool's public (or secret) client; the whole response."""
+    pool = user.pool
+    params = {"USERNAME": user.username, "PASSWORD": password or user.password}
+    client_id = pool.client_id
+    if secret:
+        client_id = pool.secret_client_id
+        params["SECRET_HASH"] = secret_hash(user.username, client_id, pool.secret_client_secret)
+    return idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params)
+
+
+def admin_login(idp, user, password=None):
+    """AdminInitiateAuth ADMIN_USER_PASSWORD_AUTH through the pool's public client."""
+    return idp.admin_initiate_auth(
+        UserPoolId=user.pool.pool_id,
+        ClientId=user.pool.client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": user.username, "PASSWORD": password or user.password},
+    )
+
+
+def srp_login(idp, user, secret=False, password=None):
+    """USER_SRP_AUTH as pycognito does it (its AWSSRP drives our boto3 client); the final response."""
+    from pycognito.aws_srp import AWSSRP
+
+    pool = user.pool
+    srp = AWSSRP(
+        username=user.username,
+        password=password or user.password,
+        pool_id=pool.pool_id,
+        client_id=pool.secret_client_id if secret else pool.client_id,
+        client=idp,
+        client_secret=pool.secret_client_secret if secret else None,
+    )
+    return srp.authenticate_user()
+
+
+def refresh(idp, pool, refresh_token):
+    return idp.initiate_auth(
+        ClientId=pool.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+    )
+
+
+def custom_start(idp, user):
+    """InitiateAuth CUSTOM_AUTH: the CUSTOM_CHALLENGE response."""
+    r = idp.initiate_auth(
+        ClientId=user.pool.client_id, AuthFlow="CUSTOM_AUTH", AuthParameters={"USERNAME": user.username}
+    )
+    assert r.get("ChallengeName") == "CUSTOM_CHALLENGE", r
+    assert r.get("Session"), r
+    return r
+
+
+def custom_answer(idp, user, session, answer):
+    return idp.respond_to_auth_challenge(
+        ClientId=user.pool.client_id,
+        ChallengeName="CUSTOM_CHALLENGE",
+        Session=session,
+        ChallengeResponses={"USERNAME": user.username, "ANSWER": answer},
+    )
+
+
+def attributes(attrs):
+    """[{Name, Value}] -> dict."""
+    return {a["Name"]: a.get("Value") for a in attrs}
