@@ -41,6 +41,12 @@ fn example_config_loads_and_validates() {
     assert_eq!(names, ["read orders", "place orders", "exchange", "health"]);
     assert_eq!(cfg.authorizer.routes[2].providers, ["google", "salesforce"]);
 
+    assert_eq!(cfg.aws.region, "ap-northeast-1");
+    assert_eq!(cfg.aws.admin_credentials.len(), 1);
+    let [pool] = &cfg.user_pools[..] else { panic!("one user pool expected") };
+    assert_eq!(pool.id, "ap-northeast-1_Portal");
+    assert_eq!(pool.clients[0].providers, ["google"]);
+
     let [browser, backend] = &cfg.clients[..] else { panic!("two clients expected") };
     assert!(browser.secret.is_none() && browser.secret_sha256.is_none(), "the browser client is public");
     assert!(!browser.allowed_origins.is_empty());
@@ -70,6 +76,27 @@ async fn example_config_boots() {
         .unwrap();
     assert_eq!(doc["issuer"], "https://auth.example.com");
     assert!(tmp.path().join("tokenbridge.db").exists());
+    // The configured user pool exists, with its own issuer.
+    let pool: serde_json::Value = http()
+        .get(format!("{}/ap-northeast-1_Portal/.well-known/openid-configuration", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pool["issuer"], "https://auth.example.com/ap-northeast-1_Portal");
+}
+
+#[test]
+fn bad_user_pool_settings_are_named() {
+    let text = example_text();
+    let bad = replace_once(&text, "id = \"ap-northeast-1_Portal\"", "id = \"Portal\"");
+    serve_rejects(&bad, &["error: user_pools[0].id: ", "<region>_<letters and digits>"]);
+    let bad = replace_once(&text, "providers = [\"google\"]\n", "providers = [\"okta\"]\n");
+    serve_rejects(&bad, &["error: user_pools[0].clients[0].providers: ", "no provider named \"okta\""]);
+    let bad = replace_once(&text, "account_id = \"123456789012\"", "account_id = \"12\"");
+    serve_rejects(&bad, &["error: aws.account_id: must be 12 digits"]);
 }
 
 /// `serve --config` on a variant of the example: exits 1 before doing anything, and stderr names

@@ -588,7 +588,68 @@ impl Config {
                 return Err(err(k("opaque_token_ttl_seconds"), "must be positive"));
             }
         }
+        self.validate_aws()?;
         self.validate_authorizer()
+    }
+
+    fn validate_aws(&self) -> Result<(), ConfigError> {
+        let a = &self.aws;
+        let region_ok = crate::userpool::is_pool_id(&format!("{}_x", a.region));
+        if !region_ok {
+            return Err(err("aws.region", format!("{:?} is not a region name such as us-east-1", a.region)));
+        }
+        if a.account_id.len() != 12 || !a.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("aws.account_id", "must be 12 digits"));
+        }
+        if let Some(p) = &a.path_prefix {
+            if !p.starts_with('/') || p.len() < 2 {
+                return Err(err("aws.path_prefix", "must start with / and name a path (e.g. /aws)"));
+            }
+        }
+        for (i, c) in a.admin_credentials.iter().enumerate() {
+            if c.access_key_id.len() < 16 || !c.access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(err(
+                    format!("aws.admin_credentials[{i}].access_key_id"),
+                    "must be at least 16 letters and digits",
+                ));
+            }
+            if c.secret_access_key.len() < 16 {
+                return Err(err(
+                    format!("aws.admin_credentials[{i}].secret_access_key"),
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        if a.session_seconds.is_some_and(|s| !(1..=900).contains(&s)) {
+            return Err(err("aws.session_seconds", "must be between 1 and 900"));
+        }
+        if a.max_challenge_answers == 0 {
+            return Err(err("aws.max_challenge_answers", "must be at least 1"));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, p) in self.user_pools.iter().enumerate() {
+            if !crate::userpool::is_pool_id(&p.id) {
+                return Err(err(
+                    format!("user_pools[{i}].id"),
+                    format!("{:?} must look like <region>_<letters and digits>", p.id),
+                ));
+            }
+            for (j, c) in p.clients.iter().enumerate() {
+                let k = |f: &str| format!("user_pools[{i}].clients[{j}].{f}");
+                if c.client_id.is_empty() || !c.client_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(err(k("client_id"), "must be letters and digits"));
+                }
+                if !ids.insert(c.client_id.as_str()) || self.clients.iter().any(|o| o.client_id == c.client_id) {
+                    return Err(err(k("client_id"), format!("{:?} is defined twice", c.client_id)));
+                }
+                for prov in &c.providers {
+                    if !self.providers.iter().any(|x| &x.name == prov) {
+                        return Err(err(k("providers"), format!("no provider named {prov:?}")));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_authorizer(&self) -> Result<(), ConfigError> {
