@@ -99,8 +99,25 @@ cargo run --release -- audit lookup --data-dir {dir} --denied --limit 5
 cargo run --release -- audit explain --data-dir {dir} <request id from an x-request-id header>
 curl -s {base}/admin/audit/<request id> -H "Authorization: Bearer {admin}" | jq .
 
+# 8. The same users through the Cognito user-pool API (pool {pool}, app client {pc}):
+cog() {{ curl -s {base}/ -H 'Content-Type: application/x-amz-json-1.1' \
+  -H "X-Amz-Target: AWSCognitoIdentityProviderService.$1" -d "$2"; }}
+cog InitiateAuth '{{"AuthFlow":"USER_PASSWORD_AUTH","ClientId":"{pc}","AuthParameters":{{"USERNAME":"alice","PASSWORD":"alice-local-pw"}}}}' | jq .
+# CUSTOM_AUTH answered with an upstream token (the first seed's flow, without Lambda triggers):
+SESSION=$(cog InitiateAuth '{{"AuthFlow":"CUSTOM_AUTH","ClientId":"{pc}","AuthParameters":{{"USERNAME":"alice"}}}}' | jq -r .Session)
+ID_TOKEN=$(curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={au} -d password={ap} | jq -r .id_token)
+cog RespondToAuthChallenge "{{\"ClientId\":\"{pc}\",\"ChallengeName\":\"CUSTOM_CHALLENGE\",\"Session\":\"$SESSION\",\"ChallengeResponses\":{{\"USERNAME\":\"alice\",\"ANSWER\":\"$ID_TOKEN\"}}}}" | jq .
+# Admin actions are SigV4-signed, e.g. with the AWS CLI:
+AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} aws cognito-idp list-users \
+  --endpoint-url {base} --region {region} --user-pool-id {pool}
+
 Press Ctrl-C to stop.
 "#,
+        pool = s("/cognito/user_pool_id"),
+        pc = s("/cognito/client_id"),
+        ak = s("/cognito/admin_access_key_id"),
+        sk = s("/cognito/admin_secret_access_key"),
+        region = s("/cognito/region"),
         dir = data_dir.display(),
         admin = s("/admin_token"),
         au = up(&alice, "upstream_username"),
