@@ -526,13 +526,7 @@ impl Engine {
         };
         let mut member: Member = from_doc(d)?;
         call.about(&user);
-        if pool.password_min_length.max(6) as usize > password.chars().count() {
-            return Err(call.invalid(
-                "InvalidPasswordException",
-                "password policy",
-                "Password did not conform with policy: Password not long enough",
-            ));
-        }
+        self.check_password_policy(pool, password, call)?;
         if !user.enabled {
             return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
         }
@@ -683,16 +677,7 @@ impl Engine {
         let origin = format!("userpool:{}:{method}", pool.id);
         let set = self.issue_pool_tokens(&pool.issuer(&self.issuer), user, &oauth, None, &origin).await?;
         call.trail.pass("issue", format!("tokens for {:?} from pool {}", user.username, pool.id));
-        Ok(json!({
-            "ChallengeParameters": {},
-            "AuthenticationResult": {
-                "AccessToken": set.access_token,
-                "ExpiresIn": set.expires_in,
-                "TokenType": "Bearer",
-                "RefreshToken": set.refresh_token,
-                "IdToken": set.id_token,
-            },
-        }))
+        Ok(authentication_result(&set))
     }
 
     async fn oauth_client_of(
@@ -768,16 +753,22 @@ impl Engine {
         let set =
             self.issue_pool_tokens(&pool.issuer(&self.issuer), &user, &oauth, Some(&record), &record.origin).await?;
         call.trail.pass("issue", format!("refreshed tokens for {:?}; the refresh token is kept", user.username));
-        Ok(json!({
-            "ChallengeParameters": {},
-            "AuthenticationResult": {
-                "AccessToken": set.access_token,
-                "ExpiresIn": set.expires_in,
-                "TokenType": "Bearer",
-                "IdToken": set.id_token,
-            },
-        }))
+        Ok(authentication_result(&set))
     }
+}
+
+/// A sign-in's answer; `RefreshToken` only when one was issued (never on a refresh).
+fn authentication_result(set: &crate::engine::TokenSet) -> Value {
+    json!({
+        "ChallengeParameters": {},
+        "AuthenticationResult": {
+            "AccessToken": set.access_token,
+            "ExpiresIn": set.expires_in,
+            "TokenType": "Bearer",
+            "RefreshToken": set.refresh_token,
+            "IdToken": set.id_token,
+        },
+    })
 }
 
 /// An argon2id hash of a random password, verified against when the user does not exist.

@@ -282,7 +282,12 @@ impl Engine {
         Ok(())
     }
 
-    fn check_password_policy(&self, pool: &UserPool, password: &str, call: &mut Call) -> Result<(), CognitoError> {
+    pub(crate) fn check_password_policy(
+        &self,
+        pool: &UserPool,
+        password: &str,
+        call: &mut Call,
+    ) -> Result<(), CognitoError> {
         let min = pool.password_min_length.max(6) as usize;
         if password.chars().count() < min {
             return Err(call.invalid(
