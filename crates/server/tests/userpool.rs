@@ -639,3 +639,68 @@ async fn pools_clients_groups_and_listing_users() {
         .await;
     assert_eq!(r.json["__type"], "ResourceNotFoundException");
 }
+
+/// A custom server with one pool and a public client allowing every flow.
+async fn custom_with_pool(opts: Opts) -> (Server, String) {
+    let s = Server::custom(opts).await;
+    s.engine
+        .ensure_user_pool("us-east-1_Custom1", "custom", tokenbridge_core::userpool::IssuerForm::Local)
+        .await
+        .expect("pool");
+    let client = "customclient00000000000000".to_string();
+    s.engine.ensure_pool_client("us-east-1_Custom1", &client, "c", None, &[]).await.expect("client");
+    (s, client)
+}
+
+#[tokio::test]
+async fn the_door_also_answers_under_the_configured_prefix() {
+    let (s, client) = custom_with_pool(Opts {
+        configure: Some(Box::new(|c| c.aws.path_prefix = Some("/aws".into()))),
+        ..Default::default()
+    })
+    .await;
+    for path in ["/aws", "/aws/", "/"] {
+        let r = s
+            .send(
+                s.http
+                    .post(s.url(path))
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .header("x-amz-target", format!("{TARGET}InitiateAuth"))
+                    .body(json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client, "AuthParameters": { "USERNAME": "nobody", "PASSWORD": "x" } }).to_string()),
+            )
+            .await;
+        assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
+    }
+}
+
+#[tokio::test]
+async fn password_guessing_is_rate_limited_in_cognitos_words() {
+    // An unknown client makes each refused call quick, so the burst is spent at once.
+    let (s, _) = custom_with_pool(Opts {
+        rate_limits: Some(tokenbridge_core::config::RateLimits {
+            per_ip_per_second: 1,
+            per_client_per_second: 0,
+            burst: 3,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let mut last = None;
+    for _ in 0..6 {
+        let r = s
+            .send(
+                s.http
+                    .post(s.url("/"))
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .header("x-amz-target", format!("{TARGET}InitiateAuth"))
+                    .body(json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "nosuchclient", "AuthParameters": { "USERNAME": "nobody", "PASSWORD": "x" } }).to_string()),
+            )
+            .await;
+        last = Some(r);
+    }
+    let r = last.unwrap();
+    assert_cognito_error(&r, "TooManyRequestsException", "Rate exceeded");
+    let (code, _, detail) = first_failing_check(&s, &r).await;
+    assert_eq!(code, "TooManyRequestsException");
+    assert!(detail.contains("source address"), "{detail}");
+}
