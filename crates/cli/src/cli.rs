@@ -302,7 +302,7 @@ pub enum KeysCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// List audit events as JSON lines, newest first.
+    /// List audit events (CloudTrail records) as JSON lines, newest first.
     Lookup {
         #[arg(long)]
         event_name: Option<String>,
@@ -310,17 +310,44 @@ pub enum AuditCommand {
         user: Option<String>,
         #[arg(long)]
         request_id: Option<String>,
-        /// RFC 3339 time or Unix seconds.
+        /// The event's eventID.
         #[arg(long)]
+        event_id: Option<String>,
+        /// The door it came in by, e.g. cognito-idp.amazonaws.com or oauth2.tokenbridge.
+        #[arg(long)]
+        event_source: Option<String>,
+        /// Only read-only events (true) or only the others (false).
+        #[arg(long, value_name = "true|false")]
+        read_only: Option<bool>,
+        /// A CloudTrail lookup attribute, `Name=Value` or the AWS CLI's
+        /// `AttributeKey=Name,AttributeValue=Value` (repeatable; all must hold). Names: EventId,
+        /// EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource, AccessKeyId.
+        #[arg(long = "lookup-attribute", value_name = "NAME=VALUE")]
+        lookup_attributes: Vec<String>,
+        /// RFC 3339 time or Unix seconds.
+        #[arg(long, alias = "start-time")]
         since: Option<String>,
         /// RFC 3339 time or Unix seconds.
-        #[arg(long)]
+        #[arg(long, alias = "end-time")]
         until: Option<String>,
         /// Only denials.
         #[arg(long)]
         denied: bool,
+        /// At most this many (1000 at most).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// Export audit events as JSON lines, one CloudTrail record per line, oldest first.
+    Export {
+        /// Only events at or after this time (RFC 3339 or Unix seconds).
+        #[arg(long, alias = "start-time")]
+        since: Option<String>,
+        /// Only events at or before this time (RFC 3339 or Unix seconds).
+        #[arg(long, alias = "end-time")]
+        until: Option<String>,
+        /// Write to this file (replaced) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Explain one request's decision: every check in order, the first failing one marked.
     Explain {

@@ -5,7 +5,7 @@ use crate::cli::*;
 use crate::state::{init_logging, load_config, open_engine, open_store, require_existing_store};
 use anyhow::{bail, Context};
 use serde_json::json;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::sync::Arc;
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::config::Config;
@@ -69,8 +69,8 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     tokenbridge_server::serve_with_grace(listener, app, tokenbridge_server::shutdown_signal(), grace).await
 }
 
-/// Purges expired replay markers and refresh tokens, retired keys past their publication, and
-/// idle rate-limit buckets.
+/// Purges expired replay markers and refresh tokens, retired keys past their publication, audit
+/// records past `[audit] retention_days`, and idle rate-limit buckets.
 pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::ratelimit::Limits>) {
     tokio::spawn(async move {
         loop {
@@ -82,6 +82,11 @@ pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::r
             }
             if let Err(e) = engine.store.purge_retired_keys(engine.now()).await {
                 tracing::warn!(error = %e, "purging retired signing keys failed");
+            }
+            match tokenbridge_core::audit::purge_past_retention(&engine).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged audit records past their retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging audit records past their retention failed"),
             }
             limits.shrink();
         }
@@ -199,28 +204,106 @@ async fn keys(mut cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--since` / `--until`: RFC 3339 or Unix seconds.
+fn time_flag(s: Option<String>, flag: &str) -> anyhow::Result<Option<i64>> {
+    s.map(|s| {
+        tokenbridge_core::clock::parse_time(&s)
+            .with_context(|| format!("--{flag} {s:?} is not RFC 3339 or Unix seconds"))
+    })
+    .transpose()
+}
+
+/// `--lookup-attribute`: `Name=Value`, or the AWS CLI's `AttributeKey=Name,AttributeValue=Value`.
+fn lookup_attribute(q: &mut AuditQuery, arg: &str) -> anyhow::Result<()> {
+    let aws_form =
+        arg.strip_prefix("AttributeKey=").and_then(|rest| rest.split_once(",AttributeValue=")).or_else(|| {
+            arg.strip_prefix("AttributeValue=").and_then(|rest| rest.split_once(",AttributeKey=")).map(|(v, k)| (k, v))
+        });
+    let Some((key, value)) = aws_form.or_else(|| arg.split_once('=')) else {
+        bail!("--lookup-attribute {arg:?} is not NAME=VALUE");
+    };
+    tokenbridge_core::audit::apply_lookup_attribute(q, key, value)
+        .map_err(|e| anyhow::anyhow!("--lookup-attribute {arg:?}: {e}"))
+}
+
+/// Records one `audit export` page reads.
+const EXPORT_PAGE: u32 = 1000;
+
 async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
     match c {
-        AuditCommand::Lookup { event_name, user, request_id, since, until, denied, limit } => {
-            let time = |s: Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
-                s.map(|s| {
-                    tokenbridge_core::clock::parse_time(&s)
-                        .with_context(|| format!("--{flag} {s:?} is not RFC 3339 or Unix seconds"))
-                })
-                .transpose()
-            };
-            let q = AuditQuery {
-                event_name,
-                username: user,
+        AuditCommand::Lookup {
+            event_name,
+            user,
+            request_id,
+            event_id,
+            event_source,
+            read_only,
+            lookup_attributes,
+            since,
+            until,
+            denied,
+            limit,
+        } => {
+            let mut q = AuditQuery {
                 request_id,
-                start_time: time(since, "since")?,
-                end_time: time(until, "until")?,
+                start_time: time_flag(since, "since")?,
+                end_time: time_flag(until, "until")?,
                 denied: denied.then_some(true),
                 limit: Some(limit),
-                before_event_id: None,
+                ..Default::default()
             };
+            // The flags are lookup attributes by other names, and combine with them the same way.
+            let flags = [
+                ("EventName", event_name),
+                ("Username", user),
+                ("EventId", event_id),
+                ("EventSource", event_source),
+                ("ReadOnly", read_only.map(|b| b.to_string())),
+            ];
+            for (key, value) in flags {
+                if let Some(v) = value {
+                    tokenbridge_core::audit::apply_lookup_attribute(&mut q, key, &v).map_err(|e| anyhow::anyhow!(e))?;
+                }
+            }
+            for a in &lookup_attributes {
+                lookup_attribute(&mut q, a)?;
+            }
             for r in store.lookup_audit(&q).await? {
                 println!("{}", r.record);
+            }
+        }
+        AuditCommand::Export { since, until, output } => {
+            let q = AuditQuery {
+                start_time: time_flag(since, "since")?,
+                end_time: time_flag(until, "until")?,
+                oldest_first: true,
+                limit: Some(EXPORT_PAGE),
+                ..Default::default()
+            };
+            let (mut out, path): (Box<dyn std::io::Write>, _) = match &output {
+                Some(p) => {
+                    let f = std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?;
+                    (Box::new(std::io::BufWriter::new(f)), Some(p))
+                }
+                None => (Box::new(std::io::BufWriter::new(std::io::stdout().lock())), None),
+            };
+            let mut written = 0u64;
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = store.lookup_audit(&AuditQuery { after_event_id: cursor.take(), ..q.clone() }).await?;
+                for r in &page {
+                    serde_json::to_writer(&mut out, &r.record)?;
+                    out.write_all(b"\n")?;
+                }
+                written += page.len() as u64;
+                match page.last() {
+                    Some(last) if page.len() as u32 == EXPORT_PAGE => cursor = Some(last.event_id.clone()),
+                    _ => break,
+                }
+            }
+            out.flush()?;
+            if let Some(p) = path {
+                eprintln!("exported {written} audit events to {}", p.display());
             }
         }
         AuditCommand::Explain { request_id, json: as_json } => {

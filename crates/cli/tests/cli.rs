@@ -987,3 +987,120 @@ async fn user_pools_made_by_the_cli_serve_sign_ins() {
     assert_eq!(status, 400, "{body}");
     drop(server);
 }
+
+/// Audit records made without a server: `user-pools` runs the audited Cognito actions (a
+/// CreateUserPool per pool, a read-only ListUserPools; event source `cli.tokenbridge`). Returns
+/// the pool ids.
+fn audited_pool_actions(d: &Path, names: &[&str]) -> Vec<String> {
+    let ids = names.iter().map(|n| ok(pools_in(d, &["create", "--name", n]), None).trim().to_string()).collect();
+    ok(pools_in(d, &["list"]), None);
+    ids
+}
+
+fn lookup(d: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "lookup"];
+    all.extend_from_slice(args);
+    json_lines(&ok(tb_in(d, &all), None))
+}
+
+fn event_names(records: &[Value]) -> Vec<&str> {
+    records.iter().map(|r| r["eventName"].as_str().unwrap()).collect()
+}
+
+/// `audit lookup --event-source/--read-only/--event-id/--lookup-attribute`: CloudTrail's lookup
+/// attributes from the command line, combined with each other and the older flags.
+#[test]
+fn audit_lookup_filters_like_cloudtrail() {
+    let t = tmp();
+    let d = t.path();
+    audited_pool_actions(d, &["one", "two"]);
+    let all = lookup(d, &[]);
+    assert_eq!(event_names(&all), ["ListUserPools", "CreateUserPool", "CreateUserPool"]);
+
+    // The CLI is a door of its own.
+    assert_eq!(lookup(d, &["--event-source", "cli.tokenbridge"]).len(), 3);
+    assert!(lookup(d, &["--event-source", "cognito-idp.amazonaws.com"]).is_empty());
+    assert_eq!(event_names(&lookup(d, &["--read-only", "true"])), ["ListUserPools"]);
+    assert_eq!(event_names(&lookup(d, &["--read-only", "false"])), ["CreateUserPool", "CreateUserPool"]);
+    let id = all[1]["eventID"].as_str().unwrap();
+    assert_eq!(lookup(d, &["--event-id", id]), [all[1].clone()]);
+
+    // --lookup-attribute, as NAME=VALUE or the AWS CLI's form; repeatable, all must hold.
+    assert_eq!(lookup(d, &["--lookup-attribute", &format!("EventId={id}")]), [all[1].clone()]);
+    let aws_form = format!("AttributeKey=EventId,AttributeValue={id}");
+    assert_eq!(lookup(d, &["--lookup-attribute", &aws_form]), [all[1].clone()]);
+    let both = lookup(
+        d,
+        &["--lookup-attribute", "EventName=CreateUserPool", "--lookup-attribute", "ReadOnly=false", "--limit", "1"],
+    );
+    assert_eq!(both, [all[1].clone()]);
+    assert!(lookup(d, &["--lookup-attribute", "EventName=CreateUserPool", "--read-only", "true"]).is_empty());
+    assert_eq!(lookup(d, &["--lookup-attribute", "EventSource=cli.tokenbridge"]).len(), 3);
+    // The older flags are lookup attributes too: a second, different value is a contradiction.
+    let err = fails(tb_in(d, &["audit", "lookup", "--event-name", "A", "--lookup-attribute", "EventName=B"]), None);
+    assert!(err.contains("EventName is given twice"), "{err}");
+    let err = fails(tb_in(d, &["audit", "lookup", "--lookup-attribute", "Region=us-east-1"]), None);
+    assert!(err.contains("unknown lookup attribute \"Region\""), "{err}");
+    let err = fails(tb_in(d, &["audit", "lookup", "--lookup-attribute", "EventName"]), None);
+    assert!(err.contains("not NAME=VALUE"), "{err}");
+    let err = fails(tb_in(d, &["audit", "lookup", "--lookup-attribute", "ReadOnly=yes"]), None);
+    assert!(err.contains("\"true\" or \"false\""), "{err}");
+    // --read-only takes true or false only (a usage error).
+    assert_eq!(run(tb_in(d, &["audit", "lookup", "--read-only", "yes"]), None).status.code(), Some(2));
+
+    // --start-time / --end-time are the AWS CLI's names for --since / --until.
+    assert_eq!(lookup(d, &["--start-time", "2000-01-01T00:00:00Z"]).len(), 3);
+    assert!(lookup(d, &["--end-time", "2000-01-01T00:00:00Z"]).is_empty());
+}
+
+/// `audit export`: every record as one JSON line, oldest first, to standard output or a file,
+/// bounded by --since / --until.
+#[test]
+fn audit_export_writes_json_lines_oldest_first() {
+    let t = tmp();
+    let d = t.path();
+    audited_pool_actions(d, &["alpha", "beta", "gamma"]);
+    let newest_first = lookup(d, &["--limit", "1000"]);
+    assert_eq!(newest_first.len(), 4);
+    let oldest_first: Vec<Value> = newest_first.iter().rev().cloned().collect();
+
+    let out = ok(tb_in(d, &["audit", "export"]), None);
+    assert!(out.ends_with('\n') && out.lines().all(|l| !l.is_empty()), "{out}");
+    assert_eq!(json_lines(&out), oldest_first);
+    assert_eq!(event_names(&json_lines(&out)), ["CreateUserPool", "CreateUserPool", "CreateUserPool", "ListUserPools"]);
+    // Each line is a whole CloudTrail record.
+    for r in json_lines(&out) {
+        for k in ["eventVersion", "eventTime", "eventSource", "eventName", "eventID", "requestID", "readOnly"] {
+            assert!(r.get(k).is_some(), "{k} missing in {r}");
+        }
+    }
+
+    // --output: the same lines in the file, nothing on stdout.
+    let file = d.join("export").join("audit.jsonl");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let o = run(tb_in(d, &["audit", "export", "--output", file.to_str().unwrap()]), None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("exported 4 audit events"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), out);
+
+    // --since / --until (and their AWS CLI names).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let export = |args: &[&str]| {
+        let mut all = vec!["audit", "export"];
+        all.extend_from_slice(args);
+        json_lines(&ok(tb_in(d, &all), None))
+    };
+    assert_eq!(export(&["--since", &(now - 600).to_string()]).len(), 4);
+    assert!(export(&["--since", &(now + 600).to_string()]).is_empty());
+    assert!(export(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
+    assert_eq!(export(&["--start-time", "2000-01-01T00:00:00Z", "--end-time", &(now + 600).to_string()]).len(), 4);
+    let err = fails(tb_in(d, &["audit", "export", "--since", "last week"]), None);
+    assert!(err.contains("--since") && err.contains("last week"), "{err}");
+    let err = fails(tb_in(d, &["audit", "export", "--output", d.join("no/such/dir/x").to_str().unwrap()]), None);
+    assert!(err.contains("cannot write"), "{err}");
+    // The help lists the new command.
+    let mut c = tb();
+    c.args(["audit", "--help"]);
+    assert!(ok(c, None).contains("export"));
+}

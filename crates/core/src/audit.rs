@@ -2,11 +2,67 @@
 //! full decision trail, found again by the request id the client was given.
 
 use crate::clock::rfc3339;
-use crate::model::AuditRecord;
+use crate::model::{AuditQuery, AuditRecord};
 use crate::secrets::uuid_v4;
 use crate::trail::{Denial, Outcome, Step, Trail};
 use serde::Serialize;
 use serde_json::{json, Value};
+
+/// The lookup attributes of CloudTrail's `LookupEvents`, in its spelling.
+pub const LOOKUP_ATTRIBUTE_KEYS: [&str; 8] =
+    ["EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId"];
+
+/// Narrows `query` by one CloudTrail lookup attribute (`EventName` = `InitiateAuth`, ...), as
+/// `LookupEvents` and `audit lookup --lookup-attribute` take them. The error says what is wrong
+/// with the key or value; a key already narrowed to another value is an error too.
+pub fn apply_lookup_attribute(query: &mut AuditQuery, key: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("the value of lookup attribute {key} is empty"));
+    }
+    let v = || Some(value.to_string());
+    let slot = match key {
+        "EventId" => &mut query.event_id,
+        "EventName" => &mut query.event_name,
+        "Username" => &mut query.username,
+        "ResourceType" => &mut query.resource_type,
+        "ResourceName" => &mut query.resource_name,
+        "EventSource" => &mut query.event_source,
+        "AccessKeyId" => &mut query.access_key_id,
+        "ReadOnly" => {
+            let b = match value {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("ReadOnly must be \"true\" or \"false\", not {value:?}")),
+            };
+            if query.read_only.is_some_and(|old| old != b) {
+                return Err("lookup attribute ReadOnly is given twice with different values".into());
+            }
+            query.read_only = Some(b);
+            return Ok(());
+        }
+        _ => return Err(format!("unknown lookup attribute {key:?} (one of {})", LOOKUP_ATTRIBUTE_KEYS.join(", "))),
+    };
+    if slot.as_ref().is_some_and(|old| old != value) {
+        return Err(format!("lookup attribute {key} is given twice with different values"));
+    }
+    *slot = v();
+    Ok(())
+}
+
+/// The oldest `event_time` `[audit] retention_days` keeps at `now`; `None` when records are
+/// kept forever (0 days).
+pub fn retention_cutoff(retention_days: u32, now: i64) -> Option<i64> {
+    (retention_days > 0).then(|| now.saturating_sub(i64::from(retention_days) * 86_400))
+}
+
+/// The retention purge the server's periodic housekeeping runs: deletes the audit records
+/// older than `[audit] retention_days`; returns how many.
+pub async fn purge_past_retention(engine: &crate::Engine) -> crate::store::StoreResult<u64> {
+    match retention_cutoff(engine.config.audit.retention_days, engine.now()) {
+        Some(cutoff) => engine.store.purge_audit_before(cutoff).await,
+        None => Ok(0),
+    }
+}
 
 /// Who asked, from where: filled by the adapter, carried through the engine into the record.
 #[derive(Debug, Clone, Default)]
@@ -176,5 +232,50 @@ impl Explanation {
             let _ = writeln!(out, "  (no checks recorded)");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_attributes_narrow_the_query() {
+        let mut q = AuditQuery::default();
+        for (k, v) in [
+            ("EventId", "e1"),
+            ("EventName", "InitiateAuth"),
+            ("Username", "alice"),
+            ("ResourceType", "AWS::IAM::Role"),
+            ("ResourceName", "arn:aws:iam::1:role/r"),
+            ("EventSource", "sts.amazonaws.com"),
+            ("AccessKeyId", "AKIA1"),
+            ("ReadOnly", "false"),
+        ] {
+            apply_lookup_attribute(&mut q, k, v).unwrap();
+        }
+        assert_eq!(q.event_id.as_deref(), Some("e1"));
+        assert_eq!(q.event_name.as_deref(), Some("InitiateAuth"));
+        assert_eq!(q.username.as_deref(), Some("alice"));
+        assert_eq!(q.resource_type.as_deref(), Some("AWS::IAM::Role"));
+        assert_eq!(q.resource_name.as_deref(), Some("arn:aws:iam::1:role/r"));
+        assert_eq!(q.event_source.as_deref(), Some("sts.amazonaws.com"));
+        assert_eq!(q.access_key_id.as_deref(), Some("AKIA1"));
+        assert_eq!(q.read_only, Some(false));
+        // The same value again is fine; another one, an unknown key or a bad value are not.
+        apply_lookup_attribute(&mut q, "EventName", "InitiateAuth").unwrap();
+        assert!(apply_lookup_attribute(&mut q, "EventName", "SignUp").unwrap_err().contains("twice"));
+        assert!(apply_lookup_attribute(&mut q, "ReadOnly", "true").unwrap_err().contains("twice"));
+        assert!(apply_lookup_attribute(&mut q, "ReadOnly", "yes").unwrap_err().contains("\"true\" or \"false\""));
+        assert!(apply_lookup_attribute(&mut q, "Region", "x").unwrap_err().contains("unknown lookup attribute"));
+        assert!(apply_lookup_attribute(&mut q, "Username", "").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn retention_cutoff_in_days() {
+        assert_eq!(retention_cutoff(0, 1_000_000_000), None);
+        assert_eq!(retention_cutoff(1, 1_000_000_000), Some(1_000_000_000 - 86_400));
+        assert_eq!(retention_cutoff(90, 1_000_000_000), Some(1_000_000_000 - 90 * 86_400));
+        assert_eq!(retention_cutoff(u32::MAX, 0), Some(-(i64::from(u32::MAX) * 86_400)));
     }
 }

@@ -180,7 +180,9 @@ pub struct AuditRecord {
     pub record: serde_json::Value,
 }
 
+/// Which audit records to return: every filter given must hold (`None` filters nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AuditQuery {
     pub event_name: Option<String>,
     pub username: Option<String>,
@@ -192,6 +194,23 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// Return events older than this event id's position (pagination), newest first.
     pub before_event_id: Option<String>,
+    /// Only the event with this `eventID`.
+    pub event_id: Option<String>,
+    /// Only events of this `eventSource` (e.g. `cognito-idp.amazonaws.com`).
+    pub event_source: Option<String>,
+    /// Only read-only events (`Some(true)`) or only the others (`Some(false)`), by `readOnly`.
+    pub read_only: Option<bool>,
+    /// Only events whose `userIdentity.accessKeyId` is this.
+    pub access_key_id: Option<String>,
+    /// Only events with an entry of `resources` whose `ARN` is this.
+    pub resource_name: Option<String>,
+    /// Only events with an entry of `resources` whose `type` is this (with `resource_name`:
+    /// the same entry must match both).
+    pub resource_type: Option<String>,
+    /// Return events newer than this event id's position (pagination with `oldest_first`).
+    pub after_event_id: Option<String>,
+    /// Oldest first (the order events were appended) instead of newest first.
+    pub oldest_first: bool,
 }
 
 /// An AWS-shaped object of a user pool (the pool itself, an app client, a group, a user's membership),

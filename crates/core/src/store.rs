@@ -112,8 +112,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- audit ---
     async fn append_audit(&self, record: &AuditRecord) -> StoreResult<()>;
-    /// Newest first.
+    /// Newest first (oldest first with `query.oldest_first`); at most `query.limit` (default 50,
+    /// capped at 1000).
     async fn lookup_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes the audit records whose `event_time` is before `time` (retention); returns how many.
+    async fn purge_audit_before(&self, time: i64) -> StoreResult<u64>;
 
     // --- settings (small shared values: admin token hash, demo provider keys, ...) ---
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;

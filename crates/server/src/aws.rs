@@ -1,5 +1,6 @@
-//! The AWS JSON 1.1 door (`POST /` with `X-Amz-Target`): today the Cognito user-pool API
-//! (`AWSCognitoIdentityProviderService.*`). Admin actions need a SigV4 signature by configured
+//! The AWS JSON 1.1 door (`POST /` with `X-Amz-Target`): the Cognito user-pool API
+//! (`AWSCognitoIdentityProviderService.*`) and CloudTrail's `LookupEvents` over the audit trail
+//! (see [`crate::cloudtrail`]). Admin actions need a SigV4 signature by configured
 //! admin credentials; public ones (InitiateAuth, SignUp, …) need none, as on AWS. Errors are
 //! `{"__type", "message"}` with AWS's status codes and `x-amzn-RequestId`.
 
@@ -18,7 +19,7 @@ use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_A
 use tokenbridge_core::{Denial, DenialCode};
 
 const COGNITO_TARGET: &str = "AWSCognitoIdentityProviderService.";
-const JSON_11: &str = "application/x-amz-json-1.1";
+pub(crate) const JSON_11: &str = "application/x-amz-json-1.1";
 
 pub fn routes(prefix: Option<&str>) -> Router<AppState> {
     let mut r = Router::new()
@@ -32,7 +33,7 @@ pub fn routes(prefix: Option<&str>) -> Router<AppState> {
 }
 
 /// An AWS JSON error response.
-fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> Response {
+pub(crate) fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> Response {
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         Json(json!({ "__type": exception, "message": message })),
@@ -50,7 +51,7 @@ fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> R
 }
 
 /// Drops `null` members: AWS leaves absent members out, and SDKs expect exactly that.
-fn without_nulls(v: Value) -> Value {
+pub(crate) fn without_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => {
             Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
@@ -68,9 +69,13 @@ async fn json_door(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(action) = target.strip_prefix(crate::cloudtrail::TARGET_PREFIX) {
+        let ctx = ctx.door(crate::cloudtrail::EVENT_SOURCE);
+        return crate::cloudtrail::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
+    }
     let ctx = ctx.door(EVENT_SOURCE);
     let rid = ctx.request_id.clone();
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(action) = target.strip_prefix(COGNITO_TARGET).map(str::to_string) else {
         let what = if target.is_empty() {
             "missing X-Amz-Target header".to_string()
@@ -104,7 +109,7 @@ async fn json_door(
     let signed = if PUBLIC_ACTIONS.contains(&action.as_str()) || !ACTIONS.contains(&action.as_str()) {
         false
     } else {
-        match check_signature(&state, &method, &uri, &headers, &body) {
+        match check_signature(&state, "cognito-idp", &method, &uri, &headers, &body) {
             Ok(()) => true,
             Err(e) => {
                 let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
@@ -130,8 +135,10 @@ async fn json_door(
     }
 }
 
-fn check_signature(
+/// Verifies the request's SigV4 signature: by admin credentials, scoped to `service`.
+pub(crate) fn check_signature(
     state: &AppState,
+    service: &str,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -153,11 +160,11 @@ fn check_signature(
             .find(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), id.as_bytes()))
             .map(|c| Secret::new(c.secret_access_key.clone()))
     };
-    Verifier::new(["cognito-idp"]).verify(&request, lookup, state.engine.now()).map(|_| ())
+    Verifier::new([service]).verify(&request, lookup, state.engine.now()).map(|_| ())
 }
 
 /// Audits a refusal decided before the engine saw the request.
-async fn record(state: &AppState, action: &str, ctx: &RequestContext, exception: &str, detail: &str) {
+pub(crate) async fn record(state: &AppState, action: &str, ctx: &RequestContext, exception: &str, detail: &str) {
     let mut denial = Denial::new(DenialCode::InvalidRequest, detail);
     denial.exception = Some(exception.to_string());
     state.engine.record_denial(action, ctx, &denial).await;

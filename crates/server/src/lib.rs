@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod apigw;
 pub mod aws;
+pub mod cloudtrail;
 pub mod context;
 pub mod cors;
 pub mod demo;

@@ -237,8 +237,69 @@ pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, secret_sha256, grant_t
 
 pub(crate) const KEY_COLUMNS: &str = "kid, alg, private_pkcs8, public_jwk, created_at, active, publish_until";
 
-/// The audit lookup for either backend: every [`AuditQuery`] filter, newest first by `seq`.
-pub(crate) fn audit_query<DB: sqlx::Database>(q: &AuditQuery, limit: u32) -> sqlx::QueryBuilder<DB>
+/// Most audit records one statement of `purge_audit_before` deletes.
+pub(crate) const AUDIT_PURGE_BATCH: u64 = 10_000;
+
+/// How a backend reads inside the JSON text of `audit_events.record`, for the filters that have
+/// no column of their own (event source, read-only, access key, resources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonDialect {
+    Sqlite,
+    Postgres,
+}
+
+impl JsonDialect {
+    /// The text at `path` (member names from the root) of the record, NULL when absent.
+    fn text(self, path: &[&str]) -> String {
+        match self {
+            Self::Sqlite => format!("json_extract(record, '$.{}')", path.join(".")),
+            Self::Postgres => format!("(record::jsonb #>> '{{{}}}')", path.join(",")),
+        }
+    }
+
+    /// `'true'` or `'false'` for a JSON boolean at `path` (anything else for other values).
+    fn boolean(self, path: &[&str]) -> String {
+        match self {
+            Self::Sqlite => format!("json_type(record, '$.{}')", path.join(".")),
+            Self::Postgres => {
+                let path = path.join(",");
+                format!("(CASE jsonb_typeof(record::jsonb #> '{{{path}}}') WHEN 'boolean' THEN record::jsonb #>> '{{{path}}}' END)")
+            }
+        }
+    }
+
+    /// Opens `EXISTS (...)` over the entries of the record's `resources` array, each named `r`;
+    /// [`Self::entry`] reads a member of one.
+    fn resources_exist(self) -> &'static str {
+        match self {
+            Self::Sqlite => {
+                " AND EXISTS (SELECT 1 FROM json_each(audit_events.record, '$.resources') AS r \
+                 WHERE json_type(audit_events.record, '$.resources') = 'array'"
+            }
+            Self::Postgres => {
+                " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(record::jsonb -> 'resources') \
+                 WHEN 'array' THEN record::jsonb -> 'resources' ELSE '[]'::jsonb END) AS r(value) WHERE 1 = 1"
+            }
+        }
+    }
+
+    /// A member of one entry `r`, NULL when the entry is no object. (SQLite reads it through the
+    /// entry's path in the record: `r.value` of a string entry is not JSON text.)
+    fn entry(self, member: &str) -> String {
+        match self {
+            Self::Sqlite => format!("json_extract(audit_events.record, r.fullkey || '.{member}')"),
+            Self::Postgres => format!("(r.value ->> '{member}')"),
+        }
+    }
+}
+
+/// The audit lookup for either backend: every [`AuditQuery`] filter, newest first by `seq`
+/// (oldest first with `oldest_first`).
+pub(crate) fn audit_query<DB: sqlx::Database>(
+    q: &AuditQuery,
+    limit: u32,
+    dialect: JsonDialect,
+) -> sqlx::QueryBuilder<DB>
 where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -247,7 +308,12 @@ where
         "SELECT event_id, event_time, event_name, username, request_id, error_code, record \
          FROM audit_events WHERE 1 = 1",
     );
-    for (column, value) in [("event_name", &q.event_name), ("username", &q.username), ("request_id", &q.request_id)] {
+    for (column, value) in [
+        ("event_name", &q.event_name),
+        ("username", &q.username),
+        ("request_id", &q.request_id),
+        ("event_id", &q.event_id),
+    ] {
         if let Some(v) = value {
             sql.push(format!(" AND {column} = ")).push_bind(v.clone());
         }
@@ -267,10 +333,32 @@ where
         }
         None => {}
     }
+    if let Some(v) = &q.event_source {
+        sql.push(format!(" AND {} = ", dialect.text(&["eventSource"]))).push_bind(v.clone());
+    }
+    if let Some(v) = q.read_only {
+        sql.push(format!(" AND {} = ", dialect.boolean(&["readOnly"]))).push_bind(v.to_string());
+    }
+    if let Some(v) = &q.access_key_id {
+        sql.push(format!(" AND {} = ", dialect.text(&["userIdentity", "accessKeyId"]))).push_bind(v.clone());
+    }
+    if q.resource_name.is_some() || q.resource_type.is_some() {
+        sql.push(dialect.resources_exist());
+        for (member, value) in [("ARN", &q.resource_name), ("type", &q.resource_type)] {
+            if let Some(v) = value {
+                sql.push(format!(" AND {} = ", dialect.entry(member))).push_bind(v.clone());
+            }
+        }
+        sql.push(")");
+    }
+    // An unknown cursor yields NULL, which matches nothing: an empty page.
     if let Some(v) = &q.before_event_id {
-        // An unknown cursor yields NULL, which matches nothing: an empty page.
         sql.push(" AND seq < (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
     }
-    sql.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+    if let Some(v) = &q.after_event_id {
+        sql.push(" AND seq > (SELECT seq FROM audit_events WHERE event_id = ").push_bind(v.clone()).push(")");
+    }
+    sql.push(if q.oldest_first { " ORDER BY seq ASC LIMIT " } else { " ORDER BY seq DESC LIMIT " })
+        .push_bind(i64::from(limit));
     sql
 }

@@ -688,8 +688,29 @@ impl Store for SqliteStore {
 
     async fn lookup_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
         let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT);
-        let mut sql = audit_query::<Sqlite>(q, limit);
+        let mut sql = audit_query::<Sqlite>(q, limit, JsonDialect::Sqlite);
         sql.build().fetch_all(&self.reader).await.map_err(backend)?.iter().map(audit_from_row).collect()
+    }
+
+    async fn purge_audit_before(&self, time: i64) -> StoreResult<u64> {
+        // In batches, so appends (and, in SQLite, every other write) wait for one batch at most.
+        let mut removed = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM audit_events WHERE seq IN \
+                 (SELECT seq FROM audit_events WHERE event_time < ? LIMIT ?)",
+            )
+            .bind(time)
+            .bind(AUDIT_PURGE_BATCH as i64)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            removed += n;
+            if n < AUDIT_PURGE_BATCH {
+                return Ok(removed);
+            }
+        }
     }
 
     // --- settings ---
