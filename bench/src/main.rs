@@ -1,6 +1,7 @@
 //! `tokenbridge-bench`: a small load generator for tokenbridge's token exchange (and, with
 //! `verify`, the machine's signature-verification bound; forward-auth is measured with wrk by
-//! `bench/forward-auth.sh`).
+//! `bench/forward-auth.sh`; `cognito`, `cognito-setup` and `argon2` measure the Cognito user-pool
+//! API against tokenbridge and emulators: see `cognito.rs` and `bench/cognito.sh`).
 //!
 //! `tokenbridge-bench exchange --demo-json DIR/demo.json` reads what `tokenbridge demo` wrote,
 //! pre-mints distinct upstream id tokens at the demo upstream provider (untimed), then sends
@@ -19,6 +20,7 @@
 //!   the generator itself fell behind) is timed from its scheduled instant, so a stalled server
 //!   shows up in the latency instead of being hidden (no coordinated omission).
 
+mod cognito;
 mod verify;
 
 use anyhow::{bail, Context, Result};
@@ -63,6 +65,23 @@ struct Cli {
 enum Command {
     /// Measure POST /auth/exchange against a running `tokenbridge demo`.
     Exchange(ExchangeArgs),
+    /// InitiateAuth per second against a Cognito-compatible user-pool API (raw AWS JSON 1.1).
+    Cognito(cognito::CognitoArgs),
+    /// Create a user pool, an app client and a user with a permanent password (admin API,
+    /// SigV4-signed with dummy credentials by default); prints their ids as JSON.
+    CognitoSetup(cognito::SetupArgs),
+    /// argon2id verifications per second with tokenbridge's parameters (the password-login bound).
+    Argon2 {
+        /// Seconds per measurement (at most 30).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Measure on 1..=threads threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// One JSON line per measurement.
+        #[arg(long)]
+        json: bool,
+    },
     /// Signature verifications per second on this machine (the cold authorizer's ceiling).
     Verify {
         /// Algorithms to measure.
@@ -143,7 +162,14 @@ impl Mint {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Cognito(args) = cli.command {
+        return cognito::run(args).unwrap_or_else(|e| {
+            eprintln!("tokenbridge-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        });
+    }
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The chain of causes, without anyhow's backtrace (RUST_BACKTRACE is often set).
@@ -165,6 +191,9 @@ fn run(cli: Cli) -> Result<()> {
             runtime.block_on(exchange(args))
         }
         Command::Verify { algorithms, seconds, threads } => verify::run(&algorithms, seconds, threads),
+        Command::CognitoSetup(args) => cognito::run_setup(args),
+        Command::Argon2 { seconds, threads, json } => cognito::argon2_bound(seconds, threads, json),
+        Command::Cognito(_) => unreachable!("handled in main"),
     }
 }
 
