@@ -14,6 +14,7 @@ pub mod issuer;
 pub mod jose;
 pub mod model;
 pub mod password;
+pub mod policy;
 pub mod secrets;
 pub mod sigv4;
 pub mod srp;
