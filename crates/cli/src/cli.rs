@@ -44,15 +44,47 @@ pub enum Command {
     /// Manage Cognito-compatible user pools, their app clients and users (audited like the API).
     #[command(subcommand)]
     UserPools(UserPoolsCommand),
+    /// Manage IAM roles and their inline policies (audited like the IAM API).
+    #[command(subcommand)]
+    Roles(RolesCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Read the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Evaluate IAM-style policies offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Run the API Gateway authorizer as an AWS Lambda function (custom runtime): answers each
     /// authorizer event from the Runtime API at AWS_LAMBDA_RUNTIME_API. Logs JSON unless --log-format.
     Lambda(LambdaArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Would a session of ROLE be allowed ACTION on RESOURCE? Prints the decision and, for every
+    /// statement of the role's policies, why it did or did not apply (exit code 1 when denied).
+    Simulate {
+        /// The role's ARN or name.
+        #[arg(long)]
+        role: String,
+        /// e.g. appsync:GraphQL
+        #[arg(long)]
+        action: String,
+        /// e.g. arn:aws:appsync:ap-northeast-1:123456789012:apis/abc/types/Query/fields/listItems
+        #[arg(long)]
+        resource: String,
+        /// Condition key values, KEY=VALUE (repeat a key for several values).
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        /// A session policy (JSON file) that further limits the role's.
+        #[arg(long)]
+        session_policy: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +316,42 @@ pub enum PoolUsersCommand {
         /// Cognito filter, e.g. `email ^= "a"` or `username = "alice"`.
         #[arg(long)]
         filter: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolesCommand {
+    /// Create a role, or replace the trust policy of an existing one, and put the given inline
+    /// policies on it (policies not named stay as they are); prints the role's ARN. Nothing is
+    /// changed when a document is refused.
+    Put {
+        /// Role name (1 to 64 of letters, digits and +=,.@_-).
+        name: String,
+        /// Trust policy document (JSON file): who may assume the role.
+        #[arg(long, value_name = "FILE")]
+        trust_policy: PathBuf,
+        /// An inline identity policy, POLICY_NAME=FILE (repeatable).
+        #[arg(long = "policy", value_name = "NAME=FILE")]
+        policies: Vec<String>,
+    },
+    /// List roles (JSON lines, trust policies decoded).
+    List,
+    /// Show a role with its trust policy and inline policies, decoded (JSON).
+    Show {
+        /// Role name.
+        name: String,
+    },
+    /// Delete a role: its inline policies first, then the role.
+    Delete {
+        /// Role name.
+        name: String,
+    },
+    /// Delete one inline policy of a role.
+    DeletePolicy {
+        /// Role name.
+        name: String,
+        /// Policy name.
+        policy: String,
     },
 }
 

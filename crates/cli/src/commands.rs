@@ -36,14 +36,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             crate::user_pools::run(open_engine(cfg).await?, c).await
         }
+        Command::Roles(c) => {
+            let cfg = load_config(&cli.global)?;
+            // Only `put` makes something from nothing; the others need the database there.
+            if !matches!(c, RolesCommand::Put { .. }) {
+                require_existing_store(&cfg)?;
+            }
+            crate::roles::run(open_engine(cfg).await?, c).await
+        }
         Command::Keys(c) => keys(load_config(&cli.global)?, c).await,
         Command::Audit(c) => {
             let cfg = load_config(&cli.global)?;
             require_existing_store(&cfg)?;
             audit(open_store(&cfg).await?, c).await
         }
+        Command::Policy(c) => {
+            let cfg = load_config(&cli.global)?;
+            require_existing_store(&cfg)?;
+            policy(open_engine(cfg).await?, c).await
+        }
         Command::Lambda(a) => crate::lambda::run(&cli.global, a).await,
     }
+}
+
+async fn policy(engine: Arc<Engine>, c: PolicyCommand) -> anyhow::Result<()> {
+    let PolicyCommand::Simulate { role, action, resource, context, session_policy, json } = c;
+    let mut pairs = Vec::new();
+    for kv in &context {
+        let (k, v) = kv.split_once('=').with_context(|| format!("--context {kv:?}: expected KEY=VALUE"))?;
+        pairs.push((k.to_string(), v.to_string()));
+    }
+    let session = match &session_policy {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
+    let sim = engine.simulate_policy(&role, &action, &resource, &pairs, session.as_deref()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sim)?);
+    } else {
+        println!("{} {action} on {resource}: {}", sim.role_arn, sim.decision);
+        println!("{}", sim.explanation);
+    }
+    if !sim.allowed {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod clients;
 mod commands;
 mod demo;
 mod lambda;
+mod roles;
 mod state;
 mod user_pools;
 

@@ -29,7 +29,7 @@ async fn action(engine: &Engine, name: &str, input: Value) -> anyhow::Result<Val
 }
 
 /// Drops `null` members, as the API's answers do (AWS leaves absent members out).
-fn without_nulls(v: Value) -> Value {
+pub(crate) fn without_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => {
             Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())

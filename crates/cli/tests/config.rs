@@ -86,6 +86,15 @@ async fn example_config_boots() {
         .await
         .unwrap();
     assert_eq!(pool["issuer"], "https://auth.example.com/ap-northeast-1_Portal");
+    // So does the configured role, with its policy (read without the configuration, so this is
+    // what the server made).
+    let mut c = tb();
+    c.arg("--data-dir").arg(tmp.path()).args(["roles", "show", "portal-app"]);
+    let role: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    assert_eq!(role["RoleName"], "portal-app");
+    assert_eq!(role["AssumeRolePolicyDocument"]["Statement"][0]["Sid"], "PortalWebUsers", "{role}");
+    assert_eq!(role["RolePolicyList"][0]["PolicyName"], "AllowGraphQL", "{role}");
+    assert_eq!(role["RolePolicyList"][0]["PolicyDocument"]["Statement"][0]["Action"], "appsync:GraphQL", "{role}");
 }
 
 #[test]
@@ -225,4 +234,102 @@ fn unreadable_config_file_is_named() {
     c.env("TOKENBRIDGE_CONFIG", &missing).args(["users", "list"]);
     let err = fails(c, None);
     assert!(err.contains("nope.toml"), "{err}");
+}
+
+/// The example's role: its trust policy admits the Portal pool's web client, its one inline
+/// policy allows the GraphQL API; both documents parse as the IAM API would check them.
+#[test]
+fn example_role_loads() {
+    use tokenbridge_core::policy::{Policy, PolicyKind};
+    let cfg = Config::load(&example_path()).unwrap();
+    cfg.validate().unwrap();
+    let [role] = &cfg.roles[..] else { panic!("one role expected") };
+    assert_eq!(role.name, "portal-app");
+    let trust: serde_json::Value = serde_json::from_str(&role.trust_policy).unwrap();
+    let statement = &trust["Statement"][0];
+    assert_eq!(
+        statement["Principal"]["Federated"],
+        "arn:aws:iam::123456789012:oidc-provider/auth.example.com/ap-northeast-1_Portal"
+    );
+    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["auth.example.com/ap-northeast-1_Portal:aud"],
+        cfg.user_pools[0].clients[0].client_id.as_str()
+    );
+    Policy::parse(&role.trust_policy, PolicyKind::Trust).unwrap();
+    assert_eq!(role.policies.keys().collect::<Vec<_>>(), ["AllowGraphQL"]);
+    let policy = Policy::parse(&role.policies["AllowGraphQL"], PolicyKind::Identity).unwrap();
+    assert_eq!(policy.statements().len(), 1);
+    // Where each document starts in the file, for errors.
+    let text = example_text();
+    let first = text.lines().position(|l| l.starts_with("AllowGraphQL = '''")).unwrap() + 2;
+    assert_eq!(role.source_lines.get("policies.AllowGraphQL"), Some(&first));
+}
+
+/// A malformed document in the example's role stops `serve`: the error names the document's key,
+/// the fault, and its line and column in the document and the line in the file.
+#[test]
+fn bad_role_policy_is_named_with_its_key_and_line() {
+    let text = example_text();
+    let bad = replace_once(
+        &text,
+        "\"Effect\": \"Allow\",\n    \"Action\": \"appsync:GraphQL\"",
+        "\"Effect\": \"Permit\",\n    \"Action\": \"appsync:GraphQL\"",
+    );
+    let file_line = bad.lines().position(|l| l.contains("\"Effect\": \"Permit\"")).unwrap() + 1;
+    let doc_first = bad.lines().position(|l| l.starts_with("AllowGraphQL = '''")).unwrap() + 2;
+    let column = bad.lines().nth(file_line - 1).unwrap().find("\"Permit\"").unwrap() + 1;
+    serve_rejects(
+        &bad,
+        &[&format!(
+            "error: roles[0].policies.AllowGraphQL: Statement[0].Effect: Effect is \"Allow\" or \"Deny\", not \
+             \"Permit\" (line {}, column {column} of the document; line {file_line} of the file)",
+            file_line - doc_first + 1
+        )],
+    );
+    // The trust policy, by its own key.
+    let bad = replace_once(&text, "\"Action\": \"sts:AssumeRoleWithWebIdentity\",", "\"Action\": 42,");
+    let file_line = bad.lines().position(|l| l.contains("\"Action\": 42")).unwrap() + 1;
+    serve_rejects(
+        &bad,
+        &["error: roles[0].trust_policy: Statement[0].Action: ", &format!("line {file_line} of the file)")],
+    );
+    // Not JSON at all: still the line.
+    let bad = replace_once(&text, "\"Sid\": \"AllowGraphQL\",", "\"Sid\": \"AllowGraphQL\"");
+    serve_rejects(&bad, &["error: roles[0].policies.AllowGraphQL: not valid JSON: ", " of the file)"]);
+    // A role name IAM would refuse, and a role defined twice.
+    let bad = replace_once(&text, "name = \"portal-app\"", "name = \"portal app\"");
+    serve_rejects(&bad, &["error: roles[0].name: ", "letters, digits and +=,.@_-"]);
+    let start = text.find("[[roles]]").unwrap();
+    let twice = format!("{text}\n{}", &text[start..].replace("name = \"portal-app\"", "name = \"Portal-App\""));
+    serve_rejects(&twice, &["error: roles[1].name: \"Portal-App\" is defined twice"]);
+}
+
+/// The configuration is authoritative: at start a role of the same name is replaced by the
+/// configured one, with exactly the configured policies.
+#[test]
+fn configured_role_replaces_the_stored_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let trust = d.join("trust.json");
+    std::fs::write(
+        &trust,
+        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity"}}"#,
+    )
+    .unwrap();
+    let extra = d.join("extra.json");
+    std::fs::write(&extra, r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#).unwrap();
+    let mut c = tb();
+    c.arg("--data-dir").arg(d).args(["roles", "put", "portal-app", "--trust-policy"]).arg(&trust);
+    c.arg("--policy").arg(format!("Everything={}", extra.display()));
+    ok(c, None);
+    // Any start with the configuration (here the CLI's own) puts the configured role back.
+    let mut c = tb();
+    c.arg("--config").arg(example_path()).arg("--data-dir").arg(d).args(["roles", "show", "portal-app"]);
+    let role: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    assert_eq!(role["Arn"], "arn:aws:iam::123456789012:role/portal-app");
+    assert_eq!(role["AssumeRolePolicyDocument"]["Statement"][0]["Sid"], "PortalWebUsers", "{role}");
+    let policies: Vec<&str> =
+        role["RolePolicyList"].as_array().unwrap().iter().map(|p| p["PolicyName"].as_str().unwrap()).collect();
+    assert_eq!(policies, ["AllowGraphQL"]);
 }

@@ -21,6 +21,7 @@ pub struct Config {
     pub authorizer: AuthorizerConfig,
     pub aws: AwsConfig,
     pub user_pools: Vec<UserPoolConfig>,
+    pub roles: Vec<RoleConfig>,
     pub audit: AuditConfig,
 }
 
@@ -103,6 +104,25 @@ pub struct UserPoolClientConfig {
     /// Upstream providers whose tokens answer CUSTOM_AUTH.
     #[serde(default)]
     pub providers: Vec<String>,
+}
+
+/// A role created or replaced at start: the configuration is authoritative, so a role of the same
+/// name made by the API or the CLI is overwritten (its id and creation date are kept).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// 1 to 64 of letters, digits and `+=,.@_-`.
+    pub name: String,
+    /// Who may assume the role: a trust policy document (JSON).
+    pub trust_policy: String,
+    /// The role's inline identity policies: name -> policy document (JSON).
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+    /// The configuration file's line of each document's first character (`trust_policy`,
+    /// `policies.<name>`), when the TOML string holds the document as written (no escapes), so
+    /// that an error's position in the document is also given in the file.
+    #[serde(skip)]
+    pub source_lines: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -388,14 +408,49 @@ pub fn check_upstream_url(url: &str) -> Result<(), String> {
 
 impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
             let at = e.span().map(|s| {
                 let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
                 format!(" (line {line})")
             });
             err("config", format!("{msg}{}", at.unwrap_or_default()))
-        })
+        })?;
+        config.locate_role_documents(text);
+        Ok(config)
+    }
+
+    /// Fills each role's `source_lines` from a second, position-keeping read of the text.
+    fn locate_role_documents(&mut self, text: &str) {
+        #[derive(Deserialize)]
+        struct Roles {
+            #[serde(default)]
+            roles: Vec<RoleDocuments>,
+        }
+        #[derive(Deserialize)]
+        struct RoleDocuments {
+            trust_policy: Option<toml::Spanned<String>>,
+            #[serde(default)]
+            policies: BTreeMap<String, toml::Spanned<String>>,
+        }
+        // The document as written starts where its decoded text is found verbatim in the TOML
+        // string; with escapes in the string it is not found, and no file line is given.
+        let line_of = |s: &toml::Spanned<String>| -> Option<usize> {
+            let raw = text.get(s.span())?;
+            let at = s.span().start + raw.find(s.get_ref().as_str())?;
+            Some(text[..at].matches('\n').count() + 1)
+        };
+        let Ok(spans) = toml::from_str::<Roles>(text) else { return };
+        for (role, found) in self.roles.iter_mut().zip(spans.roles) {
+            if let Some(line) = found.trust_policy.as_ref().and_then(line_of) {
+                role.source_lines.insert("trust_policy".into(), line);
+            }
+            for (name, doc) in &found.policies {
+                if let Some(line) = line_of(doc) {
+                    role.source_lines.insert(format!("policies.{name}"), line);
+                }
+            }
+        }
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -641,6 +696,7 @@ impl Config {
         if a.max_challenge_answers == 0 {
             return Err(err("aws.max_challenge_answers", "must be at least 1"));
         }
+        self.validate_roles()?;
         let mut ids = std::collections::HashSet::new();
         for (i, p) in self.user_pools.iter().enumerate() {
             if !crate::userpool::is_pool_id(&p.id) {
@@ -662,6 +718,56 @@ impl Config {
                         return Err(err(k("providers"), format!("no provider named {prov:?}")));
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Role names as IAM allows them, each defined once, and every policy document checked as the
+    /// IAM API checks it when written: an error gives the document's key and the fault's line and
+    /// column in the document (and in the file, when known).
+    fn validate_roles(&self) -> Result<(), ConfigError> {
+        use crate::policy::{Policy, PolicyError, PolicyKind};
+        let name_ok = |n: &str, max: usize| {
+            (1..=max).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+        };
+        let describe = |e: PolicyError, first_line: Option<&usize>| {
+            let at = match first_line {
+                Some(first) => format!(
+                    "line {}, column {} of the document; line {} of the file",
+                    e.line,
+                    e.column,
+                    first + e.line - 1
+                ),
+                None => format!("line {}, column {}", e.line, e.column),
+            };
+            if e.path.is_empty() {
+                format!("{} ({at})", e.reason)
+            } else {
+                format!("{}: {} ({at})", e.path, e.reason)
+            }
+        };
+        let mut names = std::collections::HashSet::new();
+        for (i, r) in self.roles.iter().enumerate() {
+            let k = |f: &str| format!("roles[{i}].{f}");
+            if !name_ok(&r.name, 64) {
+                return Err(err(k("name"), format!("{:?} must be 1 to 64 of letters, digits and +=,.@_-", r.name)));
+            }
+            if !names.insert(r.name.to_ascii_lowercase()) {
+                return Err(err(
+                    k("name"),
+                    format!("{:?} is defined twice (role names ignore case, as IAM's)", r.name),
+                ));
+            }
+            Policy::parse(&r.trust_policy, PolicyKind::Trust)
+                .map_err(|e| err(k("trust_policy"), describe(e, r.source_lines.get("trust_policy"))))?;
+            for (name, text) in &r.policies {
+                let key = k(&format!("policies.{name}"));
+                if !name_ok(name, 128) {
+                    return Err(err(key, "a policy name is 1 to 128 of letters, digits and +=,.@_-"));
+                }
+                Policy::parse(text, PolicyKind::Identity)
+                    .map_err(|e| err(key.clone(), describe(e, r.source_lines.get(&format!("policies.{name}")))))?;
             }
         }
         Ok(())
@@ -747,6 +853,35 @@ condition = 'assertion.email_verified == true'
                 assert_eq!(e.key, "issuer.refresh_reuse_grace_seconds");
             }
         }
+    }
+
+    #[test]
+    fn role_documents_are_checked_at_load_with_their_place() {
+        const TRUST: &str = r#"trust_policy = '{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity"}}'"#;
+        let role = |policy: &str| format!("[[roles]]\nname = \"app\"\n{TRUST}\n[roles.policies]\n{policy}\n");
+        let good = role(r#"Read = '{"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}'"#);
+        let c = Config::from_toml(&good).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.roles[0].source_lines.get("trust_policy"), Some(&3));
+        assert_eq!(c.roles[0].source_lines.get("policies.Read"), Some(&5));
+        // A multi-line literal string: the document's lines are the file's.
+        let bad = role(
+            r#"Read = '''
+{
+  "Statement": {"Effect": "Alow", "Action": "s3:GetObject", "Resource": "*"}
+}'''"#,
+        );
+        let e = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "roles[0].policies.Read");
+        assert!(e.reason.starts_with("Statement.Effect: "), "{e}");
+        assert!(e.reason.ends_with("(line 2, column 27 of the document; line 7 of the file)"), "{e}");
+        // Escapes in a basic string: the position in the document only.
+        let e = Config::from_toml(&role(r#"Read = "{\"Statement\": 1}""#)).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "roles[0].policies.Read");
+        assert!(e.reason.ends_with("(line 1, column 15)"), "{e}");
+        // The trust policy is checked as one: it needs a Principal.
+        let e = Config::from_toml(&good.replace(r#""Principal": "*", "#, "")).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "roles[0].trust_policy");
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub struct Engine {
     /// Seals recoverable secrets (app-client secrets) when configured.
     pub(crate) master: Option<Arc<MasterKey>>,
     code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
+    pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
 }
 
 /// Turns an upstream rejection into a denial carrying the trail so far.
@@ -125,8 +126,10 @@ impl Engine {
             clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
             master,
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
+            session_key: tokio::sync::OnceCell::new(),
         });
         engine.configured_user_pools().await?;
+        engine.configured_roles().await?;
         Ok(engine)
     }
 
@@ -139,6 +142,16 @@ impl Engine {
                 let name = if c.name.is_empty() { c.client_id.as_str() } else { c.name.as_str() };
                 self.ensure_pool_client(&p.id, &c.client_id, name, c.secret.as_deref(), &c.providers).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Creates or replaces the roles the configuration names, with exactly its policies: the
+    /// configuration is authoritative over changes made since by the API or the CLI.
+    async fn configured_roles(&self) -> anyhow::Result<()> {
+        for r in &self.config.roles {
+            let policies: Vec<(String, String)> = r.policies.iter().map(|(n, p)| (n.clone(), p.clone())).collect();
+            self.put_role(&r.name, &r.trust_policy, &policies).await?;
         }
         Ok(())
     }
@@ -222,7 +235,16 @@ impl Engine {
 
     /// Writes the audit record; `false` when it could not be written (already logged).
     pub(crate) async fn audit(&self, entry: AuditEntry<'_>) -> bool {
-        let record = entry.into_record(self.now());
+        self.audit_with(entry, |_| {}).await
+    }
+
+    /// Writes the audit record after `complete` has added what only the caller knows
+    /// (CloudTrail's `resources`, a web identity's `userIdentity`).
+    pub(crate) async fn audit_with(&self, entry: AuditEntry<'_>, complete: impl FnOnce(&mut Value)) -> bool {
+        let mut record = entry.into_record(self.now());
+        record.record["awsRegion"] = json!(self.config.aws.region);
+        record.record["recipientAccountId"] = json!(self.config.aws.account_id);
+        complete(&mut record.record);
         match self.store.append_audit(&record).await {
             Ok(()) => true,
             Err(e) => {

@@ -3,6 +3,7 @@
 //! Protocol adapters (in `tokenbridge-server`) parse a request into a typed command, call the
 //! [`engine::Engine`], and render its answer or its [`trail::Denial`] in their own protocol.
 
+pub mod appsync;
 pub mod audit;
 pub mod authorizer;
 pub mod clock;
@@ -10,6 +11,8 @@ pub mod conditions;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod iam;
+pub mod identity;
 pub mod issuer;
 pub mod jose;
 pub mod model;

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
-use tokenbridge_core::sigv4::{Secret, SignedRequest, Verifier};
+use tokenbridge_core::iam::CallerIdentity;
+use tokenbridge_core::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
 use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
 use tokenbridge_core::{Denial, DenialCode};
 
@@ -70,9 +71,20 @@ async fn json_door(
     body: Bytes,
 ) -> Response {
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if target.is_empty() && form {
+        return crate::query::door(&state, ctx, &method, &uri, &headers, &body).await;
+    }
     if let Some(action) = target.strip_prefix(crate::cloudtrail::TARGET_PREFIX) {
         let ctx = ctx.door(crate::cloudtrail::EVENT_SOURCE);
         return crate::cloudtrail::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
+    }
+    if let Some(action) = target.strip_prefix(crate::identity_pools::TARGET_PREFIX) {
+        let ctx = ctx.door(crate::identity_pools::EVENT_SOURCE);
+        return crate::identity_pools::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
     }
     let ctx = ctx.door(EVENT_SOURCE);
     let rid = ctx.request_id.clone();
@@ -161,6 +173,50 @@ pub(crate) fn check_signature(
             .map(|c| Secret::new(c.secret_access_key.clone()))
     };
     Verifier::new([service]).verify(&request, lookup, state.engine.now()).map(|_| ())
+}
+
+/// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
+/// credentials this server issued (their session token names their secret), and says who signed.
+pub(crate) async fn verify_caller(
+    state: &AppState,
+    service: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<CallerIdentity, SigV4Error> {
+    let pairs: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+    let request = SignedRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        headers: &pairs,
+        body,
+    };
+    let pending = Verifier::new([service]).check(&request, state.engine.now())?;
+    let key_id = pending.access_key_id().to_string();
+    if let Some(token) = pending.session_token().map(str::to_string) {
+        let claims = state
+            .engine
+            .open_session_token(&token)
+            .await
+            .ok()
+            .filter(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), key_id.as_bytes()));
+        let secret = claims.as_ref().map(|c| Secret::new(c.secret_access_key.clone()).with_session_token(token));
+        pending.finish(secret.as_ref())?;
+        return Ok(CallerIdentity::Session(Box::new(claims.expect("finish succeeded with a secret"))));
+    }
+    let secret = state
+        .engine
+        .config
+        .aws
+        .admin_credentials
+        .iter()
+        .find(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), key_id.as_bytes()))
+        .map(|c| Secret::new(c.secret_access_key.clone()));
+    pending.finish(secret.as_ref())?;
+    Ok(CallerIdentity::Admin { access_key_id: key_id })
 }
 
 /// Audits a refusal decided before the engine saw the request.

@@ -14,7 +14,8 @@ use tokenbridge_core::config::{
     UserPoolConfig,
 };
 use tokenbridge_core::directory::NewUser;
-use tokenbridge_core::secrets::random_secret;
+use tokenbridge_core::identity::IdentityPoolSpec;
+use tokenbridge_core::secrets::{random_secret, uuid_v4};
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::userpool::{new_client_id, IssuerForm, LogCodeSender};
 use tokenbridge_core::{Clock, Engine, Store, SystemClock};
@@ -25,6 +26,14 @@ pub const UPSTREAM_CLIENT_ID: &str = "tokenbridge-demo";
 pub const DEMO_REGION: &str = "ap-northeast-1";
 /// The demo's user pool: a fixed id, so every demo run (and every instance) finds the same pool.
 pub const DEMO_POOL_ID: &str = "ap-northeast-1_TbDemoPool";
+/// The demo's account id in ARNs.
+pub const DEMO_ACCOUNT_ID: &str = "123456789012";
+/// The GraphQL sample API's id, in its ARN.
+pub const DEMO_GRAPHQL_API_ID: &str = crate::graphql::DEMO_API_ID;
+/// The API the misconfigured role's policy names instead: the seed's mistake.
+pub const OTHER_GRAPHQL_API_ID: &str = "otherapi";
+pub const DEMO_ROLE: &str = "demo-authenticated";
+pub const MISCONFIGURED_ROLE: &str = "demo-misconfigured";
 
 /// One seeded person, as `demo.json` lists them.
 struct Seed {
@@ -231,6 +240,7 @@ pub async fn prepare_with_clock(
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
+    let identity = demo_roles(&engine, base_url, &store, &pool.client_id).await?;
     engine.set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     let idp = DemoIdp::open(
@@ -260,7 +270,10 @@ pub async fn prepare_with_clock(
 
     let state = AppState::new(engine.clone()).await?;
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
-    let extra = Router::new().nest("/demo-idp", idp.router()).merge(crate::demo_api::routes(state.clone()));
+    let extra = Router::new()
+        .nest("/demo-idp", idp.router())
+        .merge(crate::demo_api::routes(state.clone()))
+        .merge(crate::graphql::routes(state.clone()));
     let app = crate::router(state, Some(extra));
 
     let info = json!({
@@ -287,6 +300,16 @@ pub async fn prepare_with_clock(
             "issuer": format!("{base_url}/{DEMO_POOL_ID}"),
             "session_seconds": engine.config.aws.session_seconds.unwrap_or(180),
             "providers": [UPSTREAM_NAME],
+        },
+        "identity": {
+            "region": DEMO_REGION,
+            "account_id": DEMO_ACCOUNT_ID,
+            "identity_pool_id": identity.identity_pool_id,
+            "misconfigured_identity_pool_id": identity.misconfigured_identity_pool_id,
+            "graphql_url": format!("{base_url}/demo/graphql"),
+            "graphql_api_arn": identity.api_arn,
+            "role_arn": identity.role_arn,
+            "misconfigured_role_arn": identity.misconfigured_role_arn,
         },
         "users": SEEDS.iter().map(|s| json!({
             "username": s.username,
@@ -335,6 +358,7 @@ async fn shared_value(store: &Arc<dyn Store>, key: &str, make: impl FnOnce() -> 
 /// demo upstream) and a confidential one (SECRET_HASH); admin credentials for SigV4.
 fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
     cfg.aws.region = DEMO_REGION.into();
+    cfg.aws.account_id = DEMO_ACCOUNT_ID.into();
     cfg.aws.admin_credentials.push(AwsCredentialConfig {
         access_key_id: pool.access_key_id.clone(),
         secret_access_key: pool.secret_access_key.clone(),
@@ -358,6 +382,100 @@ fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
             },
         ],
     });
+}
+
+/// What the demo's identity side is made of (written to demo.json as `identity`).
+struct DemoIdentity {
+    identity_pool_id: String,
+    misconfigured_identity_pool_id: String,
+    api_arn: String,
+    role_arn: String,
+    misconfigured_role_arn: String,
+}
+
+/// Two roles for the GraphQL sample API: one that allows it, and one with the seed's mistake
+/// (`appsync:GraphQL` on another API's ARN). Both trust their identity pool; the correct one also
+/// trusts the demo user pool's id tokens through STS directly.
+async fn demo_roles(
+    engine: &Engine,
+    base_url: &str,
+    store: &Arc<dyn Store>,
+    pool_client_id: &str,
+) -> anyhow::Result<DemoIdentity> {
+    let region = DEMO_REGION;
+    let pool_id = shared_value(store, "demo.identity_pool_id", || format!("{region}:{}", uuid_v4())).await?;
+    let wrong_pool_id =
+        shared_value(store, "demo.misconfigured_identity_pool_id", || format!("{region}:{}", uuid_v4())).await?;
+    let api_arn = |api: &str| format!("arn:aws:appsync:{region}:{DEMO_ACCOUNT_ID}:apis/{api}");
+    let user_pool_provider =
+        format!("{}/{DEMO_POOL_ID}", base_url.split_once("://").map(|(_, r)| r).unwrap_or(base_url));
+    let identity_pool_trust = |aud: &str| {
+        json!({
+            "Sid": "IdentityPool",
+            "Effect": "Allow",
+            "Principal": { "Federated": "cognito-identity.amazonaws.com" },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": { "cognito-identity.amazonaws.com:aud": aud },
+                "ForAnyValue:StringLike": { "cognito-identity.amazonaws.com:amr": "authenticated" }
+            }
+        })
+    };
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            identity_pool_trust(&pool_id),
+            {
+                "Sid": "UserPoolTokens",
+                "Effect": "Allow",
+                "Principal": { "Federated": format!("arn:aws:iam::{DEMO_ACCOUNT_ID}:oidc-provider/{user_pool_provider}") },
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": { "StringEquals": { format!("{user_pool_provider}:aud"): pool_client_id } }
+            }
+        ]
+    });
+    let allow_graphql = |api: &str| {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Sid": "AllowGraphQL", "Effect": "Allow", "Action": "appsync:GraphQL", "Resource": format!("{}/*", api_arn(api)) }]
+        })
+        .to_string()
+    };
+    let role = engine
+        .put_role(DEMO_ROLE, &trust.to_string(), &[("AllowGraphQL".into(), allow_graphql(DEMO_GRAPHQL_API_ID))])
+        .await?;
+    let wrong_trust = json!({ "Version": "2012-10-17", "Statement": [identity_pool_trust(&wrong_pool_id)] });
+    let wrong = engine
+        .put_role(
+            MISCONFIGURED_ROLE,
+            &wrong_trust.to_string(),
+            &[("AllowGraphQL".into(), allow_graphql(OTHER_GRAPHQL_API_ID))],
+        )
+        .await?;
+    for (id, name, role_arn) in [
+        (&pool_id, "demo identity pool", role.arn(DEMO_ACCOUNT_ID)),
+        (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID)),
+    ] {
+        engine
+            .ensure_identity_pool(&IdentityPoolSpec {
+                identity_pool_id: Some(id.clone()),
+                name: name.into(),
+                allow_unauthenticated: false,
+                user_pools: vec![(DEMO_POOL_ID.into(), pool_client_id.into())],
+                open_id_connect_provider_arns: Vec::new(),
+                authenticated_role_arn: Some(role_arn),
+                unauthenticated_role_arn: None,
+                role_mappings: Default::default(),
+            })
+            .await?;
+    }
+    Ok(DemoIdentity {
+        identity_pool_id: pool_id,
+        misconfigured_identity_pool_id: wrong_pool_id,
+        api_arn: api_arn(DEMO_GRAPHQL_API_ID),
+        role_arn: role.arn(DEMO_ACCOUNT_ID),
+        misconfigured_role_arn: wrong.arn(DEMO_ACCOUNT_ID),
+    })
 }
 
 async fn seed_users(engine: &Engine) -> anyhow::Result<()> {

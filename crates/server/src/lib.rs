@@ -16,8 +16,11 @@ pub mod discovery;
 pub mod errors;
 pub mod exchange;
 pub mod forward_auth;
+pub mod graphql;
+pub mod identity_pools;
 pub mod oauth2;
 pub mod ops;
+pub mod query;
 pub mod ratelimit;
 
 use axum::Router;

@@ -551,6 +551,11 @@ impl PendingSignature {
         &self.service
     }
 
+    /// The `X-Amz-Security-Token` presented with temporary credentials (it names their secret).
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+
     /// Checks the session token and the signature with the secret looked up for the access key
     /// (`None`: no such key).
     pub fn finish(self, secret: Option<&Secret>) -> Result<Caller, SigV4Error> {

@@ -1,0 +1,792 @@
+//! AppSync-style authorization of GraphQL requests: each requested top-level field is the
+//! resource `arn:aws:appsync:<region>:<account>:apis/<api-id>/types/<Type>/fields/<field>` of
+//! the action `appsync:GraphQL`.
+//!
+//! Two ways in, as AppSync allows them:
+//! - `AWS_IAM`: a SigV4 signature by temporary credentials (the adapter verifies it). The
+//!   session's role supplies the identity policies (its inline policies) and the session its
+//!   session policy; every field must be allowed by [`crate::policy::evaluate`]. Admin
+//!   credentials are refused: they are not a role.
+//! - `AMAZON_COGNITO_USER_POOLS`: a user-pool JWT (access or id token) in `Authorization`,
+//!   verified here; any valid token of one of this server's user pools may call every field.
+//!
+//! Each request writes exactly one CloudTrail-shaped record (`GraphQL` from
+//! `appsync.amazonaws.com`) whose trail holds the whole chain: who signed, which session of
+//! which role (and identity pool identity), which policies were evaluated, and, for a denied
+//! field, every statement with why it did or did not match.
+
+use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::clock::rfc3339;
+use crate::iam::{role_name_of, Call, SessionClaims};
+use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
+use crate::model::AuditQuery;
+use crate::policy::{self, Decision, Effect, Policy, PolicyRef, PolicyScope, Request};
+use crate::trail::{Denial, DenialCode, Outcome, Step, Trail};
+use crate::Engine;
+use serde_json::{json, Value};
+
+/// The CloudTrail `eventSource` of GraphQL records.
+pub const EVENT_SOURCE: &str = "appsync.amazonaws.com";
+/// The CloudTrail `eventName` of GraphQL records.
+pub const EVENT_NAME: &str = "GraphQL";
+/// The IAM action every field is authorized as.
+pub const ACTION: &str = "appsync:GraphQL";
+/// The web identity provider of identity pool sessions (and their OpenID tokens).
+const COGNITO_IDENTITY_PROVIDER: &str = "cognito-identity.amazonaws.com";
+/// AppSync's error type for every authentication and authorization failure.
+pub const UNAUTHORIZED: &str = "UnauthorizedException";
+
+/// Who sent a GraphQL request, as the adapter found it.
+#[derive(Debug, Clone)]
+pub enum GraphqlCaller {
+    /// A SigV4 signature (service `appsync`) by temporary credentials, already verified.
+    Session(Box<SessionClaims>),
+    /// A SigV4 signature by admin credentials, already verified: refused, as they are no role.
+    Admin { access_key_id: String },
+    /// The `Authorization` header's value when it is not a SigV4 signature: a user-pool JWT
+    /// (verified here; an optional `Bearer ` prefix is allowed).
+    UserPoolToken(String),
+    /// No credentials, or credentials that did not verify. `check` and `detail` go into the
+    /// trail; `message` is what the client is told (never a token).
+    Unauthenticated { check: String, detail: String, message: String },
+}
+
+/// `query` or `mutation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    Query,
+    Mutation,
+}
+
+impl OperationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationKind::Query => "query",
+            OperationKind::Mutation => "mutation",
+        }
+    }
+    /// The root type its top-level fields belong to.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            OperationKind::Query => "Query",
+            OperationKind::Mutation => "Mutation",
+        }
+    }
+}
+
+/// A parsed and validated GraphQL operation: what is asked, for authorization.
+#[derive(Debug, Clone)]
+pub struct GraphqlOperation {
+    /// The API's id in its ARN (`apis/<api-id>`).
+    pub api_id: String,
+    pub kind: OperationKind,
+    pub name: Option<String>,
+    /// The requested top-level fields as (type, field), each once, in request order.
+    pub fields: Vec<(String, String)>,
+}
+
+/// A request the adapter could not read as a valid operation (malformed body, syntax error,
+/// a field the schema does not have): answered with `error_type` once the caller is known.
+#[derive(Debug, Clone)]
+pub struct GraphqlRejection {
+    /// `MalformedHttpRequestException`, `ValidationError`, ...
+    pub error_type: String,
+    pub message: String,
+}
+
+/// How the caller was authorized, in AppSync's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationType {
+    AwsIam,
+    UserPools,
+}
+
+impl AuthorizationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizationType::AwsIam => "AWS_IAM",
+            AuthorizationType::UserPools => "AMAZON_COGNITO_USER_POOLS",
+        }
+    }
+}
+
+/// Every requested field is allowed.
+#[derive(Debug, Clone)]
+pub struct GraphqlAllowed {
+    pub authorization_type: AuthorizationType,
+    /// Who the caller is for the API's data (an item's `owner`): the user-pool username; for a
+    /// role session the identity pool identity id, else `<role id>:<session name>`.
+    pub owner: String,
+    /// The request id the record was written under.
+    pub request_id: String,
+}
+
+/// A refusal: `status` (401 for authentication and authorization, 400 for an invalid request,
+/// 503 when the decision could not be made or recorded), the client's `message`, and the
+/// denial with its trail as recorded (its `exception` is AppSync's error type).
+#[derive(Debug, Clone)]
+pub struct GraphqlDenied {
+    pub status: u16,
+    pub message: String,
+    pub denial: Denial,
+}
+
+impl GraphqlDenied {
+    /// AppSync's `errorType`: `UnauthorizedException`, `ValidationError`, ...
+    pub fn error_type(&self) -> &str {
+        self.denial.exception.as_deref().unwrap_or(UNAUTHORIZED)
+    }
+}
+
+/// AppSync's message for a field the caller may not use.
+pub fn not_authorized(type_name: &str, field: &str) -> String {
+    format!("Not Authorized to access {field} on type {type_name}")
+}
+
+/// The message for a caller who may call nothing: AppSync names the first requested field.
+fn refusal(operation: Result<&GraphqlOperation, &GraphqlRejection>) -> String {
+    match operation.ok().and_then(|o| o.fields.first()) {
+        Some((t, f)) => not_authorized(t, f),
+        None => "You are not authorized to make this call.".to_string(),
+    }
+}
+
+/// What one request's decision collects for its record.
+#[derive(Default)]
+struct Run {
+    trail: Trail,
+    principal: Option<Principal>,
+    user_identity: Option<Value>,
+    authorization_type: Option<AuthorizationType>,
+    evaluations: Vec<Value>,
+}
+
+impl Run {
+    fn deny(&mut self, status: u16, error_type: &str, check: &str, detail: String, message: String) -> GraphqlDenied {
+        let mut trail = std::mem::take(&mut self.trail);
+        trail.fail(check, detail.clone());
+        self.denied(status, error_type, trail, detail, message)
+    }
+
+    /// A denial whose trail already holds its failing steps; `detail` is the record's message.
+    fn denied(&self, status: u16, error_type: &str, trail: Trail, detail: String, message: String) -> GraphqlDenied {
+        let code = match status {
+            400 => DenialCode::InvalidRequest,
+            401 => DenialCode::InvalidToken,
+            500.. => DenialCode::TemporarilyUnavailable,
+            _ => DenialCode::InsufficientScope,
+        };
+        GraphqlDenied {
+            status,
+            message,
+            denial: Denial { code, message: detail, trail, exception: Some(error_type.to_string()) },
+        }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+impl Engine {
+    /// The ARN of a GraphQL API of this account and region.
+    pub fn graphql_api_arn(&self, api_id: &str) -> String {
+        format!("arn:aws:appsync:{}:{}:apis/{api_id}", self.config.aws.region, self.config.aws.account_id)
+    }
+
+    /// The ARN a field is authorized on: `<api arn>/types/<Type>/fields/<field>`.
+    pub fn graphql_field_arn(&self, api_id: &str, type_name: &str, field: &str) -> String {
+        format!("{}/types/{type_name}/fields/{field}", self.graphql_api_arn(api_id))
+    }
+
+    /// Decides one GraphQL request: authenticates `caller`, then (for a valid `operation`)
+    /// authorizes each top-level field. Writes one audit record, allowed or not.
+    pub async fn authorize_graphql(
+        &self,
+        caller: &GraphqlCaller,
+        operation: Result<&GraphqlOperation, &GraphqlRejection>,
+        ctx: &RequestContext,
+    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+        let ctx = RequestContext { event_source: EVENT_SOURCE.into(), ..ctx.clone() };
+        let mut run = Run::default();
+        let result = self.graphql_decide(caller, operation, &ctx, &mut run).await;
+        let decision = if result.is_ok() { "allow" } else { "deny" };
+        metrics::counter!("tokenbridge_graphql_decisions_total", "decision" => decision).increment(1);
+
+        let op = operation.ok();
+        let field_names: Vec<String> =
+            op.map(|o| o.fields.iter().map(|(t, f)| format!("{t}.{f}")).collect()).unwrap_or_default();
+        let resources: Vec<Value> = op
+            .map(|o| {
+                o.fields
+                    .iter()
+                    .map(|(t, f)| {
+                        json!({
+                            "accountId": self.config.aws.account_id,
+                            "type": "AWS::AppSync::GraphQLApi",
+                            "ARN": self.graphql_field_arn(&o.api_id, t, f),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut request_parameters = json!({
+            "apiId": op.map(|o| o.api_id.as_str()),
+            "authorizationType": run.authorization_type.map(AuthorizationType::as_str),
+            "operation": op.map(|o| o.kind.as_str()),
+            "operationName": op.and_then(|o| o.name.as_deref()),
+            "fields": field_names,
+        });
+        if let GraphqlCaller::UserPoolToken(t) = caller {
+            request_parameters["authorization"] = json!(token_label(t));
+        }
+        let trail = match &result {
+            Ok(_) => std::mem::take(&mut run.trail),
+            Err(d) => d.denial.trail.clone(),
+        };
+        let (user_identity, evaluations) = (run.user_identity.take(), std::mem::take(&mut run.evaluations));
+        let audited = self
+            .audit_with(
+                AuditEntry {
+                    event_name: EVENT_NAME,
+                    ctx: &ctx,
+                    principal: run.principal.take(),
+                    request_parameters,
+                    response_elements: Value::Null,
+                    trail: &trail,
+                    denial: result.as_ref().err().map(|d| &d.denial),
+                    read_only: op.is_some_and(|o| o.kind == OperationKind::Query),
+                },
+                |r| {
+                    r["eventType"] = json!("AwsApiCall");
+                    r["managementEvent"] = json!(false);
+                    r["eventCategory"] = json!("Data");
+                    if !resources.is_empty() {
+                        r["resources"] = Value::Array(resources);
+                    }
+                    if let Some(u) = user_identity {
+                        r["userIdentity"] = u;
+                    }
+                    if !evaluations.is_empty() {
+                        r["additionalEventData"]["policyEvaluations"] = Value::Array(evaluations);
+                    }
+                },
+            )
+            .await;
+        match result {
+            Ok(_) if !audited => {
+                let detail = "the audit record could not be written, so the request is refused; retry".to_string();
+                Err(run.deny(503, "ServiceUnavailableException", "audit", detail.clone(), detail))
+            }
+            Ok(mut allowed) => {
+                allowed.request_id = ctx.request_id.clone();
+                Ok(allowed)
+            }
+            Err(d) => Err(d),
+        }
+    }
+
+    async fn graphql_decide(
+        &self,
+        caller: &GraphqlCaller,
+        operation: Result<&GraphqlOperation, &GraphqlRejection>,
+        ctx: &RequestContext,
+        run: &mut Run,
+    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+        let refused = || refusal(operation);
+        match caller {
+            GraphqlCaller::Unauthenticated { check, detail, message } => {
+                Err(run.deny(401, UNAUTHORIZED, check, detail.clone(), message.clone()))
+            }
+            GraphqlCaller::Admin { access_key_id } => {
+                run.authorization_type = Some(AuthorizationType::AwsIam);
+                run.principal = Some(Principal {
+                    user_id: access_key_id.clone(),
+                    username: "tokenbridge-admin".into(),
+                    identity_provider: None,
+                });
+                run.trail
+                    .pass("authentication", format!("AWS_IAM: SigV4 signature by admin credentials {access_key_id}"));
+                Err(run.deny(
+                    401,
+                    UNAUTHORIZED,
+                    "role",
+                    "admin credentials are not a role session: AWS_IAM authorization needs the temporary \
+                     credentials of a role (STS AssumeRoleWithWebIdentity or an identity pool)"
+                        .into(),
+                    refused(),
+                ))
+            }
+            GraphqlCaller::UserPoolToken(token) => {
+                run.authorization_type = Some(AuthorizationType::UserPools);
+                let owner = self.graphql_user_pool_caller(token, run).await?;
+                let op = self.graphql_operation(operation, run)?;
+                for (t, f) in &op.fields {
+                    run.trail.pass(
+                        &format!("{t}.{f}"),
+                        "allowed: any valid token of the user pool may call it (AMAZON_COGNITO_USER_POOLS, no IAM policy)",
+                    );
+                }
+                Ok(GraphqlAllowed {
+                    authorization_type: AuthorizationType::UserPools,
+                    owner,
+                    request_id: String::new(),
+                })
+            }
+            GraphqlCaller::Session(claims) => {
+                run.authorization_type = Some(AuthorizationType::AwsIam);
+                self.graphql_session(claims, operation, ctx, run).await
+            }
+        }
+    }
+
+    /// Verifies a user-pool token; returns the username.
+    async fn graphql_user_pool_caller(&self, header: &str, run: &mut Run) -> Result<String, GraphqlDenied> {
+        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        let invalid = |run: &mut Run, check: &str, detail: String| {
+            let message = if check == "expiry" {
+                "Token has expired.".to_string()
+            } else {
+                format!("Valid authorization header not provided: the user-pool token failed the {check} check")
+            };
+            run.deny(401, UNAUTHORIZED, check, detail, message)
+        };
+        if !looks_like_jwt(token) {
+            return Err(run.deny(
+                401,
+                UNAUTHORIZED,
+                "authentication",
+                "the Authorization header is neither a SigV4 signature nor a JWT".into(),
+                "Valid authorization header not provided: expected a SigV4 signature or a user-pool token".into(),
+            ));
+        }
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(run, "format", e))?;
+        let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
+        if !crate::userpool::is_pool_issuer(&self.issuer, &iss) {
+            return Err(invalid(
+                run,
+                "issuer",
+                format!("issuer {iss:?} is not a user pool of this server (AMAZON_COGNITO_USER_POOLS takes user-pool tokens)"),
+            ));
+        }
+        let t = crate::issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, None, self.now())
+            .await
+            .map_err(|(check, detail)| invalid(run, check, detail))?;
+        let token_use = t.str("token_use").unwrap_or_default().to_string();
+        let username = match token_use.as_str() {
+            "access" => t.str("username"),
+            "id" => t.str("cognito:username"),
+            _ => None,
+        }
+        .unwrap_or_default()
+        .to_string();
+        if username.is_empty() {
+            return Err(invalid(
+                run,
+                "token_use",
+                format!("token_use {token_use:?} is neither an access nor an id token of a user pool"),
+            ));
+        }
+        let pool_id = iss.rsplit('/').next().unwrap_or_default();
+        match self.user_pool(pool_id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(invalid(run, "user pool", format!("user pool {pool_id} does not exist"))),
+            Err(e) => {
+                let detail = format!("storage is unavailable: {e}");
+                return Err(run.deny(503, "ServiceUnavailableException", "user pool", detail.clone(), detail));
+            }
+        }
+        if let Some(family) = t.str("origin_jti") {
+            match self.store.refresh_family_active(family).await {
+                Ok(true) => {}
+                Ok(false) => return Err(invalid(run, "revocation", "the token's session was revoked".into())),
+                Err(e) => {
+                    let detail = format!("storage is unavailable: {e}");
+                    return Err(run.deny(503, "ServiceUnavailableException", "revocation", detail.clone(), detail));
+                }
+            }
+        }
+        let sub = t.str("sub").unwrap_or_default().to_string();
+        let client = t.str("client_id").or_else(|| t.str("aud")).unwrap_or_default();
+        run.trail.pass(
+            "authentication",
+            format!(
+                "AMAZON_COGNITO_USER_POOLS: {token_use} token of user pool {pool_id} (client {client}) signed by {}",
+                t.kid
+            ),
+        );
+        let groups: Vec<String> = t
+            .claims
+            .get("cognito:groups")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        run.trail.pass("user", format!("{username} (sub {sub}), groups: {}", list_or_none(&groups)));
+        let provider = iss.strip_prefix("https://").or_else(|| iss.strip_prefix("http://")).unwrap_or(&iss);
+        run.principal =
+            Some(Principal { user_id: sub, username: username.clone(), identity_provider: Some(provider.to_string()) });
+        Ok(username)
+    }
+
+    /// The operation, once the caller is known: an invalid one is refused now.
+    fn graphql_operation<'o>(
+        &self,
+        operation: Result<&'o GraphqlOperation, &GraphqlRejection>,
+        run: &mut Run,
+    ) -> Result<&'o GraphqlOperation, GraphqlDenied> {
+        match operation {
+            Ok(op) => {
+                let name = op.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+                let fields: Vec<String> = op.fields.iter().map(|(t, f)| format!("{t}.{f}")).collect();
+                run.trail.pass(
+                    "operation",
+                    format!("{}{name} on API {}: fields {}", op.kind.as_str(), op.api_id, list_or_none(&fields)),
+                );
+                Ok(op)
+            }
+            Err(r) => Err(run.deny(400, &r.error_type, "operation", r.message.clone(), r.message.clone())),
+        }
+    }
+
+    async fn graphql_session(
+        &self,
+        claims: &SessionClaims,
+        operation: Result<&GraphqlOperation, &GraphqlRejection>,
+        ctx: &RequestContext,
+        run: &mut Run,
+    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+        let account = self.config.aws.account_id.clone();
+        let role_name = role_name_of(&claims.role_arn).unwrap_or_default().to_string();
+        let user_id = format!("{}:{}", claims.role_id, claims.session_name);
+        run.principal = Some(Principal {
+            user_id: user_id.clone(),
+            username: claims.session_name.clone(),
+            identity_provider: None,
+        });
+        run.user_identity = Some(json!({
+            "type": "AssumedRole",
+            "principalId": user_id,
+            "arn": claims.assumed_role_arn,
+            "accountId": account,
+            "accessKeyId": claims.access_key_id,
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": claims.role_id,
+                    "arn": claims.role_arn,
+                    "accountId": account,
+                    "userName": role_name,
+                },
+                "webIdFederationData": {
+                    "federatedProvider": claims.provider,
+                    "attributes": {},
+                },
+                "attributes": {
+                    "creationDate": rfc3339(claims.issued_at),
+                    "mfaAuthenticated": "false",
+                },
+            },
+        }));
+        if let Some(s) = &claims.source_identity {
+            run.user_identity.as_mut().expect("set above")["sessionContext"]["sourceIdentity"] = json!(s);
+        }
+        let refused = || refusal(operation);
+
+        run.trail.pass(
+            "authentication",
+            format!(
+                "AWS_IAM: SigV4 signature by temporary credentials {} of {}",
+                claims.access_key_id, claims.assumed_role_arn
+            ),
+        );
+        let now = self.now();
+        if claims.expires_at <= now {
+            let detail =
+                format!("the session expired at {} ({} s ago)", rfc3339(claims.expires_at), now - claims.expires_at);
+            return Err(run.deny(
+                401,
+                UNAUTHORIZED,
+                "session",
+                detail,
+                "The security token included in the request is expired".into(),
+            ));
+        }
+        run.trail.pass(
+            "session",
+            format!(
+                "session {} of role {}, issued {}, expires {}",
+                claims.session_name,
+                claims.role_arn,
+                rfc3339(claims.issued_at),
+                rfc3339(claims.expires_at)
+            ),
+        );
+        let source = claims.source_identity.as_deref().map(|s| format!(", source identity {s}")).unwrap_or_default();
+        run.trail.pass("web identity", format!("subject {} from provider {}{source}", claims.subject, claims.provider));
+        // The enhanced flow records the identity; the basic flow's OpenID token has it as subject.
+        let identity_id = claims
+            .identity_id
+            .clone()
+            .or_else(|| (claims.provider == COGNITO_IDENTITY_PROVIDER).then(|| claims.subject.clone()));
+        let identity_pool_at = run.trail.steps.len();
+        match &identity_id {
+            Some(id) => run.trail.pass("identity pool", format!("identity {id} (cognito-identity.amazonaws.com:sub)")),
+            None => run.trail.skip(
+                "identity pool",
+                "the credentials came from STS AssumeRoleWithWebIdentity directly, not through an identity pool",
+            ),
+        }
+
+        // The role as it is now: its inline policies are the identity policies.
+        if role_name.is_empty() {
+            let detail = format!("{:?} is not a role ARN", claims.role_arn);
+            return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+        }
+        let mut call = Call::default();
+        let role = match self.role(&role_name, &mut call).await {
+            Ok(r) => r,
+            Err(e) if e.status >= 500 => {
+                return Err(run.deny(503, "ServiceUnavailableException", "role", e.message.clone(), e.message));
+            }
+            Err(_) => {
+                let detail = format!("role {role_name} no longer exists");
+                return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+            }
+        };
+        if role.role_id != claims.role_id || role.arn(&account) != claims.role_arn {
+            let detail = format!(
+                "role {role_name} was deleted and created again since this session began (role id {} now, {} then)",
+                role.role_id, claims.role_id
+            );
+            return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+        }
+        let mut identity: Vec<(String, Policy)> = Vec::with_capacity(role.inline_policies.len());
+        for (name, text) in &role.inline_policies {
+            match Policy::parse_identity(text) {
+                Ok(p) => identity.push((name.clone(), p)),
+                Err(e) => {
+                    let detail = format!("inline policy {name} of role {role_name} does not parse: {e}");
+                    return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+                }
+            }
+        }
+        let session_policy = match claims.session_policy.as_deref().map(Policy::parse_identity) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                let detail = format!("the session policy does not parse: {e}");
+                return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+            }
+        };
+        let names: Vec<String> = identity.iter().map(|(n, _)| n.clone()).collect();
+        run.trail.pass(
+            "role",
+            format!(
+                "role {role_name} ({}): inline policies {}; session policy: {}",
+                role.role_id,
+                list_or_none(&names),
+                if session_policy.is_some() { "yes (it limits the role's)" } else { "none" }
+            ),
+        );
+
+        let op = self.graphql_operation(operation, run)?;
+        let mut context = policy::Context::new();
+        context.insert("aws:username", [claims.session_name.as_str()]);
+        context.insert("aws:userid", [user_id.as_str()]);
+        context.insert("aws:PrincipalArn", [claims.role_arn.as_str()]);
+        context.insert("aws:PrincipalAccount", [account.as_str()]);
+        context.insert("aws:PrincipalType", ["AssumedRole"]);
+        context.insert("aws:FederatedProvider", [claims.provider.as_str()]);
+        context.insert("aws:TokenIssueTime", [rfc3339(claims.issued_at)]);
+        if let Some(id) = &identity_id {
+            context.insert("cognito-identity.amazonaws.com:sub", [id.as_str()]);
+        }
+        if let Some(s) = &claims.source_identity {
+            context.insert("aws:SourceIdentity", [s.as_str()]);
+        }
+        for (k, v) in &claims.tags {
+            context.insert(format!("aws:PrincipalTag/{k}"), [v.as_str()]);
+        }
+        if !ctx.source_ip.is_empty() {
+            context.insert("aws:SourceIp", [ctx.source_ip.as_str()]);
+        }
+        context.insert("aws:CurrentTime", [rfc3339(now)]);
+        context.insert("aws:EpochTime", [now.to_string()]);
+        let mut keys: Vec<String> = context.iter().map(|(k, v)| format!("{k}={}", v.join("|"))).collect();
+        keys.sort();
+        run.trail.pass("context", format!("condition keys: {}", keys.join(", ")));
+
+        let refs: Vec<PolicyRef<'_>> = identity.iter().map(|(n, p)| PolicyRef::new(n, p)).collect();
+        let session_ref = session_policy.as_ref().map(|p| PolicyRef::new("", p));
+        let principal = policy::Principal::Aws(claims.assumed_role_arn.clone());
+        let mut denied: Option<(String, String, String)> = None;
+        for (type_name, field) in &op.fields {
+            let resource = self.graphql_field_arn(&op.api_id, type_name, field);
+            let request = Request {
+                action: ACTION.into(),
+                resource: resource.clone(),
+                principal: Some(principal.clone()),
+                context: context.clone(),
+            };
+            let check = format!("{type_name}.{field}");
+            let evaluation = policy::evaluate(&refs, session_ref, &request);
+            if evaluation.is_allowed() {
+                let by = evaluation.statement.map(|id| statement_name(&refs, session_ref, id)).unwrap_or_default();
+                run.trail.pass(&check, format!("allowed by {by} ({ACTION} on {resource})"));
+                run.evaluations.push(json!({ "field": check, "resource": resource, "decision": "Allow" }));
+                continue;
+            }
+            let explanation = policy::explain(&refs, session_ref, &request);
+            let mut reason = None;
+            for p in &explanation.policies {
+                let scope = match p.scope {
+                    PolicyScope::Identity => format!("policy \"{}\"", p.name),
+                    PolicyScope::Session => "session policy".to_string(),
+                };
+                if p.statements.is_empty() {
+                    run.trail.skip(&scope, "has no statements");
+                }
+                for st in &p.statements {
+                    // What stands in the way: the Deny that applies, or every Allow that does not.
+                    let outcome = match (explanation.decision, st.effect, st.applies) {
+                        (Decision::ExplicitDeny, Effect::Deny, true) => Outcome::Fail,
+                        (Decision::ImplicitDeny, Effect::Allow, false) => Outcome::Fail,
+                        (_, _, true) => Outcome::Pass,
+                        _ => Outcome::Skip,
+                    };
+                    if outcome == Outcome::Fail && reason.is_none() {
+                        reason = Some(st.text.clone());
+                    }
+                    match outcome {
+                        Outcome::Fail => run.trail.fail(&scope, st.text.clone()),
+                        Outcome::Pass => run.trail.pass(&scope, st.text.clone()),
+                        Outcome::Skip => run.trail.skip(&scope, st.text.clone()),
+                    }
+                }
+            }
+            if refs.is_empty() {
+                run.trail.fail("policies", format!("role {role_name} has no inline policies: nothing allows anything"));
+            }
+            let summary = if explanation.summary.contains(&resource) {
+                explanation.summary.clone()
+            } else {
+                format!("{} ({ACTION} on {resource})", explanation.summary)
+            };
+            run.trail.fail(&check, summary.clone());
+            run.evaluations.push(json!({
+                "field": check,
+                "resource": resource,
+                "decision": match explanation.decision {
+                    Decision::ExplicitDeny => "ExplicitDeny",
+                    _ => "ImplicitDeny",
+                },
+                "explanation": explanation,
+            }));
+            if denied.is_none() {
+                let why = match reason {
+                    Some(r) if explanation.decision == Decision::ImplicitDeny => format!("{summary}; {r}"),
+                    _ => summary,
+                };
+                denied = Some((type_name.clone(), field.clone(), why));
+            }
+        }
+        if let Some((type_name, field, why)) = denied {
+            // Only now (a denial is rare, an allow is not) the rest of the chain: the identity's
+            // pool, and the request that issued these credentials with the trust statement.
+            let trust_step = self.graphql_issuance(claims).await;
+            if let Some(id) = &identity_id {
+                if let Some(pool) = self.graphql_identity_pool_of(id).await {
+                    run.trail.steps[identity_pool_at].detail = format!("identity {id} of identity pool {pool}");
+                }
+            }
+            run.trail.steps.insert(identity_pool_at + 1, trust_step);
+            let message = not_authorized(&type_name, &field);
+            let trail = std::mem::take(&mut run.trail);
+            return Err(run.denied(401, UNAUTHORIZED, trail, format!("{message}: {why}"), message));
+        }
+        Ok(GraphqlAllowed {
+            authorization_type: AuthorizationType::AwsIam,
+            owner: identity_id.unwrap_or(user_id),
+            request_id: String::new(),
+        })
+    }
+}
+
+impl Engine {
+    /// The step telling which request issued a session's credentials and which statement of
+    /// the role's trust policy admitted it, from that request's audit record.
+    async fn graphql_issuance(&self, claims: &SessionClaims) -> Step {
+        let q = AuditQuery {
+            event_name: Some("AssumeRoleWithWebIdentity".into()),
+            resource_name: Some(claims.role_arn.clone()),
+            start_time: Some(claims.issued_at - 1),
+            end_time: Some(claims.issued_at + 1),
+            denied: Some(false),
+            limit: Some(100),
+            ..Default::default()
+        };
+        let records = self.store.lookup_audit(&q).await.unwrap_or_default();
+        let issued = records.iter().find(|r| {
+            r.record.pointer("/responseElements/credentials/accessKeyId").and_then(Value::as_str)
+                == Some(claims.access_key_id.as_str())
+        });
+        let Some(r) = issued else {
+            return Step {
+                check: "trust".into(),
+                outcome: Outcome::Skip,
+                detail: format!(
+                    "no audit record of the AssumeRoleWithWebIdentity that issued {} was found (retention?)",
+                    claims.access_key_id
+                ),
+            };
+        };
+        let trust = r
+            .record
+            .pointer("/additionalEventData/decisionTrail")
+            .and_then(Value::as_array)
+            .and_then(|steps| steps.iter().find(|s| s["check"] == "trust"))
+            .and_then(|s| s["detail"].as_str())
+            .map(|d| d.lines().last().unwrap_or(d).to_string())
+            .unwrap_or_else(|| "its trust decision is not recorded".into());
+        Step {
+            check: "trust".into(),
+            outcome: Outcome::Pass,
+            detail: format!(
+                "role {} assumed by request {} ({} AssumeRoleWithWebIdentity at {}): trust policy {trust}",
+                role_name_of(&claims.role_arn).unwrap_or_default(),
+                r.request_id,
+                r.record["eventSource"].as_str().unwrap_or_default(),
+                rfc3339(r.event_time),
+            ),
+        }
+    }
+
+    /// `<pool id> (<pool name>)` of an identity pool identity, when it is known here.
+    async fn graphql_identity_pool_of(&self, identity_id: &str) -> Option<String> {
+        let d = self.store.get_document(crate::identity::KIND_IDENTITY, identity_id).await.ok()??;
+        let pool_id = d.body.get("pool_id").and_then(Value::as_str)?.to_string();
+        match self.identity_pool(&pool_id).await {
+            Ok(Some(p)) => Some(format!("{pool_id} ({})", p.identity_pool_name)),
+            _ => Some(pool_id),
+        }
+    }
+}
+
+/// `statement "Sid" of policy "name"` (or `Statement[i]`, or of the session policy).
+fn statement_name(identity: &[PolicyRef<'_>], session: Option<PolicyRef<'_>>, id: policy::StatementId) -> String {
+    let (p, of) = match id.scope {
+        PolicyScope::Identity => (identity[id.policy], format!(" of policy \"{}\"", identity[id.policy].name)),
+        PolicyScope::Session => match session {
+            Some(s) => (s, " of the session policy".to_string()),
+            None => return "a statement".into(),
+        },
+    };
+    match p.policy.statements().get(id.statement).and_then(|s| s.sid()) {
+        Some(sid) => format!("statement \"{sid}\"{of}"),
+        None => format!("Statement[{}]{of}", id.statement),
+    }
+}

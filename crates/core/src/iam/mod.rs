@@ -1,0 +1,365 @@
+//! Roles with trust and identity policies (an IAM-compatible subset of the query API), STS's
+//! `AssumeRoleWithWebIdentity` and `GetCallerIdentity`, and the temporary credentials they hand
+//! out. Answers are JSON trees the adapter renders as the query protocol's XML.
+
+pub mod credentials;
+mod roles;
+mod sts;
+
+use crate::trail::{Denial, DenialCode, Trail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use credentials::{Credentials, SessionClaims, SessionKey};
+pub use sts::CallerIdentity;
+pub(crate) use sts::WebIdentity;
+pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
+
+pub(crate) const KIND_ROLE: &str = "iam_role";
+pub const IAM_EVENT_SOURCE: &str = "iam.amazonaws.com";
+pub const STS_EVENT_SOURCE: &str = "sts.amazonaws.com";
+
+/// A query-protocol error: the code clients switch on, the message, the HTTP status, whether
+/// the caller (`Sender`) or the server (`Receiver`) is at fault, and the trail for the audit.
+#[derive(Debug, Clone)]
+pub struct QueryError {
+    pub code: &'static str,
+    pub message: String,
+    pub status: u16,
+    pub trail: Trail,
+}
+
+impl QueryError {
+    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut trail = Trail::new();
+        trail.fail("request", message.clone());
+        Self { code, message, status, trail }
+    }
+    pub fn sender(&self) -> bool {
+        self.status < 500
+    }
+    pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
+        Self::new("ServiceUnavailable", 503, format!("storage is unavailable: {e}"))
+    }
+    pub(crate) fn into_denial(self) -> Denial {
+        let code = match self.status {
+            500.. => DenialCode::TemporarilyUnavailable,
+            _ => DenialCode::InvalidRequest,
+        };
+        Denial { code, message: self.message, trail: self.trail, exception: Some(self.code.to_string()) }
+    }
+}
+
+impl From<crate::store::StoreError> for QueryError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::storage(e)
+    }
+}
+
+/// A role: who may assume it (trust policy) and what its sessions may do (inline policies).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub role_id: String,
+    pub trust_policy: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub max_session_duration: i64,
+    #[serde(default)]
+    pub inline_policies: BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+impl Role {
+    pub fn arn(&self, account_id: &str) -> String {
+        format!("arn:aws:iam::{account_id}:role{}{}", self.path, self.name)
+    }
+}
+
+/// The role name in a role ARN (`arn:aws:iam::<account>:role/<path/><name>`).
+pub fn role_name_of(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (_, resource) = rest.split_once(':')?;
+    let path_and_name = resource.strip_prefix("role/")?;
+    path_and_name.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
+/// A query-protocol call's running state (as the user-pool door's).
+#[derive(Default)]
+pub(crate) struct Call {
+    pub trail: Trail,
+    pub principal: Option<crate::audit::Principal>,
+    /// CloudTrail `resources` of the event.
+    pub resources: Vec<serde_json::Value>,
+    /// A `userIdentity` that replaces the default one (web identities).
+    pub user_identity: Option<serde_json::Value>,
+}
+
+impl Call {
+    pub fn fail(
+        &mut self,
+        code: &'static str,
+        status: u16,
+        check: &str,
+        detail: impl Into<String>,
+        message: &str,
+    ) -> QueryError {
+        let mut trail = std::mem::take(&mut self.trail);
+        trail.fail(check, detail);
+        QueryError { code, message: message.to_string(), status, trail }
+    }
+    pub fn invalid(&mut self, code: &'static str, status: u16, check: &str, message: impl Into<String>) -> QueryError {
+        let m = message.into();
+        self.fail(code, status, check, m.clone(), &m)
+    }
+}
+
+/// A required query parameter, or AWS's ValidationError naming it.
+pub(crate) fn required<'a>(
+    p: &'a BTreeMap<String, String>,
+    name: &str,
+    call: &mut Call,
+) -> Result<&'a str, QueryError> {
+    p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
+        call.invalid(
+            "ValidationError",
+            400,
+            "request",
+            format!(
+                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                lower_first(name)
+            ),
+        )
+    })
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_from_arns() {
+        assert_eq!(role_name_of("arn:aws:iam::123456789012:role/app"), Some("app"));
+        assert_eq!(role_name_of("arn:aws:iam::123456789012:role/service-role/app"), Some("app"));
+        assert_eq!(role_name_of("arn:aws:iam::123456789012:user/app"), None);
+        assert_eq!(role_name_of("app"), None);
+    }
+}
+
+/// The two query-protocol services of the `POST /` door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryService {
+    Iam,
+    Sts,
+}
+
+impl QueryService {
+    /// By the `Version` parameter, as the two APIs are told apart on one endpoint.
+    pub fn by_version(version: &str) -> Option<Self> {
+        match version {
+            "2010-05-08" => Some(Self::Iam),
+            "2011-06-15" => Some(Self::Sts),
+            _ => None,
+        }
+    }
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Self::Iam => "iam",
+            Self::Sts => "sts",
+        }
+    }
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Self::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+            Self::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+        }
+    }
+    fn event_source(self) -> &'static str {
+        match self {
+            Self::Iam => IAM_EVENT_SOURCE,
+            Self::Sts => STS_EVENT_SOURCE,
+        }
+    }
+}
+
+/// Query parameters never kept in audit records.
+const HIDDEN_PARAMS: &[&str] = &["WebIdentityToken", "Policy", "SAMLAssertion"];
+
+fn camel(name: &str) -> String {
+    lower_first(name)
+}
+
+impl crate::Engine {
+    /// The server's session-token key (made once, shared by every instance through the store).
+    pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, QueryError> {
+        self.session_key
+            .get_or_try_init(|| async {
+                SessionKey::load(self.store.as_ref(), self.master.as_deref()).await.map(std::sync::Arc::new)
+            })
+            .await
+            .cloned()
+            .map_err(QueryError::storage)
+    }
+
+    /// The session behind a presented session token, if it is ours and unexpired.
+    pub async fn open_session_token(&self, token: &str) -> Result<SessionClaims, String> {
+        let key = self.session_key().await.map_err(|e| e.message)?;
+        let claims = key.open(token).map_err(str::to_string)?;
+        let now = self.now();
+        if claims.expires_at <= now {
+            return Err(format!("the session expired {} s ago", now - claims.expires_at));
+        }
+        Ok(claims)
+    }
+
+    /// Runs one IAM or STS action; `caller` is who signed the request (the adapter verified it).
+    /// IAM needs the admin credentials; `AssumeRoleWithWebIdentity` needs no signature (the
+    /// token is the credential). Every call is audited in CloudTrail's shape.
+    pub async fn query_action(
+        &self,
+        service: QueryService,
+        action: &str,
+        params: &BTreeMap<String, String>,
+        caller: Option<&CallerIdentity>,
+        ctx: &crate::audit::RequestContext,
+    ) -> Result<serde_json::Value, QueryError> {
+        let mut call = Call::default();
+        let result = match (service, caller) {
+            (QueryService::Iam, Some(CallerIdentity::Admin { .. })) => {
+                self.iam_dispatch(action, params, &mut call).await
+            }
+            (QueryService::Iam, _) => Err(call.fail(
+                "AccessDenied",
+                403,
+                "signature",
+                format!("{action} needs a signature by admin credentials"),
+                &format!("User is not authorized to perform: iam:{action}"),
+            )),
+            (QueryService::Sts, caller) => self.sts_dispatch(action, params, caller, &mut call).await,
+        };
+        let request_parameters: serde_json::Map<String, serde_json::Value> = params
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "Action" | "Version"))
+            .map(|(k, v)| {
+                let v = if HIDDEN_PARAMS.contains(&k.as_str()) {
+                    "HIDDEN_DUE_TO_SECURITY_REASONS".to_string()
+                } else {
+                    v.clone()
+                };
+                (camel(k), serde_json::Value::String(v))
+            })
+            .collect();
+        let read_only = matches!(
+            action,
+            "GetRole"
+                | "ListRoles"
+                | "GetRolePolicy"
+                | "ListRolePolicies"
+                | "GetCallerIdentity"
+                | "AssumeRoleWithWebIdentity"
+        );
+        let (response, denial) = match &result {
+            Ok(v) => (sts::audit_response(action, v), None),
+            Err(e) => (serde_json::Value::Null, Some(e.clone().into_denial())),
+        };
+        let trail = match &denial {
+            Some(d) => d.trail.clone(),
+            None => std::mem::take(&mut call.trail),
+        };
+        let (resources, user_identity) = (std::mem::take(&mut call.resources), call.user_identity.take());
+        let audited = self
+            .audit_with(
+                crate::audit::AuditEntry {
+                    event_name: action,
+                    ctx: &crate::audit::RequestContext { event_source: service.event_source().into(), ..ctx.clone() },
+                    principal: call.principal.take(),
+                    request_parameters: serde_json::Value::Object(request_parameters),
+                    response_elements: response,
+                    trail: &trail,
+                    denial: denial.as_ref(),
+                    read_only,
+                },
+                |r| {
+                    r["managementEvent"] = serde_json::json!(true);
+                    if !resources.is_empty() {
+                        r["resources"] = serde_json::Value::Array(resources);
+                    }
+                    if let Some(u) = user_identity {
+                        r["userIdentity"] = u;
+                    }
+                    if action == "AssumeRoleWithWebIdentity" {
+                        r["additionalEventData"]["identityProviderConnectionVerificationMethod"] =
+                            serde_json::json!("IAMTrustStore");
+                    }
+                },
+            )
+            .await;
+        match result {
+            Ok(_) if !audited => {
+                Err(QueryError::new("ServiceUnavailable", 503, "the audit record could not be written"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// The answer of `tokenbridge policy simulate`: the decision and, per statement, why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Simulation {
+    pub allowed: bool,
+    pub decision: String,
+    pub role_arn: String,
+    pub explanation: String,
+}
+
+impl crate::Engine {
+    /// Would a session of `role` (name or ARN) be allowed `action` on `resource`, given context
+    /// keys? The same evaluation and explanation as a live request, before anything is deployed.
+    pub async fn simulate_policy(
+        &self,
+        role: &str,
+        action: &str,
+        resource: &str,
+        context: &[(String, String)],
+        session_policy: Option<&str>,
+    ) -> anyhow::Result<Simulation> {
+        let name = role_name_of(role).unwrap_or(role);
+        let role =
+            self.role(name, &mut Call::default()).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        let parsed: Vec<(String, crate::policy::Policy)> = role
+            .inline_policies
+            .iter()
+            .map(|(n, text)| {
+                crate::policy::Policy::parse(text, crate::policy::PolicyKind::Identity)
+                    .map(|p| (n.clone(), p))
+                    .map_err(|e| anyhow::anyhow!("policy {n} of role {}: {e}", role.name))
+            })
+            .collect::<Result<_, _>>()?;
+        let session = session_policy
+            .map(|t| crate::policy::Policy::parse(t, crate::policy::PolicyKind::Identity))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("session policy: {e}"))?;
+        let mut req = crate::policy::Request::new(action, resource);
+        for (k, v) in context {
+            req.context.push(k, v.clone());
+        }
+        let refs: Vec<crate::policy::PolicyRef<'_>> =
+            parsed.iter().map(|(n, p)| crate::policy::PolicyRef::new(n, p)).collect();
+        let session_ref = session.as_ref().map(|p| crate::policy::PolicyRef::new("session policy", p));
+        let evaluation = crate::policy::evaluate(&refs, session_ref, &req);
+        let explanation = crate::policy::explain(&refs, session_ref, &req).render();
+        Ok(Simulation {
+            allowed: evaluation.is_allowed(),
+            decision: evaluation.decision.to_string(),
+            role_arn: role.arn(&self.config.aws.account_id),
+            explanation,
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! The IAM query-API subset: CreateRole, GetRole, ListRoles, DeleteRole, UpdateAssumeRolePolicy,
+//! PutRolePolicy, GetRolePolicy, ListRolePolicies, DeleteRolePolicy. Policies are checked when written: a
+//! malformed one is refused with its position and reason.
+
+use super::*;
+use crate::clock::rfc3339;
+use crate::model::Document;
+use crate::store::StoreError;
+use crate::Engine;
+use serde_json::{json, Value};
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters, as IAM returns policy
+/// documents (botocore decodes them with `unquote`).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn valid_role_name(n: &str) -> bool {
+    (1..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+fn valid_policy_name(n: &str) -> bool {
+    (1..=128).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+impl Engine {
+    fn role_json(&self, r: &Role) -> Value {
+        json!({
+            "Path": r.path,
+            "RoleName": r.name,
+            "RoleId": r.role_id,
+            "Arn": r.arn(&self.config.aws.account_id),
+            "CreateDate": rfc3339(r.created_at),
+            "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
+            "Description": r.description,
+            "MaxSessionDuration": r.max_session_duration,
+        })
+    }
+
+    pub(crate) async fn role(&self, name: &str, call: &mut Call) -> Result<Role, QueryError> {
+        match self.store.get_document(KIND_ROLE, name).await? {
+            Some(d) => {
+                serde_json::from_value(d.body).map_err(|e| QueryError::storage(format!("stored role {name:?}: {e}")))
+            }
+            None => {
+                Err(call.invalid("NoSuchEntity", 404, "role", format!("The role with name {name} cannot be found.")))
+            }
+        }
+    }
+
+    async fn save_role(&self, r: &Role, insert: bool) -> Result<(), StoreError> {
+        let d = Document {
+            kind: KIND_ROLE.into(),
+            id: r.name.clone(),
+            pool_id: String::new(),
+            body: serde_json::to_value(r).expect("serializable"),
+            created_at: r.created_at,
+            updated_at: self.now(),
+        };
+        if insert {
+            self.store.insert_document(&d).await
+        } else {
+            self.store.update_document(&d).await
+        }
+    }
+
+    /// Creates or replaces a role from configuration or the demo (policies checked as by the API).
+    pub async fn put_role(
+        &self,
+        name: &str,
+        trust_policy: &str,
+        inline_policies: &[(String, String)],
+    ) -> anyhow::Result<Role> {
+        anyhow::ensure!(valid_role_name(name), "role name {name:?} must be 1 to 64 of letters, digits and +=,.@_-");
+        crate::policy::Policy::parse(trust_policy, crate::policy::PolicyKind::Trust)
+            .map_err(|e| anyhow::anyhow!("role {name}: trust policy: {e}"))?;
+        for (p, text) in inline_policies {
+            crate::policy::Policy::parse(text, crate::policy::PolicyKind::Identity)
+                .map_err(|e| anyhow::anyhow!("role {name}: policy {p}: {e}"))?;
+        }
+        let existing = self.store.get_document(KIND_ROLE, name).await?;
+        let created_at = existing.as_ref().map(|d| d.created_at).unwrap_or_else(|| self.now());
+        let role_id = existing
+            .and_then(|d| d.body.get("role_id").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| aws_id("AROA"));
+        let role = Role {
+            name: name.into(),
+            path: "/".into(),
+            role_id,
+            trust_policy: trust_policy.into(),
+            description: None,
+            max_session_duration: 3600,
+            inline_policies: inline_policies.iter().cloned().collect(),
+            created_at,
+        };
+        match self.save_role(&role, true).await {
+            Err(StoreError::Conflict(_)) => self.save_role(&role, false).await?,
+            other => other?,
+        }
+        Ok(role)
+    }
+
+    pub(crate) async fn iam_dispatch(
+        &self,
+        action: &str,
+        p: &BTreeMap<String, String>,
+        call: &mut Call,
+    ) -> Result<Value, QueryError> {
+        match action {
+            "CreateRole" => {
+                let name = required(p, "RoleName", call)?.to_string();
+                let trust = required(p, "AssumeRolePolicyDocument", call)?.to_string();
+                if !valid_role_name(&name) {
+                    return Err(call.invalid(
+                        "ValidationError",
+                        400,
+                        "role name",
+                        format!("The specified value for roleName is invalid: {name}"),
+                    ));
+                }
+                if let Err(e) = crate::policy::Policy::parse(&trust, crate::policy::PolicyKind::Trust) {
+                    return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
+                }
+                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
+                if !path.starts_with('/') || !path.ends_with('/') {
+                    return Err(call.invalid(
+                        "ValidationError",
+                        400,
+                        "path",
+                        "The specified value for path is invalid: it must begin and end with /.",
+                    ));
+                }
+                let max = match p.get("MaxSessionDuration") {
+                    Some(v) => v.parse::<i64>().ok().filter(|n| (3600..=43_200).contains(n)).ok_or_else(|| {
+                        call.invalid(
+                            "ValidationError",
+                            400,
+                            "request",
+                            "MaxSessionDuration must be between 3600 and 43200 seconds.",
+                        )
+                    })?,
+                    None => 3600,
+                };
+                let role = Role {
+                    name: name.clone(),
+                    path,
+                    role_id: aws_id("AROA"),
+                    trust_policy: trust,
+                    description: p.get("Description").cloned(),
+                    max_session_duration: max,
+                    inline_policies: BTreeMap::new(),
+                    created_at: self.now(),
+                };
+                match self.save_role(&role, true).await {
+                    Err(StoreError::Conflict(_)) => {
+                        return Err(call.invalid(
+                            "EntityAlreadyExists",
+                            409,
+                            "role",
+                            format!("Role with name {name} already exists."),
+                        ))
+                    }
+                    other => other?,
+                }
+                call.trail.pass("create", format!("role {name}"));
+                Ok(json!({ "Role": self.role_json(&role) }))
+            }
+            "GetRole" => {
+                let role = self.role(required(p, "RoleName", call)?, call).await?;
+                Ok(json!({ "Role": self.role_json(&role) }))
+            }
+            "DeleteRole" => {
+                let role = self.role(required(p, "RoleName", call)?, call).await?;
+                if !role.inline_policies.is_empty() {
+                    return Err(call.invalid(
+                        "DeleteConflict",
+                        409,
+                        "role",
+                        "Cannot delete entity, must delete policies first.",
+                    ));
+                }
+                self.store.delete_document(KIND_ROLE, &role.name).await?;
+                Ok(json!({}))
+            }
+            "UpdateAssumeRolePolicy" => {
+                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let doc = required(p, "PolicyDocument", call)?.to_string();
+                if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Trust) {
+                    return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
+                }
+                role.trust_policy = doc;
+                self.save_role(&role, false).await?;
+                call.trail.pass("trust policy", format!("replaced on role {}", role.name));
+                Ok(json!({}))
+            }
+            "ListRoles" => {
+                let max = p.get("MaxItems").and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(1, 1000);
+                let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
+                let docs =
+                    self.store.list_documents(KIND_ROLE, None, p.get("Marker").map(String::as_str), u32::MAX).await?;
+                let mut roles = Vec::new();
+                let mut marker = None;
+                for d in docs {
+                    let r: Role = serde_json::from_value(d.body).map_err(QueryError::storage)?;
+                    if !r.path.starts_with(&prefix) {
+                        continue;
+                    }
+                    if roles.len() == max as usize {
+                        marker = roles.last().and_then(|v: &Value| v["RoleName"].as_str().map(str::to_string));
+                        break;
+                    }
+                    roles.push(self.role_json(&r));
+                }
+                Ok(json!({ "Roles": roles, "IsTruncated": marker.is_some(), "Marker": marker }))
+            }
+            "PutRolePolicy" => {
+                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let name = required(p, "PolicyName", call)?.to_string();
+                let doc = required(p, "PolicyDocument", call)?.to_string();
+                if !valid_policy_name(&name) {
+                    return Err(call.invalid(
+                        "ValidationError",
+                        400,
+                        "policy name",
+                        format!("The specified value for policyName is invalid: {name}"),
+                    ));
+                }
+                if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Identity) {
+                    return Err(call.invalid("MalformedPolicyDocument", 400, "policy", e.to_string()));
+                }
+                role.inline_policies.insert(name.clone(), doc);
+                self.save_role(&role, false).await?;
+                call.trail.pass("policy", format!("{name} put on role {}", role.name));
+                Ok(json!({}))
+            }
+            "GetRolePolicy" => {
+                let role = self.role(required(p, "RoleName", call)?, call).await?;
+                let name = required(p, "PolicyName", call)?;
+                let Some(doc) = role.inline_policies.get(name) else {
+                    return Err(call.invalid(
+                        "NoSuchEntity",
+                        404,
+                        "policy",
+                        format!("The role policy with name {name} cannot be found."),
+                    ));
+                };
+                Ok(json!({ "RoleName": role.name, "PolicyName": name, "PolicyDocument": url_encode(doc) }))
+            }
+            "ListRolePolicies" => {
+                let role = self.role(required(p, "RoleName", call)?, call).await?;
+                Ok(json!({ "PolicyNames": role.inline_policies.keys().collect::<Vec<_>>(), "IsTruncated": false }))
+            }
+            "DeleteRolePolicy" => {
+                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let name = required(p, "PolicyName", call)?.to_string();
+                if role.inline_policies.remove(&name).is_none() {
+                    return Err(call.invalid(
+                        "NoSuchEntity",
+                        404,
+                        "policy",
+                        format!("The role policy with name {name} cannot be found."),
+                    ));
+                }
+                self.save_role(&role, false).await?;
+                Ok(json!({}))
+            }
+            other => Err(call.invalid(
+                "InvalidAction",
+                400,
+                "action",
+                format!("Could not find operation {other} for version 2010-05-08"),
+            )),
+        }
+    }
+}
+
+/// An AWS-style unique id: a four-letter prefix and 17 characters of AWS's key alphabet.
+pub fn aws_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut s = prefix.to_string();
+    for b in crate::secrets::random_bytes::<17>() {
+        s.push(ALPHABET[(b & 31) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_are_percent_encoded_as_iam_returns_them() {
+        assert_eq!(url_encode(r#"{"A": "b c"}"#), "%7B%22A%22%3A%20%22b%20c%22%7D");
+        assert_eq!(url_encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert!(aws_id("AROA").starts_with("AROA") && aws_id("AROA").len() == 21);
+    }
+}
