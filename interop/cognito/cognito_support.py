@@ -587,3 +587,332 @@ def custom_answer(idp, user, session, answer):
 def attributes(attrs):
     """[{Name, Value}] -> dict."""
     return {a["Name"]: a.get("Value") for a in attrs}
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 6: identity pools, STS, IAM, CloudTrail and the demo GraphQL API through boto3/botocore
+
+# Errors any AWS query-protocol (IAM, STS) operation may answer with, modelled or not.
+QUERY_COMMON_ERRORS = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "IncompleteSignature",
+    "InternalFailure",
+    "InvalidAction",
+    "InvalidClientTokenId",
+    "InvalidParameterCombination",
+    "InvalidParameterValue",
+    "InvalidQueryParameter",
+    "MalformedQueryString",
+    "MissingAction",
+    "MissingAuthenticationToken",
+    "MissingParameter",
+    "NotAuthorized",
+    "OptInRequired",
+    "RequestExpired",
+    "ServiceUnavailable",
+    "SignatureDoesNotMatch",
+    "Throttling",
+    "ThrottlingException",
+    "ValidationError",
+    "ExpiredToken",
+}
+COGNITO_IDENTITY_PROVIDER = "cognito-identity.amazonaws.com"
+ENHANCED_FLOW_SESSION_NAME = "CognitoIdentityCredentials"
+ISO8601_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$")
+IDENTITY_ID_RE = re.compile(r"^[\w-]+:[0-9a-f-]+$")  # cognito-identity's IdentityId pattern, anchored
+
+
+def without_scheme(url):
+    """An issuer as AWS names the provider (Logins keys, condition-key prefixes): no scheme."""
+    return re.sub(r"^https?://", "", url)
+
+
+def user_pool_provider(region, pool_id):
+    """The AWS form of a user pool's provider name."""
+    return f"cognito-idp.{region}.amazonaws.com/{pool_id}"
+
+
+def make_aws_client(cog, service, region, access_key=None, secret_key=None, session_token=None, unsigned=False):
+    """A boto3 client of `service` (sts, iam, cognito-identity, cloudtrail...) on the demo's endpoint.
+
+    As make_client: no retries, credentials always explicit (the admin's unless given).
+    """
+    session = boto3.session.Session(
+        aws_access_key_id=access_key if access_key is not None else cog["admin_access_key_id"],
+        aws_secret_access_key=secret_key if secret_key is not None else cog["admin_secret_access_key"],
+        aws_session_token=session_token,
+        region_name=region,
+    )
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=HTTP_TIMEOUT,
+        read_timeout=HTTP_TIMEOUT,
+        **({"signature_version": UNSIGNED} if unsigned else {}),
+    )
+    return session.client(service, endpoint_url=cog["endpoint"], config=config)
+
+
+class AwsCapture(Capture):
+    """Capture for clients of any service: JSON (X-Amz-Target) and query (form `Action`) alike.
+
+    Each call also records its `service` (botocore's hyphenized service id) and, once parsed,
+    botocore's `parsed` answer (after its own handlers, e.g. IAM's policy-document decoding).
+    """
+
+    def attach(self, client):
+        sid = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-send.{sid}", self._before_send)
+        client.meta.events.register(f"before-parse.{sid}", self._before_parse)
+        client.meta.events.register(f"after-call.{sid}", self._after_call)
+        return client
+
+    def _before_send(self, request, **kwargs):
+        super()._before_send(request, **kwargs)
+        parts = kwargs.get("event_name", "").split(".")
+        call = self.calls[-1]
+        if len(parts) >= 3:
+            call["service"], call["action"] = parts[1], parts[2]
+
+    def _after_call(self, model, parsed, **kwargs):
+        for call in reversed(self.calls):
+            if call["action"] == model.name and call["response"] is not None and "parsed" not in call:
+                call["parsed"] = parsed
+                break
+
+    def of_service(self, service):
+        return [c for c in self.calls if c.get("service") == service and c["response"] is not None]
+
+
+def delete_role_quietly(iam, role_name):
+    """Deletes a role's inline policies, then the role; a role already gone is fine."""
+    try:
+        for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=name)
+        iam.delete_role(RoleName=role_name)
+    except ClientError as e:
+        if error_code(e) != "NoSuchEntity":
+            raise
+
+
+def role_name_of(arn):
+    """arn:aws:iam::<account>:role/<path/>name -> name."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def temporary_credentials(creds):
+    """(access key, secret, session token) of STS `Credentials` or cognito-identity `Credentials`."""
+    secret = creds.get("SecretAccessKey", creds.get("SecretKey"))
+    return creds["AccessKeyId"], secret, creds["SessionToken"]
+
+
+def sigv4_request(url, creds, region, service, body=b"", method="POST", headers=None):
+    """A request signed by botocore's own SigV4Auth with `creds` (access, secret, token), sent with requests."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    access, secret, token = creds
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials(access, secret, token), service, region).add_auth(req)
+    prepared = req.prepare()
+    return requests.request(
+        method, prepared.url, data=prepared.body, headers=dict(prepared.headers), timeout=HTTP_TIMEOUT
+    )
+
+
+def graphql(url, creds, region, query, variables=None):
+    """POST {query, variables} to the demo GraphQL API, signed for `appsync` with temporary credentials."""
+    doc = {"query": query}
+    if variables is not None:
+        doc["variables"] = variables
+    return sigv4_request(
+        url, creds, region, "appsync", body=json.dumps(doc).encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+# --- shape conformance of botocore's parsed answers and of raw query-protocol XML -------------
+
+POLICY_DOCUMENT_SHAPE = "policyDocumentType"  # IAM: URL-encoded JSON; botocore hands back a dict
+
+
+def parsed_shape_errors(value, shape, path="$"):
+    """Every way botocore's *parsed* `value` departs from `shape`; [] when it conforms.
+
+    For query-protocol services, where botocore parses XML against the shape and silently
+    drops what the shape lacks: required members present, Python types as botocore's parser
+    makes them (datetime for timestamps, bytes for blobs), enums, lengths, ranges, patterns.
+    """
+    errors = []
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            return [f"{path}: expected dict ({shape.name}), got {type(value).__name__}"]
+        for name in shape.required_members:
+            if value.get(name) is None:
+                errors.append(f"{path}: required member {name} missing ({shape.name})")
+        for name, v in value.items():
+            if name not in shape.members:
+                errors.append(f"{path}: member {name!r} not in {shape.name}")
+            elif v is not None:
+                errors += parsed_shape_errors(v, shape.members[name], f"{path}.{name}")
+    elif t == "list":
+        if not isinstance(value, list):
+            return [f"{path}: expected list ({shape.name}), got {type(value).__name__}"]
+        _check_length(value, shape, path, errors, "length")
+        for i, v in enumerate(value):
+            errors += parsed_shape_errors(v, shape.member, f"{path}[{i}]")
+    elif t == "map":
+        if not isinstance(value, dict):
+            return [f"{path}: expected dict ({shape.name}), got {type(value).__name__}"]
+        _check_length(value, shape, path, errors, "entries")
+        for k, v in value.items():
+            errors += parsed_shape_errors(k, shape.key, f"{path}.<key {k!r}>")
+            errors += parsed_shape_errors(v, shape.value, f"{path}[{k!r}]")
+    elif t == "string":
+        if shape.name == POLICY_DOCUMENT_SHAPE and isinstance(value, dict):
+            return []
+        if not isinstance(value, str):
+            return [f"{path}: expected str ({shape.name}), got {type(value).__name__} {value!r}"]
+        if shape.enum and value not in shape.enum:
+            errors.append(f"{path}: {value!r} not in enum {shape.name} {shape.enum}")
+        _check_length(value, shape, path, errors, "length")
+        pat = _pattern(shape)
+        if pat is not None and not pat.search(value):
+            errors.append(f"{path}: {value!r} does not match {shape.name} pattern {pat.pattern!r}")
+    elif t in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return [f"{path}: expected int ({shape.name}), got {type(value).__name__} {value!r}"]
+        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+        if lo is not None and value < lo:
+            errors.append(f"{path}: {value} < min {lo} ({shape.name})")
+        if hi is not None and value > hi:
+            errors.append(f"{path}: {value} > max {hi} ({shape.name})")
+    elif t in ("float", "double"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            errors.append(f"{path}: expected number ({shape.name}), got {type(value).__name__} {value!r}")
+    elif t == "boolean":
+        if not isinstance(value, bool):
+            errors.append(f"{path}: expected bool ({shape.name}), got {type(value).__name__} {value!r}")
+    elif t == "timestamp":
+        import datetime
+
+        if not isinstance(value, datetime.datetime):
+            errors.append(f"{path}: expected datetime ({shape.name}), got {type(value).__name__} {value!r}")
+        elif value.tzinfo is None:
+            errors.append(f"{path}: timestamp without a time zone ({shape.name})")
+    elif t == "blob":
+        if not isinstance(value, bytes):
+            errors.append(f"{path}: expected bytes ({shape.name}), got {type(value).__name__}")
+    else:
+        errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
+    return errors
+
+
+def xml_local(tag):
+    """An ElementTree tag without its {namespace}."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def xml_shape_errors(elem, shape, path="$"):
+    """Every way a raw query-protocol XML element departs from `shape`; [] when it conforms.
+
+    What botocore's lenient parser would hide: elements the shape lacks, repeated members,
+    lists not written as <member>s, and scalars in the wrong lexical form (booleans other than
+    true/false, timestamps not ISO 8601, non-numeric integers), besides required members,
+    enums, lengths and patterns. IAM policy documents must be URL-encoded JSON.
+    """
+    from urllib.parse import unquote
+
+    errors = []
+    t = shape.type_name
+    children = list(elem)
+    if t == "structure":
+        by_tag = {m.serialization.get("name", n): n for n, m in shape.members.items()}
+        seen = set()
+        for child in children:
+            tag = xml_local(child.tag)
+            name = by_tag.get(tag)
+            if name is None:
+                errors.append(f"{path}: element <{tag}> not in {shape.name} (has {sorted(by_tag)})")
+                continue
+            member = shape.members[name]
+            if name in seen and not member.serialization.get("flattened"):
+                errors.append(f"{path}: <{tag}> appears twice ({shape.name})")
+            seen.add(name)
+            errors += xml_shape_errors(child, member, f"{path}.{name}")
+        for name in shape.required_members:
+            if name not in seen:
+                errors.append(f"{path}: required member {name} missing ({shape.name})")
+        return errors
+    if t == "list":
+        if shape.serialization.get("flattened"):
+            return [f"{path}: flattened list {shape.name} not handled by this checker"]
+        item = shape.member.serialization.get("name", "member")
+        _check_length(children, shape, path, errors, "length")
+        for i, child in enumerate(children):
+            if xml_local(child.tag) != item:
+                errors.append(f"{path}[{i}]: <{xml_local(child.tag)}> in a list of <{item}> ({shape.name})")
+            else:
+                errors += xml_shape_errors(child, shape.member, f"{path}[{i}]")
+        return errors
+    if t == "map":
+        key_tag = shape.key.serialization.get("name", "key")
+        value_tag = shape.value.serialization.get("name", "value")
+        for i, entry in enumerate(children):
+            if xml_local(entry.tag) != "entry":
+                errors.append(f"{path}[{i}]: <{xml_local(entry.tag)}> in a map, not <entry>")
+                continue
+            parts = {xml_local(c.tag): c for c in entry}
+            if set(parts) != {key_tag, value_tag}:
+                errors.append(f"{path}[{i}]: entry has {sorted(parts)}, not <{key_tag}> and <{value_tag}>")
+                continue
+            errors += xml_shape_errors(parts[key_tag], shape.key, f"{path}.<key>")
+            errors += xml_shape_errors(parts[value_tag], shape.value, f"{path}[{parts[key_tag].text!r}]")
+        return errors
+    if children:
+        return [f"{path}: scalar {shape.name} has child elements {[xml_local(c.tag) for c in children]}"]
+    text = elem.text or ""
+    if t == "string":
+        if shape.enum and text not in shape.enum:
+            errors.append(f"{path}: {text!r} not in enum {shape.name} {shape.enum}")
+        _check_length(text, shape, path, errors, "length")
+        pat = _pattern(shape)
+        if pat is not None and not pat.search(text):
+            errors.append(f"{path}: {text[:80]!r} does not match {shape.name} pattern {pat.pattern!r}")
+        if shape.name == POLICY_DOCUMENT_SHAPE:
+            try:
+                json.loads(unquote(text))
+            except ValueError as e:
+                errors.append(f"{path}: policy document is not URL-encoded JSON ({e}): {text[:80]!r}")
+    elif t in ("integer", "long"):
+        if not re.fullmatch(r"-?[0-9]+", text):
+            errors.append(f"{path}: {text!r} is not an integer ({shape.name})")
+        else:
+            lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+            if (lo is not None and int(text) < lo) or (hi is not None and int(text) > hi):
+                errors.append(f"{path}: {text} outside [{lo}, {hi}] ({shape.name})")
+    elif t in ("float", "double"):
+        try:
+            float(text)
+        except ValueError:
+            errors.append(f"{path}: {text!r} is not a number ({shape.name})")
+    elif t == "boolean":
+        if text not in ("true", "false"):
+            errors.append(f"{path}: {text!r} is not true/false ({shape.name})")
+    elif t == "timestamp":
+        if not ISO8601_RE.match(text):
+            errors.append(f"{path}: {text!r} is not an ISO 8601 timestamp ({shape.name})")
+    elif t == "blob":
+        try:
+            base64.b64decode(text, validate=True)
+        except ValueError:
+            errors.append(f"{path}: blob is not base64 ({shape.name})")
+    else:
+        errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
+    return errors
+
+
+def modelled_query_errors(op):
+    """{wire code: error shape} of a query-protocol operation (IAM's NoSuchEntityException is `NoSuchEntity`)."""
+    return {(e.metadata.get("error") or {}).get("code", e.name): e for e in op.error_shapes}

@@ -5,6 +5,11 @@ demo pool (alice, bob, dave, erin). Tests that make pools or users give them uni
 delete them again; the scratch pool made here is deleted at the end of the session.
 """
 
+import json
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 import cognito_support as cs
 
@@ -100,3 +105,94 @@ def make_user(idp, scratch):
     yield make
     for pool_id, username in made:
         cs.delete_quietly(idp.admin_delete_user, UserPoolId=pool_id, Username=username)
+
+
+# --- issue 6: identity pools, STS, IAM, CloudTrail, the demo GraphQL API ------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def ident(demo_info, cog):
+    """demo.json's `identity` object: region, account, the two identity pools, roles, GraphQL API."""
+    info = demo_info.get("identity")
+    if not info:
+        pytest.fail("demo.json has no `identity` object: this tokenbridge does not serve identity pools yet")
+    return info
+
+
+@pytest.fixture(scope="session")
+def aws_capture():
+    return cs.AwsCapture()
+
+
+@pytest.fixture(scope="session")
+def aws(cog, ident):
+    """aws("sts", unsigned=True, creds=(access, secret, token)) -> a boto3 client on the demo.
+
+    Admin credentials unless `creds` are given; the identity region. One client per arguments.
+    """
+    made = {}
+
+    def client(service, unsigned=False, creds=None, secret_key=None):
+        key = (service, unsigned, creds, secret_key)
+        if key not in made:
+            access, secret, token = creds or (None, None, None)
+            made[key] = cs.make_aws_client(
+                cog,
+                service,
+                ident["region"],
+                access_key=access,
+                secret_key=secret_key if secret_key is not None else secret,
+                session_token=token,
+                unsigned=unsigned,
+            )
+        return made[key]
+
+    return client
+
+
+@pytest.fixture(scope="session")
+def id_token(idp, demo_user):
+    """id_token("alice", secret=False) -> a fresh id token of that demo user (USER_PASSWORD_AUTH).
+
+    Through the demo pool's public client (aud = cognito.client_id), or its secret client with
+    SECRET_HASH (aud = cognito.secret_client_id).
+    """
+
+    def get(username, secret=False):
+        return cs.password_login(idp, demo_user(username), secret=secret)["AuthenticationResult"]["IdToken"]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def logins_keys(cog, ident):
+    """Both Logins keys of the demo user pool: its issuer without scheme, and the AWS form."""
+    return [cs.without_scheme(cog["issuer"]), cs.user_pool_provider(ident["region"], cog["user_pool_id"])]
+
+
+@pytest.fixture(scope="session")
+def tokenbridge_bin():
+    path = os.environ.get("TOKENBRIDGE_BIN") or str(ROOT / "target" / "release" / "tokenbridge")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(f"no tokenbridge binary at {path}: cargo build --release -p tokenbridge, or set TOKENBRIDGE_BIN")
+    return path
+
+
+@pytest.fixture(scope="session")
+def audit_explain(tokenbridge_bin):
+    """audit_explain(request_id, as_json=False): `tokenbridge audit explain ID --data-dir $TOKENBRIDGE_DATA_DIR`."""
+    data_dir = os.environ.get("TOKENBRIDGE_DATA_DIR") or os.path.dirname(os.environ["TOKENBRIDGE_DEMO_JSON"])
+
+    def run(request_id, as_json=False):
+        cmd = [tokenbridge_bin, "audit", "explain", request_id, "--data-dir", data_dir]
+        cmd += ["--json"] if as_json else []
+        p = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=dict(os.environ, NO_COLOR="1")
+        )
+        if p.returncode != 0:
+            pytest.fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+        return json.loads(p.stdout) if as_json else p.stdout
+
+    return run
