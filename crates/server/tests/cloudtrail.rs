@@ -4,7 +4,6 @@
 
 mod common;
 
-use aws_lc_rs::{digest, hmac};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -17,22 +16,7 @@ const SECRET: &str = "cloudtrail-test-secret-access-key/0123456789";
 const REGION: &str = "ap-northeast-1";
 const DAY: i64 = 86_400;
 
-// --- a SigV4 signer, from the specification ---
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
-}
-
-fn hmac_sha256(key: &[u8], data: &str) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data.as_bytes()).as_ref().to_vec()
-}
-
-/// The headers that sign `POST /` with `body` for `service` at `now`: SigV4 with the signed
-/// headers content-type, host, x-amz-date and x-amz-target.
+/// The headers that sign `POST /` with `body` for `service` at `now` (the shared test signer).
 fn sigv4_headers(
     host: &str,
     target: &str,
@@ -41,34 +25,9 @@ fn sigv4_headers(
     (key_id, secret): (&str, &str),
     service: &str,
 ) -> Vec<(String, String)> {
-    let t = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
-    let amz_date = t.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
-    let date = &amz_date[..8];
-    let content_type = "application/x-amz-json-1.1";
-    let signed_headers = "content-type;host;x-amz-date;x-amz-target";
-    let canonical_request = format!(
-        "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\nx-amz-date:{amz_date}\nx-amz-target:{target}\n\n\
-         {signed_headers}\n{}",
-        sha256_hex(body.as_bytes())
-    );
-    let scope = format!("{date}/{REGION}/{service}/aws4_request");
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()));
-    let mut key = hmac_sha256(format!("AWS4{secret}").as_bytes(), date);
-    for part in [REGION, service, "aws4_request"] {
-        key = hmac_sha256(&key, part);
-    }
-    let signature = hex(&hmac_sha256(&key, &string_to_sign));
-    vec![
-        ("content-type".into(), content_type.into()),
-        ("x-amz-date".into(), amz_date),
-        ("x-amz-target".into(), target.into()),
-        (
-            "authorization".into(),
-            format!(
-                "AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
-            ),
-        ),
-    ]
+    let key = sigv4::SigningKey { access_key_id: key_id, secret_access_key: secret, session_token: None };
+    let extra = [("x-amz-target", target)];
+    sigv4::sign_post(&key, host, "/", "application/x-amz-json-1.1", &extra, body.as_bytes(), (REGION, service), now)
 }
 
 // --- the server and its CloudTrail client ---

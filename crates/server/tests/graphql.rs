@@ -7,7 +7,6 @@
 
 mod common;
 
-use aws_lc_rs::{digest, hmac};
 use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::Explanation;
@@ -130,8 +129,10 @@ impl Gql {
     }
 
     async fn post(&self, headers: &[(String, String)], body: Vec<u8>) -> Resp {
-        let mut req =
-            self.s.http.post(format!("{}{GRAPHQL_PATH}", self.base)).header("content-type", "application/json");
+        let mut req = self.s.http.post(format!("{}{GRAPHQL_PATH}", self.base));
+        if !headers.iter().any(|(k, _)| k == "content-type") {
+            req = req.header("content-type", "application/json");
+        }
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -168,22 +169,10 @@ fn xml_text(xml: &str, tag: &str) -> String {
     xml[start..end].replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"")
 }
 
-// --- SigV4, from the specification ---
+// --- SigV4 (the shared test signer) ---
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec()
-}
-
-/// The headers of a SigV4-signed `POST path` with a JSON body: `x-amz-date`, the session
-/// token if any, and `authorization` (signing content-type, host, x-amz-date and the token).
+/// The headers of a SigV4-signed `POST path` with a JSON body (content-type, x-amz-date, the
+/// session token if any, authorization).
 fn sign(
     creds: &Creds,
     host: &str,
@@ -193,36 +182,12 @@ fn sign(
     service: &str,
     now: i64,
 ) -> Vec<(String, String)> {
-    let t = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
-    let amz_date = t.format(&time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
-    let date = &amz_date[..8];
-    let mut headers: Vec<(String, String)> = vec![
-        ("content-type".into(), "application/json".into()),
-        ("host".into(), host.into()),
-        ("x-amz-date".into(), amz_date.clone()),
-    ];
-    if let Some(token) = &creds.session_token {
-        headers.push(("x-amz-security-token".into(), token.clone()));
-    }
-    let signed_headers = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{}\n", v.trim())).collect();
-    let canonical_request = format!("POST\n{path}\n\n{canonical_headers}\n{signed_headers}\n{}", sha256_hex(body));
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()));
-    let k_date = hmac_sha256(format!("AWS4{}", creds.secret_access_key).as_bytes(), date.as_bytes());
-    let k_region = hmac_sha256(&k_date, region.as_bytes());
-    let k_service = hmac_sha256(&k_region, service.as_bytes());
-    let k_signing = hmac_sha256(&k_service, b"aws4_request");
-    let signature = hex(&hmac_sha256(&k_signing, string_to_sign.as_bytes()));
-    headers.retain(|(k, _)| k != "host" && k != "content-type");
-    headers.push((
-        "authorization".into(),
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            creds.access_key_id
-        ),
-    ));
-    headers
+    let key = sigv4::SigningKey {
+        access_key_id: &creds.access_key_id,
+        secret_access_key: &creds.secret_access_key,
+        session_token: creds.session_token.as_deref(),
+    };
+    sigv4::sign_post(&key, host, path, "application/json", &[], body, (region, service), now)
 }
 
 // --- policies ---

@@ -5,6 +5,8 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod sigv4;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
