@@ -263,3 +263,49 @@ async fn refusals_name_their_reason_in_sts_words() {
     let r = post_form(&s, &[("Action", "AssumeRole"), ("Version", "1999-01-01")]).await;
     assert_eq!(tag(&r.text, "Code"), Some("InvalidAction"));
 }
+
+#[tokio::test]
+async fn an_upstream_providers_token_assumes_a_role_that_trusts_that_provider() {
+    let s = Server::demo().await;
+    let upstream = format!("{}/demo-idp", s.base);
+    let provider = upstream.split_once("://").unwrap().1.to_string();
+    let audience = tokenbridge_server::demo::UPSTREAM_CLIENT_ID;
+    iam(
+        &s,
+        "CreateRole",
+        &[("RoleName", "partner"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, audience))],
+    )
+    .await
+    .unwrap();
+    let arn = format!("arn:aws:iam::{}:role/partner", s.engine.config.aws.account_id);
+    let token = s.mint_id_token("alice");
+    let r = post_form(
+        &s,
+        &[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", &arn),
+            ("RoleSessionName", "partner-session"),
+            ("WebIdentityToken", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(tag(&r.text, "Provider"), Some(provider.as_str()));
+    assert_eq!(tag(&r.text, "Audience"), Some(audience));
+    // A token of a provider the trust policy does not name (the user pool's) is refused.
+    let (_, client_id, _) = pool_issuer(&s);
+    let pool_token = pool_id_token(&s, &client_id).await;
+    let r = post_form(
+        &s,
+        &[
+            ("Action", "AssumeRoleWithWebIdentity"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", &arn),
+            ("RoleSessionName", "partner-session"),
+            ("WebIdentityToken", &pool_token),
+        ],
+    )
+    .await;
+    assert_eq!(tag(&r.text, "Code"), Some("AccessDenied"), "{}", r.text);
+}
