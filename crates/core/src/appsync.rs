@@ -564,8 +564,15 @@ impl Engine {
             );
             return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
         }
-        let mut identity: Vec<(String, Policy)> = Vec::with_capacity(role.inline_policies.len());
-        for (name, text) in &role.inline_policies {
+        let documents = match self.role_policies(&role).await {
+            Ok(d) => d,
+            Err(e) => {
+                let detail = format!("policies of role {role_name}: {}", e.message);
+                return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+            }
+        };
+        let mut identity: Vec<(String, Policy)> = Vec::with_capacity(documents.len());
+        for (name, text) in &documents {
             match Policy::parse_identity(text) {
                 Ok(p) => identity.push((name.clone(), p)),
                 Err(e) => {
@@ -586,7 +593,7 @@ impl Engine {
         run.trail.pass(
             "role",
             format!(
-                "role {role_name} ({}): inline policies {}; session policy: {}",
+                "role {role_name} ({}): policies {}; session policy: {}",
                 role.role_id,
                 list_or_none(&names),
                 if session_policy.is_some() { "yes (it limits the role's)" } else { "none" }

@@ -327,7 +327,7 @@ async fn the_seeds_wrong_resource_is_denied_and_the_record_explains_it() {
         trail.contains(&format!("session alice-session of role {}", g.role_arn("GraphqlMisconfigured"))),
         "{trail}"
     );
-    assert!(trail.contains("inline policies GraphQL"), "{trail}");
+    assert!(trail.contains("policies GraphQL"), "{trail}");
     assert!(trail.contains("not through an identity pool"), "{trail}");
     // ... and by which trust statement the role was assumed, from the STS request's record.
     let trust = steps(&rec).into_iter().find(|s| s["check"] == "trust").expect("trust step");

@@ -309,3 +309,42 @@ async fn an_upstream_providers_token_assumes_a_role_that_trusts_that_provider() 
     .await;
     assert_eq!(tag(&r.text, "Code"), Some("AccessDenied"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
+    let s = Server::demo().await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadOrders","Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:*/GET/orders"}]}"#;
+    let created = iam(&s, "CreatePolicy", &[("PolicyName", "orders-read"), ("PolicyDocument", doc)]).await.unwrap();
+    let arn = created["Policy"]["Arn"].as_str().unwrap().to_string();
+    assert_eq!(arn, format!("arn:aws:iam::{}:policy/orders-read", s.engine.config.aws.account_id));
+    let (issuer, client_id, _) = pool_issuer(&s);
+    let provider = issuer.split_once("://").unwrap().1.to_string();
+    iam(
+        &s,
+        "CreateRole",
+        &[("RoleName", "reader"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, &client_id))],
+    )
+    .await
+    .unwrap();
+    let resource = "arn:aws:execute-api:ap-northeast-1:123456789012:api1/prod/GET/orders";
+    let before = s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
+    assert!(!before.allowed);
+    iam(&s, "AttachRolePolicy", &[("RoleName", "reader"), ("PolicyArn", &arn)]).await.unwrap();
+    let listed = iam(&s, "ListAttachedRolePolicies", &[("RoleName", "reader")]).await.unwrap();
+    assert_eq!(listed["AttachedPolicies"][0]["PolicyArn"], arn);
+    let after = s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
+    assert!(after.allowed, "{}", after.explanation);
+    assert!(after.explanation.contains("ReadOrders"), "{}", after.explanation);
+    assert_eq!(iam(&s, "GetPolicy", &[("PolicyArn", &arn)]).await.unwrap()["Policy"]["AttachmentCount"], 1);
+    let e = iam(&s, "DeletePolicy", &[("PolicyArn", &arn)]).await.unwrap_err();
+    assert_eq!(e.code, "DeleteConflict");
+    let e = iam(&s, "DeleteRole", &[("RoleName", "reader")]).await.unwrap_err();
+    assert_eq!(e.code, "DeleteConflict");
+    iam(&s, "DetachRolePolicy", &[("RoleName", "reader"), ("PolicyArn", &arn)]).await.unwrap();
+    assert!(!s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap().allowed);
+    iam(&s, "DeletePolicy", &[("PolicyArn", &arn)]).await.unwrap();
+    let e = iam(&s, "GetPolicy", &[("PolicyArn", &arn)]).await.unwrap_err();
+    assert_eq!((e.code, e.status), ("NoSuchEntity", 404));
+    let bad = iam(&s, "CreatePolicy", &[("PolicyName", "bad"), ("PolicyDocument", "{}")]).await.unwrap_err();
+    assert_eq!(bad.code, "MalformedPolicyDocument");
+}

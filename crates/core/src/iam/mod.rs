@@ -3,6 +3,7 @@
 //! out. Answers are JSON trees the adapter renders as the query protocol's XML.
 
 pub mod credentials;
+mod managed;
 mod roles;
 mod sts;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use credentials::{Credentials, SessionClaims, SessionKey};
+pub use managed::ManagedPolicy;
 pub use sts::CallerIdentity;
 pub(crate) use sts::WebIdentity;
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
@@ -69,6 +71,9 @@ pub struct Role {
     pub max_session_duration: i64,
     #[serde(default)]
     pub inline_policies: BTreeMap<String, String>,
+    /// ARNs of attached managed policies.
+    #[serde(default)]
+    pub attached_policies: Vec<String>,
     pub created_at: i64,
 }
 
@@ -333,8 +338,8 @@ impl crate::Engine {
         let name = role_name_of(role).unwrap_or(role);
         let role =
             self.role(name, &mut Call::default()).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-        let parsed: Vec<(String, crate::policy::Policy)> = role
-            .inline_policies
+        let documents = self.role_policies(&role).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        let parsed: Vec<(String, crate::policy::Policy)> = documents
             .iter()
             .map(|(n, text)| {
                 crate::policy::Policy::parse(text, crate::policy::PolicyKind::Identity)

@@ -56,6 +56,10 @@ impl Engine {
         }
     }
 
+    pub(crate) async fn replace_role(&self, r: &Role) -> Result<(), StoreError> {
+        self.save_role(r, false).await
+    }
+
     async fn save_role(&self, r: &Role, insert: bool) -> Result<(), StoreError> {
         let d = Document {
             kind: KIND_ROLE.into(),
@@ -89,8 +93,14 @@ impl Engine {
         let existing = self.store.get_document(KIND_ROLE, name).await?;
         let created_at = existing.as_ref().map(|d| d.created_at).unwrap_or_else(|| self.now());
         let role_id = existing
+            .as_ref()
             .and_then(|d| d.body.get("role_id").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_else(|| aws_id("AROA"));
+        // Managed policies attached through the API stay attached.
+        let attached_policies = existing
+            .and_then(|d| serde_json::from_value::<Role>(d.body).ok())
+            .map(|r| r.attached_policies)
+            .unwrap_or_default();
         let role = Role {
             name: name.into(),
             path: "/".into(),
@@ -99,6 +109,7 @@ impl Engine {
             description: None,
             max_session_duration: 3600,
             inline_policies: inline_policies.iter().cloned().collect(),
+            attached_policies,
             created_at,
         };
         match self.save_role(&role, true).await {
@@ -157,6 +168,7 @@ impl Engine {
                     description: p.get("Description").cloned(),
                     max_session_duration: max,
                     inline_policies: BTreeMap::new(),
+                    attached_policies: Vec::new(),
                     created_at: self.now(),
                 };
                 match self.save_role(&role, true).await {
@@ -179,7 +191,7 @@ impl Engine {
             }
             "DeleteRole" => {
                 let role = self.role(required(p, "RoleName", call)?, call).await?;
-                if !role.inline_policies.is_empty() {
+                if !role.inline_policies.is_empty() || !role.attached_policies.is_empty() {
                     return Err(call.invalid(
                         "DeleteConflict",
                         409,
@@ -272,12 +284,15 @@ impl Engine {
                 self.save_role(&role, false).await?;
                 Ok(json!({}))
             }
-            other => Err(call.invalid(
-                "InvalidAction",
-                400,
-                "action",
-                format!("Could not find operation {other} for version 2010-05-08"),
-            )),
+            other => match self.managed_dispatch(other, p, call).await? {
+                Some(v) => Ok(v),
+                None => Err(call.invalid(
+                    "InvalidAction",
+                    400,
+                    "action",
+                    format!("Could not find operation {other} for version 2010-05-08"),
+                )),
+            },
         }
     }
 }
