@@ -109,17 +109,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- install the emulators (pinned), only when missing ---
-moto_ok() { [ -x "$VENV/bin/moto_server" ] && [ "$("$VENV/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$MOTO_VERSION" ]; }
 cl_ok() { [ -f "$CL_START" ] && [ "$(jq -r .version "$NODE_DIR/node_modules/cognito-local/package.json" 2>/dev/null)" = "$COGNITO_LOCAL_VERSION" ]; }
 case " $SERVERS " in *" moto "*)
-    if ! moto_ok; then
-        [ "$INSTALL" = 1 ] || { echo "moto $MOTO_VERSION is not in $VENV (run without --no-install)" >&2; exit 1; }
-        echo "installing moto[server]==$MOTO_VERSION in $VENV…"
-        [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-        timeout 900 "$VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION" >"$OUT/install-moto.log" 2>&1 \
-            || { tail -n 20 "$OUT/install-moto.log" >&2; exit 1; }
-        moto_ok || { echo "moto $MOTO_VERSION did not install" >&2; exit 1; }
-    fi ;;
+    ensure_moto "$VENV" "$MOTO_VERSION" "$INSTALL" "$OUT/install-moto.log" ;;
 esac
 case " $SERVERS " in *" cognito-local "*)
     if ! cl_ok; then

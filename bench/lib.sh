@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench scripts (sourced, not run).
 
 # wait_for_demo DATA_DIR LOG: waits (up to 30 s) until the demo started as $SERVER_PID has
@@ -20,4 +21,23 @@ wait_for_demo() {
         http://127.*|http://localhost*|http://\[::1\]*) ;;
         *) echo "refusing non-loopback $BASE" >&2; exit 1 ;;
     esac
+}
+
+# moto_installed VENV VERSION: moto[server] VERSION is what the venv VENV holds.
+moto_installed() {
+    [ -x "$1/bin/moto_server" ] && [ "$("$1/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null)" = "$2" ]
+}
+
+# ensure_moto VENV VERSION INSTALL LOG: makes sure the venv VENV holds moto[server]==VERSION,
+# installing it (pinned, through pip in that venv; output to LOG) when it is missing and INSTALL
+# is 1; exits the script when it is missing and cannot be installed.
+ensure_moto() {
+    local venv="$1" version="$2" install="$3" log="$4"
+    moto_installed "$venv" "$version" && return 0
+    [ "$install" = 1 ] || { echo "moto $version is not in $venv (run without --no-install)" >&2; exit 1; }
+    echo "installing moto[server]==$version in $venv…"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    timeout 900 "$venv/bin/pip" install -q "moto[server]==$version" >"$log" 2>&1 \
+        || { tail -n 20 "$log" >&2; exit 1; }
+    moto_installed "$venv" "$version" || { echo "moto $version did not install" >&2; exit 1; }
 }

@@ -1,7 +1,11 @@
 //! `tokenbridge-bench`: a small load generator for tokenbridge's token exchange (and, with
 //! `verify`, the machine's signature-verification bound; forward-auth is measured with wrk by
 //! `bench/forward-auth.sh`; `cognito`, `cognito-setup` and `argon2` measure the Cognito user-pool
-//! API against tokenbridge and emulators: see `cognito.rs` and `bench/cognito.sh`).
+//! API against tokenbridge and emulators: see `cognito.rs` and `bench/cognito.sh`; `policy`,
+//! `sigv4`, `graphql` and `identity` measure the identity-pool chain: IAM policy evaluation and
+//! SigV4 verification in process, SigV4-signed GraphQL calls and identity-pool / STS calls over
+//! HTTP against tokenbridge and an emulator: see `policy_eval.rs`, `sigv4_verify.rs`,
+//! `identity.rs` and `bench/identity.sh`).
 //!
 //! `tokenbridge-bench exchange --demo-json DIR/demo.json` reads what `tokenbridge demo` wrote,
 //! pre-mints distinct upstream id tokens at the demo upstream provider (untimed), then sends
@@ -20,7 +24,11 @@
 //!   the generator itself fell behind) is timed from its scheduled instant, so a stalled server
 //!   shows up in the latency instead of being hidden (no coordinated omission).
 
+mod awsig;
 mod cognito;
+mod identity;
+mod policy_eval;
+mod sigv4_verify;
 mod verify;
 
 use anyhow::{bail, Context, Result};
@@ -82,6 +90,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// IAM policy evaluations (and explanations, and parses) per second for a 10-statement role.
+    Policy {
+        /// Seconds per measurement (at most 10).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Measure on 1..=threads threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// One JSON line per measurement.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SigV4 verifications per second of a signed POST /demo/graphql (temporary credentials).
+    Sigv4 {
+        /// Seconds per measurement (at most 10).
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Measure on 1..=threads threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// One JSON line per measurement.
+        #[arg(long)]
+        json: bool,
+    },
+    /// SigV4-signed POST /demo/graphql per second with identity-pool credentials (over HTTP).
+    Graphql(identity::GraphqlArgs),
+    /// GetCredentialsForIdentity (or GetId, or STS AssumeRoleWithWebIdentity) per second over
+    /// HTTP, against tokenbridge's demo or an emulator.
+    Identity(identity::IdentityArgs),
     /// Signature verifications per second on this machine (the cold authorizer's ceiling).
     Verify {
         /// Algorithms to measure.
@@ -163,20 +200,18 @@ impl Mint {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Cognito(args) = cli.command {
-        return cognito::run(args).unwrap_or_else(|e| {
-            eprintln!("tokenbridge-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        });
-    }
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The chain of causes, without anyhow's backtrace (RUST_BACKTRACE is often set).
-            eprintln!("tokenbridge-bench: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    // Commands with an exit status of their own (3: not one call succeeded).
+    let result = match cli.command {
+        Command::Cognito(args) => cognito::run(args),
+        Command::Graphql(args) => identity::run_graphql(args),
+        Command::Identity(args) => identity::run_identity(args),
+        command => run(Cli { command }).map(|()| std::process::ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        // The chain of causes, without anyhow's backtrace (RUST_BACKTRACE is often set).
+        eprintln!("tokenbridge-bench: {e:#}");
+        std::process::ExitCode::FAILURE
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -193,7 +228,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Verify { algorithms, seconds, threads } => verify::run(&algorithms, seconds, threads),
         Command::CognitoSetup(args) => cognito::run_setup(args),
         Command::Argon2 { seconds, threads, json } => cognito::argon2_bound(seconds, threads, json),
-        Command::Cognito(_) => unreachable!("handled in main"),
+        Command::Policy { seconds, threads, json } => policy_eval::run(seconds, threads, json),
+        Command::Sigv4 { seconds, threads, json } => sigv4_verify::run(seconds, threads, json),
+        Command::Cognito(_) | Command::Graphql(_) | Command::Identity(_) => unreachable!("handled in main"),
     }
 }
 
