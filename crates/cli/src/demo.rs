@@ -58,6 +58,7 @@ tokenbridge demo is running at {base}
   data:            {dir} (demo.json has every secret below)
   issuer:          {base}   discovery: {base}/.well-known/openid-configuration
   demo upstream:   {base}/demo-idp   (Salesforce-like: login page, password grant, UserInfo)
+  console:         {base}/console?client_id={pc}   (sign in step by step, see the tokens)
   admin token:     {admin}
 
 Try it (the commands use jq):

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod apigw;
 pub mod aws;
 pub mod cloudtrail;
+pub mod console;
 pub mod context;
 pub mod cors;
 pub mod demo;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(forward_auth::routes())
         .merge(apigw::routes())
         .merge(admin::routes())
+        .merge(console::routes())
         .merge(aws::routes(state.engine.config.aws.path_prefix.as_deref()))
         .with_state(state.clone());
     if let Some(extra) = extra {
