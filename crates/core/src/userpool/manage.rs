@@ -706,8 +706,4 @@ impl PoolClient {
     pub fn refresh_ttl(&self) -> i64 {
         seconds(self.refresh_token_validity, &self.units.refresh_token)
     }
-    /// Whether the client allows a flow (AWS's `ALLOW_` names).
-    pub fn allows_flow(&self, flow: &str) -> bool {
-        self.allows(flow)
-    }
 }
