@@ -156,6 +156,11 @@ impl Engine {
         Ok(())
     }
 
+    /// A server key kept (sealed with the master key when configured) in the store setting `setting`.
+    pub async fn server_key(&self, setting: &str) -> anyhow::Result<crate::secrets::MasterKey> {
+        crate::secrets::load_server_key(self.store.as_ref(), self.master.as_deref(), setting).await
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

@@ -71,22 +71,7 @@ pub struct SessionKey(MasterKey);
 
 impl SessionKey {
     pub async fn load(store: &dyn Store, master: Option<&MasterKey>) -> anyhow::Result<Self> {
-        let fresh = STANDARD.encode(random_bytes::<32>());
-        let stored_form = match master {
-            Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(fresh.as_bytes()))),
-            None => format!("plain:{fresh}"),
-        };
-        let stored = store.put_setting_if_absent(KEY_SETTING, &stored_form).await?;
-        let b64 = if let Some(p) = stored.strip_prefix("plain:") {
-            p.to_string()
-        } else {
-            let sealed =
-                stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown session key encoding"))?;
-            let m =
-                master.ok_or_else(|| anyhow::anyhow!("the session key is sealed but no master key is configured"))?;
-            String::from_utf8(m.open(&STANDARD.decode(sealed)?).map_err(|e| anyhow::anyhow!(e))?)?
-        };
-        Ok(Self(MasterKey::from_base64(&b64).map_err(|e| anyhow::anyhow!(e))?))
+        crate::secrets::load_server_key(store, master, KEY_SETTING).await.map(Self)
     }
 
     /// New credentials for `claims` (whose keys are filled in here).
