@@ -55,10 +55,15 @@ fn print_walkthrough(info: &Value, data_dir: &Path) {
     println!(
         r#"
 tokenbridge demo is running at {base}
+
+  Open the console first: {base}/console
+    sign in three ways (password: {lu} / {lp}; upstream: {au} / {ap}), watch each step,
+    inspect the tokens, call the sample APIs, and read why a call was refused
+    (the audit view takes the admin token below).
+
   data:            {dir} (demo.json has every secret below)
   issuer:          {base}   discovery: {base}/.well-known/openid-configuration
   demo upstream:   {base}/demo-idp   (Salesforce-like: login page, password grant, UserInfo)
-  console:         {base}/console?client_id={pc}   (sign in step by step, see the tokens)
   admin token:     {admin}
 
 Try it (the commands use jq):
@@ -123,6 +128,8 @@ Press Ctrl-C to stop.
         admin = s("/admin_token"),
         au = up(&alice, "upstream_username"),
         ap = up(&alice, "upstream_password"),
+        lu = up(&alice, "username"),
+        lp = up(&alice, "password"),
         cu = up(&carol, "upstream_username"),
         cp = up(&carol, "upstream_password"),
         du = up(&dave, "upstream_username"),

@@ -333,3 +333,40 @@ fn configured_role_replaces_the_stored_one() {
         role["RolePolicyList"].as_array().unwrap().iter().map(|p| p["PolicyName"].as_str().unwrap()).collect();
     assert_eq!(policies, ["AllowGraphQL"]);
 }
+
+#[test]
+fn example_console_settings_load() {
+    let cfg = Config::load(&example_path()).unwrap();
+    let login = cfg.providers[0].login.as_ref().expect("salesforce has [providers.login]");
+    assert_eq!(login.token_endpoint, "https://login.salesforce.com/services/oauth2/token");
+    assert_eq!(login.scope, "openid email profile");
+    assert!(cfg.providers[1].login.is_none());
+    assert!(cfg.console.enabled && !cfg.console.explain_to_caller);
+    assert_eq!(cfg.console.oauth_client_id.as_deref(), Some("web-portal"));
+    assert_eq!(cfg.console.user_pool_id.as_deref(), Some("ap-northeast-1_Portal"));
+}
+
+#[test]
+fn bad_console_settings_are_named() {
+    let text = example_text();
+    // A plain-http login endpoint off loopback.
+    let bad = replace_once(
+        &text,
+        "token_endpoint = \"https://login.salesforce.com/services/oauth2/token\"",
+        "token_endpoint = \"http://login.salesforce.com/services/oauth2/token\"",
+    );
+    serve_rejects(&bad, &["error: providers[0].login.token_endpoint: ", "must be https://"]);
+    let bad = replace_once(
+        &text,
+        "authorization_endpoint = \"https://login.salesforce.com/services/oauth2/authorize\"",
+        "authorization_endpoint = \"login.salesforce.com/services/oauth2/authorize\"",
+    );
+    serve_rejects(&bad, &["error: providers[0].login.authorization_endpoint: ", "not a URL"]);
+    // The console's client must be public.
+    let bad = replace_once(&text, "oauth_client_id = \"web-portal\"", "oauth_client_id = \"reporting-backend\"");
+    serve_rejects(&bad, &["error: console.oauth_client_id: ", "has a secret"]);
+    let bad = replace_once(&text, "identity_pool_ids = []", "identity_pool_ids = [\"pool-1\"]");
+    serve_rejects(&bad, &["error: console.identity_pool_ids[0]: ", "<region>:<uuid>"]);
+    let bad = replace_once(&text, "[console]\n", "[console]\nexplain_to_everyone = true\n");
+    serve_rejects(&bad, &["unknown field `explain_to_everyone`"]);
+}

@@ -23,6 +23,47 @@ pub struct Config {
     pub user_pools: Vec<UserPoolConfig>,
     pub roles: Vec<RoleConfig>,
     pub audit: AuditConfig,
+    pub console: ConsoleConfig,
+}
+
+/// The web console at `/console`: what its page is told to use (`/console/config.json`) and who
+/// may read a refusal's decision trail through it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console; when false every `/console` path answers 404.
+    pub enabled: bool,
+    /// A public OAuth client (no secret) the page uses for `POST /auth/exchange`, refresh and
+    /// revocation at `/oauth2/token` and `/oauth2/revoke`.
+    pub oauth_client_id: Option<String>,
+    /// The user pool the page signs in to through the Cognito API (default: the demo's pool,
+    /// when it exists).
+    pub user_pool_id: Option<String>,
+    /// That pool's public app client: the browser cannot compute a SECRET_HASH.
+    pub user_pool_client_id: Option<String>,
+    /// Identity pools the page offers for AWS credentials, in this order.
+    pub identity_pool_ids: Vec<String>,
+    /// Let the caller of a refused request read its decision trail at
+    /// `/console/explain/{request_id}` (only the caller's own events); otherwise only admins may.
+    pub explain_to_caller: bool,
+    /// Set by `tokenbridge demo`, never read from the file: `config.json` lists the demo's sample
+    /// APIs.
+    #[serde(skip)]
+    pub demo_apis: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            oauth_client_id: None,
+            user_pool_id: None,
+            user_pool_client_id: None,
+            identity_pool_ids: Vec::new(),
+            explain_to_caller: false,
+            demo_apis: false,
+        }
+    }
 }
 
 /// The audit trail's upkeep.
@@ -335,6 +376,45 @@ pub struct ProviderConfig {
     pub default_client: Option<String>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Signing a user in at this provider from the web console (`[providers.login]`).
+    #[serde(default)]
+    pub login: Option<ProviderLogin>,
+}
+
+/// The authorization-code flow with PKCE at the provider, run by this server for the web console
+/// because a browser cannot hold the client secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderLogin {
+    /// Where the browser is sent to sign in (absolute; https unless the host is loopback).
+    pub authorization_endpoint: String,
+    /// Where this server redeems the code (absolute; https unless the host is loopback).
+    pub token_endpoint: String,
+    /// This system's client id at the provider.
+    pub client_id: String,
+    /// Its secret, sent with HTTP Basic (`client_secret_basic`); none for a public client.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The scopes asked for, space-separated.
+    #[serde(default = "default_login_scope")]
+    pub scope: String,
+}
+
+// By hand: the client secret must never reach a log line.
+impl std::fmt::Debug for ProviderLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderLogin")
+            .field("authorization_endpoint", &self.authorization_endpoint)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "(hidden)"))
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+fn default_login_scope() -> String {
+    "openid email profile".into()
 }
 
 fn default_algs() -> Vec<String> {
@@ -384,19 +464,23 @@ pub fn canonical_grant(g: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether the URL's host is `localhost` or a loopback address.
+pub fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Whether a URL may be used for an upstream: HTTPS, or HTTP only to a loopback host.
 pub fn check_upstream_url(url: &str) -> Result<(), String> {
     let u = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
     match u.scheme() {
         "https" => Ok(()),
         "http" => {
-            let loopback = match u.host() {
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
+            if is_loopback(&u) {
                 Ok(())
             } else {
                 Err("must be https:// (plain http is allowed only for loopback hosts)".into())
@@ -657,9 +741,76 @@ impl Config {
             if p.opaque_token_ttl_seconds <= 0 {
                 return Err(err(k("opaque_token_ttl_seconds"), "must be positive"));
             }
+            if let Some(l) = &p.login {
+                for (f, u) in
+                    [("authorization_endpoint", &l.authorization_endpoint), ("token_endpoint", &l.token_endpoint)]
+                {
+                    check_upstream_url(u).map_err(|r| err(k(&format!("login.{f}")), r))?;
+                }
+                if l.client_id.is_empty() {
+                    return Err(err(k("login.client_id"), "must not be empty"));
+                }
+                if l.scope.split_whitespace().next().is_none() {
+                    return Err(err(k("login.scope"), "must name at least one scope"));
+                }
+            }
         }
         self.validate_aws()?;
+        self.validate_console()?;
         self.validate_authorizer()
+    }
+
+    /// The console's references, as far as the file can tell: clients and app clients may also
+    /// be made at run time (CLI, API), so only configured ones are looked into.
+    fn validate_console(&self) -> Result<(), ConfigError> {
+        let c = &self.console;
+        if let Some(id) = &c.oauth_client_id {
+            if id.is_empty() {
+                return Err(err("console.oauth_client_id", "must not be empty"));
+            }
+            if let Some(client) = self.clients.iter().find(|x| &x.client_id == id) {
+                if client.secret.is_some() || client.secret_sha256.is_some() {
+                    return Err(err(
+                        "console.oauth_client_id",
+                        format!("client {id:?} has a secret; the console runs in a browser and needs a public client"),
+                    ));
+                }
+                if !client.grant_types.iter().any(|g| canonical_grant(g) == Some(GRANT_TOKEN_EXCHANGE)) {
+                    return Err(err(
+                        "console.oauth_client_id",
+                        format!("client {id:?} does not allow the token_exchange grant"),
+                    ));
+                }
+            }
+        }
+        if let Some(pool_id) = &c.user_pool_id {
+            if !crate::userpool::is_pool_id(pool_id) {
+                return Err(err(
+                    "console.user_pool_id",
+                    format!("{pool_id:?} must look like <region>_<letters and digits>"),
+                ));
+            }
+        }
+        if let Some(client_id) = &c.user_pool_client_id {
+            let Some(pool_id) = &c.user_pool_id else {
+                return Err(err("console.user_pool_client_id", "needs console.user_pool_id"));
+            };
+            let configured = self.user_pools.iter().filter(|p| &p.id == pool_id).flat_map(|p| &p.clients);
+            if configured.filter(|x| &x.client_id == client_id).any(|x| x.secret.is_some()) {
+                return Err(err(
+                    "console.user_pool_client_id",
+                    format!(
+                        "app client {client_id:?} has a secret; the console runs in a browser and needs a public one"
+                    ),
+                ));
+            }
+        }
+        for (i, id) in c.identity_pool_ids.iter().enumerate() {
+            if !crate::identity::is_identity_id(id) {
+                return Err(err(format!("console.identity_pool_ids[{i}]"), format!("{id:?} must be <region>:<uuid>")));
+            }
+        }
+        Ok(())
     }
 
     fn validate_aws(&self) -> Result<(), ConfigError> {
@@ -882,6 +1033,54 @@ condition = 'assertion.email_verified == true'
         // The trust policy is checked as one: it needs a Principal.
         let e = Config::from_toml(&good.replace(r#""Principal": "*", "#, "")).unwrap().validate().unwrap_err();
         assert_eq!(e.key, "roles[0].trust_policy");
+    }
+
+    #[test]
+    fn provider_login_endpoints_are_checked_and_its_secret_never_printed() {
+        let login = |authorize: &str| {
+            format!(
+                "{GOOD}\n[providers.login]\nauthorization_endpoint = \"{authorize}\"\n\
+                 token_endpoint = \"https://login.salesforce.com/services/oauth2/token\"\n\
+                 client_id = \"3MVG\"\nclient_secret = \"s3cret-value\"\n"
+            )
+        };
+        let c = Config::from_toml(&login("https://login.salesforce.com/services/oauth2/authorize")).unwrap();
+        c.validate().unwrap();
+        let l = c.providers[0].login.as_ref().expect("login");
+        assert_eq!(l.scope, "openid email profile");
+        assert_eq!(l.client_secret.as_deref(), Some("s3cret-value"));
+        assert!(!format!("{c:?}").contains("s3cret-value"), "Debug shows the login secret");
+        // Loopback may be plain http (a local provider); nothing else may.
+        Config::from_toml(&login("http://127.0.0.1:8080/demo-idp/authorize")).unwrap().validate().unwrap();
+        let e = Config::from_toml(&login("http://idp.example.com/authorize")).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "providers[0].login.authorization_endpoint");
+        assert!(e.reason.contains("must be https://"), "{e}");
+        let e = Config::from_toml(&login("/authorize")).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "providers[0].login.authorization_endpoint");
+        let bad = login("https://idp.example.com/authorize").replace("client_id = \"3MVG\"", "client_id = \"\"");
+        assert_eq!(Config::from_toml(&bad).unwrap().validate().unwrap_err().key, "providers[0].login.client_id");
+    }
+
+    #[test]
+    fn console_settings_are_checked() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert!(c.console.enabled && !c.console.explain_to_caller && c.console.oauth_client_id.is_none());
+        let with = |console: &str| Config::from_toml(&format!("[console]\n{console}\n{GOOD}")).unwrap().validate();
+        with("oauth_client_id = \"web\"\nexplain_to_caller = true\nenabled = false").unwrap();
+        // A client made later with the CLI is not known here: accepted.
+        with("oauth_client_id = \"made-later\"").unwrap();
+        let confidential = format!(
+            "[console]\noauth_client_id = \"web\"\n{}",
+            GOOD.replace("providers = [\"sf\"]", "providers = [\"sf\"]\nsecret = \"x\"")
+        );
+        let e = Config::from_toml(&confidential).unwrap().validate().unwrap_err();
+        assert_eq!(e.key, "console.oauth_client_id");
+        assert!(e.reason.contains("public client"), "{e}");
+        assert_eq!(with("user_pool_id = \"pool\"").unwrap_err().key, "console.user_pool_id");
+        assert_eq!(with("user_pool_client_id = \"abc\"").unwrap_err().key, "console.user_pool_client_id");
+        with("user_pool_id = \"eu-west-1_Pool\"\nuser_pool_client_id = \"abc\"").unwrap();
+        assert_eq!(with("identity_pool_ids = [\"nope\"]").unwrap_err().key, "console.identity_pool_ids[0]");
+        assert!(Config::from_toml(&format!("[console]\ndemo_apis = true\n{GOOD}")).is_err(), "demo_apis is not a key");
     }
 
     #[test]

@@ -596,6 +596,36 @@ impl UpstreamProvider {
     }
 }
 
+/// What a provider's token endpoint answered: the HTTP status and the JSON body, if it was JSON.
+#[derive(Debug, Clone)]
+pub struct TokenEndpointAnswer {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl UpstreamProvider {
+    /// Posts `form` to the provider's `[providers.login]` token endpoint (redeeming an
+    /// authorization code, RFC 6749 §4.1.3) with this provider's client and timeout; the client
+    /// secret, when configured, goes in HTTP Basic. `Err` says why no answer came (host only).
+    pub async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenEndpointAnswer, String> {
+        let Some(login) = &self.config.login else {
+            return Err(format!("provider {:?} has no [providers.login]", self.config.name));
+        };
+        let url = &login.token_endpoint;
+        let mut req = self.http.post(url).form(form).header(reqwest::header::ACCEPT, "application/json");
+        if let Some(secret) = &login.client_secret {
+            req = req.basic_auth(&login.client_id, Some(secret));
+        }
+        let resp = req
+            .timeout(self.timeout())
+            .send()
+            .await
+            .map_err(|e| describe_http_error(url, &e, self.config.timeout_ms))?;
+        let status = resp.status().as_u16();
+        Ok(TokenEndpointAnswer { status, body: resp.json().await.ok() })
+    }
+}
+
 fn host_of(url: &str) -> String {
     url::Url::parse(url)
         .ok()

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokenbridge_core::authorizer::rules::{RouteConfig, TokenKind};
 use tokenbridge_core::config::{
-    AwsCredentialConfig, ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits, UserPoolClientConfig,
-    UserPoolConfig,
+    AwsCredentialConfig, ClientConfig, Config, LinkTarget, ProviderConfig, ProviderLogin, RateLimits,
+    UserPoolClientConfig, UserPoolConfig,
 };
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::identity::IdentityPoolSpec;
@@ -21,6 +21,8 @@ use tokenbridge_core::userpool::{new_client_id, IssuerForm, LogCodeSender};
 use tokenbridge_core::{Clock, Engine, Store, SystemClock};
 
 pub const DEMO_CLIENT_ID: &str = "demo-web";
+/// The console's public OAuth client (no secret: it runs in the browser).
+pub const CONSOLE_CLIENT_ID: &str = "tokenbridge-console";
 pub const UPSTREAM_NAME: &str = "demo";
 pub const UPSTREAM_CLIENT_ID: &str = "tokenbridge-demo";
 pub const DEMO_REGION: &str = "ap-northeast-1";
@@ -112,6 +114,9 @@ async fn shared_secret(store: &Arc<dyn Store>, key: &str) -> anyhow::Result<Stri
     Ok(store.put_setting_if_absent(key, &random_secret()).await?)
 }
 
+/// The demo client's scopes (the console's client has the same).
+const DEMO_SCOPES: [&str; 5] = ["openid", "email", "profile", "orders:read", "orders:write"];
+
 /// The demo's configuration for a broker reachable at `base_url`.
 pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algorithm: &str) -> Config {
     let mut cfg = Config::default();
@@ -120,19 +125,12 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
     cfg.admin.token = Some(admin_token.to_string());
     // A local load test must not be throttled.
     cfg.rate_limits = RateLimits { per_ip_per_second: 1_000_000, per_client_per_second: 1_000_000, burst: 1_000_000 };
-    cfg.clients.push(ClientConfig {
-        client_id: DEMO_CLIENT_ID.into(),
-        name: "Demo web app".into(),
-        secret: Some(client_secret.to_string()),
-        secret_sha256: None,
-        grant_types: vec!["token_exchange".into(), "refresh_token".into()],
-        providers: vec![UPSTREAM_NAME.into()],
-        scopes: ["openid", "email", "profile", "orders:read", "orders:write"].map(String::from).to_vec(),
-        access_token_ttl: 3600,
-        id_token_ttl: 3600,
-        refresh_token_ttl: 30 * 24 * 3600,
-        allowed_origins: vec![base_url.to_string(), "http://localhost:3000".into()],
-    });
+    cfg.clients.push(demo_client(
+        DEMO_CLIENT_ID,
+        "Demo web app",
+        Some(client_secret),
+        vec![base_url.to_string(), "http://localhost:3000".into()],
+    ));
     cfg.providers.push(ProviderConfig {
         name: UPSTREAM_NAME.into(),
         issuer: format!("{base_url}/demo-idp"),
@@ -157,9 +155,27 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
         jit: false,
         default_client: Some(DEMO_CLIENT_ID.into()),
         timeout_ms: 3000,
+        login: None,
     });
     cfg.authorizer.routes = demo_routes();
     cfg
+}
+
+/// A demo OAuth client exchanging the demo upstream's tokens: public without a secret.
+fn demo_client(client_id: &str, name: &str, secret: Option<&str>, allowed_origins: Vec<String>) -> ClientConfig {
+    ClientConfig {
+        client_id: client_id.into(),
+        name: name.into(),
+        secret: secret.map(str::to_string),
+        secret_sha256: None,
+        grant_types: vec!["token_exchange".into(), "refresh_token".into()],
+        providers: vec![UPSTREAM_NAME.into()],
+        scopes: DEMO_SCOPES.map(String::from).to_vec(),
+        access_token_ttl: 3600,
+        id_token_ttl: 3600,
+        refresh_token_ttl: 30 * 24 * 3600,
+        allowed_origins,
+    }
 }
 
 /// The sample API's routes: who may call what.
@@ -233,14 +249,17 @@ pub async fn prepare_with_clock(
         secret_access_key: shared_secret(&store, "demo.aws_secret_access_key").await?,
     };
 
+    let identity_pools = IdentityPoolIds::shared(&store).await?;
+
     let mut config = demo_config(base_url, &client_secret, &admin_token, algorithm);
     demo_user_pool(&mut config, &pool);
+    demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
     config.apply_authorizer_env();
     config.apply_aws_env();
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
-    let identity = demo_roles(&engine, base_url, &store, &pool.client_id).await?;
+    let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
     engine.set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     let idp = DemoIdp::open(
@@ -248,7 +267,7 @@ pub async fn prepare_with_clock(
             issuer: format!("{base_url}/demo-idp"),
             client_id: UPSTREAM_CLIENT_ID.into(),
             client_secret: upstream_secret.clone(),
-            redirect_uris: Vec::new(),
+            redirect_uris: console_redirect_uris(base_url),
             users: SEEDS
                 .iter()
                 .map(|s| DemoUser {
@@ -280,6 +299,10 @@ pub async fn prepare_with_clock(
         "base_url": base_url,
         "admin_token": admin_token,
         "client": { "client_id": DEMO_CLIENT_ID, "client_secret": client_secret },
+        "console": {
+            "url": format!("{base_url}/console?client_id={}", pool.client_id),
+            "oauth_client_id": CONSOLE_CLIENT_ID,
+        },
         "upstream": {
             "name": UPSTREAM_NAME,
             "issuer": format!("{base_url}/demo-idp"),
@@ -384,6 +407,57 @@ fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
     });
 }
 
+/// The web console: the demo upstream signs users in by the authorization-code flow (this
+/// server holds the upstream secret), a public OAuth client for the page, and the page's
+/// settings (the demo pool, both identity pools, explanations for the caller, the sample APIs).
+fn demo_console(cfg: &mut Config, base_url: &str, upstream_secret: &str, pool: &DemoPool, ids: &IdentityPoolIds) {
+    if let Some(p) = cfg.providers.iter_mut().find(|p| p.name == UPSTREAM_NAME) {
+        p.login = Some(ProviderLogin {
+            authorization_endpoint: format!("{base_url}/demo-idp/authorize"),
+            token_endpoint: format!("{base_url}/demo-idp/token"),
+            client_id: UPSTREAM_CLIENT_ID.into(),
+            client_secret: Some(upstream_secret.to_string()),
+            scope: "openid email profile".into(),
+        });
+    }
+    cfg.clients.push(demo_client(CONSOLE_CLIENT_ID, "tokenbridge console (browser)", None, vec![base_url.to_string()]));
+    let c = &mut cfg.console;
+    c.oauth_client_id = Some(CONSOLE_CLIENT_ID.into());
+    c.user_pool_id = Some(DEMO_POOL_ID.into());
+    c.user_pool_client_id = Some(pool.client_id.clone());
+    c.identity_pool_ids = vec![ids.normal.clone(), ids.misconfigured.clone()];
+    c.explain_to_caller = true;
+    c.demo_apis = true;
+}
+
+/// Where the demo provider may send a browser back. None listed means any loopback address,
+/// which covers the console's callback on a local demo; behind a public URL, the console's
+/// callback is named.
+fn console_redirect_uris(base_url: &str) -> Vec<String> {
+    let loopback = url::Url::parse(base_url).is_ok_and(|u| tokenbridge_core::config::is_loopback(&u));
+    if loopback {
+        Vec::new()
+    } else {
+        vec![format!("{base_url}/console/callback")]
+    }
+}
+
+/// The ids of the demo's two identity pools, kept in the store so every instance agrees.
+struct IdentityPoolIds {
+    normal: String,
+    misconfigured: String,
+}
+
+impl IdentityPoolIds {
+    async fn shared(store: &Arc<dyn Store>) -> anyhow::Result<Self> {
+        let new = || format!("{DEMO_REGION}:{}", uuid_v4());
+        Ok(Self {
+            normal: shared_value(store, "demo.identity_pool_id", new).await?,
+            misconfigured: shared_value(store, "demo.misconfigured_identity_pool_id", new).await?,
+        })
+    }
+}
+
 /// What the demo's identity side is made of (written to demo.json as `identity`).
 struct DemoIdentity {
     identity_pool_id: String,
@@ -395,20 +469,20 @@ struct DemoIdentity {
 
 /// Two roles for the GraphQL sample API: one that allows it, and one with the seed's mistake
 /// (`appsync:GraphQL` on another API's ARN). Both trust their identity pool; the correct one also
-/// trusts the demo user pool's id tokens through STS directly.
+/// trusts the demo user pool's id tokens through STS directly. The correct pool also takes this
+/// issuer's own id tokens (from `/auth/exchange`), so a console user signed in by token exchange
+/// gets credentials too.
 async fn demo_roles(
     engine: &Engine,
     base_url: &str,
-    store: &Arc<dyn Store>,
+    ids: IdentityPoolIds,
     pool_client_id: &str,
 ) -> anyhow::Result<DemoIdentity> {
     let region = DEMO_REGION;
-    let pool_id = shared_value(store, "demo.identity_pool_id", || format!("{region}:{}", uuid_v4())).await?;
-    let wrong_pool_id =
-        shared_value(store, "demo.misconfigured_identity_pool_id", || format!("{region}:{}", uuid_v4())).await?;
+    let IdentityPoolIds { normal: pool_id, misconfigured: wrong_pool_id } = ids;
     let api_arn = |api: &str| format!("arn:aws:appsync:{region}:{DEMO_ACCOUNT_ID}:apis/{api}");
-    let user_pool_provider =
-        format!("{}/{DEMO_POOL_ID}", base_url.split_once("://").map(|(_, r)| r).unwrap_or(base_url));
+    let own_provider = base_url.split_once("://").map(|(_, r)| r).unwrap_or(base_url);
+    let user_pool_provider = format!("{own_provider}/{DEMO_POOL_ID}");
     let identity_pool_trust = |aud: &str| {
         json!({
             "Sid": "IdentityPool",
@@ -452,9 +526,10 @@ async fn demo_roles(
             &[("AllowGraphQL".into(), allow_graphql(OTHER_GRAPHQL_API_ID))],
         )
         .await?;
-    for (id, name, role_arn) in [
-        (&pool_id, "demo identity pool", role.arn(DEMO_ACCOUNT_ID)),
-        (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID)),
+    let own_issuer = vec![format!("arn:aws:iam::{DEMO_ACCOUNT_ID}:oidc-provider/{own_provider}")];
+    for (id, name, role_arn, oidc) in [
+        (&pool_id, "demo identity pool", role.arn(DEMO_ACCOUNT_ID), own_issuer),
+        (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID), Vec::new()),
     ] {
         engine
             .ensure_identity_pool(&IdentityPoolSpec {
@@ -462,7 +537,7 @@ async fn demo_roles(
                 name: name.into(),
                 allow_unauthenticated: false,
                 user_pools: vec![(DEMO_POOL_ID.into(), pool_client_id.into())],
-                open_id_connect_provider_arns: Vec::new(),
+                open_id_connect_provider_arns: oidc,
                 authenticated_role_arn: Some(role_arn),
                 unauthenticated_role_arn: None,
                 role_mappings: Default::default(),

@@ -62,21 +62,7 @@ fn trust_for(s: &Server, provider: &str, audience: &str) -> String {
 }
 
 async fn pool_id_token(s: &Server, client_id: &str) -> String {
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth")
-                .body(
-                    json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
-                            "AuthParameters": { "USERNAME": "alice", "PASSWORD": "alice-local-pw" } })
-                    .to_string(),
-                ),
-        )
-        .await;
-    r.assert_ok();
-    r.json["AuthenticationResult"]["IdToken"].as_str().unwrap().to_string()
+    s.pool_id_token(client_id, "alice", "alice-local-pw").await
 }
 
 #[tokio::test]

@@ -427,6 +427,7 @@ impl Server {
                 jit: false,
                 default_client: Some(DEMO_CLIENT.into()),
                 timeout_ms: 3000,
+                login: None,
             });
         }
         if let Some(configure) = opts.configure {
@@ -549,6 +550,27 @@ impl Server {
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
         Resp::read(req.send().await.expect("request")).await
+    }
+
+    /// One action of the Cognito user-pool API (`POST /`, AWS JSON 1.1), unsigned.
+    pub async fn cognito(&self, action: &str, body: &Value) -> Resp {
+        self.send(
+            self.http
+                .post(self.url("/"))
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{action}"))
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// A pool member's id token by USER_PASSWORD_AUTH at the app client `client_id`.
+    pub async fn pool_id_token(&self, client_id: &str, username: &str, password: &str) -> String {
+        let body = serde_json::json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+            "AuthParameters": { "USERNAME": username, "PASSWORD": password } });
+        let r = self.cognito("InitiateAuth", &body).await;
+        r.assert_ok();
+        r.json["AuthenticationResult"]["IdToken"].as_str().expect("IdToken").to_string()
     }
 
     /// `POST /auth/exchange` with the upstream token as Bearer and `params` as a form.

@@ -36,22 +36,40 @@ pub fn sign_post(
     (region, service): (&str, &str),
     now: i64,
 ) -> Vec<(String, String)> {
+    let mut headers = vec![("content-type".to_string(), content_type.to_string())];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())));
+    sign("POST", key, host, path, headers, body, (region, service), now)
+}
+
+/// The headers that sign `GET path` (no query, no body): `x-amz-date`, the session token if
+/// any, and `authorization`.
+pub fn sign_get(key: &SigningKey<'_>, host: &str, path: &str, scope: (&str, &str), now: i64) -> Vec<(String, String)> {
+    sign("GET", key, host, path, Vec::new(), b"", scope, now)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sign(
+    method: &str,
+    key: &SigningKey<'_>,
+    host: &str,
+    path: &str,
+    mut headers: Vec<(String, String)>,
+    body: &[u8],
+    (region, service): (&str, &str),
+    now: i64,
+) -> Vec<(String, String)> {
     let t = time::OffsetDateTime::from_unix_timestamp(now).unwrap();
     let amz_date = t.format(&time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap();
     let date = &amz_date[..8];
-    let mut headers: Vec<(String, String)> = vec![
-        ("content-type".into(), content_type.into()),
-        ("host".into(), host.into()),
-        ("x-amz-date".into(), amz_date.clone()),
-    ];
-    headers.extend(extra.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())));
+    headers.push(("host".into(), host.into()));
+    headers.push(("x-amz-date".into(), amz_date.clone()));
     if let Some(token) = key.session_token {
         headers.push(("x-amz-security-token".into(), token.into()));
     }
     headers.sort();
     let signed_headers = headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
     let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{}\n", v.trim())).collect();
-    let canonical_request = format!("POST\n{path}\n\n{canonical_headers}\n{signed_headers}\n{}", sha256_hex(body));
+    let canonical_request = format!("{method}\n{path}\n\n{canonical_headers}\n{signed_headers}\n{}", sha256_hex(body));
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", sha256_hex(canonical_request.as_bytes()));
     let mut k = hmac_sha256(format!("AWS4{}", key.secret_access_key).as_bytes(), date.as_bytes());

@@ -1,0 +1,73 @@
+//! `GET /console/config.json`: the public settings the page runs with. Nothing here needs (or
+//! reveals) a secret.
+
+use super::Enabled;
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// The user pool named when `[console] user_pool_id` is not set (if it exists).
+const DEMO_POOL_ID: &str = crate::demo::DEMO_POOL_ID;
+
+pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Response {
+    let engine = &state.engine;
+    let console = &engine.config.console;
+    let iss = &engine.issuer;
+    let cognito_endpoint = engine
+        .config
+        .aws
+        .path_prefix
+        .as_deref()
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/")
+        .to_string();
+    let providers: Vec<Value> = engine
+        .config
+        .providers
+        .iter()
+        .filter(|p| p.login.is_some())
+        .map(|p| json!({ "name": p.name, "issuer": p.issuer, "login": format!("/console/login/{}", p.name) }))
+        .collect();
+    let mut identity_pools = Vec::new();
+    for id in &console.identity_pool_ids {
+        if let Ok(Some(pool)) = engine.identity_pool(id).await {
+            identity_pools.push(json!({ "id": id, "name": pool.identity_pool_name }));
+        }
+    }
+    let mut body = json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "token_endpoint": format!("{iss}/oauth2/token"),
+        "exchange_endpoint": "/auth/exchange",
+        "revoke_endpoint": "/oauth2/revoke",
+        "cognito_endpoint": cognito_endpoint,
+        "region": engine.config.aws.region,
+        "oauth_client_id": console.oauth_client_id,
+        "providers": providers,
+        "identity_pools": identity_pools,
+        "explain_to_caller": console.explain_to_caller,
+        "explain_signing_service": super::EXPLAIN_SIGNING_NAME,
+    });
+    let pool_id = console.user_pool_id.as_deref().unwrap_or(DEMO_POOL_ID);
+    if let Ok(Some(pool)) = engine.user_pool(pool_id).await {
+        body["user_pool"] = json!({
+            "id": pool.id,
+            "region": pool.region,
+            "issuer": pool.issuer(iss),
+            "jwks_uri": format!("{iss}/{}/.well-known/jwks.json", pool.id),
+            "client_id": console.user_pool_client_id,
+        });
+    }
+    if console.demo_apis {
+        body["demo"] = json!({
+            "rest": ["GET /demo/api/hello", "GET /demo/api/orders", "POST /demo/api/orders"],
+            "graphql_endpoint": crate::graphql::GRAPHQL_PATH,
+            "graphql_api_id": crate::graphql::DEMO_API_ID,
+        });
+    }
+    ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
+}
