@@ -10,38 +10,16 @@
 # report in interop/node/junit.xml. The exit code is the test result. Any cwd, no stdin.
 set -euo pipefail
 
-if [[ $# -ne 1 || -z "$1" ]]; then
-  echo "usage: $0 DEMO_JSON" >&2
-  exit 2
-fi
-if [[ ! -r "$1" ]]; then
-  echo "error: cannot read $1 (the demo.json of a running \`tokenbridge demo\`)" >&2
-  exit 2
-fi
-DEMO_JSON="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+# shellcheck source=../lib/node-suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/node-suite.sh"
+demo_json_arg "$@"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE"
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "error: node and npm are needed (Node 20 or later)" >&2
-  exit 2
-fi
-NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
-if ((NODE_MAJOR < 20)); then
-  echo "error: Node $(node --version) is too old: the suite needs Node 20 or later" >&2
-  exit 2
-fi
+require_node 20
 
-# node_modules is current when it was installed from this very lockfile by this very Node.
-STAMP="node_modules/.tokenbridge-install.sha256"
-want="$({ cat package-lock.json; node --version; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -d node_modules || "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]]; then
-  echo "interop/node: npm ci (package-lock.json)"
-  rm -f "$STAMP"
-  npm ci --no-audit --no-fund </dev/null
-  echo "$want" >"$STAMP"
-fi
+npm_ci_when_changed interop/node package-lock.json
 
 export TOKENBRIDGE_DEMO_JSON="$DEMO_JSON"
 # The AWS SDK warns on every run that its releases after early 2027 need Node 22; the pinned
