@@ -42,7 +42,9 @@ pub(super) fn html(status: StatusCode, page: String) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+        ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -113,7 +115,7 @@ fn layout(heading: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{TITLE}</title><style>{STYLE}</style></head>\
+         <title>{TITLE}</title><link rel=\"icon\" href=\"data:,\"><style>{STYLE}</style></head>\
          <body><main><p class=\"brand\">{TITLE}</p><h1>{}</h1>{body}</main></body></html>\n",
         escape(heading)
     )
