@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The console suite: the web console at /console driven end to end in a real headless Chromium
-# (Debian's /usr/bin/chromium, through playwright-core) against a running `tokenbridge demo`.
+# (Debian's /usr/bin/chromium, through playwright-core), and its main paths (SRP sign-in, an
+# explained refusal, a token exchange) in a real headless Firefox (Debian's /usr/bin/firefox-esr,
+# through puppeteer-core over WebDriver BiDi), against a running `tokenbridge demo`.
 #
 #   interop/console/run.sh DEMO_JSON
 #
 # DEMO_JSON is the demo.json that `tokenbridge demo --data-dir DIR` wrote. Installs the pinned
-# playwright-core (npm ci, from package-lock.json) only when node_modules is missing or the
-# lockfile, package.json or Node changed; never downloads a browser of its own
-# (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1): it drives the machine's Chromium. Then runs node's own
-# test runner over test/: the spec report on stdout, a JUnit report in interop/console/junit.xml,
-# whose path is the last line printed. The exit code is the test result. Any cwd, no stdin.
+# playwright-core and puppeteer-core (npm ci, from package-lock.json) only when node_modules is
+# missing or the lockfile, package.json or Node changed; never downloads a browser of its own
+# (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1, PUPPETEER_SKIP_DOWNLOAD=1): it drives the machine's
+# Chromium and Firefox. Without Firefox the Chromium tests still run and the Firefox tests fail
+# (scripts/test installs it; this script says so first). Then runs node's own test runner over
+# test/: the spec report on stdout, a JUnit report in interop/console/junit.xml, whose path is the
+# last line printed. The exit code is the test result. Any cwd, no stdin.
 #
 # Screenshots (full page, 1280x900 viewport) go to interop/artifacts/console/. The README's
 # images are made by the same tests: with TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO set to a folder, they
@@ -20,10 +24,11 @@
 #
 # (a relative folder is taken from the repository root). Knobs (environment):
 #   CHROMIUM                           the browser to drive (default /usr/bin/chromium)
+#   FIREFOX                            the Firefox to drive (default /usr/bin/firefox-esr)
 #   TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO also save the README screenshots in this folder
 #   TOKENBRIDGE_CONSOLE_ARTIFACTS      write the screenshots here instead (then nothing is cleared
 #                                      first; by default the earlier run's screenshots are)
-#   TOKENBRIDGE_CONSOLE_HEADED=1       show the browser window (needs a display), for debugging
+#   TOKENBRIDGE_CONSOLE_HEADED=1       show the browser windows (needs a display), for debugging
 set -euo pipefail
 
 # shellcheck source=../lib/node-suite.sh
@@ -41,8 +46,15 @@ if [[ ! -x "$CHROMIUM" ]]; then
   exit 2
 fi
 
-# Never fetch a browser build: the machine's Chromium is the one under test.
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export FIREFOX="${FIREFOX:-/usr/bin/firefox-esr}"
+if [[ ! -x "$FIREFOX" ]]; then
+  # Not a reason to skip the Chromium tests: test/50-firefox.test.mjs fails, saying the same.
+  echo "error: no Firefox at $FIREFOX (Debian: apt-get install firefox-esr; scripts/test does):" \
+    "the Firefox test will fail" >&2
+fi
+
+# Never fetch a browser build: the machine's Chromium and Firefox are the ones under test.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
 
 npm_ci_when_changed interop/console package.json package-lock.json
 
@@ -57,7 +69,7 @@ if [[ -n "${TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO:-}" && "$TOKENBRIDGE_CONSOLE_SCRE
 fi
 rm -f junit.xml
 rc=0
-# One test file at a time: each launches its own Chromium, and the machine has two cores.
+# One test file at a time: each launches its own browser, and the machine has two cores.
 node --test --test-concurrency=1 \
   --test-reporter=junit --test-reporter-destination=junit.xml \
   --test-reporter=spec --test-reporter-destination=stdout \

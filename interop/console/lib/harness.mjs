@@ -3,7 +3,8 @@
 // page's console errors and uncaught exceptions collected on every page, and screenshots.
 //
 // The browser is the machine's Chromium (CHROMIUM, default /usr/bin/chromium), driven through
-// playwright-core; nothing here downloads a browser.
+// playwright-core; nothing here downloads a browser. The Firefox tests (lib/firefox.mjs, through
+// puppeteer-core) share the demo, `pageReports` (the rule below) and `runSession`.
 //
 // Console errors. Each test ends by asserting the page logged no console error and threw no
 // uncaught exception. There is one exception, narrow on purpose: when a fetch() gets a 4xx or 5xx
@@ -83,6 +84,63 @@ export async function launchBrowser() {
 const FAILED_RESOURCE = /^Failed to load resource: the server responded with a status of (\d{3})(?: \([^)]*\))?$/;
 
 /**
+ * What one page reported, whichever driver feeds it (Playwright here, puppeteer in firefox.mjs):
+ * the driver calls request/response/pageError/consoleError from its page events, the test
+ * declares its refusals with `expectStatus`, and `assertClean()` holds the page to the rule at the
+ * top of this file (no console error but a declared refusal, no uncaught exception, nothing from
+ * another origin).
+ */
+export function pageReports(name) {
+  const errors = [];
+  const expected = []; // { status, path: RegExp }
+  const tolerated = [];
+  const responses = []; // { url, status }
+  const foreign = new Set(); // requests that left the demo's origin
+  return {
+    tolerated,
+    responses,
+    request(url) {
+      if (/^(data|blob|about):/.test(url)) return;
+      if (new URL(url).origin !== origin) foreign.add(url);
+    },
+    response(url, status) {
+      responses.push({ url, status });
+    },
+    pageError(e) {
+      errors.push(`uncaught exception: ${e?.stack || e?.message || e}`);
+    },
+    /** A console message of type error, with the URL of its location ("" when none). */
+    consoleError(text, at) {
+      const hit = FAILED_RESOURCE.exec(text);
+      if (hit && at) {
+        const status = Number(hit[1]);
+        let path = "";
+        try {
+          path = new URL(at).pathname;
+        } catch {
+          /* not a URL: not tolerated */
+        }
+        const declared = expected.some((e) => e.status === status && e.path.test(path));
+        const seen = responses.some((r) => r.url === at && r.status === status);
+        if (declared && seen) {
+          tolerated.push(`${status} ${path}`);
+          return;
+        }
+      }
+      errors.push(`console error: ${text}${at ? ` (at ${at})` : ""}`);
+    },
+    /** Declares that the page will get `status` (one or a list) from a URL whose path matches `path`. */
+    expectStatus(status, path) {
+      for (const s of [status].flat()) expected.push({ status: s, path });
+    },
+    assertClean() {
+      assert.deepEqual(errors, [], `${name}: the page reported errors`);
+      assert.deepEqual([...foreign], [], `${name}: the page loaded something from another origin`);
+    },
+  };
+}
+
+/**
  * A fresh context and page with everything the page reports collected. Call `finish()` last:
  * it asserts no console error (other than declared refusals) and no uncaught exception, and
  * closes the context.
@@ -91,52 +149,22 @@ export async function openSession(browser, name) {
   const context = await browser.newContext({ viewport: VIEWPORT, locale: "en-US" });
   context.setDefaultTimeout(WAIT_MS);
   const page = await context.newPage();
-  const errors = [];
-  const expected = []; // { status, path: RegExp }
-  const tolerated = [];
-  const responses = []; // { url, status }
-  const foreign = new Set(); // requests that left the demo's origin
+  const reports = pageReports(name);
 
-  page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
-  page.on("request", (r) => {
-    const u = r.url();
-    if (/^(data|blob|about):/.test(u)) return;
-    if (new URL(u).origin !== origin) foreign.add(u);
-  });
-  page.on("pageerror", (e) => errors.push(`uncaught exception: ${e.stack || e.message || e}`));
+  page.on("response", (r) => reports.response(r.url(), r.status()));
+  page.on("request", (r) => reports.request(r.url()));
+  page.on("pageerror", (e) => reports.pageError(e));
   page.on("console", (m) => {
-    if (m.type() !== "error") return;
-    const text = m.text();
-    const at = m.location()?.url || "";
-    const hit = FAILED_RESOURCE.exec(text);
-    if (hit && at) {
-      const status = Number(hit[1]);
-      let path = "";
-      try {
-        path = new URL(at).pathname;
-      } catch {
-        /* not a URL: not tolerated */
-      }
-      const declared = expected.some((e) => e.status === status && e.path.test(path));
-      const seen = responses.some((r) => r.url === at && r.status === status);
-      if (declared && seen) {
-        tolerated.push(`${status} ${path}`);
-        return;
-      }
-    }
-    errors.push(`console error: ${text}${at ? ` (at ${at})` : ""}`);
+    if (m.type() === "error") reports.consoleError(m.text(), m.location()?.url || "");
   });
 
   return {
     page,
     context,
     name,
-    tolerated,
-    responses,
-    /** Declares that the page will get `status` (one or a list) from a URL whose path matches `path`. */
-    expectStatus(status, path) {
-      for (const s of [status].flat()) expected.push({ status: s, path });
-    },
+    tolerated: reports.tolerated,
+    responses: reports.responses,
+    expectStatus: reports.expectStatus,
     async screenshot(file) {
       await shot(page, file);
     },
@@ -144,8 +172,7 @@ export async function openSession(browser, name) {
       try {
         // Errors logged by the last action's asynchronous tail still count.
         await page.waitForTimeout(250);
-        assert.deepEqual(errors, [], `${name}: the page reported errors`);
-        assert.deepEqual([...foreign], [], `${name}: the page loaded something from another origin`);
+        reports.assertClean();
       } finally {
         await context.close();
       }
@@ -157,10 +184,15 @@ export async function openSession(browser, name) {
   };
 }
 
+/** The path of screenshot NAME in interop/artifacts/console/ (the folder is made). */
+export function artifactFile(name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return join(ARTIFACTS, `${name}.png`);
+}
+
 /** Full-page screenshot to interop/artifacts/console/NAME.png (and the README folder). */
 export async function shot(page, name) {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const file = join(ARTIFACTS, `${name}.png`);
+  const file = artifactFile(name);
   await page.screenshot({ path: file, fullPage: true, animations: "disabled", caret: "hide" });
   const to = process.env.TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO;
   if (to && README_SHOTS.has(name)) {
@@ -179,11 +211,18 @@ export async function shot(page, name) {
  * failed-<name>.png, then rethrows. On success, `finish()` checks the page's errors.
  */
 export async function inSession(browser, name, body) {
-  const session = await openSession(browser, name);
+  await runSession(await openSession(browser, name), body);
+}
+
+/**
+ * Runs `body(session)` on a session of either driver (it has `name`, `screenshot(file)`,
+ * `finish()` and `abandon()`): on a failure, saves failed-<name>.png, closes, and rethrows.
+ */
+export async function runSession(session, body) {
   try {
     await body(session);
   } catch (err) {
-    await shot(session.page, `failed-${name}`).catch(() => {});
+    await session.screenshot(`failed-${session.name}`).catch(() => {});
     await session.abandon();
     throw plain(err);
   }

@@ -114,6 +114,8 @@ describe("sign-in methods", { timeout: TEST_TIMEOUT_MS * 5 }, () => {
       await page.locator("#revoke").click();
       await waitForNewStep(page, list.length, /revoke/i);
       await assertStepsOk(page);
+      await eventually("refresh turned off after the revocation", () => page.locator("#refresh").isDisabled());
+      assert.match(await page.locator("#tokens").innerText(), /none \(revoked or not issued\)/);
     }),
   );
 });
