@@ -70,7 +70,7 @@ fn document(v: &Value) -> Value {
 
 /// A role as IAM describes it, absent members left out and the trust policy decoded.
 fn role_view(role: &Value) -> Value {
-    let mut r = crate::user_pools::without_nulls(role.clone());
+    let mut r = tokenbridge_server::aws::without_nulls(role.clone());
     if let Some(doc) = r.get("AssumeRolePolicyDocument").map(document) {
         r["AssumeRolePolicyDocument"] = doc;
     }

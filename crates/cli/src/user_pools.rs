@@ -10,6 +10,8 @@ use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::model::User;
 use tokenbridge_core::userpool::{CodeSender, ISSUER_TAG};
 use tokenbridge_core::Engine;
+// Answers are printed as the API sends them: without `null` members.
+use tokenbridge_server::aws::without_nulls;
 
 /// The `eventSource` of the audit records these commands write.
 pub const EVENT_SOURCE: &str = "cli.tokenbridge";
@@ -25,17 +27,6 @@ async fn action(engine: &Engine, name: &str, input: Value) -> anyhow::Result<Val
     match engine.user_pool_action(name, &input, true, &ctx).await {
         Ok(v) => Ok(without_nulls(v)),
         Err(e) => Err(anyhow::anyhow!("{}: {}", e.exception, e.message)),
-    }
-}
-
-/// Drops `null` members, as the API's answers do (AWS leaves absent members out).
-pub(crate) fn without_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
-        other => other,
     }
 }
 

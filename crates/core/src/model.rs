@@ -225,6 +225,21 @@ pub struct Document {
     pub updated_at: i64,
 }
 
+impl Document {
+    /// A record kept as a document: `body` as JSON under its kind, id and pool (every door that
+    /// keeps documents, Cognito's, identity pools' and IAM's, stores them this way).
+    pub fn new<T: Serialize>(kind: &str, id: &str, pool_id: &str, body: &T, created_at: i64, updated_at: i64) -> Self {
+        Self {
+            kind: kind.into(),
+            id: id.into(),
+            pool_id: pool_id.into(),
+            body: serde_json::to_value(body).expect("serializable"),
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 /// A pending auth challenge (CUSTOM_AUTH, SRP, NEW_PASSWORD_REQUIRED). `id_hash` is the SHA-256 of the Session string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthSession {

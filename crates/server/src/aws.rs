@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::CallerIdentity;
-use tokenbridge_core::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
+use tokenbridge_core::sigv4::{SigV4Error, SignedRequest};
 use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
 use tokenbridge_core::{Denial, DenialCode};
 
@@ -51,8 +51,9 @@ pub(crate) fn aws_error(status: u16, exception: &str, message: &str, request_id:
     resp
 }
 
-/// Drops `null` members: AWS leaves absent members out, and SDKs expect exactly that.
-pub(crate) fn without_nulls(v: Value) -> Value {
+/// Drops `null` members: AWS leaves absent members out, and SDKs expect exactly that (the CLI
+/// prints the engine's answers the same way).
+pub fn without_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => {
             Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
@@ -60,6 +61,61 @@ pub(crate) fn without_nulls(v: Value) -> Value {
         Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
         other => other,
     }
+}
+
+/// An AWS JSON answer: the engine's JSON without its `null` members, with `x-amzn-RequestId`
+/// (the same for every action on this door: Cognito's, identity pools', CloudTrail's).
+pub(crate) fn aws_answer(v: Value, request_id: &str) -> Response {
+    let mut resp = Json(without_nulls(v)).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+/// A request body as AWS JSON 1.1 reads it: a JSON object, an empty body being `{}`.
+pub(crate) fn json_object(body: &[u8]) -> Option<Value> {
+    match serde_json::from_slice(if body.is_empty() { b"{}" } else { body }) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The action's input ([`json_object`]), or its audited refusal as AWS words it.
+pub(crate) async fn read_input(
+    state: &AppState,
+    action: &str,
+    ctx: &RequestContext,
+    body: &[u8],
+) -> Result<Value, Response> {
+    match json_object(body) {
+        Some(v) => Ok(v),
+        None => {
+            record(state, action, ctx, "SerializationException", "the body is not a JSON object").await;
+            Err(aws_error(
+                400,
+                "SerializationException",
+                "Start of structure or map found where not expected.",
+                &ctx.request_id,
+            ))
+        }
+    }
+}
+
+/// The audited refusal of a request whose signature failed [`check_signature`], with the HTTP
+/// status the door answers it with (Cognito's and identity pools' 400, CloudTrail's own).
+pub(crate) async fn refuse_signature(
+    state: &AppState,
+    action: &str,
+    ctx: &RequestContext,
+    e: &SigV4Error,
+    status: u16,
+) -> Response {
+    let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
+    record(state, action, ctx, e.aws_error_type(), &detail).await;
+    aws_error(status, e.aws_error_type(), &e.message(), &ctx.request_id)
 }
 
 async fn json_door(
@@ -97,17 +153,9 @@ async fn json_door(
         record(&state, "Unknown", &ctx, "UnknownOperationException", &what).await;
         return aws_error(400, "UnknownOperationException", "Unknown operation", &rid);
     };
-    let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            record(&state, &action, &ctx, "SerializationException", "the body is not a JSON object").await;
-            return aws_error(
-                400,
-                "SerializationException",
-                "Start of structure or map found where not expected.",
-                &rid,
-            );
-        }
+    let input = match read_input(&state, &action, &ctx, &body).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
     };
     if GUESSING_ACTIONS.contains(&action.as_str()) {
         let client = input.get("ClientId").and_then(Value::as_str);
@@ -123,28 +171,31 @@ async fn json_door(
     } else {
         match check_signature(&state, "cognito-idp", &method, &uri, &headers, &body) {
             Ok(()) => true,
-            Err(e) => {
-                let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
-                record(&state, &action, &ctx, e.aws_error_type(), &detail).await;
-                return aws_error(400, e.aws_error_type(), &e.message(), &rid);
-            }
+            Err(e) => return refuse_signature(&state, &action, &ctx, &e, 400).await,
         }
     };
     match state.engine.user_pool_action(&action, &input, signed, &ctx).await {
-        Ok(v) => {
-            let mut resp = Json(without_nulls(v)).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
-            if let Ok(v) = HeaderValue::from_str(&rid) {
-                h.insert("x-amzn-requestid", v);
-            }
-            resp
-        }
+        Ok(v) => aws_answer(v, &rid),
         Err(CognitoError { exception, message, .. }) => {
             let status = CognitoError::new(exception, "").http_status();
             aws_error(status, exception, &message, &rid)
         }
     }
+}
+
+/// The request as SigV4 reads it; `headers` are the pairs of [`header_pairs`].
+fn signed_request<'a>(
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+) -> SignedRequest<'a> {
+    SignedRequest { method: method.as_str(), path: uri.path(), query: uri.query().unwrap_or(""), headers, body }
+}
+
+/// The request's headers as name-value pairs (a value that is not text is left out).
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect()
 }
 
 /// Verifies the request's SigV4 signature: by admin credentials, scoped to `service`.
@@ -155,28 +206,13 @@ pub(crate) fn check_signature(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), tokenbridge_core::sigv4::SigV4Error> {
-    let pairs: Vec<(String, String)> =
-        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    let request = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &pairs,
-        body,
-    };
-    let creds = &state.engine.config.aws.admin_credentials;
-    let lookup = |id: &str| {
-        creds
-            .iter()
-            .find(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), id.as_bytes()))
-            .map(|c| Secret::new(c.secret_access_key.clone()))
-    };
-    Verifier::new([service]).verify(&request, lookup, state.engine.now()).map(|_| ())
+) -> Result<(), SigV4Error> {
+    let pairs = header_pairs(headers);
+    state.engine.verify_admin_signature(service, &signed_request(method, uri, &pairs, body))
 }
 
 /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
-/// credentials this server issued (their session token names their secret), and says who signed.
+/// credentials this server issued, and says who signed (the engine decides which).
 pub(crate) async fn verify_caller(
     state: &AppState,
     service: &str,
@@ -185,38 +221,8 @@ pub(crate) async fn verify_caller(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<CallerIdentity, SigV4Error> {
-    let pairs: Vec<(String, String)> =
-        headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
-    let request = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers: &pairs,
-        body,
-    };
-    let pending = Verifier::new([service]).check(&request, state.engine.now())?;
-    let key_id = pending.access_key_id().to_string();
-    if let Some(token) = pending.session_token().map(str::to_string) {
-        let claims = state
-            .engine
-            .open_session_token(&token)
-            .await
-            .ok()
-            .filter(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), key_id.as_bytes()));
-        let secret = claims.as_ref().map(|c| Secret::new(c.secret_access_key.clone()).with_session_token(token));
-        pending.finish(secret.as_ref())?;
-        return Ok(CallerIdentity::Session(Box::new(claims.expect("finish succeeded with a secret"))));
-    }
-    let secret = state
-        .engine
-        .config
-        .aws
-        .admin_credentials
-        .iter()
-        .find(|c| tokenbridge_core::secrets::constant_time_eq(c.access_key_id.as_bytes(), key_id.as_bytes()))
-        .map(|c| Secret::new(c.secret_access_key.clone()));
-    pending.finish(secret.as_ref())?;
-    Ok(CallerIdentity::Admin { access_key_id: key_id })
+    let pairs = header_pairs(headers);
+    state.engine.verify_caller(service, &signed_request(method, uri, &pairs, body)).await
 }
 
 /// Audits a refusal decided before the engine saw the request.

@@ -12,12 +12,11 @@
 //! errors with CloudTrail's exception names, and are audited; successful lookups are reads and
 //! are not (as the admin API's).
 
-use crate::aws::{aws_error, check_signature, record, without_nulls, JSON_11};
+use crate::aws::{aws_answer, aws_error, check_signature, json_object, record, refuse_signature};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::{apply_lookup_attribute, RequestContext};
@@ -62,29 +61,19 @@ pub async fn call(
 ) -> Response {
     let rid = &ctx.request_id;
     if let Err(e) = check_signature(state, SIGNING_NAME, method, uri, headers, body) {
-        let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
-        record(state, action, ctx, e.aws_error_type(), &detail).await;
         // As AWS answers them: the caller is not known (403), or the signature is malformed (400).
         let status = if e.aws_error_type() == "IncompleteSignatureException" { 400 } else { 403 };
-        return aws_error(status, e.aws_error_type(), &e.message(), rid);
+        return refuse_signature(state, action, ctx, &e, status).await;
     }
     let result = match action {
-        "LookupEvents" => match serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { body }) {
-            Ok(input @ Value::Object(_)) => lookup_events(state, &input).await,
-            _ => Err(Fault::new("SerializationException", "Start of structure or map found where not expected.")),
+        "LookupEvents" => match json_object(body) {
+            Some(input) => lookup_events(state, &input).await,
+            None => Err(Fault::new("SerializationException", "Start of structure or map found where not expected.")),
         },
         _ => Err(Fault::new("UnknownOperationException", format!("CloudTrail action {action:?} is not implemented"))),
     };
     match result {
-        Ok(v) => {
-            let mut resp = Json(without_nulls(v)).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
-            if let Ok(v) = HeaderValue::from_str(rid) {
-                h.insert("x-amzn-requestid", v);
-            }
-            resp
-        }
+        Ok(v) => aws_answer(v, rid),
         Err(f) => {
             record(state, action, ctx, f.exception, &f.message).await;
             aws_error(f.status, f.exception, &f.message, rid)
@@ -293,6 +282,7 @@ pub fn event(r: &AuditRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::without_nulls;
 
     fn parse(input: Value) -> Result<LookupRequest, Fault> {
         LookupRequest::parse(&input)

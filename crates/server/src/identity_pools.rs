@@ -4,13 +4,11 @@
 //! by admin credentials scoped to `cognito-identity`. Errors are `{"__type", "message"}` with
 //! AWS's exception names and `x-amzn-RequestId`; every call is audited by the engine.
 
-use crate::aws::{aws_error, check_signature, record, without_nulls, JSON_11};
+use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, HeaderValue, Method, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::Value;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::identity::{ACTIONS, PUBLIC_ACTIONS, SIGNING_NAME};
 
@@ -27,17 +25,9 @@ pub async fn call(
     body: &Bytes,
 ) -> Response {
     let rid = &ctx.request_id;
-    let input: Value = match serde_json::from_slice(if body.is_empty() { b"{}" } else { body }) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            record(state, action, ctx, "SerializationException", "the body is not a JSON object").await;
-            return aws_error(
-                400,
-                "SerializationException",
-                "Start of structure or map found where not expected.",
-                rid,
-            );
-        }
+    let input = match read_input(state, action, ctx, body).await {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
     };
     // Public actions need no signature; unknown ones are refused as such by the engine.
     let signed = if PUBLIC_ACTIONS.contains(&action) || !ACTIONS.contains(&action) {
@@ -45,23 +35,11 @@ pub async fn call(
     } else {
         match check_signature(state, SIGNING_NAME, method, uri, headers, body) {
             Ok(()) => true,
-            Err(e) => {
-                let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
-                record(state, action, ctx, e.aws_error_type(), &detail).await;
-                return aws_error(400, e.aws_error_type(), &e.message(), rid);
-            }
+            Err(e) => return refuse_signature(state, action, ctx, &e, 400).await,
         }
     };
     match state.engine.identity_pool_action(action, &input, signed, ctx).await {
-        Ok(v) => {
-            let mut resp = Json(without_nulls(v)).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
-            if let Ok(v) = HeaderValue::from_str(rid) {
-                h.insert("x-amzn-requestid", v);
-            }
-            resp
-        }
+        Ok(v) => aws_answer(v, rid),
         Err(e) => aws_error(e.status, e.code, &e.message, rid),
     }
 }

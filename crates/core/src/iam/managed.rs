@@ -6,7 +6,7 @@ use crate::clock::rfc3339;
 use crate::model::Document;
 use crate::store::StoreError;
 use crate::Engine;
-use roles::{aws_id, url_encode};
+use roles::{aws_id, check_identity_policy, url_encode};
 use serde_json::{json, Value};
 
 pub(crate) const KIND_POLICY: &str = "iam_policy";
@@ -30,9 +30,7 @@ impl ManagedPolicy {
 
 /// The policy name in a managed policy ARN (`arn:aws:iam::<account>:policy/<path/><name>`).
 fn policy_name_of(arn: &str) -> Option<&str> {
-    let rest = arn.strip_prefix("arn:aws:iam::")?;
-    let (_, resource) = rest.split_once(':')?;
-    resource.strip_prefix("policy/")?.rsplit('/').next().filter(|n| !n.is_empty())
+    iam_name_of(arn, "policy/")
 }
 
 impl Engine {
@@ -98,19 +96,7 @@ impl Engine {
             "CreatePolicy" => {
                 let name = required(p, "PolicyName", call)?.to_string();
                 let doc = required(p, "PolicyDocument", call)?.to_string();
-                if !(1..=128).contains(&name.len())
-                    || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-                {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
-                        "policy name",
-                        format!("The specified value for policyName is invalid: {name}"),
-                    ));
-                }
-                if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Identity) {
-                    return Err(call.invalid("MalformedPolicyDocument", 400, "policy", e.to_string()));
-                }
+                check_identity_policy(&name, &doc, call)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 let policy = ManagedPolicy {
                     name: name.clone(),
@@ -120,14 +106,7 @@ impl Engine {
                     description: p.get("Description").cloned(),
                     created_at: self.now(),
                 };
-                let d = Document {
-                    kind: KIND_POLICY.into(),
-                    id: name.clone(),
-                    pool_id: String::new(),
-                    body: serde_json::to_value(&policy).expect("serializable"),
-                    created_at: policy.created_at,
-                    updated_at: policy.created_at,
-                };
+                let d = Document::new(KIND_POLICY, &name, "", &policy, policy.created_at, policy.created_at);
                 match self.store.insert_document(&d).await {
                     Err(StoreError::Conflict(_)) => {
                         return Err(call.invalid(

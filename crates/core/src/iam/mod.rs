@@ -7,6 +7,7 @@ mod managed;
 mod roles;
 mod sts;
 
+use crate::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
 use crate::trail::{Denial, DenialCode, Trail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,9 +86,15 @@ impl Role {
 
 /// The role name in a role ARN (`arn:aws:iam::<account>:role/<path/><name>`).
 pub fn role_name_of(arn: &str) -> Option<&str> {
+    iam_name_of(arn, "role/")
+}
+
+/// The name in an IAM ARN of one resource type (`arn:aws:iam::<account>:<type>/<path/><name>`):
+/// roles and managed policies are named alike, the path dropped.
+pub(crate) fn iam_name_of<'a>(arn: &'a str, resource_type: &str) -> Option<&'a str> {
     let rest = arn.strip_prefix("arn:aws:iam::")?;
     let (_, resource) = rest.split_once(':')?;
-    let path_and_name = resource.strip_prefix("role/")?;
+    let path_and_name = resource.strip_prefix(resource_type)?;
     path_and_name.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
@@ -222,6 +229,44 @@ impl crate::Engine {
             return Err(format!("the session expired {} s ago", now - claims.expires_at));
         }
         Ok(claims)
+    }
+
+    /// The secret of the admin credentials `access_key_id` names (compared in constant time).
+    fn admin_secret(&self, access_key_id: &str) -> Option<Secret> {
+        self.config
+            .aws
+            .admin_credentials
+            .iter()
+            .find(|c| crate::secrets::constant_time_eq(c.access_key_id.as_bytes(), access_key_id.as_bytes()))
+            .map(|c| Secret::new(c.secret_access_key.clone()))
+    }
+
+    /// Verifies a request's SigV4 signature: by admin credentials, scoped to `service`.
+    pub fn verify_admin_signature(&self, service: &str, request: &SignedRequest<'_>) -> Result<(), SigV4Error> {
+        Verifier::new([service]).verify(request, |id| self.admin_secret(id), self.now()).map(|_| ())
+    }
+
+    /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
+    /// credentials this server issued (their session token names their secret), and says who signed.
+    pub async fn verify_caller(
+        &self,
+        service: &str,
+        request: &SignedRequest<'_>,
+    ) -> Result<CallerIdentity, SigV4Error> {
+        let pending = Verifier::new([service]).check(request, self.now())?;
+        let key_id = pending.access_key_id().to_string();
+        if let Some(token) = pending.session_token().map(str::to_string) {
+            let claims = self
+                .open_session_token(&token)
+                .await
+                .ok()
+                .filter(|c| crate::secrets::constant_time_eq(c.access_key_id.as_bytes(), key_id.as_bytes()));
+            let secret = claims.as_ref().map(|c| Secret::new(c.secret_access_key.clone()).with_session_token(token));
+            pending.finish(secret.as_ref())?;
+            return Ok(CallerIdentity::Session(Box::new(claims.expect("finish succeeded with a secret"))));
+        }
+        pending.finish(self.admin_secret(&key_id).as_ref())?;
+        Ok(CallerIdentity::Admin { access_key_id: key_id })
     }
 
     /// Runs one IAM or STS action; `caller` is who signed the request (the adapter verified it).

@@ -23,12 +23,30 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-fn valid_role_name(n: &str) -> bool {
-    (1..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+/// IAM's names (roles, policies): 1 to `max` of letters, digits and `+=,.@_-`.
+fn valid_iam_name(n: &str, max: usize) -> bool {
+    (1..=max).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
-fn valid_policy_name(n: &str) -> bool {
-    (1..=128).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+fn valid_role_name(n: &str) -> bool {
+    valid_iam_name(n, 64)
+}
+
+/// Checks an identity policy as it is written, inline (`PutRolePolicy`) or managed
+/// (`CreatePolicy`): IAM refuses a bad name or document the same way for both.
+pub(super) fn check_identity_policy(name: &str, doc: &str, call: &mut Call) -> Result<(), QueryError> {
+    if !valid_iam_name(name, 128) {
+        return Err(call.invalid(
+            "ValidationError",
+            400,
+            "policy name",
+            format!("The specified value for policyName is invalid: {name}"),
+        ));
+    }
+    if let Err(e) = crate::policy::Policy::parse(doc, crate::policy::PolicyKind::Identity) {
+        return Err(call.invalid("MalformedPolicyDocument", 400, "policy", e.to_string()));
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -61,14 +79,7 @@ impl Engine {
     }
 
     async fn save_role(&self, r: &Role, insert: bool) -> Result<(), StoreError> {
-        let d = Document {
-            kind: KIND_ROLE.into(),
-            id: r.name.clone(),
-            pool_id: String::new(),
-            body: serde_json::to_value(r).expect("serializable"),
-            created_at: r.created_at,
-            updated_at: self.now(),
-        };
+        let d = Document::new(KIND_ROLE, &r.name, "", r, r.created_at, self.now());
         if insert {
             self.store.insert_document(&d).await
         } else {
@@ -237,17 +248,7 @@ impl Engine {
                 let mut role = self.role(required(p, "RoleName", call)?, call).await?;
                 let name = required(p, "PolicyName", call)?.to_string();
                 let doc = required(p, "PolicyDocument", call)?.to_string();
-                if !valid_policy_name(&name) {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
-                        "policy name",
-                        format!("The specified value for policyName is invalid: {name}"),
-                    ));
-                }
-                if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Identity) {
-                    return Err(call.invalid("MalformedPolicyDocument", 400, "policy", e.to_string()));
-                }
+                check_identity_policy(&name, &doc, call)?;
                 role.inline_policies.insert(name.clone(), doc);
                 self.save_role(&role, false).await?;
                 call.trail.pass("policy", format!("{name} put on role {}", role.name));

@@ -192,7 +192,7 @@ impl Engine {
         let id = login_doc_id(pool_id, &login.provider, &login.web.subject);
         let now = self.now();
         let body = json!({ "identity_id": identity_id, "provider": login.provider, "subject": login.web.subject });
-        match self.store.insert_document(&doc(KIND_LOGIN, &id, pool_id, &body, now, now)).await {
+        match self.store.insert_document(&Document::new(KIND_LOGIN, &id, pool_id, &body, now, now)).await {
             Ok(()) => Ok(identity_id.to_string()),
             Err(StoreError::Conflict(_)) => Ok(self.linked_identity(pool_id, login).await?.unwrap_or_default()),
             Err(e) => Err(e.into()),
@@ -212,7 +212,7 @@ impl Engine {
     }
 
     pub(crate) async fn save_identity(&self, i: &Identity, insert: bool) -> Result<(), QueryError> {
-        let d = doc(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
+        let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
         if insert {
             self.store.insert_document(&d).await?;
         } else {

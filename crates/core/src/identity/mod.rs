@@ -310,17 +310,6 @@ pub(crate) fn need<'a>(v: &'a Option<String>, member: &str, call: &mut Call) -> 
     }
 }
 
-pub(crate) fn doc<T: Serialize>(kind: &str, id: &str, pool_id: &str, body: &T, created_at: i64, now: i64) -> Document {
-    Document {
-        kind: kind.into(),
-        id: id.into(),
-        pool_id: pool_id.into(),
-        body: serde_json::to_value(body).expect("serializable"),
-        created_at,
-        updated_at: now,
-    }
-}
-
 pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, QueryError> {
     serde_json::from_value(d.body).map_err(|e| {
         QueryError::new("InternalErrorException", 500, format!("stored {} {:?} is malformed: {e}", d.kind, d.id))
@@ -551,7 +540,7 @@ impl Engine {
             .map_err(|e| anyhow::anyhow!("identity pool {}: {}", spec.name, e.message))?;
         pools::check_roles(&record, &mut call)
             .map_err(|e| anyhow::anyhow!("identity pool {}: {}", spec.name, e.message))?;
-        let d = doc(
+        let d = Document::new(
             KIND_POOL,
             &record.pool.identity_pool_id,
             &record.pool.identity_pool_id,
@@ -590,7 +579,7 @@ impl Engine {
 
     pub(crate) async fn save_pool_record(&self, r: &PoolRecord) -> Result<(), QueryError> {
         let id = &r.pool.identity_pool_id;
-        self.store.update_document(&doc(KIND_POOL, id, id, r, r.created_at, self.now())).await?;
+        self.store.update_document(&Document::new(KIND_POOL, id, id, r, r.created_at, self.now())).await?;
         Ok(())
     }
 

@@ -239,7 +239,7 @@ impl Engine {
         let pool = self.pool_from_input(req, id.clone(), call)?;
         let now = self.now();
         let record = PoolRecord { pool, roles: BTreeMap::new(), role_mappings: BTreeMap::new(), created_at: now };
-        self.store.insert_document(&doc(KIND_POOL, &id, &id, &record, now, now)).await?;
+        self.store.insert_document(&Document::new(KIND_POOL, &id, &id, &record, now, now)).await?;
         call.resources.push(json!({
             "accountId": self.config.aws.account_id,
             "type": "AWS::Cognito::IdentityPool",

@@ -106,6 +106,10 @@ struct Pending {
     srp: Option<SrpPending>,
 }
 
+/// A challenge answered: the user, their membership, and how they proved who they are (the
+/// sign-in's origin). Every challenge's answer comes to this.
+type Answered = Result<(User, Member, &'static str), CognitoError>;
+
 #[derive(Serialize, Deserialize)]
 struct SrpPending {
     srp_a: String,
@@ -442,13 +446,23 @@ impl Engine {
         }
     }
 
+    /// The user a pending sign-in is for, with their membership, while both exist (`None` too for
+    /// a username that never existed): what every password answer is checked against.
+    async fn pending_member(&self, pending: &Pending) -> Result<Option<(User, Member)>, CognitoError> {
+        let Some(id) = &pending.user_id else { return Ok(None) };
+        match (self.store.get_user(id).await?, self.store.get_document(KIND_MEMBER, id).await?) {
+            (Some(u), Some(d)) => Ok(Some((u, from_doc(d)?))),
+            _ => Ok(None),
+        }
+    }
+
     async fn answer_password_verifier(
         &self,
         pool: &UserPool,
         pending: &Pending,
         r: &HashMap<String, String>,
         call: &mut Call,
-    ) -> Result<(User, Member, &'static str), CognitoError> {
+    ) -> Answered {
         let block = param(r, "PASSWORD_CLAIM_SECRET_BLOCK", call)?;
         let signature = param(r, "PASSWORD_CLAIM_SIGNATURE", call)?;
         let timestamp = param(r, "TIMESTAMP", call)?;
@@ -456,14 +470,7 @@ impl Engine {
             .srp
             .as_ref()
             .ok_or_else(|| call.fail("NotAuthorizedException", "session", "no SRP state", INVALID_SESSION))?;
-        let found = match &pending.user_id {
-            Some(id) => match (self.store.get_user(id).await?, self.store.get_document(KIND_MEMBER, id).await?) {
-                (Some(u), Some(d)) => Some((u, from_doc::<Member>(d)?)),
-                _ => None,
-            },
-            None => None,
-        };
-        let Some((user, mut member)) = found else {
+        let Some((user, mut member)) = self.pending_member(pending).await? else {
             return Err(call.fail(
                 "NotAuthorizedException",
                 "user",
@@ -516,15 +523,11 @@ impl Engine {
         pending: &Pending,
         r: &HashMap<String, String>,
         call: &mut Call,
-    ) -> Result<(User, Member, &'static str), CognitoError> {
+    ) -> Answered {
         let password = param(r, "NEW_PASSWORD", call)?;
-        let id = pending.user_id.clone().unwrap_or_default();
-        let (Some(mut user), Some(d)) =
-            (self.store.get_user(&id).await?, self.store.get_document(KIND_MEMBER, &id).await?)
-        else {
+        let Some((mut user, mut member)) = self.pending_member(pending).await? else {
             return Err(call.fail("NotAuthorizedException", "user", "the user is gone", INVALID_SESSION));
         };
-        let mut member: Member = from_doc(d)?;
         call.about(&user);
         self.check_password_policy(pool, password, call)?;
         if !user.enabled {
@@ -544,7 +547,7 @@ impl Engine {
         pending: &Pending,
         r: &HashMap<String, String>,
         call: &mut Call,
-    ) -> Result<(User, Member, &'static str), CognitoError> {
+    ) -> Answered {
         let answer = param(r, "ANSWER", call)?.to_string();
         let allowed = client.upstream_providers();
         let iss = crate::jose::looks_like_jwt(&answer)

@@ -227,7 +227,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_document(&doc(KIND_POOL, &pool.id, &pool.id, &pool, now, now)).await?;
+        self.store.insert_document(&Document::new(KIND_POOL, &pool.id, &pool.id, &pool, now, now)).await?;
         call.trail.pass("create", format!("user pool {} ({})", pool.id, pool.name));
         Ok(json!({ "UserPool": self.pool_json(&pool, Some(0)) }))
     }
@@ -252,7 +252,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_document(&doc(KIND_POOL, id, id, &pool, now, now)).await {
+        match self.store.insert_document(&Document::new(KIND_POOL, id, id, &pool, now, now)).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(pool),
             Err(e) => Err(e.into()),
         }
@@ -421,7 +421,8 @@ impl Engine {
     /// Stores the Cognito view of the client and its OAuth view (the same client id at
     /// `/oauth2/token` and `/auth/exchange`, one set of token lifetimes).
     pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), CognitoError> {
-        self.store.insert_document(&doc(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at)).await?;
+        let d = Document::new(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at);
+        self.store.insert_document(&d).await?;
         let oauth = Client {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
@@ -565,7 +566,7 @@ impl Engine {
         };
         match self
             .store
-            .insert_document(&doc(KIND_GROUP, &format!("{}/{name}", pool.id), &pool.id, &group, now, now))
+            .insert_document(&Document::new(KIND_GROUP, &format!("{}/{name}", pool.id), &pool.id, &group, now, now))
             .await
         {
             Err(StoreError::Conflict(_)) => {
@@ -591,7 +592,7 @@ impl Engine {
         };
         match self
             .store
-            .insert_document(&doc(KIND_GROUP, &format!("{pool_id}/{name}"), pool_id, &group, now, now))
+            .insert_document(&Document::new(KIND_GROUP, &format!("{pool_id}/{name}"), pool_id, &group, now, now))
             .await
         {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),

@@ -464,17 +464,6 @@ pub(crate) fn ts(secs: i64) -> Value {
     json!(secs as f64)
 }
 
-pub(crate) fn doc<T: Serialize>(kind: &str, id: &str, pool_id: &str, body: &T, created_at: i64, now: i64) -> Document {
-    Document {
-        kind: kind.into(),
-        id: id.into(),
-        pool_id: pool_id.into(),
-        body: serde_json::to_value(body).expect("serializable"),
-        created_at,
-        updated_at: now,
-    }
-}
-
 pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, CognitoError> {
     serde_json::from_value(d.body)
         .map_err(|e| CognitoError::storage(format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))
@@ -693,7 +682,8 @@ impl Engine {
             failed_logins: 0,
             locked_until: 0,
         };
-        match self.store.insert_document(&doc(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.now())).await {
+        let d = Document::new(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.now());
+        match self.store.insert_document(&d).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -750,7 +740,7 @@ impl Engine {
     }
 
     pub(crate) async fn save_member(&self, m: &Member, created_at: i64) -> Result<(), CognitoError> {
-        let d = doc(KIND_MEMBER, &m.user_id, &m.pool_id, m, created_at, self.now());
+        let d = Document::new(KIND_MEMBER, &m.user_id, &m.pool_id, m, created_at, self.now());
         match self.store.update_document(&d).await {
             Err(StoreError::NotFound(_)) => self.store.insert_document(&d).await?,
             other => other?,
@@ -792,7 +782,7 @@ pub async fn password_changed(store: &dyn crate::Store, user: &User, password: &
         let created = d.created_at;
         let mut m: Member = serde_json::from_value(d.body)?;
         m.srp = Some(srp_verifier(&m.pool_id, &user.username, password).await);
-        store.update_document(&doc(KIND_MEMBER, &user.id, &m.pool_id.clone(), &m, created, now)).await?;
+        store.update_document(&Document::new(KIND_MEMBER, &user.id, &m.pool_id.clone(), &m, created, now)).await?;
     }
     Ok(())
 }
