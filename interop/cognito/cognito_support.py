@@ -21,6 +21,7 @@ import requests
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from interop_support import upstream_password_grant
 
 HTTP_TIMEOUT = 10
 TARGET_PREFIX = "AWSCognitoIdentityProviderService"
@@ -239,18 +240,7 @@ class UpstreamTokens:
         deadline = time.monotonic() + 10
         floor = self.last_iat.get(user["username"], self.t0)
         while True:
-            r = self.http.post(
-                self.upstream["token_endpoint"],
-                auth=(self.upstream["client_id"], self.upstream["client_secret"]),
-                data={
-                    "grant_type": "password",
-                    "username": user["upstream_username"],
-                    "password": user["upstream_password"],
-                },
-                timeout=HTTP_TIMEOUT,
-            )
-            assert r.status_code == 200, f"upstream password grant for {user['username']}: {r.status_code} {r.text}"
-            token = r.json()["id_token"]
+            token = upstream_password_grant(self.http, self.upstream, user)["id_token"]
             iat = jwt.decode(token, options={"verify_signature": False}).get("iat")
             fresh = token not in self.seen and (iat is None or iat > floor)
             if fresh:
@@ -363,6 +353,125 @@ def _pattern(shape):
         return None
 
 
+def _string_errors(value, shape, path):
+    """A string's enum, length and pattern departures."""
+    errors = []
+    if shape.enum and value not in shape.enum:
+        errors.append(f"{path}: {value!r} not in enum {shape.name} {shape.enum}")
+    _check_length(value, shape, path, errors, "length")
+    pat = _pattern(shape)
+    if pat is not None and not pat.search(value):
+        errors.append(f"{path}: {value[:80]!r} does not match {shape.name} pattern {pat.pattern!r}")
+    return errors
+
+
+def _range_errors(value, shape, path):
+    """An integer's departures from the shape's min and max."""
+    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
+    errors = []
+    if lo is not None and value < lo:
+        errors.append(f"{path}: {value} < min {lo} ({shape.name})")
+    if hi is not None and value > hi:
+        errors.append(f"{path}: {value} > max {hi} ({shape.name})")
+    return errors
+
+
+class _ShapeChecker:
+    """The recursive walk of a value already in Python (decoded JSON, or botocore's parsed answer)
+    against a botocore shape. Structures, lists, maps and most scalars are checked alike; a
+    subclass names the types in its messages (`WORDS`) and checks timestamps and blobs."""
+
+    WORDS = {}  # "object", "array", "string", "integer", "boolean" -> how the messages say them
+
+    def timestamp_errors(self, value, shape, path):
+        raise NotImplementedError
+
+    def blob_errors(self, value, shape, path):
+        raise NotImplementedError
+
+    def _expected(self, what, value, shape, path, show_value=True):
+        shown = f" {value!r}" if show_value else ""
+        return f"{path}: expected {self.WORDS[what]} ({shape.name}), got {type(value).__name__}{shown}"
+
+    def errors(self, value, shape, path):
+        errors = []
+        t = shape.type_name
+        if t == "structure":
+            if not isinstance(value, dict):
+                return [self._expected("object", value, shape, path, show_value=False)]
+            members = shape.members
+            for name in shape.required_members:
+                if value.get(name) is None:
+                    errors.append(f"{path}: required member {name} missing ({shape.name})")
+            for name, v in value.items():
+                if name not in members:
+                    errors.append(f"{path}: member {name!r} not in {shape.name} (has {sorted(members)})")
+                elif v is not None:
+                    errors += self.errors(v, members[name], f"{path}.{name}")
+        elif t == "list":
+            if not isinstance(value, list):
+                return [self._expected("array", value, shape, path, show_value=False)]
+            _check_length(value, shape, path, errors, "length")
+            for i, v in enumerate(value):
+                if v is None:
+                    errors.append(f"{path}[{i}]: null in a list")
+                else:
+                    errors += self.errors(v, shape.member, f"{path}[{i}]")
+        elif t == "map":
+            if not isinstance(value, dict):
+                return [self._expected("object", value, shape, path, show_value=False)]
+            _check_length(value, shape, path, errors, "entries")
+            for k, v in value.items():
+                errors += self.errors(k, shape.key, f"{path}.<key {k!r}>")
+                if v is None:
+                    errors.append(f"{path}[{k!r}]: null map value")
+                else:
+                    errors += self.errors(v, shape.value, f"{path}[{k!r}]")
+        elif t == "string":
+            if not isinstance(value, str):
+                return [self._expected("string", value, shape, path)]
+            errors += _string_errors(value, shape, path)
+        elif t in ("integer", "long"):
+            if not isinstance(value, int) or isinstance(value, bool):
+                return [self._expected("integer", value, shape, path)]
+            errors += _range_errors(value, shape, path)
+        elif t in ("float", "double"):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                errors.append(f"{path}: expected number ({shape.name}), got {type(value).__name__} {value!r}")
+        elif t == "boolean":
+            if not isinstance(value, bool):
+                errors.append(self._expected("boolean", value, shape, path))
+        elif t == "timestamp":
+            errors += self.timestamp_errors(value, shape, path)
+        elif t == "blob":
+            errors += self.blob_errors(value, shape, path)
+        else:
+            errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
+        return errors
+
+
+class _JsonWireChecker(_ShapeChecker):
+    """Decoded JSON as the JSON 1.1 protocol carries it: timestamps as epoch seconds, blobs as base64."""
+
+    WORDS = {"object": "object", "array": "array", "string": "string", "integer": "integer", "boolean": "boolean"}
+
+    def timestamp_errors(self, value, shape, path):
+        if not isinstance(value, _TIMESTAMP_TYPES) or isinstance(value, bool):
+            return [f"{path}: expected epoch-seconds number ({shape.name}), got {type(value).__name__} {value!r}"]
+        if not 1e9 < value < 1e10:
+            return [f"{path}: timestamp {value} is not epoch seconds ({shape.name})"]
+        return []
+
+    def blob_errors(self, value, shape, path):
+        if not isinstance(value, str):
+            return [f"{path}: expected base64 string ({shape.name}), got {type(value).__name__}"]
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError:
+            return [f"{path}: blob is not base64 ({shape.name})"]
+        return []
+
+
 def shape_errors(value, shape, path="$"):
     """Every way `value` (decoded JSON) departs from botocore `shape`; [] when it conforms.
 
@@ -370,78 +479,7 @@ def shape_errors(value, shape, path="$"):
     member. Scalars: JSON type as the JSON 1.1 protocol carries it (timestamps as epoch
     numbers), enum values, length and range limits, patterns where Python's re can read them.
     """
-    errors = []
-    t = shape.type_name
-    if t == "structure":
-        if not isinstance(value, dict):
-            return [f"{path}: expected object ({shape.name}), got {type(value).__name__}"]
-        members = shape.members
-        for name in shape.required_members:
-            if value.get(name) is None:
-                errors.append(f"{path}: required member {name} missing ({shape.name})")
-        for name, v in value.items():
-            if name not in members:
-                errors.append(f"{path}: member {name!r} not in {shape.name} (has {sorted(members)})")
-            elif v is not None:
-                errors += shape_errors(v, members[name], f"{path}.{name}")
-    elif t == "list":
-        if not isinstance(value, list):
-            return [f"{path}: expected array ({shape.name}), got {type(value).__name__}"]
-        _check_length(value, shape, path, errors, "length")
-        for i, v in enumerate(value):
-            if v is None:
-                errors.append(f"{path}[{i}]: null in a list")
-            else:
-                errors += shape_errors(v, shape.member, f"{path}[{i}]")
-    elif t == "map":
-        if not isinstance(value, dict):
-            return [f"{path}: expected object ({shape.name}), got {type(value).__name__}"]
-        _check_length(value, shape, path, errors, "entries")
-        for k, v in value.items():
-            errors += shape_errors(k, shape.key, f"{path}.<key {k!r}>")
-            if v is None:
-                errors.append(f"{path}[{k!r}]: null map value")
-            else:
-                errors += shape_errors(v, shape.value, f"{path}[{k!r}]")
-    elif t == "string":
-        if not isinstance(value, str):
-            return [f"{path}: expected string ({shape.name}), got {type(value).__name__} {value!r}"]
-        if shape.enum and value not in shape.enum:
-            errors.append(f"{path}: {value!r} not in enum {shape.name} {shape.enum}")
-        _check_length(value, shape, path, errors, "length")
-        pat = _pattern(shape)
-        if pat is not None and not pat.search(value):
-            errors.append(f"{path}: {value!r} does not match {shape.name} pattern {pat.pattern!r}")
-    elif t in ("integer", "long"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return [f"{path}: expected integer ({shape.name}), got {type(value).__name__} {value!r}"]
-        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-        if lo is not None and value < lo:
-            errors.append(f"{path}: {value} < min {lo} ({shape.name})")
-        if hi is not None and value > hi:
-            errors.append(f"{path}: {value} > max {hi} ({shape.name})")
-    elif t in ("float", "double"):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            errors.append(f"{path}: expected number ({shape.name}), got {type(value).__name__} {value!r}")
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            errors.append(f"{path}: expected boolean ({shape.name}), got {type(value).__name__} {value!r}")
-    elif t == "timestamp":
-        if not isinstance(value, _TIMESTAMP_TYPES) or isinstance(value, bool):
-            errors.append(f"{path}: expected epoch-seconds number ({shape.name}), got {type(value).__name__} {value!r}")
-        elif not 1e9 < value < 1e10:
-            errors.append(f"{path}: timestamp {value} is not epoch seconds ({shape.name})")
-    elif t == "blob":
-        if not isinstance(value, str):
-            errors.append(f"{path}: expected base64 string ({shape.name}), got {type(value).__name__}")
-        else:
-            try:
-                base64.b64decode(value, validate=True)
-            except ValueError:
-                errors.append(f"{path}: blob is not base64 ({shape.name})")
-    else:
-        errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
-    return errors
+    return _JsonWireChecker().errors(value, shape, path)
 
 
 def body_json(raw, where):
@@ -449,6 +487,70 @@ def body_json(raw, where):
         return json.loads(raw.decode("utf-8")) if raw else None
     except (UnicodeDecodeError, ValueError) as e:
         pytest.fail(f"{where}: body is not JSON ({e}): {raw[:300]!r}")
+
+
+def json_call_problems(model, call):
+    """Everything wrong with one captured AWS JSON 1.1 exchange (Capture's `call`), as lines.
+
+    The request fits the operation's input shape; the answer has an x-amzn-RequestId header and
+    the JSON 1.1 Content-Type; a success is an object fitting the output shape; an error is an
+    object whose `__type` is modelled or common, with a message, no member its shape lacks (an
+    error shape without members still gets AWS's message), an x-amzn-ErrorType that agrees, and
+    status 500 exactly when it is InternalErrorException.
+    """
+    action = call["action"]
+    where = f"{model.service_name} {action}"
+    op = model.operation_model(action)
+    problems = []
+    request = body_json(call["request"], f"{where} request")
+    if op.input_shape is None:
+        if request not in (None, {}):
+            problems.append(f"{where} request: the operation takes no input, sent {request}")
+    else:
+        problems += [f"{where} request {e}" for e in shape_errors(request or {}, op.input_shape)]
+
+    resp = call["response"]
+    if resp is None:
+        return problems + [f"{where}: no response captured"]
+    status, headers = resp["status"], resp["headers"]
+    if not headers.get("x-amzn-requestid"):
+        problems.append(f"{where} ({status}): no x-amzn-RequestId header")
+    if not headers.get("content-type", "").startswith(AMZ_JSON):
+        problems.append(f"{where} ({status}): Content-Type {headers.get('content-type')!r}, not {AMZ_JSON}")
+    body = body_json(resp["body"], f"{where} response ({status})")
+    if 200 <= status < 300:
+        if not isinstance(body, dict):
+            return problems + [f"{where} ({status}): body is not a JSON object: {resp['body'][:200]!r}"]
+        if op.output_shape is None:
+            if body != {}:
+                problems.append(f"{where} ({status}): the operation has no output, answered {body}")
+        else:
+            problems += [f"{where} response {e}" for e in shape_errors(body, op.output_shape)]
+        return problems
+
+    if not isinstance(body, dict):
+        return problems + [f"{where} ({status}): error body is not a JSON object: {resp['body'][:200]!r}"]
+    code = body.get("__type")
+    modelled = {e.name: e for e in op.error_shapes}
+    if code not in modelled and code not in COMMON_ERRORS:
+        problems.append(f"{where} ({status}): __type {code!r} is neither modelled ({sorted(modelled)}) nor common")
+    if not isinstance(body.get("message"), str) or not body["message"]:
+        problems.append(f"{where} ({status}): error without a message: {body}")
+    rest = {k: v for k, v in body.items() if k != "__type"}
+    if code in modelled:
+        shape = modelled[code]
+        if "message" not in shape.members and "Message" not in shape.members:
+            rest.pop("message", None)  # CloudTrail's error shapes have no members; AWS sends a message anyway
+        problems += [f"{where} error {e}" for e in shape_errors(rest, shape, path=f"${code}")]
+    elif set(rest) - {"message"}:
+        problems.append(f"{where} ({status}): unexpected members in {code}: {sorted(set(rest) - {'message'})}")
+    if code == "InternalErrorException" and status != 500:
+        problems.append(f"{where}: InternalErrorException with status {status}")
+    if status >= 500 and code != "InternalErrorException":
+        problems.append(f"{where}: {code} with status {status}")
+    if not headers.get("x-amzn-errortype", "").startswith(str(code)):
+        problems.append(f"{where} ({status}): x-amzn-ErrorType {headers.get('x-amzn-errortype')!r} is not {code}")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,22 +591,18 @@ def create_pool(idp, cog, name):
         MfaConfiguration="OFF",
     )["UserPool"]
     pool_id = pool["Id"]
-    public = idp.create_user_pool_client(
-        UserPoolId=pool_id,
-        ClientName=f"{name}-public",
-        GenerateSecret=False,
-        ExplicitAuthFlows=ALL_FLOWS,
-        EnableTokenRevocation=True,
-        PreventUserExistenceErrors="ENABLED",
-    )["UserPoolClient"]
-    secret = idp.create_user_pool_client(
-        UserPoolId=pool_id,
-        ClientName=f"{name}-secret",
-        GenerateSecret=True,
-        ExplicitAuthFlows=ALL_FLOWS,
-        EnableTokenRevocation=True,
-        PreventUserExistenceErrors="ENABLED",
-    )["UserPoolClient"]
+
+    def client(kind, generate_secret):
+        return idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=f"{name}-{kind}",
+            GenerateSecret=generate_secret,
+            ExplicitAuthFlows=ALL_FLOWS,
+            EnableTokenRevocation=True,
+            PreventUserExistenceErrors="ENABLED",
+        )["UserPoolClient"]
+
+    public, secret = client("public", False), client("secret", True)
     return Pool(
         pool_id=pool_id,
         client_id=public["ClientId"],
@@ -736,6 +834,31 @@ def graphql(url, creds, region, query, variables=None):
 POLICY_DOCUMENT_SHAPE = "policyDocumentType"  # IAM: URL-encoded JSON; botocore hands back a dict
 
 
+class _ParsedChecker(_ShapeChecker):
+    """botocore's parsed answer: datetimes with a time zone, bytes, and IAM's policy documents as dicts."""
+
+    WORDS = {"object": "dict", "array": "list", "string": "str", "integer": "int", "boolean": "bool"}
+
+    def errors(self, value, shape, path):
+        if shape.type_name == "string" and shape.name == POLICY_DOCUMENT_SHAPE and isinstance(value, dict):
+            return []
+        return super().errors(value, shape, path)
+
+    def timestamp_errors(self, value, shape, path):
+        import datetime
+
+        if not isinstance(value, datetime.datetime):
+            return [f"{path}: expected datetime ({shape.name}), got {type(value).__name__} {value!r}"]
+        if value.tzinfo is None:
+            return [f"{path}: timestamp without a time zone ({shape.name})"]
+        return []
+
+    def blob_errors(self, value, shape, path):
+        if not isinstance(value, bytes):
+            return [f"{path}: expected bytes ({shape.name}), got {type(value).__name__}"]
+        return []
+
+
 def parsed_shape_errors(value, shape, path="$"):
     """Every way botocore's *parsed* `value` departs from `shape`; [] when it conforms.
 
@@ -743,70 +866,7 @@ def parsed_shape_errors(value, shape, path="$"):
     drops what the shape lacks: required members present, Python types as botocore's parser
     makes them (datetime for timestamps, bytes for blobs), enums, lengths, ranges, patterns.
     """
-    errors = []
-    t = shape.type_name
-    if t == "structure":
-        if not isinstance(value, dict):
-            return [f"{path}: expected dict ({shape.name}), got {type(value).__name__}"]
-        for name in shape.required_members:
-            if value.get(name) is None:
-                errors.append(f"{path}: required member {name} missing ({shape.name})")
-        for name, v in value.items():
-            if name not in shape.members:
-                errors.append(f"{path}: member {name!r} not in {shape.name}")
-            elif v is not None:
-                errors += parsed_shape_errors(v, shape.members[name], f"{path}.{name}")
-    elif t == "list":
-        if not isinstance(value, list):
-            return [f"{path}: expected list ({shape.name}), got {type(value).__name__}"]
-        _check_length(value, shape, path, errors, "length")
-        for i, v in enumerate(value):
-            errors += parsed_shape_errors(v, shape.member, f"{path}[{i}]")
-    elif t == "map":
-        if not isinstance(value, dict):
-            return [f"{path}: expected dict ({shape.name}), got {type(value).__name__}"]
-        _check_length(value, shape, path, errors, "entries")
-        for k, v in value.items():
-            errors += parsed_shape_errors(k, shape.key, f"{path}.<key {k!r}>")
-            errors += parsed_shape_errors(v, shape.value, f"{path}[{k!r}]")
-    elif t == "string":
-        if shape.name == POLICY_DOCUMENT_SHAPE and isinstance(value, dict):
-            return []
-        if not isinstance(value, str):
-            return [f"{path}: expected str ({shape.name}), got {type(value).__name__} {value!r}"]
-        if shape.enum and value not in shape.enum:
-            errors.append(f"{path}: {value!r} not in enum {shape.name} {shape.enum}")
-        _check_length(value, shape, path, errors, "length")
-        pat = _pattern(shape)
-        if pat is not None and not pat.search(value):
-            errors.append(f"{path}: {value!r} does not match {shape.name} pattern {pat.pattern!r}")
-    elif t in ("integer", "long"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            return [f"{path}: expected int ({shape.name}), got {type(value).__name__} {value!r}"]
-        lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-        if lo is not None and value < lo:
-            errors.append(f"{path}: {value} < min {lo} ({shape.name})")
-        if hi is not None and value > hi:
-            errors.append(f"{path}: {value} > max {hi} ({shape.name})")
-    elif t in ("float", "double"):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            errors.append(f"{path}: expected number ({shape.name}), got {type(value).__name__} {value!r}")
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            errors.append(f"{path}: expected bool ({shape.name}), got {type(value).__name__} {value!r}")
-    elif t == "timestamp":
-        import datetime
-
-        if not isinstance(value, datetime.datetime):
-            errors.append(f"{path}: expected datetime ({shape.name}), got {type(value).__name__} {value!r}")
-        elif value.tzinfo is None:
-            errors.append(f"{path}: timestamp without a time zone ({shape.name})")
-    elif t == "blob":
-        if not isinstance(value, bytes):
-            errors.append(f"{path}: expected bytes ({shape.name}), got {type(value).__name__}")
-    else:
-        errors.append(f"{path}: shape type {t} not handled by this checker ({shape.name})")
-    return errors
+    return _ParsedChecker().errors(value, shape, path)
 
 
 def xml_local(tag):
@@ -874,12 +934,7 @@ def xml_shape_errors(elem, shape, path="$"):
         return [f"{path}: scalar {shape.name} has child elements {[xml_local(c.tag) for c in children]}"]
     text = elem.text or ""
     if t == "string":
-        if shape.enum and text not in shape.enum:
-            errors.append(f"{path}: {text!r} not in enum {shape.name} {shape.enum}")
-        _check_length(text, shape, path, errors, "length")
-        pat = _pattern(shape)
-        if pat is not None and not pat.search(text):
-            errors.append(f"{path}: {text[:80]!r} does not match {shape.name} pattern {pat.pattern!r}")
+        errors += _string_errors(text, shape, path)
         if shape.name == POLICY_DOCUMENT_SHAPE:
             try:
                 json.loads(unquote(text))
@@ -889,9 +944,7 @@ def xml_shape_errors(elem, shape, path="$"):
         if not re.fullmatch(r"-?[0-9]+", text):
             errors.append(f"{path}: {text!r} is not an integer ({shape.name})")
         else:
-            lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-            if (lo is not None and int(text) < lo) or (hi is not None and int(text) > hi):
-                errors.append(f"{path}: {text} outside [{lo}, {hi}] ({shape.name})")
+            errors += _range_errors(int(text), shape, path)
     elif t in ("float", "double"):
         try:
             float(text)

@@ -5,21 +5,21 @@ demo pool (alice, bob, dave, erin). Tests that make pools or users give them uni
 delete them again; the scratch pool made here is deleted at the end of the session.
 """
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 import cognito_support as cs
 
 
+def demo_section(demo_info, key, what):
+    """demo.json's `key` object; the suite fails when this tokenbridge does not write it."""
+    info = demo_info.get(key)
+    if not info:
+        pytest.fail(f"demo.json has no `{key}` object: this tokenbridge does not serve {what}")
+    return info
+
+
 @pytest.fixture(scope="session")
 def cog(demo_info):
-    info = demo_info.get("cognito")
-    if not info:
-        pytest.fail("demo.json has no `cognito` object: this tokenbridge does not serve the user-pool API")
-    return info
+    return demo_section(demo_info, "cognito", "the user-pool API")
 
 
 @pytest.fixture(scope="session")
@@ -109,16 +109,10 @@ def make_user(idp, scratch):
 
 # --- issue 6: identity pools, STS, IAM, CloudTrail, the demo GraphQL API ------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture(scope="session")
 def ident(demo_info, cog):
     """demo.json's `identity` object: region, account, the two identity pools, roles, GraphQL API."""
-    info = demo_info.get("identity")
-    if not info:
-        pytest.fail("demo.json has no `identity` object: this tokenbridge does not serve identity pools yet")
-    return info
+    return demo_section(demo_info, "identity", "identity pools yet")
 
 
 @pytest.fixture(scope="session")
@@ -170,29 +164,3 @@ def id_token(idp, demo_user):
 def logins_keys(cog, ident):
     """Both Logins keys of the demo user pool: its issuer without scheme, and the AWS form."""
     return [cs.without_scheme(cog["issuer"]), cs.user_pool_provider(ident["region"], cog["user_pool_id"])]
-
-
-@pytest.fixture(scope="session")
-def tokenbridge_bin():
-    path = os.environ.get("TOKENBRIDGE_BIN") or str(ROOT / "target" / "release" / "tokenbridge")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(f"no tokenbridge binary at {path}: cargo build --release -p tokenbridge, or set TOKENBRIDGE_BIN")
-    return path
-
-
-@pytest.fixture(scope="session")
-def audit_explain(tokenbridge_bin):
-    """audit_explain(request_id, as_json=False): `tokenbridge audit explain ID --data-dir $TOKENBRIDGE_DATA_DIR`."""
-    data_dir = os.environ.get("TOKENBRIDGE_DATA_DIR") or os.path.dirname(os.environ["TOKENBRIDGE_DEMO_JSON"])
-
-    def run(request_id, as_json=False):
-        cmd = [tokenbridge_bin, "audit", "explain", request_id, "--data-dir", data_dir]
-        cmd += ["--json"] if as_json else []
-        p = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=dict(os.environ, NO_COLOR="1")
-        )
-        if p.returncode != 0:
-            pytest.fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-        return json.loads(p.stdout) if as_json else p.stdout
-
-    return run

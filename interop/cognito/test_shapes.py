@@ -522,58 +522,9 @@ def _(ctx):
 
 def call_problems(model, call):
     """Everything wrong with one captured exchange, as lines."""
-    action, where = call["action"], f"{call['action']}"
-    if action not in model.operation_names:
-        return [f"{where}: not an action of the cognito-idp model"]
-    op = model.operation_model(action)
-    problems = []
-
-    request = cs.body_json(call["request"], f"{where} request")
-    if op.input_shape is None:
-        if request not in (None, {}):
-            problems.append(f"{where} request: the operation takes no input, sent {request}")
-    else:
-        problems += [f"{where} request {e}" for e in cs.shape_errors(request or {}, op.input_shape)]
-
-    resp = call["response"]
-    if resp is None:
-        return problems + [f"{where}: no response captured"]
-    status, headers = resp["status"], resp["headers"]
-    if not headers.get("x-amzn-requestid"):
-        problems.append(f"{where} ({status}): no x-amzn-RequestId header")
-    if not headers.get("content-type", "").startswith(cs.AMZ_JSON):
-        problems.append(f"{where} ({status}): Content-Type {headers.get('content-type')!r}, not {cs.AMZ_JSON}")
-    body = cs.body_json(resp["body"], f"{where} response ({status})")
-
-    if 200 <= status < 300:
-        if not isinstance(body, dict):
-            problems.append(f"{where} ({status}): body is not a JSON object: {resp['body'][:200]!r}")
-        elif op.output_shape is None:
-            if body != {}:
-                problems.append(f"{where} ({status}): the operation has no output, answered {body}")
-        else:
-            problems += [f"{where} response {e}" for e in cs.shape_errors(body, op.output_shape)]
-        return problems
-
-    if not isinstance(body, dict):
-        return problems + [f"{where} ({status}): error body is not a JSON object: {resp['body'][:200]!r}"]
-    code = body.get("__type")
-    modelled = {e.name: e for e in op.error_shapes}
-    if code not in modelled and code not in cs.COMMON_ERRORS:
-        problems.append(f"{where} ({status}): __type {code!r} is neither modelled ({sorted(modelled)}) nor common")
-    if not isinstance(body.get("message"), str) or not body["message"]:
-        problems.append(f"{where} ({status}): error without a message: {body}")
-    rest = {k: v for k, v in body.items() if k != "__type"}
-    if code in modelled:
-        problems += [f"{where} error {e}" for e in cs.shape_errors(rest, modelled[code], path=f"${code}")]
-    elif set(rest) - {"message"}:
-        problems.append(f"{where} ({status}): unexpected members in {code}: {sorted(set(rest) - {'message'})}")
-    expected_status = 500 if code == "InternalErrorException" else None
-    if expected_status and status != expected_status:
-        problems.append(f"{where}: InternalErrorException with status {status}")
-    if not headers.get("x-amzn-errortype", "").startswith(str(code)):
-        problems.append(f"{where} ({status}): x-amzn-ErrorType {headers.get('x-amzn-errortype')!r} is not {code}")
-    return problems
+    if call["action"] not in model.operation_names:
+        return [f"{call['action']}: not an action of the cognito-idp model"]
+    return cs.json_call_problems(model, call)
 
 
 def probe(ctx, action):

@@ -181,6 +181,10 @@ class Ctx:
     def logins(self, username="alice", form=0, secret=False):
         return {self.logins_keys[form]: self.id_token(username, secret=secret)}
 
+    def expect_garbage_login_refused(self, call, **kwargs):
+        """`call(**kwargs)` with Logins whose token is no token: NotAuthorizedException."""
+        expect_error("NotAuthorizedException", call, Logins={self.logins_keys[0]: "garbage"}, **kwargs)
+
     def identity(self, pool_id=None, form=0):
         """(identity id, logins) of alice in an identity pool (the demo's correct one by default)."""
         logins = self.logins(form=form)
@@ -294,12 +298,7 @@ def _(ctx):
     ctx.identity(form=1)
     ctx.identity(pool_id=ctx.ident["misconfigured_identity_pool_id"])
     expect_error("ResourceNotFoundException", ctx.ci_public.get_id, IdentityPoolId=ctx.no_such_pool, Logins=ctx.logins())
-    expect_error(
-        "NotAuthorizedException",
-        ctx.ci_public.get_id,
-        IdentityPoolId=ctx.ident["identity_pool_id"],
-        Logins={ctx.logins_keys[0]: "garbage"},
-    )
+    ctx.expect_garbage_login_refused(ctx.ci_public.get_id, IdentityPoolId=ctx.ident["identity_pool_id"])
 
 
 @exercise("cognito-identity", "GetCredentialsForIdentity")
@@ -308,24 +307,14 @@ def _(ctx):
     ctx.ci_public.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
     other, logins = ctx.identity(pool_id=ctx.ident["misconfigured_identity_pool_id"], form=1)
     ctx.ci_public.get_credentials_for_identity(IdentityId=other, Logins=logins)
-    expect_error(
-        "NotAuthorizedException",
-        ctx.ci_public.get_credentials_for_identity,
-        IdentityId=identity_id,
-        Logins={ctx.logins_keys[0]: "garbage"},
-    )
+    ctx.expect_garbage_login_refused(ctx.ci_public.get_credentials_for_identity, IdentityId=identity_id)
 
 
 @exercise("cognito-identity", "GetOpenIdToken")
 def _(ctx):
     identity_id, logins = ctx.identity()
     ctx.ci_public.get_open_id_token(IdentityId=identity_id, Logins=logins)
-    expect_error(
-        "NotAuthorizedException",
-        ctx.ci_public.get_open_id_token,
-        IdentityId=identity_id,
-        Logins={ctx.logins_keys[0]: "garbage"},
-    )
+    ctx.expect_garbage_login_refused(ctx.ci_public.get_open_id_token, IdentityId=identity_id)
 
 
 # --- sts ------------------------------------------------------------------------------------
@@ -477,59 +466,6 @@ def _(ctx):
 # --- the checks -----------------------------------------------------------------------------
 
 
-def json_problems(model, call):
-    """Everything wrong with one AWS JSON 1.1 exchange, as lines."""
-    action = call["action"]
-    where = f"{model.service_name} {action}"
-    op = model.operation_model(action)
-    problems = []
-    request = cs.body_json(call["request"], f"{where} request")
-    if op.input_shape is None:
-        if request not in (None, {}):
-            problems.append(f"{where} request: the operation takes no input, sent {request}")
-    else:
-        problems += [f"{where} request {e}" for e in cs.shape_errors(request or {}, op.input_shape)]
-
-    resp = call["response"]
-    status, headers = resp["status"], resp["headers"]
-    if not headers.get("x-amzn-requestid"):
-        problems.append(f"{where} ({status}): no x-amzn-RequestId header")
-    if not headers.get("content-type", "").startswith(cs.AMZ_JSON):
-        problems.append(f"{where} ({status}): Content-Type {headers.get('content-type')!r}, not {cs.AMZ_JSON}")
-    body = cs.body_json(resp["body"], f"{where} response ({status})")
-    if 200 <= status < 300:
-        if not isinstance(body, dict):
-            return problems + [f"{where} ({status}): body is not a JSON object: {resp['body'][:200]!r}"]
-        if op.output_shape is None:
-            if body != {}:
-                problems.append(f"{where} ({status}): the operation has no output, answered {body}")
-        else:
-            problems += [f"{where} response {e}" for e in cs.shape_errors(body, op.output_shape)]
-        return problems
-
-    if not isinstance(body, dict):
-        return problems + [f"{where} ({status}): error body is not a JSON object: {resp['body'][:200]!r}"]
-    code = body.get("__type")
-    modelled = {e.name: e for e in op.error_shapes}
-    if code not in modelled and code not in cs.COMMON_ERRORS:
-        problems.append(f"{where} ({status}): __type {code!r} is neither modelled ({sorted(modelled)}) nor common")
-    if not isinstance(body.get("message"), str) or not body["message"]:
-        problems.append(f"{where} ({status}): error without a message: {body}")
-    rest = {k: v for k, v in body.items() if k != "__type"}
-    if code in modelled:
-        shape = modelled[code]
-        if "message" not in shape.members and "Message" not in shape.members:
-            rest.pop("message", None)  # CloudTrail's error shapes have no members; AWS sends a message anyway
-        problems += [f"{where} error {e}" for e in cs.shape_errors(rest, shape, path=f"${code}")]
-    elif set(rest) - {"message"}:
-        problems.append(f"{where} ({status}): unexpected members in {code}: {sorted(set(rest) - {'message'})}")
-    if status >= 500 and code != "InternalErrorException":
-        problems.append(f"{where}: {code} with status {status}")
-    if not headers.get("x-amzn-errortype", "").startswith(str(code)):
-        problems.append(f"{where} ({status}): x-amzn-ErrorType {headers.get('x-amzn-errortype')!r} is not {code}")
-    return problems
-
-
 def query_request_problems(model, op, raw, where):
     form = urllib.parse.parse_qs(raw.decode("utf-8"), keep_blank_values=True)
     problems = []
@@ -628,7 +564,7 @@ def call_problems(models, call):
     if call["action"] not in model.operation_names:
         return [f"{service} {call['action']}: not an action of the {service} model"]
     if PROTOCOLS[service] == "json":
-        return json_problems(model, call)
+        return cs.json_call_problems(model, call)
     return query_problems(model, call)
 
 

@@ -811,17 +811,22 @@ def raw_post(cog, action, body):
     )
 
 
-def test_raw_error_body(cog, make_user):
-    user = make_user()
-    r = raw_post(
+def raw_password_login(cog, user, password):
+    """USER_PASSWORD_AUTH at the user's pool's public client, as a plain HTTP POST."""
+    return raw_post(
         cog,
         "InitiateAuth",
         {
             "AuthFlow": "USER_PASSWORD_AUTH",
             "ClientId": user.pool.client_id,
-            "AuthParameters": {"USERNAME": user.username, "PASSWORD": user.password + "x"},
+            "AuthParameters": {"USERNAME": user.username, "PASSWORD": password},
         },
     )
+
+
+def test_raw_error_body(cog, make_user):
+    user = make_user()
+    r = raw_password_login(cog, user, user.password + "x")
     assert r.status_code == 400, r.text
     assert r.headers.get("content-type", "").startswith(cs.AMZ_JSON), r.headers
     body = r.json()
@@ -832,15 +837,7 @@ def test_raw_error_body(cog, make_user):
 
 def test_raw_public_action_needs_no_signature(cog, make_user):
     user = make_user()
-    r = raw_post(
-        cog,
-        "InitiateAuth",
-        {
-            "AuthFlow": "USER_PASSWORD_AUTH",
-            "ClientId": user.pool.client_id,
-            "AuthParameters": {"USERNAME": user.username, "PASSWORD": user.password},
-        },
-    )
+    r = raw_password_login(cog, user, user.password)
     assert r.status_code == 200, r.text
     assert r.headers.get("content-type", "").startswith(cs.AMZ_JSON), r.headers
     assert r.headers.get("x-amzn-RequestId"), r.headers

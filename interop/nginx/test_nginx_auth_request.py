@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from interop_support import upstream_password_grant
 
-ROOT = Path(__file__).resolve().parents[2]
 HTTP_TIMEOUT = 10
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -77,19 +77,7 @@ class Demo:
         pytest.fail(f"demo.json lists no user {username!r}")
 
     def upstream_id_token(self, username):
-        user = self.user(username)
-        r = self.http.post(
-            self.upstream["token_endpoint"],
-            auth=(self.upstream["client_id"], self.upstream["client_secret"]),
-            data={
-                "grant_type": "password",
-                "username": user["upstream_username"],
-                "password": user["upstream_password"],
-            },
-            timeout=HTTP_TIMEOUT,
-        )
-        assert r.status_code == 200, f"upstream password grant for {username}: {r.status_code} {r.text}"
-        return r.json()["id_token"]
+        return upstream_password_grant(self.http, self.upstream, self.user(username))["id_token"]
 
     def _with_fresh_upstream_token(self, username, use):
         """`use(fresh upstream id token)` until the broker takes it.
@@ -443,21 +431,6 @@ def nginx(demo, backend, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tokenbridge_bin():
-    path = os.environ.get("TOKENBRIDGE_BIN") or str(ROOT / "target" / "release" / "tokenbridge")
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(f"no tokenbridge binary at {path}: cargo build --release -p tokenbridge, or set TOKENBRIDGE_BIN")
-    return path
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    path = os.environ.get("TOKENBRIDGE_DATA_DIR") or os.path.dirname(os.environ["TOKENBRIDGE_DEMO_JSON"])
-    assert os.path.isdir(path), f"the demo's data dir {path} does not exist"
-    return path
-
-
-@pytest.fixture(scope="module")
 def alice(demo):
     """alice's tokens (groups admins and readers; the client's full scopes)."""
     return demo.tokens("alice")
@@ -467,23 +440,6 @@ def alice(demo):
 def bob(demo):
     """bob's tokens (group readers only)."""
     return demo.tokens("bob")
-
-
-@pytest.fixture
-def explain(tokenbridge_bin, data_dir):
-    """`tokenbridge audit explain ID` (text, or the parsed --json)."""
-
-    def run(request_id, as_json=False):
-        cmd = [tokenbridge_bin, "audit", "explain", request_id, "--data-dir", data_dir]
-        cmd += ["--json"] if as_json else []
-        env = dict(os.environ, NO_COLOR="1")
-        # The denial's record is committed before the answer is sent: it must be there at once.
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env=env)
-        if p.returncode != 0:
-            pytest.fail(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
-        return json.loads(p.stdout) if as_json else p.stdout
-
-    return run
 
 
 def bearer(token):
@@ -621,7 +577,7 @@ def test_bad_token_is_401_invalid_token(nginx, backend, demo, alice, kind):
     assert 'error="invalid_token"' in challenge(r)
 
 
-def test_missing_group_is_403_and_audit_explain_names_the_group_check(nginx, backend, bob, explain):
+def test_missing_group_is_403_and_audit_explain_names_the_group_check(nginx, backend, bob, audit_explain):
     before = backend.count()
     r = nginx.request(
         "POST",
@@ -632,14 +588,14 @@ def test_missing_group_is_403_and_audit_explain_names_the_group_check(nginx, bac
     request_id = assert_refused(r, backend, before, 403)
     assert 'error="insufficient_scope"' in challenge(r)
 
-    text = explain(request_id)
+    text = audit_explain(request_id)
     assert request_id in text, text
     assert "decision: DENIED" in text, text
     check, detail = first_failure(text)
     assert check == "group", f"the first failing check is {check!r} ({detail}), not the group check:\n{text}"
     assert "admins" in detail, text
 
-    doc = explain(request_id, as_json=True)
+    doc = audit_explain(request_id, as_json=True)
     assert doc["requestId"] == request_id
     assert len(doc["events"]) == 1, doc
     event = doc["events"][0]
@@ -648,7 +604,7 @@ def test_missing_group_is_403_and_audit_explain_names_the_group_check(nginx, bac
     assert (failed["check"], failed["outcome"]) == ("group", "fail"), event
 
 
-def test_narrowed_token_is_403_and_audit_explain_names_the_missing_scope(nginx, backend, demo, explain):
+def test_narrowed_token_is_403_and_audit_explain_names_the_missing_scope(nginx, backend, demo, audit_explain):
     token = demo.narrowed_access_token("alice", "openid")
     before = backend.count()
     r = nginx.request(
@@ -660,18 +616,18 @@ def test_narrowed_token_is_403_and_audit_explain_names_the_missing_scope(nginx, 
     request_id = assert_refused(r, backend, before, 403)
     assert 'error="insufficient_scope"' in challenge(r)
 
-    text = explain(request_id)
+    text = audit_explain(request_id)
     check, detail = first_failure(text)
     assert check == "scope", f"the first failing check is {check!r} ({detail}), not the scope check:\n{text}"
     assert "needs scope orders:write" in detail, text
     assert "orders:write" not in detail.split("token has", 1)[-1], f"the narrowed token still has orders:write:\n{text}"
 
 
-def test_unknown_path_is_403_even_with_a_good_token(nginx, backend, alice, explain):
+def test_unknown_path_is_403_even_with_a_good_token(nginx, backend, alice, audit_explain):
     before = backend.count()
     r = nginx.request("GET", "/demo/api/nope", headers=bearer(alice["access_token"]))
     request_id = assert_refused(r, backend, before, 403)
-    text = explain(request_id)
+    text = audit_explain(request_id)
     assert "no route covers" in text, text
 
 

@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from interop_support import upstream_password_grant
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -69,18 +70,7 @@ class Demo:
         """
         deadline = time.monotonic() + 5
         while True:
-            r = self.http.post(
-                self.upstream["token_endpoint"],
-                auth=(self.upstream["client_id"], self.upstream["client_secret"]),
-                data={
-                    "grant_type": "password",
-                    "username": user["upstream_username"],
-                    "password": user["upstream_password"],
-                },
-                timeout=HTTP_TIMEOUT,
-            )
-            assert r.status_code == 200, f"upstream password grant for {user['username']}: {r.status_code} {r.text}"
-            body = r.json()
+            body = upstream_password_grant(self.http, self.upstream, user)
             assert "id_token" in body and "access_token" in body, body
             token = body["id_token"]
             if token not in self._upstream_tokens_seen:

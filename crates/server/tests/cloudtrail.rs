@@ -58,18 +58,17 @@ impl CloudTrail<'_> {
     async fn raw(&self, action: &str, input: &Value, signing: Option<((&str, &str), &str)>) -> Resp {
         let target = format!("{TARGET}{action}");
         let body = input.to_string();
-        let mut req = self.s.http.post(self.s.url("/")).body(body.clone());
-        match signing {
+        let req = match signing {
             Some((credentials, service)) => {
+                let mut req = self.s.http.post(self.s.url("/"));
                 for (k, v) in sigv4_headers(&self.host(), &target, &body, self.s.now(), credentials, service) {
                     req = req.header(k, v);
                 }
+                req
             }
-            None => {
-                req = req.header("content-type", "application/x-amz-json-1.1").header("x-amz-target", &target);
-            }
-        }
-        self.s.send(req).await
+            None => self.s.aws_json_request("/", &target),
+        };
+        self.s.send(req.body(body)).await
     }
 
     async fn call(&self, action: &str, input: Value) -> Resp {

@@ -17,10 +17,6 @@ fn header<'a>(r: &'a Resp, name: &str) -> &'a str {
     r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
-fn demo_json(s: &Server) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("demo.json")).expect("demo.json")).unwrap()
-}
-
 // --- the page ---
 
 #[tokio::test]
@@ -89,7 +85,7 @@ async fn console_config_names_the_issuer_and_the_demo_pool() {
 #[tokio::test]
 async fn console_config_tells_the_page_what_to_use_and_no_secret() {
     let s = Server::demo().await;
-    let info = demo_json(&s);
+    let info = s.demo_json();
     let c = s.get("/console/config.json").await.json;
     assert_eq!(c["oauth_client_id"], CONSOLE_CLIENT_ID);
     assert_eq!(c["exchange_endpoint"], "/auth/exchange");
@@ -396,7 +392,7 @@ async fn upstream_sign_in_round_trip_hands_the_tokens_over_once() {
     assert_eq!(own_id.claim_str("aud"), Some(CONSOLE_CLIENT_ID));
 
     // The demo's identity pool takes this issuer's id token too.
-    let pool = demo_json(&s)["identity"]["identity_pool_id"].as_str().unwrap().to_string();
+    let pool = s.demo_json()["identity"]["identity_pool_id"].as_str().unwrap().to_string();
     let creds = identity_credentials(&s, &pool, s.base.trim_start_matches("http://"), r.str("id_token")).await;
     assert!(creds.json["Credentials"]["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{}", creds.text);
 }
@@ -559,7 +555,7 @@ async fn explanations_go_to_admins_and_to_the_caller_only() {
 #[tokio::test]
 async fn explanations_for_temporary_credentials_show_their_own_events() {
     let s = Server::demo().await;
-    let info = demo_json(&s);
+    let info = s.demo_json();
     let host = s.base.trim_start_matches("http://").to_string();
     let region = "ap-northeast-1";
     // alice's user-pool id token gets credentials of the misconfigured pool's role ...
@@ -631,18 +627,11 @@ async fn without_explain_to_caller_only_admins_read_explanations() {
 
 /// GetId and GetCredentialsForIdentity with one login: the credentials answer.
 async fn identity_credentials(s: &Server, pool_id: &str, provider: &str, token: &str) -> Resp {
-    let call = |action: &str, body: Value| {
-        s.http
-            .post(s.url("/"))
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("AWSCognitoIdentityService.{action}"))
-            .body(body.to_string())
-    };
     let logins = json!({ provider: token });
-    let id = s.send(call("GetId", json!({ "IdentityPoolId": pool_id, "Logins": logins }))).await;
+    let id = s.cognito_identity("GetId", &json!({ "IdentityPoolId": pool_id, "Logins": logins })).await;
     id.assert_ok();
     let r = s
-        .send(call("GetCredentialsForIdentity", json!({ "IdentityId": id.str("IdentityId"), "Logins": logins })))
+        .cognito_identity("GetCredentialsForIdentity", &json!({ "IdentityId": id.str("IdentityId"), "Logins": logins }))
         .await;
     r.assert_ok();
     r

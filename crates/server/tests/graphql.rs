@@ -30,15 +30,13 @@ struct Gql {
 impl Gql {
     async fn start() -> Self {
         let s = Server::demo().await;
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("demo.json")).expect("demo.json")).unwrap();
-        let issuer = info["cognito"]["issuer"].as_str().expect("pool issuer").to_string();
+        let issuer = s.demo_cognito("issuer");
         Self {
             base: s.base.clone(),
             host: s.base.trim_start_matches("http://").to_string(),
             region: s.engine.config.aws.region.clone(),
             account: s.engine.config.aws.account_id.clone(),
-            pool_client_id: info["cognito"]["client_id"].as_str().expect("client id").to_string(),
+            pool_client_id: s.demo_cognito("client_id"),
             provider: issuer.trim_start_matches("http://").trim_start_matches("https://").to_string(),
             s,
         }
@@ -58,39 +56,20 @@ impl Gql {
 
     /// A role that the demo user pool's tokens (of its public client) may assume through STS.
     async fn role(&self, name: &str, policies: &[(&str, Value)]) {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "DemoUserPool",
-                "Effect": "Allow",
-                "Principal": { "Federated": format!("arn:aws:iam::{}:oidc-provider/{}", self.account, self.provider) },
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": { "StringEquals": { format!("{}:aud", self.provider): self.pool_client_id } },
-            }],
-        });
+        let trust = web_identity_trust("DemoUserPool", &self.account, &self.provider, &self.pool_client_id);
         let policies: Vec<(String, String)> = policies.iter().map(|(n, p)| (n.to_string(), p.to_string())).collect();
         self.s.engine.put_role(name, &trust.to_string(), &policies).await.expect("put_role");
     }
 
+    /// The role `GraphqlUser`, allowed every field of the demo API (statement `AllowGraphQL`).
+    async fn role_allowing_every_field(&self) {
+        let all = format!("{}/*", self.api_arn(DEMO_API_ID));
+        self.role("GraphqlUser", &[("GraphQL", policy(json!([allow_graphql(&all)])))]).await;
+    }
+
     /// USER_PASSWORD_AUTH at the user-pool door: `(access token, id token)`.
     async fn pool_tokens(&self, username: &str, password: &str) -> (String, String) {
-        let r = self
-            .s
-            .send(
-                self.s
-                    .http
-                    .post(format!("{}/", self.base))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth")
-                    .body(
-                        json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": self.pool_client_id,
-                                "AuthParameters": { "USERNAME": username, "PASSWORD": password } })
-                        .to_string(),
-                    ),
-            )
-            .await;
-        r.assert_ok();
-        let a = &r.json["AuthenticationResult"];
+        let a = self.s.pool_auth(&self.pool_client_id, username, password).await;
         (a["AccessToken"].as_str().unwrap().to_string(), a["IdToken"].as_str().unwrap().to_string())
     }
 
@@ -355,19 +334,7 @@ async fn the_seeds_wrong_resource_is_denied_and_the_record_explains_it() {
 async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
     let g = Gql::start().await;
     let pool_id = format!("{}:11111111-2222-4333-8444-555555555555", g.region);
-    let trust = json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "IdentityPoolAuthenticated",
-            "Effect": "Allow",
-            "Principal": { "Federated": "cognito-identity.amazonaws.com" },
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": { "cognito-identity.amazonaws.com:aud": pool_id },
-                "ForAnyValue:StringLike": { "cognito-identity.amazonaws.com:amr": "authenticated" },
-            },
-        }],
-    });
+    let trust = identity_pool_trust("IdentityPoolAuthenticated", &pool_id, "authenticated");
     let wrong = format!("{}/*", g.api_arn("abc"));
     let mine = policy(json!([{
         "Sid": "OwnItemsOnly",
@@ -470,8 +437,7 @@ async fn an_explicit_deny_on_one_field_refuses_only_that_field() {
 #[tokio::test]
 async fn a_session_policy_limits_the_role() {
     let g = Gql::start().await;
-    let all = format!("{}/*", g.api_arn(DEMO_API_ID));
-    g.role("GraphqlUser", &[("GraphQL", policy(json!([allow_graphql(&all)])))]).await;
+    g.role_allowing_every_field().await;
     let queries_only = policy(json!([{
         "Sid": "QueriesOnly",
         "Effect": "Allow",
@@ -523,8 +489,7 @@ async fn user_pool_tokens_in_authorization_are_enough() {
 #[tokio::test]
 async fn missing_bad_and_admin_credentials_are_401() {
     let g = Gql::start().await;
-    let all = format!("{}/*", g.api_arn(DEMO_API_ID));
-    g.role("GraphqlUser", &[("GraphQL", policy(json!([allow_graphql(&all)])))]).await;
+    g.role_allowing_every_field().await;
     let creds = g.assume("GraphqlUser", "alice-session", None).await;
 
     // No credentials at all.
@@ -561,11 +526,9 @@ async fn missing_bad_and_admin_credentials_are_401() {
     assert!(detail.contains("the session token:"), "{detail}");
 
     // Admin credentials sign correctly but are no role.
-    let info: Value =
-        serde_json::from_str(&std::fs::read_to_string(g.s.dir.path().join("demo.json")).unwrap()).unwrap();
     let admin = Creds {
-        access_key_id: info["cognito"]["admin_access_key_id"].as_str().unwrap().into(),
-        secret_access_key: info["cognito"]["admin_secret_access_key"].as_str().unwrap().into(),
+        access_key_id: g.s.demo_cognito("admin_access_key_id"),
+        secret_access_key: g.s.demo_cognito("admin_secret_access_key"),
         session_token: None,
     };
     let r = g.signed(&admin, LIST, Value::Null).await;
@@ -580,8 +543,7 @@ async fn missing_bad_and_admin_credentials_are_401() {
 #[tokio::test]
 async fn expired_credentials_are_401() {
     let g = Gql::start().await;
-    let all = format!("{}/*", g.api_arn(DEMO_API_ID));
-    g.role("GraphqlUser", &[("GraphQL", policy(json!([allow_graphql(&all)])))]).await;
+    g.role_allowing_every_field().await;
     let creds = g.assume("GraphqlUser", "alice-session", None).await;
     g.signed(&creds, LIST, Value::Null).await.assert_ok();
     // STS's default duration is an hour; sign with a current date, so only the session is old.

@@ -11,9 +11,6 @@ use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::QueryError;
 
-const TARGET: &str = "AWSCognitoIdentityService.";
-const POOL_TARGET: &str = "AWSCognitoIdentityProviderService.";
-
 struct Ids<'a> {
     s: &'a Server,
     user_pool_id: String,
@@ -24,14 +21,10 @@ struct Ids<'a> {
 
 impl<'a> Ids<'a> {
     fn of(s: &'a Server) -> Self {
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("demo.json")).expect("demo.json")).unwrap();
-        let c = &info["cognito"];
-        let get = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("demo.json cognito.{k}")).to_string();
         Self {
             s,
-            user_pool_id: get("user_pool_id"),
-            client_id: get("client_id"),
+            user_pool_id: s.demo_cognito("user_pool_id"),
+            client_id: s.demo_cognito("client_id"),
             account: s.engine.config.aws.account_id.clone(),
             region: s.engine.config.aws.region.clone(),
         }
@@ -39,16 +32,7 @@ impl<'a> Ids<'a> {
 
     /// An unsigned call, as browsers and SDKs make the public ones.
     async fn call(&self, action: &str, body: Value) -> Resp {
-        self.s
-            .send(
-                self.s
-                    .http
-                    .post(self.s.url("/"))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", format!("{TARGET}{action}"))
-                    .body(body.to_string()),
-            )
-            .await
+        self.s.cognito_identity(action, &body).await
     }
 
     /// An admin action through the engine's dispatcher, as the door runs it once signed.
@@ -61,32 +45,12 @@ impl<'a> Ids<'a> {
     }
 
     async fn user_pool(&self, action: &str, body: Value) -> Value {
-        self.s
-            .engine
-            .user_pool_action(action, &body, true, &RequestContext::new("test"))
-            .await
-            .unwrap_or_else(|e| panic!("{action}: {}: {}", e.exception, e.message))
+        self.s.user_pool_admin(action, &body).await
     }
 
     /// USER_PASSWORD_AUTH at the demo user pool: the authentication result.
     async fn sign_in(&self, username: &str, password: &str) -> Value {
-        let r = self
-            .s
-            .send(
-                self.s
-                    .http
-                    .post(self.s.url("/"))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", format!("{POOL_TARGET}InitiateAuth"))
-                    .body(
-                        json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": self.client_id,
-                                "AuthParameters": { "USERNAME": username, "PASSWORD": password } })
-                        .to_string(),
-                    ),
-            )
-            .await;
-        r.assert_ok();
-        r.json["AuthenticationResult"].clone()
+        self.s.pool_auth(&self.client_id, username, password).await
     }
 
     async fn id_token(&self, username: &str, password: &str) -> String {
@@ -139,19 +103,7 @@ impl<'a> Ids<'a> {
 
     /// A role trusting the identity pool `aud` for identities whose `amr` has `amr`.
     async fn role_for(&self, name: &str, aud: &str, amr: &str) -> String {
-        let trust = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "TrustIdentityPool",
-                "Effect": "Allow",
-                "Principal": { "Federated": "cognito-identity.amazonaws.com" },
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": { "cognito-identity.amazonaws.com:aud": aud },
-                    "ForAnyValue:StringLike": { "cognito-identity.amazonaws.com:amr": amr }
-                }
-            }]
-        });
+        let trust = identity_pool_trust("TrustIdentityPool", aud, amr);
         let policy = json!({
             "Version": "2012-10-17",
             "Statement": [{ "Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*" }]
@@ -186,15 +138,6 @@ impl<'a> Ids<'a> {
     async fn credentials(&self, identity_id: &str, logins: Value) -> Resp {
         self.call("GetCredentialsForIdentity", json!({ "IdentityId": identity_id, "Logins": logins })).await
     }
-}
-
-/// An AWS JSON error: HTTP 400, `__type`, the message, `x-amzn-RequestId`.
-#[track_caller]
-fn assert_aws_error(r: &Resp, exception: &str, message: &str) {
-    assert_eq!(r.status, 400, "{}", r.text);
-    assert_eq!(r.json["__type"], exception, "{}", r.text);
-    assert_eq!(r.json["message"], message, "{}", r.text);
-    assert_eq!(r.header("x-amzn-requestid"), Some(r.request_id()));
 }
 
 /// The request's audit record of `event_name`.
@@ -351,11 +294,15 @@ async fn pools_are_created_described_listed_updated_and_deleted() {
         ("ResourceNotFoundException", format!("IdentityPool '{other}' not found.").as_str())
     );
     let r = ids.credentials(identity.str("IdentityId"), json!({})).await;
-    assert_aws_error(&r, "ResourceNotFoundException", &format!("Identity '{}' not found.", identity.str("IdentityId")));
+    assert_cognito_error(
+        &r,
+        "ResourceNotFoundException",
+        &format!("Identity '{}' not found.", identity.str("IdentityId")),
+    );
 
     // Every call is audited under the identity-pool event source.
     let r = ids.call("DescribeIdentityPool", json!({ "IdentityPoolId": id })).await;
-    assert_aws_error(&r, "MissingAuthenticationTokenException", "Missing Authentication Token");
+    assert_cognito_error(&r, "MissingAuthenticationTokenException", "Missing Authentication Token");
     let rec = record_of(&s, &r, "DescribeIdentityPool").await;
     assert_eq!(rec["eventSource"], "cognito-identity.amazonaws.com");
     assert_eq!(rec["errorCode"], "MissingAuthenticationTokenException");
@@ -374,16 +321,13 @@ async fn admin_actions_need_a_signature_and_unknown_pools_are_not_found() {
         ),
     ] {
         let r = ids.call(action, body).await;
-        assert_aws_error(&r, "MissingAuthenticationTokenException", "Missing Authentication Token");
+        assert_cognito_error(&r, "MissingAuthenticationTokenException", "Missing Authentication Token");
         assert_eq!(r.header("content-type"), Some("application/x-amz-json-1.1"));
     }
     // A signature by a key nobody issued.
     let forged = s
         .send(
-            s.http
-                .post(s.url("/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", format!("{TARGET}ListIdentityPools"))
+            s.aws_json_request("/", &format!("{IDENTITY_POOL_TARGET}ListIdentityPools"))
                 .header("x-amz-date", tokenbridge_core::clock::rfc3339(s.now()).replace(['-', ':'], ""))
                 .header(
                     "authorization",
@@ -400,17 +344,17 @@ async fn admin_actions_need_a_signature_and_unknown_pools_are_not_found() {
     let unknown = "ap-northeast-1:00000000-0000-4000-8000-000000000000";
     let alice = ids.alice().await;
     let r = ids.get_id(unknown, ids.logins(&alice)).await;
-    assert_aws_error(&r, "ResourceNotFoundException", &format!("IdentityPool '{unknown}' not found."));
+    assert_cognito_error(&r, "ResourceNotFoundException", &format!("IdentityPool '{unknown}' not found."));
     let rec = record_of(&s, &r, "GetId").await;
     assert_eq!(rec["errorCode"], "ResourceNotFoundException");
     assert_eq!(rec["requestParameters"]["Logins"][ids.provider()], "HIDDEN_DUE_TO_SECURITY_REASONS");
     assert!(!rec.to_string().contains(&alice), "the audit record holds the login token");
     let r = ids.credentials(unknown, ids.logins(&alice)).await;
-    assert_aws_error(&r, "ResourceNotFoundException", &format!("Identity '{unknown}' not found."));
+    assert_cognito_error(&r, "ResourceNotFoundException", &format!("Identity '{unknown}' not found."));
     let r = ids.call("GetOpenIdToken", json!({ "IdentityId": unknown })).await;
-    assert_aws_error(&r, "ResourceNotFoundException", &format!("Identity '{unknown}' not found."));
+    assert_cognito_error(&r, "ResourceNotFoundException", &format!("Identity '{unknown}' not found."));
     let r = ids.call("NoSuchAction", json!({})).await;
-    assert_aws_error(&r, "UnknownOperationException", "Unknown operation");
+    assert_cognito_error(&r, "UnknownOperationException", "Unknown operation");
     let r = ids.call("GetId", json!({})).await;
     assert_eq!(r.json["__type"], "InvalidParameterException", "{}", r.text);
     assert!(r.json["message"].as_str().unwrap().contains("identityPoolId"), "{}", r.text);
@@ -455,7 +399,7 @@ async fn get_id_is_stable_per_login_and_distinct_per_user() {
     assert_ne!(r.str("IdentityId"), upstream_alice);
     // The user pool is not among this pool's providers.
     let r = ids.get_id(&oidc, ids.logins(&ids.alice().await)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
+    assert_cognito_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
 
     let d = ids.admin("DescribeIdentity", json!({ "IdentityId": alice_id })).await;
     assert_eq!(d["Logins"], json!([ids.provider()]));
@@ -469,7 +413,11 @@ async fn get_id_is_stable_per_login_and_distinct_per_user() {
 
     // Without logins: only where unauthenticated identities are allowed, and a new one each time.
     let r = ids.call("GetId", json!({ "IdentityPoolId": pool })).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Unauthenticated access is not supported for this identity pool.");
+    assert_cognito_error(
+        &r,
+        "NotAuthorizedException",
+        "Unauthenticated access is not supported for this identity pool.",
+    );
     let open = ids.pool("open", true).await;
     let a = ids.call("GetId", json!({ "IdentityPoolId": open })).await;
     a.assert_ok();
@@ -585,10 +533,10 @@ async fn enhanced_flow_issues_credentials_and_records_assume_role_with_web_ident
 
     // An identity with logins is not given credentials without one of them.
     let r = ids.credentials(&identity, json!({})).await;
-    assert_aws_error(&r, "NotAuthorizedException", &format!("Access to Identity '{identity}' is forbidden."));
+    assert_cognito_error(&r, "NotAuthorizedException", &format!("Access to Identity '{identity}' is forbidden."));
     // Nor for another user's login.
     let r = ids.credentials(&identity, ids.logins(&ids.bob().await)).await;
-    assert_aws_error(
+    assert_cognito_error(
         &r,
         "NotAuthorizedException",
         "Logins don't match. Please include at least one valid login for this identity or identity pool.",
@@ -597,7 +545,7 @@ async fn enhanced_flow_issues_credentials_and_records_assume_role_with_web_ident
     let open = ids.pool("no unauth role", true).await;
     let anon = ids.call("GetId", json!({ "IdentityPoolId": open })).await;
     let r = ids.credentials(anon.str("IdentityId"), json!({})).await;
-    assert_aws_error(
+    assert_cognito_error(
         &r,
         "InvalidIdentityPoolConfigurationException",
         "Invalid identity pool configuration. Check assigned IAM roles for this pool.",
@@ -637,7 +585,7 @@ async fn a_role_that_trusts_another_pool_is_an_invalid_configuration() {
     let alice = ids.alice().await;
     let identity = ids.identity_of(&pool, &alice).await;
     let r = ids.credentials(&identity, ids.logins(&alice)).await;
-    assert_aws_error(
+    assert_cognito_error(
         &r,
         "InvalidIdentityPoolConfigurationException",
         "Invalid identity pool configuration. Check assigned IAM roles for this pool.",
@@ -700,7 +648,7 @@ async fn role_mappings_pick_the_role_by_rules_and_by_token() {
     // With Deny, no match is a refusal.
     ids.set_roles(&pool, &default_arn, rules("Deny")).await;
     let r = ids.credentials(&bob_id, ids.logins(&bob)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "The ambiguous role mapping rules denied this request.");
+    assert_cognito_error(&r, "NotAuthorizedException", "The ambiguous role mapping rules denied this request.");
     assert_eq!(first_failure(&record_of(&s, &r, "GetCredentialsForIdentity").await).0, "role mapping");
     let r = ids.credentials(&alice_id, ids.logins(&alice)).await;
     assert_eq!(role_of(&s, &r).await, admins_arn);
@@ -740,7 +688,7 @@ async fn bad_logins_are_not_authorized() {
 
     // The key must name the token's provider.
     let r = ids.get_id(&pool, json!({ "accounts.example.com": alice })).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Invalid login token. Issuer doesn't match providerName");
+    assert_cognito_error(&r, "NotAuthorizedException", "Invalid login token. Issuer doesn't match providerName");
     assert_eq!(first_failure(&record_of(&s, &r, "GetId").await).0, "login provider");
     // A token whose signature was tampered with.
     let r = ids.get_id(&pool, ids.logins(&flip_signature_byte(&alice))).await;
@@ -753,11 +701,11 @@ async fn bad_logins_are_not_authorized() {
     // An access token is not an id token.
     let access = ids.sign_in("alice", "alice-local-pw").await["AccessToken"].as_str().unwrap().to_string();
     let r = ids.get_id(&pool, ids.logins(&access)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Invalid login token. Missing a required claim: aud");
+    assert_cognito_error(&r, "NotAuthorizedException", "Invalid login token. Missing a required claim: aud");
     // Expired.
     s.clock.advance(3601);
     let r = ids.get_id(&pool, ids.logins(&alice)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Invalid login token. Token expired.");
+    assert_cognito_error(&r, "NotAuthorizedException", "Invalid login token. Token expired.");
     assert_eq!(first_failure(&record_of(&s, &r, "GetId").await).0, "expiry");
 
     // A user pool the identity pool does not take, or another of its app clients.
@@ -773,7 +721,7 @@ async fn bad_logins_are_not_authorized() {
         .to_string();
     let alice = ids.alice().await;
     let r = ids.get_id(&other, ids.logins(&alice)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
+    assert_cognito_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
     assert!(first_failure(&record_of(&s, &r, "GetId").await).1.contains("someotherclientid"));
     let none = ids
         .admin(
@@ -785,25 +733,16 @@ async fn bad_logins_are_not_authorized() {
         .unwrap()
         .to_string();
     let r = ids.get_id(&none, ids.logins(&alice)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
+    assert_cognito_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
 
     // Server-side token check: after a global sign-out the id token is refused.
     let result = ids.sign_in("bob", "bob-local-pw").await;
     let bob = result["IdToken"].as_str().unwrap().to_string();
     ids.identity_of(&pool, &bob).await;
-    let out = ids
-        .s
-        .send(
-            s.http
-                .post(s.url("/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", format!("{POOL_TARGET}GlobalSignOut"))
-                .body(json!({ "AccessToken": result["AccessToken"] }).to_string()),
-        )
-        .await;
+    let out = s.cognito("GlobalSignOut", &json!({ "AccessToken": result["AccessToken"] })).await;
     out.assert_ok();
     let r = ids.get_id(&pool, ids.logins(&bob)).await;
-    assert_aws_error(&r, "NotAuthorizedException", "Invalid login token. Token has been revoked.");
+    assert_cognito_error(&r, "NotAuthorizedException", "Invalid login token. Token has been revoked.");
     assert_eq!(first_failure(&record_of(&s, &r, "GetId").await).0, "server-side token check");
 }
 

@@ -36,29 +36,39 @@ async fn post_form(s: &Server, pairs: &[(&str, &str)]) -> Resp {
     s.send(s.http.post(s.url("/")).form(pairs)).await
 }
 
-fn pool_issuer(s: &Server) -> (String, String, String) {
-    let info: Value = serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("demo.json")).unwrap()).unwrap();
-    let c = &info["cognito"];
-    (
-        c["issuer"].as_str().unwrap().to_string(),
-        c["client_id"].as_str().unwrap().to_string(),
-        c["user_pool_id"].as_str().unwrap().to_string(),
-    )
+/// The demo user pool as an OIDC provider: its name in IAM (the issuer without the scheme) and
+/// its public client, the tokens' audience.
+fn pool_provider(s: &Server) -> (String, String) {
+    let issuer = s.demo_cognito("issuer");
+    (issuer.split_once("://").unwrap().1.to_string(), s.demo_cognito("client_id"))
 }
 
-fn trust_for(s: &Server, provider: &str, audience: &str) -> String {
-    let account = &s.engine.config.aws.account_id;
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "PoolUsers",
-            "Effect": "Allow",
-            "Principal": { "Federated": format!("arn:aws:iam::{account}:oidc-provider/{provider}") },
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": { "StringEquals": { format!("{provider}:aud"): audience } }
-        }]
-    })
-    .to_string()
+/// `CreateRole` of `name`, trusting tokens of `provider` for `audience` (statement `PoolUsers`).
+async fn create_role(
+    s: &Server,
+    name: &str,
+    provider: &str,
+    audience: &str,
+) -> Result<Value, tokenbridge_core::iam::QueryError> {
+    let trust = web_identity_trust("PoolUsers", &s.engine.config.aws.account_id, provider, audience).to_string();
+    iam(s, "CreateRole", &[("RoleName", name), ("AssumeRolePolicyDocument", &trust)]).await
+}
+
+fn role_arn(s: &Server, name: &str) -> String {
+    format!("arn:aws:iam::{}:role/{name}", s.engine.config.aws.account_id)
+}
+
+/// STS `AssumeRoleWithWebIdentity` over HTTP (unsigned, as SDKs make it), with `extra` parameters.
+async fn assume(s: &Server, role_arn: &str, session: &str, token: &str, extra: &[(&str, &str)]) -> Resp {
+    let mut pairs = vec![
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", role_arn),
+        ("RoleSessionName", session),
+        ("WebIdentityToken", token),
+    ];
+    pairs.extend_from_slice(extra);
+    post_form(s, &pairs).await
 }
 
 async fn pool_id_token(s: &Server, client_id: &str) -> String {
@@ -68,24 +78,11 @@ async fn pool_id_token(s: &Server, client_id: &str) -> String {
 #[tokio::test]
 async fn roles_and_their_policies_are_checked_when_written() {
     let s = Server::demo().await;
-    let (issuer, client_id, _) = pool_issuer(&s);
-    let provider = issuer.split_once("://").unwrap().1.to_string();
-    let created = iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "app"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, &client_id))],
-    )
-    .await
-    .unwrap();
+    let (provider, client_id) = pool_provider(&s);
+    let created = create_role(&s, "app", &provider, &client_id).await.unwrap();
     assert!(created["Role"]["RoleId"].as_str().unwrap().starts_with("AROA"));
-    assert_eq!(created["Role"]["Arn"], format!("arn:aws:iam::{}:role/app", s.engine.config.aws.account_id));
-    let again = iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "app"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, &client_id))],
-    )
-    .await
-    .unwrap_err();
+    assert_eq!(created["Role"]["Arn"], role_arn(&s, "app"));
+    let again = create_role(&s, "app", &provider, &client_id).await.unwrap_err();
     assert_eq!((again.code, again.status), ("EntityAlreadyExists", 409));
 
     let bad = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"appsync:GraphQL\", \"Resource\": \"*\",\n    \"Condition\": {\"StringEqualz\": {\"aws:username\": \"a\"}}}]\n}";
@@ -116,25 +113,11 @@ async fn roles_and_their_policies_are_checked_when_written() {
 #[tokio::test]
 async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
     let s = Server::demo().await;
-    let (issuer, client_id, _) = pool_issuer(&s);
-    let provider = issuer.split_once("://").unwrap().1.to_string();
-    iam(&s, "CreateRole", &[("RoleName", "app"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, &client_id))])
-        .await
-        .unwrap();
-    let arn = format!("arn:aws:iam::{}:role/app", s.engine.config.aws.account_id);
+    let (provider, client_id) = pool_provider(&s);
+    create_role(&s, "app", &provider, &client_id).await.unwrap();
+    let arn = role_arn(&s, "app");
     let token = pool_id_token(&s, &client_id).await;
-    let r = post_form(
-        &s,
-        &[
-            ("Action", "AssumeRoleWithWebIdentity"),
-            ("Version", "2011-06-15"),
-            ("RoleArn", &arn),
-            ("RoleSessionName", "web"),
-            ("WebIdentityToken", &token),
-            ("DurationSeconds", "900"),
-        ],
-    )
-    .await;
+    let r = assume(&s, &arn, "web", &token, &[("DurationSeconds", "900")]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r
         .text
@@ -189,35 +172,13 @@ async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
 #[tokio::test]
 async fn refusals_name_their_reason_in_sts_words() {
     let s = Server::demo().await;
-    let (issuer, client_id, _) = pool_issuer(&s);
-    let provider = issuer.split_once("://").unwrap().1.to_string();
-    iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "other-app"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, "another-client"))],
-    )
-    .await
-    .unwrap();
-    let arn = format!("arn:aws:iam::{}:role/other-app", s.engine.config.aws.account_id);
+    let (provider, client_id) = pool_provider(&s);
+    create_role(&s, "other-app", &provider, "another-client").await.unwrap();
+    let arn = role_arn(&s, "other-app");
     let token = pool_id_token(&s, &client_id).await;
-    let assume = |role: String, token: String, extra: Vec<(&'static str, &'static str)>| {
-        let s = &s;
-        async move {
-            let mut p = vec![
-                ("Action", "AssumeRoleWithWebIdentity".to_string()),
-                ("Version", "2011-06-15".to_string()),
-                ("RoleArn", role),
-                ("RoleSessionName", "web".to_string()),
-                ("WebIdentityToken", token),
-            ];
-            p.extend(extra.into_iter().map(|(k, v)| (k, v.to_string())));
-            let pairs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            post_form(s, &pairs).await
-        }
-    };
 
     // The trust policy admits another audience: AccessDenied, and the trail says which condition.
-    let r = assume(arn.clone(), token.clone(), vec![]).await;
+    let r = assume(&s, &arn, "web", &token, &[]).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(r.text.starts_with(r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">"#));
     assert_eq!(tag(&r.text, "Code"), Some("AccessDenied"));
@@ -230,19 +191,19 @@ async fn refusals_name_their_reason_in_sts_words() {
     assert!(fail["detail"].as_str().unwrap().contains("another-client"), "{fail}");
 
     // An unknown role is the same AccessDenied to the caller.
-    let r = assume(format!("arn:aws:iam::{}:role/none", s.engine.config.aws.account_id), token.clone(), vec![]).await;
+    let r = assume(&s, &role_arn(&s, "none"), "web", &token, &[]).await;
     assert_eq!(tag(&r.text, "Code"), Some("AccessDenied"));
 
     // Not a token, a tampered one, an expired one.
-    let r = assume(arn.clone(), "not-a-jwt".into(), vec![]).await;
+    let r = assume(&s, &arn, "web", "not-a-jwt", &[]).await;
     assert_eq!((r.status, tag(&r.text, "Code")), (400, Some("InvalidIdentityToken")));
-    let r = assume(arn.clone(), flip_signature_byte(&token), vec![]).await;
+    let r = assume(&s, &arn, "web", &flip_signature_byte(&token), &[]).await;
     assert_eq!(tag(&r.text, "Code"), Some("InvalidIdentityToken"));
     assert!(!r.text.contains(&token));
-    let r = assume(arn.clone(), token.clone(), vec![("DurationSeconds", "99999")]).await;
+    let r = assume(&s, &arn, "web", &token, &[("DurationSeconds", "99999")]).await;
     assert_eq!(tag(&r.text, "Code"), Some("ValidationError"));
     s.clock.advance(3601);
-    let r = assume(arn, token, vec![]).await;
+    let r = assume(&s, &arn, "web", &token, &[]).await;
     assert_eq!(tag(&r.text, "Code"), Some("ExpiredTokenException"), "{}", r.text);
 
     // An unknown version or action.
@@ -256,43 +217,17 @@ async fn an_upstream_providers_token_assumes_a_role_that_trusts_that_provider() 
     let upstream = format!("{}/demo-idp", s.base);
     let provider = upstream.split_once("://").unwrap().1.to_string();
     let audience = tokenbridge_server::demo::UPSTREAM_CLIENT_ID;
-    iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "partner"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, audience))],
-    )
-    .await
-    .unwrap();
-    let arn = format!("arn:aws:iam::{}:role/partner", s.engine.config.aws.account_id);
+    create_role(&s, "partner", &provider, audience).await.unwrap();
+    let arn = role_arn(&s, "partner");
     let token = s.mint_id_token("alice");
-    let r = post_form(
-        &s,
-        &[
-            ("Action", "AssumeRoleWithWebIdentity"),
-            ("Version", "2011-06-15"),
-            ("RoleArn", &arn),
-            ("RoleSessionName", "partner-session"),
-            ("WebIdentityToken", &token),
-        ],
-    )
-    .await;
+    let r = assume(&s, &arn, "partner-session", &token, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(tag(&r.text, "Provider"), Some(provider.as_str()));
     assert_eq!(tag(&r.text, "Audience"), Some(audience));
     // A token of a provider the trust policy does not name (the user pool's) is refused.
-    let (_, client_id, _) = pool_issuer(&s);
+    let (_, client_id) = pool_provider(&s);
     let pool_token = pool_id_token(&s, &client_id).await;
-    let r = post_form(
-        &s,
-        &[
-            ("Action", "AssumeRoleWithWebIdentity"),
-            ("Version", "2011-06-15"),
-            ("RoleArn", &arn),
-            ("RoleSessionName", "partner-session"),
-            ("WebIdentityToken", &pool_token),
-        ],
-    )
-    .await;
+    let r = assume(&s, &arn, "partner-session", &pool_token, &[]).await;
     assert_eq!(tag(&r.text, "Code"), Some("AccessDenied"), "{}", r.text);
 }
 
@@ -303,15 +238,8 @@ async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
     let created = iam(&s, "CreatePolicy", &[("PolicyName", "orders-read"), ("PolicyDocument", doc)]).await.unwrap();
     let arn = created["Policy"]["Arn"].as_str().unwrap().to_string();
     assert_eq!(arn, format!("arn:aws:iam::{}:policy/orders-read", s.engine.config.aws.account_id));
-    let (issuer, client_id, _) = pool_issuer(&s);
-    let provider = issuer.split_once("://").unwrap().1.to_string();
-    iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "reader"), ("AssumeRolePolicyDocument", &trust_for(&s, &provider, &client_id))],
-    )
-    .await
-    .unwrap();
+    let (provider, client_id) = pool_provider(&s);
+    create_role(&s, "reader", &provider, &client_id).await.unwrap();
     let resource = "arn:aws:execute-api:ap-northeast-1:123456789012:api1/prod/GET/orders";
     let before = s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
     assert!(!before.allowed);

@@ -10,8 +10,6 @@ use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::userpool::secret_hash;
 
-const TARGET: &str = "AWSCognitoIdentityProviderService.";
-
 struct Pool<'a> {
     s: &'a Server,
     pool_id: String,
@@ -22,48 +20,36 @@ struct Pool<'a> {
 
 impl<'a> Pool<'a> {
     fn of(s: &'a Server) -> Self {
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(s.dir.path().join("demo.json")).expect("demo.json")).unwrap();
-        let c = &info["cognito"];
-        let get = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("demo.json cognito.{k}")).to_string();
         Self {
             s,
-            pool_id: get("user_pool_id"),
-            client_id: get("client_id"),
-            secret_client_id: get("secret_client_id"),
-            secret_client_secret: get("secret_client_secret"),
+            pool_id: s.demo_cognito("user_pool_id"),
+            client_id: s.demo_cognito("client_id"),
+            secret_client_id: s.demo_cognito("secret_client_id"),
+            secret_client_secret: s.demo_cognito("secret_client_secret"),
         }
     }
 
     /// An unsigned call, as browsers and the public flows make them.
     async fn call(&self, action: &str, body: Value) -> Resp {
-        self.s
-            .send(
-                self.s
-                    .http
-                    .post(self.s.url("/"))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", format!("{TARGET}{action}"))
-                    .body(body.to_string()),
-            )
-            .await
+        self.s.cognito(action, &body).await
     }
 
     /// An admin action through the engine's dispatcher, as the HTTP door runs it once the
     /// signature is verified.
     async fn admin(&self, action: &str, body: Value) -> Value {
-        self.s
-            .engine
-            .user_pool_action(action, &body, true, &RequestContext::new("test"))
-            .await
-            .unwrap_or_else(|e| panic!("{action}: {}: {}", e.exception, e.message))
+        self.s.user_pool_admin(action, &body).await
     }
 
     async fn password_login(&self, username: &str, password: &str) -> Resp {
+        self.s.password_auth(&self.client_id, username, password).await
+    }
+
+    /// REFRESH_TOKEN_AUTH at the public client.
+    async fn refresh_login(&self, refresh_token: &str) -> Resp {
         self.call(
             "InitiateAuth",
-            json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": self.client_id,
-                    "AuthParameters": { "USERNAME": username, "PASSWORD": password } }),
+            json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": self.client_id,
+                    "AuthParameters": { "REFRESH_TOKEN": refresh_token } }),
         )
         .await
     }
@@ -88,16 +74,6 @@ impl<'a> Pool<'a> {
         )
         .await
     }
-}
-
-/// A Cognito error: HTTP 400, `__type`, the message, `x-amzn-RequestId`, and an audit record
-/// under that id whose trail's first failing check is `check`.
-#[track_caller]
-fn assert_cognito_error(r: &Resp, exception: &str, message: &str) {
-    assert_eq!(r.status, 400, "{}", r.text);
-    assert_eq!(r.json["__type"], exception, "{}", r.text);
-    assert_eq!(r.json["message"], message, "{}", r.text);
-    assert_eq!(r.header("x-amzn-requestid"), Some(r.request_id()));
 }
 
 async fn first_failing_check(s: &Server, r: &Resp) -> (String, String, String) {
@@ -153,12 +129,7 @@ async fn password_login_refresh_and_the_same_user_everywhere() {
     assert_eq!(s.get("/ap-northeast-1_NoSuchPool/.well-known/jwks.json").await.status, 404);
 
     // REFRESH_TOKEN_AUTH: new access and id tokens, no new refresh token.
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": p.client_id, "AuthParameters": { "REFRESH_TOKEN": refresh } }),
-        )
-        .await;
+    let r = p.refresh_login(refresh).await;
     r.assert_ok();
     assert!(result(&r).get("RefreshToken").is_none(), "{}", r.text);
     let refreshed = result(&r)["AccessToken"].as_str().unwrap().to_string();
@@ -406,23 +377,13 @@ async fn sign_out_and_revocation_end_the_session() {
     p.call("GlobalSignOut", json!({ "AccessToken": access })).await.assert_ok();
     let r = p.call("GetUser", json!({ "AccessToken": access })).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Access Token has been revoked");
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": p.client_id, "AuthParameters": { "REFRESH_TOKEN": refresh } }),
-        )
-        .await;
+    let r = p.refresh_login(&refresh).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Refresh Token has been revoked");
 
     let r = p.password_login("alice", "alice-local-pw").await;
     let refresh = result(&r)["RefreshToken"].as_str().unwrap().to_string();
     p.call("RevokeToken", json!({ "ClientId": p.client_id, "Token": refresh })).await.assert_ok();
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": p.client_id, "AuthParameters": { "REFRESH_TOKEN": refresh } }),
-        )
-        .await;
+    let r = p.refresh_login(&refresh).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Refresh Token has been revoked");
 
     // ChangePassword needs the previous password; the new one works at once.
@@ -481,10 +442,7 @@ async fn admin_actions_need_a_signature_and_errors_speak_aws() {
     assert_cognito_error(&r, "MissingAuthenticationTokenException", "Missing Authentication Token");
     let forged = s
         .send(
-            s.http
-                .post(s.url("/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", format!("{TARGET}ListUserPools"))
+            s.aws_json_request("/", &format!("{USER_POOL_TARGET}ListUserPools"))
                 .header("x-amz-date", "20261130T000000Z")
                 .header(
                     "authorization",
@@ -502,15 +460,7 @@ async fn admin_actions_need_a_signature_and_errors_speak_aws() {
 
     let r = p.call("NoSuchAction", json!({})).await;
     assert_eq!(r.json["__type"], "UnknownOperationException");
-    let r = s
-        .send(
-            s.http
-                .post(s.url("/"))
-                .header("x-amz-target", format!("{TARGET}InitiateAuth"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .body("[not json"),
-        )
-        .await;
+    let r = s.send(s.aws_json_request("/", &format!("{USER_POOL_TARGET}InitiateAuth")).body("[not json")).await;
     assert_eq!(r.json["__type"], "SerializationException");
     let r = p
         .call(
@@ -559,12 +509,7 @@ async fn pools_clients_groups_and_listing_users() {
         json!({ "UserPoolId": id, "Username": "user0", "Password": "user0-password", "Permanent": true }),
     )
     .await;
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": { "USERNAME": "user0", "PASSWORD": "user0-password" } }),
-        )
-        .await;
+    let r = s.password_auth(&client_id, "user0", "user0-password").await;
     r.assert_ok();
     let iss = decode(result(&r)["IdToken"].as_str().unwrap()).claim_str("iss").unwrap().to_string();
     assert_eq!(iss, format!("https://cognito-idp.ap-northeast-1.amazonaws.com/{id}"));
@@ -620,23 +565,13 @@ async fn pools_clients_groups_and_listing_users() {
     p.admin("AdminAddUserToGroup", json!({ "UserPoolId": id, "Username": "user0", "GroupName": "editors" })).await;
     let groups = p.admin("AdminListGroupsForUser", json!({ "UserPoolId": id, "Username": "user0" })).await;
     assert_eq!(groups["Groups"][0]["GroupName"], "editors");
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": { "USERNAME": "user0", "PASSWORD": "user0-password" } }),
-        )
-        .await;
+    let r = s.password_auth(&client_id, "user0", "user0-password").await;
     assert_eq!(decode(result(&r)["IdToken"].as_str().unwrap()).claims["cognito:groups"], json!(["editors"]));
 
     // Deleting the pool deletes its clients and users.
     p.admin("DeleteUserPool", json!({ "UserPoolId": id })).await;
     assert!(s.engine.directory.find("user0").await.is_err());
-    let r = p
-        .call(
-            "InitiateAuth",
-            json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id, "AuthParameters": { "USERNAME": "user0", "PASSWORD": "user0-password" } }),
-        )
-        .await;
+    let r = s.password_auth(&client_id, "user0", "user0-password").await;
     assert_eq!(r.json["__type"], "ResourceNotFoundException");
 }
 
@@ -660,15 +595,10 @@ async fn the_door_also_answers_under_the_configured_prefix() {
     })
     .await;
     for path in ["/aws", "/aws/", "/"] {
-        let r = s
-            .send(
-                s.http
-                    .post(s.url(path))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", format!("{TARGET}InitiateAuth"))
-                    .body(json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client, "AuthParameters": { "USERNAME": "nobody", "PASSWORD": "x" } }).to_string()),
-            )
-            .await;
+        let body = json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client,
+                           "AuthParameters": { "USERNAME": "nobody", "PASSWORD": "x" } });
+        let r =
+            s.send(s.aws_json_request(path, &format!("{USER_POOL_TARGET}InitiateAuth")).body(body.to_string())).await;
         assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
     }
 }
@@ -687,16 +617,7 @@ async fn password_guessing_is_rate_limited_in_cognitos_words() {
     .await;
     let mut last = None;
     for _ in 0..6 {
-        let r = s
-            .send(
-                s.http
-                    .post(s.url("/"))
-                    .header("content-type", "application/x-amz-json-1.1")
-                    .header("x-amz-target", format!("{TARGET}InitiateAuth"))
-                    .body(json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "nosuchclient", "AuthParameters": { "USERNAME": "nobody", "PASSWORD": "x" } }).to_string()),
-            )
-            .await;
-        last = Some(r);
+        last = Some(s.password_auth("nosuchclient", "nobody", "x").await);
     }
     let r = last.unwrap();
     assert_cognito_error(&r, "TooManyRequestsException", "Rate exceeded");

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tempfile::TempDir;
+use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::engine::Engine;
@@ -42,6 +43,12 @@ pub const ATTACKER_KID: &str = "attacker-k1";
 pub const TT_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 pub const TT_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// The AWS JSON 1.1 content type, and the `x-amz-target` prefixes of the Cognito user-pool and
+/// identity-pool APIs.
+pub const AMZ_JSON: &str = "application/x-amz-json-1.1";
+pub const USER_POOL_TARGET: &str = "AWSCognitoIdentityProviderService.";
+pub const IDENTITY_POOL_TARGET: &str = "AWSCognitoIdentityService.";
 
 /// The demo's people (as `demo.rs` seeds them): local username, email, upstream login, groups.
 pub struct Person {
@@ -189,6 +196,16 @@ pub fn assert_oauth_error(r: &Resp, status: u16, error: &str, needle: &str, secr
     }
 }
 
+/// An AWS JSON 1.1 error of the Cognito user-pool and identity-pool doors: HTTP 400, `__type`,
+/// the message, and `x-amzn-RequestId` equal to our request id.
+#[track_caller]
+pub fn assert_cognito_error(r: &Resp, exception: &str, message: &str) {
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["__type"], exception, "{}", r.text);
+    assert_eq!(r.json["message"], message, "{}", r.text);
+    assert_eq!(r.header("x-amzn-requestid"), Some(r.request_id()));
+}
+
 // --- token inspection ---
 
 /// Parses a JWT without verifying it.
@@ -272,7 +289,48 @@ async fn preseed_keys(store: &Arc<dyn Store>, now: i64) {
     store.put_setting("demo_idp.signing_key", &demo_idp_key).await.expect("demo idp key");
 }
 
+// --- IAM trust policies ---
+
+/// A role's trust policy of one statement `sid`: `AssumeRoleWithWebIdentity` by tokens of the
+/// OIDC provider `provider` (its issuer without the scheme) issued to the audience `aud`.
+pub fn web_identity_trust(sid: &str, account: &str, provider: &str, aud: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": { "Federated": format!("arn:aws:iam::{account}:oidc-provider/{provider}") },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": { "StringEquals": { format!("{provider}:aud"): aud } },
+        }],
+    })
+}
+
+/// A role's trust policy of one statement `sid`: `AssumeRoleWithWebIdentity` by identities of the
+/// identity pool `aud` whose `amr` has `amr` (`authenticated`, `unauthenticated`, a provider).
+pub fn identity_pool_trust(sid: &str, aud: &str, amr: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": { "Federated": "cognito-identity.amazonaws.com" },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": { "cognito-identity.amazonaws.com:aud": aud },
+                "ForAnyValue:StringLike": { "cognito-identity.amazonaws.com:amr": amr },
+            },
+        }],
+    })
+}
+
 // --- the server under test ---
+
+/// `demo.json` in a demo's data directory.
+fn read_demo_json(dir: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("demo.json")).expect("demo.json");
+    serde_json::from_str(&text).expect("demo.json is JSON")
+}
 
 /// Options for a server built from a custom configuration (see [`Server::custom`]).
 pub struct Opts {
@@ -344,9 +402,7 @@ impl Server {
             .await
             .expect("demo");
         // What the demo writes for its users: every secret, in demo.json.
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo.json")).expect("demo.json"))
-                .expect("demo.json is JSON");
+        let info = read_demo_json(dir.path());
         assert_eq!(info, demo.info);
         let client_id = info["client"]["client_id"].as_str().expect("client id").to_string();
         let client_secret = info["client"]["client_secret"].as_str().expect("client secret").to_string();
@@ -552,25 +608,59 @@ impl Server {
         Resp::read(req.send().await.expect("request")).await
     }
 
+    /// An unsigned AWS JSON 1.1 `POST path` for `target` (`Service.Action`), without its body
+    /// (callers add the body, and any headers of a forged signature).
+    pub fn aws_json_request(&self, path: &str, target: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).header("content-type", AMZ_JSON).header("x-amz-target", target)
+    }
+
     /// One action of the Cognito user-pool API (`POST /`, AWS JSON 1.1), unsigned.
     pub async fn cognito(&self, action: &str, body: &Value) -> Resp {
-        self.send(
-            self.http
-                .post(self.url("/"))
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{action}"))
-                .body(body.to_string()),
-        )
-        .await
+        self.send(self.aws_json_request("/", &format!("{USER_POOL_TARGET}{action}")).body(body.to_string())).await
+    }
+
+    /// One action of the Cognito identity-pool API (`POST /`, AWS JSON 1.1), unsigned.
+    pub async fn cognito_identity(&self, action: &str, body: &Value) -> Resp {
+        self.send(self.aws_json_request("/", &format!("{IDENTITY_POOL_TARGET}{action}")).body(body.to_string())).await
+    }
+
+    /// A user-pool admin action through the engine's dispatcher, as the HTTP door runs it once
+    /// the SigV4 signature is verified; panics on an error.
+    pub async fn user_pool_admin(&self, action: &str, body: &Value) -> Value {
+        self.engine
+            .user_pool_action(action, body, true, &RequestContext::new("test"))
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {}: {}", e.exception, e.message))
+    }
+
+    /// `InitiateAuth` with USER_PASSWORD_AUTH at the app client `client_id`: the answer as it is.
+    pub async fn password_auth(&self, client_id: &str, username: &str, password: &str) -> Resp {
+        let body = json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
+            "AuthParameters": { "USERNAME": username, "PASSWORD": password } });
+        self.cognito("InitiateAuth", &body).await
+    }
+
+    /// A pool member's `AuthenticationResult` by USER_PASSWORD_AUTH at the app client `client_id`;
+    /// asserts success.
+    pub async fn pool_auth(&self, client_id: &str, username: &str, password: &str) -> Value {
+        let r = self.password_auth(client_id, username, password).await;
+        r.assert_ok();
+        r.json["AuthenticationResult"].clone()
     }
 
     /// A pool member's id token by USER_PASSWORD_AUTH at the app client `client_id`.
     pub async fn pool_id_token(&self, client_id: &str, username: &str, password: &str) -> String {
-        let body = serde_json::json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,
-            "AuthParameters": { "USERNAME": username, "PASSWORD": password } });
-        let r = self.cognito("InitiateAuth", &body).await;
-        r.assert_ok();
-        r.json["AuthenticationResult"]["IdToken"].as_str().expect("IdToken").to_string()
+        self.pool_auth(client_id, username, password).await["IdToken"].as_str().expect("IdToken").to_string()
+    }
+
+    /// What the demo wrote to `demo.json` (a [`Self::demo`] server).
+    pub fn demo_json(&self) -> Value {
+        read_demo_json(self.dir.path())
+    }
+
+    /// A string of `demo.json`'s `cognito` object (`user_pool_id`, `client_id`, `issuer`, ...).
+    pub fn demo_cognito(&self, key: &str) -> String {
+        self.demo_json()["cognito"][key].as_str().unwrap_or_else(|| panic!("demo.json cognito.{key}")).to_string()
     }
 
     /// `POST /auth/exchange` with the upstream token as Bearer and `params` as a form.
