@@ -86,26 +86,11 @@ BENCH="$BIN/tokenbridge-bench"
 VENV="$ROOT/bench/.venv-peers"
 NODE_DIR="$ROOT/bench/.peers-node"
 CL_START="$NODE_DIR/node_modules/cognito-local/lib/bin/start.js"
-say() { echo "$@" | tee -a "$SUMMARY"; }
 
 # --- processes this script started, stopped on exit ---
 SERVER_PID=""
 TMP_DIRS=()
-stop_server() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-cleanup() {
-    stop_server
-    for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done
-    TMP_DIRS=()
-}
-trap cleanup EXIT
+trap stop_server_and_remove_tmp_dirs EXIT
 trap 'exit 130' INT TERM
 
 # --- install the emulators (pinned), only when missing ---
@@ -125,36 +110,21 @@ case " $SERVERS " in *" cognito-local "*)
 esac
 
 # --- build ---
-if [ "$BUILD" = 1 ]; then
-    echo "building (release)…"
-    if ! timeout 1800 cargo build --release -p tokenbridge -p tokenbridge-bench >"$OUT/build.log" 2>&1; then
-        tail -n 20 "$OUT/build.log" >&2
-        echo "build failed (log: $OUT/build.log); --no-build uses the binaries already in target/release" >&2
-        exit 1
-    fi
-fi
+if [ "$BUILD" = 1 ]; then build_release "$OUT/build.log"; fi
 [ -x "$BENCH" ] || { echo "$BENCH missing" >&2; exit 1; }
 case " $SERVERS " in *" tokenbridge "*) [ -x "$BIN/tokenbridge" ] || { echo "$BIN/tokenbridge missing" >&2; exit 1; } ;; esac
 
 {
     echo "Cognito InitiateAuth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
-    echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (before)"
+    echo "commit:    $(describe_commit)"
+    echo "machine:   $(nproc) cores, $(cpu_model)"
+    echo "load:      $(load_average) (before)"
     echo "settings:  closed loop, $CONCURRENCY workers, ${WARMUP}s warm-up + ${SECONDS_EACH}s measured per flow and server;"
     echo "           generator threads $THREADS; one server running at a time; loopback only; tokenbridge signs with $ALGORITHM"
     echo "peers:     moto[server] $MOTO_VERSION (python $("${VENV}/bin/python" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo '?')), cognito-local $COGNITO_LOCAL_VERSION (node $(node --version 2>/dev/null || echo '?'))"
 } | tee "$SUMMARY"
 
-# Is the machine quiet? Cores busy over 2 s before anything of ours runs.
-busy_cores() {
-    local a b
-    a="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)"; sleep 2
-    b="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)"
-    awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz/2}'
-}
-IDLE_BUSY="$(busy_cores)"
-say "quiet:     $IDLE_BUSY cores busy before the runs$(awk -v x="$IDLE_BUSY" 'BEGIN{if (x>0.2) print " — NOT quiet: other work is running, the figures will be noisy"}')"
+say_quiet
 
 # The machine's argon2 bound for tokenbridge's password logins (its own parameters and code).
 "$BENCH" argon2 --seconds 3 --threads "$(nproc)" --json >"$OUT/argon2.jsonl" 2>"$OUT/argon2.txt" || true
@@ -169,21 +139,6 @@ ARGON2_CPU_MS="$(tail -n 1 "$OUT/argon2.jsonl" | jq -r '.cpu_ms_per_verification
 ARGON2_CPU_BOUND="$(tail -n 1 "$OUT/argon2.jsonl" | jq -r '.cpu_bound_per_second // empty' 2>/dev/null || echo "")"
 say "argon2:    tokenbridge hashes with $ARGON2_PARAMS; this machine verifies ${ARGON2_BOUND:-?}/s on ${ARGON2_THREADS:-?} threads (other processes meanwhile: $ARGON2_OTHER cores);"
 say "           ${ARGON2_CPU_MS:-?} ms of CPU per verification: at most ${ARGON2_CPU_BOUND:-?}/s on $(nproc) cores"
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# wait_http URL LOG NAME: until anything answers HTTP at URL (up to 30 s), while SERVER_PID lives.
-wait_http() {
-    local url="$1" log="$2" name="$3" code
-    for _ in $(seq 300); do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "$url" 2>/dev/null || true)"
-        [ -n "$code" ] && [ "$code" != 000 ] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "$name exited; see $log" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "$name did not answer in 30 s; see $log" >&2
-    return 1
-}
 
 declare -A RATE P50 P99 ERRS CORES OTHER NOTE STATUS
 
@@ -215,11 +170,10 @@ run_flow() {
     elif [ "$rc" = 3 ] && [ -s "$json" ]; then
         STATUS[$key]=failed
         ERRS[$key]="$(jq -r .errors_total "$json")"
-        NOTE[$key]="no login succeeded; answered: $(jq -r '[.errors | to_entries[] | "\(.key) ×\(.value)"] | join(", ")' "$json") — e.g. $(jq -r '.error_samples | to_entries | map(.value) | join(" / ")' "$json")"
+        NOTE[$key]="no login succeeded; answered: $(errors_answered "$json")"
     else
         STATUS[$key]=error
-        NOTE[$key]="$(grep '^tokenbridge-bench: ' "$txt" | tail -n 1 | sed 's/^tokenbridge-bench: //')"
-        [ -n "${NOTE[$key]}" ] || NOTE[$key]="exit status $rc; see $txt"
+        NOTE[$key]="$(why_no_results "$txt" "$rc")"
     fi
 }
 
@@ -234,9 +188,8 @@ bench_tokenbridge() {
     local data log="$OUT/server-tokenbridge.log" demo pw_user custom_user
     data="$(mktemp -d "${TMPDIR:-/tmp}/tokenbridge-cognito.XXXXXX")"
     TMP_DIRS+=("$data")
-    "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$data" --algorithm "$ALGORITHM" >"$log" 2>&1 &
-    SERVER_PID=$!
-    ( wait_for_demo "$data" "$log" ) || { skip_server tokenbridge "the demo did not start; see $log"; stop_server; return; }
+    start_demo "$data" "$log" --algorithm "$ALGORITHM" \
+        || { skip_server tokenbridge "the demo did not start; see $log"; stop_server; return; }
     demo="$data/demo.json"
     if ! jq -e '.cognito.endpoint and .cognito.client_id' "$demo" >/dev/null; then
         skip_server tokenbridge "demo.json has no cognito object: this build has no Cognito user-pool API"
@@ -299,12 +252,9 @@ bench_peer_flows() { # NAME ENDPOINT
 }
 
 bench_moto() {
-    local port log="$OUT/server-moto.log"
-    port="$(free_port)"
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-    SERVER_PID=$!
-    if wait_http "http://127.0.0.1:$port/" "$log" moto && setup_peer moto "http://127.0.0.1:$port"; then
-        bench_peer_flows moto "http://127.0.0.1:$port"
+    local log="$OUT/server-moto.log"
+    if start_moto "$VENV" "$log" && setup_peer moto "$MOTO_URL"; then
+        bench_peer_flows moto "$MOTO_URL"
     else
         [ -n "${STATUS[${FLOWS%% *}/moto]:-}" ] || skip_server moto "moto did not start; see $log"
     fi
@@ -361,7 +311,7 @@ best_peer() { # FLOW: "rate name" of the faster emulator that succeeded, or noth
 }
 {
     echo ""
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (after)"
+    echo "load:      $(load_average) (after)"
     echo ""
     echo "=== InitiateAuth: logins/s (successes only; custom = InitiateAuth + RespondToAuthChallenge), latency ms per login ==="
     printf '%-9s %-14s %10s %9s %9s %7s %8s %9s\n' flow server "logins/s" "p50 ms" "p99 ms" errors "srv cpu" "other cpu"

@@ -54,33 +54,20 @@ OUT="$ROOT/bench/results/forward-auth-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 BIN="$ROOT/target/release"
-say() { echo "$@" | tee -a "$SUMMARY"; }
 
-if [ "$BUILD" = 1 ]; then
-    echo "building (release)…"
-    timeout 1800 cargo build --release -p tokenbridge -p tokenbridge-bench >"$OUT/build.log" 2>&1 \
-        || { tail -n 20 "$OUT/build.log" >&2; exit 1; }
-fi
+if [ "$BUILD" = 1 ]; then build_release "$OUT/build.log"; fi
 [ -x "$BIN/tokenbridge" ] && [ -x "$BIN/tokenbridge-bench" ] || { echo "release binaries missing" >&2; exit 1; }
 
 {
     echo "tokenbridge forward-auth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
-    echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (before)"
+    echo "commit:    $(describe_commit)"
+    echo "machine:   $(nproc) cores, $(cpu_model)"
+    echo "load:      $(load_average) (before)"
     echo "settings:  wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, keep-alive, on the same machine as the server"
 } | tee "$SUMMARY"
 
 SERVER_PID=""
 DATA_DIR=""
-stop_server() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
 cleanup() { stop_server; [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"; DATA_DIR=""; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,7 +82,7 @@ start_server() {
     env "$@" "$BIN/tokenbridge" demo --listen "$LISTEN" --data-dir "$DATA_DIR" --algorithm "$alg" \
         >"$OUT/$log.log" 2>&1 &
     SERVER_PID=$!
-    wait_for_demo "$DATA_DIR" "$OUT/$log.log"
+    wait_for_demo "$DATA_DIR" "$OUT/$log.log" || exit 1
     LISTEN="${BASE#http://}"
 }
 

@@ -88,78 +88,33 @@ SUMMARY="$OUT/summary.txt"
 BIN="$ROOT/target/release"
 BENCH="$BIN/tokenbridge-bench"
 VENV="$ROOT/bench/.venv-peers"
-say() { echo "$@" | tee -a "$SUMMARY"; }
 
 # --- processes this script started, stopped on exit ---
 SERVER_PID=""
 TMP_DIRS=()
-stop_server() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
-}
-cleanup() {
-    stop_server
-    for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done
-    TMP_DIRS=()
-}
-trap cleanup EXIT
+trap stop_server_and_remove_tmp_dirs EXIT
 trap 'exit 130' INT TERM
 
 case " $SERVERS " in *" moto "*)
     ensure_moto "$VENV" "$MOTO_VERSION" "$INSTALL" "$OUT/install-moto.log" ;;
 esac
 
-if [ "$BUILD" = 1 ]; then
-    echo "building (release)…"
-    if ! timeout 1800 cargo build --release -p tokenbridge -p tokenbridge-bench >"$OUT/build.log" 2>&1; then
-        tail -n 20 "$OUT/build.log" >&2
-        echo "build failed (log: $OUT/build.log); --no-build uses the binaries already in target/release" >&2
-        exit 1
-    fi
-fi
+if [ "$BUILD" = 1 ]; then build_release "$OUT/build.log"; fi
 [ -x "$BENCH" ] || { echo "$BENCH missing" >&2; exit 1; }
 case " $SERVERS " in *" tokenbridge "*) [ -x "$BIN/tokenbridge" ] || { echo "$BIN/tokenbridge missing" >&2; exit 1; } ;; esac
 
 {
     echo "Identity-pool chain benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
-    echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (before)"
+    echo "commit:    $(describe_commit)"
+    echo "machine:   $(nproc) cores, $(cpu_model)"
+    echo "load:      $(load_average) (before)"
     echo "settings:  in process ${MICRO_SECONDS}s per figure; over HTTP closed loop, $CONCURRENCY workers, ${WARMUP}s warm-up +"
     echo "           ${SECONDS_EACH}s measured, generator threads $THREADS, one server at a time, loopback; tokenbridge signs with $ALGORITHM,"
     echo "           its database in $DATA_ROOT ($(df -T "$DATA_ROOT" | awk 'NR==2{print $2}'))"
     echo "peers:     moto[server] $MOTO_VERSION (python $("${VENV}/bin/python" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo '?'))"
 } | tee "$SUMMARY"
 
-# Is the machine quiet? Cores busy over 2 s before anything of ours runs.
-busy_cores() {
-    local a b
-    a="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)"; sleep 2
-    b="$(awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat)"
-    awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz/2}'
-}
-IDLE_BUSY="$(busy_cores)"
-say "quiet:     $IDLE_BUSY cores busy before the runs$(awk -v x="$IDLE_BUSY" 'BEGIN{if (x>0.2) print " — NOT quiet: other work is running, the figures will be noisy"}')"
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# wait_http URL LOG NAME: until anything answers HTTP at URL (up to 30 s), while SERVER_PID lives.
-wait_http() {
-    local url="$1" log="$2" name="$3" code
-    for _ in $(seq 300); do
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -X POST "$url" 2>/dev/null || true)"
-        [ -n "$code" ] && [ "$code" != 000 ] && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "$name exited; see $log" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "$name did not answer in 30 s; see $log" >&2
-    return 1
-}
+say_quiet
 
 # --- in process ---
 if [ "$MICRO" = 1 ]; then
@@ -194,15 +149,14 @@ run_load() {
     if [ "$rc" = 0 ] && [ -s "$json" ]; then
         STATUS[$key]=ok
         if [ "$(jq -r .errors_total "$json")" != 0 ]; then
-            NOTE[$key]="$(jq -r '[.errors | to_entries[] | "\(.key) ×\(.value)"] | join(", ")' "$json") — e.g. $(jq -r '.error_samples | to_entries | map(.value) | join(" / ")' "$json")"
+            NOTE[$key]="$(errors_answered "$json")"
         fi
     elif [ "$rc" = 3 ] && [ -s "$json" ]; then
         STATUS[$key]=failed
-        NOTE[$key]="nothing succeeded; answered: $(jq -r '[.errors | to_entries[] | "\(.key) ×\(.value)"] | join(", ")' "$json") — e.g. $(jq -r '.error_samples | to_entries | map(.value) | join(" / ")' "$json")"
+        NOTE[$key]="nothing succeeded; answered: $(errors_answered "$json")"
     else
         STATUS[$key]=error
-        NOTE[$key]="$(grep '^tokenbridge-bench: ' "$txt" | tail -n 1 | sed 's/^tokenbridge-bench: //')"
-        [ -n "${NOTE[$key]}" ] || NOTE[$key]="exit status $rc; see $txt"
+        NOTE[$key]="$(why_no_results "$txt" "$rc")"
     fi
 }
 
@@ -219,9 +173,7 @@ bench_tokenbridge() {
     local data log="$OUT/server-tokenbridge-$ALGORITHM.log" demo a
     data="$(mktemp -d "$DATA_ROOT/tokenbridge-identity.XXXXXX")"
     TMP_DIRS+=("$data")
-    "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$data" --algorithm "$ALGORITHM" >"$log" 2>&1 &
-    SERVER_PID=$!
-    if ! ( wait_for_demo "$data" "$log" ); then
+    if ! start_demo "$data" "$log" --algorithm "$ALGORITHM"; then
         skip_tokenbridge "the demo did not start; see $log"
         stop_server
         return
@@ -241,19 +193,16 @@ bench_tokenbridge() {
 }
 
 bench_moto() {
-    local port log="$OUT/server-moto.log" a
-    port="$(free_port)"
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-    SERVER_PID=$!
-    if ! wait_http "http://127.0.0.1:$port/" "$log" moto; then
+    local log="$OUT/server-moto.log" a
+    if ! start_moto "$VENV" "$log"; then
         for a in $ACTIONS; do skip "$a/moto" "moto did not start; see $log"; done
         stop_server
         return
     fi
-    say "moto: http://127.0.0.1:$port, pid $SERVER_PID"
+    say "moto: $MOTO_URL, pid $SERVER_PID"
     for a in $ACTIONS; do
         # A fresh pool per action (made by the bench with CreateIdentityPool).
-        run_load "$a/moto" identity --endpoint "http://127.0.0.1:$port" --region "$PEER_REGION" --action "$a"
+        run_load "$a/moto" identity --endpoint "$MOTO_URL" --region "$PEER_REGION" --action "$a"
     done
     stop_server
 }
@@ -302,7 +251,7 @@ http_row() { # KEY
 rate_of() { [ "${STATUS[$1]:-}" = ok ] && jq -r '.per_second' "$(file "$1").json"; }
 {
     echo ""
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (after)"
+    echo "load:      $(load_average) (after)"
     if [ "$MICRO" = 1 ]; then
         echo ""
         echo "=== in process: calls per second (1 thread = per core) ==="

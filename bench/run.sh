@@ -61,16 +61,9 @@ mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 BIN="$ROOT/target/release"
 
-say() { echo "$@" | tee -a "$SUMMARY"; }
-
 # --- build ---
 if [ "$BUILD" = 1 ]; then
-    echo "building (release)…"
-    if ! timeout 1800 cargo build --release -p tokenbridge -p tokenbridge-bench >"$OUT/build.log" 2>&1; then
-        tail -n 20 "$OUT/build.log" >&2
-        echo "build failed (log: $OUT/build.log); --no-build measures the binaries already in target/release" >&2
-        exit 1
-    fi
+    build_release "$OUT/build.log"
     tail -n 1 "$OUT/build.log"
 fi
 [ -x "$BIN/tokenbridge" ] && [ -x "$BIN/tokenbridge-bench" ] || { echo "release binaries missing" >&2; exit 1; }
@@ -100,11 +93,11 @@ fi
 # --- the machine ---
 {
     echo "tokenbridge exchange benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "commit:    $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"
-    echo "machine:   $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/^Mem:/{print $2}') GiB"
+    echo "commit:    $(describe_commit)"
+    echo "machine:   $(nproc) cores, $(cpu_model), $(free -g | awk '/^Mem:/{print $2}') GiB"
     echo "kernel:    $(uname -r); rustc $(rustc --version 2>/dev/null | cut -d' ' -f2)"
     echo "data root: $DATA_ROOT ($(df -T "$DATA_ROOT" | awk 'NR==2{print $2}'))"
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (before)"
+    echo "load:      $(load_average) (before)"
     echo "settings:  max run ${DURATION}s closed-loop c=$CONCURRENCY; half-rate run ${HALF_DURATION}s open-loop; generator threads $THREADS"
     if [ -n "$PERF_NOTE" ]; then echo "profile:   $PERF_NOTE"; fi
 } | tee "$SUMMARY"
@@ -113,12 +106,7 @@ SERVER_PID=""
 DATA_DIR=""
 DB=""
 cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-    fi
-    SERVER_PID=""
+    stop_server
     [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"
     DATA_DIR=""
     if [ -n "$DB" ]; then
@@ -134,7 +122,19 @@ bench() { # label, extra args… ; prints the JSON line
         --concurrency "$CONCURRENCY" --threads "$THREADS" --json "$@"
 }
 
-declare -A MAX P50MAX P99MAX ERRMAX HALF P50 P99 ERRHALF MSX CORES
+# Each run's figures, keyed ALG/max (the closed-loop maximum) and ALG/half (open loop at half of it).
+declare -A RATE P50 P99 ERRORS MSX CORES
+
+# keep_run ALG RUN: shows the run's summary and keeps its rate, latency percentiles and errors.
+keep_run() {
+    local key="$1/$2" j="$OUT/$1-$2.json"
+    sed -n '/^tokenbridge-bench/,$p' "$OUT/$1-$2.txt" | tee -a "$SUMMARY"
+    RATE[$key]="$(jq -r .throughput "$j")"
+    P50[$key]="$(jq -r .latency_ms.p50 "$j")"
+    P99[$key]="$(jq -r .latency_ms.p99 "$j")"
+    ERRORS[$key]="$(jq -r '[.errors[]] | add // 0' "$j")"
+}
+
 for ALG in $ALGORITHMS; do
     say ""
     say "=== $ALG ==="
@@ -146,11 +146,7 @@ for ALG in $ALGORITHMS; do
         STORAGE=(--storage-url "${POSTGRES%/*}/$DB")
         say "storage: PostgreSQL database $DB"
     fi
-    # Port 0: the kernel picks a free port; the demo writes the real address into demo.json.
-    "$BIN/tokenbridge" demo --listen 127.0.0.1:0 --data-dir "$DATA_DIR" --algorithm "$ALG" "${STORAGE[@]}" \
-        >"$OUT/server-$ALG.log" 2>&1 &
-    SERVER_PID=$!
-    wait_for_demo "$DATA_DIR" "$OUT/server-$ALG.log"
+    start_demo "$DATA_DIR" "$OUT/server-$ALG.log" --algorithm "$ALG" "${STORAGE[@]}" || exit 1
     echo "server pid $SERVER_PID at $BASE, data $DATA_DIR"
 
     # 1. Probe: a short closed-loop run, unmeasured, to warm up and size the token supply.
@@ -173,25 +169,15 @@ for ALG in $ALGORITHMS; do
     fi
     bench --label "$ALG max" --duration "$DURATION" --tokens "$TOKENS" >"$OUT/$ALG-max.json" 2>"$OUT/$ALG-max.txt"
     [ -n "$PERF_PID" ] && wait "$PERF_PID" || true
-    sed -n '/^tokenbridge-bench/,$p' "$OUT/$ALG-max.txt" | tee -a "$SUMMARY"
-    J="$OUT/$ALG-max.json"
-    MAX[$ALG]="$(jq -r .throughput "$J")"
-    P50MAX[$ALG]="$(jq -r .latency_ms.p50 "$J")"
-    P99MAX[$ALG]="$(jq -r .latency_ms.p99 "$J")"
-    ERRMAX[$ALG]="$(jq -r '[.errors[]] | add // 0' "$J")"
-    MSX[$ALG]="$(jq -r '.server_cpu_ms_per_exchange // "n/a"' "$J")"
-    CORES[$ALG]="$(jq -r '.cpu_cores.server // "n/a"' "$J")"
+    keep_run "$ALG" max
+    MSX[$ALG]="$(jq -r '.server_cpu_ms_per_exchange // "n/a"' "$OUT/$ALG-max.json")"
+    CORES[$ALG]="$(jq -r '.cpu_cores.server // "n/a"' "$OUT/$ALG-max.json")"
 
     # 3. Latency at half the measured maximum, open loop.
-    HALF_RATE="$(awk -v r="${MAX[$ALG]}" 'BEGIN{h=int(r/2); if(h<1)h=1; print h}')"
+    HALF_RATE="$(awk -v r="${RATE[$ALG/max]}" 'BEGIN{h=int(r/2); if(h<1)h=1; print h}')"
     bench --label "$ALG half" --duration "$HALF_DURATION" --rate "$HALF_RATE" --warmup 1 \
         >"$OUT/$ALG-half.json" 2>"$OUT/$ALG-half.txt"
-    sed -n '/^tokenbridge-bench/,$p' "$OUT/$ALG-half.txt" | tee -a "$SUMMARY"
-    J="$OUT/$ALG-half.json"
-    HALF[$ALG]="$(jq -r .throughput "$J")"
-    P50[$ALG]="$(jq -r .latency_ms.p50 "$J")"
-    P99[$ALG]="$(jq -r .latency_ms.p99 "$J")"
-    ERRHALF[$ALG]="$(jq -r '[.errors[]] | add // 0' "$J")"
+    keep_run "$ALG" half
 
     # 4. Where the server's time went.
     if [ -n "$PERF_EVENT" ] && [ -s "$OUT/perf-$ALG.data" ]; then
@@ -245,24 +231,24 @@ done
 
 {
     echo ""
-    echo "load:      $(uptime | sed 's/.*load average/load average/') (after)"
+    echo "load:      $(load_average) (after)"
     echo ""
     echo "=== summary (exchanges/s; latency ms) ==="
     printf '%-6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s %12s\n' \
         ALG "max rate" p50 p99 errors "half rate" p50 p99 errors "server ms/exch" "server cores"
     for ALG in $ALGORITHMS; do
         printf '%-6s | %10s %8s %8s %6s | %10s %8s %8s %6s | %13s %12s\n' "$ALG" \
-            "${MAX[$ALG]}" "${P50MAX[$ALG]}" "${P99MAX[$ALG]}" "${ERRMAX[$ALG]}" \
-            "${HALF[$ALG]}" "${P50[$ALG]}" "${P99[$ALG]}" "${ERRHALF[$ALG]}" "${MSX[$ALG]}" "${CORES[$ALG]}"
+            "${RATE[$ALG/max]}" "${P50[$ALG/max]}" "${P99[$ALG/max]}" "${ERRORS[$ALG/max]}" \
+            "${RATE[$ALG/half]}" "${P50[$ALG/half]}" "${P99[$ALG/half]}" "${ERRORS[$ALG/half]}" "${MSX[$ALG]}" "${CORES[$ALG]}"
     done
     echo ""
     echo "targets: RS256 >= 2000/s, ES256 >= 8000/s, p99 < 5 ms at half load"
     for ALG in $ALGORITHMS; do
         case "$ALG" in RS256) T=2000 ;; ES256) T=8000 ;; *) T="" ;; esac
         [ -z "$T" ] && continue
-        R=$(awk -v m="${MAX[$ALG]}" -v t="$T" 'BEGIN{print (m>=t)?"met":"NOT met"}')
-        L=$(awk -v p="${P99[$ALG]}" 'BEGIN{print (p<5)?"met":"NOT met"}')
-        echo "  $ALG: throughput ${MAX[$ALG]}/s vs $T/s: $R; p99 at half load ${P99[$ALG]} ms vs 5 ms: $L"
+        R=$(awk -v m="${RATE[$ALG/max]}" -v t="$T" 'BEGIN{print (m>=t)?"met":"NOT met"}')
+        L=$(awk -v p="${P99[$ALG/half]}" 'BEGIN{print (p<5)?"met":"NOT met"}')
+        echo "  $ALG: throughput ${RATE[$ALG/max]}/s vs $T/s: $R; p99 at half load ${P99[$ALG/half]} ms vs 5 ms: $L"
     done
     echo ""
     echo "results: $OUT"

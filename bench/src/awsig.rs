@@ -148,6 +148,15 @@ pub fn amz_date(unix: i64) -> String {
     format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
+/// The `Host` header reqwest sends for `url` (what a signature must cover).
+pub fn host_header(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
 /// Unix time now, seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
@@ -161,7 +170,9 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(amz_date(0), "19700101T000000Z");
+        assert_eq!(amz_date(951_782_400), "20000229T000000Z");
         assert_eq!(amz_date(1_700_000_000), "20231114T221320Z");
+        assert_eq!(amz_date(4_102_444_799), "20991231T235959Z");
     }
 
     /// tokenbridge's verifier accepts what this signs, with and without a session token, and

@@ -26,24 +26,22 @@
 //!
 //! Loopback only, like the rest of this tool.
 
+use super::awsig::SigV4Signer;
+use super::in_process::measure;
 use super::{
-    excerpt, http_client, load_demo, machine_busy, mint_all, percentile, process_cpu, require_loopback, round, Mint,
-    Record,
+    aws_json, closed_loop, excerpt, http_client, load_demo, mint_all, read_json, report, root_url, round, runtime,
+    Mint, Outcome, Phase, RunArgs, Workload,
 };
 use anyhow::{bail, Context, Result};
-use aws_lc_rs::{digest, hmac};
 use clap::{Args, ValueEnum};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use reqwest::{Client, StatusCode, Url};
+use reqwest::{Client, Url};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokenbridge_core::password;
-use tokio::task::JoinSet;
 
-const JSON_1_1: &str = "application/x-amz-json-1.1";
 const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 /// Longest measured phase, seconds.
 const MAX_SECONDS: u64 = 120;
@@ -136,18 +134,8 @@ pub struct CognitoArgs {
     /// Unmeasured load first, seconds (uses answers too).
     #[arg(long, default_value_t = 0)]
     warmup: u64,
-    /// Runtime threads of the generator (1: single-threaded, leaving the server the rest).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// PID of the server, to report its CPU time during the measured phase (from /proc).
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Free-form label echoed in the results (e.g. the server's name).
-    #[arg(long)]
-    label: Option<String>,
-    /// Print one JSON line of results on stdout (the human summary goes to stderr).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
     /// Concurrent requests while minting answers at the demo upstream.
     #[arg(long, default_value_t = 16)]
     mint_concurrency: usize,
@@ -188,9 +176,6 @@ pub fn run(args: CognitoArgs) -> Result<std::process::ExitCode> {
     if args.concurrency == 0 || args.concurrency > 4096 {
         bail!("--concurrency must be 1..=4096");
     }
-    if args.threads > 64 {
-        bail!("--threads must be at most 64");
-    }
     if args.mint_concurrency == 0 || args.mint_concurrency > 256 {
         bail!("--mint-concurrency must be 1..=256");
     }
@@ -199,19 +184,11 @@ pub fn run(args: CognitoArgs) -> Result<std::process::ExitCode> {
             bail!("--answers must be 1..={MAX_ANSWERS}");
         }
     }
-    runtime(args.threads)?.block_on(bench(args))
+    args.run.runtime()?.block_on(bench(args))
 }
 
 pub fn run_setup(args: SetupArgs) -> Result<()> {
     runtime(1)?.block_on(setup(args))
-}
-
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
-    Ok(if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
-    })
 }
 
 // --- the wire ---
@@ -227,174 +204,29 @@ struct Api {
 /// `<Action> timeout|connect|transport`) and a sample (the error message, or the body).
 struct CallError(String, String);
 
-/// Signing credentials for admin actions.
-struct Credentials<'a> {
-    access_key_id: &'a str,
-    secret_access_key: &'a str,
-    region: &'a str,
-}
-
 impl Api {
     fn new(client: Client, endpoint: &str) -> Result<Self> {
-        let mut url = Url::parse(endpoint).with_context(|| format!("endpoint {endpoint:?} is not a URL"))?;
-        require_loopback("endpoint", &url)?;
-        if !url.path().ends_with('/') {
-            let path = format!("{}/", url.path());
-            url.set_path(&path);
-        }
-        url.set_query(None);
-        Ok(Self { client, url })
+        Ok(Self { client, url: root_url("endpoint", endpoint)? })
     }
 
-    /// `POST /` with the action's target, signed when `credentials` are given; the JSON answer.
-    async fn call(
-        &self,
-        action: &str,
-        body: Vec<u8>,
-        credentials: Option<&Credentials<'_>>,
-    ) -> Result<Value, CallError> {
+    /// `POST /` with the action's target, signed when `signer` is given; the JSON answer.
+    async fn call(&self, action: &str, body: Vec<u8>, signer: Option<&SigV4Signer>) -> Result<Value, CallError> {
         let target = format!("{TARGET_PREFIX}{action}");
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
-        headers.insert(
-            HeaderName::from_static("x-amz-target"),
-            HeaderValue::from_str(&target).map_err(|e| CallError(format!("{action} bad target"), e.to_string()))?,
-        );
-        if let Some(c) = credentials {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default();
-            let (amz_date, authorization) = sign(&self.url, &target, &body, c, now);
-            headers.insert(HeaderName::from_static("x-amz-date"), HeaderValue::from_str(&amz_date).expect("ascii"));
-            headers.insert(AUTHORIZATION, HeaderValue::from_str(&authorization).expect("ascii"));
-        }
-        let resp = match self.client.post(self.url.clone()).headers(headers).body(body).send().await {
-            Ok(r) => r,
-            Err(e) => return Err(transport(action, e)),
-        };
-        let status = resp.status();
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Err(transport(action, e)),
-        };
-        if status != StatusCode::OK {
-            return Err(aws_error(action, status, &bytes));
-        }
-        serde_json::from_slice(&bytes)
-            .map_err(|_| CallError(format!("{action} 200 not JSON"), excerpt(&String::from_utf8_lossy(&bytes))))
+        aws_json::call(&self.client, &self.url, &target, body, signer)
+            .await
+            .map_err(|(kind, sample)| CallError(format!("{action} {kind}"), sample))
     }
-}
-
-fn transport(action: &str, e: reqwest::Error) -> CallError {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "transport"
-    };
-    CallError(format!("{action} {kind}"), excerpt(&format!("{e:#}")))
-}
-
-/// `<Action> <status> <__type>` and the message, from an AWS JSON error answer.
-fn aws_error(action: &str, status: StatusCode, body: &[u8]) -> CallError {
-    let text = String::from_utf8_lossy(body);
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let kind = parsed
-        .as_ref()
-        .and_then(|v| v.get("__type").or_else(|| v.get("code")))
-        .and_then(Value::as_str)
-        // AWS may send `namespace#Name`.
-        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string());
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.get("message").or_else(|| v.get("Message")))
-        .and_then(Value::as_str)
-        .map(excerpt)
-        .unwrap_or_else(|| excerpt(&text));
-    match kind {
-        Some(kind) => CallError(format!("{action} {} {kind}", status.as_u16()), message),
-        None => CallError(format!("{action} {}", status.as_u16()), message),
-    }
-}
-
-// --- SigV4 (admin actions of cognito-setup) ---
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, data).as_ref())
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec()
-}
-
-/// `YYYYMMDDTHHMMSSZ` for a Unix time (UTC).
-fn amz_date(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-/// The `Host` header reqwest sends for `url`.
-fn host_header(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
-}
-
-/// SigV4 for `POST url` with the JSON 1.1 headers (service `cognito-idp`): the `X-Amz-Date`
-/// value and the `Authorization` header.
-fn sign(url: &Url, target: &str, body: &[u8], c: &Credentials<'_>, now: i64) -> (String, String) {
-    let amz = amz_date(now);
-    let date = &amz[..8];
-    let scope = format!("{date}/{}/cognito-idp/aws4_request", c.region);
-    let signed_headers = "content-type;host;x-amz-date;x-amz-target";
-    // Every service but S3 signs the path encoded once more (already-encoded `%` becomes `%25`).
-    let path = url.path().replace('%', "%25");
-    let canonical = format!(
-        "POST\n{path}\n\ncontent-type:{JSON_1_1}\nhost:{}\nx-amz-date:{amz}\nx-amz-target:{target}\n\n{signed_headers}\n{}",
-        host_header(url),
-        sha256_hex(body)
-    );
-    let to_sign = format!("AWS4-HMAC-SHA256\n{amz}\n{scope}\n{}", sha256_hex(canonical.as_bytes()));
-    let mut key = hmac_sha256(format!("AWS4{}", c.secret_access_key).as_bytes(), date.as_bytes());
-    for part in [c.region, "cognito-idp", "aws4_request"] {
-        key = hmac_sha256(&key, part.as_bytes());
-    }
-    let signature = hex(&hmac_sha256(&key, to_sign.as_bytes()));
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        c.access_key_id
-    );
-    (amz, authorization)
 }
 
 // --- cognito-setup ---
 
 async fn setup(args: SetupArgs) -> Result<()> {
     let api = Api::new(http_client(4)?, &args.endpoint)?;
-    let creds = Credentials {
-        access_key_id: &args.access_key_id,
-        secret_access_key: &args.secret_access_key,
-        region: &args.region,
-    };
+    let signer = SigV4Signer::new(&args.access_key_id, &args.secret_access_key, None, &args.region, "cognito-idp");
     let call = |action: &'static str, body: Value| {
-        let (api, creds) = (&api, &creds);
+        let (api, signer) = (&api, &signer);
         async move {
-            api.call(action, body.to_string().into_bytes(), Some(creds))
+            api.call(action, body.to_string().into_bytes(), Some(signer))
                 .await
                 .map_err(|CallError(kind, sample)| anyhow::anyhow!("{kind}: {sample}"))
         }
@@ -514,11 +346,6 @@ fn demo_upstream_user(demo_json: &PathBuf, username: &str) -> Result<(String, St
     }
 }
 
-fn read_json(path: &PathBuf) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
-}
-
 /// Runs `cmd` once (sh -c) and takes its non-empty stdout lines as answers.
 async fn answers_from_command(cmd: &str, wanted: usize, username: &str) -> Result<Vec<String>> {
     let child = std::process::Command::new("sh")
@@ -570,25 +397,26 @@ struct Login {
     calls: AtomicUsize,
 }
 
-enum LoginOutcome {
-    Ok,
-    Err(String, String),
-    /// No answer left for the challenge.
-    Exhausted,
-}
-
 fn has_tokens(v: &Value) -> bool {
     v.pointer("/AuthenticationResult/AccessToken").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
         && v.pointer("/AuthenticationResult/IdToken").and_then(Value::as_str).is_some_and(|t| !t.is_empty())
 }
 
 /// What a 200 answer without tokens carried, as an error kind.
-fn no_tokens(action: &str, v: &Value) -> LoginOutcome {
+fn no_tokens(action: &str, v: &Value) -> Outcome {
     let kind = match v.get("ChallengeName").and_then(Value::as_str) {
         Some(challenge) => format!("{action} 200 challenge {challenge} instead of tokens"),
         None => format!("{action} 200 without AuthenticationResult"),
     };
-    LoginOutcome::Err(kind, excerpt(&v.to_string()))
+    Outcome::Err(kind, excerpt(&v.to_string()))
+}
+
+impl Workload for Login {
+    async fn once(&self) -> Option<Outcome> {
+        // The answer is taken first, so that running out stops a worker before it calls.
+        let answer = self.answer()?;
+        Some(self.login(answer).await)
+    }
 }
 
 impl Login {
@@ -597,25 +425,26 @@ impl Login {
         self.api.call(action, body, None).await
     }
 
-    async fn once(&self) -> LoginOutcome {
-        // The answer is taken first, so that running out stops a worker before it calls.
-        let answer = match (self.flow, &self.answers) {
-            (Flow::Custom, Some(answers)) => match answers.take() {
-                Some(a) => a,
-                None => return LoginOutcome::Exhausted,
-            },
-            (Flow::Custom, None) => return LoginOutcome::Exhausted,
-            _ => "",
-        };
+    /// The custom flow's next answer (`None` when they have run out); `""` for the other flows.
+    fn answer(&self) -> Option<&str> {
+        match (self.flow, &self.answers) {
+            (Flow::Custom, Some(answers)) => answers.take(),
+            (Flow::Custom, None) => None,
+            _ => Some(""),
+        }
+    }
+
+    /// One login (two calls for the custom flow, the second with `answer`).
+    async fn login(&self, answer: &str) -> Outcome {
         let first = match self.call("InitiateAuth", self.initiate.clone()).await {
             Ok(v) => v,
-            Err(CallError(kind, sample)) => return LoginOutcome::Err(kind, sample),
+            Err(CallError(kind, sample)) => return Outcome::Err(kind, sample),
         };
         if self.flow != Flow::Custom {
-            return if has_tokens(&first) { LoginOutcome::Ok } else { no_tokens("InitiateAuth", &first) };
+            return if has_tokens(&first) { Outcome::Ok } else { no_tokens("InitiateAuth", &first) };
         }
         if has_tokens(&first) {
-            return LoginOutcome::Err(
+            return Outcome::Err(
                 "InitiateAuth CUSTOM_AUTH 200 tokens without a challenge (no answer checked)".into(),
                 excerpt(&first.to_string()),
             );
@@ -625,19 +454,19 @@ impl Login {
         let session = match (challenge, session) {
             (Some("CUSTOM_CHALLENGE"), Some(s)) => s,
             (Some("CUSTOM_CHALLENGE"), None) => {
-                return LoginOutcome::Err(
+                return Outcome::Err(
                     "InitiateAuth 200 CUSTOM_CHALLENGE without Session".into(),
                     excerpt(&first.to_string()),
                 )
             }
             (Some(other), _) => {
-                return LoginOutcome::Err(
+                return Outcome::Err(
                     format!("InitiateAuth 200 challenge {other} instead of CUSTOM_CHALLENGE"),
                     excerpt(&first.to_string()),
                 )
             }
             (None, _) => {
-                return LoginOutcome::Err(
+                return Outcome::Err(
                     "InitiateAuth 200 without ChallengeName or AuthenticationResult".into(),
                     excerpt(&first.to_string()),
                 )
@@ -650,51 +479,11 @@ impl Login {
             "ChallengeResponses": { "USERNAME": self.username, "ANSWER": answer },
         });
         match self.call("RespondToAuthChallenge", body.to_string().into_bytes()).await {
-            Ok(v) if has_tokens(&v) => LoginOutcome::Ok,
+            Ok(v) if has_tokens(&v) => Outcome::Ok,
             Ok(v) => no_tokens("RespondToAuthChallenge", &v),
-            Err(CallError(kind, sample)) => LoginOutcome::Err(kind, sample),
+            Err(CallError(kind, sample)) => Outcome::Err(kind, sample),
         }
     }
-}
-
-struct Phase {
-    record: Record,
-    elapsed: Duration,
-    exhausted: bool,
-}
-
-/// `workers` loops, each starting its next login when the previous one is answered.
-async fn closed_loop(login: &Arc<Login>, workers: usize, length: Duration) -> Phase {
-    let start = Instant::now();
-    let until = start + length;
-    let mut set = JoinSet::new();
-    for _ in 0..workers {
-        let login = login.clone();
-        set.spawn(async move {
-            let mut record = Record::default();
-            let mut exhausted = false;
-            while Instant::now() < until {
-                let t0 = Instant::now();
-                match login.once().await {
-                    LoginOutcome::Ok => record.add(super::Outcome::Ok, t0.elapsed()),
-                    LoginOutcome::Err(kind, sample) => record.add(super::Outcome::Err(kind, sample), t0.elapsed()),
-                    LoginOutcome::Exhausted => {
-                        exhausted = true;
-                        break;
-                    }
-                }
-            }
-            (record, exhausted)
-        });
-    }
-    let mut record = Record::default();
-    let mut exhausted = false;
-    while let Some(done) = set.join_next().await {
-        let (r, e) = done.expect("worker panicked");
-        record.merge(r);
-        exhausted |= e;
-    }
-    Phase { record, elapsed: start.elapsed(), exhausted }
 }
 
 // --- the command ---
@@ -839,11 +628,7 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
                 upstream_user.0,
                 minted.seconds,
                 minted.method.name(),
-                if minted.duplicates_dropped > 0 {
-                    format!(", {} duplicates dropped", minted.duplicates_dropped)
-                } else {
-                    String::new()
-                }
+                minted.dropped_note()
             );
             Answers::Supply { answers: minted.tokens, next: AtomicUsize::new(0) }
         } else {
@@ -885,36 +670,23 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
         args.flow.name(),
         args.concurrency
     );
-    let server = args.server_pid.map(|p| p.to_string());
-    let cpu = || (process_cpu("self"), server.as_deref().and_then(process_cpu), machine_busy());
-    let before = cpu();
+    let cpu = report::CpuWatch::start(args.run.server_pid);
     let Phase { mut record, elapsed, exhausted } =
         closed_loop(&login, args.concurrency, Duration::from_secs(args.seconds)).await;
-    let after = cpu();
+    let cpu = cpu.stop();
 
     let secs = elapsed.as_secs_f64();
     let calls = login.calls.load(Ordering::Relaxed) - calls_before;
-    record.latencies_us.sort_unstable();
-    let lat = &record.latencies_us;
-    let mean = if lat.is_empty() { 0.0 } else { lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1000.0 };
-    let (p50, p90, p99, p999) =
-        (percentile(lat, 50.0), percentile(lat, 90.0), percentile(lat, 99.0), percentile(lat, 99.9));
-    let max = lat.last().copied().unwrap_or(0) as f64 / 1000.0;
+    let latency = report::Latency::of(&mut record.latencies_us);
     let rate = record.successes as f64 / secs;
     let errors: u64 = record.errors.values().sum();
     let all_failed = record.successes == 0;
-    let d = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-    let gen_cpu = d(before.0, after.0);
-    let srv_cpu = d(before.1, after.1);
-    let machine = d(before.2, after.2);
-    // Whatever else ran meanwhile (another process on the machine makes the figures noisy).
-    let other = machine.map(|m| (m - gen_cpu.unwrap_or(0.0) - srv_cpu.unwrap_or(0.0)).max(0.0));
     let per_login_ms =
         |x: Option<f64>| x.filter(|_| record.successes > 0).map(|v| v * 1000.0 / record.successes as f64);
     let answers_used = login.answers.as_ref().and_then(Answers::used).map(|u| u - answers_before);
 
     let results = json!({
-        "label": args.label,
+        "label": args.run.label,
         "flow": args.flow.name(),
         "auth_flow": args.flow.auth_flow(),
         "endpoint": endpoint,
@@ -936,29 +708,21 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
         "logins_per_s": round(rate, 1),
         "calls": calls,
         "calls_per_s": round(calls as f64 / secs, 1),
-        "latency_ms": {
-            "mean": round(mean, 3), "p50": round(p50, 3), "p90": round(p90, 3),
-            "p99": round(p99, 3), "p999": round(p999, 3), "max": round(max, 3),
-        },
+        "latency_ms": latency.json(),
         "preparation": prepare_note,
         "answer_source": answer_source,
         "answers_prepared": login.answers.as_ref().and_then(Answers::prepared),
         "answers_used": answers_used,
         "answers_exhausted": exhausted,
-        "cpu_cores": {
-            "server": srv_cpu.map(|v| round(v / secs, 2)),
-            "generator": gen_cpu.map(|v| round(v / secs, 2)),
-            "other": other.map(|v| round(v / secs, 2)),
-            "machine": machine.map(|v| round(v / secs, 2)),
-        },
+        "cpu_cores": cpu.cores_json(secs),
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "server_cpu_ms_per_login": per_login_ms(srv_cpu).map(|v| round(v, 3)),
-        "generator_threads": args.threads.max(1),
+        "server_cpu_ms_per_login": per_login_ms(cpu.server).map(|v| round(v, 3)),
+        "generator_threads": args.run.threads.max(1),
         "tokenbridge_argon2": argon2_parameters(),
     });
 
     let mut out = String::new();
-    let label = args.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
+    let label = args.run.label_suffix();
     out += &format!(
         "tokenbridge-bench cognito{label}: {} ({}), closed loop, concurrency {}\n",
         args.flow.name(),
@@ -978,16 +742,7 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
     );
     out += &format!("  attempts        {} logins, {calls} HTTP calls\n", record.requests);
     out += &format!("  successes       {}\n", record.successes);
-    if record.errors.is_empty() {
-        out += "  errors          none\n";
-    } else {
-        for (kind, n) in &record.errors {
-            out += &format!(
-                "  errors          {kind}: {n}   e.g. {}\n",
-                record.samples.get(kind).map_or("", String::as_str)
-            );
-        }
-    }
+    out += &record.error_lines();
     if all_failed {
         out += "  throughput      NONE: not one login succeeded (the errors above are what the server answered)\n";
     } else {
@@ -996,21 +751,10 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
             calls as f64 / secs,
             if errors > 0 { format!("; and {errors} errors, not counted") } else { String::new() }
         );
-        out += &format!(
-            "  latency ms      p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}  (mean {mean:.2}, \
-             per login, successes only)\n"
-        );
+        out += &latency.line("per login, successes only");
     }
-    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.2}", v / secs));
-    out += &format!(
-        "  cpu (cores)     server {}  generator {}  everything else {}  (machine busy {} of {} cores)\n",
-        fmt(srv_cpu),
-        fmt(gen_cpu),
-        fmt(other),
-        fmt(machine),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    if let Some(ms) = per_login_ms(srv_cpu) {
+    out += &cpu.cores_line(secs);
+    if let Some(ms) = per_login_ms(cpu.server) {
         out += &format!("  cpu per login   server {ms:.3} ms\n");
     }
     if args.flow == Flow::Password {
@@ -1019,12 +763,7 @@ async fn bench(args: CognitoArgs) -> Result<std::process::ExitCode> {
     if exhausted && secs < args.seconds as f64 * 0.5 {
         out += "  warning: fewer than half the requested seconds were measured; prepare more answers (--answers)\n";
     }
-    if args.json {
-        eprint!("{out}");
-        println!("{results}");
-    } else {
-        print!("{out}");
-    }
+    report::print(&out, &results, args.run.json);
     Ok(if all_failed { std::process::ExitCode::from(EXIT_NO_SUCCESS) } else { std::process::ExitCode::SUCCESS })
 }
 
@@ -1038,36 +777,13 @@ pub fn argon2_bound(seconds: u64, threads: usize, json_out: bool) -> Result<()> 
         bail!("argon2 verification of a fresh hash failed");
     }
     for t in 1..=threads.clamp(1, 64) {
-        let started = Instant::now();
-        let before = (process_cpu("self"), machine_busy());
-        let total: u64 = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..t)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut n = 0u64;
-                        while started.elapsed() < length {
-                            assert!(password::verify_blocking("tokenbridge-bench-password", &phc), "verify failed");
-                            n += 1;
-                        }
-                        n
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).sum()
-        });
-        let elapsed = started.elapsed().as_secs_f64();
-        let after = (process_cpu("self"), machine_busy());
+        // One verification between looks at the clock: each takes milliseconds.
+        let m = measure(t, length, 1, || password::verify_blocking("tokenbridge-bench-password", &phc))?;
+        let (total, elapsed, rate) = (m.calls, m.elapsed, m.per_second);
         // Cores busy with anything but this measurement (a busy machine lowers the figure).
-        let other = match (before, after) {
-            ((Some(s0), Some(m0)), (Some(s1), Some(m1))) => Some(round(((m1 - m0) - (s1 - s0)).max(0.0) / elapsed, 2)),
-            _ => None,
-        };
-        let rate = total as f64 / elapsed;
+        let other = m.other_cores.map(|o| round(o, 2));
         // CPU time per verification: unlike the rate, hardly changed by other work on the machine.
-        let cpu_ms = match (before.0, after.0) {
-            (Some(a), Some(b)) if total > 0 => Some(round((b - a) * 1000.0 / total as f64, 2)),
-            _ => None,
-        };
+        let cpu_ms = m.cpu_seconds.filter(|_| total > 0).map(|c| round(c * 1000.0 / total as f64, 2));
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let cpu_bound = cpu_ms.filter(|ms| *ms > 0.0).map(|ms| round(cores as f64 * 1000.0 / ms, 1));
         if json_out {
@@ -1097,53 +813,6 @@ pub fn argon2_bound(seconds: u64, threads: usize, json_out: bool) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokenbridge_core::sigv4::{self, Secret, SignedRequest};
-
-    #[test]
-    fn amz_dates() {
-        assert_eq!(amz_date(0), "19700101T000000Z");
-        assert_eq!(amz_date(951_782_400), "20000229T000000Z");
-        assert_eq!(amz_date(1_700_000_000), "20231114T221320Z");
-        assert_eq!(amz_date(4_102_444_799), "20991231T235959Z");
-    }
-
-    /// The signature is accepted by tokenbridge's own SigV4 verifier.
-    #[test]
-    fn signature_verifies() {
-        let url = Url::parse("http://127.0.0.1:9229/").unwrap();
-        let c = Credentials { access_key_id: "AKIDEXAMPLE", secret_access_key: "s3cr3t", region: "ap-northeast-1" };
-        let target = "AWSCognitoIdentityProviderService.ListUserPools";
-        let body = br#"{"MaxResults":10}"#;
-        let now = 1_700_000_000;
-        let (date, authorization) = sign(&url, target, body, &c, now);
-        let headers: Vec<(String, String)> = vec![
-            ("host".into(), host_header(&url)),
-            ("content-type".into(), JSON_1_1.into()),
-            ("x-amz-date".into(), date),
-            ("x-amz-target".into(), target.into()),
-            ("authorization".into(), authorization),
-        ];
-        let request = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body };
-        let lookup = |k: &str| (k == "AKIDEXAMPLE").then(|| Secret::new("s3cr3t"));
-        let caller = sigv4::verify(&request, lookup, &["cognito-idp"], now).expect("valid signature");
-        assert_eq!(caller.access_key_id, "AKIDEXAMPLE");
-        let wrong = |k: &str| (k == "AKIDEXAMPLE").then(|| Secret::new("other"));
-        assert!(sigv4::verify(&request, wrong, &["cognito-idp"], now).is_err());
-    }
-
-    #[test]
-    fn aws_errors_are_classified() {
-        let e = aws_error(
-            "InitiateAuth",
-            StatusCode::BAD_REQUEST,
-            br#"{"__type":"com.amazonaws#NotAuthorizedException","message":"Incorrect username or password."}"#,
-        );
-        assert_eq!(e.0, "InitiateAuth 400 NotAuthorizedException");
-        assert_eq!(e.1, "Incorrect username or password.");
-        let e = aws_error("InitiateAuth", StatusCode::INTERNAL_SERVER_ERROR, b"boom");
-        assert_eq!(e.0, "InitiateAuth 500");
-        assert_eq!(e.1, "boom");
-    }
 
     #[test]
     fn endpoint_gets_a_trailing_slash_and_must_be_loopback() {

@@ -23,10 +23,11 @@
 //! Both report the rate, latency percentiles, errors, and the CPU of the server (`--server-pid`,
 //! with its threads by name), of the generator and of everything else during the measured part.
 
-use super::awsig::{sha256_hex, unix_now, SigV4Signer};
+use super::aws_json::{self, post};
+use super::awsig::{host_header, sha256_hex, unix_now, SigV4Signer};
 use super::{
-    excerpt, http_client, machine_busy, percentile, process_cpu, require_loopback, round, thread_cpu, thread_groups,
-    Outcome, Record,
+    closed_loop, excerpt, http_client, loopback_url, read_json, report, root_url, round, Outcome, Phase, RunArgs,
+    Workload,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -36,9 +37,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinSet;
 
-const JSON_1_1: &str = "application/x-amz-json-1.1";
 const IDENTITY_TARGET: &str = "AWSCognitoIdentityService.";
 const USER_POOL_TARGET: &str = "AWSCognitoIdentityProviderService.";
 /// Longest measured phase, seconds.
@@ -56,18 +55,8 @@ pub struct LoadArgs {
     /// Unmeasured load first, seconds.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
-    /// Runtime threads of the generator (1: single-threaded, leaving the server the rest).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// PID of the server, to report its CPU time during the measured phase (from /proc).
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Free-form label echoed in the results.
-    #[arg(long)]
-    label: Option<String>,
-    /// Print one JSON line of results on stdout (the human summary goes to stderr).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -138,115 +127,22 @@ fn validate(a: &LoadArgs) -> Result<()> {
     if a.concurrency == 0 || a.concurrency > 1024 {
         bail!("--concurrency must be 1..=1024");
     }
-    if a.threads > 64 {
-        bail!("--threads must be at most 64");
-    }
     Ok(())
-}
-
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
-    Ok(if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
-    })
 }
 
 pub fn run_graphql(args: GraphqlArgs) -> Result<std::process::ExitCode> {
     validate(&args.load)?;
-    runtime(args.load.threads)?.block_on(graphql(args))
+    args.load.run.runtime()?.block_on(graphql(args))
 }
 
 pub fn run_identity(args: IdentityArgs) -> Result<std::process::ExitCode> {
     validate(&args.load)?;
-    runtime(args.load.threads)?.block_on(identity(args))
+    args.load.run.runtime()?.block_on(identity(args))
 }
 
 // --- the wire ---
 
-/// The `Host` header reqwest sends for `url`.
-fn host_header(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    }
-}
-
-fn transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "transport"
-    }
-    .to_string()
-}
-
-/// `<status> <__type>` of an AWS JSON error, and its message.
-fn json_error(status: StatusCode, body: &[u8]) -> (String, String) {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let kind = parsed
-        .as_ref()
-        .and_then(|v| v.get("__type"))
-        .and_then(Value::as_str)
-        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string());
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.get("message").or_else(|| v.get("Message")))
-        .and_then(Value::as_str)
-        .map(excerpt)
-        .unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
-    match kind {
-        Some(k) => (format!("{} {k}", status.as_u16()), message),
-        None => (status.as_u16().to_string(), message),
-    }
-}
-
-/// One AWS JSON 1.1 call (`target` is the full X-Amz-Target), signed when `signer` is given.
-async fn json_call(
-    client: &Client,
-    url: &Url,
-    target: &str,
-    body: Vec<u8>,
-    signer: Option<&SigV4Signer>,
-) -> Result<Value, (String, String)> {
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
-    headers.insert(
-        HeaderName::from_static("x-amz-target"),
-        HeaderValue::from_str(target).map_err(|e| ("bad target".to_string(), e.to_string()))?,
-    );
-    if let Some(s) = signer {
-        let host = host_header(url);
-        let signed = s.sign(
-            "POST",
-            url.path(),
-            "",
-            &[("host", &host), ("content-type", JSON_1_1), ("x-amz-target", target)],
-            &sha256_hex(&body),
-            unix_now(),
-        );
-        headers.insert(HeaderName::from_static("x-amz-date"), HeaderValue::from_str(&signed.amz_date).expect("ascii"));
-        headers.insert(AUTHORIZATION, HeaderValue::from_str(&signed.authorization).expect("ascii"));
-    }
-    let resp = client
-        .post(url.clone())
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| (transport(&e), excerpt(&format!("{e:#}"))))?;
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| (transport(&e), excerpt(&format!("{e:#}"))))?;
-    if status != StatusCode::OK {
-        return Err(json_error(status, &bytes));
-    }
-    serde_json::from_slice(&bytes).map_err(|_| ("200 not JSON".into(), excerpt(&String::from_utf8_lossy(&bytes))))
-}
-
-/// `json_call` for the untimed setup: an error is fatal, with what the server said.
+/// An AWS JSON call for the untimed setup: an error is fatal, with what the server said.
 async fn setup_call(
     client: &Client,
     url: &Url,
@@ -254,26 +150,9 @@ async fn setup_call(
     body: Value,
     signer: Option<&SigV4Signer>,
 ) -> Result<Value> {
-    json_call(client, url, target, body.to_string().into_bytes(), signer)
+    aws_json::call(client, url, target, body.to_string().into_bytes(), signer)
         .await
         .map_err(|(kind, sample)| anyhow::anyhow!("{target}: {kind}: {sample}"))
-}
-
-fn loopback_url(what: &str, raw: &str) -> Result<Url> {
-    let mut url = Url::parse(raw).with_context(|| format!("{what} {raw:?} is not a URL"))?;
-    require_loopback(what, &url)?;
-    url.set_query(None);
-    Ok(url)
-}
-
-/// `{endpoint}/`.
-fn root_url(what: &str, raw: &str) -> Result<Url> {
-    let mut url = loopback_url(what, raw)?;
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
 }
 
 // --- the demo: an id token, an identity, credentials ---
@@ -289,11 +168,6 @@ struct DemoIds {
     id_token: String,
     /// `cognito-idp.<region>.amazonaws.com/<pool>`.
     login_key: String,
-}
-
-fn read_json(path: &PathBuf) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
 /// Reads demo.json and signs the user in (USER_PASSWORD_AUTH) for an id token.
@@ -379,8 +253,14 @@ struct Load {
     job: Job,
 }
 
+impl Workload for Load {
+    async fn once(&self) -> Option<Outcome> {
+        Some(self.call().await)
+    }
+}
+
 impl Load {
-    async fn once(&self) -> Outcome {
+    async fn call(&self) -> Outcome {
         match &self.job {
             Job::Graphql { url, path, host, body, body_hash, signer } => {
                 let signed = signer.sign(
@@ -404,14 +284,13 @@ impl Load {
                     };
                 }
                 headers.insert(AUTHORIZATION, HeaderValue::from_str(&signed.authorization).expect("ascii"));
-                let (status, bytes) = match send(&self.client, url, headers, body.clone()).await {
-                    Ok(x) => x,
-                    Err(e) => return e,
-                };
-                graphql_outcome(status, &bytes)
+                match post(&self.client, url, headers, body.clone()).await {
+                    Ok((status, bytes)) => graphql_outcome(status, &bytes),
+                    Err((kind, sample)) => Outcome::Err(kind, sample),
+                }
             }
             Job::Identity { url, target, body, action } => {
-                match json_call(&self.client, url, target, body.clone(), None).await {
+                match aws_json::call(&self.client, url, target, body.clone(), None).await {
                     Ok(v) => {
                         let ok = match action {
                             IdentityAction::GetId => v["IdentityId"].as_str().is_some_and(|s| !s.is_empty()),
@@ -430,27 +309,13 @@ impl Load {
                 let mut headers = HeaderMap::new();
                 headers
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
-                let (status, bytes) = match send(&self.client, url, headers, body.clone()).await {
-                    Ok(x) => x,
-                    Err(e) => return e,
-                };
-                sts_outcome(status, &bytes)
+                match post(&self.client, url, headers, body.clone()).await {
+                    Ok((status, bytes)) => sts_outcome(status, &bytes),
+                    Err((kind, sample)) => Outcome::Err(kind, sample),
+                }
             }
         }
     }
-}
-
-async fn send(client: &Client, url: &Url, headers: HeaderMap, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), Outcome> {
-    let resp = client
-        .post(url.clone())
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Outcome::Err(transport(&e), excerpt(&format!("{e:#}"))))?;
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| Outcome::Err(transport(&e), excerpt(&format!("{e:#}"))))?;
-    Ok((status, bytes.to_vec()))
 }
 
 /// `200` with a non-null `data` object and no `errors` counts; the rest by `<status> <errorType>`.
@@ -503,35 +368,6 @@ fn sts_outcome(status: StatusCode, body: &[u8]) -> Outcome {
     }
 }
 
-struct Phase {
-    record: Record,
-    elapsed: Duration,
-}
-
-/// `workers` loops, each sending its next request when the previous one is answered.
-async fn closed_loop(load: &Arc<Load>, workers: usize, length: Duration) -> Phase {
-    let start = Instant::now();
-    let until = start + length;
-    let mut set = JoinSet::new();
-    for _ in 0..workers {
-        let load = load.clone();
-        set.spawn(async move {
-            let mut record = Record::default();
-            while Instant::now() < until {
-                let t0 = Instant::now();
-                let outcome = load.once().await;
-                record.add(outcome, t0.elapsed());
-            }
-            record
-        });
-    }
-    let mut record = Record::default();
-    while let Some(done) = set.join_next().await {
-        record.merge(done.expect("worker panicked"));
-    }
-    Phase { record, elapsed: start.elapsed() }
-}
-
 /// Warms up, measures, prints; the exit code says whether anything succeeded.
 async fn measure_and_report(
     load: Arc<Load>,
@@ -546,43 +382,18 @@ async fn measure_and_report(
         closed_loop(&load, a.concurrency, Duration::from_secs(a.warmup)).await;
     }
     eprintln!("measuring {} s, {what}, closed loop, concurrency {}…", a.seconds, a.concurrency);
-    let server = a.server_pid.map(|p| p.to_string());
-    let cpu = || (process_cpu("self"), server.as_deref().and_then(process_cpu), machine_busy());
-    let threads_before = a.server_pid.map(thread_cpu).unwrap_or_default();
-    let before = cpu();
-    let Phase { mut record, elapsed } = closed_loop(&load, a.concurrency, Duration::from_secs(a.seconds)).await;
-    let after = cpu();
-    let threads_after = a.server_pid.map(thread_cpu).unwrap_or_default();
+    let cpu = report::CpuWatch::start(a.run.server_pid);
+    let Phase { mut record, elapsed, .. } = closed_loop(&load, a.concurrency, Duration::from_secs(a.seconds)).await;
+    let cpu = cpu.stop();
 
     let secs = elapsed.as_secs_f64();
-    record.latencies_us.sort_unstable();
-    let lat = &record.latencies_us;
-    let mean = if lat.is_empty() { 0.0 } else { lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1000.0 };
-    let (p50, p90, p99, p999) =
-        (percentile(lat, 50.0), percentile(lat, 90.0), percentile(lat, 99.0), percentile(lat, 99.9));
-    let max = lat.last().copied().unwrap_or(0) as f64 / 1000.0;
+    let latency = report::Latency::of(&mut record.latencies_us);
     let rate = record.successes as f64 / secs;
     let errors: u64 = record.errors.values().sum();
-    let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
-    let gen_cpu = d(before.0, after.0);
-    let srv_cpu = d(before.1, after.1);
-    let machine = d(before.2, after.2);
-    let other = machine.map(|m| (m - gen_cpu.unwrap_or(0.0) - srv_cpu.unwrap_or(0.0)).max(0.0));
     let per_call_us = |x: Option<f64>| x.filter(|_| record.successes > 0).map(|v| v * 1e6 / record.successes as f64);
-    let groups = thread_groups(&threads_before, &threads_after);
-    let server_threads: serde_json::Map<String, Value> = groups
-        .iter()
-        .map(|(name, (n, total, busiest))| {
-            (
-                name.clone(),
-                json!({ "threads": n, "cores": round(total / secs, 2), "busiest": round(busiest / secs, 2) }),
-            )
-        })
-        .collect();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let results = json!({
         "bench": bench,
-        "label": a.label,
+        "label": a.run.label,
         "what": what,
         "target": target,
         "setup": setup,
@@ -596,40 +407,23 @@ async fn measure_and_report(
         "errors": record.errors,
         "error_samples": record.samples,
         "per_second": round(rate, 1),
-        "latency_ms": {
-            "mean": round(mean, 3), "p50": round(p50, 3), "p90": round(p90, 3),
-            "p99": round(p99, 3), "p999": round(p999, 3), "max": round(max, 3),
-        },
-        "cpu_cores": {
-            "server": srv_cpu.map(|v| round(v / secs, 2)),
-            "generator": gen_cpu.map(|v| round(v / secs, 2)),
-            "other": other.map(|v| round(v / secs, 2)),
-            "machine": machine.map(|v| round(v / secs, 2)),
-        },
-        "machine_cores": cores,
-        "server_threads": server_threads,
-        "server_cpu_us_per_call": per_call_us(srv_cpu).map(|v| round(v, 1)),
-        "generator_cpu_us_per_call": per_call_us(gen_cpu).map(|v| round(v, 1)),
-        "generator_threads": a.threads.max(1),
+        "latency_ms": latency.json(),
+        "cpu_cores": cpu.cores_json(secs),
+        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "server_threads": cpu.threads_json(secs),
+        "server_cpu_us_per_call": per_call_us(cpu.server).map(|v| round(v, 1)),
+        "generator_cpu_us_per_call": per_call_us(cpu.generator).map(|v| round(v, 1)),
+        "generator_threads": a.run.threads.max(1),
     });
 
     let mut out = String::new();
-    let label = a.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
+    let label = a.run.label_suffix();
     out += &format!("tokenbridge-bench {bench}{label}: {what}, closed loop, concurrency {}\n", a.concurrency);
     out += &format!("  target          {target}\n");
     out += &format!("  measured        {secs:.2} s (after {} s of warm-up)\n", a.warmup);
     out += &format!("  requests        {}\n", record.requests);
     out += &format!("  successes       {}\n", record.successes);
-    if record.errors.is_empty() {
-        out += "  errors          none\n";
-    } else {
-        for (kind, n) in &record.errors {
-            out += &format!(
-                "  errors          {kind}: {n}   e.g. {}\n",
-                record.samples.get(kind).map_or("", String::as_str)
-            );
-        }
-    }
+    out += &record.error_lines();
     if record.successes == 0 {
         out += "  throughput      NONE: not one call succeeded (the errors above are what the server answered)\n";
     } else {
@@ -637,40 +431,17 @@ async fn measure_and_report(
             "  throughput      {rate:.1}/s{}\n",
             if errors > 0 { format!(" (and {errors} errors, not counted)") } else { String::new() }
         );
-        out += &format!(
-            "  latency ms      p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}  (mean {mean:.2}, successes only)\n"
-        );
+        out += &latency.line("successes only");
     }
-    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.2}", v / secs));
-    out += &format!(
-        "  cpu (cores)     server {}  generator {}  everything else {}  (machine busy {} of {cores} cores)\n",
-        fmt(srv_cpu),
-        fmt(gen_cpu),
-        fmt(other),
-        fmt(machine),
-    );
-    if !groups.is_empty() {
-        let list: Vec<String> = groups
-            .iter()
-            .filter(|(_, (_, total, _))| *total / secs >= 0.005)
-            .map(|(name, (n, total, busiest))| {
-                format!("{name} ×{n} {:.2} (busiest {:.2})", total / secs, busiest / secs)
-            })
-            .collect();
-        out += &format!("  server threads  {}\n", list.join(", "));
-    }
-    if let Some(us) = per_call_us(srv_cpu) {
+    out += &cpu.cores_line(secs);
+    out += &cpu.threads_line(secs);
+    if let Some(us) = per_call_us(cpu.server) {
         out += &format!(
             "  cpu per call    server {us:.1} µs  generator {}\n",
-            per_call_us(gen_cpu).map_or("n/a".into(), |v| format!("{v:.1} µs"))
+            per_call_us(cpu.generator).map_or("n/a".into(), |v| format!("{v:.1} µs"))
         );
     }
-    if a.json {
-        eprint!("{out}");
-        println!("{results}");
-    } else {
-        print!("{out}");
-    }
+    report::print(&out, &results, a.run.json);
     Ok(if record.successes == 0 { std::process::ExitCode::from(3) } else { std::process::ExitCode::SUCCESS })
 }
 
@@ -707,7 +478,7 @@ async fn graphql(args: GraphqlArgs) -> Result<std::process::ExitCode> {
         },
     });
     // One call first: a wrong setup fails here, with the server's answer.
-    if let Outcome::Err(kind, sample) = load.once().await {
+    if let Outcome::Err(kind, sample) = load.call().await {
         bail!("the first signed GraphQL call failed: {kind}: {sample}");
     }
     let setup = json!({
@@ -851,7 +622,7 @@ async fn identity(args: IdentityArgs) -> Result<std::process::ExitCode> {
     }
     setup["setup_seconds"] = json!(round(started.elapsed().as_secs_f64(), 2));
     let load = Arc::new(Load { client, job });
-    if let Outcome::Err(kind, sample) = load.once().await {
+    if let Outcome::Err(kind, sample) = load.call().await {
         bail!("the first {} call failed: {kind}: {sample}", action.name());
     }
     let what = format!("{} ({server})", action.name());

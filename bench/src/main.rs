@@ -24,10 +24,13 @@
 //!   the generator itself fell behind) is timed from its scheduled instant, so a stalled server
 //!   shows up in the latency instead of being hidden (no coordinated omission).
 
+mod aws_json;
 mod awsig;
 mod cognito;
 mod identity;
+mod in_process;
 mod policy_eval;
+mod report;
 mod sigv4_verify;
 mod verify;
 
@@ -36,6 +39,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,41 +83,11 @@ enum Command {
     /// SigV4-signed with dummy credentials by default); prints their ids as JSON.
     CognitoSetup(cognito::SetupArgs),
     /// argon2id verifications per second with tokenbridge's parameters (the password-login bound).
-    Argon2 {
-        /// Seconds per measurement (at most 30).
-        #[arg(long, default_value_t = 3)]
-        seconds: u64,
-        /// Measure on 1..=threads threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// One JSON line per measurement.
-        #[arg(long)]
-        json: bool,
-    },
+    Argon2(InProcessArgs),
     /// IAM policy evaluations (and explanations, and parses) per second for a 10-statement role.
-    Policy {
-        /// Seconds per measurement (at most 10).
-        #[arg(long, default_value_t = 3)]
-        seconds: u64,
-        /// Measure on 1..=threads threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// One JSON line per measurement.
-        #[arg(long)]
-        json: bool,
-    },
+    Policy(InProcessArgs),
     /// SigV4 verifications per second of a signed POST /demo/graphql (temporary credentials).
-    Sigv4 {
-        /// Seconds per measurement (at most 10).
-        #[arg(long, default_value_t = 3)]
-        seconds: u64,
-        /// Measure on 1..=threads threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// One JSON line per measurement.
-        #[arg(long)]
-        json: bool,
-    },
+    Sigv4(InProcessArgs),
     /// SigV4-signed POST /demo/graphql per second with identity-pool credentials (over HTTP).
     Graphql(identity::GraphqlArgs),
     /// GetCredentialsForIdentity (or GetId, or STS AssumeRoleWithWebIdentity) per second over
@@ -131,6 +105,54 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+}
+
+/// What the in-process benches (`argon2`, `policy`, `sigv4`) take.
+#[derive(Args, Debug, Clone)]
+struct InProcessArgs {
+    /// Seconds per measurement (at most 10; argon2: at most 30).
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Measure on 1..=threads threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// One JSON line per measurement.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How a load generator over HTTP runs and reports, the same for `exchange`, `cognito`, `graphql`
+/// and `identity`.
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Runtime threads of the generator (1 = a single-threaded runtime, leaving the server the
+    /// rest of the machine).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// PID of the server, to report its CPU time during the measured phase (from /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Free-form label echoed in the results (e.g. the server's name or the signing algorithm).
+    #[arg(long)]
+    label: Option<String>,
+    /// Print one JSON line of results on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+impl RunArgs {
+    /// The generator's runtime, on `--threads` threads.
+    fn runtime(&self) -> Result<tokio::runtime::Runtime> {
+        if self.threads > 64 {
+            bail!("--threads must be at most 64");
+        }
+        runtime(self.threads)
+    }
+
+    /// ` [LABEL]` for the first line of the text summary.
+    fn label_suffix(&self) -> String {
+        self.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -155,9 +177,6 @@ struct ExchangeArgs {
     /// Unmeasured load before the measured phase, seconds (uses tokens too).
     #[arg(long, default_value_t = 0)]
     warmup: u64,
-    /// Print one JSON line of results on stdout (the human summary goes to stderr).
-    #[arg(long)]
-    json: bool,
     /// How to get distinct upstream tokens: `password` grant, `code` (authorization code with a
     /// unique nonce each), or `auto` (password grant unless it hands out identical tokens).
     #[arg(long, value_enum, default_value_t = Mint::Auto)]
@@ -169,16 +188,8 @@ struct ExchangeArgs {
     /// Concurrent requests while minting.
     #[arg(long, default_value_t = 16)]
     mint_concurrency: usize,
-    /// Runtime threads of the generator (1 = a single-threaded runtime, leaving the server the
-    /// rest of the machine).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// PID of the server, to report its CPU time during the measured phase (from /proc).
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Free-form label echoed in the results (e.g. the signing algorithm).
-    #[arg(long)]
-    label: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,20 +229,24 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Exchange(args) => {
             validate(&args)?;
-            let runtime = if args.threads <= 1 {
-                tokio::runtime::Builder::new_current_thread().enable_all().build()?
-            } else {
-                tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
-            };
-            runtime.block_on(exchange(args))
+            args.run.runtime()?.block_on(exchange(args))
         }
         Command::Verify { algorithms, seconds, threads } => verify::run(&algorithms, seconds, threads),
         Command::CognitoSetup(args) => cognito::run_setup(args),
-        Command::Argon2 { seconds, threads, json } => cognito::argon2_bound(seconds, threads, json),
-        Command::Policy { seconds, threads, json } => policy_eval::run(seconds, threads, json),
-        Command::Sigv4 { seconds, threads, json } => sigv4_verify::run(seconds, threads, json),
+        Command::Argon2(a) => cognito::argon2_bound(a.seconds, a.threads, a.json),
+        Command::Policy(a) => policy_eval::run(a.seconds, a.threads, a.json),
+        Command::Sigv4(a) => sigv4_verify::run(a.seconds, a.threads, a.json),
         Command::Cognito(_) | Command::Graphql(_) | Command::Identity(_) => unreachable!("handled in main"),
     }
+}
+
+/// A tokio runtime on `threads` threads (1: a single-threaded one).
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?
+    })
 }
 
 fn validate(a: &ExchangeArgs) -> Result<()> {
@@ -254,9 +269,6 @@ fn validate(a: &ExchangeArgs) -> Result<()> {
     }
     if a.mint_concurrency == 0 || a.mint_concurrency > 256 {
         bail!("--mint-concurrency must be 1..=256");
-    }
-    if a.threads > 64 {
-        bail!("--threads must be at most 64");
     }
     Ok(())
 }
@@ -304,9 +316,31 @@ fn require_loopback(what: &str, url: &Url) -> Result<()> {
     Ok(())
 }
 
-fn load_demo(path: &PathBuf) -> Result<Demo> {
+/// `raw` as a loopback URL, without its query.
+fn loopback_url(what: &str, raw: &str) -> Result<Url> {
+    let mut url = Url::parse(raw).with_context(|| format!("{what} {raw:?} is not a URL"))?;
+    require_loopback(what, &url)?;
+    url.set_query(None);
+    Ok(url)
+}
+
+/// An AWS-style endpoint, where requests are `POST {endpoint}/`: `raw` with a trailing slash.
+fn root_url(what: &str, raw: &str) -> Result<Url> {
+    let mut url = loopback_url(what, raw)?;
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn read_json(path: &PathBuf) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let info: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+fn load_demo(path: &PathBuf) -> Result<Demo> {
+    let info = read_json(path)?;
     let s = |p: &str| -> Result<String> {
         info.pointer(p)
             .and_then(Value::as_str)
@@ -473,6 +507,17 @@ struct Minted {
     seconds: f64,
 }
 
+impl Minted {
+    /// `, N duplicates dropped` for the messages that say how minting went (empty for none).
+    fn dropped_note(&self) -> String {
+        if self.duplicates_dropped > 0 {
+            format!(", {} duplicates dropped", self.duplicates_dropped)
+        } else {
+            String::new()
+        }
+    }
+}
+
 async fn mint_all(c: &Client, d: &Arc<Demo>, wanted: usize, mode: Mint, parallel: usize) -> Result<Minted> {
     let started = Instant::now();
     let method = match mode {
@@ -585,6 +630,21 @@ impl Record {
         self.late += other.late;
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
     }
+
+    /// The text summary's error lines: `none`, or each kind with its count and a sample.
+    fn error_lines(&self) -> String {
+        if self.errors.is_empty() {
+            return "  errors          none\n".into();
+        }
+        let mut out = String::new();
+        for (kind, n) in &self.errors {
+            out += &format!(
+                "  errors          {kind}: {n}   e.g. {}\n",
+                self.samples.get(kind).map_or("", String::as_str)
+            );
+        }
+        out
+    }
 }
 
 enum Outcome {
@@ -635,18 +695,37 @@ impl Load {
 }
 
 fn transport_error(e: reqwest::Error) -> Outcome {
-    let kind = if e.is_timeout() {
+    Outcome::Err(transport_kind(&e).into(), excerpt(&format!("{e:#}")))
+}
+
+/// The error kind of a request that got no answer (every bench counts these the same way).
+fn transport_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
         "connect"
     } else {
         "transport"
-    };
-    Outcome::Err(kind.into(), excerpt(&format!("{e:#}")))
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What a closed loop sends over and over: an exchange here, a login (`cognito.rs`), an
+/// identity-pool or signed GraphQL call (`identity.rs`).
+trait Workload: Send + Sync + 'static {
+    /// Sends one request; `None`, without sending, when what each one spends (tokens, answers)
+    /// has run out.
+    fn once(&self) -> impl Future<Output = Option<Outcome>> + Send;
+}
+
+impl Workload for Load {
+    async fn once(&self) -> Option<Outcome> {
+        let (place, token) = self.take()?;
+        Some(self.exchange(place, token).await)
+    }
 }
 
 /// How a phase ended.
@@ -654,26 +733,26 @@ struct Phase {
     record: Record,
     /// From the phase's start to its last answer.
     elapsed: Duration,
+    /// The supply ran out (never for a workload that spends nothing).
     exhausted: bool,
 }
 
 /// `workers` loops, each sending its next request when the previous one is answered.
-async fn closed_loop(load: &Arc<Load>, workers: usize, length: Duration) -> Phase {
+async fn closed_loop<W: Workload>(work: &Arc<W>, workers: usize, length: Duration) -> Phase {
     let start = Instant::now();
     let until = start + length;
     let mut set = JoinSet::new();
     for _ in 0..workers {
-        let load = load.clone();
+        let work = work.clone();
         set.spawn(async move {
             let mut record = Record::default();
             let mut exhausted = false;
             while Instant::now() < until {
-                let Some((place, token)) = load.take() else {
+                let t0 = Instant::now();
+                let Some(outcome) = work.once().await else {
                     exhausted = true;
                     break;
                 };
-                let t0 = Instant::now();
-                let outcome = load.exchange(place, token).await;
                 record.add(outcome, t0.elapsed());
             }
             (record, exhausted)
@@ -791,25 +870,6 @@ fn machine_busy() -> Option<f64> {
     Some(busy / 100.0)
 }
 
-#[derive(Clone, Copy)]
-struct CpuSnapshot {
-    generator: Option<f64>,
-    server: Option<f64>,
-    machine: Option<f64>,
-}
-
-fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
-    CpuSnapshot {
-        generator: process_cpu("self"),
-        server: server_pid.and_then(|p| process_cpu(&p.to_string())),
-        machine: machine_busy(),
-    }
-}
-
-fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(b? - a?)
-}
-
 // --- the command ---
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -865,11 +925,7 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
         minted.tokens.len(),
         minted.seconds,
         minted.method.name(),
-        if minted.duplicates_dropped > 0 {
-            format!(", {} duplicates dropped", minted.duplicates_dropped)
-        } else {
-            String::new()
-        }
+        minted.dropped_note()
     );
     let tokens_minted = minted.tokens.len();
     let load = Arc::new(Load {
@@ -903,44 +959,19 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
 
     let mode = if closed { "closed-loop".to_string() } else { format!("open-loop {} req/s", args.rate) };
     eprintln!("measuring {} s, {mode}, concurrency {}…", args.duration, args.concurrency);
-    let threads_before = args.server_pid.map(thread_cpu).unwrap_or_default();
-    let before = cpu_snapshot(args.server_pid);
+    let cpu = report::CpuWatch::start(args.run.server_pid);
     let phase = run(Duration::from_secs(args.duration)).await;
-    let after = cpu_snapshot(args.server_pid);
-    let threads_after = args.server_pid.map(thread_cpu).unwrap_or_default();
+    let cpu = cpu.stop();
 
     let Phase { mut record, elapsed, exhausted } = phase;
-    record.latencies_us.sort_unstable();
+    let latency = report::Latency::of(&mut record.latencies_us);
     let secs = elapsed.as_secs_f64();
     let throughput = record.successes as f64 / secs;
-    let lat = &record.latencies_us;
-    let mean = if lat.is_empty() { 0.0 } else { lat.iter().sum::<u64>() as f64 / lat.len() as f64 / 1000.0 };
-    let (p50, p90, p99, p999) =
-        (percentile(lat, 50.0), percentile(lat, 90.0), percentile(lat, 99.0), percentile(lat, 99.9));
-    let max = lat.last().copied().unwrap_or(0) as f64 / 1000.0;
-    let gen_cpu = delta(before.generator, after.generator);
-    let srv_cpu = delta(before.server, after.server);
-    let machine = delta(before.machine, after.machine);
-    let other = match (machine, gen_cpu) {
-        (Some(m), Some(g)) => Some((m - g - srv_cpu.unwrap_or(0.0)).max(0.0)),
-        _ => None,
-    };
-    let cores = |x: Option<f64>| x.map(|v| round(v / secs, 2));
-    let groups = thread_groups(&threads_before, &threads_after);
-    let server_threads: serde_json::Map<String, Value> = groups
-        .iter()
-        .map(|(name, (n, total, busiest))| {
-            (
-                name.clone(),
-                json!({ "threads": n, "cores": round(total / secs, 2), "busiest": round(busiest / secs, 2) }),
-            )
-        })
-        .collect();
     let per_exchange_ms =
         |x: Option<f64>| x.filter(|_| record.successes > 0).map(|v| round(v * 1000.0 / record.successes as f64, 3));
 
     let results = json!({
-        "label": args.label,
+        "label": args.run.label,
         "mode": if closed { "closed" } else { "open" },
         "base_url": demo.base_url.as_str(),
         "concurrency": args.concurrency,
@@ -959,23 +990,18 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
         "errors": record.errors,
         "error_samples": record.samples,
         "throughput": round(throughput, 1),
-        "latency_ms": {
-            "mean": round(mean, 3), "p50": round(p50, 3), "p90": round(p90, 3),
-            "p99": round(p99, 3), "p999": round(p999, 3), "max": round(max, 3),
-        },
+        "latency_ms": latency.json(),
         "late_dispatches": record.late,
         "max_dispatch_lag_ms": round(record.max_lag_us as f64 / 1000.0, 3),
-        "generator_threads": args.threads.max(1),
-        "cpu_cores": {
-            "server": cores(srv_cpu), "generator": cores(gen_cpu), "other": cores(other), "machine": cores(machine),
-        },
-        "server_threads": server_threads,
-        "server_cpu_ms_per_exchange": per_exchange_ms(srv_cpu),
-        "generator_cpu_ms_per_exchange": per_exchange_ms(gen_cpu),
+        "generator_threads": args.run.threads.max(1),
+        "cpu_cores": cpu.cores_json(secs),
+        "server_threads": cpu.threads_json(secs),
+        "server_cpu_ms_per_exchange": per_exchange_ms(cpu.server),
+        "generator_cpu_ms_per_exchange": per_exchange_ms(cpu.generator),
     });
 
     let mut out = String::new();
-    let label = args.label.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default();
+    let label = args.run.label_suffix();
     out += &format!("tokenbridge-bench exchange{label}: {mode}, concurrency {}\n", args.concurrency);
     out += &format!("  target          {}\n", demo.exchange_url);
     out += &format!(
@@ -990,20 +1016,9 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
     out += &format!("  measured        {secs:.2} s{}\n", if exhausted { " (ENDED EARLY: tokens ran out)" } else { "" });
     out += &format!("  requests        {}\n", record.requests);
     out += &format!("  successes       {}\n", record.successes);
-    if record.errors.is_empty() {
-        out += "  errors          none\n";
-    } else {
-        for (kind, n) in &record.errors {
-            out += &format!(
-                "  errors          {kind}: {n}   e.g. {}\n",
-                record.samples.get(kind).map_or("", String::as_str)
-            );
-        }
-    }
+    out += &record.error_lines();
     out += &format!("  throughput      {throughput:.1} exchanges/s\n");
-    out += &format!(
-        "  latency ms      p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  p99.9 {p999:.2}  max {max:.2}  (mean {mean:.2}, successes only)\n"
-    );
+    out += &latency.line("successes only");
     if !closed {
         out += &format!(
             "  schedule        {} late dispatches (> {} ms; timed from their schedule), max lag {:.2} ms\n",
@@ -1012,40 +1027,18 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
             record.max_lag_us as f64 / 1000.0
         );
     }
-    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.2}", v / secs));
-    out += &format!(
-        "  cpu (cores)     server {}  generator {}  everything else {}  (machine busy {} of {} cores)\n",
-        fmt(srv_cpu),
-        fmt(gen_cpu),
-        fmt(other),
-        fmt(machine),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    if !groups.is_empty() {
-        let list: Vec<String> = groups
-            .iter()
-            .filter(|(_, (_, total, _))| *total / secs >= 0.005)
-            .map(|(name, (n, total, busiest))| {
-                format!("{name} ×{n} {:.2} (busiest {:.2})", total / secs, busiest / secs)
-            })
-            .collect();
-        out += &format!("  server threads  {}\n", list.join(", "));
-    }
-    if let Some(ms) = per_exchange_ms(srv_cpu) {
+    out += &cpu.cores_line(secs);
+    out += &cpu.threads_line(secs);
+    if let Some(ms) = per_exchange_ms(cpu.server) {
         out += &format!(
             "  cpu per exch.   server {ms:.3} ms  generator {}\n",
-            per_exchange_ms(gen_cpu).map_or("n/a".into(), |v| format!("{v:.3} ms"))
+            per_exchange_ms(cpu.generator).map_or("n/a".into(), |v| format!("{v:.3} ms"))
         );
     }
     if exhausted && secs < args.duration as f64 * 0.5 {
         out += "  warning: fewer than half the requested seconds were measured; mint more tokens (--tokens)\n";
     }
-    if args.json {
-        eprint!("{out}");
-        println!("{results}");
-    } else {
-        print!("{out}");
-    }
+    report::print(&out, &results, args.run.json);
     Ok(())
 }
 

@@ -19,11 +19,12 @@
 //! call), on 1..=N threads, each for a bounded time. A warm, in-process loop: the ceiling, not
 //! what a request over HTTP gets.
 
-use super::{machine_busy, process_cpu, round};
+use super::in_process::{measure, Measured};
+use super::round;
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokenbridge_core::policy::{evaluate, explain, Decision, Policy, PolicyRef, Request};
 
 const ACCOUNT: &str = "123456789012";
@@ -121,57 +122,6 @@ fn cases() -> Vec<(&'static str, Request, Decision)> {
     ]
 }
 
-/// One measurement: calls per second over all threads, CPU of this process and of everything else.
-struct Measured {
-    per_second: f64,
-    calls: u64,
-    elapsed: f64,
-    /// CPU seconds this process used per call, microseconds.
-    cpu_us_per_call: Option<f64>,
-    /// Cores used by other processes meanwhile.
-    other_cores: Option<f64>,
-}
-
-/// Calls `f` in a loop on `threads` threads for `length`.
-fn measure(threads: usize, length: Duration, f: impl Fn() + Sync) -> Measured {
-    let before = (process_cpu("self"), machine_busy());
-    let started = Instant::now();
-    let calls: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut n = 0u64;
-                    while started.elapsed() < length {
-                        for _ in 0..256 {
-                            f();
-                        }
-                        n += 256;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).sum()
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    let after = (process_cpu("self"), machine_busy());
-    let own = match (before.0, after.0) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let other = match (before.1, after.1, own) {
-        (Some(m0), Some(m1), Some(o)) => Some(((m1 - m0) - o).max(0.0) / elapsed),
-        _ => None,
-    };
-    Measured {
-        per_second: calls as f64 / elapsed,
-        calls,
-        elapsed,
-        cpu_us_per_call: own.filter(|_| calls > 0).map(|o| o * 1e6 / calls as f64),
-        other_cores: other,
-    }
-}
-
 pub fn run(seconds: u64, threads: usize, json_out: bool) -> Result<()> {
     let length = Duration::from_secs(seconds.clamp(1, 10));
     let text = role_policy();
@@ -205,49 +155,46 @@ pub fn run(seconds: u64, threads: usize, json_out: bool) -> Result<()> {
         }
     }
     for t in 1..=threads.clamp(1, 64) {
+        // 256 calls between looks at the clock: a call takes about a microsecond.
         let mut rows: Vec<(String, &str, Measured)> = Vec::new();
         for (name, req, _) in &cases {
-            let m = measure(t, length, || {
+            let m = measure(t, length, 256, || {
                 black_box(evaluate(black_box(&refs), None, black_box(req)));
-            });
+                true
+            })?;
             rows.push((name.to_string(), "evaluate", m));
         }
         for (name, req, _) in &cases {
-            let m = measure(t, length, || {
+            let m = measure(t, length, 256, || {
                 black_box(explain(black_box(&refs), None, black_box(req)));
-            });
+                true
+            })?;
             rows.push((name.to_string(), "explain", m));
         }
-        let m = measure(t, length, || {
+        let m = measure(t, length, 256, || {
             black_box(Policy::parse_identity(black_box(&text)).is_ok());
-        });
+            true
+        })?;
         rows.push(("policy".into(), "parse", m));
-        let m = measure(t, length, || {
+        let m = measure(t, length, 256, || {
             black_box(Policy::parse_identity(black_box(&demo)).is_ok());
-        });
+            true
+        })?;
         rows.push(("demo-role".into(), "parse", m));
         for (case, op, m) in rows {
             if json_out {
-                println!(
-                    "{}",
-                    json!({
-                        "bench": "policy", "operation": op, "case": case, "threads": t,
-                        "seconds": round(m.elapsed, 2), "calls": m.calls,
-                        "per_second": round(m.per_second, 0),
-                        "per_second_per_thread": round(m.per_second / t as f64, 0),
-                        "ns_per_call_per_thread": round(t as f64 * 1e9 / m.per_second, 1),
-                        "cpu_us_per_call": m.cpu_us_per_call.map(|v| round(v, 3)),
-                        "other_cores": m.other_cores.map(|v| round(v, 2)),
-                        "statements": 10,
-                    })
-                );
+                let fields = json!({
+                    "bench": "policy", "operation": op, "case": case,
+                    "ns_per_call_per_thread": round(t as f64 * 1e9 / m.per_second, 1), "statements": 10,
+                });
+                println!("{}", m.json_line(t, fields));
             } else {
                 println!(
                     "  {t} thread(s)  {op:8} {case:9} {:>12.0}/s  ({:>10.0}/s per thread, {:>7.1} ns each; other processes {} cores)",
                     m.per_second,
                     m.per_second / t as f64,
                     t as f64 * 1e9 / m.per_second,
-                    m.other_cores.map_or("n/a".into(), |v| format!("{v:.2}"))
+                    m.other_cores_text()
                 );
             }
         }

@@ -15,11 +15,12 @@
 //! part of this: the GraphQL figure includes it.
 
 use super::awsig::{sha256_hex, unix_now, SigV4Signer};
-use super::{machine_busy, process_cpu, round};
+use super::in_process::measure;
+use super::round;
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokenbridge_core::sigv4::{Secret, SignedRequest, Verifier};
 
 /// Length of the bench's session token: about what tokenbridge issues for a role session.
@@ -93,57 +94,6 @@ fn verify_once(f: &Fixture) -> bool {
     }
 }
 
-struct Measured {
-    per_second: f64,
-    calls: u64,
-    elapsed: f64,
-    cpu_us_per_call: Option<f64>,
-    other_cores: Option<f64>,
-}
-
-fn measure(threads: usize, length: Duration, f: impl Fn() -> bool + Sync) -> Result<Measured> {
-    let before = (process_cpu("self"), machine_busy());
-    let started = Instant::now();
-    let results: Vec<(u64, bool)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let (mut n, mut ok) = (0u64, true);
-                    while started.elapsed() < length {
-                        for _ in 0..64 {
-                            ok &= f();
-                        }
-                        n += 64;
-                    }
-                    (n, ok)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
-    if results.iter().any(|(_, ok)| !ok) {
-        bail!("a verification failed during the measurement");
-    }
-    let calls: u64 = results.iter().map(|(n, _)| n).sum();
-    let elapsed = started.elapsed().as_secs_f64();
-    let after = (process_cpu("self"), machine_busy());
-    let own = match (before.0, after.0) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let other = match (before.1, after.1, own) {
-        (Some(m0), Some(m1), Some(o)) => Some(((m1 - m0) - o).max(0.0) / elapsed),
-        _ => None,
-    };
-    Ok(Measured {
-        per_second: calls as f64 / elapsed,
-        calls,
-        elapsed,
-        cpu_us_per_call: own.filter(|_| calls > 0).map(|o| o * 1e6 / calls as f64),
-        other_cores: other,
-    })
-}
-
 pub fn run(seconds: u64, threads: usize, json_out: bool) -> Result<()> {
     let length = Duration::from_secs(seconds.clamp(1, 10));
     let f = fixture();
@@ -183,12 +133,16 @@ pub fn run(seconds: u64, threads: usize, json_out: bool) -> Result<()> {
         "appsync",
     );
     for t in 1..=threads.clamp(1, 64) {
+        // 64 calls between looks at the clock: a call takes a few microseconds.
         let rows = [
-            ("verify", measure(t, length, || verify_once(black_box(&f)))?),
-            ("check", measure(t, length, || Verifier::new(["appsync"]).check(black_box(&request(&f)), f.now).is_ok())?),
+            ("verify", measure(t, length, 64, || verify_once(black_box(&f)))?),
+            (
+                "check",
+                measure(t, length, 64, || Verifier::new(["appsync"]).check(black_box(&request(&f)), f.now).is_ok())?,
+            ),
             (
                 "sign",
-                measure(t, length, || {
+                measure(t, length, 64, || {
                     let s = signer.sign(
                         "POST",
                         "/demo/graphql",
@@ -207,26 +161,20 @@ pub fn run(seconds: u64, threads: usize, json_out: bool) -> Result<()> {
         ];
         for (op, m) in rows {
             if json_out {
-                println!(
-                    "{}",
-                    json!({
-                        "bench": "sigv4", "operation": op, "threads": t, "seconds": round(m.elapsed, 2),
-                        "calls": m.calls, "per_second": round(m.per_second, 0),
-                        "per_second_per_thread": round(m.per_second / t as f64, 0),
-                        "us_per_call_per_thread": round(t as f64 * 1e6 / m.per_second, 3),
-                        "cpu_us_per_call": m.cpu_us_per_call.map(|v| round(v, 3)),
-                        "other_cores": m.other_cores.map(|v| round(v, 2)),
-                        "body_bytes": f.body.len(), "signed_headers": signed_headers,
-                        "session_token_chars": SESSION_TOKEN_CHARS,
-                    })
-                );
+                let fields = json!({
+                    "bench": "sigv4", "operation": op,
+                    "us_per_call_per_thread": round(t as f64 * 1e6 / m.per_second, 3),
+                    "body_bytes": f.body.len(), "signed_headers": signed_headers,
+                    "session_token_chars": SESSION_TOKEN_CHARS,
+                });
+                println!("{}", m.json_line(t, fields));
             } else {
                 println!(
                     "  {t} thread(s)  {op:7} {:>10.0}/s  ({:>9.0}/s per thread, {:>6.2} µs each; other processes {} cores)",
                     m.per_second,
                     m.per_second / t as f64,
                     t as f64 * 1e6 / m.per_second,
-                    m.other_cores.map_or("n/a".into(), |v| format!("{v:.2}"))
+                    m.other_cores_text()
                 );
             }
         }
