@@ -110,9 +110,7 @@ case " $SERVERS " in *" cognito-local "*)
 esac
 
 # --- build ---
-if [ "$BUILD" = 1 ]; then build_release "$OUT/build.log"; fi
-[ -x "$BENCH" ] || { echo "$BENCH missing" >&2; exit 1; }
-case " $SERVERS " in *" tokenbridge "*) [ -x "$BIN/tokenbridge" ] || { echo "$BIN/tokenbridge missing" >&2; exit 1; } ;; esac
+build_if_asked "$BUILD" "$OUT/build.log" "$SERVERS"
 
 {
     echo "Cognito InitiateAuth benchmark, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"

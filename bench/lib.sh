@@ -17,6 +17,14 @@ build_release() {
     fi
 }
 
+# build_if_asked BUILD LOG SERVERS: builds when BUILD is 1, then checks the bench binary and, when
+# SERVERS names tokenbridge, the server binary are there ($BENCH, $BIN/tokenbridge).
+build_if_asked() {
+    if [ "$1" = 1 ]; then build_release "$2"; fi
+    [ -x "$BENCH" ] || { echo "$BENCH missing" >&2; exit 1; }
+    case " $3 " in *" tokenbridge "*) [ -x "$BIN/tokenbridge" ] || { echo "$BIN/tokenbridge missing" >&2; exit 1; } ;; esac
+}
+
 # For the summaries' headers: the commit measured, the processor, the load averages.
 describe_commit() {
     echo "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (+ uncommitted changes)')"

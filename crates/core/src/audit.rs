@@ -151,6 +151,29 @@ impl AuditEntry<'_> {
     }
 }
 
+/// Who reads audit events, and so which: an admin reads every event; the caller of a request
+/// reads only the events recorded about them (`userIdentity.principalId` = their user id, or
+/// `userIdentity.accessKeyId` = the temporary credentials they signed with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditReader {
+    Admin,
+    /// A user, by id (`sub`).
+    User(String),
+    /// Temporary credentials, by access key id.
+    Session(String),
+}
+
+impl AuditReader {
+    pub fn may_see(&self, r: &AuditRecord) -> bool {
+        let identity = |k: &str| r.record.get("userIdentity").and_then(|u| u.get(k)).and_then(Value::as_str);
+        match self {
+            Self::Admin => true,
+            Self::User(id) => identity("principalId") == Some(id.as_str()),
+            Self::Session(key) => identity("accessKeyId") == Some(key.as_str()),
+        }
+    }
+}
+
 /// A decision told for a person (`audit explain`) or a machine (`--json`, the admin API): each
 /// check in order, with the first failing one marked.
 #[derive(Debug, Clone, Serialize)]
@@ -238,6 +261,31 @@ impl Explanation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_other_than_an_admin_sees_only_their_own_events() {
+        let record = |identity: Value| AuditRecord {
+            event_id: "e".into(),
+            event_time: 0,
+            event_name: "Authorize".into(),
+            username: None,
+            request_id: "r".into(),
+            error_code: Some("access_denied".into()),
+            record: json!({ "userIdentity": identity }),
+        };
+        let alice = record(json!({ "type": "LocalUser", "principalId": "u-alice" }));
+        let session = record(json!({ "type": "AssumedRole", "principalId": "AROA1:s", "accessKeyId": "ASIA1" }));
+        let nobody = record(json!({ "type": "Unknown" }));
+        for r in [&alice, &session, &nobody] {
+            assert!(AuditReader::Admin.may_see(r));
+        }
+        assert!(AuditReader::User("u-alice".into()).may_see(&alice));
+        assert!(!AuditReader::User("u-bob".into()).may_see(&alice));
+        assert!(!AuditReader::User("u-alice".into()).may_see(&nobody));
+        assert!(AuditReader::Session("ASIA1".into()).may_see(&session));
+        assert!(!AuditReader::Session("ASIA2".into()).may_see(&session));
+        assert!(!AuditReader::Session("ASIA1".into()).may_see(&alice));
+    }
 
     #[test]
     fn lookup_attributes_narrow_the_query() {

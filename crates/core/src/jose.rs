@@ -16,6 +16,11 @@ pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
 }
 
+/// RFC 7636 `S256`: the code challenge of a PKCE code verifier.
+pub fn pkce_s256(verifier: &str) -> String {
+    b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
 pub fn b64url_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
     URL_SAFE_NO_PAD.decode(s.trim_end_matches('='))
 }

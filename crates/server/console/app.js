@@ -344,7 +344,8 @@ function upstreamStart(method) {
     }
     const pending = { method, provider, username: f.username?.value.trim() ?? "", clientId: $("#client-id").value.trim() };
     sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
-    const path = `/console/login/${encodeURIComponent(provider)}?method=${method}`;
+    const login = (config.providers ?? []).find((p) => p.name === provider)?.login;
+    const path = `${login}?method=${method}`;
     addStep({ title: `GET ${path}`, request: `GET ${path}`, response: "302 to the provider's login page (leaving this page)", ok: true });
     say(`Going to ${provider} to sign in…`);
     location.assign(path);
@@ -423,7 +424,7 @@ async function refresh() {
   } else {
     const params = { grant_type: "refresh_token", refresh_token: t.refresh };
     if (session.clientId) params.client_id = session.clientId;
-    const r = await form("POST /oauth2/token (grant_type=refresh_token)", "/oauth2/token", params);
+    const r = await form("POST /oauth2/token (grant_type=refresh_token)", new URL(config.token_endpoint).pathname, params);
     if (r.ok) session.tokens = { id: r.json.id_token ?? t.id, access: r.json.access_token, refresh: r.json.refresh_token ?? t.refresh };
     say(r.ok ? "Refreshed: new tokens (the refresh token rotated)." : `Refresh refused: ${r.json?.error_description}`, !r.ok);
   }
@@ -521,10 +522,9 @@ async function identityCredentials(poolId) {
   return creds.ok ? creds.json.Credentials : null;
 }
 
-async function signed(method, path, body, credentials, service) {
+function signed(method, path, body, credentials, service) {
   const headers = body === undefined ? {} : { "content-type": "application/json" };
-  const s = await signRequest({ method, url: path, headers, body: body ?? "", region: config.region, service, credentials });
-  return s;
+  return signRequest({ method, url: path, headers, body: body ?? "", region: config.region, service, credentials });
 }
 
 async function callGraphql() {
@@ -543,7 +543,8 @@ async function callGraphql() {
   const refused = r.status === 401 || r.status === 403 || (r.json?.errors ?? []).some((e) => /Unauthorized/.test(e.errorType));
   if (refused) {
     say(`GraphQL call refused (HTTP ${r.status}).`, true);
-    await explainDenial(r.requestId, async (p) => (await signed("GET", p, undefined, credentials, "appsync")).headers);
+    const service = config.explain_signing_service || "appsync";
+    await explainDenial(r.requestId, async (p) => (await signed("GET", p, undefined, credentials, service)).headers);
   } else {
     say(`GraphQL call: HTTP ${r.status}.`, !r.ok);
   }

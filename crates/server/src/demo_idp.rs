@@ -38,7 +38,7 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokenbridge_core::jose::{b64url, b64url_decode, looks_like_jwt, sha256_hex, Jwk, Signer};
+use tokenbridge_core::jose::{b64url, b64url_decode, looks_like_jwt, pkce_s256, sha256_hex, Jwk, Signer};
 use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::secrets::{constant_time_eq, random_secret, uuid_v4};
 use tokenbridge_core::{Clock, Store};
@@ -1071,7 +1071,7 @@ fn verify_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OA
         (None, Some(_)) => Err(OAuthError::invalid_grant("code_verifier given but the request had no code_challenge")),
         (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
         (Some(challenge), Some(verifier)) => {
-            let computed = b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+            let computed = pkce_s256(verifier);
             if is_pkce_string(verifier) && constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
                 Ok(())
             } else {

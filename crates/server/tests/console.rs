@@ -537,7 +537,7 @@ async fn explanations_go_to_admins_and_to_the_caller_only() {
     assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer realm=")), "{:?}", r.headers);
     let upstream = s.mint_id_token("bob");
     let r = explain(&s, &rid, Some(&upstream)).await;
-    assert_oauth_error(&r, 401, "invalid_token", "not in the current JWKS", &[&upstream]);
+    assert_oauth_error(&r, 401, "invalid_token", "a token of upstream provider", &[&upstream]);
     assert!(r.header("www-authenticate").is_some_and(|v| v.contains("error=\"invalid_token\"")));
     // A revoked sign-in reads nothing.
     let r = s

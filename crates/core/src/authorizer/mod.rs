@@ -8,7 +8,7 @@
 pub mod cache;
 pub mod rules;
 
-use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::audit::{AuditEntry, AuditReader, Principal, RequestContext};
 use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
@@ -524,6 +524,30 @@ impl Engine {
 
     /// Admin API access: the admin token, or an access token carrying [`ADMIN_SCOPE`].
     /// Denials are audited like every other.
+    /// Who a bearer token lets read the audit trail: the admin token or an access token with
+    /// the admin scope reads everything (as the admin API admits them); any other valid access
+    /// token of this issuer or a user pool reads its own user's events.
+    pub async fn audit_reader(&self, token: &str) -> Result<AuditReader, Denial> {
+        if self.check_admin_token(token).await {
+            return Ok(AuditReader::Admin);
+        }
+        let mut trail = Trail::new();
+        if !looks_like_jwt(token) {
+            return Err(deny(
+                &mut trail,
+                DenialCode::InvalidToken,
+                "token",
+                "bearer token is neither the admin token nor an access token",
+            ));
+        }
+        let (id, _) = self.verified_identity(token, &self.authorizer.fallback, &mut trail).await?;
+        if id.scopes.iter().any(|s| s == ADMIN_SCOPE) {
+            Ok(AuditReader::Admin)
+        } else {
+            Ok(AuditReader::User(id.subject.clone()))
+        }
+    }
+
     pub async fn authorize_admin(&self, bearer: Option<&str>, ctx: &RequestContext) -> Result<String, Denial> {
         let mut trail = Trail::new();
         let result = async {

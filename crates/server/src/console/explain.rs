@@ -14,37 +14,16 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
-use tokenbridge_core::authorizer::ADMIN_SCOPE;
+use tokenbridge_core::audit::AuditReader;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::model::AuditRecord;
-use tokenbridge_core::{Denial, DenialCode, Trail};
+use tokenbridge_core::{Denial, DenialCode};
 
 /// The SigV4 service the caller signs this request for: the page signs it with the same
 /// credentials and service as its GraphQL calls.
 pub const SIGNING_NAME: &str = crate::graphql::SIGNING_NAME;
 
 const EVENT: &str = "ConsoleExplain";
-
-/// Who is reading, and so which events they may see.
-enum Reader {
-    Admin,
-    /// A user, by id (`sub`).
-    User(String),
-    /// Temporary credentials, by access key id.
-    Session(String),
-}
-
-impl Reader {
-    fn may_see(&self, r: &AuditRecord) -> bool {
-        let identity = |k: &str| r.record.get("userIdentity").and_then(|u| u.get(k)).and_then(Value::as_str);
-        match self {
-            Self::Admin => true,
-            Self::User(id) => identity("principalId") == Some(id.as_str()),
-            Self::Session(key) => identity("accessKeyId") == Some(key.as_str()),
-        }
-    }
-}
 
 pub(super) async fn explain(
     _: Enabled,
@@ -63,7 +42,7 @@ pub(super) async fn explain(
         }
     } else {
         match admitted(&state, &ctx, &headers).await {
-            Ok(()) => Reader::Admin,
+            Ok(()) => AuditReader::Admin,
             Err(r) => return r,
         }
     };
@@ -77,14 +56,14 @@ pub(super) async fn explain(
 }
 
 /// The reader, from a bearer token or a SigV4 signature; a refusal says what is wrong.
-async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Reader, Denial> {
+async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<AuditReader, Denial> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let presigned = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Signature=")));
     if authorization.starts_with("AWS4-") || presigned {
         // A GET: the signature covers an empty payload.
         return match verify_caller(state, SIGNING_NAME, method, uri, headers, b"").await {
-            Ok(CallerIdentity::Session(claims)) => Ok(Reader::Session(claims.access_key_id)),
-            Ok(CallerIdentity::Admin { .. }) => Ok(Reader::Admin),
+            Ok(CallerIdentity::Session(claims)) => Ok(AuditReader::Session(claims.access_key_id)),
+            Ok(CallerIdentity::Admin { .. }) => Ok(AuditReader::Admin),
             Err(e) => Err(Denial::new(
                 DenialCode::InvalidToken,
                 format!("signature check {:?} failed: {}", e.check(), e.message()),
@@ -97,20 +76,5 @@ async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMa
             "a bearer token (the admin token or an access token) or a SigV4 signature is required",
         ));
     };
-    if state.engine.check_admin_token(token).await {
-        return Ok(Reader::Admin);
-    }
-    let mut trail = Trail::new();
-    let t = state.engine.verify_access_token(token, &mut trail).await?;
-    // As the admin API admits it: an access token with the admin scope reads everything.
-    let admin = match t.claims.get("scope") {
-        Some(Value::String(s)) => s.split_whitespace().any(|s| s == ADMIN_SCOPE),
-        Some(Value::Array(a)) => a.iter().any(|s| s.as_str() == Some(ADMIN_SCOPE)),
-        _ => false,
-    };
-    match t.str("sub").filter(|s| !s.is_empty()) {
-        _ if admin => Ok(Reader::Admin),
-        Some(sub) => Ok(Reader::User(sub.to_string())),
-        None => Err(trail.deny(DenialCode::InvalidToken, "subject", "the access token has no sub")),
-    }
+    state.engine.audit_reader(token).await
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::config::ProviderLogin;
-use tokenbridge_core::jose::{b64url, UnverifiedJwt};
+use tokenbridge_core::jose::{pkce_s256, UnverifiedJwt};
 use tokenbridge_core::secrets::{constant_time_eq, random_secret};
 use tokenbridge_core::upstream::UpstreamProvider;
 use tokenbridge_core::{Denial, DenialCode, Trail};
@@ -102,10 +102,6 @@ fn provider_login<'a>(state: &'a AppState, name: &str) -> Option<(&'a UpstreamPr
     Some((p.as_ref(), p.config.login.as_ref()?))
 }
 
-fn code_challenge(verifier: &str) -> String {
-    b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
-}
-
 /// The authorization request's parameters; `shown` shortens the values that bind this sign-in.
 fn authorization_params(
     login: &ProviderLogin,
@@ -121,7 +117,7 @@ fn authorization_params(
         ("scope", login.scope.clone()),
         ("state", hide(p.state.clone())),
         ("nonce", hide(p.nonce.clone())),
-        ("code_challenge", hide(code_challenge(&p.code_verifier))),
+        ("code_challenge", hide(pkce_s256(&p.code_verifier))),
         ("code_challenge_method", "S256".into()),
     ]
 }

@@ -9,9 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-/// The user pool named when `[console] user_pool_id` is not set (if it exists).
-const DEMO_POOL_ID: &str = crate::demo::DEMO_POOL_ID;
-
 pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let console = &engine.config.console;
@@ -52,8 +49,11 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
         "explain_to_caller": console.explain_to_caller,
         "explain_signing_service": super::EXPLAIN_SIGNING_NAME,
     });
-    let pool_id = console.user_pool_id.as_deref().unwrap_or(DEMO_POOL_ID);
-    if let Ok(Some(pool)) = engine.user_pool(pool_id).await {
+    let pool = match console.user_pool_id.as_deref() {
+        Some(id) => engine.user_pool(id).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(pool) = pool {
         body["user_pool"] = json!({
             "id": pool.id,
             "region": pool.region,

@@ -208,7 +208,7 @@ fn redirect_params(resp: &reqwest::Response) -> HashMap<String, String> {
 
 fn pkce_pair() -> (String, String) {
     let verifier = random_secret();
-    let challenge = b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+    let challenge = tokenbridge_core::jose::pkce_s256(&verifier);
     (verifier, challenge)
 }
 
