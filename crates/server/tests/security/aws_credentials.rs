@@ -1,0 +1,1 @@
+//! 6. Token types and ended sessions into AWS credentials.

@@ -1,0 +1,1 @@
+//! 3. Limits that hold under concurrency.

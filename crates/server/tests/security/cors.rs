@@ -1,0 +1,1 @@
+//! 9. CORS on the Cognito door.

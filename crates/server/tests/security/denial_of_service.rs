@@ -1,0 +1,1 @@
+//! 4. Denial of service bounds.

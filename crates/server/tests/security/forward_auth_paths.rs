@@ -1,0 +1,1 @@
+//! 2. Forward-auth judges the path as sent.

@@ -1,0 +1,1 @@
+//! 7. JOSE header and claim checks.

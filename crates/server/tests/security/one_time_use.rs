@@ -1,0 +1,1 @@
+//! 1. One-time use per token, not per spelling.

@@ -1,0 +1,1 @@
+//! 8. Secrets at rest.
