@@ -15,6 +15,7 @@ import time
 import uuid
 
 import boto3
+import regress
 import jwt
 import pytest
 import requests
@@ -175,7 +176,7 @@ class Capture:
 def codes_path():
     data_dir = os.environ.get("TOKENBRIDGE_DATA_DIR")
     if not data_dir:
-        pytest.skip("TOKENBRIDGE_DATA_DIR is not set (scripts/test exports it): cannot read confirmation codes")
+        pytest.fail("TOKENBRIDGE_DATA_DIR is not set (scripts/test exports it): cannot read confirmation codes")
     return os.path.join(data_dir, "codes.jsonl")
 
 
@@ -343,14 +344,42 @@ def _check_length(value, shape, path, errors, what):
         errors.append(f"{path}: {what} {n} > max {hi} ({shape.name})")
 
 
+class _Pattern:
+    """A Smithy `pattern` (ECMA-262, unanchored), evaluated by an ECMAScript regex engine."""
+
+    def __init__(self, source):
+        self.pattern = source
+        flags = "u"
+        # A few AWS models start with Java's `(?s)`, which ECMAScript spells as the `s` flag.
+        if source.startswith("(?s)"):
+            source, flags = source[4:], "us"
+        try:
+            self._regex = regress.Regex(source, flags)
+        except regress.RegressError:
+            # Unicode mode refuses identity escapes such as `\:` that the models use; without it
+            # they are literal, as the JavaScript SDK reads them. `\p{..}` needs Unicode mode.
+            if "\\p{" in source:
+                raise
+            self._regex = regress.Regex(source, flags.replace("u", ""))
+
+    def search(self, value):
+        return self._regex.find(value) is not None
+
+
+_PATTERNS = {}
+
+
 def _pattern(shape):
+    """The shape's pattern; a pattern the engine cannot read fails the check (never skipped)."""
     pat = shape.metadata.get("pattern")
     if not pat:
         return None
-    try:
-        return re.compile(pat)  # Smithy patterns are unanchored; \p{..} classes do not compile: skipped
-    except re.error:
-        return None
+    if pat not in _PATTERNS:
+        try:
+            _PATTERNS[pat] = _Pattern(pat)
+        except regress.RegressError as e:
+            raise AssertionError(f"{shape.name}: pattern {pat!r} is not ECMAScript this check can evaluate: {e}")
+    return _PATTERNS[pat]
 
 
 def _string_errors(value, shape, path):
@@ -477,7 +506,7 @@ def shape_errors(value, shape, path="$"):
 
     Structures: required members present, no member the shape lacks, no null for a required
     member. Scalars: JSON type as the JSON 1.1 protocol carries it (timestamps as epoch
-    numbers), enum values, length and range limits, patterns where Python's re can read them.
+    numbers), enum values, length and range limits, patterns (every one, as ECMAScript reads it).
     """
     return _JsonWireChecker().errors(value, shape, path)
 

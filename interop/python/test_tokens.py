@@ -16,7 +16,7 @@ import jwt
 import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from interop_support import upstream_password_grant
 
@@ -387,16 +387,29 @@ def test_hs256_signed_with_the_public_key_is_refused(demo, exchanged, jwks_clien
     assert_refusal(demo.userinfo(forged), 401, "invalid_token")
 
 
-def test_es256_signatures_are_raw_p256(exchanged, jwks_client, algorithms):
+def test_signatures_have_the_form_their_algorithm_fixes(exchanged, jwks_client):
+    """Whatever the demo signs with, the signature is in the JWS form of that algorithm (RFC 7518)."""
     token = exchanged.json()["access_token"]
-    if jwt.get_unverified_header(token)["alg"] != "ES256":
-        pytest.skip("the server under test does not sign with ES256 (start the demo with --algorithm ES256)")
+    alg = jwt.get_unverified_header(token)["alg"]
     signing_key = jwks_client.get_signing_key_from_jwt(token)
-    assert signing_key.key_type == "EC"
-    assert isinstance(signing_key.key.curve, ec.SECP256R1)
-    # JWS uses the fixed-size r||s form (RFC 7518 §3.4), not DER.
     h, p, s = token.split(".")
     raw = b64url_decode(s)
-    assert len(raw) == 64, len(raw)
-    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    signing_key.key.verify(der, f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if bad
+    signed = f"{h}.{p}".encode()
+    if alg == "ES256":
+        assert signing_key.key_type == "EC"
+        assert isinstance(signing_key.key.curve, ec.SECP256R1)
+        # JWS uses the fixed-size r||s form (RFC 7518 §3.4), not DER.
+        assert len(raw) == 64, len(raw)
+        der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+        signing_key.key.verify(der, signed, ec.ECDSA(hashes.SHA256()))  # raises if bad
+    elif alg == "RS256":
+        assert signing_key.key_type == "RSA"
+        # PKCS#1 v1.5: exactly the modulus length, at least 2048 bits.
+        assert len(raw) == signing_key.key.key_size // 8 and signing_key.key.key_size >= 2048, len(raw)
+        signing_key.key.verify(raw, signed, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "EdDSA":
+        assert signing_key.key_type == "OKP"
+        assert len(raw) == 64, len(raw)
+        signing_key.key.verify(raw, signed)
+    else:
+        pytest.fail(f"the demo signs with {alg}, which this test does not know")

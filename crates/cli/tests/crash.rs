@@ -9,8 +9,8 @@
 //! committed) or already rotated out (then presenting it is a retry within the reuse grace if
 //! the restart was quick, or else a replay that revokes the family).
 //!
-//! PostgreSQL tests need `TOKENBRIDGE_TEST_POSTGRES_URL` (they say they are skipped and pass
-//! without it) and work in a schema of their own, created and dropped with `psql`.
+//! PostgreSQL tests need `TOKENBRIDGE_TEST_POSTGRES_URL` (they fail without it) and work in a
+//! schema of their own, created and dropped with `psql`.
 
 mod common;
 
@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokenbridge_core::model::AuditQuery;
 
-const PG_VAR: &str = "TOKENBRIDGE_TEST_POSTGRES_URL";
 /// Concurrent client tasks of the load.
 const TASKS: usize = 16;
 /// Refreshes each task makes on a chain before it starts a new one.
@@ -443,14 +442,9 @@ async fn sqlite_kill9_under_load_keeps_every_issued_token_and_audit_record() {
 
 // ---- PostgreSQL ----
 
-fn pg_base(test: &str) -> Option<String> {
-    match std::env::var(PG_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ => {
-            eprintln!("skipping {test}: {PG_VAR} is not set");
-            None
-        }
-    }
+/// The test database's URL; without it the test fails (it never passes unrun).
+fn pg_base(test: &str) -> String {
+    tokenbridge_store::conformance::postgres_base_url(test)
 }
 
 fn psql(base: &str, sql: &str) -> std::process::Output {
@@ -491,7 +485,7 @@ impl Drop for PgSchema {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_kill9_under_load_keeps_every_issued_token_and_audit_record() {
-    let Some(base) = pg_base("postgres_kill9_under_load_keeps_every_issued_token_and_audit_record") else { return };
+    let base = pg_base("postgres_kill9_under_load_keeps_every_issued_token_and_audit_record");
     let schema = PgSchema::create(&base);
     let t = tmp();
     kill9_roundtrip("PostgreSQL kill -9", t.path(), &["--storage-url", &schema.url], &schema.url).await;
@@ -522,7 +516,7 @@ fn restart_postgres() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the machine's PostgreSQL; run alone with --ignored"]
 async fn postgres_restart_under_load_fails_fast_recovers_and_keeps_tokens() {
-    let Some(base) = pg_base("postgres_restart_under_load_fails_fast_recovers_and_keeps_tokens") else { return };
+    let base = pg_base("postgres_restart_under_load_fails_fast_recovers_and_keeps_tokens");
     let schema = PgSchema::create(&base);
     let t = tmp();
     let dir = t.path();

@@ -1457,17 +1457,18 @@ pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
 
 // --- PostgreSQL test schemas (shared by every crate's PostgreSQL tests) ---
 
-/// The test database's URL from `TOKENBRIDGE_TEST_POSTGRES_URL`, or `None` after saying the
-/// test is skipped.
+/// The test database's URL comes from `TOKENBRIDGE_TEST_POSTGRES_URL` (scripts/test sets it).
 pub const POSTGRES_URL_VAR: &str = "TOKENBRIDGE_TEST_POSTGRES_URL";
 
-pub fn postgres_base_url(test: &str) -> Option<String> {
+/// The test database's URL. A test that needs PostgreSQL fails without it, never passes unrun:
+/// leave such tests out explicitly instead (`cargo test -- --skip postgres`, see the README).
+pub fn postgres_base_url(test: &str) -> String {
     match std::env::var(POSTGRES_URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ => {
-            eprintln!("skipping {test}: {POSTGRES_URL_VAR} is not set");
-            None
-        }
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => panic!(
+            "{test} needs PostgreSQL: set {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test; \
+             scripts/test starts PostgreSQL and sets it)"
+        ),
     }
 }
 
@@ -1494,15 +1495,17 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
-    /// `None` (after saying so) when no test database is configured.
-    pub async fn create(test: &str) -> Option<TestSchema> {
-        let base = postgres_base_url(test)?;
+    /// Fails the test when no test database is configured or it does not answer.
+    pub async fn create(test: &str) -> TestSchema {
+        let base = postgres_base_url(test);
         let name = schema_name();
-        let mut admin = PgConnection::connect(&base).await.expect("connect to the test database");
+        let mut admin = PgConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("{test} needs PostgreSQL, and {POSTGRES_URL_VAR} does not answer: {e}"));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&mut admin).await.unwrap();
         admin.close().await.unwrap();
         let url = scoped_url(&base, &name);
-        Some(TestSchema { base, name, url })
+        TestSchema { base, name, url }
     }
 }
 

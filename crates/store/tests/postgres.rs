@@ -1,7 +1,7 @@
 //! The conformance suite against PostgreSQL, plus what only a shared server can show.
 //!
 //! Needs `TOKENBRIDGE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`); without
-//! it every test says it is skipped and passes. Each test works in a schema of its own
+//! it, or when the server does not answer, every test fails. Each test works in a schema of its own
 //! (`tb_test_<pid>_<time>_<n>`), created up front and dropped at the end even when the test
 //! fails: the stores reach it through `options=-c search_path=<schema>` in their URL, so the
 //! tables, the migrations table and everything else live there.
@@ -20,7 +20,7 @@ async fn open(url: &str) -> PostgresStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_passes_the_conformance_suite() {
-    let Some(schema) = TestSchema::create("postgres_passes_the_conformance_suite").await else { return };
+    let schema = TestSchema::create("postgres_passes_the_conformance_suite").await;
     let url = schema.url.clone();
     let store: Arc<dyn Store> = Arc::new(open(&url).await);
     conformance::run_all(store.clone()).await;
@@ -31,7 +31,7 @@ async fn postgres_passes_the_conformance_suite() {
 /// `tokenbridge_store::open` hands Postgres URLs to the Postgres store.
 #[tokio::test]
 async fn open_accepts_postgres_urls() {
-    let Some(schema) = TestSchema::create("open_accepts_postgres_urls").await else { return };
+    let schema = TestSchema::create("open_accepts_postgres_urls").await;
     let url = schema.url.clone();
     let store = tokenbridge_store::open(&url).await.expect("open");
     store.ping().await.unwrap();
@@ -64,7 +64,7 @@ fn token(hash: String) -> RefreshTokenRecord {
 /// operations stay atomic across them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_one_schema() {
-    let Some(schema) = TestSchema::create("two_instances_share_one_schema").await else { return };
+    let schema = TestSchema::create("two_instances_share_one_schema").await;
     let url = schema.url.clone();
     let (a, b) = tokio::join!(open(&url), open(&url));
 
@@ -164,7 +164,7 @@ async fn two_instances_share_one_schema() {
 /// start at the same moment on an empty schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reopening_keeps_data_and_migrations() {
-    let Some(schema) = TestSchema::create("reopening_keeps_data_and_migrations").await else { return };
+    let schema = TestSchema::create("reopening_keeps_data_and_migrations").await;
     let url = schema.url.clone();
     // Instances starting together on an empty schema take turns migrating.
     let opened = futures_join_all((0..4).map(|_| {
@@ -202,7 +202,7 @@ async fn upgrade_records_rotations_from_then_on() {
     use sqlx::migrate::{Migration, MigrationType, Migrator};
     use sqlx::SqlSafeStr;
 
-    let Some(schema) = TestSchema::create("upgrade_records_rotations_from_then_on").await else { return };
+    let schema = TestSchema::create("upgrade_records_rotations_from_then_on").await;
     let url = schema.url.clone();
     let old = sqlx::PgPool::connect(&url).await.unwrap();
     let init = include_str!("../migrations/postgres/0001_init.sql").into_sql_str();
@@ -242,7 +242,7 @@ async fn upgrade_from_0002_adds_user_pools() {
     use sqlx::migrate::{Migration, MigrationType, Migrator};
     use sqlx::SqlSafeStr;
 
-    let Some(schema) = TestSchema::create("upgrade_from_0002_adds_user_pools").await else { return };
+    let schema = TestSchema::create("upgrade_from_0002_adds_user_pools").await;
     let url = schema.url.clone();
     let old = sqlx::PgPool::connect(&url).await.unwrap();
     let init = include_str!("../migrations/postgres/0001_init.sql").into_sql_str();
@@ -286,7 +286,7 @@ async fn futures_join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHand
 /// Links and refresh tokens must belong to an existing user.
 #[tokio::test]
 async fn rows_must_reference_an_existing_user() {
-    let Some(schema) = TestSchema::create("rows_must_reference_an_existing_user").await else { return };
+    let schema = TestSchema::create("rows_must_reference_an_existing_user").await;
     let url = schema.url.clone();
     let store = open(&url).await;
     let link = UpstreamLink { provider: "google".into(), subject: "s".into(), user_id: "ghost".into(), created_at: 1 };
@@ -299,7 +299,7 @@ async fn rows_must_reference_an_existing_user() {
 /// Ordering and matching do not depend on the database's collation.
 #[tokio::test]
 async fn usernames_sort_in_byte_order() {
-    let Some(schema) = TestSchema::create("usernames_sort_in_byte_order").await else { return };
+    let schema = TestSchema::create("usernames_sort_in_byte_order").await;
     let url = schema.url.clone();
     let store = open(&url).await;
     // Byte order: uppercase before lowercase, "_" between them, and non-ASCII last.
@@ -332,7 +332,7 @@ async fn usernames_sort_in_byte_order() {
 /// the READ COMMITTED the store is written for (the store resets it on every connection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn races_hold_under_a_serializable_server_default() {
-    let Some(schema) = TestSchema::create("races_hold_under_a_serializable_server_default").await else { return };
+    let schema = TestSchema::create("races_hold_under_a_serializable_server_default").await;
     let url = format!("{}%20-c%20default_transaction_isolation%3Dserializable", schema.url);
     let store: Arc<dyn Store> = Arc::new(open(&url).await);
     conformance::concurrent_rotation(store.clone()).await;
