@@ -1,15 +1,15 @@
-//! Crafted upstream tokens against a provider whose keys the test controls: a third-party
-//! issuer (`TestIdp`) publishing its JWKS over real HTTP, configured as provider `test`.
-//! Each forged token must be refused with the check that caught it named, and the one
-//! legitimately signed token must pass whatever its header claims about key sources.
+//! 13. The JOSE attack catalogue: crafted upstream tokens against a provider whose keys the test
+//! controls (a third-party issuer, `TestIdp`, publishing its JWKS over real HTTP, configured as
+//! provider `test`), and crafted bearer tokens at this system's own token paths. Each forged
+//! token must be refused with the check that caught it named, and the one legitimately signed
+//! token must pass whatever its header claims about key sources. The JOSE framing's own unit
+//! tests are in `crates/core/src/jose.rs`.
 
-mod common;
-
+use crate::common::*;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair as _;
 use aws_lc_rs::{hmac, rsa};
 use base64::Engine as _;
-use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::jose::{b64url, b64url_decode};
 use tokenbridge_core::model::AuditQuery;
