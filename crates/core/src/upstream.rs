@@ -3,10 +3,11 @@
 //! JWTs (id tokens, JWT access tokens) are checked against the provider's JWKS, cached per
 //! provider: refetched on an unknown `kid` at most every [`REFETCH_INTERVAL`] seconds, and kept
 //! when the provider is down. Opaque access tokens are checked through the provider's UserInfo
-//! endpoint (Salesforce style) or RFC 7662 introspection, with a bounded timeout.
+//! endpoint (Salesforce style) or RFC 7662 introspection, with a bounded timeout, a per-provider
+//! budget of calls, and a short memory of the tokens the provider refused.
 //!
 //! Every token has one accepted spelling and a [`ReplayKey`] naming what it is, not how it is
-//! written: one-time use is keyed on it.
+//! written: one-time use and the refusal memory are keyed on it.
 
 use crate::conditions::Expression;
 use crate::config::{check_upstream_url, ProviderConfig};
@@ -184,6 +185,10 @@ struct JwksState {
 pub struct UpstreamProvider {
     pub config: ProviderConfig,
     condition: Option<Expression>,
+    /// Opaque tokens the provider refused, by replay key: when, and what it said.
+    refused: Option<moka::sync::Cache<String, Refused>>,
+    /// Calls left for UserInfo / introspection (a token bucket on the engine's clock).
+    budget: std::sync::Mutex<Budget>,
     mappings: Vec<(String, Expression)>,
     http: reqwest::Client,
     endpoints: RwLock<Option<Endpoints>>,
@@ -191,6 +196,34 @@ pub struct UpstreamProvider {
     jwks: RwLock<Arc<JwksState>>,
     jwks_lock: Mutex<()>,
     last_refetch: AtomicI64,
+}
+
+#[derive(Debug, Clone)]
+struct Refused {
+    at: i64,
+    check: &'static str,
+    detail: String,
+}
+
+/// A token bucket of outbound calls: `burst` at most, refilled `per_second` each second.
+#[derive(Debug, Default)]
+struct Budget {
+    spent: u64,
+    updated: Option<i64>,
+}
+
+impl Budget {
+    fn take(&mut self, now: i64, per_second: u32, burst: u32) -> bool {
+        let elapsed = self.updated.map_or(0, |t| now.saturating_sub(t).max(0)) as u64;
+        self.spent = self.spent.saturating_sub(elapsed.saturating_mul(per_second as u64));
+        self.updated = Some(self.updated.map_or(now, |t| t.max(now)));
+        if self.spent < burst as u64 {
+            self.spent += 1;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamProvider {
@@ -239,6 +272,13 @@ impl UpstreamProvider {
                 .map_err(|e| anyhow::anyhow!("providers.{}.jwks_file: not a JWKS: {e}", config.name))?;
             jwks = jwks_from(set, i64::MAX / 2);
         }
+        let limits = &config.opaque_checks;
+        let refused = (limits.refusal_cache_seconds > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(limits.refusal_cache_entries)
+                .time_to_live(Duration::from_secs(limits.refusal_cache_seconds as u64))
+                .build()
+        });
         let endpoints = (!config.discovery).then(|| Endpoints {
             jwks_uri: config.jwks_uri.clone(),
             userinfo: config.userinfo_endpoint.clone(),
@@ -246,6 +286,8 @@ impl UpstreamProvider {
         });
         Ok(Self {
             condition,
+            refused,
+            budget: std::sync::Mutex::new(Budget::default()),
             mappings,
             http,
             endpoints: RwLock::new(endpoints),
@@ -636,20 +678,63 @@ impl UpstreamProvider {
         })
     }
 
+    /// Asks the provider about an opaque token, unless it refused the same token (by replay key)
+    /// a short while ago, or this provider's budget of outbound calls is spent.
     async fn validate_opaque(&self, token: &str, now: i64, trail: &mut Trail) -> Result<UpstreamIdentity, Rejection> {
         let replay_key = ReplayKey::of_opaque(&self.config.issuer, token);
         let endpoints = self.endpoints().await?;
+        let limits = &self.config.opaque_checks;
+        if let Some(r) = self.refused.as_ref().and_then(|c| c.get(&replay_key.hash)) {
+            let left = r.at.saturating_add(limits.refusal_cache_seconds).saturating_sub(now);
+            if left > 0 {
+                self.count_opaque_check("remembered refusal");
+                return Err(reject(
+                    r.check,
+                    format!(
+                        "provider {:?} refused this token {} s ago ({}); not asked again for {left} s",
+                        self.config.name,
+                        now.saturating_sub(r.at),
+                        r.detail
+                    ),
+                ));
+            }
+        }
+        let spent = !self.budget.lock().expect("budget lock").take(now, limits.per_second, limits.burst);
+        if spent {
+            self.count_opaque_check("budget spent");
+            return Err(unavailable(
+                "outbound budget",
+                format!(
+                    "outbound budget: provider {:?} takes at most {} UserInfo/introspection calls a second \
+                     (burst {}) from this server, and they are spent; retry shortly",
+                    self.config.name, limits.per_second, limits.burst
+                ),
+            ));
+        }
+        self.count_opaque_check("asked");
         let bound = now.saturating_add(self.config.opaque_token_ttl_seconds);
-        let (claims, expires_at, via) = if let Some(url) = &endpoints.introspection {
-            let (claims, exp) = self.introspect(url, token, now).await?;
-            (claims, exp.unwrap_or(bound).min(bound), "introspection")
+        let answer = if let Some(url) = &endpoints.introspection {
+            self.introspect(url, token, now)
+                .await
+                .map(|(claims, exp)| (claims, exp.unwrap_or(bound).min(bound), "introspection"))
         } else if let Some(url) = &endpoints.userinfo {
-            (self.userinfo(url, token).await?, bound, "userinfo")
+            self.userinfo(url, token).await.map(|claims| (claims, bound, "userinfo"))
         } else {
             return Err(reject(
                 "format",
                 format!("provider {:?} has no UserInfo or introspection endpoint for opaque tokens", self.config.name),
             ));
+        };
+        let (claims, expires_at, via) = match answer {
+            Ok(a) => a,
+            Err(r) => {
+                // Remembered only when the provider said no: an outage is not the token's fault.
+                if let (Some(cache), DenialCode::InvalidGrant) = (&self.refused, r.code) {
+                    cache
+                        .insert(replay_key.hash.clone(), Refused { at: now, check: r.check, detail: r.detail.clone() });
+                }
+                return Err(r);
+            }
         };
         trail.pass(via, format!("provider {:?} vouched for the token", self.config.name));
         if let Some(iss) = claims.get("iss").and_then(Value::as_str) {
@@ -669,6 +754,12 @@ impl UpstreamProvider {
             expires_at,
             replay_key,
         })
+    }
+
+    fn count_opaque_check(&self, result: &'static str) {
+        let provider = self.config.name.clone();
+        metrics::counter!("tokenbridge_upstream_opaque_checks_total", "provider" => provider, "result" => result)
+            .increment(1);
     }
 
     async fn userinfo(&self, url: &str, token: &str) -> Result<Value, Rejection> {
@@ -851,5 +942,20 @@ mod tests {
         assert_eq!(without.basis, "signed header and payload");
         assert_ne!(without, ReplayKey::of_jwt("https://idp", &jwt(r#"{"iat":2}"#)));
         assert!(with_jti.label().starts_with("iss + jti sha256:") && with_jti.label().len() == 33);
+    }
+
+    #[test]
+    fn the_outbound_budget_refills_with_time() {
+        let mut b = Budget::default();
+        assert!((0..3).all(|_| b.take(100, 2, 3)), "the burst");
+        assert!(!b.take(100, 2, 3));
+        assert!(b.take(101, 2, 3) && b.take(101, 2, 3), "two more a second later");
+        assert!(!b.take(101, 2, 3));
+        // A clock that steps back refills nothing; a long pause refills only the burst.
+        assert!(!b.take(50, 2, 3));
+        assert!((0..3).all(|_| b.take(10_000, 2, 3)));
+        assert!(!b.take(10_000, 2, 3));
+        assert!(!b.take(i64::MIN, 2, 3));
+        assert!(b.take(i64::MAX, u32::MAX, 3), "no overflow at the edges");
     }
 }

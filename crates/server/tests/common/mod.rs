@@ -484,6 +484,7 @@ impl Server {
                 default_client: Some(DEMO_CLIENT.into()),
                 timeout_ms: 3000,
                 login: None,
+                opaque_checks: Default::default(),
             });
         }
         if let Some(configure) = opts.configure {
