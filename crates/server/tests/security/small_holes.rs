@@ -6,6 +6,8 @@
 // same junk token a thousand times was a thousand outbound calls. A provider's refusal is now
 // remembered (keyed on the token's replay key, so its spellings share the entry) and the calls
 // a provider gets are bounded by a per-provider budget, refused as `temporarily_unavailable`.
+// The bucket's arithmetic and the settings' defaults and bounds have unit tests in
+// `crates/core/src/upstream.rs` and `crates/core/src/config.rs`.
 mod non_jwt_bearers {
     use crate::common::*;
     use serde_json::json;
