@@ -364,7 +364,7 @@ impl Engine {
                 "Valid authorization header not provided: expected a SigV4 signature or a user-pool token".into(),
             ));
         }
-        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(run, "format", e))?;
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(run, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
         if !crate::userpool::is_pool_issuer(&self.issuer, &iss) {
             return Err(invalid(

@@ -379,6 +379,53 @@ pub struct ProviderConfig {
     /// Signing a user in at this provider from the web console (`[providers.login]`).
     #[serde(default)]
     pub login: Option<ProviderLogin>,
+    /// Bounds on the calls opaque tokens make to the provider (`[providers.opaque_checks]`).
+    #[serde(default)]
+    pub opaque_checks: OpaqueCheckLimits,
+}
+
+/// Every opaque bearer costs a call to the provider's UserInfo or introspection endpoint, so
+/// anyone can make this server call out: the calls are budgeted per provider, and a token the
+/// provider refused is refused here for a while without asking again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpaqueCheckLimits {
+    /// Calls a second to the provider's UserInfo / introspection endpoint, sustained.
+    #[serde(default = "default_opaque_checks_per_second")]
+    pub per_second: u32,
+    /// Calls allowed at once above the sustained rate.
+    #[serde(default = "default_opaque_checks_burst")]
+    pub burst: u32,
+    /// How long a token the provider refused is refused without asking again (0 = not remembered).
+    #[serde(default = "default_refusal_cache_seconds")]
+    pub refusal_cache_seconds: i64,
+    /// How many refused tokens are remembered (their hashes; the least recently seen go first).
+    #[serde(default = "default_refusal_cache_entries")]
+    pub refusal_cache_entries: u64,
+}
+
+impl Default for OpaqueCheckLimits {
+    fn default() -> Self {
+        Self {
+            per_second: default_opaque_checks_per_second(),
+            burst: default_opaque_checks_burst(),
+            refusal_cache_seconds: default_refusal_cache_seconds(),
+            refusal_cache_entries: default_refusal_cache_entries(),
+        }
+    }
+}
+
+fn default_opaque_checks_per_second() -> u32 {
+    20
+}
+fn default_opaque_checks_burst() -> u32 {
+    40
+}
+fn default_refusal_cache_seconds() -> i64 {
+    60
+}
+fn default_refusal_cache_entries() -> u64 {
+    10_000
 }
 
 /// The authorization-code flow with PKCE at the provider, run by this server for the web console
@@ -741,6 +788,19 @@ impl Config {
             if p.opaque_token_ttl_seconds <= 0 {
                 return Err(err(k("opaque_token_ttl_seconds"), "must be positive"));
             }
+            let oc = &p.opaque_checks;
+            if oc.per_second == 0 {
+                return Err(err(k("opaque_checks.per_second"), "must be at least 1"));
+            }
+            if oc.burst == 0 {
+                return Err(err(k("opaque_checks.burst"), "must be at least 1"));
+            }
+            if !(0..=3600).contains(&oc.refusal_cache_seconds) {
+                return Err(err(k("opaque_checks.refusal_cache_seconds"), "must be between 0 and 3600"));
+            }
+            if oc.refusal_cache_entries > 1_000_000 {
+                return Err(err(k("opaque_checks.refusal_cache_entries"), "must be at most 1000000"));
+            }
             if let Some(l) = &p.login {
                 for (f, u) in
                     [("authorization_endpoint", &l.authorization_endpoint), ("token_endpoint", &l.token_endpoint)]
@@ -990,6 +1050,28 @@ condition = 'assertion.email_verified == true'
         assert_eq!(Config::from_toml(&bad).unwrap().validate().unwrap_err().key, "providers[0].issuer");
         let bad = GOOD.replace("listen =", "lisen =");
         assert!(Config::from_toml(&bad).unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn opaque_check_limits_have_safe_defaults_and_bounds() {
+        let c = Config::from_toml(GOOD).unwrap();
+        assert_eq!(
+            c.providers[0].opaque_checks,
+            OpaqueCheckLimits { per_second: 20, burst: 40, refusal_cache_seconds: 60, refusal_cache_entries: 10_000 }
+        );
+        let with = |table: &str| Config::from_toml(&format!("{GOOD}\n[providers.opaque_checks]\n{table}\n"));
+        let c = with("per_second = 5\nburst = 10\nrefusal_cache_seconds = 0").unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.providers[0].opaque_checks.per_second, c.providers[0].opaque_checks.burst), (5, 10));
+        for (table, key) in [
+            ("per_second = 0", "providers[0].opaque_checks.per_second"),
+            ("burst = 0", "providers[0].opaque_checks.burst"),
+            ("refusal_cache_seconds = 3601", "providers[0].opaque_checks.refusal_cache_seconds"),
+            ("refusal_cache_entries = 1000001", "providers[0].opaque_checks.refusal_cache_entries"),
+        ] {
+            assert_eq!(with(table).unwrap().validate().unwrap_err().key, key);
+        }
+        assert!(with("per_minute = 1").unwrap_err().to_string().contains("per_minute"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{canonical_grant, Config, LinkTarget};
 use crate::directory::{Directory, NewUser};
 use crate::issuer::{self, Grant, KeyRing};
-use crate::jose::{looks_like_jwt, sha256_hex, token_label, UnverifiedJwt};
+use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, token_label, UnverifiedJwt};
 use crate::model::*;
 use crate::secrets::{matches_sha256, random_secret, uuid_v4, MasterKey};
 use crate::store::Store;
@@ -317,6 +317,18 @@ impl Engine {
         if req.subject_token.is_empty() {
             return Err(deny(trail, DenialCode::InvalidRequest, "request", "subject_token is missing"));
         }
+        if req.subject_token.len() > crate::upstream::MAX_TOKEN_BYTES {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "format",
+                format!(
+                    "the token is {} bytes long; at most {} are accepted",
+                    req.subject_token.len(),
+                    crate::upstream::MAX_TOKEN_BYTES
+                ),
+            ));
+        }
         if let Some(rt) = &req.requested_token_type {
             if ![TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT, TT_REFRESH_TOKEN].contains(&rt.as_str()) {
                 return Err(deny(
@@ -328,11 +340,23 @@ impl Engine {
             }
         }
 
-        // Which provider: named, by the JWT's issuer, or the only one there is.
-        let unverified_iss = looks_like_jwt(&req.subject_token)
-            .then(|| UnverifiedJwt::parse(&req.subject_token).ok())
-            .flatten()
-            .and_then(|j| j.claim_str("iss").map(str::to_string));
+        // Which provider: named, by the JWT's issuer, or the only one there is. A malformed JWT is
+        // refused for what is wrong with it, not for the provider it then fails to name.
+        if looks_like_jwe(&req.subject_token) {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidGrant,
+                "format",
+                "the token is encrypted (JWE, five segments); only signed JWTs (JWS) are accepted",
+            ));
+        }
+        let unverified_iss = match looks_like_jwt(&req.subject_token) {
+            true => UnverifiedJwt::parse(&req.subject_token)
+                .map_err(|e| deny(trail, DenialCode::InvalidGrant, e.check, e.detail))?
+                .claim_str("iss")
+                .map(str::to_string),
+            false => None,
+        };
         if unverified_iss.as_deref() == Some(self.issuer.as_str()) {
             return Err(deny(
                 trail,
@@ -463,21 +487,22 @@ impl Engine {
             }
             trail.pass("user", format!("the upstream token is {:?}'s, as challenged", user.username));
         }
-        // One-time use, decided atomically by the store, after every other check passed.
+        // One-time use, decided atomically by the store, after every other check passed. The
+        // marker is the token's replay key (what the token is), never its spelling.
         if provider.config.one_time_use {
             // The marker must outlive the whole window in which the token is accepted (exp + leeway).
-            let until = (identity.expires_at + provider.config.leeway_seconds).max(now + 1);
-            let fresh =
-                self.store.insert_replay_marker(&identity.token_hash, until, now).await.map_err(Denial::storage)?;
+            let until = identity.expires_at.saturating_add(provider.config.leeway_seconds).max(now.saturating_add(1));
+            let key = &identity.replay_key;
+            let fresh = self.store.insert_replay_marker(&key.hash, until, now).await.map_err(Denial::storage)?;
             if !fresh {
                 return Err(deny(
                     trail,
                     DenialCode::InvalidGrant,
                     "one-time use",
-                    format!("token already used (upstream token {} was exchanged before)", token_label(token)),
+                    format!("token already used (replay key {} was exchanged before)", key.label()),
                 ));
             }
-            trail.pass("one-time use", "first use of this upstream token");
+            trail.pass("one-time use", format!("first use; replay key {}", key.label()));
         }
         Ok((identity, user))
     }

@@ -312,7 +312,7 @@ pub async fn verify_own(
     expected_use: Option<&str>,
     now: i64,
 ) -> Result<OwnToken, (&'static str, String)> {
-    let jwt = UnverifiedJwt::parse(token).map_err(|e| ("format", e))?;
+    let jwt = UnverifiedJwt::parse(token).map_err(|e| (e.check, e.detail))?;
     verify_own_parsed(keys, issuer, jwt, expected_use, now).await
 }
 
@@ -340,7 +340,10 @@ pub async fn verify_own_parsed(
     }
     let exp = jwt.claim_i64("exp").ok_or(("expiry", "token has no exp".to_string()))?;
     if exp <= now {
-        return Err(("expiry", format!("token expired {} s ago", now - exp)));
+        return Err(("expiry", format!("token expired {} s ago", now.saturating_sub(exp))));
+    }
+    if jwt.claim_str("sub").is_none_or(str::is_empty) {
+        return Err(("subject", "token has no sub".to_string()));
     }
     if let Some(want) = expected_use {
         let got = jwt.claim_str("token_use").unwrap_or("");

@@ -4,13 +4,21 @@
 //! What this module refuses by construction: `alg: none`, any algorithm outside the caller's
 //! allow-list, HMAC algorithms (a public key is never a MAC secret), and keys named by the token
 //! itself (`jku`, `x5u`, `jwk`, `x5c` are noted and ignored).
+//!
+//! A compact JWS has one spelling here: each segment is canonical base64url (no padding, no
+//! character outside the alphabet, no stray bits), so one token cannot be presented as many.
+//! Header and claims are JSON objects without a repeated member name at any depth (a parser that
+//! keeps the last `email` would let one token speak for two users), `crit` is refused (no
+//! extension is understood here), and nested (`cty: JWT`) or encrypted (JWE) tokens are refused.
 
 use crate::model::KeyAlgorithm;
 use aws_lc_rs::{rand::SystemRandom, rsa, signature};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 pub fn b64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
@@ -21,7 +29,16 @@ pub fn pkce_s256(verifier: &str) -> String {
     b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
 }
 
+/// Canonical base64url only (RFC 7515 §2): no `=` padding, no character outside the alphabet,
+/// and no set bits past the last byte. Whatever a token carries is decoded with this, so each
+/// byte string has exactly one accepted spelling.
 pub fn b64url_decode(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(s)
+}
+
+/// Base64url that tolerates trailing `=` padding, for key material an operator or a provider's
+/// JWKS supplies (never for a presented token, where it would give one token many spellings).
+pub fn b64url_decode_lenient(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
     URL_SAFE_NO_PAD.decode(s.trim_end_matches('='))
 }
 
@@ -38,6 +55,131 @@ pub fn token_label(token: &str) -> String {
 /// Whether `token` has the compact JWS shape (three base64url segments).
 pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3 && token.starts_with("ey")
+}
+
+/// Whether `token` has the compact JWE shape (five segments, a JSON header): an encrypted
+/// token, which is never accepted (the claims cannot be read, nor the signature checked).
+pub fn looks_like_jwe(token: &str) -> bool {
+    token.split('.').count() == 5 && token.starts_with("ey")
+}
+
+/// Why a token could not be read as a JWS: the check that failed (`format`, `crit`) and what
+/// was wrong with it (never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoseError {
+    pub check: &'static str,
+    pub detail: String,
+}
+
+impl JoseError {
+    fn format(detail: impl Into<String>) -> Self {
+        Self { check: "format", detail: detail.into() }
+    }
+}
+
+impl std::fmt::Display for JoseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// Header parameters registered by RFC 7515, 7516 and 7518, and the claims registered by RFC
+/// 7519 §4.1: `crit` may list none of them (RFC 7515 §4.1.11).
+const REGISTERED_NAMES: &[&str] = &[
+    "alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit", "enc", "zip", "epk", "apu",
+    "apv", "iv", "tag", "p2s", "p2c", "iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+];
+
+/// Parses a JSON object, refusing a member name given twice in any object it contains
+/// (serde_json keeps the last one silently). `Err` names the repeated member, else says why the
+/// text is not an object.
+fn unique_members_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    let repeated = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = UniqueMembers(&repeated).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match (parsed, repeated.into_inner()) {
+        (_, Some(name)) => Err(format!("names {name:?} twice")),
+        (Ok(Value::Object(m)), None) => Ok(m),
+        (Ok(_), None) | (Err(_), None) => Err("is not a JSON object".into()),
+    }
+}
+
+/// A JSON value whose objects never repeat a member name; the first repeat is recorded.
+struct UniqueMembers<'a>(&'a RefCell<Option<String>>);
+
+impl<'de> DeserializeSeed<'de> for UniqueMembers<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueMembers<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(UniqueMembers(self.0))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value_seed(UniqueMembers(self.0))?;
+            if out.contains_key(&name) {
+                self.0.borrow_mut().get_or_insert(name);
+                return Err(serde::de::Error::custom("a member name is repeated"));
+            }
+            out.insert(name, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` lists an extension it does not
+/// understand, and `crit` may not be empty nor list registered names. No extension is
+/// understood here, so any `crit` is refused; the reason says which rule it broke.
+fn refuse_crit(header: &Map<String, Value>) -> Result<(), JoseError> {
+    let Some(crit) = header.get("crit") else {
+        return Ok(());
+    };
+    let refuse = |detail: String| Err(JoseError { check: "crit", detail });
+    let Some(names) = crit.as_array().filter(|a| a.iter().all(Value::is_string)) else {
+        return refuse("JWT header member crit is not a list of names".into());
+    };
+    let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+    if names.is_empty() {
+        return refuse("JWT header member crit is empty (RFC 7515 §4.1.11 forbids an empty list)".into());
+    }
+    if let Some(r) = names.iter().find(|n| REGISTERED_NAMES.contains(n)) {
+        return refuse(format!("JWT header crit names the registered name {r:?}; crit may list only extensions"));
+    }
+    refuse(format!("JWT header crit names the extension {:?}, which this server does not understand", names[0]))
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -69,20 +211,47 @@ pub struct UnverifiedJwt {
 }
 
 impl UnverifiedJwt {
-    /// Errors say what is malformed, never the token.
-    pub fn parse(token: &str) -> Result<Self, String> {
+    /// Errors name the check and say what is malformed, never the token.
+    pub fn parse(token: &str) -> Result<Self, JoseError> {
+        if looks_like_jwe(token) {
+            return Err(JoseError::format(
+                "the token is encrypted (JWE, five segments); only signed JWTs (JWS) are accepted",
+            ));
+        }
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err("token is not a compact JWT (expected three dot-separated segments)".into());
+            return Err(JoseError::format("token is not a compact JWT (expected three dot-separated segments)"));
         };
-        let header_bytes = b64url_decode(h).map_err(|_| "JWT header is not base64url".to_string())?;
-        let header: JwtHeader = serde_json::from_slice(&header_bytes)
-            .map_err(|_| "JWT header is not a JSON object with alg".to_string())?;
-        let payload = b64url_decode(p).map_err(|_| "JWT payload is not base64url".to_string())?;
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&payload).map_err(|_| "JWT payload is not a JSON object".to_string())?;
-        let signature = b64url_decode(s).map_err(|_| "JWT signature is not base64url".to_string())?;
+        let segment = |what: &str, text: &str| {
+            b64url_decode(text).map_err(|_| {
+                JoseError::format(format!(
+                    "JWT {what} is not canonical base64url (no padding, only A-Z a-z 0-9 - _, no stray bits)"
+                ))
+            })
+        };
+        let header_bytes = segment("header", h)?;
+        let header_map = unique_members_object(&header_bytes).map_err(|e| match e.strip_prefix("names ") {
+            Some(twice) => JoseError::format(format!("JWT header has a duplicate member: it names {twice}")),
+            None => JoseError::format(format!("JWT header {e}")),
+        })?;
+        refuse_crit(&header_map)?;
+        if header_map.get("cty").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case("JWT")) {
+            return Err(JoseError::format("the token is a nested JWT (cty \"JWT\"); nested tokens are not accepted"));
+        }
+        let header: JwtHeader = serde_json::from_value(Value::Object(header_map))
+            .map_err(|_| JoseError::format("JWT header is not a JSON object with a string alg"))?;
+        let payload = segment("payload", p)?;
+        let claims = unique_members_object(&payload).map_err(|e| match e.strip_prefix("names ") {
+            Some(twice) => JoseError::format(format!("JWT claims have a duplicate claim: they name {twice}")),
+            None => JoseError::format(format!("JWT payload {e}")),
+        })?;
+        let signature = segment("signature", s)?;
         Ok(Self { header, claims, signing_input: format!("{h}.{p}"), signature })
+    }
+
+    /// The signed part, `header.payload`, exactly as presented (canonical by [`Self::parse`]).
+    pub fn signing_input(&self) -> &str {
+        &self.signing_input
     }
 
     pub fn claim_str(&self, name: &str) -> Option<&str> {
@@ -166,7 +335,7 @@ impl VerifyingKey {
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
         let field = |v: &Option<String>, name: &str| -> Result<Vec<u8>, String> {
             let s = v.as_deref().ok_or_else(|| format!("JWK {} lacks `{name}`", jwk.kid.as_deref().unwrap_or("?")))?;
-            b64url_decode(s).map_err(|_| format!("JWK member `{name}` is not base64url"))
+            b64url_decode_lenient(s).map_err(|_| format!("JWK member `{name}` is not base64url"))
         };
         let mut key =
             Self { kid: jwk.kid.clone(), kty: jwk.kty.clone(), alg: jwk.alg.clone(), rsa: None, parsed: Vec::new() };
@@ -396,7 +565,81 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_described() {
-        assert!(UnverifiedJwt::parse("abc").unwrap_err().contains("three"));
-        assert!(UnverifiedJwt::parse("a.b.c").unwrap_err().contains("header"));
+        assert!(UnverifiedJwt::parse("abc").unwrap_err().detail.contains("three"));
+        assert!(UnverifiedJwt::parse("a.b.c").unwrap_err().detail.contains("header"));
+        let jwe = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d";
+        assert!(UnverifiedJwt::parse(jwe).unwrap_err().detail.contains("JWE"));
+    }
+
+    fn token_of(header: &str, payload: &str) -> String {
+        format!("{}.{}.{}", b64url(header.as_bytes()), b64url(payload.as_bytes()), b64url(b"sig"))
+    }
+
+    #[test]
+    fn each_segment_has_one_spelling() {
+        let t = token_of(r#"{"alg":"RS256"}"#, r#"{"sub":"a"}"#);
+        UnverifiedJwt::parse(&t).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        for (i, what) in ["header", "payload", "signature"].into_iter().enumerate() {
+            let mut padded: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+            padded[i].push('=');
+            let e = UnverifiedJwt::parse(&padded.join(".")).unwrap_err();
+            assert_eq!(e.check, "format");
+            assert!(e.detail.contains(&format!("{what} is not canonical base64url")), "{e}");
+        }
+        // Standard-alphabet characters and stray bits in the last character.
+        let sig = b64url(&[0xfb, 0xff]); // "-_8"
+        assert_eq!(sig, "-_8");
+        let std_alphabet = format!("{}.{}.+/8", parts[0], parts[1]);
+        assert!(UnverifiedJwt::parse(&std_alphabet).is_err());
+        let stray_bits = format!("{}.{}.-_9", parts[0], parts[1]);
+        assert!(UnverifiedJwt::parse(&stray_bits).is_err());
+        assert!(b64url_decode_lenient("-_8=").is_ok());
+    }
+
+    #[test]
+    fn repeated_member_names_are_refused_at_any_depth() {
+        let cases = [
+            (r#"{"alg":"RS256","alg":"none"}"#, r#"{"sub":"a"}"#, "header has a duplicate member: it names \"alg\""),
+            (r#"{"alg":"RS256"}"#, r#"{"email":"a","email":"b"}"#, "duplicate claim: they name \"email\""),
+            (r#"{"alg":"RS256"}"#, r#"{"email":"a","em\u0061il":"b"}"#, "name \"email\" twice"),
+            (r#"{"alg":"RS256"}"#, r#"{"a":{"b":1,"b":2}}"#, "name \"b\" twice"),
+            (r#"{"alg":"RS256"}"#, r#"{"a":[{"b":1,"b":2}]}"#, "name \"b\" twice"),
+        ];
+        for (h, p, want) in cases {
+            let e = UnverifiedJwt::parse(&token_of(h, p)).unwrap_err();
+            assert!(e.detail.contains(want), "{h} {p}: {e}");
+        }
+        // Same names in different objects are fine, and values keep their JSON types.
+        let jwt = UnverifiedJwt::parse(&token_of(
+            r#"{"alg":"RS256"}"#,
+            r#"{"a":{"b":1},"c":{"b":-2.5},"d":[true,null,"x",18446744073709551615]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            Value::Object(jwt.claims),
+            json!({"a":{"b":1},"c":{"b":-2.5},"d":[true,null,"x",18446744073709551615u64]})
+        );
+        // Not an object, or trailing text.
+        assert!(UnverifiedJwt::parse(&token_of(r#"{"alg":"RS256"}"#, "[1]"))
+            .unwrap_err()
+            .detail
+            .contains("not a JSON object"));
+        assert!(UnverifiedJwt::parse(&token_of(r#"{"alg":"RS256"}"#, "{} {}")).is_err());
+    }
+
+    #[test]
+    fn crit_and_nesting_are_refused() {
+        let with = |h: &str| UnverifiedJwt::parse(&token_of(h, r#"{"sub":"a"}"#)).unwrap_err();
+        let e = with(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#);
+        assert_eq!(e.check, "crit");
+        assert!(e.detail.contains("registered name \"exp\""), "{e}");
+        assert!(with(r#"{"alg":"RS256","crit":["b64"],"b64":false}"#).detail.contains("does not understand"));
+        assert!(with(r#"{"alg":"RS256","crit":[]}"#).detail.contains("empty"));
+        assert!(with(r#"{"alg":"RS256","crit":"x"}"#).detail.contains("not a list"));
+        let e = with(r#"{"alg":"RS256","cty":"jwt"}"#);
+        assert_eq!(e.check, "format");
+        assert!(e.detail.contains("nested"), "{e}");
+        assert!(with(r#"{"alg":1}"#).detail.contains("string alg"));
     }
 }

@@ -53,7 +53,7 @@ impl MasterKey {
         let text = text.trim();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
-            .or_else(|_| crate::jose::b64url_decode(text))
+            .or_else(|_| crate::jose::b64url_decode_lenient(text))
             .map_err(|_| "master key is not base64".to_string())?;
         if bytes.len() != 32 {
             return Err(format!("master key must be 32 bytes, got {}", bytes.len()));

@@ -3,11 +3,15 @@
 //! JWTs (id tokens, JWT access tokens) are checked against the provider's JWKS, cached per
 //! provider: refetched on an unknown `kid` at most every [`REFETCH_INTERVAL`] seconds, and kept
 //! when the provider is down. Opaque access tokens are checked through the provider's UserInfo
-//! endpoint (Salesforce style) or RFC 7662 introspection, with a bounded timeout.
+//! endpoint (Salesforce style) or RFC 7662 introspection, with a bounded timeout, a per-provider
+//! budget of calls, and a short memory of the tokens the provider refused.
+//!
+//! Every token has one accepted spelling and a [`ReplayKey`] naming what it is, not how it is
+//! written: one-time use and the refusal memory are keyed on it.
 
 use crate::conditions::Expression;
 use crate::config::{check_upstream_url, ProviderConfig};
-use crate::jose::{looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
+use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
 use crate::trail::{DenialCode, Trail};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -20,6 +24,9 @@ use tokio::sync::Mutex;
 pub const REFETCH_INTERVAL: i64 = 10;
 /// A fetched JWKS is refreshed in the foreground once older than this.
 pub const JWKS_MAX_AGE: i64 = 3600;
+/// The longest upstream token accepted. Larger ones are refused before any parsing or outbound
+/// call (common proxies refuse headers this large anyway: nginx's default buffer is 8 KiB).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// RFC 8693 §3 token type URIs.
 pub const TT_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
@@ -76,8 +83,80 @@ pub struct UpstreamIdentity {
     pub kind: &'static str,
     /// When the upstream token stops being valid (its `exp`, or the configured bound for opaque tokens).
     pub expires_at: i64,
-    /// SHA-256 of the token, for one-time use and audit.
-    pub token_hash: String,
+    /// What the token is, for one-time use and audit.
+    pub replay_key: ReplayKey,
+}
+
+/// What makes an upstream token the same token whatever its spelling: the provider's issuer and
+/// the token's `jti`; without a `jti`, the signed header and payload (not the signature: an
+/// ECDSA signature `(r, s)` has a twin `(r, n - s)` that verifies too); for an opaque token,
+/// the token with its padding dropped and its base64 alphabet folded to base64url (a lenient
+/// provider may take `abc`, `abc=` and `ab+` for `abc`, `abc`, `ab-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayKey {
+    /// What the key is made of: `iss + jti`, `signed header and payload`, `opaque token`.
+    pub basis: &'static str,
+    /// SHA-256 (hex) of the basis; the token itself is never kept.
+    pub hash: String,
+}
+
+impl ReplayKey {
+    fn new(basis: &'static str, issuer: &str, value: &str) -> Self {
+        Self { basis, hash: sha256_hex(format!("tokenbridge replay v1\n{basis}\n{issuer}\n{value}").as_bytes()) }
+    }
+
+    /// The key of a JWT of the provider whose issuer is `issuer` (aliases are the same issuer).
+    pub fn of_jwt(issuer: &str, jwt: &UnverifiedJwt) -> Self {
+        match jwt.claims.get("jti") {
+            Some(Value::String(j)) if !j.is_empty() => Self::new("iss + jti", issuer, j),
+            Some(Value::Number(n)) => Self::new("iss + jti", issuer, &n.to_string()),
+            _ => Self::new("signed header and payload", issuer, jwt.signing_input()),
+        }
+    }
+
+    /// The key of an opaque token already checked by [`opaque_token_syntax`].
+    pub fn of_opaque(issuer: &str, token: &str) -> Self {
+        let folded: String = token
+            .trim_end_matches('=')
+            .chars()
+            .map(|c| {
+                if c == '+' {
+                    '-'
+                } else if c == '/' {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Self::new("opaque token", issuer, &folded)
+    }
+
+    /// How audit records and errors name the key: `iss + jti sha256:0123456789abcdef`.
+    pub fn label(&self) -> String {
+        format!("{} sha256:{}", self.basis, &self.hash[..16])
+    }
+}
+
+/// One opaque token has one spelling: no whitespace around or inside it, and only the RFC 6750
+/// `b64token` characters (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding at the end), plus `!`,
+/// which Salesforce access tokens carry. `Err` says what is wrong (never the token).
+pub fn opaque_token_syntax(token: &str) -> Result<(), String> {
+    if token.trim() != token {
+        return Err("the opaque token has whitespace around it".into());
+    }
+    let body = token.trim_end_matches('=');
+    if body.is_empty() {
+        return Err("the opaque token is empty".into());
+    }
+    match body.bytes().position(|b| !(b.is_ascii_alphanumeric() || b"-._~+/!".contains(&b))) {
+        Some(i) => Err(format!(
+            "the opaque token has a character outside the RFC 6750 token alphabet (A-Z a-z 0-9 - . _ ~ + / !, \
+             then = padding) at position {}",
+            i + 1
+        )),
+        None => Ok(()),
+    }
 }
 
 impl UpstreamIdentity {
@@ -106,6 +185,10 @@ struct JwksState {
 pub struct UpstreamProvider {
     pub config: ProviderConfig,
     condition: Option<Expression>,
+    /// Opaque tokens the provider refused, by replay key: when, and what it said.
+    refused: Option<moka::sync::Cache<String, Refused>>,
+    /// Calls left for UserInfo / introspection (a token bucket on the engine's clock).
+    budget: std::sync::Mutex<Budget>,
     mappings: Vec<(String, Expression)>,
     http: reqwest::Client,
     endpoints: RwLock<Option<Endpoints>>,
@@ -113,6 +196,34 @@ pub struct UpstreamProvider {
     jwks: RwLock<Arc<JwksState>>,
     jwks_lock: Mutex<()>,
     last_refetch: AtomicI64,
+}
+
+#[derive(Debug, Clone)]
+struct Refused {
+    at: i64,
+    check: &'static str,
+    detail: String,
+}
+
+/// A token bucket of outbound calls: `burst` at most, refilled `per_second` each second.
+#[derive(Debug, Default)]
+struct Budget {
+    spent: u64,
+    updated: Option<i64>,
+}
+
+impl Budget {
+    fn take(&mut self, now: i64, per_second: u32, burst: u32) -> bool {
+        let elapsed = self.updated.map_or(0, |t| now.saturating_sub(t).max(0)) as u64;
+        self.spent = self.spent.saturating_sub(elapsed.saturating_mul(per_second as u64));
+        self.updated = Some(self.updated.map_or(now, |t| t.max(now)));
+        if self.spent < burst as u64 {
+            self.spent += 1;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl std::fmt::Debug for UpstreamProvider {
@@ -161,6 +272,13 @@ impl UpstreamProvider {
                 .map_err(|e| anyhow::anyhow!("providers.{}.jwks_file: not a JWKS: {e}", config.name))?;
             jwks = jwks_from(set, i64::MAX / 2);
         }
+        let limits = &config.opaque_checks;
+        let refused = (limits.refusal_cache_seconds > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(limits.refusal_cache_entries)
+                .time_to_live(Duration::from_secs(limits.refusal_cache_seconds as u64))
+                .build()
+        });
         let endpoints = (!config.discovery).then(|| Endpoints {
             jwks_uri: config.jwks_uri.clone(),
             userinfo: config.userinfo_endpoint.clone(),
@@ -168,6 +286,8 @@ impl UpstreamProvider {
         });
         Ok(Self {
             condition,
+            refused,
+            budget: std::sync::Mutex::new(Budget::default()),
             mappings,
             http,
             endpoints: RwLock::new(endpoints),
@@ -323,12 +443,25 @@ impl UpstreamProvider {
         now: i64,
         trail: &mut Trail,
     ) -> Result<UpstreamIdentity, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(reject(
+                "format",
+                format!("the token is {} bytes long; at most {MAX_TOKEN_BYTES} are accepted", token.len()),
+            ));
+        }
+        if looks_like_jwe(token) {
+            return Err(reject(
+                "format",
+                "the token is encrypted (JWE, five segments); only signed JWTs (JWS) are accepted",
+            ));
+        }
         let mut id = if looks_like_jwt(token) {
             self.validate_jwt(token, declared, now, trail).await?
         } else {
             if declared == SubjectTokenType::IdToken || declared == SubjectTokenType::Jwt {
                 return Err(reject("format", "subject_token_type says JWT but the token is not a JWT"));
             }
+            opaque_token_syntax(token).map_err(|e| reject("format", e))?;
             trail.pass("format", "opaque access token");
             self.validate_opaque(token, now, trail).await?
         };
@@ -373,7 +506,7 @@ impl UpstreamProvider {
         now: i64,
         trail: &mut Trail,
     ) -> Result<UpstreamIdentity, Rejection> {
-        let jwt = UnverifiedJwt::parse(token).map_err(|e| reject("format", e))?;
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| reject(e.check, e.detail))?;
         let alg = jwt.header.alg.as_str();
         if alg.eq_ignore_ascii_case("none") {
             return Err(reject("algorithm", "unsigned tokens (alg \"none\") are never accepted"));
@@ -438,35 +571,60 @@ impl UpstreamProvider {
             ));
         }
         trail.pass("audience", format!("{:?}", auds));
+        // OIDC Core §3.1.3.7: a token for several audiences must say which one it was issued to.
+        if matches!(jwt.claims.get("aud"), Some(Value::Array(a)) if a.len() > 1) {
+            match jwt.claim_str("azp") {
+                Some(azp) if self.config.audiences.iter().any(|a| a == azp) => {
+                    trail.pass("authorized party", format!("azp {azp:?}"))
+                }
+                Some(azp) => {
+                    let name = &self.config.name;
+                    return Err(reject(
+                        "authorized party",
+                        format!(
+                            "upstream token has several audiences and azp {azp:?}, which is not an audience of \
+                             provider {name:?}: it was issued to another client"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(reject(
+                        "authorized party",
+                        "upstream token has several audiences but no azp naming the client it was issued to",
+                    ))
+                }
+            }
+        }
 
+        // Times come from the token: the arithmetic saturates, so no value wraps or overflows.
         let leeway = self.config.leeway_seconds;
         let exp = jwt.claim_i64("exp").ok_or_else(|| reject("expiry", "upstream token has no exp"))?;
-        if exp + leeway <= now {
-            return Err(reject("expiry", format!("upstream token expired {} s ago", now - exp)));
+        if exp.saturating_add(leeway) <= now {
+            return Err(reject("expiry", format!("upstream token expired {} s ago", now.saturating_sub(exp))));
         }
         if let Some(nbf) = jwt.claim_i64("nbf") {
-            if nbf - leeway > now {
+            if nbf.saturating_sub(leeway) > now {
                 return Err(reject(
                     "not before",
-                    format!("upstream token is not valid for another {} s (nbf)", nbf - now),
+                    format!("upstream token is not valid for another {} s (nbf)", nbf.saturating_sub(now)),
                 ));
             }
         }
         if let Some(iat) = jwt.claim_i64("iat") {
-            if iat - leeway > now {
+            if iat.saturating_sub(leeway) > now {
                 return Err(reject(
                     "issued at",
-                    format!("upstream token is issued {} s in the future (iat)", iat - now),
+                    format!("upstream token is issued {} s in the future (iat)", iat.saturating_sub(now)),
                 ));
             }
             if let Some(max) = self.config.max_token_age_seconds {
                 let born = jwt.claim_i64("auth_time").unwrap_or(iat).min(iat);
-                if now - born > max + leeway {
+                let age = now.saturating_sub(born);
+                if age > max.saturating_add(leeway) {
                     return Err(reject(
                         "max age",
                         format!(
-                            "upstream token is {} s old; provider {:?} accepts at most {max} s",
-                            now - born,
+                            "upstream token is {age} s old; provider {:?} accepts at most {max} s",
                             self.config.name
                         ),
                     ));
@@ -475,7 +633,17 @@ impl UpstreamProvider {
         } else if self.config.max_token_age_seconds.is_some() {
             return Err(reject("max age", "upstream token has no iat, so its age cannot be checked"));
         }
-        trail.pass("lifetime", format!("expires in {} s", exp - now));
+        trail.pass("lifetime", format!("expires in {} s", exp.saturating_sub(now)));
+
+        match jwt.claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => trail.pass("subject", "sub present"),
+            _ => {
+                return Err(reject(
+                    "subject",
+                    "upstream token has no sub (a non-empty string naming the user at the provider)",
+                ))
+            }
+        }
 
         let is_access = jwt.header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
             || jwt.claim_str("token_use") == Some("access");
@@ -498,6 +666,7 @@ impl UpstreamProvider {
         };
         trail.pass("token type", kind);
 
+        let replay_key = ReplayKey::of_jwt(&self.config.issuer, &jwt);
         Ok(UpstreamIdentity {
             provider: self.config.name.clone(),
             issuer: self.config.issuer.clone(),
@@ -505,23 +674,67 @@ impl UpstreamProvider {
             attributes: Map::new(),
             kind,
             expires_at: exp,
-            token_hash: sha256_hex(token.as_bytes()),
+            replay_key,
         })
     }
 
+    /// Asks the provider about an opaque token, unless it refused the same token (by replay key)
+    /// a short while ago, or this provider's budget of outbound calls is spent.
     async fn validate_opaque(&self, token: &str, now: i64, trail: &mut Trail) -> Result<UpstreamIdentity, Rejection> {
+        let replay_key = ReplayKey::of_opaque(&self.config.issuer, token);
         let endpoints = self.endpoints().await?;
-        let bound = now + self.config.opaque_token_ttl_seconds;
-        let (claims, expires_at, via) = if let Some(url) = &endpoints.introspection {
-            let (claims, exp) = self.introspect(url, token, now).await?;
-            (claims, exp.unwrap_or(bound).min(bound), "introspection")
+        let limits = &self.config.opaque_checks;
+        if let Some(r) = self.refused.as_ref().and_then(|c| c.get(&replay_key.hash)) {
+            let left = r.at.saturating_add(limits.refusal_cache_seconds).saturating_sub(now);
+            if left > 0 {
+                self.count_opaque_check("remembered refusal");
+                return Err(reject(
+                    r.check,
+                    format!(
+                        "provider {:?} refused this token {} s ago ({}); not asked again for {left} s",
+                        self.config.name,
+                        now.saturating_sub(r.at),
+                        r.detail
+                    ),
+                ));
+            }
+        }
+        let spent = !self.budget.lock().expect("budget lock").take(now, limits.per_second, limits.burst);
+        if spent {
+            self.count_opaque_check("budget spent");
+            return Err(unavailable(
+                "outbound budget",
+                format!(
+                    "outbound budget: provider {:?} takes at most {} UserInfo/introspection calls a second \
+                     (burst {}) from this server, and they are spent; retry shortly",
+                    self.config.name, limits.per_second, limits.burst
+                ),
+            ));
+        }
+        self.count_opaque_check("asked");
+        let bound = now.saturating_add(self.config.opaque_token_ttl_seconds);
+        let answer = if let Some(url) = &endpoints.introspection {
+            self.introspect(url, token, now)
+                .await
+                .map(|(claims, exp)| (claims, exp.unwrap_or(bound).min(bound), "introspection"))
         } else if let Some(url) = &endpoints.userinfo {
-            (self.userinfo(url, token).await?, bound, "userinfo")
+            self.userinfo(url, token).await.map(|claims| (claims, bound, "userinfo"))
         } else {
             return Err(reject(
                 "format",
                 format!("provider {:?} has no UserInfo or introspection endpoint for opaque tokens", self.config.name),
             ));
+        };
+        let (claims, expires_at, via) = match answer {
+            Ok(a) => a,
+            Err(r) => {
+                // Remembered only when the provider said no: an outage is not the token's fault.
+                if let (Some(cache), DenialCode::InvalidGrant) = (&self.refused, r.code) {
+                    cache
+                        .insert(replay_key.hash.clone(), Refused { at: now, check: r.check, detail: r.detail.clone() });
+                }
+                return Err(r);
+            }
         };
         trail.pass(via, format!("provider {:?} vouched for the token", self.config.name));
         if let Some(iss) = claims.get("iss").and_then(Value::as_str) {
@@ -539,8 +752,14 @@ impl UpstreamProvider {
             attributes: Map::new(),
             kind: "access_token (opaque)",
             expires_at,
-            token_hash: sha256_hex(token.as_bytes()),
+            replay_key,
         })
+    }
+
+    fn count_opaque_check(&self, result: &'static str) {
+        let provider = self.config.name.clone();
+        metrics::counter!("tokenbridge_upstream_opaque_checks_total", "provider" => provider, "result" => result)
+            .increment(1);
     }
 
     async fn userinfo(&self, url: &str, token: &str) -> Result<Value, Rejection> {
@@ -586,10 +805,10 @@ impl UpstreamProvider {
             return Err(reject("introspection", "provider's introspection says the token is not active"));
         }
         let exp = body.get("exp").and_then(Value::as_i64);
-        if exp.is_some_and(|e| e + self.config.leeway_seconds <= now) {
+        if exp.is_some_and(|e| e.saturating_add(self.config.leeway_seconds) <= now) {
             return Err(reject(
                 "expiry",
-                format!("upstream token expired {} s ago (introspection)", now - exp.unwrap_or(now)),
+                format!("upstream token expired {} s ago (introspection)", now.saturating_sub(exp.unwrap_or(now))),
             ));
         }
         Ok((body, exp))
@@ -678,5 +897,65 @@ impl UpstreamRegistry {
 
     pub fn all(&self) -> &[Arc<UpstreamProvider>] {
         &self.providers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_opaque_token_has_one_spelling() {
+        for ok in ["00D5g000004!AQ8AQ.x_y-z~1+2/3", "abc=", "abc=="] {
+            assert_eq!(opaque_token_syntax(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            (" abc", "whitespace"),
+            ("abc\n", "whitespace"),
+            ("a bc", "position 2"),
+            ("a=bc", "position 2"),
+            ("abc%", "position 4"),
+            ("abc\u{0}", "position 4"),
+            ("ab\u{e9}", "position 3"),
+            ("=", "empty"),
+        ] {
+            let e = opaque_token_syntax(bad).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn replay_keys_name_the_token_not_its_spelling() {
+        let k = |t: &str| ReplayKey::of_opaque("https://idp", t).hash;
+        assert_eq!(k("ab-_c"), k("ab-_c="));
+        assert_eq!(k("ab-_c"), k("ab+/c=="));
+        assert_ne!(k("ab-_c"), k("ab-_d"));
+        assert_ne!(k("abc"), ReplayKey::of_opaque("https://other", "abc").hash, "another issuer's token");
+        let jwt = |claims: &str| {
+            let b = |s: &str| crate::jose::b64url(s.as_bytes());
+            UnverifiedJwt::parse(&format!("{}.{}.{}", b(r#"{"alg":"ES256"}"#), b(claims), b("sig"))).unwrap()
+        };
+        let with_jti = ReplayKey::of_jwt("https://idp", &jwt(r#"{"jti":"j1","iat":1}"#));
+        assert_eq!(with_jti.basis, "iss + jti");
+        assert_eq!(with_jti, ReplayKey::of_jwt("https://idp", &jwt(r#"{"jti":"j1","iat":2}"#)));
+        let without = ReplayKey::of_jwt("https://idp", &jwt(r#"{"iat":1}"#));
+        assert_eq!(without.basis, "signed header and payload");
+        assert_ne!(without, ReplayKey::of_jwt("https://idp", &jwt(r#"{"iat":2}"#)));
+        assert!(with_jti.label().starts_with("iss + jti sha256:") && with_jti.label().len() == 33);
+    }
+
+    #[test]
+    fn the_outbound_budget_refills_with_time() {
+        let mut b = Budget::default();
+        assert!((0..3).all(|_| b.take(100, 2, 3)), "the burst");
+        assert!(!b.take(100, 2, 3));
+        assert!(b.take(101, 2, 3) && b.take(101, 2, 3), "two more a second later");
+        assert!(!b.take(101, 2, 3));
+        // A clock that steps back refills nothing; a long pause refills only the burst.
+        assert!(!b.take(50, 2, 3));
+        assert!((0..3).all(|_| b.take(10_000, 2, 3)));
+        assert!(!b.take(10_000, 2, 3));
+        assert!(!b.take(i64::MIN, 2, 3));
+        assert!(b.take(i64::MAX, u32::MAX, 3), "no overflow at the edges");
     }
 }

@@ -156,6 +156,7 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
         default_client: Some(DEMO_CLIENT_ID.into()),
         timeout_ms: 3000,
         login: None,
+        opaque_checks: Default::default(),
     });
     cfg.authorizer.routes = demo_routes();
     cfg

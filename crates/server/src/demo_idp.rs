@@ -38,7 +38,9 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokenbridge_core::jose::{b64url, b64url_decode, looks_like_jwt, pkce_s256, sha256_hex, Jwk, Signer};
+use tokenbridge_core::jose::{
+    b64url, b64url_decode, b64url_decode_lenient, looks_like_jwt, pkce_s256, sha256_hex, Jwk, Signer,
+};
 use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::secrets::{constant_time_eq, random_secret, uuid_v4};
 use tokenbridge_core::{Clock, Store};
@@ -280,7 +282,7 @@ async fn load_signer(store: &dyn Store) -> anyhow::Result<Signer> {
     let encoded = encoded.trim();
     let pkcs8 = STANDARD
         .decode(encoded)
-        .or_else(|_| b64url_decode(encoded))
+        .or_else(|_| b64url_decode_lenient(encoded))
         .with_context(|| format!("setting {SIGNING_KEY_SETTING} is not base64"))?;
     let mut signer = Signer::from_pkcs8(KeyAlgorithm::RS256, String::new(), &pkcs8)
         .with_context(|| format!("setting {SIGNING_KEY_SETTING} is not an RSA PKCS#8 key"))?;

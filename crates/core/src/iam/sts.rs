@@ -80,7 +80,7 @@ impl Engine {
         if !looks_like_jwt(token) {
             return Err(invalid(call, "format", "the web identity token is not a JWT".into()));
         }
-        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, "format", e))?;
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
         let own =
             iss == self.issuer || iss == COGNITO_IDENTITY_ISSUER || crate::userpool::is_pool_issuer(&self.issuer, &iss);

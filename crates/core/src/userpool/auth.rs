@@ -550,10 +550,14 @@ impl Engine {
     ) -> Answered {
         let answer = param(r, "ANSWER", call)?.to_string();
         let allowed = client.upstream_providers();
-        let iss = crate::jose::looks_like_jwt(&answer)
-            .then(|| crate::jose::UnverifiedJwt::parse(&answer).ok())
-            .flatten()
-            .and_then(|j| j.claim_str("iss").map(str::to_string));
+        // A malformed JWT (a padded spelling, say) is refused for its format.
+        let iss = match crate::jose::looks_like_jwt(&answer) {
+            true => crate::jose::UnverifiedJwt::parse(&answer)
+                .map_err(|e| call.fail("NotAuthorizedException", e.check, e.detail, WRONG_PASSWORD))?
+                .claim_str("iss")
+                .map(str::to_string),
+            false => None,
+        };
         let provider = match &iss {
             Some(iss) => self.upstreams.by_issuer(iss).filter(|p| allowed.iter().any(|a| a == p.name())),
             None if allowed.len() == 1 => self.upstreams.by_name(&allowed[0]),

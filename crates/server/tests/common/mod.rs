@@ -484,6 +484,7 @@ impl Server {
                 default_client: Some(DEMO_CLIENT.into()),
                 timeout_ms: 3000,
                 login: None,
+                opaque_checks: Default::default(),
             });
         }
         if let Some(configure) = opts.configure {
@@ -776,6 +777,8 @@ struct IdpState {
     jwks_down: AtomicBool,
     /// Opaque access token -> UserInfo answer.
     userinfo: Mutex<HashMap<String, Value>>,
+    /// UserInfo requests received.
+    userinfo_hits: AtomicUsize,
     gate: Mutex<Gate>,
 }
 
@@ -805,6 +808,7 @@ async fn idp_attacker_jwks(State(s): State<Arc<IdpState>>) -> Json<Value> {
 }
 
 async fn idp_userinfo(State(s): State<Arc<IdpState>>, headers: HeaderMap) -> Response {
+    s.userinfo_hits.fetch_add(1, Ordering::SeqCst);
     let (arrived, release) = {
         let mut g = s.gate.lock().unwrap();
         (g.arrived.take(), g.release.clone())
@@ -838,6 +842,7 @@ impl TestIdp {
             attacker_hits: AtomicUsize::new(0),
             jwks_down: AtomicBool::new(false),
             userinfo: Mutex::new(HashMap::new()),
+            userinfo_hits: AtomicUsize::new(0),
             gate: Mutex::new(Gate::default()),
         });
         let app = Router::new()
@@ -880,6 +885,11 @@ impl TestIdp {
 
     pub fn attacker_jwks_hits(&self) -> usize {
         self.state.attacker_hits.load(Ordering::SeqCst)
+    }
+
+    /// How many UserInfo requests the provider has received.
+    pub fn userinfo_hits(&self) -> usize {
+        self.state.userinfo_hits.load(Ordering::SeqCst)
     }
 
     /// Registers an opaque access token its UserInfo vouches for.

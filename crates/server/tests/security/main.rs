@@ -14,6 +14,7 @@ mod cors;
 mod denial_of_service;
 mod enumeration;
 mod forward_auth_paths;
+mod jose_catalogue;
 mod jose_claims;
 mod one_time_use;
 mod secrets_at_rest;

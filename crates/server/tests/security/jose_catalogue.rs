@@ -1,15 +1,15 @@
-//! Crafted upstream tokens against a provider whose keys the test controls: a third-party
-//! issuer (`TestIdp`) publishing its JWKS over real HTTP, configured as provider `test`.
+//! Item 13, the JOSE attack catalogue: crafted upstream tokens against a provider whose keys
+//! the test controls (a third-party issuer, `TestIdp`, publishing its JWKS over real HTTP,
+//! configured as provider `test`), and crafted bearer tokens at this system's own token paths.
 //! Each forged token must be refused with the check that caught it named, and the one
-//! legitimately signed token must pass whatever its header claims about key sources.
+//! legitimately signed token must pass whatever its header claims about key sources. The JOSE
+//! framing's own unit tests are in `crates/core/src/jose.rs`.
 
-mod common;
-
+use crate::common::*;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair as _;
 use aws_lc_rs::{hmac, rsa};
 use base64::Engine as _;
-use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::jose::{b64url, b64url_decode};
 use tokenbridge_core::model::AuditQuery;
@@ -243,9 +243,11 @@ async fn rejects_wrong_audience() {
         assert_oauth_error(&r, 400, "invalid_grant", "audience", &[&t]);
         assert!(r.str("error_description").contains("is not accepted by provider \"test\""));
     }
-    // One accepted audience among several is enough.
+    // One accepted audience among several is enough when `azp` names it (OIDC Core §3.1.3.7;
+    // without azp, or with another client's, see jose_claims.rs).
     let mut claims = alice(&idp, &s);
     claims["aud"] = json!(["someone-else", TEST_AUDIENCE]);
+    claims["azp"] = json!(TEST_AUDIENCE);
     exchange(&s, &idp.token(&claims)).await.assert_ok();
 }
 
@@ -311,4 +313,163 @@ async fn stale_jwks_refetch_is_rate_limited_while_the_provider_is_down() {
         exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
     }
     assert_eq!(idp.jwks_hits(), 2, "no further refetch within REFETCH_INTERVAL");
+}
+
+// --- the token paths, as an attacker tries them ---
+
+/// RFC 8693 at `/oauth2/token` naming the provider, so the form can carry any bytes.
+async fn exchange_form(s: &Server, token: &str, token_type: &str) -> Resp {
+    s.token_basic(&[
+        ("grant_type", GRANT_TOKEN_EXCHANGE),
+        ("subject_token", token),
+        ("subject_token_type", token_type),
+        ("provider", TEST_PROVIDER),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn rejects_alg_case_variants() {
+    let (idp, s) = setup().await;
+    let claims = alice(&idp, &s);
+    for alg in ["rs256", "Rs256", "RS256 ", "rS256"] {
+        let header = json!({ "alg": alg, "kid": TEST_KID, "typ": "JWT" });
+        let t = sign_with_header(&idp.key, &header, &claims);
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "is not allowed for provider \"test\"", &[&t]);
+    }
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        let header = json!({ "alg": alg, "kid": TEST_KID, "typ": "JWT" });
+        let t = format!("{}.{}.", b64json(&header), b64json(&claims));
+        let r = exchange(&s, &t).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "unsigned tokens (alg \"none\") are never accepted", &[&t]);
+    }
+}
+
+#[tokio::test]
+async fn rejects_empty_and_noncanonical_signatures() {
+    let (idp, s) = setup().await;
+    let claims = alice(&idp, &s);
+    let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
+    let empty = format!("{}.{}.", b64json(&header), b64json(&claims));
+    let r = exchange(&s, &empty).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&empty]);
+    // The same signature bytes written another way: stray bits in the last character, or the
+    // standard base64 alphabet.
+    let t = idp.token(&claims);
+    let (input, sig) = t.rsplit_once('.').unwrap();
+    let last = sig.chars().last().unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let stray = alphabet.chars().nth(alphabet.find(last).unwrap() | 1).unwrap();
+    let with_stray_bits = format!("{input}.{}{stray}", &sig[..sig.len() - 1]);
+    let r = exchange(&s, &with_stray_bits).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "signature is not canonical base64url", &[&t]);
+    if sig.contains(['-', '_']) {
+        let standard = format!("{input}.{}", sig.replace('-', "+").replace('_', "/"));
+        let r = exchange(&s, &standard).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "signature is not canonical base64url", &[&t]);
+    }
+    exchange(&s, &t).await.assert_ok();
+}
+
+#[tokio::test]
+async fn rejects_jwe_compact_tokens() {
+    let (idp, s) = setup().await;
+    let header = json!({ "alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": TEST_KID });
+    let jwe = format!(
+        "{}.{}.{}.{}.{}",
+        b64json(&header),
+        b64url(&[7; 256]),
+        b64url(&[1; 12]),
+        b64url(b"ct"),
+        b64url(&[2; 16])
+    );
+    // Whichever door, with or without naming the provider: refused for being encrypted.
+    let r = s.exchange_bearer(&jwe, &[]).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "encrypted (JWE", &[&jwe]);
+    let r = exchange_form(&s, &jwe, TT_ID_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "encrypted (JWE", &[&jwe]);
+    let r = exchange_form(&s, &jwe, TT_ACCESS_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "encrypted (JWE", &[&jwe]);
+    assert_eq!(idp.userinfo_hits(), 0, "an encrypted token is never sent to UserInfo");
+}
+
+#[tokio::test]
+async fn rejects_nested_jws() {
+    let (idp, s) = setup().await;
+    let inner = idp.token(&alice(&idp, &s));
+    let header = json!({ "alg": "RS256", "kid": TEST_KID, "cty": "JWT" });
+    let input = format!("{}.{}", b64json(&header), b64url(inner.as_bytes()));
+    let nested = format!("{input}.{}", b64url(&idp.key.sign(input.as_bytes())));
+    let r = exchange(&s, &nested).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "nested JWT", &[&nested, &inner]);
+    // The inner token itself is untouched by the attempt.
+    exchange(&s, &inner).await.assert_ok();
+}
+
+#[tokio::test]
+async fn rejects_whitespace_and_control_characters_in_tokens() {
+    let (idp, s) = setup().await;
+    let t = idp.token(&alice(&idp, &s));
+    let (h, rest) = t.split_once('.').unwrap();
+    let cases = [
+        (format!("{t}\n"), "signature is not canonical base64url"),
+        (format!("{t} "), "signature is not canonical base64url"),
+        (format!("{h}.\n{rest}"), "payload is not canonical base64url"),
+        (format!("{h}\t.{rest}"), "header is not canonical base64url"),
+        (format!(" {t}"), "whitespace around it"),
+        (format!("{t}\u{0}"), "signature is not canonical base64url"),
+    ];
+    for (spelling, why) in cases {
+        let r = exchange_form(&s, &spelling, TT_ACCESS_TOKEN).await;
+        assert_oauth_error(&r, 400, "invalid_grant", why, &[&t]);
+    }
+    assert_eq!(idp.userinfo_hits(), 0, "no spelling of a JWT is sent to UserInfo");
+    exchange(&s, &t).await.assert_ok();
+}
+
+#[tokio::test]
+async fn rejects_very_long_tokens_before_any_work() {
+    let (idp, s) = setup().await;
+    let mut claims = alice(&idp, &s);
+    claims["padding"] = json!("x".repeat(20_000));
+    let long_jwt = idp.token(&claims);
+    let r = exchange_form(&s, &long_jwt, TT_ID_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "at most 16384 are accepted", &[&long_jwt]);
+    let long_opaque = "o".repeat(20_000);
+    let r = exchange_form(&s, &long_opaque, TT_ACCESS_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "at most 16384 are accepted", &[&long_opaque]);
+    let r = s.exchange_bearer(&long_opaque, &[("provider", TEST_PROVIDER)]).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "at most 16384 are accepted", &[&long_opaque]);
+    assert_eq!(idp.userinfo_hits(), 0, "a long token is never sent upstream");
+}
+
+#[tokio::test]
+async fn token_types_are_not_confused() {
+    let (idp, s) = setup().await;
+    // Upstream: an RFC 9068 access token presented as an id token, and an id token as an access token.
+    let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "at+jwt" });
+    let at = sign_with_header(&idp.key, &header, &alice(&idp, &s));
+    let r = exchange_form(&s, &at, TT_ID_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "an access token was presented as an id token", &[&at]);
+    let mut id_claims = alice(&idp, &s);
+    id_claims["nonce"] = json!("n-1");
+    let id = idp.token(&id_claims);
+    let r = exchange_form(&s, &id, TT_ACCESS_TOKEN).await;
+    assert_oauth_error(&r, 400, "invalid_grant", "an id token was presented as an access token", &[&id]);
+    // Ours: the id token is not a bearer for UserInfo nor for an API route, and neither of our
+    // tokens is an upstream token.
+    let set = s.sign_in("alice").await;
+    let own_id = set["id_token"].as_str().unwrap();
+    let own_access = set["access_token"].as_str().unwrap();
+    let r = s.userinfo(own_id).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.text.contains("token_use is \\\"id\\\", expected \\\"access\\\""), "{}", r.text);
+    let r = s.send(s.http.get(s.url("/forward-auth/demo/api/hello")).bearer_auth(own_id)).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    s.send(s.http.get(s.url("/forward-auth/demo/api/hello")).bearer_auth(own_access)).await.assert_ok();
+    for own in [own_id, own_access] {
+        let r = s.exchange_bearer(own, &[]).await;
+        assert_oauth_error(&r, 400, "invalid_grant", "this system's own token is not an upstream token", &[own]);
+    }
 }
