@@ -1,16 +1,29 @@
 //! The embedded store's files hold private keys, sealed secrets and hashes: they are readable by
-//! their owner only, whatever the umask (files 0600, the data directory 0700). Files an older
-//! version left open to others are tightened, with a warning naming them.
+//! their owner only, whatever the umask (files 0600, a data directory made here 0700). Database
+//! files an older version left open to others are tightened, with a warning naming them; an
+//! existing directory is only warned about (it may be `/tmp` or a home directory, which a chmod
+//! would break for others; the files in it are private anyway).
 
 use std::path::Path;
 
-/// Creates the data directory (and missing parents) as 0700, or tightens an existing one.
+/// Creates the data directory (and missing parents) as 0700; an existing one open to others is
+/// named in a warning.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-        tighten(dir, 0o700)
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if dir.is_dir() {
+            let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{mode:o}"),
+                    "the data directory is open to others (its database files are not); chmod 700 it"
+                );
+            }
+            return Ok(());
+        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(dir)
@@ -41,7 +54,7 @@ pub(crate) fn private_database_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Sets `mode` on `path` when its group or others may access it.
+/// Sets `mode` on the file `path` when its group or others may access it.
 #[cfg(unix)]
 fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -52,7 +65,7 @@ fn tighten(path: &Path, mode: u32) -> std::io::Result<()> {
             path = %path.display(),
             was = format!("{was:o}"),
             now = format!("{mode:o}"),
-            "others could read this file or directory of secrets; made it readable by its owner only"
+            "others could read this file of secrets; made it readable by its owner only"
         );
     }
     Ok(())
