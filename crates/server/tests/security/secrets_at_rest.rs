@@ -138,7 +138,7 @@ async fn a_sealed_key_moved_to_another_kid_does_not_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unsealed_key_that_is_not_its_kids_is_refused() {
+async fn a_private_key_not_matching_its_public_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(dir.path()).await;
     let e = engine(&store, None).await.unwrap();
