@@ -11,6 +11,7 @@ use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::config::Config;
 use tokenbridge_core::directory::{Directory, NewUser};
 use tokenbridge_core::model::{AuditQuery, KeyAlgorithm, User};
+use tokenbridge_core::secrets::is_sealed;
 use tokenbridge_core::{Engine, Store, SystemClock};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -216,7 +217,8 @@ async fn keys(mut cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
             for k in keys {
                 println!(
                     "{}",
-                    json!({"kid": k.kid, "alg": k.alg.as_str(), "active": k.active, "created_at": k.created_at, "publish_until": k.publish_until})
+                    json!({"kid": k.kid, "alg": k.alg.as_str(), "active": k.active, "created_at": k.created_at,
+                           "publish_until": k.publish_until, "sealed": is_sealed(&k.private_pkcs8)})
                 );
             }
         }

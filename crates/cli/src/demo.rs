@@ -24,7 +24,8 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => tempfile::Builder::new().prefix("tokenbridge-demo-").tempdir()?.keep(),
     };
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    tokenbridge_store::private_dir(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // Absolute, so the printed commands work from any directory.
     let data_dir = std::path::absolute(&data_dir)?;
     let listener =
@@ -125,7 +126,10 @@ Press Ctrl-C to stop.
         sk = s("/cognito/admin_secret_access_key"),
         region = s("/cognito/region"),
         dir = data_dir.display(),
-        admin = s("/admin_token"),
+        admin = match s("/admin_token") {
+            t if t.is_empty() => "<another instance made it: see its demo.json, or set TOKENBRIDGE_ADMIN_TOKEN>".into(),
+            t => t,
+        },
         au = up(&alice, "upstream_username"),
         ap = up(&alice, "upstream_password"),
         lu = up(&alice, "username"),

@@ -34,7 +34,7 @@ pub fn storage_location(cfg: &Config) -> anyhow::Result<String> {
         .data_dir
         .clone()
         .context("no state given: pass --config with storage.data_dir, --data-dir, or set TOKENBRIDGE_DATA_DIR")?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    tokenbridge_store::private_dir(&dir).with_context(|| format!("cannot create data dir {}", dir.display()))?;
     Ok(dir.join("tokenbridge.db").display().to_string())
 }
 

@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use crate::jose::{JwkSet, Signer, UnverifiedJwt, VerifyingKey};
 use crate::model::{Client, KeyAlgorithm, SigningKeyRecord, User};
-use crate::secrets::{is_sealed, uuid_v4, MasterKey};
+use crate::secrets::{is_bound, is_sealed, uuid_v4, MasterKey};
 use crate::store::Store;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -47,6 +47,7 @@ impl KeyRing {
         publish_for: i64,
     ) -> anyhow::Result<Self> {
         ensure_first_key(&store, &clock, master.as_deref(), algorithm, publish_for).await?;
+        seal_at_rest(&store, master.as_deref()).await?;
         let snapshot = build_snapshot(&store, master.as_deref()).await?;
         if snapshot.active.alg != algorithm {
             // Keys are shared state: a changed setting must not silently re-key every instance.
@@ -188,7 +189,7 @@ async fn new_key(
         kid: kid.clone(),
         alg,
         private_pkcs8: match master {
-            Some(m) => m.seal(&pkcs8),
+            Some(m) => m.seal_for(&sealed_name(&kid), &pkcs8),
             None => pkcs8,
         },
         public_jwk: serde_json::to_string(&signer.public_jwk())?,
@@ -200,6 +201,43 @@ async fn new_key(
     Ok(kid)
 }
 
+/// What a signing key's sealed private key is bound to: its kid.
+fn sealed_name(kid: &str) -> String {
+    format!("signing key {kid}")
+}
+
+/// At start: with a master key, every private key stored unsealed or sealed in the older unbound
+/// form is resealed bound to its kid, each by one compare-and-swap (of instances starting
+/// together, one writes; the others find it done). Without one, each unsealed key is named in a
+/// warning (its kid, never the key).
+async fn seal_at_rest(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> anyhow::Result<()> {
+    for r in store.list_signing_keys().await? {
+        let Some(m) = master else {
+            if !is_sealed(&r.private_pkcs8) {
+                tracing::warn!(
+                    kid = %r.kid,
+                    "signing key stored unsealed: anyone who reads the database can sign tokens; \
+                     configure a master key (TOKENBRIDGE_MASTER_KEY or issuer.master_key_file) to seal it"
+                );
+            }
+            continue;
+        };
+        if is_bound(&r.private_pkcs8) {
+            continue;
+        }
+        let name = sealed_name(&r.kid);
+        let pkcs8 = if is_sealed(&r.private_pkcs8) {
+            m.open_for(&name, &r.private_pkcs8).map_err(|e| anyhow::anyhow!("signing key {}: {e}", r.kid))?
+        } else {
+            r.private_pkcs8.clone()
+        };
+        if store.replace_signing_key_private(&r.kid, &r.private_pkcs8, &m.seal_for(&name, &pkcs8)).await? {
+            tracing::info!(kid = %r.kid, "signing key resealed with the master key, bound to its kid");
+        }
+    }
+    Ok(())
+}
+
 async fn build_snapshot(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> anyhow::Result<KeySnapshot> {
     let records = store.list_signing_keys().await?;
     let mut active = None;
@@ -208,17 +246,24 @@ async fn build_snapshot(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> a
     for r in &records {
         let jwk: crate::jose::Jwk = serde_json::from_str(&r.public_jwk)?;
         verifiers.insert(r.kid.clone(), Arc::new(VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::msg)?));
-        jwks.keys.push(jwk);
+        jwks.keys.push(jwk.clone());
         if r.active {
             let pkcs8 = match (master, is_sealed(&r.private_pkcs8)) {
-                (Some(m), true) => m.open(&r.private_pkcs8).map_err(anyhow::Error::msg)?,
+                (Some(m), true) => m
+                    .open_for(&sealed_name(&r.kid), &r.private_pkcs8)
+                    .map_err(|e| anyhow::anyhow!("signing key {}: {e}", r.kid))?,
                 (None, true) => anyhow::bail!(
                     "signing key {} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)",
                     r.kid
                 ),
                 (_, false) => r.private_pkcs8.clone(),
             };
-            active = Some(Arc::new(Signer::from_pkcs8(r.alg, r.kid.clone(), &pkcs8)?));
+            let signer = Signer::from_pkcs8(r.alg, r.kid.clone(), &pkcs8)?;
+            // A private key stored under another key's record would sign tokens nobody verifies.
+            if signer.public_jwk() != jwk {
+                anyhow::bail!("signing key {}: its private key does not match its public key in the JWKS", r.kid);
+            }
+            active = Some(Arc::new(signer));
         }
     }
     let active = active.ok_or_else(|| anyhow::anyhow!("no active signing key in storage"))?;

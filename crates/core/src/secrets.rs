@@ -35,7 +35,12 @@ pub fn matches_sha256(presented: &str, stored_sha256_hex: &str) -> bool {
     constant_time_eq(crate::jose::sha256_hex(presented.as_bytes()).as_bytes(), stored_sha256_hex.as_bytes())
 }
 
+/// Sealed, bound to nothing but the prefix: session tokens, cookies, and at-rest values written
+/// by older versions (still opened, and resealed bound when an instance starts).
 const SEALED_PREFIX: &[u8] = b"tbseal1:";
+/// Sealed at rest and bound to what the value is (a signing key's kid, a setting's name): that
+/// name is in the associated data, so a value moved under another name does not open.
+const BOUND_PREFIX: &[u8] = b"tbseal2:";
 
 /// The master key that seals signing keys at rest (AES-256-GCM).
 pub struct MasterKey(LessSafeKey);
@@ -85,14 +90,60 @@ impl MasterKey {
             .map_err(|_| "sealed value does not open with this master key".to_string())?;
         Ok(plain.to_vec())
     }
+
+    /// Seals a value kept at rest as `name` (e.g. `signing key <kid>`): it opens only as `name`.
+    pub fn seal_for(&self, name: &str, plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes::<NONCE_LEN>();
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(bound_aad(name)), &mut buf)
+            .expect("AES-GCM sealing does not fail");
+        [BOUND_PREFIX, &nonce_bytes, &buf].concat()
+    }
+
+    /// Opens a value kept at rest as `name`: sealed for `name` by [`Self::seal_for`], or in the
+    /// older unbound form (which [`is_bound`] tells apart, so it can be resealed).
+    pub fn open_for(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        let Some(rest) = sealed.strip_prefix(BOUND_PREFIX) else { return self.open(sealed) };
+        if rest.len() < NONCE_LEN {
+            return Err(format!("the sealed {name} is truncated"));
+        }
+        let (nonce, ct) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce")?;
+        let mut buf = ct.to_vec();
+        let plain = self.0.open_in_place(nonce, Aad::from(bound_aad(name)), &mut buf).map_err(|_| {
+            format!(
+                "the sealed {name} does not open with this master key: it was sealed with another \
+                 master key, or for another key id or setting and moved here"
+            )
+        })?;
+        Ok(plain.to_vec())
+    }
 }
 
+fn bound_aad(name: &str) -> Vec<u8> {
+    [BOUND_PREFIX, name.as_bytes()].concat()
+}
+
+/// Whether `bytes` are sealed (bound or in the older unbound form).
 pub fn is_sealed(bytes: &[u8]) -> bool {
-    bytes.starts_with(SEALED_PREFIX)
+    bytes.starts_with(SEALED_PREFIX) || bytes.starts_with(BOUND_PREFIX)
+}
+
+/// Whether `bytes` are sealed bound to a name ([`MasterKey::seal_for`]).
+pub fn is_bound(bytes: &[u8]) -> bool {
+    bytes.starts_with(BOUND_PREFIX)
+}
+
+/// What a sealed setting is bound to.
+fn setting_name(setting: &str) -> String {
+    format!("setting {setting}")
 }
 
 /// A 32-byte server key kept in the store under `setting`: made once (the first instance's wins),
-/// shared by every instance, sealed with the master key when one is configured.
+/// shared by every instance, sealed with the master key (bound to `setting`) when one is
+/// configured. A key found unsealed, or sealed in the older unbound form, while a master key is
+/// configured is resealed in place: one write of the same key, so instances doing it at once agree.
 pub async fn load_server_key(
     store: &dyn crate::store::Store,
     master: Option<&MasterKey>,
@@ -100,20 +151,31 @@ pub async fn load_server_key(
 ) -> anyhow::Result<MasterKey> {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
+    let name = setting_name(setting);
+    let sealed_form =
+        |m: &MasterKey, b64: &str| format!("sealed:{}", STANDARD.encode(m.seal_for(&name, b64.as_bytes())));
     let fresh = STANDARD.encode(random_bytes::<32>());
     let stored_form = match master {
-        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(fresh.as_bytes()))),
+        Some(m) => sealed_form(m, &fresh),
         None => format!("plain:{fresh}"),
     };
     let stored = store.put_setting_if_absent(setting, &stored_form).await?;
-    let b64 = if let Some(p) = stored.strip_prefix("plain:") {
-        p.to_string()
+    let (b64, bound) = if let Some(p) = stored.strip_prefix("plain:") {
+        (p.to_string(), false)
     } else {
         let sealed = stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown encoding of {setting}"))?;
-        let m = master.ok_or_else(|| anyhow::anyhow!("{setting} is sealed but no master key is configured"))?;
-        String::from_utf8(m.open(&STANDARD.decode(sealed)?).map_err(|e| anyhow::anyhow!(e))?)?
+        let m = master.ok_or_else(|| {
+            anyhow::anyhow!("{setting} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)")
+        })?;
+        let bytes = STANDARD.decode(sealed)?;
+        (String::from_utf8(m.open_for(&name, &bytes).map_err(|e| anyhow::anyhow!(e))?)?, is_bound(&bytes))
     };
-    MasterKey::from_base64(&b64).map_err(|e| anyhow::anyhow!(e))
+    let key = MasterKey::from_base64(&b64).map_err(|e| anyhow::anyhow!(e))?;
+    if let (Some(m), false) = (master, bound) {
+        store.put_setting(setting, &sealed_form(m, &b64)).await?;
+        tracing::info!(setting, "server key resealed with the master key");
+    }
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -130,6 +192,24 @@ mod tests {
         assert_eq!(k1.open(&sealed).unwrap(), b"private key");
         assert!(k2.open(&sealed).is_err());
         assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn a_bound_value_opens_only_under_its_name() {
+        use base64::Engine as _;
+        let k1 = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+        let k2 = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
+        let sealed = k1.seal_for("signing key a", b"private key");
+        assert!(is_sealed(&sealed) && is_bound(&sealed));
+        assert_eq!(k1.open_for("signing key a", &sealed).unwrap(), b"private key");
+        let moved = k1.open_for("signing key b", &sealed).unwrap_err();
+        assert!(moved.contains("signing key b") && moved.contains("another key id"), "{moved}");
+        assert!(k2.open_for("signing key a", &sealed).is_err());
+        assert!(k1.open(&sealed).is_err(), "a bound value is not an unbound one");
+        // The older unbound form still opens, and is told apart.
+        let old = k1.seal(b"private key");
+        assert!(is_sealed(&old) && !is_bound(&old));
+        assert_eq!(k1.open_for("signing key a", &old).unwrap(), b"private key");
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub trait Store: Send + Sync + 'static {
     async fn activate_signing_key(&self, kid: &str, retire_publish_until: i64) -> StoreResult<()>;
     /// Removes keys whose `publish_until` is before `now`; returns how many.
     async fn purge_retired_keys(&self, now: i64) -> StoreResult<u64>;
+    /// Compare-and-swap of a key's stored private key (resealing at rest): replaces it with `new`
+    /// only if it is still `expected`; returns whether it did. Of instances resealing the same
+    /// key at once, one writes and the others see that it changed.
+    async fn replace_signing_key_private(&self, kid: &str, expected: &[u8], new: &[u8]) -> StoreResult<bool>;
 
     // --- refresh tokens ---
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> StoreResult<()>;

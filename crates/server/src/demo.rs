@@ -1,6 +1,7 @@
 //! `tokenbridge demo`: the broker, the built-in demo upstream provider, a demo client and seeded
-//! users, all on one listener and one data directory. Seeding is idempotent and every secret is
-//! kept in the store, so a second demo process on the same database shares everything.
+//! users, all on one listener and one data directory. Seeding is idempotent and the secrets the
+//! demo's parts need back are kept in the store, so a second demo process on the same database
+//! shares them; the admin token is kept there only as a hash (see [`demo_admin_token`]).
 
 use crate::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
 use crate::AppState;
@@ -14,8 +15,10 @@ use tokenbridge_core::config::{
     UserPoolClientConfig, UserPoolConfig,
 };
 use tokenbridge_core::directory::NewUser;
+use tokenbridge_core::engine::ADMIN_TOKEN_SETTING;
 use tokenbridge_core::identity::IdentityPoolSpec;
-use tokenbridge_core::secrets::{random_secret, uuid_v4};
+use tokenbridge_core::jose::sha256_hex;
+use tokenbridge_core::secrets::{matches_sha256, random_secret, uuid_v4};
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::userpool::{new_client_id, IssuerForm, LogCodeSender};
 use tokenbridge_core::{Clock, Engine, Store, SystemClock};
@@ -106,8 +109,9 @@ pub struct Demo {
     pub app: Router,
     /// What `demo.json` holds.
     pub info: Value,
-    /// The admin token, printed at start.
-    pub admin_token: String,
+    /// The admin token, printed at start; `None` when another instance on the same store made
+    /// it (its demo.json holds it).
+    pub admin_token: Option<String>,
 }
 
 async fn shared_secret(store: &Arc<dyn Store>, key: &str) -> anyhow::Result<String> {
@@ -237,7 +241,7 @@ pub async fn prepare_with_clock(
 ) -> anyhow::Result<Demo> {
     let client_secret = shared_secret(&store, "demo.client_secret").await?;
     let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
-    let admin_token = shared_secret(&store, "demo.admin_token").await?;
+    let admin_token = demo_admin_token(&store, data_dir).await?;
 
     let pool = DemoPool {
         client_id: shared_value(&store, "demo.pool_client_id", new_client_id).await?,
@@ -252,7 +256,8 @@ pub async fn prepare_with_clock(
 
     let identity_pools = IdentityPoolIds::shared(&store).await?;
 
-    let mut config = demo_config(base_url, &client_secret, &admin_token, algorithm);
+    let mut config = demo_config(base_url, &client_secret, admin_token.as_deref().unwrap_or_default(), algorithm);
+    config.admin.token = admin_token.clone();
     demo_user_pool(&mut config, &pool);
     demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
     config.apply_authorizer_env();
@@ -344,20 +349,58 @@ pub async fn prepare_with_clock(
             "expect": s.expect,
         })).collect::<Vec<_>>(),
     });
-    std::fs::create_dir_all(data_dir)?;
-    write_private(&data_dir.join("demo.json"), &serde_json::to_string_pretty(&info)?)?;
+    tokenbridge_store::private_dir(data_dir)?;
+    write_private(&data_dir.join(DEMO_JSON), &serde_json::to_string_pretty(&info)?)?;
     Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, info, admin_token })
 }
 
-/// demo.json holds secrets: readable by its owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+/// The file in the data directory holding every secret a script needs (the admin token too).
+const DEMO_JSON: &str = "demo.json";
+
+/// Where demos before this version kept the admin token in plain text in the store.
+const LEGACY_ADMIN_TOKEN: &str = "demo.admin_token";
+
+/// The demo's admin token. The store keeps only its hash, as any deployment's; the token itself
+/// is in this data directory's demo.json (0600), where scripts read it. It is, in order:
+/// `TOKENBRIDGE_ADMIN_TOKEN` when set (so several instances on one store can share one); the
+/// token demo.json holds, or an older demo kept in the store (erased from there now), while it is
+/// still the store's admin token; a new one when the store has none. When the store has another
+/// (another instance on the same store made it; its demo.json holds it), this one is `None`.
+async fn demo_admin_token(store: &Arc<dyn Store>, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if let Some(t) = std::env::var("TOKENBRIDGE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()) {
+        return Ok(Some(t));
     }
-    Ok(())
+    let legacy = store.get_setting(LEGACY_ADMIN_TOKEN).await?.filter(|t| !t.is_empty());
+    if legacy.is_some() {
+        store.put_setting(LEGACY_ADMIN_TOKEN, "").await?;
+    }
+    let written = std::fs::read_to_string(data_dir.join(DEMO_JSON))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|info| info["admin_token"].as_str().map(str::to_string));
+    if let Some(hash) = store.get_setting(ADMIN_TOKEN_SETTING).await? {
+        if let Some(t) = [written, legacy].into_iter().flatten().find(|t| matches_sha256(t, &hash)) {
+            return Ok(Some(t));
+        }
+    }
+    let fresh = random_secret();
+    let hash = sha256_hex(fresh.as_bytes());
+    Ok((store.put_setting_if_absent(ADMIN_TOKEN_SETTING, &hash).await? == hash).then_some(fresh))
+}
+
+/// demo.json holds secrets: readable by its owner only, from the moment it exists (an existing
+/// file is made private before anything is written to it).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())
 }
 
 fn capitalize(s: &str) -> String {

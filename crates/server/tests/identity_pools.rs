@@ -735,7 +735,8 @@ async fn bad_logins_are_not_authorized() {
     let r = ids.get_id(&none, ids.logins(&alice)).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Token is not from a supported provider of this identity pool.");
 
-    // Server-side token check: after a global sign-out the id token is refused.
+    // After a global sign-out the id token is refused (the session check, with or without
+    // ServerSideTokenCheck).
     let result = ids.sign_in("bob", "bob-local-pw").await;
     let bob = result["IdToken"].as_str().unwrap().to_string();
     ids.identity_of(&pool, &bob).await;
@@ -743,7 +744,7 @@ async fn bad_logins_are_not_authorized() {
     out.assert_ok();
     let r = ids.get_id(&pool, ids.logins(&bob)).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Invalid login token. Token has been revoked.");
-    assert_eq!(first_failure(&record_of(&s, &r, "GetId").await).0, "server-side token check");
+    assert_eq!(first_failure(&record_of(&s, &r, "GetId").await).0, "session");
 }
 
 #[tokio::test]

@@ -28,6 +28,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     links(&*store).await;
     clients(&*store).await;
     signing_keys(&*store).await;
+    concurrent_reseal(store.clone()).await;
     refresh_tokens(&*store).await;
     reuse_grace(&*store).await;
     user_sessions(&*store).await;
@@ -445,6 +446,47 @@ pub async fn signing_keys(store: &dyn Store) {
     check_only_active(&keys, &k2.kid);
     store.purge_retired_keys(i64::MAX).await.unwrap();
     check_only_active(&store.list_signing_keys().await.unwrap(), &k2.kid);
+
+    // Resealing replaces the private key only while it is what the caller saw.
+    let sealed = vec![b's', 0x00, 0xff];
+    assert!(store.replace_signing_key_private(&k2.kid, &k2.private_pkcs8, &sealed).await.unwrap());
+    assert!(!store.replace_signing_key_private(&k2.kid, &k2.private_pkcs8, b"late").await.unwrap());
+    assert!(!store.replace_signing_key_private(&format!("{t}missing"), &sealed, b"x").await.unwrap());
+    let after = find(&store.list_signing_keys().await.unwrap(), &k2.kid).unwrap();
+    assert_eq!(after, SigningKeyRecord { private_pkcs8: sealed, active: true, ..k2.clone() }, "only the key changed");
+}
+
+/// Instances resealing one key at once: exactly one replaces it, the others see it changed.
+pub async fn concurrent_reseal(store: Arc<dyn Store>) {
+    let t = tag();
+    let key = SigningKeyRecord {
+        kid: format!("{t}reseal"),
+        alg: KeyAlgorithm::ES256,
+        private_pkcs8: b"plain".to_vec(),
+        public_jwk: "{}".into(),
+        created_at: now(),
+        active: false,
+        publish_until: Some(now() + 60),
+    };
+    store.insert_signing_key(&key).await.unwrap();
+    let racers = 50;
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for i in 0..racers {
+        let (store, barrier, kid) = (store.clone(), barrier.clone(), key.kid.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let new = format!("sealed{i}").into_bytes();
+            store.replace_signing_key_private(&kid, b"plain", &new).await.map(|won| won.then_some(new))
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.expect("task").expect("replace_signing_key_private"));
+    }
+    assert_eq!(winners.len(), 1, "exactly one reseal wins");
+    let stored = store.list_signing_keys().await.unwrap().into_iter().find(|k| k.kid == key.kid).unwrap();
+    assert_eq!(stored.private_pkcs8, winners[0], "the winner's bytes are stored");
 }
 
 /// Rotation compare-and-swap outcomes and family revocation.

@@ -4,11 +4,13 @@
 //! must pass.
 
 pub mod conformance;
+mod files;
 mod group_commit;
 mod postgres;
 mod records;
 mod sqlite;
 
+pub use files::private_dir;
 pub use postgres::{PoolSettings, PostgresStore};
 pub use sqlite::SqliteStore;
 

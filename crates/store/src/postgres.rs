@@ -536,6 +536,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn replace_signing_key_private(&self, kid: &str, expected: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
+            .bind(new)
+            .bind(kid)
+            .bind(expected)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn purge_retired_keys(&self, now: i64) -> StoreResult<u64> {
         let done = sqlx::query(
             "DELETE FROM signing_keys \

@@ -70,6 +70,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        let private = |e| anyhow::anyhow!("making SQLite database {} private: {e}", path.display());
+        crate::files::private_database_files(path).map_err(private)?;
         let base = SqliteConnectOptions::new()
             .filename(path)
             .busy_timeout(BUSY_TIMEOUT)
@@ -100,6 +102,8 @@ impl SqliteStore {
             .await
             .map_err(|e| anyhow::anyhow!("opening SQLite database {}: {e}", path.display()))?;
 
+        // The WAL files exist now; SQLite gave them the database's mode, and this makes sure.
+        crate::files::private_database_files(path).map_err(private)?;
         let group = GroupCommit::spawn(writer.clone());
         Ok(SqliteStore { writer, reader, group })
     }
@@ -485,6 +489,17 @@ impl Store for SqliteStore {
         }
         tx.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn replace_signing_key_private(&self, kid: &str, expected: &[u8], new: &[u8]) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE signing_keys SET private_pkcs8 = ? WHERE kid = ? AND private_pkcs8 = ?")
+            .bind(new)
+            .bind(kid)
+            .bind(expected)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn purge_retired_keys(&self, now: i64) -> StoreResult<u64> {

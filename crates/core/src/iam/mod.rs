@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub use credentials::{Credentials, SessionClaims, SessionKey};
 pub use managed::ManagedPolicy;
 pub use sts::CallerIdentity;
-pub(crate) use sts::WebIdentity;
+pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
 
 pub(crate) const KIND_ROLE: &str = "iam_role";

@@ -52,12 +52,24 @@ fn without_scheme(iss: &str) -> &str {
     iss.strip_prefix("https://").or_else(|| iss.strip_prefix("http://")).unwrap_or(iss)
 }
 
+/// The token's `aud` (its first, when several): never `client_id`, which an access token
+/// carries instead and which must not make it pass for an id token.
 fn audience_of(claims: &Map<String, Value>) -> String {
     match claims.get("aud") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(a)) => a.first().and_then(Value::as_str).unwrap_or_default().to_string(),
-        _ => claims.get("client_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+        _ => String::new(),
     }
+}
+
+/// Who asks for a web identity: what AWS takes differs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WebIdentityFor {
+    /// An identity pool's `Logins`: id tokens only (a user pool's, an OIDC provider's).
+    IdentityPool,
+    /// STS `AssumeRoleWithWebIdentity`: an id token, or a provider's JWT access token whose
+    /// `aud` the provider lists (as IAM checks an OIDC provider's client ids).
+    Sts,
 }
 
 fn valid_session_name(n: &str) -> bool {
@@ -66,8 +78,15 @@ fn valid_session_name(n: &str) -> bool {
 
 impl Engine {
     /// Verifies a web identity token: this server's own (its issuer, a user pool's, or an
-    /// identity pool's OpenID token) or a configured upstream provider's.
-    pub(crate) async fn web_identity(&self, token: &str, call: &mut Call) -> Result<WebIdentity, QueryError> {
+    /// identity pool's OpenID token) or a configured upstream provider's. Our own tokens must
+    /// be id tokens of a sign-in session that has not ended; an upstream token must be an id
+    /// token for an identity pool.
+    pub(crate) async fn web_identity(
+        &self,
+        token: &str,
+        asker: WebIdentityFor,
+        call: &mut Call,
+    ) -> Result<WebIdentity, QueryError> {
         let invalid = |call: &mut Call, check: &str, detail: String| {
             let code = if check == "expiry" { "ExpiredTokenException" } else { "InvalidIdentityToken" };
             let message = if check == "expiry" {
@@ -90,13 +109,22 @@ impl Engine {
                 .await
                 .map_err(|(check, detail)| invalid(call, check, detail))?;
             call.trail.pass("web identity", format!("token of this server ({iss}) signed by {}", t.kid));
+            if iss != COGNITO_IDENTITY_ISSUER {
+                self.own_id_token_in_session(&t.claims, call)
+                    .await
+                    .map_err(|(check, detail)| invalid(call, check, detail))?;
+            }
             t.claims
         } else {
             let Some(provider) = self.upstreams.by_issuer(&iss) else {
                 return Err(invalid(call, "provider", format!("no configured provider has issuer {iss:?}")));
             };
+            let declared = match asker {
+                WebIdentityFor::IdentityPool => SubjectTokenType::IdToken,
+                WebIdentityFor::Sts => SubjectTokenType::Unspecified,
+            };
             let id = provider
-                .validate(token, SubjectTokenType::Unspecified, self.now(), &mut call.trail)
+                .validate(token, declared, self.now(), &mut call.trail)
                 .await
                 .map_err(|r| invalid(call, r.check, r.detail))?;
             match id.claims {
@@ -108,7 +136,46 @@ impl Engine {
         if subject.is_empty() {
             return Err(invalid(call, "subject", "the token has no sub".into()));
         }
-        Ok(WebIdentity { provider: without_scheme(&iss).to_string(), subject, audience: audience_of(&claims), claims })
+        let audience = audience_of(&claims);
+        if audience.is_empty() {
+            return Err(invalid(call, "audience", "the token has no aud".into()));
+        }
+        Ok(WebIdentity { provider: without_scheme(&iss).to_string(), subject, audience, claims })
+    }
+
+    /// One of our user pools' or this issuer's tokens is good for AWS credentials only as an
+    /// id token (as on AWS, whose access tokens carry `client_id`, no `aud`), and only while
+    /// its sign-in session lasts: its user exists and is enabled, and its refresh family
+    /// (`origin_jti`) was neither signed out (GlobalSignOut, AdminUserGlobalSignOut) nor revoked.
+    /// AWS checks the session only with an identity pool's ServerSideTokenCheck; we know our
+    /// sessions, so every door checks it. `Err` is (check, detail).
+    async fn own_id_token_in_session(
+        &self,
+        claims: &Map<String, Value>,
+        call: &mut Call,
+    ) -> Result<(), (&'static str, String)> {
+        let token_use = claims.get("token_use").and_then(Value::as_str).unwrap_or_default();
+        if token_use != "id" {
+            return Err((
+                "token type",
+                format!("an access token (token_use {token_use:?}), not an id token: AWS credentials are issued for id tokens only"),
+            ));
+        }
+        let storage = |e: crate::store::StoreError| ("session", format!("storage is unavailable: {e}"));
+        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        if !self.store.get_user(sub).await.map_err(storage)?.is_some_and(|u| u.enabled) {
+            return Err(("session", "the token's user is deleted or disabled: its sessions have ended".into()));
+        }
+        match claims.get("origin_jti").and_then(Value::as_str) {
+            Some(family) if !self.store.refresh_family_active(family).await.map_err(storage)? => {
+                Err(("session", "the token's sign-in session was signed out or revoked".into()))
+            }
+            Some(_) => {
+                call.trail.pass("session", "the token's sign-in session is active");
+                Ok(())
+            }
+            None => Err(("session", "the token names no sign-in session (origin_jti)".into())),
+        }
     }
 
     /// Evaluates a role's trust policy for a web identity (`sts:AssumeRoleWithWebIdentity`).
@@ -254,7 +321,7 @@ impl Engine {
             }
             None => None,
         };
-        let web = self.web_identity(&token, call).await?;
+        let web = self.web_identity(&token, WebIdentityFor::Sts, call).await?;
         call.user_identity = Some(json!({
             "type": "WebIdentityUser",
             "principalId": format!("{}:{}:{}", web.provider, web.audience, web.subject),

@@ -297,7 +297,7 @@ impl Engine {
     }
 
     pub(crate) fn client_json(&self, c: &PoolClient) -> Value {
-        let secret = c.secret.as_deref().and_then(|s| open_secret(self.master.as_deref(), s).ok());
+        let secret = c.secret.as_deref().and_then(|s| open_secret(self.master.as_deref(), &c.client_id, s).ok());
         json!({
             "UserPoolId": c.pool_id,
             "ClientName": c.name,
@@ -398,11 +398,12 @@ impl Engine {
         }
         let now = self.now();
         let secret = req.generate_secret.then(new_client_secret);
+        let client_id = new_client_id();
         let client = PoolClient {
-            client_id: new_client_id(),
             pool_id: pool.id.clone(),
             name: name.to_string(),
-            secret: secret.as_deref().map(|s| seal_secret(self.master.as_deref(), s)),
+            secret: secret.as_deref().map(|s| seal_secret(self.master.as_deref(), &client_id, s)),
+            client_id,
             explicit_auth_flows: flows,
             supported_identity_providers: providers,
             access_token_validity: access,
@@ -458,7 +459,7 @@ impl Engine {
             client_id: client_id.into(),
             pool_id: pool_id.into(),
             name: name.into(),
-            secret: secret.map(|s| seal_secret(self.master.as_deref(), s)),
+            secret: secret.map(|s| seal_secret(self.master.as_deref(), client_id, s)),
             explicit_auth_flows: FLOWS.iter().map(|s| s.to_string()).collect(),
             supported_identity_providers: supported,
             access_token_validity: 60,

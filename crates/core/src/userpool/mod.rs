@@ -359,7 +359,12 @@ impl CodeSender for LogCodeSender {
         if let Some(path) = &self.file {
             use std::io::Write;
             let line = json!({ "pool_id": pool_id, "username": user.username, "purpose": purpose, "code": code, "destination": user.email });
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            // The codes are secrets: the file is its owner's only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            if let Ok(mut f) = options.open(path) {
                 let _ = writeln!(f, "{line}");
             }
         }
@@ -418,21 +423,28 @@ pub fn is_pool_issuer(base: &str, iss: &str) -> bool {
         .is_some_and(|(region, id)| is_pool_id(id) && id.split('_').next() == Some(region))
 }
 
-pub(crate) fn seal_secret(master: Option<&MasterKey>, secret: &str) -> String {
+/// What an app client's sealed secret is bound to: its client id.
+fn secret_name(client_id: &str) -> String {
+    format!("client secret {client_id}")
+}
+
+/// An app client's secret as stored: sealed with the master key (bound to the client id) when
+/// one is configured, else plain (`SECRET_HASH` needs it back, so it cannot be a hash).
+pub(crate) fn seal_secret(master: Option<&MasterKey>, client_id: &str, secret: &str) -> String {
     match master {
-        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(secret.as_bytes()))),
+        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal_for(&secret_name(client_id), secret.as_bytes()))),
         None => format!("plain:{secret}"),
     }
 }
 
-pub(crate) fn open_secret(master: Option<&MasterKey>, stored: &str) -> Result<String, String> {
+pub(crate) fn open_secret(master: Option<&MasterKey>, client_id: &str, stored: &str) -> Result<String, String> {
     if let Some(p) = stored.strip_prefix("plain:") {
         return Ok(p.to_string());
     }
     let sealed = stored.strip_prefix("sealed:").ok_or("unknown secret encoding")?;
     let m = master.ok_or("the client secret is sealed but no master key is configured")?;
     let bytes = STANDARD.decode(sealed).map_err(|e| e.to_string())?;
-    String::from_utf8(m.open(&bytes)?).map_err(|e| e.to_string())
+    String::from_utf8(m.open_for(&secret_name(client_id), &bytes)?).map_err(|e| e.to_string())
 }
 
 /// Cognito's SECRET_HASH: Base64(HMAC-SHA256(client secret, username + client id)).
@@ -827,11 +839,16 @@ mod tests {
     #[test]
     fn secrets_seal_and_open() {
         let m = MasterKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
-        let sealed = seal_secret(Some(&m), "abc");
+        let sealed = seal_secret(Some(&m), "client1", "abc");
         assert!(sealed.starts_with("sealed:") && !sealed.contains("abc"));
-        assert_eq!(open_secret(Some(&m), &sealed).unwrap(), "abc");
-        assert!(open_secret(None, &sealed).is_err());
-        assert_eq!(open_secret(None, &seal_secret(None, "abc")).unwrap(), "abc");
+        assert_eq!(open_secret(Some(&m), "client1", &sealed).unwrap(), "abc");
+        assert!(open_secret(None, "client1", &sealed).is_err());
+        // Bound to its client: copied to another client's record it does not open.
+        assert!(open_secret(Some(&m), "client2", &sealed).unwrap_err().contains("client secret client2"));
+        assert_eq!(open_secret(None, "client1", &seal_secret(None, "client1", "abc")).unwrap(), "abc");
+        // A secret sealed by an older version (unbound) still opens.
+        let older = format!("sealed:{}", STANDARD.encode(m.seal(b"abc")));
+        assert_eq!(open_secret(Some(&m), "client1", &older).unwrap(), "abc");
     }
 
     #[test]

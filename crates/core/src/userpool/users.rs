@@ -261,7 +261,7 @@ impl Engine {
             call.trail.pass("client", format!("{} (no secret)", client.client_id));
             return Ok(());
         };
-        let secret = open_secret(self.master.as_deref(), stored)
+        let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
             .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
         let Some(presented) = presented else {
             return Err(call.invalid(
@@ -832,7 +832,7 @@ impl Engine {
             }
         };
         if let Some(stored) = &client.secret {
-            let secret = open_secret(self.master.as_deref(), stored)
+            let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
                 .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
             let ok = req.client_secret.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes()));
             if !ok {
