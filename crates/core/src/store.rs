@@ -67,15 +67,6 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the user as it stands afterwards; `Ok(None)` (the updater not run) when there is
     /// no such user; `Conflict` when the replacement takes another user's username.
     async fn update_user_with(&self, id: &str, updater: &mut UserUpdater<'_>) -> StoreResult<Option<User>>;
-    /// Replaces the user's record (matched by id); `NotFound` if absent. Last writer wins: kept
-    /// only until its callers use [`Store::update_user_with`].
-    async fn update_user(&self, user: &User) -> StoreResult<()> {
-        let mut replace = |_: &User| Ok(Some(user.clone()));
-        match self.update_user_with(&user.id, &mut replace).await? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NotFound(format!("user {}", user.id))),
-        }
-    }
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     /// Case-insensitive; may return several users (the engine refuses ambiguous matches).
@@ -180,15 +171,6 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         updater: &mut DocumentUpdater<'_>,
     ) -> StoreResult<Option<Document>>;
-    /// Replaces body/pool_id/updated_at of an existing one; `NotFound` when absent. Last writer
-    /// wins: kept only until its callers use [`Store::update_document_with`].
-    async fn update_document(&self, doc: &Document) -> StoreResult<()> {
-        let mut replace = |current: Option<&Document>| match current {
-            Some(_) => Ok(Change::Put(doc.clone())),
-            None => Err(StoreError::NotFound(format!("{} {}", doc.kind, doc.id))),
-        };
-        self.update_document_with(&doc.kind, &doc.id, &mut replace).await.map(|_| ())
-    }
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>>;
     /// Ordered by id (byte order in every backend); ids strictly after `after`; at most `limit`; only the pool's when `pool_id` is given.
     async fn list_documents(
