@@ -101,18 +101,20 @@ impl Directory {
             .ok_or_else(|| DirectoryError::Invalid(format!("no user {username_or_id:?}")))
     }
 
-    async fn update(&self, mut user: User) -> Result<User, DirectoryError> {
-        user.updated_at = self.clock.now();
-        self.store.update_user(&user).await?;
-        Ok(user)
+    /// Edits a user (found by username or id) in one atomic store update, so that concurrent
+    /// edits of other fields are kept.
+    async fn update(&self, username: &str, change: impl FnMut(&mut User) + Send) -> Result<User, DirectoryError> {
+        let id = self.find(username).await?.id;
+        match self.store.update_user_record(&id, self.clock.now(), change).await? {
+            Some((u, ())) => Ok(u),
+            None => Err(DirectoryError::Invalid(format!("no user {username:?}"))),
+        }
     }
 
     /// Disabling also ends the user's sign-in sessions: refresh tokens stop working at once, and
     /// access tokens fail the authorizer's revocation check (within its cache bound).
     pub async fn set_enabled(&self, username: &str, enabled: bool) -> Result<User, DirectoryError> {
-        let mut u = self.find(username).await?;
-        u.enabled = enabled;
-        let u = self.update(u).await?;
+        let u = self.update(username, |u| u.enabled = enabled).await?;
         if !enabled {
             self.store.revoke_user_sessions(&u.id).await?;
         }
@@ -121,18 +123,15 @@ impl Directory {
 
     pub async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
         password::check_policy(&password).map_err(DirectoryError::Invalid)?;
-        let mut u = self.find(username).await?;
-        u.password_hash = Some(password::hash(password.clone()).await?);
-        let u = self.update(u).await?;
+        let hash = password::hash(password.clone()).await?;
+        let u = self.update(username, |u| u.password_hash = Some(hash.clone())).await?;
         // A pool member's SRP verifier must prove the same password.
         crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.clock.now()).await?;
         Ok(u)
     }
 
     pub async fn set_groups(&self, username: &str, groups: Vec<String>) -> Result<User, DirectoryError> {
-        let mut u = self.find(username).await?;
-        u.groups = groups;
-        self.update(u).await
+        self.update(username, |u| u.groups = groups.clone()).await
     }
 
     pub async fn link(&self, username: &str, provider: &str, subject: &str) -> Result<UpstreamLink, DirectoryError> {

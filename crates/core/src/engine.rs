@@ -71,6 +71,8 @@ pub struct Engine {
     pub(crate) master: Option<Arc<MasterKey>>,
     code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
+    /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
+    pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
 }
 
 /// Turns an upstream rejection into a denial carrying the trail so far.
@@ -130,6 +132,7 @@ impl Engine {
             master,
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
             session_key: tokio::sync::OnceCell::new(),
+            stand_in_key: tokio::sync::OnceCell::new(),
         });
         engine.configured_user_pools().await?;
         engine.configured_roles().await?;

@@ -223,6 +223,10 @@ pub struct Document {
     pub body: serde_json::Value,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When set, [`crate::Store::purge_expired`] removes the document once this time has come
+    /// (records kept only for a while, such as the sign-in failures of unknown usernames).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 impl Document {
@@ -236,7 +240,14 @@ impl Document {
             body: serde_json::to_value(body).expect("serializable"),
             created_at,
             updated_at,
+            expires_at: None,
         }
+    }
+
+    /// The same document, purged once `at` has come.
+    pub fn expiring(mut self, at: i64) -> Self {
+        self.expires_at = Some(at);
+        self
     }
 }
 

@@ -45,6 +45,19 @@ pub async fn verify(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false)
 }
 
+/// Verifies once a hashing slot is free, after `precheck` (awaited with the slot held) still
+/// allows it: an account locked while this waited in the queue spends no hashing. The
+/// precheck's error is returned as it is.
+pub async fn verify_after<E>(
+    password: String,
+    phc: String,
+    precheck: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<bool, E> {
+    let Ok(_slot) = HASHING_SLOTS.acquire().await else { return Ok(false) };
+    precheck.await?;
+    Ok(tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false))
+}
+
 /// Minimal policy: at least 8 characters. Returns why a password is refused.
 pub fn check_policy(password: &str) -> Result<(), String> {
     if password.chars().count() < 8 {

@@ -178,6 +178,35 @@ pub async fn load_server_key(
     Ok(key)
 }
 
+/// 32 secret bytes kept in the store under `setting` (for keys other than AES ones, such as
+/// HMAC keys): made once (the first instance's wins), shared by every instance, sealed with the
+/// master key when one is configured. Stored as [`load_server_key`] stores its keys.
+pub async fn load_server_secret(
+    store: &dyn crate::store::Store,
+    master: Option<&MasterKey>,
+    setting: &str,
+) -> anyhow::Result<[u8; 32]> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    let fresh = STANDARD.encode(random_bytes::<32>());
+    let stored_form = match master {
+        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(fresh.as_bytes()))),
+        None => format!("plain:{fresh}"),
+    };
+    let stored = store.put_setting_if_absent(setting, &stored_form).await?;
+    let b64 = if let Some(p) = stored.strip_prefix("plain:") {
+        p.to_string()
+    } else {
+        let sealed = stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown encoding of {setting}"))?;
+        let m = master.ok_or_else(|| anyhow::anyhow!("{setting} is sealed but no master key is configured"))?;
+        String::from_utf8(m.open(&STANDARD.decode(sealed)?).map_err(|e| anyhow::anyhow!(e))?)?
+    };
+    STANDARD
+        .decode(b64.trim())?
+        .try_into()
+        .map_err(|b: Vec<u8>| anyhow::anyhow!("{setting} holds {} bytes, not 32", b.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,6 +156,16 @@ fn verifier_with_salt(pool_name: &str, user_id_for_srp: &str, password: &str, sa
     Verifier { salt: salt.to_vec(), verifier: group.g.modpow(&x, &group.n).to_bytes_be() }
 }
 
+/// A verifier for a name that has none (an unknown user, a user without a local password):
+/// `salt` as given and v taken from `seed` (reduced mod N, never zero), so it costs no more
+/// than reading a stored verifier and no password proves it. B = k·v + g^b hides v, so the
+/// challenge looks like any other.
+pub fn stand_in_verifier(salt: &[u8], seed: &[u8]) -> Verifier {
+    let v = BigUint::from_bytes_be(seed) % &GROUP.n;
+    let v = if v == BigUint::ZERO { BigUint::from(1u32) } else { v };
+    Verifier { salt: salt.to_vec(), verifier: v.to_bytes_be() }
+}
+
 /// x = H(padHex(salt) || H(pool_name || user_id || ":" || password)), as `getPasswordAuthenticationKey`.
 fn private_key(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u8]) -> BigUint {
     let inner = sha256(&[pool_name.as_bytes(), user_id_for_srp.as_bytes(), b":", password.as_bytes()]);

@@ -8,10 +8,17 @@
 //!   [`Store::rotate_refresh_token`] and [`Store::retry_refresh_rotation`] are compare-and-swaps,
 //!   [`Store::activate_signing_key`] retires the old key and activates the new one in one
 //!   transaction.
+//! - A read-modify-write of a document or a user is one call, [`Store::update_document_with`]
+//!   or [`Store::update_user_with`]: the store runs the caller's updater on the record as it
+//!   stands inside its own transaction, so concurrent writers (in any number of instances) never
+//!   overwrite each other's changes. There is no blind "replace" of either: a caller cannot
+//!   forget the retry, because there is none to write.
 //! - Secrets arrive already hashed or sealed; the store never sees a raw token.
 
 use crate::model::*;
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,6 +32,27 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What an updater decides about the record it was shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<T> {
+    /// Leave it as it is: nothing is written.
+    Keep,
+    /// Store this (inserting it when there was none).
+    Put(T),
+    /// Remove it.
+    Delete,
+}
+
+/// Decides a document's next state from its current one (`None`: there is none). It runs inside
+/// the store's transaction, so it must be quick and do no I/O; it may run more than once (after
+/// a lost insert race), so whatever it reports must come from its last run. An error it returns
+/// rolls the transaction back and is returned to the caller.
+pub type DocumentUpdater<'a> = dyn FnMut(Option<&Document>) -> StoreResult<Change<Document>> + Send + 'a;
+
+/// Decides a user's next record from the current one: `None` leaves it as it is. The same rules
+/// as for a [`DocumentUpdater`].
+pub type UserUpdater<'a> = dyn FnMut(&User) -> StoreResult<Option<User>> + Send + 'a;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
@@ -33,8 +61,12 @@ pub trait Store: Send + Sync + 'static {
     // --- users ---
     /// Fails with `Conflict` when the username is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
-    /// Replaces the user's record (matched by id); `NotFound` if absent.
-    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Read-modify-write of one user as one atomic step: `updater` sees the record as stored and
+    /// returns its replacement (same id), or `None` to leave it. Concurrent updates of one user,
+    /// from any instance, run one after another, each seeing what the previous one stored.
+    /// Returns the user as it stands afterwards; `Ok(None)` (the updater not run) when there is
+    /// no such user; `Conflict` when the replacement takes another user's username.
+    async fn update_user_with(&self, id: &str, updater: &mut UserUpdater<'_>) -> StoreResult<Option<User>>;
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     /// Case-insensitive; may return several users (the engine refuses ambiguous matches).
@@ -110,8 +142,8 @@ pub trait Store: Send + Sync + 'static {
     /// Insert-if-absent: `true` when this is the first use of `token_hash` (an expired marker
     /// with the same hash counts as absent and is replaced).
     async fn insert_replay_marker(&self, token_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
-    /// Deletes expired replay markers, expired refresh tokens and expired auth sessions
-    /// (`expires_at <= now`); returns rows removed.
+    /// Deletes expired replay markers, expired refresh tokens, expired auth sessions and expired
+    /// documents (`expires_at <= now`); returns rows removed.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
 
     // --- audit ---
@@ -131,8 +163,18 @@ pub trait Store: Send + Sync + 'static {
     // --- user pools: documents ---
     /// Inserts; `Conflict` when (kind, id) exists.
     async fn insert_document(&self, doc: &Document) -> StoreResult<()>;
-    /// Replaces body/pool_id/updated_at of an existing one; `NotFound` when absent.
-    async fn update_document(&self, doc: &Document) -> StoreResult<()>;
+    /// Read-modify-write of one document as one atomic step: `updater` sees the document as
+    /// stored (`None` when there is none) and decides ([`Change`]); a `Put` must keep the kind and
+    /// id, and replaces pool, body, `updated_at` and `expires_at` (an existing document keeps its
+    /// `created_at`). Concurrent updates of one (kind, id), from any instance, run one after
+    /// another, each seeing what the previous one stored, also when they race to create it.
+    /// Returns the document as it stands afterwards.
+    async fn update_document_with(
+        &self,
+        kind: &str,
+        id: &str,
+        updater: &mut DocumentUpdater<'_>,
+    ) -> StoreResult<Option<Document>>;
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>>;
     /// Ordered by id (byte order in every backend); ids strictly after `after`; at most `limit`; only the pool's when `pool_id` is given.
     async fn list_documents(
@@ -155,4 +197,66 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_auth_session(&self, id_hash: &str) -> StoreResult<Option<u32>>;
     /// Atomically removes it: `true` only for the one caller that removed it (single use).
     async fn take_auth_session(&self, id_hash: &str) -> StoreResult<bool>;
+}
+
+/// Typed read-modify-writes over the two atomic updates, for the engine's records.
+impl dyn Store {
+    /// Read-modify-write of a document whose body is a `T`: `decide` sees the current body
+    /// (`None` when absent) and returns the [`Change`] and what to report. A `Put` is stored
+    /// under `pool_id`, stamped `now` (a new document is also created `now`). Returns what
+    /// `decide` reported on its last run (it may run more than once; see [`DocumentUpdater`]).
+    pub async fn update_record<T, R>(
+        &self,
+        kind: &str,
+        id: &str,
+        pool_id: &str,
+        now: i64,
+        mut decide: impl FnMut(Option<T>) -> (Change<T>, R) + Send,
+    ) -> StoreResult<R>
+    where
+        T: Serialize + DeserializeOwned,
+        R: Send,
+    {
+        let mut report = None;
+        let mut updater = |current: Option<&Document>| -> StoreResult<Change<Document>> {
+            let body = match current {
+                Some(d) => Some(
+                    serde_json::from_value::<T>(d.body.clone())
+                        .map_err(|e| StoreError::Backend(format!("stored {kind} {id:?} is not readable: {e}")))?,
+                ),
+                None => None,
+            };
+            let (change, r) = decide(body);
+            report = Some(r);
+            Ok(match change {
+                Change::Keep => Change::Keep,
+                Change::Delete => Change::Delete,
+                Change::Put(t) => {
+                    let created = current.map_or(now, |d| d.created_at);
+                    Change::Put(Document::new(kind, id, pool_id, &t, created, now))
+                }
+            })
+        };
+        self.update_document_with(kind, id, &mut updater).await?;
+        report.ok_or_else(|| StoreError::Backend(format!("the update of {kind} {id:?} never ran")))
+    }
+
+    /// Read-modify-write of one user: `change` edits the user as stored (stamped `now`) and says
+    /// what to report. `None` when there is no such user.
+    pub async fn update_user_record<R: Send>(
+        &self,
+        id: &str,
+        now: i64,
+        mut change: impl FnMut(&mut User) -> R + Send,
+    ) -> StoreResult<Option<(User, R)>> {
+        let mut report = None;
+        let mut updater = |current: &User| -> StoreResult<Option<User>> {
+            let mut user = current.clone();
+            report = Some(change(&mut user));
+            user.updated_at = now;
+            Ok(Some(user))
+        };
+        let stored = self.update_user_with(id, &mut updater).await?;
+        Ok(stored.zip(report))
+    }
 }

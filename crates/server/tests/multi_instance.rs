@@ -56,19 +56,32 @@ async fn open_store(url: &str) -> Arc<dyn Store> {
 
 /// The system clock plus an offset the test can move forward: time flows for real (key refresh
 /// intervals elapse), and a one-second step before each mint keeps every minted upstream token
-/// distinct even without relying on the demo upstream's `jti`.
+/// distinct even without relying on the demo upstream's `jti`. It can also be held still for a
+/// while (a race whose outcome depends on the second it ends in).
 #[derive(Default)]
-struct SkewClock(AtomicI64);
+struct SkewClock(AtomicI64, AtomicI64);
 
 impl SkewClock {
     fn advance(&self, secs: i64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// Holds the time where it is until [`Self::thaw`].
+    fn freeze(&self) {
+        self.1.store(self.now(), Ordering::SeqCst);
+    }
+
+    fn thaw(&self) {
+        self.1.store(0, Ordering::SeqCst);
+    }
 }
 
 impl Clock for SkewClock {
     fn now(&self) -> i64 {
-        SystemClock.now() + self.0.load(Ordering::SeqCst)
+        match self.1.load(Ordering::SeqCst) {
+            0 => SystemClock.now() + self.0.load(Ordering::SeqCst),
+            frozen => frozen,
+        }
     }
 }
 
@@ -117,6 +130,9 @@ enum Build {
     /// The demo's configuration (`demo::demo_config`, same client, provider and upstream) with
     /// `issuer.key_refresh_seconds` set; users created without local passwords.
     Config { key_refresh_seconds: u64 },
+    /// As `Config` (key refresh every 30 s), without rate limits: every attempt of a race
+    /// reaches the engine.
+    Unthrottled,
 }
 
 struct Instance {
@@ -161,7 +177,12 @@ impl Instance {
                 (demo.engine, demo.idp, demo.app, Some(demo.info))
             }
             Build::Config { key_refresh_seconds } => {
-                let (engine, idp, app) = build_from_config(public_url, store, clock_dyn, key_refresh_seconds).await;
+                let (engine, idp, app) =
+                    build_from_config(public_url, store, clock_dyn, key_refresh_seconds, true).await;
+                (engine, idp, app, None)
+            }
+            Build::Unthrottled => {
+                let (engine, idp, app) = build_from_config(public_url, store, clock_dyn, 30, false).await;
                 (engine, idp, app, None)
             }
         };
@@ -177,18 +198,24 @@ impl Instance {
     }
 }
 
-/// The demo deployment built from its configuration, with a chosen key refresh interval.
-/// Secrets are shared through the same store settings the demo uses.
+/// The demo deployment built from its configuration, with a chosen key refresh interval (and
+/// without rate limits unless `rate_limited`). Secrets are shared through the same store
+/// settings the demo uses.
 async fn build_from_config(
     public_url: &str,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     key_refresh_seconds: u64,
+    rate_limited: bool,
 ) -> (Arc<Engine>, DemoIdp, Router) {
     let client_secret = store.put_setting_if_absent("demo.client_secret", &random_secret()).await.unwrap();
     let upstream_secret = store.put_setting_if_absent("demo.upstream_client_secret", &random_secret()).await.unwrap();
     let mut cfg = tokenbridge_server::demo::demo_config(public_url, &client_secret, "multi-instance-admin", "RS256");
     cfg.issuer.key_refresh_seconds = key_refresh_seconds;
+    if !rate_limited {
+        cfg.rate_limits =
+            tokenbridge_core::config::RateLimits { per_ip_per_second: 0, per_client_per_second: 0, burst: 0 };
+    }
     let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
     for p in PEOPLE.iter().filter(|p| p.local) {
         let new = NewUser {
@@ -794,6 +821,78 @@ async fn audit_record_of_a_denial_on_one_instance_is_found_through_the_other() {
     let replay = a.engine.store.lookup_audit(&by_id(&replay_rid)).await.unwrap();
     assert_eq!(replay[0].username.as_deref(), Some("alice"));
     assert!(replay[0].record["errorMessage"].as_str().unwrap().contains("already used"));
+}
+
+// --- limits hold across instances ---
+
+/// 400 wrong passwords of one user sent at once, half to each instance, count exactly as five
+/// sent one after another: five failures recorded, the same lock (one second from the fifth),
+/// the other 395 refused as locked and not counted; the right password is refused on both
+/// instances until the lock ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_passwords_across_instances_lock_like_sequential_ones() {
+    const POOL: &str = "us-east-1_Shared1";
+    const CLIENT: &str = "sharedclient00000000000000";
+    const PASSWORD: &str = "the-right-password";
+    const RACERS: usize = 400;
+    let Some(schema) =
+        TestSchema::create("concurrent_wrong_passwords_across_instances_lock_like_sequential_ones").await
+    else {
+        return;
+    };
+    let c = Cluster::start(&schema, Build::Unthrottled, false).await;
+    let e = &c.a.engine;
+    e.ensure_user_pool(POOL, "shared", tokenbridge_core::userpool::IssuerForm::Local).await.expect("pool");
+    e.ensure_pool_client(POOL, CLIENT, "shared", None, &[]).await.expect("client");
+    for name in ["one-by-one", "all-at-once"] {
+        let new =
+            NewUser { username: name.into(), password: Some(PASSWORD.into()), enabled: true, ..Default::default() };
+        let user = e.directory.create_user(new).await.expect("user");
+        e.add_pool_member(POOL, &user, Some(PASSWORD)).await.expect("member");
+    }
+    let login = |at: &Instance, username: &str, password: &str| {
+        let body = serde_json::json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": CLIENT,
+            "AuthParameters": { "USERNAME": username, "PASSWORD": password } });
+        c.http
+            .post(at.url("/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "AWSCognitoIdentityProviderService.InitiateAuth")
+            .body(body.to_string())
+    };
+    let message = |r: &Resp| r.json["message"].as_str().unwrap_or_default().to_string();
+
+    // The second these attempts happen in decides when their locks end: hold it.
+    c.clock.freeze();
+    let now = c.clock.now();
+    for i in 0..5 {
+        let r = send(login(c.pick(i), "one-by-one", "wrong")).await;
+        assert_eq!(message(&r), "Incorrect username or password.", "{}", r.text);
+    }
+    let one_by_one = e.sign_in_failures(POOL, "one-by-one").await.expect("failures");
+    assert_eq!((one_by_one.failures, one_by_one.locked_until), (5, now + 1));
+
+    let results = storm(RACERS, RACERS, |i| {
+        let req = login(c.pick(i), "all-at-once", &format!("wrong-{i}"));
+        async move { send(req).await }
+    })
+    .await;
+    assert_no_server_errors(&results);
+    let wrong = results.iter().filter(|r| message(r) == "Incorrect username or password.").count();
+    let locked = results.iter().filter(|r| message(r) == "Password attempts exceeded").count();
+    assert_eq!((wrong, locked), (5, RACERS - 5), "answers:\n{}", summarize(&results));
+    for (at, other) in [(&c.a, &c.b), (&c.b, &c.a)] {
+        let all_at_once = at.engine.sign_in_failures(POOL, "all-at-once").await.expect("failures");
+        assert_eq!(all_at_once, one_by_one, "recorded as by five sequential attempts, seen from {}", at.name);
+        let r = send(login(other, "all-at-once", PASSWORD)).await;
+        assert_eq!(message(&r), "Password attempts exceeded", "the right password while locked: {}", r.text);
+    }
+
+    // One second after the fifth failure the lock ends, for both users alike.
+    c.clock.advance(1);
+    c.clock.thaw();
+    for (i, name) in ["one-by-one", "all-at-once"].iter().enumerate() {
+        send(login(c.pick(i), name, PASSWORD)).await.assert_ok();
+    }
 }
 
 // --- readiness follows the database ---

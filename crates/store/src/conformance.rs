@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{Store, StoreError};
+use tokenbridge_core::store::{Change, Store, StoreError};
 use tokio::sync::Barrier;
 
 /// Concurrent callers in the race tests.
@@ -45,8 +45,14 @@ pub async fn run_all(store: Arc<dyn Store>) {
     settings(&*store).await;
     concurrent_settings(store.clone()).await;
     documents(&*store).await;
+    document_updates(&*store).await;
     document_listing(&*store).await;
     delete_pool_documents(&*store).await;
+    expiring_documents(&*store).await;
+    concurrent_document_updates(store.clone(), store.clone()).await;
+    concurrent_document_creation(store.clone(), store.clone()).await;
+    concurrent_bounded_counts(store.clone(), store.clone()).await;
+    concurrent_user_updates(store.clone(), store.clone()).await;
     auth_sessions(&*store).await;
     concurrent_auth_session_failures(store.clone()).await;
     concurrent_auth_session_takes(store.clone()).await;
@@ -123,6 +129,7 @@ fn document(kind: &str, id: &str, pool_id: &str, body: serde_json::Value) -> Doc
         body,
         created_at: now - 5,
         updated_at: now - 5,
+        expires_at: None,
     }
 }
 
@@ -183,7 +190,8 @@ pub async fn users(store: &dyn Store) {
     assert_eq!(ids, vec![alice.id.clone(), bob.id.clone()]);
     assert!(store.find_users_by_email(&format!("nobody.{t}@example.com")).await.unwrap().is_empty());
 
-    // Update replaces the whole record.
+    // An update sees the record as stored and replaces the whole of it.
+    let before = alice.clone();
     alice.username = format!("{t}alice2");
     alice.email = Some(format!("alice.new.{t}@example.com"));
     alice.email_verified = true;
@@ -192,19 +200,54 @@ pub async fn users(store: &dyn Store) {
     alice.groups = vec![];
     alice.attributes.insert("title".into(), "Dr.".into());
     alice.updated_at += 10;
-    store.update_user(&alice).await.unwrap();
+    let mut seen = None;
+    let stored = store
+        .update_user_with(&alice.id, &mut |current: &User| {
+            seen = Some(current.clone());
+            Ok(Some(alice.clone()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, Some(before));
+    assert_eq!(stored, Some(alice.clone()));
     assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
     assert_eq!(store.find_user_by_username(&format!("{t}alice")).await.unwrap(), None);
     assert_eq!(store.find_users_by_email(&email).await.unwrap(), vec![bob.clone()]);
     assert_eq!(store.find_users_by_email(&format!("ALICE.NEW.{t}@EXAMPLE.COM")).await.unwrap(), vec![alice.clone()]);
 
-    // Renaming onto a taken username conflicts; updating a missing user is NotFound.
+    // `None` from the updater leaves the user as it is.
+    let kept = store.update_user_with(&alice.id, &mut |_| Ok(None)).await.unwrap();
+    assert_eq!(kept, Some(alice.clone()));
+    // An updater's error is returned and changes nothing.
+    let failed = store
+        .update_user_with(&alice.id, &mut |u: &User| {
+            let _ = u;
+            Err(StoreError::Backend("refused by the updater".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Backend(m)) if m == "refused by the updater"));
+    assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
+
+    // Renaming onto a taken username conflicts; changing the id is refused; a missing user is
+    // `None`, its updater never run.
     let mut clash = alice.clone();
     clash.username = bob.username.clone();
-    assert!(is_conflict(store.update_user(&clash).await));
+    assert!(is_conflict(store.update_user_with(&alice.id, &mut |_| Ok(Some(clash.clone()))).await));
     assert_eq!(store.get_user(&alice.id).await.unwrap(), Some(alice.clone()));
+    let mut moved = alice.clone();
+    moved.id = format!("{t}elsewhere");
+    assert!(store.update_user_with(&alice.id, &mut |_| Ok(Some(moved.clone()))).await.is_err());
+    assert_eq!(store.get_user(&moved.id).await.unwrap(), None);
     let ghost = user(&t, "ghost", None);
-    assert!(is_not_found(store.update_user(&ghost).await));
+    let mut ran = false;
+    let missing = store
+        .update_user_with(&ghost.id, &mut |_| {
+            ran = true;
+            Ok(Some(ghost.clone()))
+        })
+        .await
+        .unwrap();
+    assert_eq!((missing, ran), (None, false));
     assert_eq!(store.get_user(&ghost.id).await.unwrap(), None);
 
     assert!(store.delete_user(&alice.id).await.unwrap());
@@ -1276,33 +1319,271 @@ pub async fn documents(store: &dyn Store) {
     assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
     assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
 
-    // Update replaces body, pool and updated_at; created_at stays as inserted.
+    // An update replaces body, pool, updated_at and expiry; created_at stays as inserted.
     let mut changed = doc.clone();
     changed.body = json!({"ClientName": "renamed"});
     changed.pool_id = format!("{t}pool2");
     changed.updated_at = doc.updated_at + 10;
     changed.created_at = doc.created_at + 999;
-    store.update_document(&changed).await.unwrap();
+    changed.expires_at = Some(now() + 3600);
+    let after = store.update_document_with(&kind, &doc.id, &mut |_| Ok(Change::Put(changed.clone()))).await.unwrap();
     let stored = store.get_document(&kind, &doc.id).await.unwrap().unwrap();
     assert_eq!(stored.body, changed.body);
     assert_eq!(stored.pool_id, changed.pool_id);
     assert_eq!(stored.updated_at, changed.updated_at);
+    assert_eq!(stored.expires_at, changed.expires_at);
     assert_eq!(stored.created_at, doc.created_at);
+    assert_eq!(after, Some(stored.clone()));
     assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
-
-    let absent = document(&kind, &format!("{t}absent"), &pool, json!({}));
-    assert!(is_not_found(store.update_document(&absent).await));
-    assert_eq!(store.get_document(&kind, &absent.id).await.unwrap(), None);
 
     assert!(store.delete_document(&kind, &doc.id).await.unwrap());
     assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), None);
     assert!(!store.delete_document(&kind, &doc.id).await.unwrap());
-    assert!(is_not_found(store.update_document(&changed).await));
     // Deleted, the id is free again.
     store.insert_document(&doc).await.unwrap();
     assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
     assert!(store.delete_document(&kind, &doc.id).await.unwrap());
     assert!(store.delete_document(&group.kind, &group.id).await.unwrap());
+}
+
+/// `update_document_with`: the updater sees the document as stored (or `None`) and decides;
+/// `Keep` writes nothing, `Put` inserts or replaces (keeping `created_at`), `Delete` removes;
+/// an updater's error, or a `Put` of another document, is refused and changes nothing.
+pub async fn document_updates(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool) = (format!("{t}member"), format!("{t}pool"));
+    let id = format!("{t}m1");
+
+    // Absent: the updater sees `None`; `Keep` creates nothing, `Put` creates it.
+    let mut seen = Vec::new();
+    let kept = store
+        .update_document_with(&kind, &id, &mut |d| {
+            seen.push(d.cloned());
+            Ok(Change::Keep)
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (None, vec![None]));
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), None);
+    let first = document(&kind, &id, &pool, json!({"n": 1}));
+    let created = store.update_document_with(&kind, &id, &mut |_| Ok(Change::Put(first.clone()))).await.unwrap();
+    assert_eq!(created, Some(first.clone()));
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+    // A created document is an ordinary one: insert conflicts, listing finds it.
+    assert!(is_conflict(store.insert_document(&first).await));
+    assert_eq!(store.list_documents(&kind, Some(&pool), None, 10).await.unwrap(), vec![first.clone()]);
+
+    // Present: the updater sees it as stored; `Keep` returns it unchanged.
+    let mut seen = None;
+    let kept = store
+        .update_document_with(&kind, &id, &mut |d| {
+            seen = d.cloned();
+            Ok(Change::Keep)
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (Some(first.clone()), Some(first.clone())));
+
+    // An error from the updater is returned, and nothing is written.
+    let mut second = first.clone();
+    second.body = json!({"n": 2});
+    let mut ran = 0;
+    let failed = store
+        .update_document_with(&kind, &id, &mut |_| {
+            ran += 1;
+            Err(StoreError::Conflict("refused by the updater".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(m)) if m == "refused by the updater"));
+    assert_eq!(ran, 1);
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+    // A `Put` of another (kind, id) is refused.
+    for other in
+        [document(&kind, &format!("{t}m2"), &pool, json!({})), document(&format!("{t}x"), &id, &pool, json!({}))]
+    {
+        assert!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Put(other.clone()))).await.is_err());
+        assert_eq!(store.get_document(&other.kind, &other.id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+
+    // `Delete` removes it; on an absent document it is a no-op.
+    assert_eq!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Delete)).await.unwrap(), None);
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), None);
+    assert_eq!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Delete)).await.unwrap(), None);
+}
+
+/// Documents with an `expires_at` are removed by `purge_expired` once it has come
+/// (`expires_at <= now`); documents without one never are.
+pub async fn expiring_documents(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool, now) = (format!("{t}failures"), format!("{t}pool"), now());
+    let mut docs = Vec::new();
+    for (name, expires_at) in
+        [("dead", Some(now - 10)), ("boundary", Some(now)), ("live", Some(now + 60)), ("kept", None)]
+    {
+        let mut d = document(&kind, &format!("{t}{name}"), &pool, json!({"name": name}));
+        d.expires_at = expires_at;
+        store.insert_document(&d).await.unwrap();
+        assert_eq!(store.get_document(&kind, &d.id).await.unwrap(), Some(d.clone()));
+        docs.push(d);
+    }
+    let removed = store.purge_expired(now).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    let left: Vec<String> =
+        store.list_documents(&kind, None, None, 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(left, vec![docs[3].id.clone(), docs[2].id.clone()]);
+    for d in &docs[2..] {
+        assert!(store.delete_document(&kind, &d.id).await.unwrap());
+    }
+}
+
+/// Runs `racers` calls of `race(i, store)` at once, alternating between `a` and `b` (the same
+/// store, or two instances on one database), and returns their results in order.
+async fn race<T, F, Fut>(a: &Arc<dyn Store>, b: &Arc<dyn Store>, racers: usize, race: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize, Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for i in 0..racers {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let barrier = barrier.clone();
+        let fut = race(i, store);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            fut.await
+        }));
+    }
+    let mut out = Vec::with_capacity(racers);
+    for task in tasks {
+        out.push(task.await.expect("racer"));
+    }
+    out
+}
+
+/// The count a racing updater reads from a document body.
+fn count_of(d: Option<&Document>) -> u64 {
+    d.and_then(|d| d.body["count"].as_u64()).unwrap_or(0)
+}
+
+/// Read-modify-writes of one document racing (from `a` and `b`): none is lost. Each of
+/// [`RACERS`] updaters adds one to a counter; every one saw a different value, and the last
+/// value is the number of updaters.
+pub async fn concurrent_document_updates(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let t = tag();
+    let (kind, id) = (format!("{t}counter"), format!("{t}c"));
+    a.insert_document(&document(&kind, &id, "p", json!({"count": 0}))).await.unwrap();
+    let seen = race(&a, &b, RACERS, |_, store| {
+        let (kind, id) = (kind.clone(), id.clone());
+        async move {
+            let mut seen = None;
+            store
+                .update_document_with(&kind, &id, &mut |d| {
+                    let mut next = d.cloned().expect("the counter exists");
+                    seen = Some(count_of(d));
+                    next.body = json!({"count": count_of(d) + 1});
+                    Ok(Change::Put(next))
+                })
+                .await
+                .expect("update");
+            seen.expect("the updater ran")
+        }
+    })
+    .await;
+    let mut seen = seen;
+    seen.sort_unstable();
+    assert_eq!(seen, (0..RACERS as u64).collect::<Vec<_>>(), "each updater saw the previous one's write");
+    assert_eq!(count_of(a.get_document(&kind, &id).await.unwrap().as_ref()), RACERS as u64);
+    assert_eq!(count_of(b.get_document(&kind, &id).await.unwrap().as_ref()), RACERS as u64);
+    assert!(a.delete_document(&kind, &id).await.unwrap());
+}
+
+/// Updaters racing to create an absent document: exactly one creates it, every other one sees
+/// and updates what the previous wrote.
+pub async fn concurrent_document_creation(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let t = tag();
+    let (kind, id) = (format!("{t}counter"), format!("{t}new"));
+    let created = race(&a, &b, RACERS, |_, store| {
+        let (kind, id) = (kind.clone(), id.clone());
+        async move {
+            let mut created = false;
+            store
+                .update_document_with(&kind, &id, &mut |d| {
+                    created = d.is_none();
+                    let body = json!({"count": count_of(d) + 1});
+                    Ok(Change::Put(document(&kind, &id, "p", body)))
+                })
+                .await
+                .expect("update");
+            created
+        }
+    })
+    .await;
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "exactly one updater created the document");
+    assert_eq!(count_of(b.get_document(&kind, &id).await.unwrap().as_ref()), RACERS as u64);
+    assert!(a.delete_document(&kind, &id).await.unwrap());
+}
+
+/// A limit decided on the value as stored (the shape of a lockout or a code's tries): of
+/// [`RACERS`] updaters that each count one attempt while fewer than five are counted, exactly
+/// five count and the others see the limit reached.
+pub async fn concurrent_bounded_counts(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    const LIMIT: u64 = 5;
+    let t = tag();
+    let (kind, id) = (format!("{t}attempts"), format!("{t}a"));
+    let counted = race(&a, &b, RACERS, |_, store| {
+        let (kind, id) = (kind.clone(), id.clone());
+        async move {
+            let mut counted = false;
+            store
+                .update_document_with(&kind, &id, &mut |d| {
+                    counted = count_of(d) < LIMIT;
+                    if !counted {
+                        return Ok(Change::Keep);
+                    }
+                    Ok(Change::Put(document(&kind, &id, "p", json!({"count": count_of(d) + 1}))))
+                })
+                .await
+                .expect("update");
+            counted
+        }
+    })
+    .await;
+    assert_eq!(counted.iter().filter(|c| **c).count() as u64, LIMIT, "exactly the limit was counted");
+    assert_eq!(count_of(a.get_document(&kind, &id).await.unwrap().as_ref()), LIMIT);
+    assert!(a.delete_document(&kind, &id).await.unwrap());
+}
+
+/// Read-modify-writes of one user racing: each of [`SESSION_RACERS`] updaters adds its own
+/// group, and every group is there at the end.
+pub async fn concurrent_user_updates(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let t = tag();
+    let u = create_user(&*a, &t, "racer").await;
+    race(&a, &b, SESSION_RACERS, |i, store| {
+        let id = u.id.clone();
+        async move {
+            store
+                .update_user_with(&id, &mut |current: &User| {
+                    let mut next = current.clone();
+                    next.groups.push(format!("g{i}"));
+                    Ok(Some(next))
+                })
+                .await
+                .expect("update")
+                .expect("the user exists");
+        }
+    })
+    .await;
+    let stored = b.get_user(&u.id).await.unwrap().unwrap();
+    let mut want: Vec<String> = u.groups.clone();
+    want.extend((0..SESSION_RACERS).map(|i| format!("g{i}")));
+    let mut got = stored.groups.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "no update was lost");
+    assert!(a.delete_user(&u.id).await.unwrap());
 }
 
 /// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally
@@ -1492,7 +1773,9 @@ pub async fn purge_expired_auth_sessions(store: &dyn Store) {
 pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
     assert!(store.find_user_by_username(username).await.unwrap().is_some(), "{username} survived the upgrade");
     documents(store).await;
+    document_updates(store).await;
     document_listing(store).await;
+    expiring_documents(store).await;
     auth_sessions(store).await;
     purge_expired_auth_sessions(store).await;
 }

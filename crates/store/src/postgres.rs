@@ -25,12 +25,15 @@ use std::time::Duration;
 
 use crate::records::*;
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{Store, StoreError, StoreResult};
+use tokenbridge_core::store::{Change, DocumentUpdater, Store, StoreError, StoreResult, UserUpdater};
 
 const AUDIT_DEFAULT_LIMIT: u32 = 50;
 const AUDIT_MAX_LIMIT: u32 = 1000;
 /// A rotation retries when its compare-and-swap raced with the token's own insert.
 const ROTATE_ATTEMPTS: usize = 3;
+/// A document update retries when it raced another to create the document (and, improbably,
+/// kept losing to deletions in between).
+const UPDATE_ATTEMPTS: usize = 5;
 
 /// The embedded migrations, built by hand like the SQLite ones (no `sqlx::migrate!`, whose
 /// `macros` feature is off on purpose). Version, description and checksum match what the
@@ -56,6 +59,13 @@ fn migrator() -> Migrator {
             "user pools".into(),
             MigrationType::Simple,
             include_str!("../migrations/postgres/0003_user_pools.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "document expiry".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0004_document_expiry.sql").into_sql_str(),
             false,
         ),
     ])
@@ -143,6 +153,86 @@ impl PostgresStore {
 
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(backend)
+    }
+
+    /// One document update; `None` when the document was absent and another caller created it
+    /// first (this one's insert found it), so the caller retries on the row as now committed.
+    async fn try_update_document(
+        &self,
+        kind: &str,
+        id: &str,
+        updater: &mut DocumentUpdater<'_>,
+    ) -> StoreResult<Option<Option<Document>>> {
+        let mut tx = self.begin().await?;
+        // The row lock serializes updaters of one document; an absent row locks nothing, so
+        // racing creators are told apart by the insert below.
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2 FOR UPDATE");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let current = row.as_ref().map(document_from_row).transpose()?;
+        let after = match updater(current.as_ref())? {
+            Change::Keep => {
+                tx.rollback().await.map_err(backend)?;
+                return Ok(Some(current));
+            }
+            Change::Delete => {
+                sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                None
+            }
+            Change::Put(mut doc) => {
+                same_document(kind, id, &doc)?;
+                if let Some(c) = &current {
+                    doc.created_at = c.created_at;
+                    sqlx::query(
+                        "UPDATE documents SET pool_id = $1, body = $2, updated_at = $3, expires_at = $4 \
+                         WHERE kind = $5 AND id = $6",
+                    )
+                    .bind(&doc.pool_id)
+                    .bind(to_json(&doc.body)?)
+                    .bind(doc.updated_at)
+                    .bind(doc.expires_at)
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                } else {
+                    // DO NOTHING waits for a concurrent creator to commit and then inserts
+                    // nothing: this caller lost the race and retries on the committed row.
+                    let inserted = sqlx::query(
+                        "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, id) DO NOTHING",
+                    )
+                    .bind(kind)
+                    .bind(id)
+                    .bind(&doc.pool_id)
+                    .bind(to_json(&doc.body)?)
+                    .bind(doc.created_at)
+                    .bind(doc.updated_at)
+                    .bind(doc.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                    if inserted == 0 {
+                        tx.rollback().await.map_err(backend)?;
+                        return Ok(None);
+                    }
+                }
+                Some(doc)
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(after))
     }
 
     /// One rotation attempt; `None` when the swap missed a token that, read a moment later, is
@@ -260,8 +350,22 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<()> {
-        let done = sqlx::query(
+    async fn update_user_with(&self, id: &str, updater: &mut UserUpdater<'_>) -> StoreResult<Option<User>> {
+        // FOR UPDATE locks the row until the commit: a concurrent updater waits at its own read
+        // and then reads what this one committed.
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await.map_err(backend)?;
+        let Some(current) = row.as_ref().map(user_from_row).transpose()? else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(None);
+        };
+        let Some(user) = updater(&current)? else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(Some(current));
+        };
+        same_user(id, &user)?;
+        sqlx::query(
             "UPDATE users SET username = $1, email = $2, email_norm = $3, email_verified = $4, \
              enabled = $5, password_hash = $6, groups = $7, attributes = $8, created_at = $9, \
              updated_at = $10 WHERE id = $11",
@@ -276,14 +380,12 @@ impl Store for PostgresStore {
         .bind(to_json(&user.attributes)?)
         .bind(user.created_at)
         .bind(user.updated_at)
-        .bind(&user.id)
-        .execute(&self.pool)
+        .bind(id)
+        .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, || format!("user {}", user.username), "user"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {}", user.id)));
-        }
-        Ok(())
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(user))
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -738,8 +840,14 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?
             .rows_affected();
+        let documents = sqlx::query("DELETE FROM documents WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
         tx.commit().await.map_err(backend)?;
-        Ok(markers + tokens + sessions)
+        Ok(markers + tokens + sessions + documents)
     }
 
     // --- audit ---
@@ -835,8 +943,8 @@ impl Store for PostgresStore {
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&doc.kind)
         .bind(&doc.id)
@@ -844,27 +952,27 @@ impl Store for PostgresStore {
         .bind(to_json(&doc.body)?)
         .bind(doc.created_at)
         .bind(doc.updated_at)
+        .bind(doc.expires_at)
         .execute(&self.pool)
         .await
         .map_err(|e| map_err(e, || format!("{} {}", doc.kind, doc.id), "document"))?;
         Ok(())
     }
 
-    async fn update_document(&self, doc: &Document) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE documents SET pool_id = $1, body = $2, updated_at = $3 WHERE kind = $4 AND id = $5")
-                .bind(&doc.pool_id)
-                .bind(to_json(&doc.body)?)
-                .bind(doc.updated_at)
-                .bind(&doc.kind)
-                .bind(&doc.id)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("{} {}", doc.kind, doc.id)));
+    async fn update_document_with(
+        &self,
+        kind: &str,
+        id: &str,
+        updater: &mut DocumentUpdater<'_>,
+    ) -> StoreResult<Option<Document>> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            if let Some(after) = self.try_update_document(kind, id, updater).await? {
+                return Ok(after);
+            }
         }
-        Ok(())
+        Err(StoreError::Backend(format!(
+            "the update of {kind} {id:?} lost {UPDATE_ATTEMPTS} races to create it in a row"
+        )))
     }
 
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>> {

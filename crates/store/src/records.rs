@@ -175,7 +175,7 @@ pub(crate) fn audit_from_row(row: &impl Fields) -> StoreResult<AuditRecord> {
     })
 }
 
-pub(crate) const DOCUMENT_COLUMNS: &str = "kind, id, pool_id, body, created_at, updated_at";
+pub(crate) const DOCUMENT_COLUMNS: &str = "kind, id, pool_id, body, created_at, updated_at, expires_at";
 
 pub(crate) fn document_from_row(row: &impl Fields) -> StoreResult<Document> {
     let body: String = row.field("body")?;
@@ -186,7 +186,27 @@ pub(crate) fn document_from_row(row: &impl Fields) -> StoreResult<Document> {
         body: from_json(&body, "documents.body")?,
         created_at: row.field("created_at")?,
         updated_at: row.field("updated_at")?,
+        expires_at: row.field("expires_at")?,
     })
+}
+
+/// Checks a document an updater asks to store: it must be the one the update is about.
+pub(crate) fn same_document(kind: &str, id: &str, doc: &Document) -> StoreResult<()> {
+    if doc.kind != kind || doc.id != id {
+        return Err(StoreError::Backend(format!(
+            "an update of {kind} {id:?} tried to store {} {:?} instead",
+            doc.kind, doc.id
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a user an updater asks to store: it must keep the id.
+pub(crate) fn same_user(id: &str, user: &User) -> StoreResult<()> {
+    if user.id != id {
+        return Err(StoreError::Backend(format!("an update of user {id:?} tried to store user {:?}", user.id)));
+    }
+    Ok(())
 }
 
 pub(crate) const AUTH_SESSION_COLUMNS: &str = "id_hash, body, attempts, expires_at";

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::group_commit::GroupCommit;
 use crate::records::*;
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{Store, StoreError, StoreResult};
+use tokenbridge_core::store::{Change, DocumentUpdater, Store, StoreError, StoreResult, UserUpdater};
 
 const READ_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +50,13 @@ fn migrator() -> Migrator {
             "user pools".into(),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0003_user_pools.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "document expiry".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0004_document_expiry.sql").into_sql_str(),
             false,
         ),
     ])
@@ -222,8 +229,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<()> {
-        let done = sqlx::query(
+    async fn update_user_with(&self, id: &str, updater: &mut UserUpdater<'_>) -> StoreResult<Option<User>> {
+        // The write lock is held from the read to the commit: no other writer, in this process
+        // or another, can change the user in between.
+        let mut tx = self.begin_write().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *tx).await.map_err(backend)?;
+        let Some(current) = row.as_ref().map(user_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let Some(user) = updater(&current)? else {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(Some(current));
+        };
+        same_user(id, &user)?;
+        sqlx::query(
             "UPDATE users SET username = ?, email = ?, email_norm = ?, email_verified = ?, \
              enabled = ?, password_hash = ?, groups = ?, attributes = ?, created_at = ?, \
              updated_at = ? WHERE id = ?",
@@ -238,14 +258,12 @@ impl Store for SqliteStore {
         .bind(to_json(&user.attributes)?)
         .bind(user.created_at)
         .bind(user.updated_at)
-        .bind(&user.id)
-        .execute(&self.writer)
+        .bind(id)
+        .execute(&mut *tx)
         .await
         .map_err(|e| map_err(e, || format!("user {}", user.username), "user"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("user {}", user.id)));
-        }
-        Ok(())
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(user))
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<User>> {
@@ -691,8 +709,14 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?
             .rows_affected();
+        let documents = sqlx::query("DELETE FROM documents WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
         tx.commit().await.map_err(backend)?;
-        Ok(markers + tokens + sessions)
+        Ok(markers + tokens + sessions + documents)
     }
 
     // --- audit ---
@@ -769,8 +793,8 @@ impl Store for SqliteStore {
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&doc.kind)
         .bind(&doc.id)
@@ -778,26 +802,70 @@ impl Store for SqliteStore {
         .bind(to_json(&doc.body)?)
         .bind(doc.created_at)
         .bind(doc.updated_at)
+        .bind(doc.expires_at)
         .execute(&self.writer)
         .await
         .map_err(|e| map_err(e, || format!("{} {}", doc.kind, doc.id), "document"))?;
         Ok(())
     }
 
-    async fn update_document(&self, doc: &Document) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE documents SET pool_id = ?, body = ?, updated_at = ? WHERE kind = ? AND id = ?")
-            .bind(&doc.pool_id)
-            .bind(to_json(&doc.body)?)
-            .bind(doc.updated_at)
-            .bind(&doc.kind)
-            .bind(&doc.id)
-            .execute(&self.writer)
+    async fn update_document_with(
+        &self,
+        kind: &str,
+        id: &str,
+        updater: &mut DocumentUpdater<'_>,
+    ) -> StoreResult<Option<Document>> {
+        // Under the write lock from the read to the commit (see `update_user_with`); an early
+        // return drops the transaction, which rolls it back.
+        let mut tx = self.begin_write().await?;
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("{} {}", doc.kind, doc.id)));
-        }
-        Ok(())
+        let current = row.as_ref().map(document_from_row).transpose()?;
+        let after = match updater(current.as_ref())? {
+            Change::Keep => {
+                tx.rollback().await.map_err(backend)?;
+                return Ok(current);
+            }
+            Change::Delete => {
+                sqlx::query("DELETE FROM documents WHERE kind = ? AND id = ?")
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                None
+            }
+            Change::Put(mut doc) => {
+                same_document(kind, id, &doc)?;
+                if let Some(c) = &current {
+                    doc.created_at = c.created_at;
+                }
+                sqlx::query(
+                    "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?) \
+                     ON CONFLICT (kind, id) DO UPDATE SET pool_id = excluded.pool_id, body = excluded.body, \
+                     updated_at = excluded.updated_at, expires_at = excluded.expires_at",
+                )
+                .bind(kind)
+                .bind(id)
+                .bind(&doc.pool_id)
+                .bind(to_json(&doc.body)?)
+                .bind(doc.created_at)
+                .bind(doc.updated_at)
+                .bind(doc.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                Some(doc)
+            }
+        };
+        tx.commit().await.map_err(backend)?;
+        Ok(after)
     }
 
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>> {

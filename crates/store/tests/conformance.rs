@@ -87,6 +87,20 @@ async fn two_instances_share_one_file() {
     assert_eq!(rotated, 1);
 }
 
+/// Read-modify-writes racing from two stores on one file (as from two processes): no update is
+/// lost, a creation race has one winner, and a limit decided on the stored value holds exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_updates_from_two_instances_on_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("racing.db");
+    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    conformance::concurrent_document_updates(a.clone(), b.clone()).await;
+    conformance::concurrent_document_creation(a.clone(), b.clone()).await;
+    conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
+    conformance::concurrent_user_updates(a, b).await;
+}
+
 /// Re-opening applies migrations idempotently and keeps the data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reopening_keeps_data_and_migrations() {
@@ -187,7 +201,7 @@ async fn upgrade_from_0002_adds_user_pools() {
         .fetch_all(&conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true)]);
     conn.close().await;
 }
 

@@ -160,6 +160,20 @@ async fn two_instances_share_one_schema() {
     }
 }
 
+/// Read-modify-writes racing from two instances on one schema: no update is lost, a creation
+/// race has one winner, and a limit decided on the stored value holds exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_updates_from_two_instances_on_one_schema() {
+    let Some(schema) = TestSchema::create("racing_updates_from_two_instances_on_one_schema").await else { return };
+    let url = schema.url.clone();
+    let (a, b) = tokio::join!(open(&url), open(&url));
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a), Arc::new(b));
+    conformance::concurrent_document_updates(a.clone(), b.clone()).await;
+    conformance::concurrent_document_creation(a.clone(), b.clone()).await;
+    conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
+    conformance::concurrent_user_updates(a, b).await;
+}
+
 /// Re-opening applies migrations idempotently and keeps the data, also when several instances
 /// start at the same moment on an empty schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -190,7 +204,7 @@ async fn reopening_keeps_data_and_migrations() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true)]);
     conn.close().await.unwrap();
 }
 
@@ -270,7 +284,7 @@ async fn upgrade_from_0002_adds_user_pools() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true)]);
     conn.close().await.unwrap();
 }
 
@@ -340,5 +354,9 @@ async fn races_hold_under_a_serializable_server_default() {
     conformance::concurrent_replay_markers(store.clone()).await;
     conformance::concurrent_settings(store.clone()).await;
     conformance::concurrent_auth_session_failures(store.clone()).await;
-    conformance::concurrent_auth_session_takes(store).await;
+    conformance::concurrent_auth_session_takes(store.clone()).await;
+    conformance::concurrent_document_updates(store.clone(), store.clone()).await;
+    conformance::concurrent_document_creation(store.clone(), store.clone()).await;
+    conformance::concurrent_bounded_counts(store.clone(), store.clone()).await;
+    conformance::concurrent_user_updates(store.clone(), store).await;
 }

@@ -148,20 +148,30 @@ impl Engine {
                 json!({})
             }
             "AttachRolePolicy" | "DetachRolePolicy" => {
-                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let role_name = required(p, "RoleName", call)?.to_string();
+                self.role(&role_name, call).await?;
                 let arn = required(p, "PolicyArn", call)?.to_string();
                 self.managed_policy(&arn, call).await?;
-                let attached = role.attached_policies.iter().any(|a| a == &arn);
-                if action == "AttachRolePolicy" {
-                    if !attached {
-                        role.attached_policies.push(arn.clone());
-                    }
-                } else if !attached {
-                    return Err(call.invalid("NoSuchEntity", 404, "policy", format!("Policy {arn} was not found.")));
-                } else {
-                    role.attached_policies.retain(|a| a != &arn);
-                }
-                self.replace_role(&role).await?;
+                let (role, ()) = self
+                    .update_role(&role_name, call, |role, call| {
+                        let attached = role.attached_policies.iter().any(|a| a == &arn);
+                        if action == "AttachRolePolicy" {
+                            if !attached {
+                                role.attached_policies.push(arn.clone());
+                            }
+                        } else if !attached {
+                            return Err(call.invalid(
+                                "NoSuchEntity",
+                                404,
+                                "policy",
+                                format!("Policy {arn} was not found."),
+                            ));
+                        } else {
+                            role.attached_policies.retain(|a| a != &arn);
+                        }
+                        Ok(())
+                    })
+                    .await?;
                 call.trail.pass(
                     "policy",
                     format!(

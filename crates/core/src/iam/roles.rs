@@ -5,7 +5,7 @@
 use super::*;
 use crate::clock::rfc3339;
 use crate::model::Document;
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use crate::Engine;
 use serde_json::{json, Value};
 
@@ -74,17 +74,32 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn replace_role(&self, r: &Role) -> Result<(), StoreError> {
-        self.save_role(r, false).await
+    /// Edits the stored role `name` in one atomic store update, so concurrent edits of its other
+    /// parts (another policy, the trust policy) are kept; an error from `change` leaves the role
+    /// as it was. `NoSuchEntity` when there is no such role.
+    pub(crate) async fn update_role<R: Send>(
+        &self,
+        name: &str,
+        call: &mut Call,
+        mut change: impl FnMut(&mut Role, &mut Call) -> Result<R, QueryError> + Send,
+    ) -> Result<(Role, R), QueryError> {
+        let outcome = self
+            .store
+            .update_record::<Role, _>(KIND_ROLE, name, "", self.now(), |current| match current {
+                None => (Change::Keep, None),
+                Some(mut role) => match change(&mut role, call) {
+                    Ok(r) => (Change::Put(role.clone()), Some(Ok((role, r)))),
+                    Err(e) => (Change::Keep, Some(Err(e))),
+                },
+            })
+            .await?;
+        outcome.unwrap_or_else(|| {
+            Err(call.invalid("NoSuchEntity", 404, "role", format!("The role with name {name} cannot be found.")))
+        })
     }
 
-    async fn save_role(&self, r: &Role, insert: bool) -> Result<(), StoreError> {
-        let d = Document::new(KIND_ROLE, &r.name, "", r, r.created_at, self.now());
-        if insert {
-            self.store.insert_document(&d).await
-        } else {
-            self.store.update_document(&d).await
-        }
+    async fn insert_role(&self, r: &Role) -> Result<(), StoreError> {
+        self.store.insert_document(&Document::new(KIND_ROLE, &r.name, "", r, r.created_at, self.now())).await
     }
 
     /// Creates or replaces a role from configuration or the demo (policies checked as by the API).
@@ -101,32 +116,26 @@ impl Engine {
             crate::policy::Policy::parse(text, crate::policy::PolicyKind::Identity)
                 .map_err(|e| anyhow::anyhow!("role {name}: policy {p}: {e}"))?;
         }
-        let existing = self.store.get_document(KIND_ROLE, name).await?;
-        let created_at = existing.as_ref().map(|d| d.created_at).unwrap_or_else(|| self.now());
-        let role_id = existing
-            .as_ref()
-            .and_then(|d| d.body.get("role_id").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| aws_id("AROA"));
-        // Managed policies attached through the API stay attached.
-        let attached_policies = existing
-            .and_then(|d| serde_json::from_value::<Role>(d.body).ok())
-            .map(|r| r.attached_policies)
-            .unwrap_or_default();
-        let role = Role {
-            name: name.into(),
-            path: "/".into(),
-            role_id,
-            trust_policy: trust_policy.into(),
-            description: None,
-            max_session_duration: 3600,
-            inline_policies: inline_policies.iter().cloned().collect(),
-            attached_policies,
-            created_at,
-        };
-        match self.save_role(&role, true).await {
-            Err(StoreError::Conflict(_)) => self.save_role(&role, false).await?,
-            other => other?,
-        }
+        let now = self.now();
+        // One atomic update: what the API changed since (managed policies attached, the role's
+        // id and age) is kept from the role as stored.
+        let role = self
+            .store
+            .update_record::<Role, _>(KIND_ROLE, name, "", now, |existing| {
+                let role = Role {
+                    name: name.into(),
+                    path: "/".into(),
+                    role_id: existing.as_ref().map(|r| r.role_id.clone()).unwrap_or_else(|| aws_id("AROA")),
+                    trust_policy: trust_policy.into(),
+                    description: None,
+                    max_session_duration: 3600,
+                    inline_policies: inline_policies.iter().cloned().collect(),
+                    attached_policies: existing.as_ref().map(|r| r.attached_policies.clone()).unwrap_or_default(),
+                    created_at: existing.as_ref().map_or(now, |r| r.created_at),
+                };
+                (Change::Put(role.clone()), role)
+            })
+            .await?;
         Ok(role)
     }
 
@@ -182,7 +191,7 @@ impl Engine {
                     attached_policies: Vec::new(),
                     created_at: self.now(),
                 };
-                match self.save_role(&role, true).await {
+                match self.insert_role(&role).await {
                     Err(StoreError::Conflict(_)) => {
                         return Err(call.invalid(
                             "EntityAlreadyExists",
@@ -214,14 +223,18 @@ impl Engine {
                 Ok(json!({}))
             }
             "UpdateAssumeRolePolicy" => {
-                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let name = required(p, "RoleName", call)?.to_string();
+                self.role(&name, call).await?;
                 let doc = required(p, "PolicyDocument", call)?.to_string();
                 if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Trust) {
                     return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
                 }
-                role.trust_policy = doc;
-                self.save_role(&role, false).await?;
-                call.trail.pass("trust policy", format!("replaced on role {}", role.name));
+                self.update_role(&name, call, |role, _| {
+                    role.trust_policy = doc.clone();
+                    Ok(())
+                })
+                .await?;
+                call.trail.pass("trust policy", format!("replaced on role {name}"));
                 Ok(json!({}))
             }
             "ListRoles" => {
@@ -245,13 +258,17 @@ impl Engine {
                 Ok(json!({ "Roles": roles, "IsTruncated": marker.is_some(), "Marker": marker }))
             }
             "PutRolePolicy" => {
-                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let role_name = required(p, "RoleName", call)?.to_string();
+                self.role(&role_name, call).await?;
                 let name = required(p, "PolicyName", call)?.to_string();
                 let doc = required(p, "PolicyDocument", call)?.to_string();
                 check_identity_policy(&name, &doc, call)?;
-                role.inline_policies.insert(name.clone(), doc);
-                self.save_role(&role, false).await?;
-                call.trail.pass("policy", format!("{name} put on role {}", role.name));
+                self.update_role(&role_name, call, |role, _| {
+                    role.inline_policies.insert(name.clone(), doc.clone());
+                    Ok(())
+                })
+                .await?;
+                call.trail.pass("policy", format!("{name} put on role {role_name}"));
                 Ok(json!({}))
             }
             "GetRolePolicy" => {
@@ -272,17 +289,21 @@ impl Engine {
                 Ok(json!({ "PolicyNames": role.inline_policies.keys().collect::<Vec<_>>(), "IsTruncated": false }))
             }
             "DeleteRolePolicy" => {
-                let mut role = self.role(required(p, "RoleName", call)?, call).await?;
+                let role_name = required(p, "RoleName", call)?.to_string();
+                self.role(&role_name, call).await?;
                 let name = required(p, "PolicyName", call)?.to_string();
-                if role.inline_policies.remove(&name).is_none() {
-                    return Err(call.invalid(
-                        "NoSuchEntity",
-                        404,
-                        "policy",
-                        format!("The role policy with name {name} cannot be found."),
-                    ));
-                }
-                self.save_role(&role, false).await?;
+                self.update_role(&role_name, call, |role, call| {
+                    if role.inline_policies.remove(&name).is_none() {
+                        return Err(call.invalid(
+                            "NoSuchEntity",
+                            404,
+                            "policy",
+                            format!("The role policy with name {name} cannot be found."),
+                        ));
+                    }
+                    Ok(())
+                })
+                .await?;
                 Ok(json!({}))
             }
             other => match self.managed_dispatch(other, p, call).await? {

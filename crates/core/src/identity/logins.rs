@@ -206,11 +206,28 @@ impl Engine {
     }
 
     pub(crate) async fn save_identity(&self, i: &Identity, insert: bool) -> Result<(), QueryError> {
-        let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
         if insert {
+            let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
             self.store.insert_document(&d).await?;
-        } else {
-            self.store.update_document(&d).await?;
+            return Ok(());
+        }
+        // Logins are only ever added: `i`'s are merged into the identity as stored, in one atomic
+        // update, so that logins a concurrent call linked are kept.
+        let found = self
+            .store
+            .update_record::<Identity, _>(KIND_IDENTITY, &i.identity_id, &i.pool_id, self.now(), |stored| {
+                let Some(mut stored) = stored else { return (Change::Keep, false) };
+                for l in &i.logins {
+                    if !stored.logins.contains(l) {
+                        stored.logins.push(l.clone());
+                    }
+                }
+                stored.updated_at = stored.updated_at.max(i.updated_at);
+                (Change::Put(stored), true)
+            })
+            .await?;
+        if !found {
+            return Err(StoreError::NotFound(format!("identity {}", i.identity_id)).into());
         }
         Ok(())
     }

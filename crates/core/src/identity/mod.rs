@@ -24,7 +24,7 @@ mod pools;
 use crate::audit::{AuditEntry, Principal, RequestContext};
 use crate::iam::{Call, QueryError};
 use crate::model::Document;
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use crate::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -540,23 +540,20 @@ impl Engine {
             .map_err(|e| anyhow::anyhow!("identity pool {}: {}", spec.name, e.message))?;
         pools::check_roles(&record, &mut call)
             .map_err(|e| anyhow::anyhow!("identity pool {}: {}", spec.name, e.message))?;
-        let d = Document::new(
-            KIND_POOL,
-            &record.pool.identity_pool_id,
-            &record.pool.identity_pool_id,
-            &record,
-            record.created_at,
-            now,
-        );
-        if existing.is_some() {
-            self.store.update_document(&d).await?;
-        } else {
-            match self.store.insert_document(&d).await {
-                // Another instance made it at the same time: the same spec, so bring it up to date.
-                Err(StoreError::Conflict(_)) => self.store.update_document(&d).await?,
-                other => other?,
-            }
-        }
+        // One atomic update (also when another instance makes the same pool at the same time):
+        // what the API set since (its tags, its age) is kept from the pool as stored.
+        let id = record.pool.identity_pool_id.clone();
+        let record = self
+            .store
+            .update_record::<PoolRecord, _>(KIND_POOL, &id, &id, now, |stored| {
+                let mut r = record.clone();
+                if let Some(stored) = stored {
+                    r.pool.identity_pool_tags = stored.pool.identity_pool_tags;
+                    r.created_at = stored.created_at;
+                }
+                (Change::Put(r.clone()), r)
+            })
+            .await?;
         Ok(record.pool)
     }
 
@@ -577,10 +574,32 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn save_pool_record(&self, r: &PoolRecord) -> Result<(), QueryError> {
-        let id = &r.pool.identity_pool_id;
-        self.store.update_document(&Document::new(KIND_POOL, id, id, r, r.created_at, self.now())).await?;
-        Ok(())
+    /// Edits the stored pool `pool_id` in one atomic store update (concurrent edits of its other
+    /// parts are kept); an error from `change` leaves it as it was.
+    pub(crate) async fn update_pool_record(
+        &self,
+        pool_id: &str,
+        call: &mut Call,
+        mut change: impl FnMut(&mut PoolRecord, &mut Call) -> Result<(), QueryError> + Send,
+    ) -> Result<PoolRecord, QueryError> {
+        let outcome = self
+            .store
+            .update_record::<PoolRecord, _>(KIND_POOL, pool_id, pool_id, self.now(), |stored| match stored {
+                None => (Change::Keep, None),
+                Some(mut r) => match change(&mut r, call) {
+                    Ok(()) => (Change::Put(r.clone()), Some(Ok(r))),
+                    Err(e) => (Change::Keep, Some(Err(e))),
+                },
+            })
+            .await?;
+        outcome.unwrap_or_else(|| {
+            Err(call.invalid(
+                "ResourceNotFoundException",
+                400,
+                "identity pool",
+                format!("IdentityPool '{pool_id}' not found."),
+            ))
+        })
     }
 
     /// Who the audit record of a call is about: the identity, known by its first login's user.

@@ -257,11 +257,15 @@ impl Engine {
 
     pub(crate) async fn update_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, QueryError> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
-        let mut rec = self.pool_record(&id, call).await?;
-        rec.pool = self.pool_from_input(req, id.clone(), call)?;
-        // Role mappings must still name configured providers.
-        check_roles(&rec, call)?;
-        self.save_pool_record(&rec).await?;
+        self.pool_record(&id, call).await?;
+        let pool = self.pool_from_input(req, id.clone(), call)?;
+        let rec = self
+            .update_pool_record(&id, call, |rec, call| {
+                rec.pool = pool.clone();
+                // Role mappings must still name configured providers.
+                check_roles(rec, call)
+            })
+            .await?;
         call.trail.pass("update", format!("identity pool {id}"));
         Ok(serde_json::to_value(&rec.pool).expect("serializable"))
     }
@@ -344,7 +348,13 @@ impl Engine {
                 call.trail.skip("role", format!("{arn} does not exist (yet): credentials for it will be refused"));
             }
         }
-        self.save_pool_record(&rec).await?;
+        let rec = self
+            .update_pool_record(&id, call, |stored, call| {
+                stored.roles = rec.roles.clone();
+                stored.role_mappings = rec.role_mappings.clone();
+                check_roles(stored, call)
+            })
+            .await?;
         call.trail.pass(
             "roles",
             format!("identity pool {id}: {} role(s), {} role mapping(s)", rec.roles.len(), rec.role_mappings.len()),

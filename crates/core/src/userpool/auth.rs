@@ -85,10 +85,6 @@ const NEW_PASSWORD_REQUIRED: &str = "NEW_PASSWORD_REQUIRED";
 const CUSTOM_CHALLENGE: &str = "CUSTOM_CHALLENGE";
 const INVALID_SESSION: &str = "Invalid session for the user.";
 const EXPIRED_SESSION: &str = "Invalid session for the user, session is expired.";
-/// Consecutive wrong passwords before the account locks, and the longest lock (Cognito's
-/// figures: five tries, then a lock that doubles up to 15 minutes).
-const LOCK_AFTER: u32 = 5;
-const MAX_LOCK_SECONDS: i64 = 900;
 /// How far an SRP `TIMESTAMP` may be from the server clock.
 const SRP_TIMESTAMP_SKEW: i64 = 300;
 
@@ -176,14 +172,13 @@ impl Engine {
                 let srp_a = param(p, "SRP_A", call)?.to_string();
                 self.check_secret_hash(&client, username, p.get("SECRET_HASH").map(String::as_str), call)?;
                 let found = self.member(&pool.id, username, call).await?;
-                if let Some((_, m)) = &found {
-                    self.check_lock(m, call)?;
-                }
+                self.check_lock(&pool.id, username, call).await?;
                 let username = found.as_ref().map(|(u, _)| u.username.clone()).unwrap_or_else(|| username.to_string());
-                // An unknown user or one without a password gets a verifier of a random password.
+                // An unknown user, or one without a password, gets the stand-in salt and verifier
+                // of the name: as stable as a real user's, proven by no password.
                 let verifier = match found.as_ref().and_then(|(_, m)| m.srp.clone()) {
                     Some(v) => v,
-                    None => srp_verifier(&pool.id, &username, &crate::secrets::random_secret()).await,
+                    None => stand_in::verifier(&*self.stand_in_key().await?, &pool.id, &username),
                 };
                 let server = crate::srp::start(&verifier);
                 let params = json!({
@@ -330,29 +325,9 @@ impl Engine {
 
     // --- passwords ---
 
-    fn check_lock(&self, m: &Member, call: &mut Call) -> Result<(), CognitoError> {
-        let now = self.now();
-        if m.locked_until > now {
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "lockout",
-                format!("{} wrong passwords in a row; locked for {} more s", m.failed_logins, m.locked_until - now),
-                "Password attempts exceeded",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Counts a wrong password; from the fifth in a row the account locks, 1 s doubling to 15 min.
-    async fn wrong_password(&self, user: &User, member: &mut Member) -> Result<(), CognitoError> {
-        member.failed_logins += 1;
-        if member.failed_logins >= LOCK_AFTER {
-            let exp = (member.failed_logins - LOCK_AFTER).min(10);
-            member.locked_until = self.now() + (1i64 << exp).min(MAX_LOCK_SECONDS);
-        }
-        self.save_member(member, user.created_at).await
-    }
-
+    /// USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH: every name costs one argon2id check
+    /// (against a stand-in hash when there is no real one) and counts toward its lockout, so
+    /// neither the answer nor its time tells whether the name exists or has a password.
     async fn password_login(
         &self,
         pool: &UserPool,
@@ -360,32 +335,28 @@ impl Engine {
         password: &str,
         call: &mut Call,
     ) -> Result<(User, Member), CognitoError> {
-        let Some((user, mut member)) = self.member(&pool.id, username, call).await? else {
-            // Same work as a real check, so timing does not tell which usernames exist.
-            let _ = crate::password::verify(password.to_string(), DUMMY_HASH.clone()).await;
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "user",
-                format!("no user {username:?} in pool {}", pool.id),
-                WRONG_PASSWORD,
-            ));
+        let found = self.member(&pool.id, username, call).await?;
+        self.check_lock(&pool.id, username, call).await?;
+        let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
+        let phc = hash.clone().unwrap_or_else(|| stand_in::STAND_IN_HASH.clone());
+        // Checked again once a hashing slot is free: a name locked meanwhile costs no hashing.
+        let matches =
+            crate::password::verify_after(password.to_string(), phc, self.check_lock(&pool.id, username, call)).await?;
+        let (check, why) = match (&found, hash.is_some()) {
+            (Some(found), true) if matches => {
+                call.trail.pass("password", "argon2id hash matches");
+                return Ok(found.clone());
+            }
+            (Some(_), true) => ("password", "argon2id hash does not match".to_string()),
+            (Some(_), false) => (
+                "password",
+                "user has no password (upstream sign-in only); checked against a stand-in argon2id hash".into(),
+            ),
+            (None, _) => {
+                ("user", format!("no user {username:?} in pool {}; checked against a stand-in argon2id hash", pool.id))
+            }
         };
-        self.check_lock(&member, call)?;
-        let ok = match &user.password_hash {
-            Some(h) => crate::password::verify(password.to_string(), h.clone()).await,
-            None => false,
-        };
-        if !ok {
-            self.wrong_password(&user, &mut member).await?;
-            let why = if user.password_hash.is_some() {
-                "password does not match"
-            } else {
-                "user has no password (upstream sign-in only)"
-            };
-            return Err(call.fail("NotAuthorizedException", "password", why, WRONG_PASSWORD));
-        }
-        call.trail.pass("password", "argon2id hash matches");
-        Ok((user, member))
+        Err(self.wrong_password(&pool.id, username, check, why, call).await)
     }
 
     /// After the password is proven: the user's state decides between tokens and a challenge.
@@ -394,18 +365,16 @@ impl Engine {
         pool: &UserPool,
         client: &PoolClient,
         user: User,
-        mut member: Member,
+        member: Member,
         origin: &str,
         call: &mut Call,
     ) -> Result<Value, CognitoError> {
         if !user.enabled {
             return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
         }
-        if member.failed_logins > 0 {
-            member.failed_logins = 0;
-            member.locked_until = 0;
-            self.save_member(&member, user.created_at).await?;
-        }
+        // Judged on the failures as they stand now: a lock set while the password was checked
+        // holds.
+        self.right_password(&pool.id, &user.username, call).await?;
         match member.status {
             UserStatus::Unconfirmed => {
                 Err(call.invalid("UserNotConfirmedException", "status", "User is not confirmed."))
@@ -470,16 +439,13 @@ impl Engine {
             .srp
             .as_ref()
             .ok_or_else(|| call.fail("NotAuthorizedException", "session", "no SRP state", INVALID_SESSION))?;
-        let Some((user, mut member)) = self.pending_member(pending).await? else {
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "user",
-                format!("no user {:?} in pool {}", pending.username, pool.id),
-                WRONG_PASSWORD,
-            ));
-        };
-        call.about(&user);
-        self.check_lock(&member, call)?;
+        // An unknown user's challenge holds a stand-in verifier: the proof is checked (and fails)
+        // and counted as for anyone.
+        let found = self.pending_member(pending).await?;
+        if let Some((user, _)) = &found {
+            call.about(user);
+        }
+        self.check_lock(&pool.id, &pending.username, call).await?;
         match crate::srp::parse_cognito_timestamp(timestamp) {
             Some(t) if (t - self.now()).abs() <= SRP_TIMESTAMP_SKEW => {}
             _ => {
@@ -504,17 +470,23 @@ impl Engine {
         })
         .await
         .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?;
-        if let Err(e) = proof {
-            self.wrong_password(&user, &mut member).await?;
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "password",
-                format!("SRP proof refused: {e}"),
-                WRONG_PASSWORD,
-            ));
+        match (proof, found) {
+            (Ok(()), Some((user, member))) => {
+                call.trail.pass("password", "SRP-6a password proof verified");
+                Ok((user, member, "srp"))
+            }
+            (proof, found) => {
+                let why = match proof {
+                    Err(e) => format!("SRP proof refused: {e}"),
+                    Ok(()) => "SRP proof of a stand-in verifier".to_string(),
+                };
+                let (check, why) = match found {
+                    Some(_) => ("password", why),
+                    None => ("user", format!("no user {:?} in pool {}; {why}", pending.username, pool.id)),
+                };
+                Err(self.wrong_password(&pool.id, &pending.username, check, why, call).await)
+            }
         }
-        call.trail.pass("password", "SRP-6a password proof verified");
-        Ok((user, member, "srp"))
     }
 
     async fn answer_new_password(
@@ -525,7 +497,7 @@ impl Engine {
         call: &mut Call,
     ) -> Answered {
         let password = param(r, "NEW_PASSWORD", call)?;
-        let Some((mut user, mut member)) = self.pending_member(pending).await? else {
+        let Some((user, _)) = self.pending_member(pending).await? else {
             return Err(call.fail("NotAuthorizedException", "user", "the user is gone", INVALID_SESSION));
         };
         call.about(&user);
@@ -533,9 +505,7 @@ impl Engine {
         if !user.enabled {
             return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
         }
-        self.set_member_password(&mut user, &mut member, password).await?;
-        member.status = UserStatus::Confirmed;
-        self.save_member(&member, user.created_at).await?;
+        let (user, member) = self.set_member_password(&user, &pool.id, password, Some(UserStatus::Confirmed)).await?;
         call.trail.pass("password", "new password set; user confirmed");
         Ok((user, member, "password"))
     }
@@ -571,14 +541,9 @@ impl Engine {
             return Err(call.fail("NotAuthorizedException", "provider", detail, WRONG_PASSWORD));
         };
         call.trail.pass("provider", provider.name().to_string());
-        let Some(user_id) = pending.user_id.clone() else {
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "user",
-                format!("no user {:?} in the pool", pending.username),
-                WRONG_PASSWORD,
-            ));
-        };
+        // An unknown user's answer is checked as any other's, against an id no user has, so it
+        // fails where a real user's answer with someone else's token fails, after the same work.
+        let user_id = pending.user_id.clone().unwrap_or_default();
         let mut principal = None;
         let (_, user) = self
             .upstream_user(
@@ -777,8 +742,3 @@ fn authentication_result(set: &crate::engine::TokenSet) -> Value {
         },
     })
 }
-
-/// An argon2id hash of a random password, verified against when the user does not exist.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crate::password::hash_blocking(&crate::secrets::random_secret()).expect("argon2 hashes a random password")
-});

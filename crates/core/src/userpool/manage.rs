@@ -623,11 +623,9 @@ impl Engine {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
         for d in self.store.list_documents(KIND_MEMBER, Some(&g.pool_id), None, u32::MAX).await? {
-            if let Some(mut u) = self.store.get_user(&d.id).await? {
+            if let Some(u) = self.store.get_user(&d.id).await? {
                 if u.groups.iter().any(|x| x == &g.name) {
-                    u.groups.retain(|x| x != &g.name);
-                    u.updated_at = self.now();
-                    self.store.update_user(&u).await?;
+                    self.store.update_user_record(&u.id, self.now(), |u| u.groups.retain(|x| x != &g.name)).await?;
                 }
             }
         }
@@ -644,15 +642,18 @@ impl Engine {
     ) -> Result<Value, CognitoError> {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
-        let (mut user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
-        let has = user.groups.iter().any(|x| x == &g.name);
-        if add && !has {
-            user.groups.push(g.name.clone());
-        } else if !add && has {
-            user.groups.retain(|x| x != &g.name);
-        }
-        user.updated_at = self.now();
-        self.store.update_user(&user).await?;
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        // On the user as stored, in one atomic update: concurrent group changes are all kept.
+        self.store
+            .update_user_record(&user.id, self.now(), |u| {
+                let has = u.groups.iter().any(|x| x == &g.name);
+                if add && !has {
+                    u.groups.push(g.name.clone());
+                } else if !add && has {
+                    u.groups.retain(|x| x != &g.name);
+                }
+            })
+            .await?;
         call.trail.pass(
             "groups",
             format!("{:?} {} group {:?}", user.username, if add { "added to" } else { "removed from" }, g.name),

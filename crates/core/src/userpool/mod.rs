@@ -9,13 +9,15 @@
 
 mod auth;
 pub mod filter;
+mod lockout;
 mod manage;
+mod stand_in;
 mod users;
 
 use crate::audit::{AuditEntry, Principal, RequestContext};
 use crate::model::{Document, User};
 use crate::secrets::{random_bytes, MasterKey};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use crate::trail::{Denial, DenialCode, Trail};
 use crate::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,6 +28,7 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 pub use auth::AuthFlow;
+pub use lockout::SignInFailures;
 pub use manage::TokenUnits;
 
 pub(crate) const KIND_POOL: &str = "user_pool";
@@ -326,7 +329,8 @@ pub struct PendingCode {
     pub attempts: u32,
 }
 
-/// A user's membership of a pool.
+/// A user's membership of a pool. (Wrong passwords are counted per username instead, for
+/// unknown usernames too: see `lockout`.)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Member {
     pub user_id: String,
@@ -336,10 +340,6 @@ pub struct Member {
     pub srp: Option<crate::srp::Verifier>,
     #[serde(default)]
     pub codes: Vec<PendingCode>,
-    #[serde(default)]
-    pub failed_logins: u32,
-    #[serde(default)]
-    pub locked_until: i64,
 }
 
 /// Where confirmation codes go. The demo prints them; a deployment plugs in mail or SMS.
@@ -691,8 +691,6 @@ impl Engine {
             status: UserStatus::Confirmed,
             srp,
             codes: Vec::new(),
-            failed_logins: 0,
-            locked_until: 0,
         };
         let d = Document::new(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.now());
         match self.store.insert_document(&d).await {
@@ -751,34 +749,53 @@ impl Engine {
             .ok_or_else(|| call.invalid("UserNotFoundException", "user", "User does not exist."))
     }
 
-    pub(crate) async fn save_member(&self, m: &Member, created_at: i64) -> Result<(), CognitoError> {
-        let d = Document::new(KIND_MEMBER, &m.user_id, &m.pool_id, m, created_at, self.now());
-        match self.store.update_document(&d).await {
-            Err(StoreError::NotFound(_)) => self.store.insert_document(&d).await?,
-            other => other?,
-        }
-        Ok(())
+    /// Read-modify-write of a membership as one atomic store update: `decide` sees it as stored
+    /// (`None` when the user left the pool) and returns the [`Change`] and what to report.
+    pub(crate) async fn update_member<R: Send>(
+        &self,
+        user_id: &str,
+        pool_id: &str,
+        decide: impl FnMut(Option<Member>) -> (Change<Member>, R) + Send,
+    ) -> Result<R, CognitoError> {
+        Ok(self.store.update_record(KIND_MEMBER, user_id, pool_id, self.now(), decide).await?)
     }
 
     /// Sets a member's password: the argon2id hash on the user (password flows, the OAuth
-    /// password grant) and the SRP verifier on the membership (USER_SRP_AUTH), together.
+    /// password grant) and the SRP verifier on the membership (USER_SRP_AUTH), each in one
+    /// atomic update; `status` too when given. The name's sign-in failures are forgotten. Both
+    /// expensive derivations run first, outside any update.
     pub(crate) async fn set_member_password(
         &self,
-        user: &mut User,
-        member: &mut Member,
+        user: &User,
+        pool_id: &str,
         password: &str,
-    ) -> Result<(), CognitoError> {
-        user.password_hash = Some(
-            crate::password::hash(password.to_string())
-                .await
-                .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?,
-        );
-        user.updated_at = self.now();
-        member.srp = Some(srp_verifier(&member.pool_id, &user.username, password).await);
-        member.failed_logins = 0;
-        member.locked_until = 0;
-        self.store.update_user(user).await?;
-        Ok(())
+        status: Option<UserStatus>,
+    ) -> Result<(User, Member), CognitoError> {
+        let hash = crate::password::hash(password.to_string())
+            .await
+            .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?;
+        let verifier = srp_verifier(pool_id, &user.username, password).await;
+        let gone = || CognitoError::new("UserNotFoundException", "User does not exist.");
+        let (user, ()) = self
+            .store
+            .update_user_record(&user.id, self.now(), |u| u.password_hash = Some(hash.clone()))
+            .await?
+            .ok_or_else(gone)?;
+        let member = self
+            .update_member(&user.id, pool_id, |m| match m {
+                Some(mut m) => {
+                    m.srp = Some(verifier.clone());
+                    if let Some(s) = status {
+                        m.status = s;
+                    }
+                    (Change::Put(m.clone()), Some(m))
+                }
+                None => (Change::Keep, None),
+            })
+            .await?
+            .ok_or_else(gone)?;
+        self.forget_failures(pool_id, &user.username).await?;
+        Ok((user, member))
     }
 }
 
@@ -788,14 +805,22 @@ pub(crate) async fn srp_verifier(pool_id: &str, username: &str, password: &str) 
     tokio::task::spawn_blocking(move || crate::srp::make_verifier(&pool, &user, &pw)).await.expect("verifier task")
 }
 
-/// Keeps a pool member's SRP verifier in step when the password is set elsewhere (the CLI).
+/// Keeps a pool member's SRP verifier in step when the password is set elsewhere (the CLI), and
+/// forgets the name's sign-in failures, as a password set through the pool does.
 pub async fn password_changed(store: &dyn crate::Store, user: &User, password: &str, now: i64) -> anyhow::Result<()> {
-    if let Some(d) = store.get_document(KIND_MEMBER, &user.id).await? {
-        let created = d.created_at;
-        let mut m: Member = serde_json::from_value(d.body)?;
-        m.srp = Some(srp_verifier(&m.pool_id, &user.username, password).await);
-        store.update_document(&Document::new(KIND_MEMBER, &user.id, &m.pool_id.clone(), &m, created, now)).await?;
-    }
+    let Some(d) = store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(()) };
+    let pool_id = d.pool_id;
+    let verifier = srp_verifier(&pool_id, &user.username, password).await;
+    store
+        .update_record::<Member, _>(KIND_MEMBER, &user.id, &pool_id, now, |m| match m {
+            Some(mut m) => {
+                m.srp = Some(verifier.clone());
+                (Change::Put(m), ())
+            }
+            None => (Change::Keep, ()),
+        })
+        .await?;
+    lockout::forget(store, &pool_id, &user.username).await?;
     Ok(())
 }
 

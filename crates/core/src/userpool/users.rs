@@ -154,6 +154,86 @@ fn delivery(email: Option<&str>) -> Value {
     json!({ "Destination": masked(email), "DeliveryMedium": "EMAIL", "AttributeName": "email" })
 }
 
+/// Where nothing is sent (an unknown, disabled or unreachable user), a delivery shaped like a
+/// real one, as Cognito answers with PreventUserExistenceErrors.
+fn simulated_delivery(username: &str) -> Value {
+    let first: String =
+        username.chars().next().filter(char::is_ascii_alphanumeric).map_or("u".into(), |c| c.to_string());
+    delivery(Some(&format!("{first}@example.com")))
+}
+
+/// What checking a code against a member's pending one came to (the member is changed to
+/// match: a wrong code counts, a spent, expired or used one is removed).
+enum CodeCheck {
+    Matched,
+    Missing,
+    Expired,
+    Wrong { spent: bool },
+}
+
+impl CodeCheck {
+    /// Whether the member was changed (and must be stored).
+    fn changed(&self) -> bool {
+        !matches!(self, CodeCheck::Missing)
+    }
+}
+
+/// Checks `code` against the member's pending code of `purpose`. A wrong code counts whether or
+/// not the code has expired (so an expired code tells nothing to whoever does not know it), and
+/// ends the code at the fifth; the right one is consumed.
+fn check_code(member: &mut Member, purpose: &str, code: &str, now: i64) -> CodeCheck {
+    let Some(i) = member.codes.iter().position(|c| c.purpose == purpose) else { return CodeCheck::Missing };
+    if !constant_time_eq(sha256_hex(code.as_bytes()).as_bytes(), member.codes[i].code_sha256.as_bytes()) {
+        member.codes[i].attempts += 1;
+        let spent = member.codes[i].attempts >= CODE_ATTEMPTS;
+        if spent {
+            member.codes.remove(i);
+        }
+        return CodeCheck::Wrong { spent };
+    }
+    let expired = member.codes[i].expires_at <= now;
+    member.codes.remove(i);
+    if expired {
+        CodeCheck::Expired
+    } else {
+        CodeCheck::Matched
+    }
+}
+
+const CODE_MISMATCH: &str = "Invalid verification code provided, please try again.";
+
+/// A name without an account (or a disabled one) answered as a wrong code; the audit says why.
+fn unknown_as_wrong_code(call: &mut Call, why: &str) -> CognitoError {
+    call.fail("CodeMismatchException", "user", format!("{why}; answered as a wrong code"), CODE_MISMATCH)
+}
+
+/// The refusal (or not) a code check comes to.
+fn code_answer(check: CodeCheck, purpose: &str, call: &mut Call) -> Result<(), CognitoError> {
+    match check {
+        CodeCheck::Matched => {
+            call.trail.pass("code", format!("{purpose} code matches"));
+            Ok(())
+        }
+        CodeCheck::Missing => {
+            Err(call.fail("CodeMismatchException", "code", format!("no {purpose} code is pending"), CODE_MISMATCH))
+        }
+        CodeCheck::Expired => Err(call.fail(
+            "ExpiredCodeException",
+            "code",
+            format!("{purpose} code expired"),
+            "Invalid code provided, please request a code again.",
+        )),
+        CodeCheck::Wrong { spent } => {
+            let detail = if spent {
+                format!("wrong {purpose} code; the code is spent after {CODE_ATTEMPTS} tries")
+            } else {
+                format!("wrong {purpose} code")
+            };
+            Err(call.fail("CodeMismatchException", "code", detail, CODE_MISMATCH))
+        }
+    }
+}
+
 /// A user's attributes as Cognito lists them (`sub` first).
 pub(crate) fn attributes(user: &User) -> Vec<Value> {
     let mut out = vec![json!({ "Name": "sub", "Value": user.id })];
@@ -346,96 +426,50 @@ impl Engine {
             Some(p) => Some(srp_verifier(&pool.id, username, p).await),
             None => None,
         };
-        let member = Member {
-            user_id: user.id.clone(),
-            pool_id: pool.id.clone(),
-            status,
-            srp,
-            codes: Vec::new(),
-            failed_logins: 0,
-            locked_until: 0,
-        };
-        if let Err(e) = self.save_member(&member, user.created_at).await {
+        let member = Member { user_id: user.id.clone(), pool_id: pool.id.clone(), status, srp, codes: Vec::new() };
+        let d = Document::new(KIND_MEMBER, &user.id, &pool.id, &member, user.created_at, user.created_at);
+        if let Err(e) = self.store.insert_document(&d).await {
             let _ = self.store.delete_user(&user.id).await;
-            return Err(e);
+            return Err(e.into());
         }
         call.about(&user);
         Ok((user, member))
     }
 
-    /// Issues a fresh code of `purpose` (replacing an older one) and sends it.
+    /// Issues a fresh code of `purpose` (replacing an older one) in one atomic update of the
+    /// membership, and sends it. A sign-up code only while the member is unconfirmed: returns
+    /// the status that refused it, or `None` when the member is gone (nothing sent either way).
     async fn send_code(
         &self,
         pool_id: &str,
         user: &User,
-        member: &mut Member,
         purpose: &str,
         ttl: i64,
-    ) -> Result<(), CognitoError> {
+    ) -> Result<Result<(), Option<UserStatus>>, CognitoError> {
         let code = new_code();
-        member.codes.retain(|c| c.purpose != purpose);
-        member.codes.push(PendingCode {
+        let pending = PendingCode {
             purpose: purpose.into(),
             code_sha256: sha256_hex(code.as_bytes()),
             expires_at: self.now() + ttl,
             attempts: 0,
-        });
-        self.save_member(member, user.created_at).await?;
-        let sender = self.code_sender();
-        sender.send(pool_id, user, purpose, &code);
-        Ok(())
-    }
-
-    /// Checks and consumes a code; wrong codes count, and end the code after a few tries.
-    async fn use_code(
-        &self,
-        user: &User,
-        member: &mut Member,
-        purpose: &str,
-        code: &str,
-        call: &mut Call,
-    ) -> Result<(), CognitoError> {
-        let now = self.now();
-        let Some(i) = member.codes.iter().position(|c| c.purpose == purpose) else {
-            return Err(call.fail(
-                "CodeMismatchException",
-                "code",
-                format!("no {purpose} code is pending"),
-                "Invalid verification code provided, please try again.",
-            ));
         };
-        if member.codes[i].expires_at <= now {
-            member.codes.remove(i);
-            self.save_member(member, user.created_at).await?;
-            return Err(call.fail(
-                "ExpiredCodeException",
-                "code",
-                format!("{purpose} code expired"),
-                "Invalid code provided, please request a code again.",
-            ));
+        let stored = self
+            .update_member(&user.id, pool_id, |m| match m {
+                None => (Change::Keep, Err(None)),
+                Some(m) if purpose == SIGN_UP && m.status != UserStatus::Unconfirmed => {
+                    (Change::Keep, Err(Some(m.status)))
+                }
+                Some(mut m) => {
+                    m.codes.retain(|c| c.purpose != purpose);
+                    m.codes.push(pending.clone());
+                    (Change::Put(m), Ok(()))
+                }
+            })
+            .await?;
+        if stored.is_ok() {
+            self.code_sender().send(pool_id, user, purpose, &code);
         }
-        if !constant_time_eq(sha256_hex(code.as_bytes()).as_bytes(), member.codes[i].code_sha256.as_bytes()) {
-            member.codes[i].attempts += 1;
-            let spent = member.codes[i].attempts >= CODE_ATTEMPTS;
-            if spent {
-                member.codes.remove(i);
-            }
-            self.save_member(member, user.created_at).await?;
-            let detail = if spent {
-                format!("wrong {purpose} code; the code is spent after {CODE_ATTEMPTS} tries")
-            } else {
-                format!("wrong {purpose} code")
-            };
-            return Err(call.fail(
-                "CodeMismatchException",
-                "code",
-                detail,
-                "Invalid verification code provided, please try again.",
-            ));
-        }
-        member.codes.remove(i);
-        call.trail.pass("code", format!("{purpose} code matches"));
-        Ok(())
+        Ok(stored)
     }
 
     pub(crate) async fn sign_up(&self, req: SignUp, call: &mut Call) -> Result<Value, CognitoError> {
@@ -450,7 +484,7 @@ impl Engine {
             ));
         }
         self.check_password_policy(&pool, &req.password, call)?;
-        let (user, mut member) = self
+        let (user, _) = self
             .create_member(
                 &pool,
                 &req.username,
@@ -461,7 +495,8 @@ impl Engine {
             )
             .await?;
         let delivered = if user.email.is_some() {
-            self.send_code(&pool.id, &user, &mut member, SIGN_UP, SIGN_UP_CODE_SECONDS).await?;
+            // Just created, unconfirmed: only a concurrent deletion leaves it unsent.
+            let _ = self.send_code(&pool.id, &user, SIGN_UP, SIGN_UP_CODE_SECONDS).await?;
             Some(delivery(user.email.as_deref()))
         } else {
             None
@@ -484,42 +519,75 @@ impl Engine {
         Ok((client, found))
     }
 
+    /// What the confirmation actions answer a name without an account: as a confirmed user, or
+    /// as an unconfirmed one (a delivery, a wrong code), the same way every time for one name.
+    async fn looks_confirmed(&self, pool_id: &str, username: &str) -> Result<bool, CognitoError> {
+        Ok(stand_in::looks_confirmed(&*self.stand_in_key().await?, pool_id, username))
+    }
+
     pub(crate) async fn confirm_sign_up(&self, req: ConfirmSignUp, call: &mut Call) -> Result<Value, CognitoError> {
-        let (_, found) = self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
-        let Some((mut user, mut member)) = found else {
-            return Err(call.invalid("UserNotFoundException", "user", "Username/client id combination not found."));
+        let (client, found) =
+            self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        let not_confirmable = |call: &mut Call, check: &str, detail: Option<&str>, status: UserStatus| {
+            let message = format!("User cannot be confirmed. Current status is {}", status.as_str());
+            call.fail("NotAuthorizedException", check, detail.unwrap_or(&message).to_string(), &message)
         };
-        if member.status != UserStatus::Unconfirmed {
-            return Err(call.invalid(
-                "NotAuthorizedException",
-                "status",
-                format!("User cannot be confirmed. Current status is {}", member.status.as_str()),
-            ));
+        let Some((user, _)) = found else {
+            return Err(if self.looks_confirmed(&client.pool_id, &req.username).await? {
+                let why = "no such user; answered as a confirmed user";
+                not_confirmable(call, "user", Some(why), UserStatus::Confirmed)
+            } else {
+                unknown_as_wrong_code(call, "no such user")
+            });
+        };
+        // The status check, the code check and the confirmation are one atomic update: of
+        // concurrent answers exactly one consumes the code, and wrong ones count exactly.
+        let now = self.now();
+        let checked = self
+            .update_member(&user.id, &client.pool_id, |m| {
+                let Some(mut m) = m else { return (Change::Keep, Err(None)) };
+                if m.status != UserStatus::Unconfirmed {
+                    return (Change::Keep, Err(Some(m.status)));
+                }
+                let check = check_code(&mut m, SIGN_UP, &req.confirmation_code, now);
+                if matches!(check, CodeCheck::Matched) {
+                    m.status = UserStatus::Confirmed;
+                }
+                (if check.changed() { Change::Put(m) } else { Change::Keep }, Ok(check))
+            })
+            .await?;
+        match checked {
+            Ok(check) => code_answer(check, SIGN_UP, call)?,
+            Err(Some(status)) => return Err(not_confirmable(call, "status", None, status)),
+            Err(None) => return Err(unknown_as_wrong_code(call, "the user left the pool")),
         }
-        self.use_code(&user, &mut member, SIGN_UP, &req.confirmation_code, call).await?;
-        member.status = UserStatus::Confirmed;
-        self.save_member(&member, user.created_at).await?;
         if user.email.is_some() && !user.email_verified {
-            user.email_verified = true;
-            user.updated_at = self.now();
-            self.store.update_user(&user).await?;
+            self.store.update_user_record(&user.id, now, |u| u.email_verified = u.email.is_some()).await?;
         }
         Ok(json!({}))
     }
 
     pub(crate) async fn admin_confirm_sign_up(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
         self.pool(&req.user_pool_id, call).await?;
-        let (user, mut member) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
-        if member.status != UserStatus::Unconfirmed {
+        let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        let refused = self
+            .update_member(&user.id, &req.user_pool_id, |m| match m {
+                None => (Change::Keep, None),
+                Some(m) if m.status != UserStatus::Unconfirmed => (Change::Keep, Some(m.status)),
+                Some(mut m) => {
+                    m.status = UserStatus::Confirmed;
+                    m.codes.retain(|c| c.purpose != SIGN_UP);
+                    (Change::Put(m), None)
+                }
+            })
+            .await?;
+        if let Some(status) = refused {
             return Err(call.invalid(
                 "NotAuthorizedException",
                 "status",
-                format!("User cannot be confirmed. Current status is {}", member.status.as_str()),
+                format!("User cannot be confirmed. Current status is {}", status.as_str()),
             ));
         }
-        member.status = UserStatus::Confirmed;
-        member.codes.retain(|c| c.purpose != SIGN_UP);
-        self.save_member(&member, user.created_at).await?;
         Ok(json!({}))
     }
 
@@ -530,14 +598,20 @@ impl Engine {
     ) -> Result<Value, CognitoError> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
-        let Some((user, mut member)) = found else {
-            return Err(call.invalid("UserNotFoundException", "user", "Username/client id combination not found."));
+        const CONFIRMED: &str = "User is already confirmed.";
+        let Some((user, _)) = found else {
+            if self.looks_confirmed(&client.pool_id, &req.username).await? {
+                let detail = "no such user; answered as a confirmed user";
+                return Err(call.fail("InvalidParameterException", "user", detail, CONFIRMED));
+            }
+            call.trail.skip("user", "no such user; a simulated delivery, nothing sent");
+            return Ok(json!({ "CodeDeliveryDetails": simulated_delivery(&req.username) }));
         };
-        if member.status != UserStatus::Unconfirmed {
-            return Err(call.invalid("InvalidParameterException", "status", "User is already confirmed."));
+        match self.send_code(&client.pool_id, &user, SIGN_UP, SIGN_UP_CODE_SECONDS).await? {
+            Err(Some(_)) => Err(call.invalid("InvalidParameterException", "status", CONFIRMED)),
+            Ok(()) if user.email.is_some() => Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) })),
+            _ => Ok(json!({ "CodeDeliveryDetails": simulated_delivery(&req.username) })),
         }
-        self.send_code(&client.pool_id, &user, &mut member, SIGN_UP, SIGN_UP_CODE_SECONDS).await?;
-        Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) }))
     }
 
     pub(crate) async fn admin_create_user(&self, req: AdminCreateUser, call: &mut Call) -> Result<Value, CognitoError> {
@@ -583,11 +657,10 @@ impl Engine {
     ) -> Result<Value, CognitoError> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         self.check_password_policy(&pool, &req.password, call)?;
-        let (mut user, mut member) = self.existing_member(&pool.id, &req.username, call).await?;
-        self.set_member_password(&mut user, &mut member, &req.password).await?;
-        member.status = if req.permanent { UserStatus::Confirmed } else { UserStatus::ForceChangePassword };
-        self.save_member(&member, user.created_at).await?;
-        call.trail.pass("password", format!("set, status {}", member.status.as_str()));
+        let (user, _) = self.existing_member(&pool.id, &req.username, call).await?;
+        let status = if req.permanent { UserStatus::Confirmed } else { UserStatus::ForceChangePassword };
+        self.set_member_password(&user, &pool.id, &req.password, Some(status)).await?;
+        call.trail.pass("password", format!("set, status {}", status.as_str()));
         Ok(json!({}))
     }
 
@@ -678,9 +751,14 @@ impl Engine {
     ) -> Result<Value, CognitoError> {
         self.pool(&req.user_pool_id, call).await?;
         let (mut user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
+        // Refused as a whole when any attribute is: checked first, then applied to the user as
+        // stored in one atomic update (concurrent edits of other attributes are kept).
         apply_attributes(&mut user, &req.user_attributes, call)?;
-        user.updated_at = self.now();
-        self.store.update_user(&user).await?;
+        self.store
+            .update_user_record(&user.id, self.now(), |u| {
+                let _ = apply_attributes(u, &req.user_attributes, &mut Call::default());
+            })
+            .await?;
         Ok(json!({}))
     }
 
@@ -732,7 +810,7 @@ impl Engine {
     }
 
     pub(crate) async fn change_password(&self, req: ChangePassword, call: &mut Call) -> Result<Value, CognitoError> {
-        let (mut user, mut member) = self.token_member(&req.access_token, call).await?;
+        let (user, member) = self.token_member(&req.access_token, call).await?;
         let pool = self.pool(&member.pool_id, call).await?;
         let ok = match (&req.previous_password, &user.password_hash) {
             (Some(p), Some(h)) => crate::password::verify(p.clone(), h.clone()).await,
@@ -747,8 +825,7 @@ impl Engine {
             ));
         }
         self.check_password_policy(&pool, &req.proposed_password, call)?;
-        self.set_member_password(&mut user, &mut member, &req.proposed_password).await?;
-        self.save_member(&member, user.created_at).await?;
+        self.set_member_password(&user, &pool.id, &req.proposed_password, None).await?;
         call.trail.pass("password", "changed");
         Ok(json!({}))
     }
@@ -756,23 +833,16 @@ impl Engine {
     pub(crate) async fn forgot_password(&self, req: ClientUser, call: &mut Call) -> Result<Value, CognitoError> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
-        match found {
-            Some((user, mut member)) if user.email.is_some() => {
-                self.send_code(&client.pool_id, &user, &mut member, FORGOT_PASSWORD, RESET_CODE_SECONDS).await?;
+        // Unknown, disabled and unreachable users get a delivery like a real one, and no code.
+        let reachable = found.filter(|(u, _)| u.enabled && u.email.is_some());
+        if let Some((user, _)) = reachable {
+            if self.send_code(&client.pool_id, &user, FORGOT_PASSWORD, RESET_CODE_SECONDS).await?.is_ok() {
                 call.trail.pass("code", "reset code sent");
-                Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) }))
-            }
-            Some(_) => Err(call.invalid(
-                "InvalidParameterException",
-                "user",
-                "Cannot reset password for the user as there is no registered/verified email or phone_number",
-            )),
-            None => {
-                // User existence is not revealed (PreventUserExistenceErrors), as on AWS.
-                call.trail.skip("code", "no such user; an answer like a real one is given");
-                Ok(json!({ "CodeDeliveryDetails": delivery(Some(&format!("{}@example.com", req.username))) }))
+                return Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) }));
             }
         }
+        call.trail.skip("code", "no such user, or disabled, or without an email address; a simulated delivery");
+        Ok(json!({ "CodeDeliveryDetails": simulated_delivery(&req.username) }))
     }
 
     pub(crate) async fn confirm_forgot_password(
@@ -782,20 +852,25 @@ impl Engine {
     ) -> Result<Value, CognitoError> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
-        let Some((mut user, mut member)) = found else {
-            return Err(call.fail(
-                "CodeMismatchException",
-                "user",
-                "no such user",
-                "Invalid verification code provided, please try again.",
-            ));
-        };
         let pool = self.pool(&client.pool_id, call).await?;
+        // The policy first, for every name, so its answer does not depend on the user.
         self.check_password_policy(&pool, &req.password, call)?;
-        self.use_code(&user, &mut member, FORGOT_PASSWORD, &req.confirmation_code, call).await?;
-        self.set_member_password(&mut user, &mut member, &req.password).await?;
-        member.status = UserStatus::Confirmed;
-        self.save_member(&member, user.created_at).await?;
+        let user = match found {
+            Some((user, _)) if user.enabled => user,
+            Some(_) => return Err(unknown_as_wrong_code(call, "the user is disabled")),
+            None => return Err(unknown_as_wrong_code(call, "no such user")),
+        };
+        // One atomic check: of concurrent answers exactly one consumes the code.
+        let now = self.now();
+        let checked = self
+            .update_member(&user.id, &pool.id, |m| {
+                let Some(mut m) = m else { return (Change::Keep, CodeCheck::Missing) };
+                let check = check_code(&mut m, FORGOT_PASSWORD, &req.confirmation_code, now);
+                (if check.changed() { Change::Put(m) } else { Change::Keep }, check)
+            })
+            .await?;
+        code_answer(checked, FORGOT_PASSWORD, call)?;
+        self.set_member_password(&user, &pool.id, &req.password, Some(UserStatus::Confirmed)).await?;
         Ok(json!({}))
     }
 
