@@ -164,7 +164,7 @@ async fn two_instances_share_one_schema() {
 /// race has one winner, and a limit decided on the stored value holds exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_updates_from_two_instances_on_one_schema() {
-    let Some(schema) = TestSchema::create("racing_updates_from_two_instances_on_one_schema").await else { return };
+    let schema = TestSchema::create("racing_updates_from_two_instances_on_one_schema").await;
     let url = schema.url.clone();
     let (a, b) = tokio::join!(open(&url), open(&url));
     let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a), Arc::new(b));
