@@ -174,8 +174,14 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Addresses (CIDR blocks) of the reverse proxies in front of this server. A request from one
+    /// of them has its client address taken from `X-Forwarded-For`: the rightmost entry that is
+    /// not itself a trusted proxy (the entries to its left are the client's own claims).
+    pub trusted_proxies: Vec<String>,
+    /// Removed: it trusted the leftmost `X-Forwarded-For` entry, which the client writes. Read
+    /// only to say what replaces it.
+    #[serde(default, skip_serializing)]
+    pub trust_forwarded_for: Option<toml::Value>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
 }
@@ -186,7 +192,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             log_format: "text".into(),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            trust_forwarded_for: None,
             shutdown_grace_seconds: 20,
         }
     }
@@ -454,6 +461,11 @@ fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError { key: key.into(), reason: reason.into() }
 }
 
+/// A comma-separated list, each item trimmed, empty items dropped.
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
 /// Accepts short grant names and returns the canonical ones.
 pub fn canonical_grant(g: &str) -> Option<&'static str> {
     match g {
@@ -570,6 +582,14 @@ impl Config {
         }
         self.apply_aws_env();
         self.apply_authorizer_env();
+        self.apply_proxy_env();
+    }
+
+    /// `TOKENBRIDGE_TRUSTED_PROXIES`, comma-separated CIDR blocks (also honoured by `demo`).
+    pub fn apply_proxy_env(&mut self) {
+        if let Ok(v) = std::env::var("TOKENBRIDGE_TRUSTED_PROXIES") {
+            self.server.trusted_proxies = split_list(&v);
+        }
     }
 
     /// `TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY`, `…_SESSION_CACHE_CAPACITY` and `…_CHECK_REVOCATION`
@@ -621,6 +641,17 @@ impl Config {
         }
         if let Some(u) = &self.server.public_url {
             url::Url::parse(u).map_err(|e| err("server.public_url", format!("not a URL: {e}")))?;
+        }
+        if self.server.trust_forwarded_for.is_some() {
+            return Err(err(
+                "server.trust_forwarded_for",
+                "was removed: it took the leftmost X-Forwarded-For entry, which the client writes; list the \
+                 addresses of your reverse proxies in server.trusted_proxies (CIDR blocks, or \
+                 TOKENBRIDGE_TRUSTED_PROXIES) instead",
+            ));
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            crate::authorizer::rules::Network::parse(p).map_err(|e| err(format!("server.trusted_proxies[{i}]"), e))?;
         }
         if self.storage.max_connections == 0 {
             return Err(err("storage.max_connections", "must be at least 1"));
@@ -1081,6 +1112,21 @@ condition = 'assertion.email_verified == true'
         with("user_pool_id = \"eu-west-1_Pool\"\nuser_pool_client_id = \"abc\"").unwrap();
         assert_eq!(with("identity_pool_ids = [\"nope\"]").unwrap_err().key, "console.identity_pool_ids[0]");
         assert!(Config::from_toml(&format!("[console]\ndemo_apis = true\n{GOOD}")).is_err(), "demo_apis is not a key");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks_and_the_old_switch_names_them() {
+        let with = |server: &str| Config::from_toml(&format!("[server]\n{server}\n")).unwrap().validate();
+        with("trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.0.2.7\"]").unwrap();
+        let e = with("trusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]").unwrap_err();
+        assert_eq!(e.key, "server.trusted_proxies[1]");
+        let e = with("trust_forwarded_for = true").unwrap_err();
+        assert_eq!(e.key, "server.trust_forwarded_for");
+        assert!(
+            e.reason.contains("leftmost X-Forwarded-For entry") && e.reason.contains("server.trusted_proxies"),
+            "{e}"
+        );
+        assert_eq!(split_list(" 10.0.0.0/8, ,::1 "), ["10.0.0.0/8", "::1"]);
     }
 
     #[test]

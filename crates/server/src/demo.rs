@@ -256,6 +256,7 @@ pub async fn prepare_with_clock(
     demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
     config.apply_authorizer_env();
     config.apply_aws_env();
+    config.apply_proxy_env();
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub limits: Arc<ratelimit::Limits>,
     pub origins: Arc<cors::AllowedOrigins>,
+    /// `server.trusted_proxies`, parsed (see [`context`]).
+    pub proxies: Arc<[tokenbridge_core::authorizer::rules::Network]>,
 }
 
 impl AppState {
@@ -43,7 +45,14 @@ impl AppState {
         ops::metrics_handle();
         let limits = Arc::new(ratelimit::Limits::new(&engine.config.rate_limits));
         let origins = Arc::new(cors::AllowedOrigins::load(&engine).await?);
-        Ok(Self { engine, limits, origins })
+        let proxies = engine
+            .config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| tokenbridge_core::authorizer::rules::Network::parse(p).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { engine, limits, origins, proxies })
     }
 }
 
