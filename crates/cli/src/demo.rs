@@ -65,6 +65,7 @@ tokenbridge demo is running at {base}
   issuer:          {base}   discovery: {base}/.well-known/openid-configuration
   demo upstream:   {base}/demo-idp   (Salesforce-like: login page, password grant, UserInfo)
   admin token:     {admin}
+  metrics:         curl -H "Authorization: Bearer {metrics}" {base}/metrics
 
 Try it (the commands use jq):
 
@@ -126,6 +127,7 @@ Press Ctrl-C to stop.
         region = s("/cognito/region"),
         dir = data_dir.display(),
         admin = s("/admin_token"),
+        metrics = s("/metrics_token"),
         au = up(&alice, "upstream_username"),
         ap = up(&alice, "upstream_password"),
         lu = up(&alice, "username"),

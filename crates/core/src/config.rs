@@ -24,6 +24,27 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     pub audit: AuditConfig,
     pub console: ConsoleConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read the Prometheus metrics: nobody by default.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `GET /metrics` on the main address answers only `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// A separate address (`127.0.0.1:9090`) serving `GET /metrics` to anyone who reaches it.
+    pub listen: Option<String>,
+}
+
+// By hand: the token must never reach a log line.
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "(hidden)"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// The web console at `/console`: what its page is told to use (`/console/config.json`) and who
@@ -583,6 +604,18 @@ impl Config {
         self.apply_aws_env();
         self.apply_authorizer_env();
         self.apply_proxy_env();
+        self.apply_metrics_env();
+    }
+
+    /// `TOKENBRIDGE_METRICS_TOKEN` and `TOKENBRIDGE_METRICS_LISTEN`.
+    pub fn apply_metrics_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("TOKENBRIDGE_METRICS_TOKEN") {
+            self.metrics.token = Some(v);
+        }
+        if let Some(v) = var("TOKENBRIDGE_METRICS_LISTEN") {
+            self.metrics.listen = Some(v);
+        }
     }
 
     /// `TOKENBRIDGE_TRUSTED_PROXIES`, comma-separated CIDR blocks (also honoured by `demo`).
@@ -649,6 +682,14 @@ impl Config {
                  addresses of your reverse proxies in server.trusted_proxies (CIDR blocks, or \
                  TOKENBRIDGE_TRUSTED_PROXIES) instead",
             ));
+        }
+        if let Some(l) = &self.metrics.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                return Err(err("metrics.listen", format!("{l:?} is not an address:port")));
+            }
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(err("metrics.token", "must be at least 16 visible ASCII characters"));
         }
         for (i, p) in self.server.trusted_proxies.iter().enumerate() {
             crate::authorizer::rules::Network::parse(p).map_err(|e| err(format!("server.trusted_proxies[{i}]"), e))?;
@@ -1127,6 +1168,17 @@ condition = 'assertion.email_verified == true'
             "{e}"
         );
         assert_eq!(split_list(" 10.0.0.0/8, ,::1 "), ["10.0.0.0/8", "::1"]);
+    }
+
+    #[test]
+    fn metrics_settings_are_checked_and_the_token_never_printed() {
+        let with = |m: &str| Config::from_toml(&format!("[metrics]\n{m}\n")).unwrap();
+        let c = with("token = \"a-long-metrics-token\"\nlisten = \"127.0.0.1:9090\"");
+        c.validate().unwrap();
+        assert!(!format!("{c:?}").contains("a-long-metrics-token"), "Debug shows the metrics token");
+        assert_eq!(with("token = \"short\"").validate().unwrap_err().key, "metrics.token");
+        assert_eq!(with("listen = \"localhost\"").validate().unwrap_err().key, "metrics.listen");
+        assert!(Config::default().metrics.token.is_none() && Config::default().metrics.listen.is_none());
     }
 
     #[test]

@@ -141,8 +141,7 @@ fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn decisions(s: &Server, decision: &str, cache: &str) -> f64 {
-    let r = s.get("/metrics").await;
-    r.assert_ok();
+    let r = s.metrics().await;
     counter(&r.text, "tokenbridge_authz_decisions_total", &[("decision", decision), ("cache", cache)])
 }
 
