@@ -117,6 +117,10 @@ pub struct AwsConfig {
     pub session_seconds: Option<i64>,
     /// Answers one challenge session accepts before it ends.
     pub max_challenge_answers: u32,
+    /// Browser origins the AWS JSON door (`POST /`: user pools, identity pools, STS, CloudTrail)
+    /// and the pools' discovery and JWKS answer CORS for: `["*"]` (any, as Cognito does; never
+    /// with credentials), a list of origins, or `[]` (none).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for AwsConfig {
@@ -128,6 +132,7 @@ impl Default for AwsConfig {
             admin_credentials: Vec::new(),
             session_seconds: None,
             max_challenge_answers: 3,
+            cors_allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -482,6 +487,11 @@ fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError { key: key.into(), reason: reason.into() }
 }
 
+/// Whether `s` is a web origin written as browsers send it: `scheme://host[:port]`, nothing more.
+pub fn is_origin(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == s)
+}
+
 /// A comma-separated list, each item trimmed, empty items dropped.
 pub fn split_list(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
@@ -640,7 +650,8 @@ impl Config {
         }
     }
 
-    /// `TOKENBRIDGE_AWS_REGION` and `TOKENBRIDGE_COGNITO_SESSION_SECONDS` (also honoured by `demo`).
+    /// `TOKENBRIDGE_AWS_REGION`, `TOKENBRIDGE_COGNITO_SESSION_SECONDS` and
+    /// `TOKENBRIDGE_AWS_CORS_ORIGINS` (comma-separated; also honoured by `demo`).
     pub fn apply_aws_env(&mut self) {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("TOKENBRIDGE_AWS_REGION") {
@@ -648,6 +659,10 @@ impl Config {
         }
         if let Some(n) = var("TOKENBRIDGE_COGNITO_SESSION_SECONDS").and_then(|v| v.parse().ok()) {
             self.aws.session_seconds = Some(n);
+        }
+        // Set but empty means none.
+        if let Ok(v) = std::env::var("TOKENBRIDGE_AWS_CORS_ORIGINS") {
+            self.aws.cors_allowed_origins = split_list(&v);
         }
     }
 
@@ -918,6 +933,14 @@ impl Config {
         }
         if a.max_challenge_answers == 0 {
             return Err(err("aws.max_challenge_answers", "must be at least 1"));
+        }
+        for (i, o) in a.cors_allowed_origins.iter().enumerate() {
+            if o != "*" && !is_origin(o) {
+                return Err(err(
+                    format!("aws.cors_allowed_origins[{i}]"),
+                    format!("{o:?} is not \"*\" or an origin (scheme://host[:port], no path)"),
+                ));
+            }
         }
         self.validate_roles()?;
         let mut ids = std::collections::HashSet::new();

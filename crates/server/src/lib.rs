@@ -63,6 +63,10 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(oauth2::routes())
         .merge(discovery::routes())
         .layer(cors::layer(state.origins.clone()));
+    let mut aws_doors = aws::routes(state.engine.config.aws.path_prefix.as_deref());
+    if let Some(cors) = cors::aws_layer(&state.engine.config.aws.cors_allowed_origins) {
+        aws_doors = aws_doors.layer(cors);
+    }
     let mut app = Router::new()
         .merge(browser_facing)
         .merge(ops::routes())
@@ -70,7 +74,7 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(apigw::routes())
         .merge(admin::routes())
         .merge(console::routes())
-        .merge(aws::routes(state.engine.config.aws.path_prefix.as_deref()))
+        .merge(aws_doors)
         .with_state(state.clone());
     if let Some(extra) = extra {
         app = app.merge(extra);
