@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokenbridge_core::Engine;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 #[derive(Default)]
 pub struct AllowedOrigins {
@@ -64,20 +64,6 @@ pub fn layer(origins: Arc<AllowedOrigins>) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// The request headers the AWS SDKs send from a browser (amazon-cognito-identity-js, SDK v3,
-/// Amplify), signed requests' included.
-const AWS_REQUEST_HEADERS: [&str; 9] = [
-    "content-type",
-    "x-amz-target",
-    "x-amz-user-agent",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "authorization",
-    "amz-sdk-invocation-id",
-    "amz-sdk-request",
-];
-
 /// The answer headers AWS exposes to browser code.
 const AWS_EXPOSED_HEADERS: [&str; 5] =
     ["x-amzn-requestid", "x-amzn-errortype", "x-amzn-errormessage", "date", "x-request-id"];
@@ -96,7 +82,10 @@ pub fn aws_layer(allowed: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(origin)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers(AWS_REQUEST_HEADERS.map(header::HeaderName::from_static))
+            // Whatever headers the preflight names, as cognito-idp answers: the SDKs send their
+            // own (X-Amz-Target, X-Amz-User-Agent, amz-sdk-*, and Cache-Control from
+            // amazon-cognito-identity-js), and with no credentials allowed a header grants nothing.
+            .allow_headers(AllowHeaders::mirror_request())
             .expose_headers(AWS_EXPOSED_HEADERS.map(header::HeaderName::from_static))
             .max_age(Duration::from_secs(600)),
     )

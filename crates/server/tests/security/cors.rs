@@ -4,8 +4,8 @@
 //! `Access-Control-Allow-Origin`, so amazon-cognito-identity-js and Amplify could not run in a
 //! browser app on its own origin. The AWS JSON door (user pools, identity pools, STS, CloudTrail)
 //! and the pool discovery and JWKS now answer as cognito-idp does: any origin (`*`, configurable
-//! with `aws.cors_allowed_origins`), never with credentials, the AWS SDK's request headers allowed
-//! and `x-amzn-RequestId` exposed. Admin (SigV4) actions get the same answer: a preflight cannot
+//! with `aws.cors_allowed_origins`), never with credentials, the request headers a preflight names
+//! allowed (as cognito-idp echoes them) and `x-amzn-RequestId` exposed. Admin (SigV4) actions get the same answer: a preflight cannot
 //! know the action, and the signature, not the origin, is what admits them.
 //!
 //! Also proven outside this binary: a page on a second loopback origin signs alice in with
@@ -17,8 +17,10 @@ use serde_json::json;
 use tokenbridge_core::config::Config;
 
 const APP: &str = "http://app.example:5173";
-/// What the AWS SDK for JavaScript (v3, and amazon-cognito-identity-js) sends.
-const SDK_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request";
+/// What the AWS SDK for JavaScript (v3) and amazon-cognito-identity-js send (the latter adds
+/// `cache-control: no-store`, which a fixed list once missed: the browser test caught it).
+const SDK_HEADERS: &str =
+    "content-type,x-amz-target,x-amz-user-agent,amz-sdk-invocation-id,amz-sdk-request,cache-control";
 
 async fn preflight(s: &Server, path: &str, origin: &str, method: &str, headers: &str) -> Resp {
     let req = s
@@ -52,9 +54,14 @@ async fn the_cognito_door_answers_cors_as_cognito_does() {
     assert_cors(&r, "*");
     assert!(r.header("access-control-allow-methods").unwrap_or_default().contains("POST"));
     let allowed = r.header("access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
-    for h in SDK_HEADERS.split(',').chain(["authorization", "x-amz-date", "x-amz-security-token"]) {
+    for h in SDK_HEADERS.split(',') {
         assert!(allowed.split(',').any(|a| a.trim() == h), "{h} not in {allowed}");
     }
+    // A signed call's headers too, as cognito-idp answers: whatever the preflight names.
+    let signed = "authorization,content-type,x-amz-date,x-amz-security-token,x-amz-content-sha256,x-amz-target";
+    let r = preflight(&s, "/", APP, "POST", signed).await;
+    let allowed = r.header("access-control-allow-headers").unwrap_or_default().to_ascii_lowercase();
+    assert!(signed.split(',').all(|h| allowed.split(',').any(|a| a.trim() == h)), "{allowed}");
 
     // A sign-in, and a refused one (the SDK must read the error too), from that origin.
     let alice = &s.demo_json()["users"].as_array().unwrap().iter().find(|u| u["username"] == "alice").unwrap().clone();
