@@ -2,7 +2,9 @@
 # The console suite: the web console at /console driven end to end in a real headless Chromium
 # (Debian's /usr/bin/chromium, through playwright-core), and its main paths (SRP sign-in, an
 # explained refusal, a token exchange) in a real headless Firefox (Debian's /usr/bin/firefox-esr,
-# through puppeteer-core over WebDriver BiDi), against a running `tokenbridge demo`.
+# through puppeteer-core over WebDriver BiDi), against a running `tokenbridge demo`; and a page on
+# another loopback origin signing in with amazon-cognito-identity-js in Chromium (the Cognito
+# door's CORS), which also starts a second demo of its own from the release binary.
 #
 #   interop/console/run.sh DEMO_JSON
 #
@@ -25,6 +27,8 @@
 # (a relative folder is taken from the repository root). Knobs (environment):
 #   CHROMIUM                           the browser to drive (default /usr/bin/chromium)
 #   FIREFOX                            the Firefox to drive (default /usr/bin/firefox-esr)
+#   TOKENBRIDGE_BIN                    the binary test/60-cognito-cors starts a second demo from
+#                                      (default target/release/tokenbridge)
 #   TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO also save the README screenshots in this folder
 #   TOKENBRIDGE_CONSOLE_ARTIFACTS      write the screenshots here instead (then nothing is cleared
 #                                      first; by default the earlier run's screenshots are)

@@ -250,12 +250,23 @@ http {{
             # (error="insufficient_scope"). The request id finds the decision in the audit log.
             add_header X-Request-Id $auth_request_id always;
             error_page 403 = @forbidden;
+            # Any other answer of the subrequest is a 500 to nginx; @auth_error gives a 400
+            # (a request tokenbridge cannot read) back as a 400.
+            error_page 500 = @auth_error;
         }}
 
         location @forbidden {{
             add_header WWW-Authenticate $auth_www_authenticate always;
             add_header X-Request-Id $auth_request_id always;
             return 403;
+        }}
+
+        location @auth_error {{
+            add_header X-Request-Id $auth_request_id always;
+            if ($auth_status = 400) {{
+                return 400;
+            }}
+            return 500;
         }}
 
         location = /_auth {{
@@ -383,6 +394,15 @@ class Nginx:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+    def raw_request(self, head, timeout=HTTP_TIMEOUT):
+        """One request sent as the bytes `head` (request line and headers, without the blank
+        line), for what http.client refuses to send, such as a raw byte in the path."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(head + b"\r\nConnection: close\r\n\r\n")
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            return Reply(resp.status, resp.getheaders(), resp.read())
 
     def request(self, method, path, headers=None, body=None, timeout=HTTP_TIMEOUT):
         """One request, the path sent exactly as given (no client-side dot-segment cleanup)."""
@@ -641,20 +661,42 @@ def test_public_healthz_needs_no_token_and_carries_no_identity(nginx, backend):
 
 
 @pytest.mark.parametrize(
-    "method,path",
+    "method,path,status",
     [
-        ("GET", "/healthz/../demo/api/orders"),
-        ("GET", "/healthz/%2e%2e/demo/api/orders"),
-        ("GET", "/healthz/..%2fdemo/api/orders"),
-        ("GET", "/healthz/./../demo/api/hello"),
-        ("POST", "/healthz/../demo/api/orders"),
+        ("GET", "/healthz/../demo/api/orders", 401),
+        ("GET", "/healthz/./../demo/api/hello", 401),
+        ("POST", "/healthz/../demo/api/orders", 401),
+        # Escaped dot segments and slashes: servers read them differently, so they are refused.
+        ("GET", "/healthz/%2e%2e/demo/api/orders", 400),
+        ("GET", "/healthz/..%2fdemo/api/orders", 400),
     ],
 )
-def test_dot_segments_after_the_public_route_are_not_public(nginx, backend, method, path):
+def test_dot_segments_after_the_public_route_are_not_public(nginx, backend, method, path, status):
     before = backend.count()
     r = nginx.request(method, path, body=b"{}" if method == "POST" else None)
-    assert r.status in (401, 403), f"{method} {path} without a token: expected 401/403 from nginx, got {r!r}"
+    assert r.status == status, f"{method} {path} without a token: expected {status} from nginx, got {r!r}"
     assert_refused(r, backend, before, r.status)
+
+
+def test_a_raw_byte_in_the_path_is_a_400_naming_the_header(nginx, backend, bob, audit_explain, tokenbridge_bin, data_dir):
+    """nginx passes the client's raw bytes on in X-Original-URI ($request_uri). tokenbridge once
+    dropped such a header and decided on `/`; now the request is refused as unreadable, and the
+    audit record keeps the path as sent."""
+    before = backend.count()
+    token = bob["access_token"].encode()
+    r = nginx.raw_request(b"GET /demo/api/orders\xff HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + token)
+    request_id = assert_refused(r, backend, before, 400)
+
+    check, detail = first_failure(audit_explain(request_id))
+    assert check == "request", f"the first failing check is {check!r} ({detail})"
+    assert "X-Original-URI is present but not visible ASCII" in detail, detail
+    cmd = [tokenbridge_bin, "audit", "lookup", "--request-id", request_id, "--data-dir", data_dir]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    records = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    assert len(records) == 1, p.stdout
+    assert records[0]["requestParameters"]["path"] == "/demo/api/orders%FF", records[0]
+    assert records[0]["errorCode"] == "invalid_request", records[0]
 
 
 def test_client_sent_original_request_headers_are_ignored(nginx, backend, bob):

@@ -94,6 +94,17 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    if let Some(addr) = &cfg.metrics.listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?;
+        tracing::info!(listen = %metrics.local_addr()?, "serving /metrics");
+        tokio::spawn(async move {
+            if let Err(e) = tokenbridge_server::ops::serve_metrics(metrics).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let engine = open_engine(cfg).await?;
     if let Some(token) = engine.ensure_admin_token().await? {
         eprintln!("Admin token (shown once, stored hashed): {token}");

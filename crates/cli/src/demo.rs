@@ -66,6 +66,7 @@ tokenbridge demo is running at {base}
   issuer:          {base}   discovery: {base}/.well-known/openid-configuration
   demo upstream:   {base}/demo-idp   (Salesforce-like: login page, password grant, UserInfo)
   admin token:     {admin}
+  metrics:         curl -H "Authorization: Bearer {metrics}" {base}/metrics
 
 Try it (the commands use jq):
 
@@ -130,6 +131,7 @@ Press Ctrl-C to stop.
             t if t.is_empty() => "<another instance made it: see its demo.json, or set TOKENBRIDGE_ADMIN_TOKEN>".into(),
             t => t,
         },
+        metrics = s("/metrics_token"),
         au = up(&alice, "upstream_username"),
         ap = up(&alice, "upstream_password"),
         lu = up(&alice, "username"),

@@ -585,6 +585,50 @@ async fn audit_explain_marks_the_first_failing_check() {
     assert!(err.contains("no audit event has request id \"no-such-request\""), "{err}");
 }
 
+/// `TOKENBRIDGE_TRUSTED_PROXIES` is honoured by `demo` and `serve`: behind a listed proxy the
+/// client is the rightmost `X-Forwarded-For` entry, not the leftmost one it wrote itself; a value
+/// that is no CIDR block stops `serve` naming the key.
+#[tokio::test]
+async fn trusted_proxies_from_the_environment() {
+    const PROXIES: &str = "TOKENBRIDGE_TRUSTED_PROXIES";
+    async fn source_of_a_forwarded_request(base: &str, dir: &Path) -> String {
+        let r = http()
+            .get(format!("{base}/forward-auth"))
+            .header("X-Forwarded-Uri", "/nowhere")
+            .header("X-Forwarded-For", "10.0.0.1, 198.51.100.7")
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let json: Value = serde_json::from_str(&ok(tb_in(dir, &["audit", "explain", &id, "--json"]), None)).unwrap();
+        json["events"][0]["sourceIpAddress"].as_str().unwrap_or_else(|| panic!("{json}")).to_string()
+    }
+
+    let t = tmp();
+    let demo = start_demo_with_env(t.path(), &[], &[(PROXIES, " 127.0.0.1/32, 10.0.0.0/8 ")]).await;
+    assert_eq!(source_of_a_forwarded_request(&demo.base, t.path()).await, "198.51.100.7");
+    drop(demo);
+
+    let t = tmp();
+    let config = t.path().join("tokenbridge.toml");
+    let port = free_port();
+    std::fs::write(&config, format!("[server]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+    let data = ["--data-dir", t.path().to_str().unwrap()];
+    let base = format!("http://127.0.0.1:{port}");
+    let served = start_serve_with_env(&config, &base, &data, &[(PROXIES, "127.0.0.1")]).await;
+    assert_eq!(source_of_a_forwarded_request(&base, t.path()).await, "198.51.100.7");
+    drop(served);
+    // Without it the header is the client's claim, and is ignored.
+    let served = start_serve(&config, &base, &data).await;
+    assert_eq!(source_of_a_forwarded_request(&base, t.path()).await, "127.0.0.1");
+    drop(served);
+
+    let mut c = tb();
+    c.arg("serve").arg("--config").arg(&config).args(data).env(PROXIES, "127.0.0.1/32,proxy.internal");
+    let err = fails(c, None);
+    assert!(err.contains("server.trusted_proxies[1]: network \"proxy.internal\""), "{err}");
+}
+
 /// The CLI changes the data a running server uses: users at once, keys within the reload interval.
 #[tokio::test]
 async fn cli_changes_reach_a_running_server() {

@@ -370,3 +370,45 @@ fn bad_console_settings_are_named() {
     let bad = replace_once(&text, "[console]\n", "[console]\nexplain_to_everyone = true\n");
     serve_rejects(&bad, &["unknown field `explain_to_everyone`"]);
 }
+
+/// `metrics.listen` serves `/metrics` on its own address; the main address then serves it only
+/// with `metrics.token` (here from `TOKENBRIDGE_METRICS_TOKEN`), and not at all without one. An
+/// old file's `trust_forwarded_for` is refused, naming what replaces it.
+#[tokio::test]
+async fn metrics_on_their_own_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let config = tmp.path().join("tokenbridge.toml");
+    let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n");
+    std::fs::write(&config, &text).unwrap();
+    let data = ["--data-dir", tmp.path().to_str().unwrap()];
+    let base = format!("http://127.0.0.1:{port}");
+    let token = "scraper-token-0123456789";
+    let server = start_serve_with_env(&config, &base, &data, &[("TOKENBRIDGE_METRICS_TOKEN", token)]).await;
+    async fn get(url: String, bearer: Option<&str>) -> (u16, String) {
+        let mut req = http().get(url);
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        let r = req.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+    let (status, body) = get(format!("http://127.0.0.1:{metrics_port}/metrics"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("tokenbridge_"), "{body}");
+    assert_eq!(get(format!("http://127.0.0.1:{metrics_port}/healthz"), None).await.0, 404, "only /metrics there");
+    assert_eq!(get(format!("{base}/metrics"), None).await.0, 401);
+    assert_eq!(get(format!("{base}/metrics"), Some(token)).await.0, 200);
+    drop(server);
+    // No token: the main address does not serve metrics.
+    let server = start_serve(&config, &base, &data).await;
+    let (status, body) = get(format!("{base}/metrics"), Some(token)).await;
+    assert_eq!(status, 404, "{body}");
+    drop(server);
+
+    serve_rejects(&format!("{text}token = \"short\"\n"), &["error: metrics.token: "]);
+    serve_rejects(
+        &text.replace("[server]\n", "[server]\ntrust_forwarded_for = true\n"),
+        &["error: server.trust_forwarded_for: was removed", "server.trusted_proxies"],
+    );
+}

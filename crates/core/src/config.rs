@@ -24,6 +24,27 @@ pub struct Config {
     pub roles: Vec<RoleConfig>,
     pub audit: AuditConfig,
     pub console: ConsoleConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read the Prometheus metrics: nobody by default.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `GET /metrics` on the main address answers only `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// A separate address (`127.0.0.1:9090`) serving `GET /metrics` to anyone who reaches it.
+    pub listen: Option<String>,
+}
+
+// By hand: the token must never reach a log line.
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &self.token.as_ref().map(|_| "(hidden)"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// The web console at `/console`: what its page is told to use (`/console/config.json`) and who
@@ -96,6 +117,10 @@ pub struct AwsConfig {
     pub session_seconds: Option<i64>,
     /// Answers one challenge session accepts before it ends.
     pub max_challenge_answers: u32,
+    /// Browser origins the AWS JSON door (`POST /`: user pools, identity pools, STS, CloudTrail)
+    /// and the pools' discovery and JWKS answer CORS for: `["*"]` (any, as Cognito does; never
+    /// with credentials), a list of origins, or `[]` (none).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for AwsConfig {
@@ -107,6 +132,7 @@ impl Default for AwsConfig {
             admin_credentials: Vec::new(),
             session_seconds: None,
             max_challenge_answers: 3,
+            cors_allowed_origins: vec!["*".into()],
         }
     }
 }
@@ -174,8 +200,14 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// Addresses (CIDR blocks) of the reverse proxies in front of this server. A request from one
+    /// of them has its client address taken from `X-Forwarded-For`: the rightmost entry that is
+    /// not itself a trusted proxy (the entries to its left are the client's own claims).
+    pub trusted_proxies: Vec<String>,
+    /// Removed: it trusted the leftmost `X-Forwarded-For` entry, which the client writes. Read
+    /// only to say what replaces it.
+    #[serde(default, skip_serializing)]
+    pub trust_forwarded_for: Option<toml::Value>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
 }
@@ -186,7 +218,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             log_format: "text".into(),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            trust_forwarded_for: None,
             shutdown_grace_seconds: 20,
         }
     }
@@ -501,6 +534,16 @@ fn err(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError { key: key.into(), reason: reason.into() }
 }
 
+/// Whether `s` is a web origin written as browsers send it: `scheme://host[:port]`, nothing more.
+pub fn is_origin(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == s)
+}
+
+/// A comma-separated list, each item trimmed, empty items dropped.
+pub fn split_list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
 /// Accepts short grant names and returns the canonical ones.
 pub fn canonical_grant(g: &str) -> Option<&'static str> {
     match g {
@@ -617,6 +660,26 @@ impl Config {
         }
         self.apply_aws_env();
         self.apply_authorizer_env();
+        self.apply_proxy_env();
+        self.apply_metrics_env();
+    }
+
+    /// `TOKENBRIDGE_METRICS_TOKEN` and `TOKENBRIDGE_METRICS_LISTEN`.
+    pub fn apply_metrics_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("TOKENBRIDGE_METRICS_TOKEN") {
+            self.metrics.token = Some(v);
+        }
+        if let Some(v) = var("TOKENBRIDGE_METRICS_LISTEN") {
+            self.metrics.listen = Some(v);
+        }
+    }
+
+    /// `TOKENBRIDGE_TRUSTED_PROXIES`, comma-separated CIDR blocks (also honoured by `demo`).
+    pub fn apply_proxy_env(&mut self) {
+        if let Ok(v) = std::env::var("TOKENBRIDGE_TRUSTED_PROXIES") {
+            self.server.trusted_proxies = split_list(&v);
+        }
     }
 
     /// `TOKENBRIDGE_AUTHORIZER_CACHE_CAPACITY`, `…_SESSION_CACHE_CAPACITY` and `…_CHECK_REVOCATION`
@@ -634,7 +697,8 @@ impl Config {
         }
     }
 
-    /// `TOKENBRIDGE_AWS_REGION` and `TOKENBRIDGE_COGNITO_SESSION_SECONDS` (also honoured by `demo`).
+    /// `TOKENBRIDGE_AWS_REGION`, `TOKENBRIDGE_COGNITO_SESSION_SECONDS` and
+    /// `TOKENBRIDGE_AWS_CORS_ORIGINS` (comma-separated; also honoured by `demo`).
     pub fn apply_aws_env(&mut self) {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("TOKENBRIDGE_AWS_REGION") {
@@ -642,6 +706,10 @@ impl Config {
         }
         if let Some(n) = var("TOKENBRIDGE_COGNITO_SESSION_SECONDS").and_then(|v| v.parse().ok()) {
             self.aws.session_seconds = Some(n);
+        }
+        // Set but empty means none.
+        if let Ok(v) = std::env::var("TOKENBRIDGE_AWS_CORS_ORIGINS") {
+            self.aws.cors_allowed_origins = split_list(&v);
         }
     }
 
@@ -668,6 +736,25 @@ impl Config {
         }
         if let Some(u) = &self.server.public_url {
             url::Url::parse(u).map_err(|e| err("server.public_url", format!("not a URL: {e}")))?;
+        }
+        if self.server.trust_forwarded_for.is_some() {
+            return Err(err(
+                "server.trust_forwarded_for",
+                "was removed: it took the leftmost X-Forwarded-For entry, which the client writes; list the \
+                 addresses of your reverse proxies in server.trusted_proxies (CIDR blocks, or \
+                 TOKENBRIDGE_TRUSTED_PROXIES) instead",
+            ));
+        }
+        if let Some(l) = &self.metrics.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                return Err(err("metrics.listen", format!("{l:?} is not an address:port")));
+            }
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(err("metrics.token", "must be at least 16 visible ASCII characters"));
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            crate::authorizer::rules::Network::parse(p).map_err(|e| err(format!("server.trusted_proxies[{i}]"), e))?;
         }
         if self.storage.max_connections == 0 {
             return Err(err("storage.max_connections", "must be at least 1"));
@@ -906,6 +993,14 @@ impl Config {
         }
         if a.max_challenge_answers == 0 {
             return Err(err("aws.max_challenge_answers", "must be at least 1"));
+        }
+        for (i, o) in a.cors_allowed_origins.iter().enumerate() {
+            if o != "*" && !is_origin(o) {
+                return Err(err(
+                    format!("aws.cors_allowed_origins[{i}]"),
+                    format!("{o:?} is not \"*\" or an origin (scheme://host[:port], no path)"),
+                ));
+            }
         }
         self.validate_roles()?;
         let mut ids = std::collections::HashSet::new();
@@ -1163,6 +1258,32 @@ condition = 'assertion.email_verified == true'
         with("user_pool_id = \"eu-west-1_Pool\"\nuser_pool_client_id = \"abc\"").unwrap();
         assert_eq!(with("identity_pool_ids = [\"nope\"]").unwrap_err().key, "console.identity_pool_ids[0]");
         assert!(Config::from_toml(&format!("[console]\ndemo_apis = true\n{GOOD}")).is_err(), "demo_apis is not a key");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidr_blocks_and_the_old_switch_names_them() {
+        let with = |server: &str| Config::from_toml(&format!("[server]\n{server}\n")).unwrap().validate();
+        with("trusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.0.2.7\"]").unwrap();
+        let e = with("trusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]").unwrap_err();
+        assert_eq!(e.key, "server.trusted_proxies[1]");
+        let e = with("trust_forwarded_for = true").unwrap_err();
+        assert_eq!(e.key, "server.trust_forwarded_for");
+        assert!(
+            e.reason.contains("leftmost X-Forwarded-For entry") && e.reason.contains("server.trusted_proxies"),
+            "{e}"
+        );
+        assert_eq!(split_list(" 10.0.0.0/8, ,::1 "), ["10.0.0.0/8", "::1"]);
+    }
+
+    #[test]
+    fn metrics_settings_are_checked_and_the_token_never_printed() {
+        let with = |m: &str| Config::from_toml(&format!("[metrics]\n{m}\n")).unwrap();
+        let c = with("token = \"a-long-metrics-token\"\nlisten = \"127.0.0.1:9090\"");
+        c.validate().unwrap();
+        assert!(!format!("{c:?}").contains("a-long-metrics-token"), "Debug shows the metrics token");
+        assert_eq!(with("token = \"short\"").validate().unwrap_err().key, "metrics.token");
+        assert_eq!(with("listen = \"localhost\"").validate().unwrap_err().key, "metrics.listen");
+        assert!(Config::default().metrics.token.is_none() && Config::default().metrics.listen.is_none());
     }
 
     #[test]

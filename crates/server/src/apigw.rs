@@ -148,7 +148,13 @@ pub async fn decide(engine: &Engine, event: &Value, mut ctx: RequestContext) -> 
         // The gateway saw the client; whoever can call this endpoint speaks for the gateway.
         ctx.source_ip = ip.clone();
     }
-    let req = AccessRequest { token: p.token.as_deref(), method: &p.method, path: &p.path, host: p.host.as_deref() };
+    let req = AccessRequest {
+        token: p.token.as_deref(),
+        method: &p.method,
+        path: &p.path,
+        host: p.host.as_deref(),
+        unreadable: None,
+    };
     let policy = |effect: &str| {
         json!({
             "Version": "2012-10-17",

@@ -1,12 +1,16 @@
-//! CORS for browser apps: only origins some client lists in `allowed_origins` are answered.
-//! The set is reloaded from the store periodically, so clients added by the CLI take effect.
+//! CORS for browser apps. The OAuth doors answer only origins some client lists in
+//! `allowed_origins`; the set is reloaded from the store periodically, so clients added by the
+//! CLI take effect. The AWS JSON door and the pools' discovery and JWKS answer as cognito-idp
+//! does (`aws.cors_allowed_origins`, any origin by default): they hold no ambient authority (no
+//! cookies; credentials are never allowed), so a page on any origin may call them as any other
+//! client may.
 
 use axum::http::{header, HeaderValue, Method};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokenbridge_core::Engine;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 #[derive(Default)]
 pub struct AllowedOrigins {
@@ -58,4 +62,31 @@ pub fn layer(origins: Arc<AllowedOrigins>) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600))
+}
+
+/// The answer headers AWS exposes to browser code.
+const AWS_EXPOSED_HEADERS: [&str; 5] =
+    ["x-amzn-requestid", "x-amzn-errortype", "x-amzn-errormessage", "date", "x-request-id"];
+
+/// CORS for the AWS doors, or `None` when `aws.cors_allowed_origins` is empty.
+pub fn aws_layer(allowed: &[String]) -> Option<CorsLayer> {
+    if allowed.is_empty() {
+        return None;
+    }
+    let origin = if allowed.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST])
+            // Whatever headers the preflight names, as cognito-idp answers: the SDKs send their
+            // own (X-Amz-Target, X-Amz-User-Agent, amz-sdk-*, and Cache-Control from
+            // amazon-cognito-identity-js), and with no credentials allowed a header grants nothing.
+            .allow_headers(AllowHeaders::mirror_request())
+            .expose_headers(AWS_EXPOSED_HEADERS.map(header::HeaderName::from_static))
+            .max_age(Duration::from_secs(600)),
+    )
 }

@@ -242,6 +242,7 @@ pub async fn prepare_with_clock(
     let client_secret = shared_secret(&store, "demo.client_secret").await?;
     let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
     let admin_token = demo_admin_token(&store, data_dir).await?;
+    let metrics_token = shared_secret(&store, "demo.metrics_token").await?;
 
     let pool = DemoPool {
         client_id: shared_value(&store, "demo.pool_client_id", new_client_id).await?,
@@ -262,6 +263,8 @@ pub async fn prepare_with_clock(
     demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
     config.apply_authorizer_env();
     config.apply_aws_env();
+    config.apply_proxy_env();
+    config.metrics.token = Some(metrics_token.clone());
     let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
@@ -304,6 +307,7 @@ pub async fn prepare_with_clock(
     let info = json!({
         "base_url": base_url,
         "admin_token": admin_token,
+        "metrics_token": metrics_token,
         "client": { "client_id": DEMO_CLIENT_ID, "client_secret": client_secret },
         "console": {
             "url": format!("{base_url}/console?client_id={}", pool.client_id),
@@ -474,16 +478,10 @@ fn demo_console(cfg: &mut Config, base_url: &str, upstream_secret: &str, pool: &
     c.demo_apis = true;
 }
 
-/// Where the demo provider may send a browser back. None listed means any loopback address,
-/// which covers the console's callback on a local demo; behind a public URL, the console's
-/// callback is named.
+/// Where the demo provider may send a browser back, spelled exactly: the console's callback, and
+/// the server's root for the README's by-hand authorization-code flow.
 fn console_redirect_uris(base_url: &str) -> Vec<String> {
-    let loopback = url::Url::parse(base_url).is_ok_and(|u| tokenbridge_core::config::is_loopback(&u));
-    if loopback {
-        Vec::new()
-    } else {
-        vec![format!("{base_url}/console/callback")]
-    }
+    vec![format!("{base_url}/console/callback"), format!("{base_url}/")]
 }
 
 /// The ids of the demo's two identity pools, kept in the store so every instance agrees.

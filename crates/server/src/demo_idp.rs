@@ -114,7 +114,10 @@ pub struct DemoIdpConfig {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
-    /// Allowed redirect URI prefixes; empty = any loopback http(s) URL.
+    /// The registered redirect URIs. A request's `redirect_uri` must equal one of them character
+    /// for character (RFC 6749 §3.1.2.3, RFC 3986 §6.2.1 simple string comparison; no RFC 8252
+    /// loopback port variance: the demo's only client is the console, at a fixed address). None
+    /// registered: none is allowed.
     pub redirect_uris: Vec<String>,
     pub users: Vec<DemoUser>,
     /// Seconds (3600 by convention).
@@ -169,8 +172,6 @@ struct Inner {
     mount_path: String,
     /// The server's base URL (`issuer` without `/demo-idp`): Salesforce's `instance_url`.
     instance_url: String,
-    /// Normalized `config.redirect_uris`.
-    redirect_prefixes: Vec<String>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     signer: Signer,
@@ -198,13 +199,12 @@ impl DemoIdp {
         if config.id_token_ttl <= 0 || config.access_token_ttl <= 0 {
             bail!("demo IdP token lifetimes must be positive");
         }
-        let redirect_prefixes = config
-            .redirect_uris
-            .iter()
-            .map(|p| {
-                Url::parse(p).map(String::from).with_context(|| format!("demo IdP redirect URI {p:?} is not a URL"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        for uri in &config.redirect_uris {
+            let url = Url::parse(uri).with_context(|| format!("demo IdP redirect URI {uri:?} is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() || url.as_str() != uri {
+                bail!("demo IdP redirect URI {uri:?} must be an http(s) URL without a fragment, written as parsed");
+            }
+        }
         let mount_path = issuer_url.path().trim_end_matches('/').to_string();
         let instance_url = config.issuer.strip_suffix("/demo-idp").unwrap_or(&config.issuer).to_string();
 
@@ -221,7 +221,6 @@ impl DemoIdp {
                 config,
                 mount_path,
                 instance_url,
-                redirect_prefixes,
                 store,
                 clock,
                 signer,
@@ -595,23 +594,6 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
 }
 
 /// Whether `uri` (normalized) is `prefix` or continues it at a path or query boundary.
-fn prefix_matches(prefix: &str, uri: &str) -> bool {
-    match uri.strip_prefix(prefix) {
-        Some("") => true,
-        Some(rest) => prefix.ends_with('/') || rest.starts_with('/') || rest.starts_with('?'),
-        None => false,
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 /// A code verifier or challenge: 43–128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
 fn is_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
@@ -746,23 +728,10 @@ impl Inner {
         Ok((request, target))
     }
 
-    /// The parsed redirect URI if it is allowed: compared after normalization (so `..` cannot
-    /// climb out of a registered prefix), http(s), no fragment, no userinfo.
+    /// The parsed redirect URI if it is registered, spelled exactly as registered (another
+    /// spelling of the same loopback address, port, path or case is another URI).
     fn allowed_redirect(&self, raw: &str) -> Option<Url> {
-        let url = Url::parse(raw).ok()?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return None;
-        }
-        let allowed = if self.redirect_prefixes.is_empty() {
-            is_loopback(&url)
-        } else {
-            self.redirect_prefixes.iter().any(|p| prefix_matches(p, url.as_str()))
-        };
-        allowed.then_some(url)
+        self.config.redirect_uris.iter().find(|u| u.as_str() == raw).and_then(|u| Url::parse(u).ok())
     }
 
     fn login_page(&self, request: &AuthRequest, error: Option<&str>, username: &str) -> String {

@@ -1,9 +1,10 @@
 //! The seed's `POST /auth/exchange`: the upstream token in `Authorization: Bearer`, optional
-//! `provider`, `client_id` (and `client_secret`), `scope`, `audience` in the query or form.
+//! `provider`, `client_id` (and `client_secret`), `scope`, `audience` in the query or a form body
+//! (labelled `application/x-www-form-urlencoded`).
 
 use crate::context::Ctx;
 use crate::errors::OAuthError;
-use crate::oauth2::{bearer, rate_limit, refuse, token_response, Params};
+use crate::oauth2::{bearer, form_body, rate_limit, refuse, token_response, Params};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -29,7 +30,7 @@ async fn exchange(
     let ctx = ctx.door("exchange.tokenbridge");
     // Parameters may come in the query string or a form body, not both.
     let raw = if body.is_empty() { query.unwrap_or_default().into_bytes() } else { body.to_vec() };
-    let params = match Params::parse(&raw) {
+    let params = match form_body(&headers, &body).and_then(|_| Params::parse(&raw)) {
         Ok(p) => p,
         Err(d) => return Err(refuse(&state, "TokenExchange", &ctx, d).await),
     };

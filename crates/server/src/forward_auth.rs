@@ -4,8 +4,10 @@
 //! The original request is read from `X-Forwarded-Method`/`X-Original-Method`,
 //! `X-Forwarded-Uri`/`X-Original-URI` and `X-Forwarded-Host`; Envoy instead sends the original
 //! method and appends the original path to `/forward-auth`. Headers that disagree are refused
-//! (a client's own header slipped through the proxy). 200 carries identity headers; 401/403
-//! carry an RFC 6750 challenge, the request id, and a JSON body.
+//! (a client's own header slipped through the proxy); a header that is present but not visible
+//! ASCII (nginx passes the client's raw bytes) is a 400, never a fallback to `/`. 200 carries
+//! identity headers; 400/401/403 carry the request id and a JSON body, 401/403 an RFC 6750
+//! challenge.
 
 use crate::context::Ctx;
 use crate::errors::OAuthError;
@@ -25,21 +27,52 @@ pub fn routes() -> Router<AppState> {
     Router::new().route(PREFIX, any(forward_auth)).route("/forward-auth/{*rest}", any(forward_auth))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+/// Why the original request cannot be read from the headers.
+enum Unread {
+    /// Two sources disagree (a client's own header slipped through the proxy).
+    Disagree(String),
+    /// A header is present but not visible ASCII (nginx passes the client's raw bytes): the
+    /// header's name, and its value with every other byte escaped as `%XX`, for the audit.
+    Unreadable(&'static str, String),
 }
 
-/// The one value the named headers (and Envoy's appended path) agree on. Two different answers
-/// mean a client-sent header got through the proxy: the request is refused rather than guessed.
-fn original<'a>(headers: &'a HeaderMap, names: &[&str], also: Option<&'a str>) -> Result<Option<&'a str>, String> {
-    let mut found: Option<(&str, &str)> = None;
-    let given = names.iter().filter_map(|n| header(headers, n).map(|v| (*n, v)));
-    for (name, value) in given.chain(also.map(|v| ("the path after /forward-auth", v))) {
-        match found {
-            Some((first, v)) if v != value => {
-                return Err(format!(
+/// A header's values: none, or one text; `Unreadable` when one is not visible ASCII.
+fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Vec<&'a str>, Unread> {
+    let mut out = Vec::new();
+    for v in headers.get_all(name) {
+        let text = v.to_str().map_err(|_| Unread::Unreadable(name, escaped(v.as_bytes())))?;
+        let text = text.trim();
+        if !text.is_empty() {
+            out.push(text);
+        }
+    }
+    Ok(out)
+}
+
+/// The bytes as sent, with those outside visible ASCII escaped as `%XX`.
+fn escaped(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| if b.is_ascii_graphic() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// The one value the named headers (each sent once or repeated, and Envoy's appended path) agree
+/// on. Two different answers mean a client-sent header got through the proxy: the request is
+/// refused rather than guessed.
+fn original<'a>(
+    headers: &'a HeaderMap,
+    names: &[&'static str],
+    also: Option<&'a str>,
+) -> Result<Option<&'a str>, Unread> {
+    let mut found: Option<(String, &str)> = None;
+    let mut given = Vec::new();
+    for name in names {
+        given.extend(header(headers, name)?.into_iter().map(|v| (name.to_ascii_lowercase(), v)));
+    }
+    for (name, value) in given.into_iter().chain(also.map(|v| ("the path after /forward-auth".to_string(), v))) {
+        match &found {
+            Some((first, v)) if *v != value => {
+                return Err(Unread::Disagree(format!(
                     "{first} and {name} disagree about the original request; the proxy must set one and clear the other"
-                ))
+                )))
             }
             Some(_) => {}
             None => found = Some((name, value)),
@@ -62,20 +95,40 @@ async fn forward_auth(
         .map(|pq| pq.as_str())
         .and_then(|pq| pq.strip_prefix(PREFIX))
         .filter(|p| p.starts_with('/'));
-    let read = original(&headers, &["x-forwarded-method", "x-original-method"], None)
-        .and_then(|m| original(&headers, &["x-forwarded-uri", "x-original-uri"], appended).map(|p| (m, p)));
-    let (orig_method, orig_path) = match read {
-        Ok(v) => v,
-        Err(e) => {
+    let orig_method = original(&headers, &["X-Forwarded-Method", "X-Original-Method"], None);
+    let orig_path = original(&headers, &["X-Forwarded-Uri", "X-Original-URI"], appended);
+    let host = original(&headers, &["X-Forwarded-Host"], None).and_then(|h| {
+        if h.is_some() {
+            Ok(h)
+        } else {
+            original(&headers, &["Host"], None)
+        }
+    });
+    let mut unreadable = None;
+    let mut read = |r: Result<Option<&'_ str>, Unread>| -> Result<Option<String>, String> {
+        match r {
+            Ok(v) => Ok(v.map(str::to_string)),
+            Err(Unread::Disagree(e)) => Err(e),
+            Err(Unread::Unreadable(name, as_sent)) => {
+                unreadable = unreadable.or(Some(name));
+                Ok(Some(as_sent))
+            }
+        }
+    };
+    let read = (read(orig_method), read(orig_path), read(host));
+    let (orig_method, orig_path, host) = match read {
+        (Ok(m), Ok(p), Ok(h)) => (m, p, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             let denial = Denial::new(DenialCode::InsufficientScope, e);
             return refuse(&state, "Authorize", &ctx, denial).await.into_response();
         }
     };
     let req = AccessRequest {
         token: bearer(&headers),
-        method: orig_method.unwrap_or(method.as_str()),
-        path: orig_path.unwrap_or("/"),
-        host: header(&headers, "x-forwarded-host").or(header(&headers, "host")),
+        method: orig_method.as_deref().unwrap_or(method.as_str()),
+        path: orig_path.as_deref().unwrap_or("/"),
+        host: host.as_deref(),
+        unreadable,
     };
     match state.engine.authorize(&req, &ctx).await {
         Ok(allowed) => (StatusCode::OK, identity_headers(&state, &allowed)).into_response(),

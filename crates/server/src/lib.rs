@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub limits: Arc<ratelimit::Limits>,
     pub origins: Arc<cors::AllowedOrigins>,
+    /// `server.trusted_proxies`, parsed (see [`context`]).
+    pub proxies: Arc<[tokenbridge_core::authorizer::rules::Network]>,
 }
 
 impl AppState {
@@ -43,7 +45,14 @@ impl AppState {
         ops::metrics_handle();
         let limits = Arc::new(ratelimit::Limits::new(&engine.config.rate_limits));
         let origins = Arc::new(cors::AllowedOrigins::load(&engine).await?);
-        Ok(Self { engine, limits, origins })
+        let proxies = engine
+            .config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| tokenbridge_core::authorizer::rules::Network::parse(p).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { engine, limits, origins, proxies })
     }
 }
 
@@ -54,6 +63,10 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(oauth2::routes())
         .merge(discovery::routes())
         .layer(cors::layer(state.origins.clone()));
+    let mut aws_doors = aws::routes(state.engine.config.aws.path_prefix.as_deref());
+    if let Some(cors) = cors::aws_layer(&state.engine.config.aws.cors_allowed_origins) {
+        aws_doors = aws_doors.layer(cors);
+    }
     let mut app = Router::new()
         .merge(browser_facing)
         .merge(ops::routes())
@@ -61,7 +74,7 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(apigw::routes())
         .merge(admin::routes())
         .merge(console::routes())
-        .merge(aws::routes(state.engine.config.aws.path_prefix.as_deref()))
+        .merge(aws_doors)
         .with_state(state.clone());
     if let Some(extra) = extra {
         app = app.merge(extra);

@@ -50,6 +50,40 @@ impl Params {
     }
 }
 
+/// The body as a form: refused unless it is empty or labelled `application/x-www-form-urlencoded`
+/// in UTF-8 (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1), so a body meant as something else (or
+/// sent by a cross-site page as `text/plain`) is never read as parameters.
+pub fn form_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a [u8], Denial> {
+    if body.is_empty() {
+        return Ok(body);
+    }
+    let bad = |what: String| {
+        Denial::new(
+            DenialCode::InvalidRequest,
+            format!("the body must be application/x-www-form-urlencoded (UTF-8); {what}"),
+        )
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(bad("the request has no Content-Type".into()));
+    };
+    let text = value.to_str().map_err(|_| bad("its Content-Type is not readable".into()))?;
+    let mut parts = text.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        let shown: String = media.chars().take(80).collect();
+        return Err(bad(format!("it was sent as {shown}")));
+    }
+    for param in parts {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        let value = value.trim().trim_matches('"');
+        if name.trim().eq_ignore_ascii_case("charset") && !value.eq_ignore_ascii_case("utf-8") {
+            let shown: String = value.chars().take(40).collect();
+            return Err(bad(format!("its charset is {shown}")));
+        }
+    }
+    Ok(body)
+}
+
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form; both at once is refused.
 pub fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, Denial> {
     let basic = headers
@@ -116,7 +150,8 @@ async fn client_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Params, ClientCredentials), OAuthError> {
-    match Params::parse(body).and_then(|p| client_credentials(headers, &p).map(|c| (p, c))) {
+    match form_body(headers, body).and_then(Params::parse).and_then(|p| client_credentials(headers, &p).map(|c| (p, c)))
+    {
         Ok(v) => Ok(v),
         Err(d) => Err(refuse(state, event, ctx, d).await),
     }

@@ -1,13 +1,19 @@
 //! Operations: liveness, readiness, Prometheus metrics.
+//!
+//! Metrics are closed by default: on the main address `/metrics` answers only the bearer token of
+//! `metrics.token`; `metrics.listen` serves them on a separate address (for a network only the
+//! scraper reaches) without one.
 
 use crate::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+use tokenbridge_core::jose::sha256_hex;
+use tokenbridge_core::secrets::matches_sha256;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -41,8 +47,33 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn prometheus() -> impl IntoResponse {
+/// `/metrics` on the main address: only with the configured token.
+async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.engine.config.metrics.token else {
+        let why = "metrics are not served on this address: set metrics.token (scrape with Authorization: Bearer) \
+                   or metrics.listen (a separate address)";
+        return (StatusCode::NOT_FOUND, why).into_response();
+    };
+    let presented = crate::oauth2::bearer(&headers).unwrap_or_default();
+    // Hashes first, so the comparison does not tell the token's length either.
+    if !matches_sha256(presented, &sha256_hex(token.as_bytes())) {
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"tokenbridge-metrics\"")];
+        return (StatusCode::UNAUTHORIZED, challenge, "metrics need Authorization: Bearer <metrics.token>")
+            .into_response();
+    }
+    render().into_response()
+}
+
+fn render() -> impl IntoResponse {
     let handle = metrics_handle();
     handle.run_upkeep();
     ([("content-type", "text/plain; version=0.0.4")], handle.render())
+}
+
+/// Serves `GET /metrics`, and nothing else, to whoever reaches `listener` (`metrics.listen`).
+pub async fn serve_metrics(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    metrics_handle();
+    let app = Router::new().route("/metrics", get(|| async { render() }));
+    axum::serve(listener, app).await?;
+    Ok(())
 }

@@ -10,8 +10,7 @@ use common::*;
 async fn exchanges_before_the_first_scrape_are_counted() {
     let s = Server::custom(Opts::default()).await;
     s.sign_in("alice").await;
-    let r = s.get("/metrics").await;
-    r.assert_ok();
+    let r = s.metrics().await;
     assert!(r.text.contains("tokenbridge_exchanges_total"), "exchange not counted:\n{}", r.text);
     assert!(r.text.contains("tokenbridge_jwks_cache_total"), "JWKS fetch not counted:\n{}", r.text);
 }

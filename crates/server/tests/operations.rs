@@ -302,13 +302,12 @@ async fn health_and_readiness() {
 async fn metrics_count_exchanges_and_jwks_cache() {
     let s = Server::custom(Opts::default()).await;
     // The first scrape installs the process-wide recorder (see metrics_startup.rs).
-    s.get("/metrics").await.assert_ok();
+    s.metrics().await;
     s.sign_in("alice").await;
     s.sign_in("bob").await;
     let r = s.exchange_bearer(&flip_signature_byte(&s.fresh_id_token("erin")), &[]).await;
     assert_eq!(r.status, 400);
-    let r = s.get("/metrics").await;
-    r.assert_ok();
+    let r = s.metrics().await;
     assert!(r.header("content-type").unwrap_or_default().starts_with("text/plain"));
     let m = &r.text;
     let has = |name: &str, labels: &[&str]| {

@@ -155,8 +155,14 @@ pub async fn wait_healthy(server: &mut Server) {
 /// Starts `tokenbridge demo --listen 127.0.0.1:0 --data-dir DIR`, learns its address from the
 /// walkthrough it prints, and waits until it is healthy.
 pub async fn start_demo(dir: &Path, extra: &[&str]) -> Server {
+    start_demo_with_env(dir, extra, &[]).await
+}
+
+/// [`start_demo`] with `env` set for the child.
+pub async fn start_demo_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut c = tb();
     c.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir).args(extra);
+    c.envs(env.iter().copied());
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn demo");
     let (tx, rx) = mpsc::channel();
@@ -190,8 +196,14 @@ pub async fn start_demo(dir: &Path, extra: &[&str]) -> Server {
 
 /// Starts `tokenbridge serve --config FILE` on `base` (its listen address) and waits for health.
 pub async fn start_serve(config: &Path, base: &str, extra: &[&str]) -> Server {
+    start_serve_with_env(config, base, extra, &[]).await
+}
+
+/// [`start_serve`] with `env` set for the child.
+pub async fn start_serve_with_env(config: &Path, base: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut c = tb();
     c.arg("serve").arg("--config").arg(config).args(extra);
+    c.envs(env.iter().copied());
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn serve");
     let out = drain(child.stdout.take().unwrap(), None);

@@ -26,9 +26,13 @@ use std::sync::Arc;
 pub struct AccessRequest<'a> {
     pub token: Option<&'a str>,
     pub method: &'a str,
-    /// As the client sent it (query and escapes included); normalized before matching.
+    /// As the client sent it (query and escapes included; bytes a header cannot carry as text
+    /// escaped by the door); read by [`rules::read_path`] before matching.
     pub path: &'a str,
     pub host: Option<&'a str>,
+    /// A header the door found present but could not read (not visible ASCII): the request is
+    /// refused rather than decided on without it.
+    pub unreadable: Option<&'a str>,
 }
 
 /// Who the caller is, once the token checked out.
@@ -99,10 +103,6 @@ impl Authorizer {
     pub fn family_revoked(&self, family: &str) {
         self.cache.family_revoked(family);
     }
-
-    fn route_for(&self, method: &str, path: &str, host: Option<&str>) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(method, path, host))
-    }
 }
 
 fn deny(trail: &mut Trail, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
@@ -142,7 +142,7 @@ impl Engine {
                 principal,
                 request_parameters: json!({
                     "httpMethod": req.method,
-                    "path": req.path.split('?').next().unwrap_or("").chars().take(512).collect::<String>(),
+                    "path": req.path.split(['?', '#']).next().unwrap_or("").chars().take(512).collect::<String>(),
                     "host": req.host,
                     "route": route_name,
                     "token": req.token.map(token_label),
@@ -166,10 +166,39 @@ impl Engine {
         route_name: &mut Option<String>,
     ) -> Result<Allowed, Denial> {
         let az = &self.authorizer;
-        let path =
-            rules::normalize_path(req.path).map_err(|e| deny(trail, DenialCode::InsufficientScope, "request", e))?;
+        if let Some(name) = req.unreadable {
+            return Err(deny(
+                trail,
+                DenialCode::InvalidRequest,
+                "request",
+                format!(
+                    "{name} is present but not visible ASCII; the request is refused rather than decided without it"
+                ),
+            ));
+        }
+        let reading = rules::read_path(req.path).map_err(|e| deny(trail, DenialCode::InvalidRequest, "request", e))?;
+        let path = &reading.exact;
         let method = req.method.to_ascii_uppercase();
-        let route = match az.route_for(&method, &path, req.host) {
+        let exact = az.routes.iter().position(|r| r.matches(&method, path, req.host));
+        let lenient = az.routes.iter().position(|r| r.matches_lenient(&method, &reading.lenient, req.host));
+        if exact != lenient {
+            let name = |i: Option<usize>| {
+                i.map_or_else(|| "no route".to_string(), |i| format!("route {:?}", az.routes[i].name))
+            };
+            return Err(deny(
+                trail,
+                DenialCode::InvalidRequest,
+                "request",
+                format!(
+                    "path {path:?} is ambiguous: as written it is {}, but servers that ignore case, trailing dots \
+                     or ';' parameters read it as {:?}, {}",
+                    name(exact),
+                    reading.lenient_path(),
+                    name(lenient)
+                ),
+            ));
+        }
+        let route = match exact.map(|i| &az.routes[i]) {
             Some(r) => {
                 trail.pass("route", format!("{method} {path} matches route {:?}", r.name));
                 r

@@ -152,6 +152,14 @@ impl Route {
                 p if p.contains('*') || p.contains('{') => {
                     return Err(format!("path {:?}: segment {p:?} mixes a wildcard with text", c.path))
                 }
+                // Requests spelled so are refused as ambiguous (see `read_path`): never matched.
+                p if p.contains([';', '\\', '%']) || p.ends_with(['.', ' ']) => {
+                    return Err(format!(
+                        "path {:?}: segment {p:?} holds ';', '%' or a backslash, or ends in a dot or space; \
+                         write the path as servers serve it",
+                        c.path
+                    ))
+                }
                 p => Segment::Literal(p.to_string()),
             });
         }
@@ -183,18 +191,30 @@ impl Route {
         })
     }
 
-    /// Whether this route covers the request (path already normalized).
+    /// Whether this route covers the request (path already read exactly: [`PathReading::exact`]).
     pub fn matches(&self, method: &str, path: &str, host: Option<&str>) -> bool {
+        self.covers(method, host) && self.matches_segments(path.split('/').filter(|s| !s.is_empty()), false)
+    }
+
+    /// Whether this route covers the request's lenient reading ([`PathReading::lenient`]).
+    pub fn matches_lenient(&self, method: &str, segments: &[String], host: Option<&str>) -> bool {
+        self.covers(method, host) && self.matches_segments(segments.iter().map(String::as_str), true)
+    }
+
+    fn covers(&self, method: &str, host: Option<&str>) -> bool {
         if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
             return false;
         }
         if !self.hosts.is_empty() {
-            let Some(host) = host.map(strip_port) else { return false };
+            let Some(host) = host.map(host_name) else { return false };
             if !self.hosts.iter().any(|h| host_matches(h, host)) {
                 return false;
             }
         }
-        let mut parts = path.split('/').filter(|s| !s.is_empty());
+        true
+    }
+
+    fn matches_segments<'a>(&self, mut parts: impl Iterator<Item = &'a str>, ignore_case: bool) -> bool {
         for seg in &self.segments {
             match seg {
                 Segment::Rest => return true,
@@ -203,15 +223,21 @@ impl Route {
                         return false;
                     }
                 }
-                Segment::Literal(l) => {
-                    if parts.next() != Some(l.as_str()) {
-                        return false;
-                    }
-                }
+                Segment::Literal(l) => match parts.next() {
+                    Some(p) if p == l || (ignore_case && p.eq_ignore_ascii_case(l)) => {}
+                    _ => return false,
+                },
             }
         }
         parts.next().is_none()
     }
+}
+
+/// The host without its port and without the trailing dot of a fully qualified name
+/// (`api.example.com.` is `api.example.com`).
+fn host_name(host: &str) -> &str {
+    let h = strip_port(host);
+    h.strip_suffix('.').unwrap_or(h)
 }
 
 fn strip_port(host: &str) -> &str {
@@ -231,54 +257,109 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// Normalizes a request path the way a backend will see it: the query is dropped, percent-escapes
-/// decoded, `.`/`..` and empty segments resolved. A path that cannot be read is refused, so that a
-/// rule can never be dodged by spelling the same path another way.
-pub fn normalize_path(raw: &str) -> Result<String, String> {
+/// A request path as the authorizer reads it: `exact`, the path every server agrees on (escapes
+/// decoded once, `.`/`..` and empty segments resolved), and `lenient`, its segments as the most
+/// forgiving servers read them (`;` parameters dropped as Tomcat and Jetty do, trailing dots and
+/// spaces dropped and case ignored as Windows servers do). A request whose two readings fall under
+/// different routes is refused as ambiguous: whichever a backend takes, it is judged by the route
+/// of what the backend serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathReading {
+    pub exact: String,
+    pub lenient: Vec<String>,
+}
+
+impl PathReading {
+    /// The lenient reading as a path, for messages.
+    pub fn lenient_path(&self) -> String {
+        format!("/{}", self.lenient.join("/"))
+    }
+}
+
+/// Reads a request path as sent (query, fragment and escapes included). Refused, with the reason:
+/// no leading `/`; a malformed escape; escapes that are not UTF-8; an escaped `/`, a backslash,
+/// a control character; an escape escaped twice (`%252F`); an escaped dot segment (`%2e%2e`);
+/// a segment of only dots and spaces other than `.` and `..`. Servers disagree about each of these,
+/// so the path is never guessed at.
+pub fn read_path(raw: &str) -> Result<PathReading, String> {
     let path = raw.split(['?', '#']).next().unwrap_or("");
+    let shown = truncate(path);
     if !path.starts_with('/') {
-        return Err(format!("path {:?} does not start with '/'", truncate(path)));
+        return Err(format!("path {shown:?} does not start with '/'"));
     }
-    let decoded =
-        percent_decode(path).ok_or_else(|| format!("path {:?} has a malformed percent-escape", truncate(path)))?;
-    if decoded.contains(['\0', '\\']) {
-        return Err(format!("path {:?} holds a NUL or backslash", truncate(path)));
-    }
-    let mut out: Vec<&str> = Vec::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            s => out.push(s),
+    let mut exact: Vec<String> = Vec::new();
+    let mut lenient: Vec<String> = Vec::new();
+    for raw_seg in path.split('/') {
+        let seg = percent_decode(raw_seg).map_err(|e| format!("path {shown:?} {e}"))?;
+        if seg.contains('/') {
+            return Err(format!("path {shown:?} holds an escaped '/' (%2F), which servers read differently"));
         }
+        if seg.contains('\\') {
+            return Err(format!("path {shown:?} holds a backslash, which Windows servers read as '/'"));
+        }
+        if seg.chars().any(char::is_control) {
+            return Err(format!("path {shown:?} holds a control character"));
+        }
+        if has_escape(&seg) {
+            return Err(format!(
+                "path {shown:?} holds a percent-escape escaped twice, which servers that decode twice read differently"
+            ));
+        }
+        let dots = matches!(seg.as_str(), "." | "..");
+        if dots && seg != raw_seg {
+            return Err(format!("path {shown:?} holds an escaped dot segment ({raw_seg:?})"));
+        }
+        if !seg.is_empty() && !dots && seg.chars().all(|c| c == '.' || c == ' ') {
+            return Err(format!("path {shown:?} has a segment {seg:?} of only dots and spaces"));
+        }
+        push_segment(&mut exact, &seg);
+        // Tomcat drops the parameters before resolving dot segments (`..;x` is `..`).
+        let name = seg.split(';').next().unwrap_or("");
+        let name = if matches!(name, "." | "..") { name } else { name.trim_end_matches(['.', ' ']) };
+        push_segment(&mut lenient, &name.to_lowercase());
     }
-    Ok(format!("/{}", out.join("/")))
+    Ok(PathReading { exact: format!("/{}", exact.join("/")), lenient })
+}
+
+/// Appends one decoded segment, resolving `.`, `..` (never above the root) and empty ones.
+fn push_segment(out: &mut Vec<String>, seg: &str) {
+    match seg {
+        "" | "." => {}
+        ".." => {
+            out.pop();
+        }
+        s => out.push(s.to_string()),
+    }
+}
+
+/// Whether a decoded segment still holds a `%XX` escape.
+fn has_escape(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 fn truncate(s: &str) -> String {
     s.chars().take(120).collect()
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Result<String, &'static str> {
     if !s.contains('%') {
-        return Some(s.to_string());
+        return Ok(s.to_string());
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+            let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("has a malformed percent-escape")?;
+            out.push(byte);
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).map_err(|_| "has percent-escapes that are not UTF-8")
 }
 
 /// An address block, for route `networks`.
@@ -377,14 +458,65 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_normalized_before_matching() {
-        assert_eq!(normalize_path("/public/../admin?x=1").unwrap(), "/admin");
-        assert_eq!(normalize_path("//a/./b/").unwrap(), "/a/b");
-        assert_eq!(normalize_path("/a/%2e%2e/b").unwrap(), "/b");
-        assert_eq!(normalize_path("/../../x").unwrap(), "/x");
-        assert!(normalize_path("/a%zz").is_err());
-        assert!(normalize_path("/a%00b").is_err());
-        assert!(normalize_path("relative").is_err());
+    fn paths_are_read_exactly_and_leniently() {
+        let read = |p: &str| read_path(p).unwrap();
+        assert_eq!(read("/public/../admin?x=1").exact, "/admin");
+        assert_eq!(read("//a/./b/#frag").exact, "/a/b");
+        assert_eq!(read("/../../x").exact, "/x");
+        assert_eq!(read("/%61dmin").exact, "/admin");
+        let r = read("/Admin;v=1/x./Y%20");
+        assert_eq!(r.exact, "/Admin;v=1/x./Y ");
+        assert_eq!(r.lenient, ["admin", "x", "y"]);
+        assert_eq!(r.lenient_path(), "/admin/x/y");
+        // Tomcat resolves `..;` as `..`; the exact reading keeps it as a name.
+        let r = read("/public/..;/admin");
+        assert_eq!((r.exact.as_str(), r.lenient_path()), ("/public/..;/admin", "/admin".to_string()));
+        assert_eq!(read("/a/;x/b").lenient, ["a", "b"]);
+    }
+
+    #[test]
+    fn paths_servers_disagree_about_are_refused() {
+        for (p, why) in [
+            ("relative", "does not start with '/'"),
+            ("/a%zz", "malformed percent-escape"),
+            ("/a%2", "malformed percent-escape"),
+            ("/a%+1", "malformed percent-escape"),
+            ("/a%C0%AF", "not UTF-8"),
+            ("/a%2Fb", "escaped '/'"),
+            ("/a%5Cb", "backslash"),
+            ("/a\\b", "backslash"),
+            ("/a%00b", "control character"),
+            ("/a%7Fb", "control character"),
+            ("/a%0Ab", "control character"),
+            ("/a%252Fb", "escaped twice"),
+            ("/a/%2e%2e/b", "escaped dot segment"),
+            ("/a/.%2E/b", "escaped dot segment"),
+            ("/a/%2E/b", "escaped dot segment"),
+            ("/a/.../b", "only dots and spaces"),
+            ("/a/.%20/b", "only dots and spaces"),
+        ] {
+            let e = read_path(p).unwrap_err();
+            assert!(e.contains(why), "{p}: {e}");
+        }
+        // A `%` that is no escape, after decoding, is just a character.
+        assert_eq!(read_path("/100%25off").unwrap().exact, "/100%off");
+    }
+
+    #[test]
+    fn lenient_matching_ignores_case_and_route_literals_are_plain() {
+        let r = route("/admin/**", &[]);
+        assert!(!r.matches("GET", "/ADMIN/x", None));
+        assert!(r.matches_lenient("GET", &["ADMIN".into(), "x".into()], None));
+        for bad in ["/admin;x", "/admin.", "/admin /x", "/a%2Fb", "/a\\b"] {
+            let e = Route::compile(&RouteConfig { path: bad.into(), ..Default::default() }).unwrap_err();
+            assert!(e.contains("write the path as servers serve it"), "{bad}: {e}");
+        }
+        let hosted =
+            Route::compile(&RouteConfig { path: "/**".into(), hosts: vec!["api.test".into()], ..Default::default() })
+                .unwrap();
+        assert!(hosted.matches("GET", "/", Some("api.test.")));
+        assert!(hosted.matches("GET", "/", Some("API.Test.:443")));
+        assert!(!hosted.matches("GET", "/", Some("api.test.evil")));
     }
 
     #[test]

@@ -74,7 +74,7 @@ struct Harness {
 impl Harness {
     /// A provider on a fresh store seeded with the shared key.
     async fn start() -> Self {
-        Self::start_with(Vec::new()).await
+        Self::start_with(vec![REDIRECT_URI.into()]).await
     }
 
     async fn start_with(redirect_uris: Vec<String>) -> Self {
@@ -555,31 +555,39 @@ async fn authorize_validates_client_and_redirect_before_redirecting() {
         assert_eq!(params["state"], "st&te<1>");
     }
 
-    // Loopback redirect URIs of any port are fine when none are configured.
-    for uri in ["http://localhost:9999/cb", "http://[::1]:1234/x?keep=1"] {
+    // Only the registered URI: no other loopback address or port (no RFC 8252 port variance).
+    for uri in ["http://localhost:5555/callback", "http://127.0.0.1:9999/callback", "http://[::1]:5555/callback"] {
         let resp = h.authorize(&code_query(&challenge, uri)).await;
-        assert_eq!(resp.status(), 200, "{uri}");
+        assert_eq!(resp.status(), 400, "{uri}");
     }
 }
 
 #[tokio::test]
-async fn configured_redirect_prefixes_are_matched_at_boundaries() {
+async fn redirect_uris_are_matched_as_registered_strings() {
     let h = Harness::start_with(vec!["https://app.example.com/oauth".into()]).await;
     let (_, challenge) = pkce_pair();
     for (uri, ok) in [
         ("https://app.example.com/oauth", true),
-        ("https://app.example.com/oauth/callback", true),
-        ("https://app.example.com/oauth?x=1", true),
+        ("https://app.example.com/oauth/callback", false),
+        ("https://app.example.com/oauth?x=1", false),
         ("https://app.example.com/oauthevil", false),
-        ("https://app.example.com/oauth/../admin", false),
+        ("https://app.example.com/oauth/../oauth", false),
+        ("https://APP.example.com/oauth", false),
+        ("https://app.example.com:443/oauth", false),
         ("https://app.example.com.evil.example/oauth", false),
         (REDIRECT_URI, false),
     ] {
         let status = h.authorize(&code_query(&challenge, uri)).await.status();
         assert_eq!(status == 200, ok, "{uri}: {status}");
     }
-    assert!(prefix_matches("http://a/cb/", "http://a/cb/x"));
-    assert!(!prefix_matches("http://a:1", "http://a:10/"));
+    // Nothing registered: nothing allowed. A registered URI must be written as it parses.
+    let none = Harness::start_with(Vec::new()).await;
+    assert_eq!(none.authorize(&code_query(&challenge, REDIRECT_URI)).await.status(), 400);
+    let (_, store) = new_store().await;
+    let clock = Arc::new(ManualClock::new(START));
+    let odd = config("http://127.0.0.1:1/demo-idp", vec!["HTTP://127.0.0.1:5555/cb".into()]);
+    let e = DemoIdp::open(odd, store, clock).await.unwrap_err();
+    assert!(e.to_string().contains("written as parsed"), "{e}");
 }
 
 #[tokio::test]
@@ -659,8 +667,8 @@ async fn two_instances_on_one_store_share_keys() {
     let clock = Arc::new(ManualClock::new(START));
     // Both generate a key concurrently; one wins and both use it.
     let (a, b) = tokio::join!(
-        Harness::start_on(store.clone(), clock.clone(), Vec::new()),
-        Harness::start_on(store.clone(), clock.clone(), Vec::new()),
+        Harness::start_on(store.clone(), clock.clone(), vec![REDIRECT_URI.into()]),
+        Harness::start_on(store.clone(), clock.clone(), vec![REDIRECT_URI.into()]),
     );
     let (jwks_a, jwks_b) = (a.jwks().await, b.jwks().await);
     assert_eq!(jwks_a.keys, jwks_b.keys);

@@ -355,6 +355,9 @@ impl Default for Opts {
 /// The admin token of a [`Server::custom`] server.
 pub const CUSTOM_ADMIN_TOKEN: &str = "custom-admin-token";
 
+/// The metrics token of a [`Server::custom`] server (`metrics.token`).
+pub const CUSTOM_METRICS_TOKEN: &str = "custom-metrics-token";
+
 pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
@@ -443,6 +446,7 @@ impl Server {
         if let Some(r) = opts.rate_limits {
             cfg.rate_limits = r;
         }
+        cfg.metrics.token = Some(CUSTOM_METRICS_TOKEN.into());
         cfg.providers[0].timeout_ms = opts.demo_timeout_ms;
         cfg.clients.push(ClientConfig {
             client_id: DEMO_ONLY_CLIENT.into(),
@@ -754,6 +758,14 @@ impl Server {
     /// The local user id (`sub`) of a demo person.
     pub async fn user_id(&self, username: &str) -> String {
         self.engine.directory.find(username).await.expect("user").id
+    }
+
+    /// `GET /metrics` with the configured `metrics.token`; asserts 200.
+    pub async fn metrics(&self) -> Resp {
+        let token = self.engine.config.metrics.token.clone().expect("metrics.token is set");
+        let r = self.send(self.http.get(self.url("/metrics")).bearer_auth(token)).await;
+        r.assert_ok();
+        r
     }
 }
 
