@@ -1,1 +1,156 @@
 //! 4. Denial of service bounds.
+//!
+//! (a) Connections: a header must arrive within `server.header_read_timeout_seconds`, a
+//!     connection that moves no byte for `server.idle_timeout_seconds` is closed, and at most
+//!     `server.max_connections` are served at once (further ones wait in the listen backlog),
+//!     while an established client still gets `/healthz` answered.
+//! (b) GraphQL: aliases, selection depth, fields and the response's size are bounded; each
+//!     refusal is a GraphQL `errors` entry naming its limit.
+//! (c) Echoes: a huge request value is neither recorded whole in the audit trail nor repeated
+//!     whole in an error.
+//! (d) Memory after a burst cannot be asserted in a test: `bench/memory.sh` measures it against
+//!     the release build and prints the figures (see BENCHMARKS.md, "Memory after a burst").
+
+use crate::common::*;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+// --- (a) connections ---
+
+/// A server from the test configuration with these connection bounds.
+async fn bounded_server(max_connections: usize, header_read_timeout: u64, idle_timeout: u64) -> Server {
+    Server::custom(Opts {
+        configure: Some(Box::new(move |c| {
+            c.server.max_connections = max_connections;
+            c.server.header_read_timeout_seconds = header_read_timeout;
+            c.server.idle_timeout_seconds = idle_timeout;
+        })),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn connect(s: &Server) -> TcpStream {
+    TcpStream::connect(s.base.trim_start_matches("http://")).await.expect("connect")
+}
+
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: tokenbridge\r\n\r\n";
+
+/// Reads one HTTP/1.1 response (head and `Content-Length` body): its status code, or `None` when
+/// the connection ends first.
+async fn read_response(conn: &mut TcpStream) -> Option<u16> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let status = head.split(' ').nth(1)?.parse().ok()?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            return Some(status);
+        }
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Whether the server has closed `conn` (reading gives end of file or a reset, after whatever
+/// it sent before closing), waiting at most `within`.
+async fn closed_within(conn: &mut TcpStream, within: Duration) -> bool {
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(within, async {
+        loop {
+            match conn.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn unfinished_headers_are_closed_and_healthz_answers_at_the_connection_cap() {
+    const CAP: usize = 6;
+    const HEADER_SECONDS: u64 = 2;
+    let s = bounded_server(CAP, HEADER_SECONDS, 60).await;
+
+    // An established keep-alive client (a load balancer's health check).
+    let mut established = connect(&s).await;
+    established.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_response(&mut established).await, Some(200));
+
+    // The rest of the cap: connections that send half a header, or nothing at all.
+    let opened = Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..CAP - 1 {
+        let mut c = connect(&s).await;
+        if i % 2 == 0 {
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: tokenbridge\r\nX-Slow: ").await.unwrap();
+        }
+        stalled.push(c);
+    }
+    // Beyond the cap: complete requests that must wait for a free slot.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect(&s).await;
+        c.write_all(HEALTHZ).await.unwrap();
+        waiting.push(c);
+    }
+
+    // The established client is still answered while the cap is reached.
+    established.write_all(HEALTHZ).await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(1), read_response(&mut established)).await;
+    assert_eq!(answered.ok().flatten(), Some(200), "/healthz on an established connection at the cap");
+    // The waiting connections are not served while the cap is reached.
+    for c in &mut waiting {
+        let r = tokio::time::timeout(Duration::from_millis(300), read_response(c)).await;
+        assert!(r.is_err(), "a connection beyond max_connections = {CAP} was served at once: {r:?}");
+    }
+    assert!(opened.elapsed() < Duration::from_secs(HEADER_SECONDS), "the checks above ran too slowly to mean anything");
+
+    // The stalled ones are closed once the header timeout has passed ...
+    for (i, c) in stalled.iter_mut().enumerate() {
+        assert!(
+            closed_within(c, Duration::from_secs(HEADER_SECONDS + 8)).await,
+            "connection {i} without a whole header still open {:?} after it opened",
+            opened.elapsed()
+        );
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(HEADER_SECONDS * 1000 - 200), "closed before the timeout");
+    // ... which frees their slots for the waiting ones.
+    for c in &mut waiting {
+        let r = tokio::time::timeout(Duration::from_secs(10), read_response(c)).await;
+        assert_eq!(r.ok().flatten(), Some(200), "a waiting connection is served once slots free up");
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_closed_after_the_idle_timeout() {
+    let s = bounded_server(64, 30, 1).await;
+    let mut c = connect(&s).await;
+    c.write_all(
+        b"POST /oauth2/token HTTP/1.1\r\nHost: tokenbridge\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 100\r\n\r\ngrant_type=",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut c, Duration::from_secs(10)).await, "a stalled upload is never closed");
+    assert!(started.elapsed() >= Duration::from_millis(800), "closed before the idle timeout: {:?}", started.elapsed());
+    // Other clients are unaffected.
+    s.get("/healthz").await.assert_ok();
+}
