@@ -12,6 +12,7 @@
 //!     the release build and prints the figures (see BENCHMARKS.md, "Memory after a burst").
 
 use crate::common::*;
+use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -153,4 +154,86 @@ async fn a_stalled_upload_is_closed_after_the_idle_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(800), "closed before the idle timeout: {:?}", started.elapsed());
     // Other clients are unaffected.
     s.get("/healthz").await.assert_ok();
+}
+
+// --- (b) GraphQL ---
+
+/// The demo (whose router mounts the GraphQL API) and a user-pool access token of alice.
+async fn graphql_demo() -> (Server, String) {
+    let s = Server::demo().await;
+    let client = s.demo_cognito("client_id");
+    let auth = s.pool_auth(&client, "alice", "alice-local-pw").await;
+    let token = auth["AccessToken"].as_str().expect("AccessToken").to_string();
+    (s, token)
+}
+
+async fn graphql(s: &Server, token: &str, query: &str) -> Resp {
+    let body = json!({ "query": query }).to_string();
+    s.send(
+        s.http
+            .post(s.url("/demo/graphql"))
+            .header("content-type", "application/json")
+            .header("authorization", token)
+            .body(body),
+    )
+    .await
+}
+
+/// A GraphQL refusal: one `errors` entry whose message names `limit`, no data, a short body.
+#[track_caller]
+fn assert_limit_refusal(r: &Resp, status: u16, limit: &str) {
+    assert_eq!(r.status, status, "{}", &r.text[..r.text.len().min(500)]);
+    assert!(r.text.len() < 2048, "a refusal of {} bytes", r.text.len());
+    let errors = r.json["errors"].as_array().unwrap_or_else(|| panic!("no errors: {}", r.text));
+    assert_eq!(errors.len(), 1, "{}", r.text);
+    let message = errors[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(limit) && message.contains("limit"),
+        "the message does not name the {limit} limit: {message}"
+    );
+    assert!(r.json["data"].is_null(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn graphql_aliases_depth_and_fields_are_bounded() {
+    let (s, token) = graphql_demo().await;
+    // The reported query: 1,000 aliases of the whole list.
+    let aliases: String = (0..1000).map(|i| format!("a{i}: listItems {{ id name owner createdAt }} ")).collect();
+    let r = graphql(&s, &token, &format!("{{ {aliases} }}")).await;
+    assert_limit_refusal(&r, 400, "aliases");
+    assert_eq!(r.json["errors"][0]["errorType"], "ValidationError");
+
+    // Deep nesting (refused before the schema is consulted).
+    let deep = format!("{{ listItems {} id {} }}", "{ id ".repeat(20), "}".repeat(20));
+    let r = graphql(&s, &token, &deep).await;
+    assert_limit_refusal(&r, 400, "depth");
+
+    // Many fields, without a single alias.
+    let many = format!("{{ listItems {{ {} }} }}", "id name ".repeat(1500));
+    let r = graphql(&s, &token, &many).await;
+    assert_limit_refusal(&r, 400, "fields");
+
+    // Within the limits, the API answers as before.
+    let r = graphql(&s, &token, "{ a: listItems { id } b: listItems { name } }").await;
+    r.assert_ok();
+    assert_eq!(r.json["data"]["a"].as_array().map(Vec::len), Some(2), "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_graphql_response_beyond_its_size_limit_is_refused() {
+    let (s, token) = graphql_demo().await;
+    // Fill the list (1,000 items kept) with long names, 25 per request.
+    let name = "n".repeat(250);
+    for batch in 0..40 {
+        let adds: String = (0..25).map(|i| format!("a{i}: addItem(name: \"{name}-{batch}-{i}\") {{ id }} ")).collect();
+        graphql(&s, &token, &format!("mutation {{ {adds} }}")).await.assert_ok();
+    }
+    // 25 lists of 1,000 items of ~350 bytes: about 9 MB if it were answered.
+    let lists: String = (0..25).map(|i| format!("l{i}: listItems {{ id name owner createdAt }} ")).collect();
+    let r = graphql(&s, &token, &format!("{{ {lists} }}")).await;
+    assert_limit_refusal(&r, 200, "response size");
+    // One list is fine.
+    let r = graphql(&s, &token, "{ listItems { id name owner createdAt } }").await;
+    r.assert_ok();
+    assert_eq!(r.json["data"]["listItems"].as_array().map(Vec::len), Some(1000));
 }
