@@ -250,6 +250,7 @@ impl Engine {
         record.record["awsRegion"] = json!(self.config.aws.region);
         record.record["recipientAccountId"] = json!(self.config.aws.account_id);
         complete(&mut record.record);
+        crate::audit::bound_record(&mut record);
         match self.store.append_audit(&record).await {
             Ok(()) => true,
             Err(e) => {

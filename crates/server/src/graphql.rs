@@ -39,6 +39,7 @@ use serde_json::{json, Map, Value as Json};
 use std::sync::{Arc, Mutex};
 use tokenbridge_core::appsync::{GraphqlCaller, GraphqlOperation, GraphqlRejection, OperationKind, EVENT_SOURCE};
 use tokenbridge_core::clock::rfc3339;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_core::sigv4::SigV4Error;
@@ -143,7 +144,7 @@ async fn handle(
 
 /// AppSync's error answer: `{"errors":[{"errorType", "message"}]}` with `x-amzn-RequestId`.
 fn error_response(status: u16, error_type: &str, message: &str, request_id: &str) -> Response {
-    let body = json!({ "errors": [{ "errorType": error_type, "message": message }] });
+    let body = json!({ "errors": [{ "errorType": error_type, "message": bounded_message(message) }] });
     let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED), body.to_string()).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));

@@ -237,3 +237,88 @@ async fn a_graphql_response_beyond_its_size_limit_is_refused() {
     r.assert_ok();
     assert_eq!(r.json["data"]["listItems"].as_array().map(Vec::len), Some(1000));
 }
+
+// --- (c) what is recorded and echoed ---
+
+const HUGE: usize = 1 << 20;
+
+/// The longest run of `c` in `text`.
+fn longest_run(text: &str, c: char) -> usize {
+    text.split(|x| x != c).map(str::len).max().unwrap_or(0)
+}
+
+/// The error is short and repeats at most a short excerpt of the value (a run of `Z`); the
+/// request's audit records, if any, stay small.
+async fn assert_bounded(s: &Server, what: &str, r: &Resp) {
+    assert!((400..500).contains(&r.status), "{what}: {} {}", r.status, &r.text[..r.text.len().min(300)]);
+    assert!(r.text.len() < 4096, "{what}: an error of {} bytes", r.text.len());
+    assert!(
+        longest_run(&r.text, 'Z') <= 256,
+        "{what}: the error repeats {} characters of the value",
+        longest_run(&r.text, 'Z')
+    );
+    for record in s.audit_of(r.request_id()).await {
+        let size = record.record.to_string().len();
+        assert!(size < 16 * 1024, "{what}: an audit record of {size} bytes");
+        assert!(record.username.as_ref().is_none_or(|u| u.len() <= 256), "{what}: username column");
+        assert!(record.event_name.len() <= 256, "{what}: event name column");
+    }
+}
+
+#[tokio::test]
+async fn huge_request_values_are_neither_recorded_nor_echoed_whole() {
+    let s = Server::demo().await;
+    let z = "Z".repeat(HUGE);
+    let pool_client = s.demo_cognito("client_id");
+
+    // The reported case: an unauthenticated InitiateAuth with a 1 MB ClientId.
+    let body = json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": z,
+        "AuthParameters": { "USERNAME": "alice", "PASSWORD": "x" } });
+    let r = s.cognito("InitiateAuth", &body).await;
+    assert_eq!(r.json["__type"], "ResourceNotFoundException", "{}", &r.text[..r.text.len().min(300)]);
+    assert_bounded(&s, "InitiateAuth ClientId", &r).await;
+    assert!(!s.audit_of(r.request_id()).await.is_empty(), "the refusal is audited");
+
+    // A 1 MB username at a real client.
+    let r = s.password_auth(&pool_client, &z, "x").await;
+    assert_bounded(&s, "InitiateAuth USERNAME", &r).await;
+
+    // A 1 MB identity pool id.
+    let r = s.cognito_identity("GetId", &json!({ "IdentityPoolId": z })).await;
+    assert_bounded(&s, "GetId IdentityPoolId", &r).await;
+
+    // A 1 MB role ARN at STS (form POST /).
+    let arn = format!("arn:aws:iam::000000000000:role/{z}");
+    let form = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", arn.as_str()),
+        ("RoleSessionName", "s"),
+        ("WebIdentityToken", "not-a-token"),
+    ];
+    let r = s.send(s.http.post(s.url("/")).form(&form)).await;
+    assert_bounded(&s, "AssumeRoleWithWebIdentity RoleArn", &r).await;
+
+    // A 1 MB client_id at the OAuth token endpoint.
+    let r = s
+        .send(s.http.post(s.url("/oauth2/token")).form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &z),
+            ("refresh_token", "x"),
+        ]))
+        .await;
+    assert_bounded(&s, "/oauth2/token client_id", &r).await;
+
+    // A 64 KB forwarded path and host at forward-auth (headers have their own size limit).
+    let long = "Z".repeat(64 * 1024);
+    let r = s
+        .send(
+            s.http
+                .get(s.url("/forward-auth"))
+                .header("x-forwarded-method", "GET")
+                .header("x-forwarded-host", format!("{long}.example"))
+                .header("x-forwarded-uri", format!("/{long}")),
+        )
+        .await;
+    assert_bounded(&s, "forward-auth path", &r).await;
+}
