@@ -104,6 +104,8 @@ pub struct Demo {
     pub engine: Arc<Engine>,
     pub idp: DemoIdp,
     pub app: Router,
+    /// The app's rate-limit buckets, for the housekeeping that drops idle ones.
+    pub limits: Arc<crate::ratelimit::Limits>,
     /// What `demo.json` holds.
     pub info: Value,
     /// The admin token, printed at start.
@@ -293,6 +295,7 @@ pub async fn prepare_with_clock(
         .nest("/demo-idp", idp.router())
         .merge(crate::demo_api::routes(state.clone()))
         .merge(crate::graphql::routes(state.clone()));
+    let limits = state.limits.clone();
     let app = crate::router(state, Some(extra));
 
     let info = json!({
@@ -345,7 +348,7 @@ pub async fn prepare_with_clock(
     });
     std::fs::create_dir_all(data_dir)?;
     write_private(&data_dir.join("demo.json"), &serde_json::to_string_pretty(&info)?)?;
-    Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, info, admin_token })
+    Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, limits, info, admin_token })
 }
 
 /// demo.json holds secrets: readable by its owner only.
