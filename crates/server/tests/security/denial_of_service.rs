@@ -86,7 +86,7 @@ async fn closed_within(conn: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test]
 async fn unfinished_headers_are_closed_and_healthz_answers_at_the_connection_cap() {
     const CAP: usize = 6;
-    const HEADER_SECONDS: u64 = 2;
+    const HEADER_SECONDS: u64 = 3;
     let s = bounded_server(CAP, HEADER_SECONDS, 60).await;
 
     // An established keep-alive client (a load balancer's health check).
