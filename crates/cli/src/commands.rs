@@ -114,8 +114,8 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     spawn_housekeeping(engine.clone(), state.limits.clone());
     let app = tokenbridge_server::router(state, None);
     tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer, "tokenbridge serving");
-    let grace = std::time::Duration::from_secs(engine.config.server.shutdown_grace_seconds);
-    tokenbridge_server::serve_with_grace(listener, app, tokenbridge_server::shutdown_signal(), grace).await
+    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config.server);
+    tokenbridge_server::serve_with(listener, app, tokenbridge_server::shutdown_signal(), serving).await
 }
 
 /// Purges expired replay markers and refresh tokens, retired keys past their publication, audit

@@ -36,10 +36,8 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     let store = tokenbridge_store::open(&location).await?;
     let public_url = a.public_url.as_deref().unwrap_or(&base_url).trim_end_matches('/').to_string();
     let demo = tokenbridge_server::demo::prepare(&public_url, &data_dir, store, &a.algorithm).await?;
-    crate::commands::spawn_housekeeping(
-        demo.engine.clone(),
-        Arc::new(tokenbridge_server::ratelimit::Limits::new(&demo.engine.config.rate_limits)),
-    );
+    // The app's own buckets: housekeeping shrinks the maps requests fill.
+    crate::commands::spawn_housekeeping(demo.engine.clone(), demo.limits.clone());
     print_walkthrough(&demo.info, &data_dir);
     tokenbridge_server::serve(listener, demo.app, tokenbridge_server::shutdown_signal()).await
 }

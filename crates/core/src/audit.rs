@@ -2,11 +2,13 @@
 //! full decision trail, found again by the request id the client was given.
 
 use crate::clock::rfc3339;
+use crate::excerpt::{bounded_text, excerpt_to, ECHO_CHARS, RECORD_BYTES, RECORD_VALUE_CHARS};
 use crate::model::{AuditQuery, AuditRecord};
 use crate::secrets::uuid_v4;
 use crate::trail::{Denial, Outcome, Step, Trail};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// The lookup attributes of CloudTrail's `LookupEvents`, in its spelling.
 pub const LOOKUP_ATTRIBUTE_KEYS: [&str; 8] =
@@ -148,6 +150,99 @@ impl AuditEntry<'_> {
             error_code,
             record,
         }
+    }
+}
+
+/// Bounds a record before it is stored, whoever sent the request: in its error message and trail
+/// every word longer than [`ECHO_CHARS`] to an excerpt, every string and member name to
+/// [`RECORD_VALUE_CHARS`], the event name and user name columns to [`ECHO_CHARS`];
+/// then, while the record is over [`RECORD_BYTES`], its `requestParameters`, `responseElements`,
+/// `resources` and the members of `additionalEventData` other than the decision trail are each
+/// replaced by `{"omittedBytes": n}`, and last the trail keeps its first failing step and as
+/// many others as fit.
+pub fn bound_record(r: &mut AuditRecord) {
+    // Prose quotes request values as words: each long one becomes an excerpt.
+    let prose = |v: Option<&mut Value>| {
+        if let Some(Value::String(text)) = v {
+            if let Cow::Owned(cut) = bounded_text(text, RECORD_VALUE_CHARS) {
+                *text = cut;
+            }
+        }
+    };
+    prose(r.record.get_mut("errorMessage"));
+    if let Some(Value::Array(steps)) = r.record.pointer_mut("/additionalEventData/decisionTrail") {
+        steps.iter_mut().for_each(|step| prose(step.get_mut("detail")));
+    }
+    cap_strings(&mut r.record);
+    if let Cow::Owned(name) = excerpt_to(&r.event_name, ECHO_CHARS) {
+        r.record["eventName"] = json!(name);
+        r.event_name = name;
+    }
+    if let Some(Cow::Owned(u)) = r.username.as_deref().map(|u| excerpt_to(u, ECHO_CHARS)) {
+        r.username = Some(u);
+    }
+    let size = |v: &Value| serde_json::to_string(v).map_or(0, |t| t.len());
+    let mut over = size(&r.record).saturating_sub(RECORD_BYTES);
+    let omit = |v: &mut Value, over: &mut usize| {
+        if *over > 0 && !v.is_null() {
+            let n = size(v);
+            *v = json!({ "omittedBytes": n });
+            *over = over.saturating_sub(n.saturating_sub(24));
+        }
+    };
+    for key in ["requestParameters", "responseElements", "resources"] {
+        if let Some(v) = r.record.get_mut(key) {
+            omit(v, &mut over);
+        }
+    }
+    if let Some(Value::Object(extra)) = r.record.get_mut("additionalEventData") {
+        for (_, v) in extra.iter_mut().filter(|(k, _)| k.as_str() != "decisionTrail") {
+            omit(v, &mut over);
+        }
+    }
+    if size(&r.record) <= RECORD_BYTES {
+        return;
+    }
+    let Some(Value::Array(steps)) = r.record.pointer_mut("/additionalEventData/decisionTrail") else { return };
+    let first_failure = steps.iter().position(|s| s["outcome"] == "fail");
+    let mut budget = RECORD_BYTES / 2;
+    let mut kept = Vec::new();
+    let total = steps.len();
+    for (i, step) in std::mem::take(steps).into_iter().enumerate() {
+        let n = size(&step);
+        if n <= budget || Some(i) == first_failure {
+            budget = budget.saturating_sub(n);
+            kept.push(step);
+        }
+    }
+    let left_out = total - kept.len();
+    kept.push(json!({
+        "check": "record size",
+        "outcome": "skip",
+        "detail": format!("{left_out} of {total} steps left out: the record is bounded to {RECORD_BYTES} bytes"),
+    }));
+    *steps = kept;
+}
+
+/// Cuts every string and member name of `v` to [`RECORD_VALUE_CHARS`].
+fn cap_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Cow::Owned(cut) = excerpt_to(s, RECORD_VALUE_CHARS) {
+                *s = cut;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(cap_strings),
+        Value::Object(members) => {
+            if members.keys().any(|k| k.len() > RECORD_VALUE_CHARS) {
+                *members = std::mem::take(members)
+                    .into_iter()
+                    .map(|(k, v)| (excerpt_to(&k, RECORD_VALUE_CHARS).into_owned(), v))
+                    .collect();
+            }
+            members.values_mut().for_each(cap_strings);
+        }
+        _ => {}
     }
 }
 
@@ -317,6 +412,61 @@ mod tests {
         assert!(apply_lookup_attribute(&mut q, "ReadOnly", "yes").unwrap_err().contains("\"true\" or \"false\""));
         assert!(apply_lookup_attribute(&mut q, "Region", "x").unwrap_err().contains("unknown lookup attribute"));
         assert!(apply_lookup_attribute(&mut q, "Username", "").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn records_are_bounded_whatever_the_request_held() {
+        let huge = "Z".repeat(1 << 20);
+        let trail = Trail {
+            steps: vec![
+                Step { check: "client".into(), outcome: Outcome::Fail, detail: huge.clone() },
+                Step { check: "later".into(), outcome: Outcome::Pass, detail: "x".into() },
+            ],
+        };
+        let denial = Denial {
+            code: crate::trail::DenialCode::InvalidClient,
+            message: huge.clone(),
+            trail: trail.clone(),
+            exception: None,
+        };
+        let ctx = RequestContext { user_agent: huge.clone(), ..RequestContext::new("test") };
+        let mut r = AuditEntry {
+            event_name: &huge,
+            ctx: &ctx,
+            principal: Some(Principal { user_id: huge.clone(), username: huge.clone(), identity_provider: None }),
+            request_parameters: json!({ "ClientId": huge, huge.clone(): 1, "list": vec![huge.as_str(); 100] }),
+            response_elements: Value::Null,
+            trail: &trail,
+            denial: Some(&denial),
+            read_only: false,
+        }
+        .into_record(0);
+        bound_record(&mut r);
+        let text = r.record.to_string();
+        assert!(text.len() <= crate::excerpt::RECORD_BYTES, "{} bytes", text.len());
+        assert!(r.event_name.len() < 256 && r.username.as_ref().unwrap().len() < 256);
+        assert_eq!(r.record["eventName"], r.event_name.as_str());
+        // The list of 100 long strings is what was left out; the rest is kept, cut.
+        assert!(r.record["requestParameters"]["omittedBytes"].as_u64().unwrap() > 100 * 4096);
+        assert!(r.record["errorMessage"].as_str().unwrap().contains("[1048576 chars, sha256:"));
+        let steps = r.record["additionalEventData"]["decisionTrail"].as_array().unwrap();
+        assert_eq!(steps[0]["check"], "client");
+        assert_eq!(Explanation::from_record(&r).first_failure, Some(1));
+        // A record within the bound is left as it was.
+        let small = AuditEntry {
+            event_name: "E",
+            ctx: &RequestContext::new("test"),
+            principal: None,
+            request_parameters: json!({ "a": "b" }),
+            response_elements: json!({ "c": 1 }),
+            trail: &Trail::new(),
+            denial: None,
+            read_only: true,
+        }
+        .into_record(0);
+        let mut bounded = small.clone();
+        bound_record(&mut bounded);
+        assert_eq!(bounded.record, small.record);
     }
 
     #[test]

@@ -210,6 +210,16 @@ pub struct ServerConfig {
     pub trust_forwarded_for: Option<toml::Value>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a client has to send a whole request header, counted from the connection's
+    /// opening or from the end of the previous response: also how long an idle keep-alive
+    /// connection is kept.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection may move no byte either way (a stalled upload, a client that stopped
+    /// reading the answer) before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    /// Lowered at start to fit the process's open-file limit.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -221,6 +231,9 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             trust_forwarded_for: None,
             shutdown_grace_seconds: 20,
+            header_read_timeout_seconds: 30,
+            idle_timeout_seconds: 60,
+            max_connections: 4096,
         }
     }
 }
@@ -755,6 +768,15 @@ impl Config {
         }
         for (i, p) in self.server.trusted_proxies.iter().enumerate() {
             crate::authorizer::rules::Network::parse(p).map_err(|e| err(format!("server.trusted_proxies[{i}]"), e))?;
+        }
+        if !(1..=3600).contains(&self.server.header_read_timeout_seconds) {
+            return Err(err("server.header_read_timeout_seconds", "must be between 1 and 3600"));
+        }
+        if !(1..=86_400).contains(&self.server.idle_timeout_seconds) {
+            return Err(err("server.idle_timeout_seconds", "must be between 1 and 86400"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(err("server.max_connections", "must be at least 1"));
         }
         if self.storage.max_connections == 0 {
             return Err(err("storage.max_connections", "must be at least 1"));

@@ -24,6 +24,9 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest client id the client cache keeps as a key.
+const MAX_CACHED_CLIENT_ID: usize = 256;
+
 /// Client credentials as the request carried them.
 #[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
@@ -193,6 +196,11 @@ impl Engine {
     }
 
     async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
+        // An id longer than any client's is not kept as a cache key (a burst of huge distinct ids
+        // would otherwise stay in memory for the cache's lifetime).
+        if id.len() > MAX_CACHED_CLIENT_ID {
+            return self.store.get_client(id).await.map(|c| c.map(Arc::new)).map_err(Denial::storage);
+        }
         let store = self.store.clone();
         let key = id.to_string();
         self.clients
@@ -264,6 +272,7 @@ impl Engine {
         record.record["awsRegion"] = json!(self.config.aws.region);
         record.record["recipientAccountId"] = json!(self.config.aws.account_id);
         complete(&mut record.record);
+        crate::audit::bound_record(&mut record);
         match self.store.append_audit(&record).await {
             Ok(()) => true,
             Err(e) => {

@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod excerpt;
 pub mod iam;
 pub mod identity;
 pub mod issuer;

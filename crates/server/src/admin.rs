@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokenbridge_core::audit::{apply_lookup_attribute, Explanation, RequestContext};
 use tokenbridge_core::clock::parse_time;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
 use tokenbridge_core::store::StoreResult;
 use tokenbridge_core::{Denial, DenialCode};
@@ -37,6 +38,7 @@ pub(crate) fn unavailable(e: impl std::fmt::Display, ctx: &RequestContext) -> Re
 
 /// `404 {"error":"not_found","error_description","request_id"}`, never cached.
 pub(crate) fn not_found(description: &str, request_id: &str) -> Response {
+    let description = bounded_message(description);
     let body = json!({ "error": "not_found", "error_description": description, "request_id": request_id });
     let mut resp = (StatusCode::NOT_FOUND, Json(body)).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::authorizer::AccessRequest;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::{DenialCode, Engine};
 
 pub fn routes() -> Router<AppState> {
@@ -45,6 +46,7 @@ async fn authorizer(State(state): State<AppState>, ctx: Ctx, body: axum::body::B
 }
 
 fn error(status: StatusCode, message: &str, request_id: &str) -> Response {
+    let message = bounded_message(message);
     (status, Json(json!({ "message": message, "request_id": request_id }))).into_response()
 }
 
@@ -183,7 +185,7 @@ pub async fn decide(engine: &Engine, event: &Value, mut ctx: RequestContext) -> 
             "context": {
                 "status": d.code.http_status(),
                 "error": d.code.oauth_error(),
-                "error_description": d.message,
+                "error_description": bounded_message(&d.message),
                 "request_id": ctx.request_id,
             },
         })),

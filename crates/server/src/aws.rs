@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::sigv4::{SigV4Error, SignedRequest};
 use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
@@ -37,7 +38,7 @@ pub fn routes(prefix: Option<&str>) -> Router<AppState> {
 pub(crate) fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> Response {
     let mut resp = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        Json(json!({ "__type": exception, "message": message })),
+        Json(json!({ "__type": exception, "message": bounded_message(message) })),
     )
         .into_response();
     let h = resp.headers_mut();
@@ -275,7 +276,8 @@ async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<Strin
 }
 
 fn not_found(pool_id: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({ "message": format!("User pool {pool_id} does not exist.") }))).into_response()
+    let message = bounded_message(&format!("User pool {pool_id} does not exist.")).into_owned();
+    (StatusCode::NOT_FOUND, Json(json!({ "message": message }))).into_response()
 }
 
 #[cfg(test)]

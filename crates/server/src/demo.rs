@@ -107,6 +107,8 @@ pub struct Demo {
     pub engine: Arc<Engine>,
     pub idp: DemoIdp,
     pub app: Router,
+    /// The app's rate-limit buckets, for the housekeeping that drops idle ones.
+    pub limits: Arc<crate::ratelimit::Limits>,
     /// What `demo.json` holds.
     pub info: Value,
     /// The admin token, printed at start; `None` when another instance on the same store made
@@ -302,6 +304,7 @@ pub async fn prepare_with_clock(
         .nest("/demo-idp", idp.router())
         .merge(crate::demo_api::routes(state.clone()))
         .merge(crate::graphql::routes(state.clone()));
+    let limits = state.limits.clone();
     let app = crate::router(state, Some(extra));
 
     let info = json!({
@@ -355,7 +358,7 @@ pub async fn prepare_with_clock(
     });
     tokenbridge_store::private_dir(data_dir)?;
     write_private(&data_dir.join(DEMO_JSON), &serde_json::to_string_pretty(&info)?)?;
-    Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, info, admin_token })
+    Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, limits, info, admin_token })
 }
 
 /// The file in the data directory holding every secret a script needs (the admin token too).

@@ -38,6 +38,7 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::jose::{
     b64url, b64url_decode, b64url_decode_lenient, looks_like_jwt, pkce_s256, sha256_hex, Jwk, Signer,
 };
@@ -441,7 +442,7 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.error, "error_description": self.description });
+        let body = json!({ "error": self.error, "error_description": bounded_message(&self.description) });
         let mut response = no_store((self.status, Json(body)));
         if self.error == "invalid_client" {
             response
@@ -454,6 +455,7 @@ impl IntoResponse for OAuthError {
 
 /// A UserInfo refusal: `WWW-Authenticate: Bearer …` plus a JSON body.
 fn bearer_error(status: StatusCode, error: &'static str, description: &str) -> Response {
+    let description = bounded_message(description);
     let challenge = format!(r#"Bearer realm="demo-idp", error="{error}", error_description="{description}""#);
     let body = json!({ "error": error, "error_description": description });
     let mut response = no_store((status, Json(body)));

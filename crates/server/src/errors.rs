@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::{Denial, DenialCode};
 
 /// A denial rendered as an OAuth error.
@@ -24,9 +25,11 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let code = self.denial.code;
         let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        // A message naming a huge request value is sent cut (its length and hash kept).
+        let description = bounded_message(&self.denial.message);
         let body = json!({
             "error": code.oauth_error(),
-            "error_description": self.denial.message,
+            "error_description": description,
             "request_id": self.request_id,
         });
         let mut resp = (status, Json(body)).into_response();
@@ -53,7 +56,7 @@ pub fn challenge(denial: &Denial) -> Option<HeaderValue> {
             "{} realm=\"tokenbridge\", error=\"{}\", error_description=\"{}\"",
             if code == DenialCode::InvalidClient { "Basic" } else { "Bearer" },
             code.oauth_error(),
-            header_safe(&denial.message)
+            header_safe(&bounded_message(&denial.message))
         ),
         _ => return None,
     };

@@ -20,6 +20,11 @@
 //! chosen by `operationName`), variables, aliases, arguments (string, integer, boolean, null,
 //! enum, list and object literals and `$variables`), nested selection sets and `__typename`;
 //! no fragments, directives, subscriptions or introspection.
+//!
+//! Each request is bounded, so that a short query cannot ask for an answer without end: at most
+//! [`MAX_ALIASES`] aliases, [`MAX_SELECTION_DEPTH`] levels and [`MAX_FIELDS`] fields (a 400
+//! `ValidationError` naming the limit), and an answer of at most [`MAX_RESPONSE_BYTES`] (past
+//! it, `{"data":null,"errors":[{"errorType":"LimitExceededException",…}]}`).
 
 use crate::aws::verify_caller;
 use crate::context::Ctx;
@@ -34,6 +39,7 @@ use serde_json::{json, Map, Value as Json};
 use std::sync::{Arc, Mutex};
 use tokenbridge_core::appsync::{GraphqlCaller, GraphqlOperation, GraphqlRejection, OperationKind, EVENT_SOURCE};
 use tokenbridge_core::clock::rfc3339;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_core::sigv4::SigV4Error;
@@ -51,8 +57,16 @@ const MAX_ITEMS: usize = 1000;
 const MAX_NAME: usize = 256;
 /// The longest query text read.
 const MAX_QUERY_BYTES: usize = 64 * 1024;
-/// How deep selection sets and values may nest.
+/// How deep selection sets and values may nest while parsing.
 const MAX_DEPTH: usize = 32;
+/// Aliases one operation may use: each can repeat a whole list in the answer.
+pub const MAX_ALIASES: usize = 32;
+/// How deep an operation's selection sets may nest (the schema needs 2).
+pub const MAX_SELECTION_DEPTH: usize = 8;
+/// Fields one operation may select, nested ones included.
+pub const MAX_FIELDS: usize = 200;
+/// The largest `data` built; past it the request is answered with an error instead.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 struct Item {
@@ -97,14 +111,28 @@ async fn handle(
         // The engine refuses every invalid request; this is not reached.
         return error_response(400, "ValidationError", "invalid request", &ctx.request_id);
     };
-    let (data, errors) = execute(&plan, &api.items, &allowed.owner, engine.now());
-    let mut body = String::from("{\"data\":");
-    data.write(&mut body);
-    if !errors.is_empty() {
-        body.push_str(",\"errors\":");
-        body.push_str(&Json::Array(errors).to_string());
-    }
-    body.push('}');
+    let body = match execute(&plan, &api.items, &allowed.owner, engine.now(), MAX_RESPONSE_BYTES) {
+        Ok((data, errors)) => {
+            let mut body = format!("{{\"data\":{data}");
+            if !errors.is_empty() {
+                body.push_str(",\"errors\":");
+                body.push_str(&Json::Array(errors).to_string());
+            }
+            body.push('}');
+            body
+        }
+        Err(ResponseTooLarge) => {
+            tracing::warn!(request_id = %ctx.request_id, limit = MAX_RESPONSE_BYTES, "GraphQL answer over its size limit");
+            json!({ "data": null, "errors": [{
+                "errorType": "LimitExceededException",
+                "message": format!(
+                    "The response is larger than the response size limit of {MAX_RESPONSE_BYTES} bytes; \
+                     select fewer fields or lists."
+                ),
+            }] })
+            .to_string()
+        }
+    };
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
@@ -116,7 +144,7 @@ async fn handle(
 
 /// AppSync's error answer: `{"errors":[{"errorType", "message"}]}` with `x-amzn-RequestId`.
 fn error_response(status: u16, error_type: &str, message: &str, request_id: &str) -> Response {
-    let body = json!({ "errors": [{ "errorType": error_type, "message": message }] });
+    let body = json!({ "errors": [{ "errorType": error_type, "message": bounded_message(message) }] });
     let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED), body.to_string()).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
@@ -268,7 +296,50 @@ fn parse_request(body: &[u8]) -> Result<Plan, GraphqlRejection> {
         None if document.len() == 1 => &document[0],
         None => return Err(invalid("Must provide operation name if query contains multiple operations.")),
     };
+    within_limits(op)?;
     plan(op, variables)
+}
+
+/// What one operation may ask for: aliases, depth and fields, counted as written (before
+/// identical fields merge), so the work and the answer stay bounded.
+fn within_limits(op: &OperationDef) -> Result<(), GraphqlRejection> {
+    #[derive(Default)]
+    struct Count {
+        aliases: usize,
+        fields: usize,
+        depth: usize,
+    }
+    fn walk(selection: &[Field], depth: usize, c: &mut Count) {
+        c.depth = c.depth.max(depth);
+        for f in selection {
+            c.fields += 1;
+            c.aliases += usize::from(f.alias.is_some());
+            if let Some(inner) = &f.selection {
+                walk(inner, depth + 1, c);
+            }
+        }
+    }
+    let mut c = Count::default();
+    walk(&op.selection, 1, &mut c);
+    if c.aliases > MAX_ALIASES {
+        return Err(invalid(format!(
+            "Validation error: the query uses {} aliases, more than the limit of {MAX_ALIASES} aliases per request.",
+            c.aliases
+        )));
+    }
+    if c.depth > MAX_SELECTION_DEPTH {
+        return Err(invalid(format!(
+            "Validation error: the query's depth {} is over the depth limit of {MAX_SELECTION_DEPTH}.",
+            c.depth
+        )));
+    }
+    if c.fields > MAX_FIELDS {
+        return Err(invalid(format!(
+            "Validation error: the query selects {} fields, more than the limit of {MAX_FIELDS} fields per request.",
+            c.fields
+        )));
+    }
+    Ok(())
 }
 
 fn plan(op: &OperationDef, given: &Map<String, Json>) -> Result<Plan, GraphqlRejection> {
@@ -555,11 +626,23 @@ fn project(item: &Item, selection: &[Sel]) -> Out {
     )
 }
 
-/// Runs the fields in order (a mutation's one after the other): the data, and field errors.
-fn execute(plan: &Plan, items: &Mutex<Vec<Item>>, owner: &str, now: i64) -> (Out, Vec<Json>) {
+/// The answer passed its size limit.
+#[derive(Debug, PartialEq)]
+struct ResponseTooLarge;
+
+/// Runs the fields in order (a mutation's one after the other): the `data` object as JSON text,
+/// and field errors. Stops with [`ResponseTooLarge`] once the text is longer than `limit` bytes
+/// (fields already run, such as a mutation's, stay done).
+fn execute(
+    plan: &Plan,
+    items: &Mutex<Vec<Item>>,
+    owner: &str,
+    now: i64,
+    limit: usize,
+) -> Result<(String, Vec<Json>), ResponseTooLarge> {
     let mut items = items.lock().unwrap_or_else(|e| e.into_inner());
     let mut errors = Vec::new();
-    let mut data = Vec::with_capacity(plan.fields.len());
+    let mut data = String::from("{");
     for f in &plan.fields {
         let value = match &f.kind {
             TopKind::Typename => Out::Str(plan.operation.kind.type_name().into()),
@@ -588,9 +671,18 @@ fn execute(plan: &Plan, items: &Mutex<Vec<Item>>, owner: &str, now: i64) -> (Out
                 None => Out::Null,
             },
         };
-        data.push((f.key.clone(), value));
+        if data.len() > 1 {
+            data.push(',');
+        }
+        data.push_str(&Json::String(f.key.clone()).to_string());
+        data.push(':');
+        value.write(&mut data);
+        if data.len() > limit {
+            return Err(ResponseTooLarge);
+        }
     }
-    (Out::Obj(data), errors)
+    data.push('}');
+    Ok((data, errors))
 }
 
 // --- the GraphQL subset: lexer and parser ---
@@ -1076,7 +1168,7 @@ impl Parser<'_> {
     fn enter(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.error(format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(self.error(format!("nesting deeper than the depth limit of {MAX_DEPTH} levels")));
         }
         Ok(())
     }
@@ -1396,22 +1488,20 @@ mod tests {
             Json::Null,
         )
         .unwrap();
-        let (data, errors) = execute(&p, &items, "alice", now);
+        let (s, errors) = execute(&p, &items, "alice", now, MAX_RESPONSE_BYTES).unwrap();
         assert!(errors.is_empty());
-        let mut s = String::new();
-        data.write(&mut s);
         assert_eq!(
             s,
             r#"{"added":{"owner":"alice","name":"Two","__typename":"Item"},"gone":{"id":"item-1"},"again":null}"#
         );
         let q = plan_of("{ listItems { name createdAt } __typename }", Json::Null).unwrap();
-        let (data, _) = execute(&q, &items, "bob", now);
-        let mut s = String::new();
-        data.write(&mut s);
+        let (s, _) = execute(&q, &items, "bob", now, MAX_RESPONSE_BYTES).unwrap();
         assert_eq!(s, r#"{"listItems":[{"name":"Two","createdAt":"2023-11-14T22:13:20Z"}],"__typename":"Query"}"#);
         let blank = plan_of("mutation { addItem(name: \"  \") { id } }", Json::Null).unwrap();
-        let (data, errors) = execute(&blank, &items, "bob", now);
-        assert_eq!(data, Out::Obj(vec![("addItem".into(), Out::Null)]));
+        let (s, errors) = execute(&blank, &items, "bob", now, MAX_RESPONSE_BYTES).unwrap();
+        assert_eq!(s, r#"{"addItem":null}"#);
         assert_eq!(errors[0]["errorType"], "BadRequestException");
+        // Past the size limit the run stops.
+        assert_eq!(execute(&q, &items, "bob", now, 20), Err(ResponseTooLarge));
     }
 }

@@ -23,9 +23,9 @@ pub mod oauth2;
 pub mod ops;
 pub mod query;
 pub mod ratelimit;
+pub mod serving;
 
 use axum::Router;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokenbridge_core::Engine;
 
@@ -82,7 +82,8 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
     app.layer(axum::middleware::from_fn_with_state(state, context::middleware))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish (for up to 30 s).
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (for up to 30 s), with
+/// the default connection bounds of `[server]`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -98,26 +99,17 @@ pub async fn serve_with_grace(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> anyhow::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(
-        async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        },
-    );
-    // Once shutdown starts, in-flight requests get `grace`; then the process stops waiting.
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        r = server => r?,
-        _ = deadline => tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; closing remaining connections"),
-    }
-    Ok(())
+    serve_with(listener, app, shutdown, serving::Serving { grace, ..Default::default() }).await
+}
+
+/// Like [`serve`], with the connection bounds and grace of `serving` (see [`serving`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    serving: serving::Serving,
+) -> anyhow::Result<()> {
+    serving::run(listener, app, shutdown, serving).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

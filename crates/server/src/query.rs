@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::{QueryService, STS_EVENT_SOURCE};
 use tokenbridge_core::{Denial, DenialCode};
 
@@ -83,7 +84,7 @@ pub(crate) fn error(namespace: &str, status: u16, code: &str, message: &str, req
     let body = format!(
         r#"<ErrorResponse xmlns="{namespace}"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>"#,
         escape(code),
-        escape(message),
+        escape(&bounded_message(message)),
         escape(request_id)
     );
     xml_response(status, body, request_id)

@@ -29,7 +29,7 @@ impl Limits {
     /// `Err((what, retry_after_seconds))` when a limit is exceeded.
     pub fn check(&self, source_ip: &str, client_id: Option<&str>) -> Result<(), (&'static str, u64)> {
         let wait = |l: &DefaultKeyedRateLimiter<String>, key: &str| {
-            l.check_key(&key.to_string()).err().map(|nu| nu.wait_time_from(self.clock.now()).as_secs().max(1))
+            l.check_key(&bucket_key(key)).err().map(|nu| nu.wait_time_from(self.clock.now()).as_secs().max(1))
         };
         if let Some(l) = &self.per_ip {
             if let Some(s) = wait(l, source_ip) {
@@ -53,6 +53,16 @@ impl Limits {
     }
 }
 
+/// A bucket's key: the value itself, or the hash of one longer than any real client id or address
+/// (a bucket per request value must not keep the whole value in memory).
+fn bucket_key(value: &str) -> String {
+    if value.len() <= 128 {
+        value.to_string()
+    } else {
+        format!("sha256:{}", tokenbridge_core::jose::sha256_hex(value.as_bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +80,10 @@ mod tests {
         let l = Limits::new(&RateLimits { per_ip_per_second: 0, per_client_per_second: 1, burst: 1 });
         assert!(l.check("a", Some("web")).is_ok());
         assert_eq!(l.check("b", Some("web")).unwrap_err().0, "client");
+        // A huge client id is one bucket, kept by its hash.
+        let huge = "Z".repeat(1 << 20);
+        assert!(l.check("c", Some(&huge)).is_ok());
+        assert_eq!(l.check("d", Some(&huge)).unwrap_err().0, "client");
+        assert_eq!(bucket_key(&huge).len(), 71);
     }
 }

@@ -381,11 +381,21 @@ impl Server {
         (listener, base)
     }
 
-    fn spawn(listener: tokio::net::TcpListener, app: Router) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+    /// Serves with the engine's `[server]` connection bounds and a 30 s grace.
+    fn spawn(
+        listener: tokio::net::TcpListener,
+        app: Router,
+        engine: &Engine,
+    ) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(tokenbridge_server::serve(listener, app, async move {
+        let serving = tokenbridge_server::serving::Serving {
+            grace: std::time::Duration::from_secs(30),
+            ..tokenbridge_server::serving::Serving::from_config(&engine.config.server)
+        };
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let task = tokio::spawn(tokenbridge_server::serve_with(listener, app, shutdown, serving));
         (tx, task)
     }
 
@@ -411,7 +421,7 @@ impl Server {
         let client_secret = info["client"]["client_secret"].as_str().expect("client secret").to_string();
         let upstream_client_secret = info["upstream"]["client_secret"].as_str().expect("secret").to_string();
         let admin_token = info["admin_token"].as_str().expect("admin token").to_string();
-        let (tx, task) = Self::spawn(listener, demo.app);
+        let (tx, task) = Self::spawn(listener, demo.app, &demo.engine);
         Self {
             base,
             http: http_client(),
@@ -538,7 +548,7 @@ impl Server {
         .expect("demo idp");
         let state = tokenbridge_server::AppState::new(engine.clone()).await.expect("state");
         let app = tokenbridge_server::router(state, Some(Router::new().nest("/demo-idp", idp.router())));
-        let (tx, task) = Self::spawn(listener, app);
+        let (tx, task) = Self::spawn(listener, app, &engine);
         Self {
             base,
             http: http_client(),
