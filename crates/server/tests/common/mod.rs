@@ -526,7 +526,7 @@ impl Server {
                 issuer: format!("{base}/demo-idp"),
                 client_id: UPSTREAM_CLIENT.into(),
                 client_secret: upstream_client_secret.clone(),
-                redirect_uris: Vec::new(),
+                redirect_uris: vec![format!("{base}/console/callback")],
                 users: PEOPLE
                     .iter()
                     .map(|p| DemoUser {
