@@ -20,6 +20,8 @@ const SECRET_KEYS = new Set([
 
 const $ = (sel) => document.querySelector(sel);
 let config = {};
+// Resolves once config.json is read; a sign-in started before then waits for it.
+let configReady = Promise.resolve();
 /** The signed-in session: kind "cognito" (user-pool tokens) or "oauth" (tokens from the exchange). */
 let session = null;
 let stepCount = 0;
@@ -309,6 +311,7 @@ async function passwordSignIn(ev) {
   f.password.value = "";
   const srp = $("#use-srp").checked;
   say(`Signing in ${username} with ${srp ? "USER_SRP_AUTH" : "USER_PASSWORD_AUTH"}…`);
+  await configReady; // SRP needs the pool id it names
   let r;
   try {
     r = srp
@@ -613,7 +616,8 @@ async function init() {
     say("This page is not in a secure context (https or localhost): SRP and SigV4 signing are off.", true);
   }
   showMethod();
-  await loadConfig();
+  configReady = loadConfig();
+  await configReady;
   if (params.get("upstream")) await upstreamFinish();
 }
 
