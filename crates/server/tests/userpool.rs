@@ -76,18 +76,6 @@ impl<'a> Pool<'a> {
     }
 }
 
-async fn first_failing_check(s: &Server, r: &Resp) -> (String, String, String) {
-    let records = s.audit_of(r.request_id()).await;
-    let rec = records.first().unwrap_or_else(|| panic!("no audit record for {}", r.request_id()));
-    let steps = rec.record["additionalEventData"]["decisionTrail"].as_array().cloned().unwrap_or_default();
-    let fail = steps.iter().find(|s| s["outcome"] == "fail").cloned().unwrap_or_default();
-    (
-        rec.error_code.clone().unwrap_or_default(),
-        fail["check"].as_str().unwrap_or_default().to_string(),
-        fail["detail"].as_str().unwrap_or_default().to_string(),
-    )
-}
-
 fn result(r: &Resp) -> &Value {
     &r.json["AuthenticationResult"]
 }
@@ -160,12 +148,12 @@ async fn wrong_passwords_are_refused_alike_and_lock_the_account() {
     let p = Pool::of(&s);
     let r = p.password_login("bob", "wrong-password").await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
-    let (code, check, _) = first_failing_check(&s, &r).await;
+    let (code, check, _) = failing_check(&s, &r).await;
     assert_eq!((code.as_str(), check.as_str()), ("NotAuthorizedException", "password"));
     // An unknown user looks the same to the caller; the audit trail says which it was.
     let r = p.password_login("nobody-here", "wrong-password").await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
-    assert_eq!(first_failing_check(&s, &r).await.1, "user");
+    assert_eq!(failing_check(&s, &r).await.1, "user");
     // A user without a local password (upstream sign-in only).
     let r = p.password_login("erin", "anything-at-all").await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
@@ -175,7 +163,7 @@ async fn wrong_passwords_are_refused_alike_and_lock_the_account() {
     }
     let r = p.password_login("bob", "bob-local-pw").await;
     assert_cognito_error(&r, "NotAuthorizedException", "Password attempts exceeded");
-    assert_eq!(first_failing_check(&s, &r).await.1, "lockout");
+    assert_eq!(failing_check(&s, &r).await.1, "lockout");
     s.clock.advance(2);
     p.password_login("bob", "bob-local-pw").await.assert_ok();
 }
@@ -199,7 +187,7 @@ async fn custom_auth_is_answered_with_this_users_upstream_token_once() {
     let bobs = s.mint_id_token("bob");
     let r = p.answer(&session, "erin", &bobs).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
-    let (_, check, detail) = first_failing_check(&s, &r).await;
+    let (_, check, detail) = failing_check(&s, &r).await;
     assert_eq!(check, "user", "{detail}");
     assert!(!detail.contains(&bobs));
 
@@ -218,7 +206,7 @@ async fn custom_auth_is_answered_with_this_users_upstream_token_once() {
     let again = p.custom_challenge("erin").await;
     let r = p.answer(&again, "erin", &erins).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
-    assert_eq!(first_failing_check(&s, &r).await.1, "one-time use");
+    assert_eq!(failing_check(&s, &r).await.1, "one-time use");
 
     // Garbage and a garbled session.
     let r = p.answer(&again, "erin", "not-a-token").await;
@@ -454,7 +442,7 @@ async fn admin_actions_need_a_signature_and_errors_speak_aws() {
         .await;
     assert_eq!(forged.status, 400, "{}", forged.text);
     assert!(forged.json["__type"].as_str().unwrap().ends_with("Exception"), "{}", forged.text);
-    let (code, check, _) = first_failing_check(&s, &forged).await;
+    let (code, check, _) = failing_check(&s, &forged).await;
     assert_eq!(code, forged.json["__type"].as_str().unwrap());
     assert_eq!(check, "request");
 
@@ -621,7 +609,7 @@ async fn password_guessing_is_rate_limited_in_cognitos_words() {
     }
     let r = last.unwrap();
     assert_cognito_error(&r, "TooManyRequestsException", "Rate exceeded");
-    let (code, _, detail) = first_failing_check(&s, &r).await;
+    let (code, _, detail) = failing_check(&s, &r).await;
     assert_eq!(code, "TooManyRequestsException");
     assert!(detail.contains("source address"), "{detail}");
 }

@@ -1057,3 +1057,17 @@ pub async fn trail_of(s: &Server, r: &Resp) -> Vec<String> {
         .map(|s| format!("{}: {}", s["check"].as_str().unwrap_or_default(), s["detail"].as_str().unwrap_or_default()))
         .collect()
 }
+
+/// A server configured with provider `test`, whose keys and JWKS the returned [`TestIdp`] holds.
+pub async fn server_with_test_idp() -> (TestIdp, Server) {
+    let idp = TestIdp::start().await;
+    let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
+    (idp, s)
+}
+
+impl Server {
+    /// Exchanges `token` at `/auth/exchange`, naming provider `test`.
+    pub async fn exchange_at_test_provider(&self, token: &str) -> Resp {
+        self.exchange_bearer(token, &[("provider", TEST_PROVIDER)]).await
+    }
+}

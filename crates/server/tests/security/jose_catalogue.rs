@@ -15,19 +15,8 @@ use tokenbridge_core::jose::{b64url, b64url_decode};
 use tokenbridge_core::model::AuditQuery;
 use tokenbridge_core::upstream::REFETCH_INTERVAL;
 
-async fn setup() -> (TestIdp, Server) {
-    let idp = TestIdp::start().await;
-    let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
-    (idp, s)
-}
-
 fn alice(idp: &TestIdp, s: &Server) -> Value {
     idp.claims("alice@example.com", s.now())
-}
-
-/// Exchanges at `/auth/exchange`, naming the provider.
-async fn exchange(s: &Server, token: &str) -> Resp {
-    s.exchange_bearer(token, &[("provider", TEST_PROVIDER)]).await
 }
 
 /// The decision trail of the audit record a response's request id finds.
@@ -39,7 +28,7 @@ async fn trail_of(s: &Server, r: &Resp) -> Vec<Value> {
 
 #[tokio::test]
 async fn accepts_a_well_formed_third_party_token() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let t = idp.token(&alice(&idp, &s));
     // Found by its issuer, no provider parameter needed.
     let r = s.exchange_bearer(&t, &[]).await;
@@ -52,35 +41,35 @@ async fn accepts_a_well_formed_third_party_token() {
 
 #[tokio::test]
 async fn rejects_unknown_kid() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let header = json!({ "alg": "RS256", "kid": "no-such-kid", "typ": "JWT" });
     let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "kid no-such-kid is not in provider \"test\"'s JWKS", &[&t]);
 }
 
 #[tokio::test]
 async fn rejects_key_mismatch_second_key_claiming_first_kid() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     // Signed by the attacker's key but naming the provider's kid.
     let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
     let t = sign_with_header(&idp.attacker, &header, &alice(&idp, &s));
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
     assert!(r.str("error_description").contains(TEST_KID));
 }
 
 #[tokio::test]
 async fn rejects_bad_signature_on_third_party_token() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let t = flip_signature_byte(&idp.token(&alice(&idp, &s)));
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
 }
 
 #[tokio::test]
 async fn rejects_hs256_keyed_with_rsa_public_key_bytes() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = alice(&idp, &s);
     let jwk = idp.key.public_jwk();
     let kp = rsa::KeyPair::from_pkcs8(provider_key_pkcs8()).expect("key");
@@ -105,7 +94,7 @@ async fn rejects_hs256_keyed_with_rsa_public_key_bytes() {
             let input = format!("{}.{}", b64json(&header), b64json(&claims));
             let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), input.as_bytes());
             let t = format!("{input}.{}", b64url(tag.as_ref()));
-            let r = exchange(&s, &t).await;
+            let r = s.exchange_at_test_provider(&t).await;
             assert_eq!(r.status, 400, "{what}: {}", r.text);
             assert_oauth_error(&r, 400, "invalid_grant", "algorithm HS256 is not allowed", &[&t]);
         }
@@ -114,7 +103,7 @@ async fn rejects_hs256_keyed_with_rsa_public_key_bytes() {
 
 #[tokio::test]
 async fn rejects_header_key_sources_pointing_to_attacker_key() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = alice(&idp, &s);
     let attacker_jwks_url = format!("{}/attacker-jwks", idp.base);
     let attacker_jwk = serde_json::to_value(idp.attacker.public_jwk()).unwrap();
@@ -128,13 +117,13 @@ async fn rejects_header_key_sources_pointing_to_attacker_key() {
         let mut header = json!({ "alg": "RS256", "kid": ATTACKER_KID, "typ": "JWT" });
         header[member] = value.clone();
         let t = sign_with_header(&idp.attacker, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "is not in provider \"test\"'s JWKS", &[&t]);
         // Signed by the attacker, naming the provider's kid: the signature fails.
         let mut header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
         header[member] = value.clone();
         let t = sign_with_header(&idp.attacker, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
         let trail = trail_of(&s, &r).await;
         assert!(
@@ -147,7 +136,7 @@ async fn rejects_header_key_sources_pointing_to_attacker_key() {
         let mut header = json!({ "alg": "RS256", "typ": "JWT" });
         header[member] = value.clone();
         let t = sign_with_header(&idp.attacker, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&t]);
     }
     assert_eq!(idp.attacker_jwks_hits(), 0, "the broker never fetched the key the token pointed to");
@@ -155,13 +144,13 @@ async fn rejects_header_key_sources_pointing_to_attacker_key() {
 
 #[tokio::test]
 async fn ignores_header_key_sources_on_a_valid_token() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let mut header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
     header["jku"] = json!(format!("{}/attacker-jwks", idp.base));
     header["x5u"] = json!(format!("{}/attacker-cert.pem", idp.base));
     header["jwk"] = serde_json::to_value(idp.attacker.public_jwk()).unwrap();
     let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     r.assert_ok();
     assert_eq!(idp.attacker_jwks_hits(), 0);
     // The success record notes the ignored members.
@@ -174,50 +163,50 @@ async fn ignores_header_key_sources_on_a_valid_token() {
 
 #[tokio::test]
 async fn rejects_not_yet_valid_token() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let mut claims = alice(&idp, &s);
     claims["nbf"] = json!(s.now() + 600);
     let t = idp.token(&claims);
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "nbf", &[&t]);
     assert!(r.str("error_description").contains("not valid for another"));
     // Issued in the future (iat) beyond the leeway is refused too.
     let mut claims = alice(&idp, &s);
     claims["iat"] = json!(s.now() + 600);
     let t = idp.token(&claims);
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "in the future", &[&t]);
     // Within the 60 s leeway the clock skew is forgiven.
     let mut claims = alice(&idp, &s);
     claims["nbf"] = json!(s.now() + 30);
-    exchange(&s, &idp.token(&claims)).await.assert_ok();
+    s.exchange_at_test_provider(&idp.token(&claims)).await.assert_ok();
 }
 
 #[tokio::test]
 async fn rejects_expired_third_party_token() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let mut claims = alice(&idp, &s);
     claims["iat"] = json!(s.now() - 7200);
     claims["exp"] = json!(s.now() - 3600);
     let t = idp.token(&claims);
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "expired 3600 s ago", &[&t]);
     // A token without exp is refused as well.
     let mut claims = alice(&idp, &s);
     claims.as_object_mut().unwrap().remove("exp");
     let t = idp.token(&claims);
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "no exp", &[&t]);
 }
 
 #[tokio::test]
 async fn rejects_wrong_issuer() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let mut claims = alice(&idp, &s);
     claims["iss"] = json!("https://evil.example");
     let t = idp.token(&claims);
     // Naming the provider: its key verifies, but the issuer is not the provider's.
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "issuer \"https://evil.example\" is not provider", &[&t]);
     // Without the provider parameter no provider claims that issuer.
     let r = s.exchange_bearer(&t, &[]).await;
@@ -234,12 +223,12 @@ async fn rejects_wrong_issuer() {
 
 #[tokio::test]
 async fn rejects_wrong_audience() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     for aud in [json!("someone-else"), json!(["a", "b"]), json!([])] {
         let mut claims = alice(&idp, &s);
         claims["aud"] = aud;
         let t = idp.token(&claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "audience", &[&t]);
         assert!(r.str("error_description").contains("is not accepted by provider \"test\""));
     }
@@ -248,15 +237,15 @@ async fn rejects_wrong_audience() {
     let mut claims = alice(&idp, &s);
     claims["aud"] = json!(["someone-else", TEST_AUDIENCE]);
     claims["azp"] = json!(TEST_AUDIENCE);
-    exchange(&s, &idp.token(&claims)).await.assert_ok();
+    s.exchange_at_test_provider(&idp.token(&claims)).await.assert_ok();
 }
 
 #[tokio::test]
 async fn rejects_third_party_token_replay() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let t = idp.token(&alice(&idp, &s));
-    exchange(&s, &t).await.assert_ok();
-    let r = exchange(&s, &t).await;
+    s.exchange_at_test_provider(&t).await.assert_ok();
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&t]);
     let records = s
         .engine
@@ -271,46 +260,46 @@ async fn rejects_third_party_token_replay() {
 
 #[tokio::test]
 async fn jwks_is_cached_and_kept_while_the_provider_is_down() {
-    let (idp, s) = setup().await;
-    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    let (idp, s) = server_with_test_idp().await;
+    s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await.assert_ok();
     let fetched = idp.jwks_hits();
     assert_eq!(fetched, 1, "first use fetches the JWKS");
     s.clock.advance(1);
-    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await.assert_ok();
     assert_eq!(idp.jwks_hits(), 1, "then it is served from the cache");
     // An unknown kid refetches once; a second unknown kid right after does not.
     let header = json!({ "alg": "RS256", "kid": "rotated-away", "typ": "JWT" });
     s.clock.advance(REFETCH_INTERVAL);
     let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
-    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(s.exchange_at_test_provider(&t).await.status, 400);
     assert_eq!(idp.jwks_hits(), 2, "unknown kid: one refetch");
     s.clock.advance(1);
     let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
-    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(s.exchange_at_test_provider(&t).await.status, 400);
     assert_eq!(idp.jwks_hits(), 2, "refetches are rate-limited");
     // The provider's JWKS endpoint fails: the cached keys keep working.
     idp.set_jwks_down(true);
     s.clock.advance(REFETCH_INTERVAL);
     let t = sign_with_header(&idp.key, &header, &alice(&idp, &s));
-    assert_eq!(exchange(&s, &t).await.status, 400);
+    assert_eq!(s.exchange_at_test_provider(&t).await.status, 400);
     assert_eq!(idp.jwks_hits(), 3);
-    let r = exchange(&s, &idp.token(&alice(&idp, &s))).await;
+    let r = s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await;
     r.assert_ok();
 }
 
 #[tokio::test]
 async fn stale_jwks_refetch_is_rate_limited_while_the_provider_is_down() {
-    let (idp, s) = setup().await;
-    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    let (idp, s) = server_with_test_idp().await;
+    s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await.assert_ok();
     assert_eq!(idp.jwks_hits(), 1);
     idp.set_jwks_down(true);
     s.clock.advance(3600 + 1);
     // Stale cache, provider down: one refetch attempt, then the cached key is used.
-    exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+    s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await.assert_ok();
     assert_eq!(idp.jwks_hits(), 2);
     for _ in 0..5 {
         s.clock.advance(1);
-        exchange(&s, &idp.token(&alice(&idp, &s))).await.assert_ok();
+        s.exchange_at_test_provider(&idp.token(&alice(&idp, &s))).await.assert_ok();
     }
     assert_eq!(idp.jwks_hits(), 2, "no further refetch within REFETCH_INTERVAL");
 }
@@ -330,29 +319,29 @@ async fn exchange_form(s: &Server, token: &str, token_type: &str) -> Resp {
 
 #[tokio::test]
 async fn rejects_alg_case_variants() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = alice(&idp, &s);
     for alg in ["rs256", "Rs256", "RS256 ", "rS256"] {
         let header = json!({ "alg": alg, "kid": TEST_KID, "typ": "JWT" });
         let t = sign_with_header(&idp.key, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "is not allowed for provider \"test\"", &[&t]);
     }
     for alg in ["none", "None", "NONE", "nOnE"] {
         let header = json!({ "alg": alg, "kid": TEST_KID, "typ": "JWT" });
         let t = format!("{}.{}.", b64json(&header), b64json(&claims));
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "unsigned tokens (alg \"none\") are never accepted", &[&t]);
     }
 }
 
 #[tokio::test]
 async fn rejects_empty_and_noncanonical_signatures() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = alice(&idp, &s);
     let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "JWT" });
     let empty = format!("{}.{}.", b64json(&header), b64json(&claims));
-    let r = exchange(&s, &empty).await;
+    let r = s.exchange_at_test_provider(&empty).await;
     assert_oauth_error(&r, 400, "invalid_grant", "signature does not verify", &[&empty]);
     // The same signature bytes written another way: stray bits in the last character, or the
     // standard base64 alphabet.
@@ -362,19 +351,19 @@ async fn rejects_empty_and_noncanonical_signatures() {
     let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let stray = alphabet.chars().nth(alphabet.find(last).unwrap() | 1).unwrap();
     let with_stray_bits = format!("{input}.{}{stray}", &sig[..sig.len() - 1]);
-    let r = exchange(&s, &with_stray_bits).await;
+    let r = s.exchange_at_test_provider(&with_stray_bits).await;
     assert_oauth_error(&r, 400, "invalid_grant", "signature is not canonical base64url", &[&t]);
     if sig.contains(['-', '_']) {
         let standard = format!("{input}.{}", sig.replace('-', "+").replace('_', "/"));
-        let r = exchange(&s, &standard).await;
+        let r = s.exchange_at_test_provider(&standard).await;
         assert_oauth_error(&r, 400, "invalid_grant", "signature is not canonical base64url", &[&t]);
     }
-    exchange(&s, &t).await.assert_ok();
+    s.exchange_at_test_provider(&t).await.assert_ok();
 }
 
 #[tokio::test]
 async fn rejects_jwe_compact_tokens() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let header = json!({ "alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": TEST_KID });
     let jwe = format!(
         "{}.{}.{}.{}.{}",
@@ -396,20 +385,20 @@ async fn rejects_jwe_compact_tokens() {
 
 #[tokio::test]
 async fn rejects_nested_jws() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let inner = idp.token(&alice(&idp, &s));
     let header = json!({ "alg": "RS256", "kid": TEST_KID, "cty": "JWT" });
     let input = format!("{}.{}", b64json(&header), b64url(inner.as_bytes()));
     let nested = format!("{input}.{}", b64url(&idp.key.sign(input.as_bytes())));
-    let r = exchange(&s, &nested).await;
+    let r = s.exchange_at_test_provider(&nested).await;
     assert_oauth_error(&r, 400, "invalid_grant", "nested JWT", &[&nested, &inner]);
     // The inner token itself is untouched by the attempt.
-    exchange(&s, &inner).await.assert_ok();
+    s.exchange_at_test_provider(&inner).await.assert_ok();
 }
 
 #[tokio::test]
 async fn rejects_whitespace_and_control_characters_in_tokens() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let t = idp.token(&alice(&idp, &s));
     let (h, rest) = t.split_once('.').unwrap();
     let cases = [
@@ -425,12 +414,12 @@ async fn rejects_whitespace_and_control_characters_in_tokens() {
         assert_oauth_error(&r, 400, "invalid_grant", why, &[&t]);
     }
     assert_eq!(idp.userinfo_hits(), 0, "no spelling of a JWT is sent to UserInfo");
-    exchange(&s, &t).await.assert_ok();
+    s.exchange_at_test_provider(&t).await.assert_ok();
 }
 
 #[tokio::test]
 async fn rejects_very_long_tokens_before_any_work() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let mut claims = alice(&idp, &s);
     claims["padding"] = json!("x".repeat(20_000));
     let long_jwt = idp.token(&claims);
@@ -446,7 +435,7 @@ async fn rejects_very_long_tokens_before_any_work() {
 
 #[tokio::test]
 async fn token_types_are_not_confused() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     // Upstream: an RFC 9068 access token presented as an id token, and an id token as an access token.
     let header = json!({ "alg": "RS256", "kid": TEST_KID, "typ": "at+jwt" });
     let at = sign_with_header(&idp.key, &header, &alice(&idp, &s));

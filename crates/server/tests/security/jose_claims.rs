@@ -10,17 +10,6 @@ use crate::common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::jose::b64url;
 
-async fn setup() -> (TestIdp, Server) {
-    let idp = TestIdp::start().await;
-    let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
-    (idp, s)
-}
-
-/// Exchanges at `/auth/exchange`, naming the provider.
-async fn exchange(s: &Server, token: &str) -> Resp {
-    s.exchange_bearer(token, &[("provider", TEST_PROVIDER)]).await
-}
-
 /// A compact JWS over the raw header and payload texts (duplicates kept as written), signed with
 /// the test provider's key.
 fn sign_raw(idp: &TestIdp, header: &str, payload: &str) -> String {
@@ -38,7 +27,7 @@ async fn failed_check(s: &Server, r: &Resp) -> (String, String) {
 
 #[tokio::test]
 async fn crit_is_refused_whatever_it_names() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = idp.claims("alice@example.com", s.now());
     let cases = [
         (json!(["exp"]), "registered"),
@@ -55,7 +44,7 @@ async fn crit_is_refused_whatever_it_names() {
         header["b64"] = json!(true);
         header["urn:example:unknown"] = json!(1);
         let t = sign_with_header(&idp.key, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "crit", &[&t]);
         assert!(r.str("error_description").contains(why), "{crit}: {}", r.text);
         assert_eq!(failed_check(&s, &r).await.0, "crit");
@@ -64,7 +53,7 @@ async fn crit_is_refused_whatever_it_names() {
 
 #[tokio::test]
 async fn duplicate_claim_names_are_refused() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let now = s.now();
     let header = format!(r#"{{"alg":"RS256","kid":"{TEST_KID}","typ":"JWT"}}"#);
     let (iss, exp) = (&idp.base, now + 600);
@@ -75,21 +64,21 @@ async fn duplicate_claim_names_are_refused() {
     // The last email would have mapped alice's token to bob.
     for dup in [r#""email":"bob@example.com""#, r#""em\u0061il":"bob@example.com""#, r#""sub":"test|bob""#] {
         let t = sign_raw(&idp, &header, &body(dup));
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "duplicate", &[&t]);
         assert!(r.str("error_description").contains("claim"), "{}", r.text);
         assert_eq!(failed_check(&s, &r).await.0, "format");
     }
     // Nested objects too.
     let t = sign_raw(&idp, &header, &body(r#""address":{"country":"JP","country":"US"}"#));
-    assert_oauth_error(&exchange(&s, &t).await, 400, "invalid_grant", "duplicate", &[&t]);
+    assert_oauth_error(&s.exchange_at_test_provider(&t).await, 400, "invalid_grant", "duplicate", &[&t]);
     // Without the duplicate the same token is accepted (the test is about the duplicate only).
-    exchange(&s, &sign_raw(&idp, &header, &body(r#""name":"Alice""#))).await.assert_ok();
+    s.exchange_at_test_provider(&sign_raw(&idp, &header, &body(r#""name":"Alice""#))).await.assert_ok();
 }
 
 #[tokio::test]
 async fn duplicate_header_names_are_refused() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let claims = idp.claims("alice@example.com", s.now()).to_string();
     for header in [
         format!(r#"{{"alg":"none","kid":"{TEST_KID}","alg":"RS256"}}"#),
@@ -97,7 +86,7 @@ async fn duplicate_header_names_are_refused() {
         format!(r#"{{"alg":"RS256","kid":"{TEST_KID}","crit":["x"],"crit":[]}}"#),
     ] {
         let t = sign_raw(&idp, &header, &claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "duplicate", &[&t]);
         assert!(r.str("error_description").contains("header"), "{}", r.text);
     }
@@ -105,7 +94,7 @@ async fn duplicate_header_names_are_refused() {
 
 #[tokio::test]
 async fn token_without_sub_is_refused() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     for sub in [None, Some(json!("")), Some(json!(42)), Some(json!(["test|alice"]))] {
         let mut claims = idp.claims("alice@example.com", s.now());
         match &sub {
@@ -113,7 +102,7 @@ async fn token_without_sub_is_refused() {
             Some(v) => claims.as_object_mut().unwrap().insert("sub".into(), v.clone()),
         };
         let t = idp.token(&claims);
-        let r = exchange(&s, &t).await;
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "sub", &[&t]);
         assert_eq!(failed_check(&s, &r).await.0, "subject", "{sub:?}");
     }
@@ -121,7 +110,7 @@ async fn token_without_sub_is_refused() {
 
 #[tokio::test]
 async fn multi_valued_aud_needs_azp_naming_our_client() {
-    let (idp, s) = setup().await;
+    let (idp, s) = server_with_test_idp().await;
     let with = |aud: Value, azp: Option<&str>| {
         let mut claims = idp.claims("alice@example.com", s.now());
         claims["aud"] = aud;
@@ -132,18 +121,18 @@ async fn multi_valued_aud_needs_azp_naming_our_client() {
     };
     // Several audiences, azp another client: the token was issued to someone else.
     let t = with(json!([TEST_AUDIENCE, "other-client"]), Some("other-client"));
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "azp", &[&t]);
     assert_eq!(failed_check(&s, &r).await.0, "authorized party");
     // Several audiences and no azp.
     let t = with(json!([TEST_AUDIENCE, "other-client"]), None);
-    let r = exchange(&s, &t).await;
+    let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "azp", &[&t]);
     // Several audiences, azp ours: accepted.
-    exchange(&s, &with(json!(["other-client", TEST_AUDIENCE]), Some(TEST_AUDIENCE))).await.assert_ok();
+    s.exchange_at_test_provider(&with(json!(["other-client", TEST_AUDIENCE]), Some(TEST_AUDIENCE))).await.assert_ok();
     s.clock.advance(1);
     // One audience: azp is not required.
-    exchange(&s, &with(json!(TEST_AUDIENCE), None)).await.assert_ok();
+    s.exchange_at_test_provider(&with(json!(TEST_AUDIENCE), None)).await.assert_ok();
 }
 
 #[tokio::test]
@@ -164,32 +153,32 @@ async fn time_claims_at_the_edges_saturate() {
         c["exp"] = exp;
         c["jti"] = json!(format!("far-{}", c["exp"]));
         let t = idp.token(&c);
-        exchange(&s, &t).await.assert_ok();
-        let r = exchange(&s, &t).await;
+        s.exchange_at_test_provider(&t).await.assert_ok();
+        let r = s.exchange_at_test_provider(&t).await;
         assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&t]);
     }
     // exp at the start of time: expired, said without overflow.
     let mut c = alice();
     c["exp"] = json!(i64::MIN);
     let t = idp.token(&c);
-    assert_oauth_error(&exchange(&s, &t).await, 400, "invalid_grant", "expired", &[&t]);
+    assert_oauth_error(&s.exchange_at_test_provider(&t).await, 400, "invalid_grant", "expired", &[&t]);
     // nbf at the start of time is simply in the past.
     let mut c = alice();
     c["nbf"] = json!(i64::MIN);
-    exchange(&s, &idp.token(&c)).await.assert_ok();
+    s.exchange_at_test_provider(&idp.token(&c)).await.assert_ok();
     // iat at either end: too old for max_token_age, or issued in the future.
     let mut c = alice();
     c["iat"] = json!(i64::MIN);
     let t = idp.token(&c);
-    assert_oauth_error(&exchange(&s, &t).await, 400, "invalid_grant", "accepts at most 3600 s", &[&t]);
+    assert_oauth_error(&s.exchange_at_test_provider(&t).await, 400, "invalid_grant", "accepts at most 3600 s", &[&t]);
     let mut c = alice();
     c["iat"] = json!(i64::MAX);
     let t = idp.token(&c);
-    assert_oauth_error(&exchange(&s, &t).await, 400, "invalid_grant", "in the future", &[&t]);
+    assert_oauth_error(&s.exchange_at_test_provider(&t).await, 400, "invalid_grant", "in the future", &[&t]);
     let mut c = alice();
     c["auth_time"] = json!(i64::MIN);
     let t = idp.token(&c);
-    assert_oauth_error(&exchange(&s, &t).await, 400, "invalid_grant", "accepts at most 3600 s", &[&t]);
+    assert_oauth_error(&s.exchange_at_test_provider(&t).await, 400, "invalid_grant", "accepts at most 3600 s", &[&t]);
 }
 
 #[tokio::test]
