@@ -53,6 +53,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_document_creation(store.clone(), store.clone()).await;
     concurrent_bounded_counts(store.clone(), store.clone()).await;
     concurrent_user_updates(store.clone(), store.clone()).await;
+    concurrent_sign_out(store.clone(), store.clone()).await;
     auth_sessions(&*store).await;
     concurrent_auth_session_failures(store.clone()).await;
     concurrent_auth_session_takes(store.clone()).await;
@@ -1584,6 +1585,50 @@ pub async fn concurrent_user_updates(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     want.sort();
     assert_eq!(got, want, "no update was lost");
     assert!(a.delete_user(&u.id).await.unwrap());
+}
+
+/// A sign-out racing rotations of the user's refresh tokens (from `a` and `b`): once it is over,
+/// no family that existed before it is alive and no token of theirs is active or can be rotated,
+/// also a successor whose rotation won its swap while the sign-out was under way. Several rounds
+/// of [`SESSION_RACERS`] racers, one of which signs out, each other rotating a family of its own.
+pub async fn concurrent_sign_out(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let now = now();
+    for round in 0..4 {
+        let t = tag();
+        let u = create_user(&*a, &t, "signout").await;
+        let family = |i: usize| format!("{t}sf{i}");
+        let first = |i: usize| refresh(&t, 1000 + i, &family(i), &u.id, now + 3600);
+        let second = |i: usize| refresh(&t, 2000 + i, &family(i), &u.id, now + 3600);
+        let sign_out_racer = SESSION_RACERS / 2 + round;
+        let signs_out = move |i: usize| i == sign_out_racer;
+        for i in (0..SESSION_RACERS).filter(|i| !signs_out(*i)) {
+            a.insert_refresh_token(&first(i)).await.unwrap();
+        }
+        race(&a, &b, SESSION_RACERS, |i, store| {
+            let (old, new, user) = (first(i).token_hash, second(i), u.id.clone());
+            let signs_out = signs_out(i);
+            async move {
+                if signs_out {
+                    store.revoke_user_sessions(&user).await.expect("sign out");
+                } else {
+                    store.rotate_refresh_token(&old, &new, now).await.expect("rotate");
+                }
+            }
+        })
+        .await;
+        for i in (0..SESSION_RACERS).filter(|i| !signs_out(*i)) {
+            assert!(!b.refresh_family_active(&family(i)).await.unwrap(), "family {i} outlived the sign-out");
+            for token in [first(i), second(i)] {
+                if let Some(r) = b.get_refresh_token(&token.token_hash).await.unwrap() {
+                    assert_ne!(r.status, RefreshStatus::Active, "a token of family {i} is active after the sign-out");
+                }
+                let next = refresh(&t, 3000 + i, &family(i), &u.id, now + 3600);
+                let outcome = b.rotate_refresh_token(&token.token_hash, &next, now).await.unwrap();
+                assert!(!matches!(outcome, RotateOutcome::Rotated(_)), "family {i} rotated after the sign-out");
+            }
+        }
+        assert!(a.delete_user(&u.id).await.unwrap());
+    }
 }
 
 /// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally
