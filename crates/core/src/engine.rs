@@ -694,10 +694,17 @@ impl Engine {
         }
         let access = self.keys.sign(&access_claims);
         let id = self.keys.sign(&issuer::id_token_claims(iss, &grant, now));
-        let refresh_token = if family.is_none() && client.allows_grant(GRANT_REFRESH_TOKEN) {
-            let token = random_secret();
+        // A new session is recorded before its tokens are handed out, with or without a refresh
+        // token: a sign-out or revocation ends the sessions the store knows, so one it did not
+        // know would outlive them all. Its order against a sign-out is the store's, not a clock's.
+        let refresh_token = if family.is_none() {
+            let token = client.allows_grant(GRANT_REFRESH_TOKEN).then(random_secret);
+            let (token_hash, expires_at) = match &token {
+                Some(t) => (sha256_hex(t.as_bytes()), now + client.refresh_token_ttl),
+                None => (session_only_hash(&family_id), now + client.access_token_ttl.max(client.id_token_ttl)),
+            };
             let record = RefreshTokenRecord {
-                token_hash: sha256_hex(token.as_bytes()),
+                token_hash,
                 family_id: family_id.clone(),
                 user_id: user.id.clone(),
                 client_id: client.client_id.clone(),
@@ -706,14 +713,14 @@ impl Engine {
                 auth_time,
                 origin_jti: family_id.clone(),
                 issued_at: now,
-                expires_at: now + client.refresh_token_ttl,
+                expires_at,
                 status: RefreshStatus::Active,
                 rotated_at: None,
                 replaced_by: None,
                 superseded: false,
             };
             self.store.insert_refresh_token(&record).await.map_err(Denial::storage)?;
-            Some(token)
+            token
         } else {
             None
         };
@@ -1131,6 +1138,12 @@ impl Engine {
         self.clients.invalidate(&client.client_id).await;
         Ok(secret)
     }
+}
+
+/// The record of a session without a refresh token stands in its family under this name, which
+/// is no token's hash (those are hex): it can be revoked and ended, never presented.
+fn session_only_hash(family_id: &str) -> String {
+    format!("session:{family_id}")
 }
 
 /// Whether tokens start a new sign-in session or continue a refresh family.

@@ -5,7 +5,10 @@
 //! lists. An access token has no `aud` (its `client_id` must not stand in for one), and an id
 //! token whose sign-in session was ended (GlobalSignOut, a revoked refresh family) buys nothing.
 //! Each refusal speaks the door's protocol (NotAuthorizedException, STS's InvalidIdentityToken),
-//! names its check in the audit record, and echoes no token. All proofs live in this module.
+//! names its check in the audit record, and echoes no token. All proofs of the credential doors
+//! live in this module; `sessions.rs` proves that the same ended sessions (also those without a
+//! refresh token) are refused by UserInfo, introspection, GetUser and the authorizer, and the
+//! store conformance suite (`concurrent_sign_out`) that a sign-out racing rotations ends them.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -331,4 +334,61 @@ async fn an_upstream_access_token_is_no_identity_pool_login() {
     ];
     s.send(s.http.post(s.url("/")).form(&form)).await.assert_ok();
     idp.stop().await;
+}
+
+/// A session of an app client without the refresh grant holds no refresh token: its id token
+/// bought credentials after every sign-out, since nothing recorded the session. Now a sign-out
+/// ends it like any other, and a session started after it, in the same second, works.
+#[tokio::test]
+async fn id_tokens_of_sessions_without_refresh_tokens_end_with_sign_out() {
+    let d = Demo::start().await;
+    let client = tokenbridge_core::model::Client {
+        client_id: "no-refresh".into(),
+        name: "signs in again instead of refreshing".into(),
+        secret_sha256: Some(tokenbridge_core::engine::client_secret_hash("no-refresh-secret")),
+        grant_types: vec!["urn:ietf:params:oauth:grant-type:token-exchange".into()],
+        providers: vec![tokenbridge_server::demo::UPSTREAM_NAME.into()],
+        scopes: vec!["openid".into(), "email".into()],
+        access_token_ttl: 3600,
+        id_token_ttl: 3600,
+        refresh_token_ttl: 3600,
+        allowed_origins: Vec::new(),
+    };
+    d.s.engine.put_client(client, false).await.expect("client");
+    let sign_in = || async {
+        let upstream = d.s.mint_id_token("alice");
+        let r =
+            d.s.exchange_bearer(&upstream, &[("client_id", "no-refresh"), ("client_secret", "no-refresh-secret")])
+                .await;
+        r.assert_ok();
+        assert!(r.json.get("refresh_token").is_none_or(|v| v.is_null()), "{}", r.text);
+        r.str("id_token").to_string()
+    };
+    let pool = d.identity_pool("no refresh", true).await;
+    let role = d.web_role("no-refresh-tokens", &d.own_provider, "no-refresh").await;
+    let id = sign_in().await;
+    let own = |t: &str| json!({ d.own_provider.clone(): t });
+    let r = d.get_id(&pool, own(&id)).await;
+    r.assert_ok();
+    let identity = r.str("IdentityId").to_string();
+    d.credentials(&identity, own(&id)).await.assert_ok();
+    d.assume(&role, &id).await.assert_ok();
+
+    let tokens = d.pool_sign_in("alice").await;
+    d.s.cognito("GlobalSignOut", &json!({ "AccessToken": tokens["AccessToken"] })).await.assert_ok();
+    let after = sign_in().await;
+
+    let revoked = "Invalid login token. Token has been revoked.";
+    let r = d.credentials(&identity, own(&id)).await;
+    assert_not_authorized(&r, revoked, &id);
+    let (check, detail) = d.refusal(&r, "GetCredentialsForIdentity", &id).await;
+    assert_eq!(check, "session");
+    assert!(detail.contains("signed out or revoked"), "{detail}");
+    assert_not_authorized(&d.open_id_token(&identity, own(&id)).await, revoked, &id);
+    let r = d.assume(&role, &id).await;
+    assert_invalid_identity_token(&r, "signed out or revoked", &id);
+    assert_eq!(d.refusal(&r, "AssumeRoleWithWebIdentity", &id).await.0, "session");
+
+    d.credentials(&identity, own(&after)).await.assert_ok();
+    d.assume(&role, &after).await.assert_ok();
 }
