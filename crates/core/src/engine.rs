@@ -138,6 +138,14 @@ impl Engine {
         engine.configured_roles().await?;
         // Loaded now, so a key kept unsealed is resealed (with a master key) at start.
         engine.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
+        if let Some(m) = engine.master.as_deref() {
+            // Secrets written unsealed (before the master key) or in the older unbound form are
+            // sealed bound to their names now, not when they are first used.
+            for setting in SERVER_SECRET_SETTINGS {
+                crate::secrets::reseal_server_secret(engine.store.as_ref(), m, setting).await?;
+            }
+            engine.reseal_client_secrets(m).await?;
+        }
         if engine.master.is_none() {
             tracing::warn!(
                 "no master key configured (TOKENBRIDGE_MASTER_KEY or issuer.master_key_file): private signing \
@@ -1139,6 +1147,11 @@ impl Engine {
         Ok(secret)
     }
 }
+
+/// The server secrets kept in the settings: the STS session key, the user pools' stand-in key and
+/// the console's key.
+const SERVER_SECRET_SETTINGS: [&str; 3] =
+    [crate::iam::credentials::KEY_SETTING, crate::userpool::STAND_IN_KEY_SETTING, crate::secrets::CONSOLE_KEY_SETTING];
 
 /// The record of a session without a refresh token stands in its family under this name, which
 /// is no token's hash (those are hex): it can be revoked and ended, never presented.

@@ -161,6 +161,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Insert-if-absent; returns the value now stored (ours, or the one another instance wrote first).
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Compare-and-swap (resealing a server key at rest): replaces the setting with `new` only if
+    /// it is still `expected`; returns whether it did. Of instances resealing one setting at
+    /// once, one writes and the others see that it changed.
+    async fn replace_setting(&self, key: &str, expected: &str, new: &str) -> StoreResult<bool>;
 
     // --- user pools: documents ---
     /// Inserts; `Conflict` when (kind, id) exists.

@@ -44,6 +44,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     purge_audit(&*store).await;
     settings(&*store).await;
     concurrent_settings(store.clone()).await;
+    concurrent_setting_reseal(store.clone()).await;
     documents(&*store).await;
     document_updates(&*store).await;
     document_listing(&*store).await;
@@ -1258,6 +1259,15 @@ pub async fn settings(store: &dyn Store) {
     assert_eq!(store.get_setting(&k2).await.unwrap(), Some(big));
     store.put_setting(&k2, "").await.unwrap();
     assert_eq!(store.get_setting(&k2).await.unwrap().as_deref(), Some(""));
+
+    // Compare-and-swap: only over the value expected, never creating one.
+    assert!(!store.replace_setting(&k, "v1", "v4").await.unwrap(), "v1 is no longer stored");
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v2"));
+    assert!(store.replace_setting(&k, "v2", "v4").await.unwrap());
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v4"));
+    let absent = format!("{t}absent");
+    assert!(!store.replace_setting(&absent, "", "v").await.unwrap());
+    assert_eq!(store.get_setting(&absent).await.unwrap(), None);
 }
 
 /// Racing `put_setting_if_absent` calls all agree on one stored value.
@@ -1283,6 +1293,30 @@ pub async fn concurrent_settings(store: Arc<dyn Store>) {
     seen.dedup();
     assert_eq!(seen.len(), 1, "all callers see one value: {seen:?}");
     assert_eq!(store.get_setting(&k).await.unwrap(), Some(seen[0].clone()));
+}
+
+/// Instances resealing one setting at once: exactly one replaces it, the others see it changed.
+pub async fn concurrent_setting_reseal(store: Arc<dyn Store>) {
+    let t = tag();
+    let k = format!("{t}server_key");
+    store.put_setting(&k, "plain:key").await.unwrap();
+    let racers = 50;
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for i in 0..racers {
+        let (store, barrier, k) = (store.clone(), barrier.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let new = format!("sealed:{i}");
+            store.replace_setting(&k, "plain:key", &new).await.expect("replace_setting").then_some(new)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.expect("task"));
+    }
+    assert_eq!(winners.len(), 1, "exactly one reseal wins: {winners:?}");
+    assert_eq!(store.get_setting(&k).await.unwrap(), Some(winners[0].clone()));
 }
 
 /// Concurrent callers in the auth-session races.

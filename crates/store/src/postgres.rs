@@ -947,6 +947,17 @@ impl Store for PostgresStore {
         self.get_setting(key).await?.ok_or_else(|| StoreError::Backend(format!("setting {key} vanished")))
     }
 
+    async fn replace_setting(&self, key: &str, expected: &str, new: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
+            .bind(new)
+            .bind(key)
+            .bind(expected)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // --- user pools: documents ---
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {

@@ -354,6 +354,7 @@ async fn races_hold_under_a_serializable_server_default() {
     conformance::concurrent_grace_retries(store.clone()).await;
     conformance::concurrent_replay_markers(store.clone()).await;
     conformance::concurrent_settings(store.clone()).await;
+    conformance::concurrent_setting_reseal(store.clone()).await;
     conformance::concurrent_auth_session_failures(store.clone()).await;
     conformance::concurrent_auth_session_takes(store.clone()).await;
     conformance::concurrent_document_updates(store.clone(), store.clone()).await;
