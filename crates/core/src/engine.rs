@@ -141,6 +141,14 @@ impl Engine {
         engine.configured_roles().await?;
         // Loaded now, so a key kept unsealed is resealed (with a master key) at start.
         engine.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
+        if let Some(m) = engine.master.as_deref() {
+            // Secrets written unsealed (before the master key) or in the older unbound form are
+            // sealed bound to their names now, not when they are first used.
+            for setting in SERVER_SECRET_SETTINGS {
+                crate::secrets::reseal_server_secret(engine.store.as_ref(), m, setting).await?;
+            }
+            engine.reseal_client_secrets(m).await?;
+        }
         if engine.master.is_none() {
             tracing::warn!(
                 "no master key configured (TOKENBRIDGE_MASTER_KEY or issuer.master_key_file): private signing \
@@ -703,10 +711,17 @@ impl Engine {
         }
         let access = self.keys.sign(&access_claims);
         let id = self.keys.sign(&issuer::id_token_claims(iss, &grant, now));
-        let refresh_token = if family.is_none() && client.allows_grant(GRANT_REFRESH_TOKEN) {
-            let token = random_secret();
+        // A new session is recorded before its tokens are handed out, with or without a refresh
+        // token: a sign-out or revocation ends the sessions the store knows, so one it did not
+        // know would outlive them all. Its order against a sign-out is the store's, not a clock's.
+        let refresh_token = if family.is_none() {
+            let token = client.allows_grant(GRANT_REFRESH_TOKEN).then(random_secret);
+            let (token_hash, expires_at) = match &token {
+                Some(t) => (sha256_hex(t.as_bytes()), now + client.refresh_token_ttl),
+                None => (session_only_hash(&family_id), now + client.access_token_ttl.max(client.id_token_ttl)),
+            };
             let record = RefreshTokenRecord {
-                token_hash: sha256_hex(token.as_bytes()),
+                token_hash,
                 family_id: family_id.clone(),
                 user_id: user.id.clone(),
                 client_id: client.client_id.clone(),
@@ -715,14 +730,14 @@ impl Engine {
                 auth_time,
                 origin_jti: family_id.clone(),
                 issued_at: now,
-                expires_at: now + client.refresh_token_ttl,
+                expires_at,
                 status: RefreshStatus::Active,
                 rotated_at: None,
                 replaced_by: None,
                 superseded: false,
             };
             self.store.insert_refresh_token(&record).await.map_err(Denial::storage)?;
-            Some(token)
+            token
         } else {
             None
         };
@@ -1140,6 +1155,17 @@ impl Engine {
         self.clients.invalidate(&client.client_id).await;
         Ok(secret)
     }
+}
+
+/// The server secrets kept in the settings: the STS session key, the user pools' stand-in key and
+/// the console's key.
+const SERVER_SECRET_SETTINGS: [&str; 3] =
+    [crate::iam::credentials::KEY_SETTING, crate::userpool::STAND_IN_KEY_SETTING, crate::secrets::CONSOLE_KEY_SETTING];
+
+/// The record of a session without a refresh token stands in its family under this name, which
+/// is no token's hash (those are hex): it can be revoked and ended, never presented.
+fn session_only_hash(family_id: &str) -> String {
+    format!("session:{family_id}")
 }
 
 /// Whether tokens start a new sign-in session or continue a refresh family.

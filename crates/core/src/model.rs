@@ -128,7 +128,9 @@ impl RefreshStatus {
 /// One refresh token of a family. A family starts at sign-in; each refresh rotates within it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshTokenRecord {
-    /// SHA-256 (hex) of the token; the token itself is never stored.
+    /// SHA-256 (hex) of the token; the token itself is never stored. A session without a
+    /// refresh token is recorded all the same (so that it can be ended), under
+    /// `session:<family_id>`, which no presented token hashes to.
     pub token_hash: String,
     pub family_id: String,
     pub user_id: String,

@@ -140,47 +140,25 @@ fn setting_name(setting: &str) -> String {
     format!("setting {setting}")
 }
 
-/// A 32-byte server key kept in the store under `setting`: made once (the first instance's wins),
-/// shared by every instance, sealed with the master key (bound to `setting`) when one is
-/// configured. A key found unsealed, or sealed in the older unbound form, while a master key is
-/// configured is resealed in place: one write of the same key, so instances doing it at once agree.
+/// The setting of the console's key for pending sign-ins (named here, where every instance starts,
+/// so it is resealed at start like the others).
+pub const CONSOLE_KEY_SETTING: &str = "console.pending_key";
+
+/// A 32-byte AES server key kept in the store under `setting` (see [`load_server_secret`]).
 pub async fn load_server_key(
     store: &dyn crate::store::Store,
     master: Option<&MasterKey>,
     setting: &str,
 ) -> anyhow::Result<MasterKey> {
-    use base64::engine::general_purpose::STANDARD;
     use base64::Engine as _;
-    let name = setting_name(setting);
-    let sealed_form =
-        |m: &MasterKey, b64: &str| format!("sealed:{}", STANDARD.encode(m.seal_for(&name, b64.as_bytes())));
-    let fresh = STANDARD.encode(random_bytes::<32>());
-    let stored_form = match master {
-        Some(m) => sealed_form(m, &fresh),
-        None => format!("plain:{fresh}"),
-    };
-    let stored = store.put_setting_if_absent(setting, &stored_form).await?;
-    let (b64, bound) = if let Some(p) = stored.strip_prefix("plain:") {
-        (p.to_string(), false)
-    } else {
-        let sealed = stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown encoding of {setting}"))?;
-        let m = master.ok_or_else(|| {
-            anyhow::anyhow!("{setting} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)")
-        })?;
-        let bytes = STANDARD.decode(sealed)?;
-        (String::from_utf8(m.open_for(&name, &bytes).map_err(|e| anyhow::anyhow!(e))?)?, is_bound(&bytes))
-    };
-    let key = MasterKey::from_base64(&b64).map_err(|e| anyhow::anyhow!(e))?;
-    if let (Some(m), false) = (master, bound) {
-        store.put_setting(setting, &sealed_form(m, &b64)).await?;
-        tracing::info!(setting, "server key resealed with the master key");
-    }
-    Ok(key)
+    let bytes = load_server_secret(store, master, setting).await?;
+    MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(bytes)).map_err(|e| anyhow::anyhow!(e))
 }
 
-/// 32 secret bytes kept in the store under `setting` (for keys other than AES ones, such as
-/// HMAC keys): made once (the first instance's wins), shared by every instance, sealed with the
-/// master key when one is configured. Stored as [`load_server_key`] stores its keys.
+/// 32 secret bytes kept in the store under `setting` (AES keys, HMAC keys): made once (the first
+/// instance's wins), shared by every instance; `plain:<base64>`, or with a master key
+/// `sealed:<base64>` sealed bound to the setting's name. One found plain or sealed in the older
+/// unbound form while a master key is configured is resealed in place (see [`reseal_server_secret`]).
 pub async fn load_server_secret(
     store: &dyn crate::store::Store,
     master: Option<&MasterKey>,
@@ -190,21 +168,74 @@ pub async fn load_server_secret(
     use base64::Engine as _;
     let fresh = STANDARD.encode(random_bytes::<32>());
     let stored_form = match master {
-        Some(m) => format!("sealed:{}", STANDARD.encode(m.seal(fresh.as_bytes()))),
+        Some(m) => sealed_setting(m, setting, &fresh),
         None => format!("plain:{fresh}"),
     };
     let stored = store.put_setting_if_absent(setting, &stored_form).await?;
-    let b64 = if let Some(p) = stored.strip_prefix("plain:") {
-        p.to_string()
-    } else {
-        let sealed = stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown encoding of {setting}"))?;
-        let m = master.ok_or_else(|| anyhow::anyhow!("{setting} is sealed but no master key is configured"))?;
-        String::from_utf8(m.open(&STANDARD.decode(sealed)?).map_err(|e| anyhow::anyhow!(e))?)?
-    };
+    let (b64, bound) = open_setting(master, setting, &stored)?;
+    if let (Some(m), false) = (master, bound) {
+        reseal(store, m, setting, &stored, &b64).await?;
+    }
     STANDARD
         .decode(b64.trim())?
         .try_into()
         .map_err(|b: Vec<u8>| anyhow::anyhow!("{setting} holds {} bytes, not 32", b.len()))
+}
+
+/// At start, with a master key: the server secret under `setting`, if there is one, sealed
+/// bound to its name when it is found plain or in the older unbound form. Returns whether this
+/// call resealed it.
+pub async fn reseal_server_secret(
+    store: &dyn crate::store::Store,
+    master: &MasterKey,
+    setting: &str,
+) -> anyhow::Result<bool> {
+    let Some(stored) = store.get_setting(setting).await? else { return Ok(false) };
+    let (b64, bound) = open_setting(Some(master), setting, &stored)?;
+    if bound {
+        return Ok(false);
+    }
+    reseal(store, master, setting, &stored, &b64).await
+}
+
+/// The secret (base64 text) a stored setting holds, and whether it is sealed bound to its name.
+fn open_setting(master: Option<&MasterKey>, setting: &str, stored: &str) -> anyhow::Result<(String, bool)> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    if let Some(p) = stored.strip_prefix("plain:") {
+        return Ok((p.to_string(), false));
+    }
+    let sealed = stored.strip_prefix("sealed:").ok_or_else(|| anyhow::anyhow!("unknown encoding of {setting}"))?;
+    let m = master.ok_or_else(|| {
+        anyhow::anyhow!("{setting} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)")
+    })?;
+    let bytes = STANDARD.decode(sealed)?;
+    let plain = m.open_for(&setting_name(setting), &bytes).map_err(|e| anyhow::anyhow!(e))?;
+    Ok((String::from_utf8(plain)?, is_bound(&bytes)))
+}
+
+fn sealed_setting(m: &MasterKey, setting: &str, b64: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "sealed:{}",
+        base64::engine::general_purpose::STANDARD.encode(m.seal_for(&setting_name(setting), b64.as_bytes()))
+    )
+}
+
+/// Replaces `stored` by the same secret sealed bound to its name, by one compare-and-swap: of
+/// instances doing it at once one writes, and the others find it done.
+async fn reseal(
+    store: &dyn crate::store::Store,
+    m: &MasterKey,
+    setting: &str,
+    stored: &str,
+    b64: &str,
+) -> anyhow::Result<bool> {
+    let done = store.replace_setting(setting, stored, &sealed_setting(m, setting, b64)).await?;
+    if done {
+        tracing::info!(setting, "server key resealed with the master key, bound to its setting");
+    }
+    Ok(done)
 }
 
 #[cfg(test)]

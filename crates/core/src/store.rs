@@ -131,8 +131,10 @@ pub trait Store: Send + Sync + 'static {
     /// Marks every token of the family revoked; returns how many were still active.
     async fn revoke_refresh_family(&self, family_id: &str) -> StoreResult<u64>;
     /// Whether the family is still alive: it has no revoked token (a family whose tokens are
-    /// all rotated-out or expired but never revoked counts as alive). Unknown families are alive,
-    /// since access tokens may outlive a purged family row.
+    /// all rotated-out or expired but never revoked counts as alive). Unknown families are alive:
+    /// every session is recorded when it starts and kept until its tokens expire, so an unknown
+    /// family is one whose tokens have expired (or were issued before sessions without refresh
+    /// tokens were recorded).
     async fn refresh_family_active(&self, family_id: &str) -> StoreResult<bool>;
     /// Ends every sign-in session of the user (each family gets revoked tokens, so its access
     /// tokens stop passing the revocation check); returns how many families were still active.
@@ -159,6 +161,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Insert-if-absent; returns the value now stored (ours, or the one another instance wrote first).
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// Compare-and-swap (resealing a server key at rest): replaces the setting with `new` only if
+    /// it is still `expected`; returns whether it did. Of instances resealing one setting at
+    /// once, one writes and the others see that it changed.
+    async fn replace_setting(&self, key: &str, expected: &str, new: &str) -> StoreResult<bool>;
 
     // --- user pools: documents ---
     /// Inserts; `Conflict` when (kind, id) exists.

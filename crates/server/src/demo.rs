@@ -571,7 +571,10 @@ async fn demo_roles(
             &[("AllowGraphQL".into(), allow_graphql(OTHER_GRAPHQL_API_ID))],
         )
         .await?;
-    let own_issuer = vec![format!("arn:aws:iam::{DEMO_ACCOUNT_ID}:oidc-provider/{own_provider}")];
+    // The demo identity pool takes this issuer's id tokens of the demo's and the console's
+    // clients: its IAM OIDC provider lists them (as on AWS, any other client's are refused).
+    let own_issuer =
+        vec![engine.put_oidc_provider(base_url, &[DEMO_CLIENT_ID.to_string(), CONSOLE_CLIENT_ID.to_string()]).await?];
     for (id, name, role_arn, oidc) in [
         (&pool_id, "demo identity pool", role.arn(DEMO_ACCOUNT_ID), own_issuer),
         (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID), Vec::new()),

@@ -262,3 +262,53 @@ async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
     let bad = iam(&s, "CreatePolicy", &[("PolicyName", "bad"), ("PolicyDocument", "{}")]).await.unwrap_err();
     assert_eq!(bad.code, "MalformedPolicyDocument");
 }
+
+/// IAM OIDC providers: made, read, listed, their client ids edited and deleted as IAM does; one
+/// registered for the user pool's issuer binds STS to its client ids.
+#[tokio::test]
+async fn oidc_providers_list_the_client_ids_sts_takes() {
+    let s = Server::demo().await;
+    let (provider, client_id) = pool_provider(&s);
+    let url = s.demo_cognito("issuer");
+    let account = s.engine.config.aws.account_id.clone();
+    let arn = format!("arn:aws:iam::{account}:oidc-provider/{provider}");
+    let made = iam(&s, "CreateOpenIDConnectProvider", &[("Url", &url), ("ClientIDList.member.1", "someone-else")])
+        .await
+        .expect("create");
+    assert_eq!(made["OpenIDConnectProviderArn"], arn.as_str());
+    let again = iam(&s, "CreateOpenIDConnectProvider", &[("Url", &url)]).await.unwrap_err();
+    assert_eq!(
+        (again.code, again.message.as_str()),
+        ("EntityAlreadyExists", format!("Provider with url {url} already exists.").as_str())
+    );
+    let bad = iam(&s, "CreateOpenIDConnectProvider", &[("Url", "ftp://x")]).await.unwrap_err();
+    assert_eq!(bad.code, "ValidationError");
+    let listed = iam(&s, "ListOpenIDConnectProviders", &[]).await.unwrap();
+    assert!(listed["OpenIDConnectProviderList"].as_array().unwrap().contains(&json!({ "Arn": arn })), "{listed}");
+
+    // The pool's token is for its own client, which the provider does not list.
+    create_role(&s, "app", &provider, &client_id).await.unwrap();
+    let token = pool_id_token(&s, &client_id).await;
+    let r = assume(&s, &role_arn(&s, "app"), "web", &token, &[]).await;
+    assert_eq!((r.status, tag(&r.text, "Code")), (400, Some("InvalidIdentityToken")), "{}", r.text);
+    assert!(tag(&r.text, "Message").unwrap().contains("audience"), "{}", r.text);
+
+    let edit = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", client_id.as_str())];
+    for _ in 0..2 {
+        iam(&s, "AddClientIDToOpenIDConnectProvider", &edit).await.expect("add (twice: no effect)");
+    }
+    let got = iam(&s, "GetOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.unwrap();
+    assert_eq!(got["Url"], provider.as_str());
+    assert_eq!(got["ClientIDList"], json!(["someone-else", client_id]));
+    assert_eq!(assume(&s, &role_arn(&s, "app"), "web", &token, &[]).await.status, 200);
+    for _ in 0..2 {
+        iam(&s, "RemoveClientIDFromOpenIDConnectProvider", &edit).await.expect("remove (twice: no effect)");
+    }
+    assert_eq!(assume(&s, &role_arn(&s, "app"), "web", &token, &[]).await.status, 400);
+
+    iam(&s, "DeleteOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("delete");
+    let gone = iam(&s, "GetOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.unwrap_err();
+    assert_eq!((gone.code, gone.message), ("NoSuchEntity", format!("OpenIDConnect Provider not found for arn {arn}")));
+    // Unregistered, the role's trust policy decides again (it names the client as aud).
+    assert_eq!(assume(&s, &role_arn(&s, "app"), "web", &token, &[]).await.status, 200);
+}

@@ -44,6 +44,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     purge_audit(&*store).await;
     settings(&*store).await;
     concurrent_settings(store.clone()).await;
+    concurrent_setting_reseal(store.clone()).await;
     documents(&*store).await;
     document_updates(&*store).await;
     document_listing(&*store).await;
@@ -53,6 +54,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_document_creation(store.clone(), store.clone()).await;
     concurrent_bounded_counts(store.clone(), store.clone()).await;
     concurrent_user_updates(store.clone(), store.clone()).await;
+    concurrent_sign_out(store.clone(), store.clone()).await;
     auth_sessions(&*store).await;
     concurrent_auth_session_failures(store.clone()).await;
     concurrent_auth_session_takes(store.clone()).await;
@@ -1257,6 +1259,15 @@ pub async fn settings(store: &dyn Store) {
     assert_eq!(store.get_setting(&k2).await.unwrap(), Some(big));
     store.put_setting(&k2, "").await.unwrap();
     assert_eq!(store.get_setting(&k2).await.unwrap().as_deref(), Some(""));
+
+    // Compare-and-swap: only over the value expected, never creating one.
+    assert!(!store.replace_setting(&k, "v1", "v4").await.unwrap(), "v1 is no longer stored");
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v2"));
+    assert!(store.replace_setting(&k, "v2", "v4").await.unwrap());
+    assert_eq!(store.get_setting(&k).await.unwrap().as_deref(), Some("v4"));
+    let absent = format!("{t}absent");
+    assert!(!store.replace_setting(&absent, "", "v").await.unwrap());
+    assert_eq!(store.get_setting(&absent).await.unwrap(), None);
 }
 
 /// Racing `put_setting_if_absent` calls all agree on one stored value.
@@ -1282,6 +1293,30 @@ pub async fn concurrent_settings(store: Arc<dyn Store>) {
     seen.dedup();
     assert_eq!(seen.len(), 1, "all callers see one value: {seen:?}");
     assert_eq!(store.get_setting(&k).await.unwrap(), Some(seen[0].clone()));
+}
+
+/// Instances resealing one setting at once: exactly one replaces it, the others see it changed.
+pub async fn concurrent_setting_reseal(store: Arc<dyn Store>) {
+    let t = tag();
+    let k = format!("{t}server_key");
+    store.put_setting(&k, "plain:key").await.unwrap();
+    let racers = 50;
+    let barrier = Arc::new(Barrier::new(racers));
+    let mut tasks = Vec::with_capacity(racers);
+    for i in 0..racers {
+        let (store, barrier, k) = (store.clone(), barrier.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let new = format!("sealed:{i}");
+            store.replace_setting(&k, "plain:key", &new).await.expect("replace_setting").then_some(new)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.expect("task"));
+    }
+    assert_eq!(winners.len(), 1, "exactly one reseal wins: {winners:?}");
+    assert_eq!(store.get_setting(&k).await.unwrap(), Some(winners[0].clone()));
 }
 
 /// Concurrent callers in the auth-session races.
@@ -1584,6 +1619,50 @@ pub async fn concurrent_user_updates(a: Arc<dyn Store>, b: Arc<dyn Store>) {
     want.sort();
     assert_eq!(got, want, "no update was lost");
     assert!(a.delete_user(&u.id).await.unwrap());
+}
+
+/// A sign-out racing rotations of the user's refresh tokens (from `a` and `b`): once it is over,
+/// no family that existed before it is alive and no token of theirs is active or can be rotated,
+/// also a successor whose rotation won its swap while the sign-out was under way. Several rounds
+/// of [`SESSION_RACERS`] racers, one of which signs out, each other rotating a family of its own.
+pub async fn concurrent_sign_out(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let now = now();
+    for round in 0..4 {
+        let t = tag();
+        let u = create_user(&*a, &t, "signout").await;
+        let family = |i: usize| format!("{t}sf{i}");
+        let first = |i: usize| refresh(&t, 1000 + i, &family(i), &u.id, now + 3600);
+        let second = |i: usize| refresh(&t, 2000 + i, &family(i), &u.id, now + 3600);
+        let sign_out_racer = SESSION_RACERS / 2 + round;
+        let signs_out = move |i: usize| i == sign_out_racer;
+        for i in (0..SESSION_RACERS).filter(|i| !signs_out(*i)) {
+            a.insert_refresh_token(&first(i)).await.unwrap();
+        }
+        race(&a, &b, SESSION_RACERS, |i, store| {
+            let (old, new, user) = (first(i).token_hash, second(i), u.id.clone());
+            let signs_out = signs_out(i);
+            async move {
+                if signs_out {
+                    store.revoke_user_sessions(&user).await.expect("sign out");
+                } else {
+                    store.rotate_refresh_token(&old, &new, now).await.expect("rotate");
+                }
+            }
+        })
+        .await;
+        for i in (0..SESSION_RACERS).filter(|i| !signs_out(*i)) {
+            assert!(!b.refresh_family_active(&family(i)).await.unwrap(), "family {i} outlived the sign-out");
+            for token in [first(i), second(i)] {
+                if let Some(r) = b.get_refresh_token(&token.token_hash).await.unwrap() {
+                    assert_ne!(r.status, RefreshStatus::Active, "a token of family {i} is active after the sign-out");
+                }
+                let next = refresh(&t, 3000 + i, &family(i), &u.id, now + 3600);
+                let outcome = b.rotate_refresh_token(&token.token_hash, &next, now).await.unwrap();
+                assert!(!matches!(outcome, RotateOutcome::Rotated(_)), "family {i} rotated after the sign-out");
+            }
+        }
+        assert!(a.delete_user(&u.id).await.unwrap());
+    }
 }
 
 /// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally

@@ -775,9 +775,11 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-        // A rotation racing with this either committed first (its rows are revoked here) or
-        // finds its presented token revoked; a family holding any revoked token is dead. The
-        // count is informational.
+        // As in `revoke_refresh_family`: a rotation racing with us may insert its successor
+        // after our UPDATE took its snapshot (the UPDATE waits on the old token's row lock, then
+        // revokes that row, but never sees the insert). Repeat until a pass finds nothing left,
+        // so no token of a session that began before the sign-out stays active. The count is
+        // informational.
         let mut tx = self.begin().await?;
         let families: i64 = sqlx::query_scalar(
             "SELECT COUNT(DISTINCT family_id) FROM refresh_tokens WHERE user_id = $1 AND status = 'active'",
@@ -786,13 +788,19 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(backend)?;
-        sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = $1 AND status IN ('active', 'rotated')",
-        )
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        loop {
+            let revoked = sqlx::query(
+                "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = $1 AND status IN ('active', 'rotated')",
+            )
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            if revoked == 0 {
+                break;
+            }
+        }
         tx.commit().await.map_err(backend)?;
         Ok(families as u64)
     }
@@ -937,6 +945,17 @@ impl Store for PostgresStore {
             return Ok(v);
         }
         self.get_setting(key).await?.ok_or_else(|| StoreError::Backend(format!("setting {key} vanished")))
+    }
+
+    async fn replace_setting(&self, key: &str, expected: &str, new: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
+            .bind(new)
+            .bind(key)
+            .bind(expected)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     // --- user pools: documents ---

@@ -789,6 +789,17 @@ impl Store for SqliteStore {
         .map_err(backend)
     }
 
+    async fn replace_setting(&self, key: &str, expected: &str, new: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE settings SET value = ? WHERE key = ? AND value = ?")
+            .bind(new)
+            .bind(key)
+            .bind(expected)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     // --- user pools: documents ---
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {

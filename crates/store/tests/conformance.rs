@@ -98,7 +98,8 @@ async fn racing_updates_from_two_instances_on_one_file() {
     conformance::concurrent_document_updates(a.clone(), b.clone()).await;
     conformance::concurrent_document_creation(a.clone(), b.clone()).await;
     conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
-    conformance::concurrent_user_updates(a, b).await;
+    conformance::concurrent_user_updates(a.clone(), b.clone()).await;
+    conformance::concurrent_sign_out(a, b).await;
 }
 
 /// Re-opening applies migrations idempotently and keeps the data.

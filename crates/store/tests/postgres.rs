@@ -171,7 +171,8 @@ async fn racing_updates_from_two_instances_on_one_schema() {
     conformance::concurrent_document_updates(a.clone(), b.clone()).await;
     conformance::concurrent_document_creation(a.clone(), b.clone()).await;
     conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
-    conformance::concurrent_user_updates(a, b).await;
+    conformance::concurrent_user_updates(a.clone(), b.clone()).await;
+    conformance::concurrent_sign_out(a, b).await;
 }
 
 /// Re-opening applies migrations idempotently and keeps the data, also when several instances
@@ -353,10 +354,12 @@ async fn races_hold_under_a_serializable_server_default() {
     conformance::concurrent_grace_retries(store.clone()).await;
     conformance::concurrent_replay_markers(store.clone()).await;
     conformance::concurrent_settings(store.clone()).await;
+    conformance::concurrent_setting_reseal(store.clone()).await;
     conformance::concurrent_auth_session_failures(store.clone()).await;
     conformance::concurrent_auth_session_takes(store.clone()).await;
     conformance::concurrent_document_updates(store.clone(), store.clone()).await;
     conformance::concurrent_document_creation(store.clone(), store.clone()).await;
     conformance::concurrent_bounded_counts(store.clone(), store.clone()).await;
-    conformance::concurrent_user_updates(store.clone(), store).await;
+    conformance::concurrent_user_updates(store.clone(), store.clone()).await;
+    conformance::concurrent_sign_out(store.clone(), store).await;
 }

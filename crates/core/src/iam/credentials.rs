@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const TOKEN_PREFIX: &str = "TBS1.";
-const KEY_SETTING: &str = "aws.session_key";
+pub(crate) const KEY_SETTING: &str = "aws.session_key";
 
 /// Who a session is: everything a signed request's caller is known by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

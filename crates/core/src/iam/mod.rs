@@ -4,6 +4,7 @@
 
 pub mod credentials;
 mod managed;
+mod oidc;
 mod roles;
 mod sts;
 
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 pub use credentials::{Credentials, SessionClaims, SessionKey};
 pub use managed::ManagedPolicy;
+pub use oidc::OidcProvider;
 pub use sts::CallerIdentity;
 pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
@@ -312,6 +314,8 @@ impl crate::Engine {
                 | "ListRoles"
                 | "GetRolePolicy"
                 | "ListRolePolicies"
+                | "GetOpenIDConnectProvider"
+                | "ListOpenIDConnectProviders"
                 | "GetCallerIdentity"
                 | "AssumeRoleWithWebIdentity"
         );

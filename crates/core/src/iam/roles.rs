@@ -308,6 +308,7 @@ impl Engine {
             }
             other => match self.managed_dispatch(other, p, call).await? {
                 Some(v) => Ok(v),
+                None if let Some(v) = self.oidc_dispatch(other, p, call).await? => Ok(v),
                 None => Err(call.invalid(
                     "InvalidAction",
                     400,

@@ -140,7 +140,20 @@ impl Engine {
         if audience.is_empty() {
             return Err(invalid(call, "audience", "the token has no aud".into()));
         }
-        Ok(WebIdentity { provider: without_scheme(&iss).to_string(), subject, audience, claims })
+        let web = WebIdentity { provider: without_scheme(&iss).to_string(), subject, audience, claims };
+        // STS meets a registered IAM OIDC provider's client ids (identity pools check theirs
+        // where the pool names the provider: `verify_logins`).
+        if asker == WebIdentityFor::Sts {
+            match self.registered_audience(&web).await {
+                Ok(true) => call.trail.pass(
+                    "audience",
+                    format!("client {:?} is listed by the IAM OIDC provider {}", web.audience, web.provider),
+                ),
+                Ok(false) => {}
+                Err((check, detail)) => return Err(invalid(call, check, detail)),
+            }
+        }
+        Ok(web)
     }
 
     /// One of our user pools' or this issuer's tokens is good for AWS credentials only as an

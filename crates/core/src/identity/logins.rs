@@ -135,12 +135,48 @@ impl Engine {
                         NOT_SUPPORTED,
                     ));
                 }
+                if !supported {
+                    self.oidc_provider_audience(&web, call).await?;
+                }
             }
             let via = if *key == provider { String::new() } else { format!(" (Logins key {key})") };
             call.trail.pass("login", format!("subject {} of {provider}{via}, audience {}", web.subject, web.audience));
             out.push(Login { provider, names, web });
         }
         Ok(out)
+    }
+
+    /// An OIDC provider named by `OpenIdConnectProviderARNs` takes the tokens of the client ids
+    /// its IAM OIDC provider lists, as on AWS. A configured upstream provider without one is
+    /// held to its `audiences` (checked with the token); this server's own issuer has no other
+    /// list, so without a registered provider its tokens are refused.
+    async fn oidc_provider_audience(&self, web: &WebIdentity, call: &mut Call) -> Result<(), QueryError> {
+        const AUDIENCE: &str = "Invalid login token. Incorrect token audience.";
+        match self.registered_audience(web).await {
+            Ok(true) => {
+                let detail = format!("client {:?} is listed by the IAM OIDC provider {}", web.audience, web.provider);
+                call.trail.pass("audience", detail);
+                Ok(())
+            }
+            Err((check, detail)) => Err(not_authorized(call, check, detail, AUDIENCE)),
+            Ok(false) if web.claims.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()) => {
+                Err(not_authorized(
+                    call,
+                    "audience",
+                    format!(
+                        "no IAM OIDC provider is registered for this server's issuer {}: its ClientIDList names the \
+                         app clients whose id tokens identity pools take (CreateOpenIDConnectProvider)",
+                        web.provider
+                    ),
+                    AUDIENCE,
+                ))
+            }
+            Ok(false) => {
+                let detail = format!("client {:?} is among the provider's configured audiences", web.audience);
+                call.trail.pass("audience", detail);
+                Ok(())
+            }
+        }
     }
 
     /// `ServerSideTokenCheck`: the token's user is still a member of the pool. That its user

@@ -12,6 +12,7 @@ pub mod filter;
 mod lockout;
 mod manage;
 mod stand_in;
+pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
 mod users;
 
 use crate::audit::{AuditEntry, Principal, RequestContext};
@@ -434,6 +435,67 @@ pub(crate) fn seal_secret(master: Option<&MasterKey>, client_id: &str, secret: &
     match master {
         Some(m) => format!("sealed:{}", STANDARD.encode(m.seal_for(&secret_name(client_id), secret.as_bytes()))),
         None => format!("plain:{secret}"),
+    }
+}
+
+/// The stored secret sealed bound to its client id, when it is plain or sealed in the older
+/// unbound form (`None`: it is bound already). `Err` when it does not open.
+fn resealed_secret(m: &MasterKey, client_id: &str, stored: &str) -> Result<Option<String>, String> {
+    if let Some(sealed) = stored.strip_prefix("sealed:") {
+        let bytes = STANDARD.decode(sealed).map_err(|e| e.to_string())?;
+        if crate::secrets::is_bound(&bytes) {
+            return Ok(None);
+        }
+    }
+    let secret = open_secret(Some(m), client_id, stored)?;
+    Ok(Some(seal_secret(Some(m), client_id, &secret)))
+}
+
+impl Engine {
+    /// At start, with a master key: every app-client secret stored plain or sealed in the older
+    /// unbound form is resealed bound to its client id, each by one atomic update of its client
+    /// that reseals the secret as it stands then (a secret changed meanwhile is never replaced
+    /// by an older one). A secret that does not open stops the start, naming the client.
+    pub(crate) async fn reseal_client_secrets(&self, m: &MasterKey) -> anyhow::Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let batch = self.store.list_documents(KIND_CLIENT, None, after.as_deref(), 200).await?;
+            for d in &batch {
+                let Some(stored) = d.body.get("secret").and_then(Value::as_str) else { continue };
+                if resealed_secret(m, &d.id, stored).map_err(|e| anyhow::anyhow!("app client {}: {e}", d.id))?.is_none()
+                {
+                    continue;
+                }
+                let mut resealed = false;
+                let mut updater = |current: Option<&Document>| -> Result<Change<Document>, StoreError> {
+                    resealed = false;
+                    let Some(current) = current else { return Ok(Change::Keep) };
+                    let Some(stored) = current.body.get("secret").and_then(Value::as_str) else {
+                        return Ok(Change::Keep);
+                    };
+                    match resealed_secret(m, &current.id, stored).map_err(StoreError::Backend)? {
+                        None => Ok(Change::Keep),
+                        Some(sealed) => {
+                            let mut next = current.clone();
+                            next.body["secret"] = Value::String(sealed);
+                            resealed = true;
+                            Ok(Change::Put(next))
+                        }
+                    }
+                };
+                self.store
+                    .update_document_with(KIND_CLIENT, &d.id, &mut updater)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("app client {}: {e}", d.id))?;
+                if resealed {
+                    tracing::info!(client_id = %d.id, "app client secret resealed with the master key, bound to its client id");
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() == 200 => after = Some(last.id.clone()),
+                _ => return Ok(()),
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use aws_lc_rs::hmac;
 use std::sync::Arc;
 
 /// The store setting holding the key (sealed with the master key when one is configured).
-const KEY_SETTING: &str = "userpool.stand_in_key";
+pub(crate) const KEY_SETTING: &str = "userpool.stand_in_key";
 
 /// The argon2id hash a password is checked against when there is no real one to check, so that
 /// every password answer costs one argon2id verification.

@@ -812,18 +812,21 @@ impl Engine {
     pub(crate) async fn change_password(&self, req: ChangePassword, call: &mut Call) -> Result<Value, CognitoError> {
         let (user, member) = self.token_member(&req.access_token, call).await?;
         let pool = self.pool(&member.pool_id, call).await?;
-        let ok = match (&req.previous_password, &user.password_hash) {
-            (Some(p), Some(h)) => crate::password::verify(p.clone(), h.clone()).await,
-            _ => false,
-        };
-        if !ok {
-            return Err(call.fail(
-                "NotAuthorizedException",
-                "password",
-                "previous password does not match",
-                WRONG_PASSWORD,
-            ));
+        // The previous password is a password guess like a sign-in's (a stolen access token
+        // would otherwise try any number of them): it is judged and counted by the sign-in's
+        // lockout, and a locked name hears Cognito's answer to ChangePassword.
+        let (pool_id, username) = (pool.id.as_str(), user.username.as_str());
+        self.check_lock(pool_id, username, call).await.map_err(attempt_limit)?;
+        let phc = user.password_hash.clone().unwrap_or_else(|| super::stand_in::STAND_IN_HASH.clone());
+        let previous = req.previous_password.clone().unwrap_or_default();
+        let matches = crate::password::verify_after(previous, phc, self.check_lock(pool_id, username, call))
+            .await
+            .map_err(attempt_limit)?;
+        if !(matches && user.password_hash.is_some() && req.previous_password.is_some()) {
+            let why = "previous password does not match".to_string();
+            return Err(attempt_limit(self.wrong_password(pool_id, username, "password", why, call).await));
         }
+        self.right_password(pool_id, username, call).await.map_err(attempt_limit)?;
         self.check_password_policy(&pool, &req.proposed_password, call)?;
         self.set_member_password(&user, &pool.id, &req.proposed_password, None).await?;
         call.trail.pass("password", "changed");
@@ -929,4 +932,14 @@ impl Engine {
             )),
         }
     }
+}
+
+/// ChangePassword's answer to a locked name (Cognito's), in place of the sign-in's
+/// "Password attempts exceeded"; the trail keeps the lockout check.
+fn attempt_limit(mut e: CognitoError) -> CognitoError {
+    if e.trail.first_failure().is_some_and(|s| s.check == "lockout") {
+        e.exception = "LimitExceededException";
+        e.message = "Attempt limit exceeded, please try after some time.".into();
+    }
+    e
 }

@@ -17,7 +17,7 @@ pub(super) const PENDING: &str = "tokenbridge console pending sign-in v1";
 pub(super) const OUTCOME: &str = "tokenbridge console sign-in outcome v1";
 
 /// The store setting that holds the pending-sign-in key.
-const KEY_SETTING: &str = "console.pending_key";
+const KEY_SETTING: &str = tokenbridge_core::secrets::CONSOLE_KEY_SETTING;
 
 /// The `kind` of an outcome's row among the store's short-lived auth sessions.
 const OUTCOME_KIND: &str = "console.upstream";

@@ -5,7 +5,13 @@
 //! lists. An access token has no `aud` (its `client_id` must not stand in for one), and an id
 //! token whose sign-in session was ended (GlobalSignOut, a revoked refresh family) buys nothing.
 //! Each refusal speaks the door's protocol (NotAuthorizedException, STS's InvalidIdentityToken),
-//! names its check in the audit record, and echoes no token. All proofs live in this module.
+//! names its check in the audit record, and echoes no token. This server's own issuer named
+//! under an identity pool's OpenIdConnectProviderARNs takes the id tokens of the client ids its
+//! IAM OIDC provider lists, never any client's (the IAM OIDC provider actions themselves:
+//! `crates/server/tests/sts.rs`). All proofs of the credential doors
+//! live in this module; `sessions.rs` proves that the same ended sessions (also those without a
+//! refresh token) are refused by UserInfo, introspection, GetUser and the authorizer, and the
+//! store conformance suite (`concurrent_sign_out`) that a sign-out racing rotations ends them.
 
 use crate::common::*;
 use serde_json::{json, Value};
@@ -331,4 +337,149 @@ async fn an_upstream_access_token_is_no_identity_pool_login() {
     ];
     s.send(s.http.post(s.url("/")).form(&form)).await.assert_ok();
     idp.stop().await;
+}
+
+/// A session of an app client without the refresh grant holds no refresh token: its id token
+/// bought credentials after every sign-out, since nothing recorded the session. Now a sign-out
+/// ends it like any other, and a session started after it, in the same second, works.
+#[tokio::test]
+async fn id_tokens_of_sessions_without_refresh_tokens_end_with_sign_out() {
+    let d = Demo::start().await;
+    let client = tokenbridge_core::model::Client {
+        client_id: "no-refresh".into(),
+        name: "signs in again instead of refreshing".into(),
+        secret_sha256: Some(tokenbridge_core::engine::client_secret_hash("no-refresh-secret")),
+        grant_types: vec!["urn:ietf:params:oauth:grant-type:token-exchange".into()],
+        providers: vec![tokenbridge_server::demo::UPSTREAM_NAME.into()],
+        scopes: vec!["openid".into(), "email".into()],
+        access_token_ttl: 3600,
+        id_token_ttl: 3600,
+        refresh_token_ttl: 3600,
+        allowed_origins: Vec::new(),
+    };
+    d.s.engine.put_client(client, false).await.expect("client");
+    // Our issuer's IAM OIDC provider lists the client, so the identity pool takes its id tokens.
+    let arn = format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider);
+    let add = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", "no-refresh")];
+    iam(&d.s, "AddClientIDToOpenIDConnectProvider", &add).await.expect("client id listed");
+    let sign_in = || async {
+        let upstream = d.s.mint_id_token("alice");
+        let r =
+            d.s.exchange_bearer(&upstream, &[("client_id", "no-refresh"), ("client_secret", "no-refresh-secret")])
+                .await;
+        r.assert_ok();
+        assert!(r.json.get("refresh_token").is_none_or(|v| v.is_null()), "{}", r.text);
+        r.str("id_token").to_string()
+    };
+    let pool = d.identity_pool("no refresh", true).await;
+    let role = d.web_role("no-refresh-tokens", &d.own_provider, "no-refresh").await;
+    let id = sign_in().await;
+    let own = |t: &str| json!({ d.own_provider.clone(): t });
+    let r = d.get_id(&pool, own(&id)).await;
+    r.assert_ok();
+    let identity = r.str("IdentityId").to_string();
+    d.credentials(&identity, own(&id)).await.assert_ok();
+    d.assume(&role, &id).await.assert_ok();
+
+    let tokens = d.pool_sign_in("alice").await;
+    d.s.cognito("GlobalSignOut", &json!({ "AccessToken": tokens["AccessToken"] })).await.assert_ok();
+    let after = sign_in().await;
+
+    let revoked = "Invalid login token. Token has been revoked.";
+    let r = d.credentials(&identity, own(&id)).await;
+    assert_not_authorized(&r, revoked, &id);
+    let (check, detail) = d.refusal(&r, "GetCredentialsForIdentity", &id).await;
+    assert_eq!(check, "session");
+    assert!(detail.contains("signed out or revoked"), "{detail}");
+    assert_not_authorized(&d.open_id_token(&identity, own(&id)).await, revoked, &id);
+    let r = d.assume(&role, &id).await;
+    assert_invalid_identity_token(&r, "signed out or revoked", &id);
+    assert_eq!(d.refusal(&r, "AssumeRoleWithWebIdentity", &id).await.0, "session");
+
+    d.credentials(&identity, own(&after)).await.assert_ok();
+    d.assume(&role, &after).await.assert_ok();
+}
+
+/// One IAM action through the engine, as the query door runs it once admin credentials signed.
+async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, tokenbridge_core::iam::QueryError> {
+    use tokenbridge_core::iam::{CallerIdentity, QueryService};
+    let mut p: std::collections::BTreeMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    p.insert("Action".into(), action.into());
+    p.insert("Version".into(), "2010-05-08".into());
+    let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
+    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
+}
+
+/// This server's issuer as an identity pool's OIDC provider takes the id tokens of the app
+/// clients its IAM OIDC provider lists, as AWS's IAM OIDC provider restricts audiences to its
+/// ClientIDList; it used to take any client's. STS checks a registered list too, and an
+/// identity pool refuses our issuer's tokens when no list is registered for it.
+#[tokio::test]
+async fn our_issuer_as_an_oidc_provider_takes_only_the_client_ids_it_lists() {
+    let d = Demo::start().await;
+    let other = tokenbridge_core::model::Client {
+        client_id: "other-app".into(),
+        name: "another app of the same provider".into(),
+        secret_sha256: Some(tokenbridge_core::engine::client_secret_hash("other-app-secret")),
+        grant_types: vec!["urn:ietf:params:oauth:grant-type:token-exchange".into(), "refresh_token".into()],
+        providers: vec![tokenbridge_server::demo::UPSTREAM_NAME.into()],
+        scopes: vec!["openid".into(), "email".into()],
+        access_token_ttl: 3600,
+        id_token_ttl: 3600,
+        refresh_token_ttl: 3600,
+        allowed_origins: Vec::new(),
+    };
+    d.s.engine.put_client(other, false).await.expect("client");
+    let upstream = d.s.mint_id_token("alice");
+    let r = d.s.exchange_bearer(&upstream, &[("client_id", "other-app"), ("client_secret", "other-app-secret")]).await;
+    r.assert_ok();
+    let other_id = r.str("id_token").to_string();
+    let demo_id = d.s.sign_in("alice").await["id_token"].as_str().unwrap().to_string();
+    let pool = d.identity_pool("own issuer", true).await;
+    let own = |t: &str| json!({ d.own_provider.clone(): t });
+
+    // The demo registers its issuer for its own app clients only.
+    let audience = "Invalid login token. Incorrect token audience.";
+    let r = d.get_id(&pool, own(&other_id)).await;
+    assert_not_authorized(&r, audience, &other_id);
+    let (check, detail) = d.refusal(&r, "GetId", &other_id).await;
+    assert_eq!(check, "audience");
+    assert!(detail.contains("\"other-app\"") && detail.contains(DEMO_CLIENT), "{detail}");
+    let r = d.get_id(&pool, own(&demo_id)).await;
+    r.assert_ok();
+    let identity = r.str("IdentityId").to_string();
+    assert_not_authorized(&d.credentials(&identity, own(&other_id)).await, audience, &other_id);
+    d.credentials(&identity, own(&demo_id)).await.assert_ok();
+
+    // STS: a role trusting the issuer for any audience still meets the provider's list.
+    let trust = json!({ "Version": "2012-10-17", "Statement": [{ "Effect": "Allow",
+        "Principal": { "Federated": format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider) },
+        "Action": "sts:AssumeRoleWithWebIdentity" }] });
+    let role = d.role("any-audience", trust).await;
+    let r = d.assume(&role, &other_id).await;
+    assert_invalid_identity_token(&r, "audience", &other_id);
+    assert_eq!(d.refusal(&r, "AssumeRoleWithWebIdentity", &other_id).await.0, "audience");
+    d.assume(&role, &demo_id).await.assert_ok();
+
+    // The list is IAM's: a client id added is taken, removed is refused again.
+    let arn = format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider);
+    let listed = iam(&d.s, "GetOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("get");
+    assert!(listed["ClientIDList"].as_array().unwrap().contains(&json!(DEMO_CLIENT)), "{listed}");
+    let add = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", "other-app")];
+    iam(&d.s, "AddClientIDToOpenIDConnectProvider", &add).await.expect("add");
+    d.get_id(&pool, own(&other_id)).await.assert_ok();
+    d.assume(&role, &other_id).await.assert_ok();
+    iam(&d.s, "RemoveClientIDFromOpenIDConnectProvider", &add).await.expect("remove");
+    assert_not_authorized(&d.get_id(&pool, own(&other_id)).await, audience, &other_id);
+
+    // Without an IAM OIDC provider for our issuer, an identity pool takes none of its tokens
+    // (there is no list to meet); STS leaves the audience to the role's trust policy.
+    iam(&d.s, "DeleteOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("delete");
+    let r = d.get_id(&pool, own(&demo_id)).await;
+    assert_not_authorized(&r, audience, &demo_id);
+    let (check, detail) = d.refusal(&r, "GetId", &demo_id).await;
+    assert_eq!(check, "audience");
+    assert!(detail.contains("no IAM OIDC provider"), "{detail}");
+    d.assume(&role, &other_id).await.assert_ok();
 }

@@ -5,6 +5,8 @@
 //! compare its code) and write back its own count, so concurrent attempts overwrote each other's
 //! and the limit never came. The server's clock is frozen here, so "one after another" has one
 //! answer: five wrong passwords lock the account for a second; five wrong codes spend the code.
+//! ChangePassword's previous password is a guess too: it counts toward the same lock (it used
+//! to be unlimited), and a locked name hears Cognito's LimitExceededException there.
 //!
 //! Proven elsewhere too: the store's atomic updates against racing writers, on both backends, in
 //! the conformance suite (`crates/store/src/conformance.rs`: `concurrent_document_updates`,
@@ -146,4 +148,68 @@ async fn concurrent_right_codes_confirm_once() {
         answers.iter().map(|r| &r.text).collect::<Vec<_>>()
     );
     s.send(password_request(&s, "pat", &format!("new-password-{}", winners[0]))).await.assert_ok();
+}
+
+fn change_password_request(s: &Server, access: &str, previous: &str) -> reqwest::RequestBuilder {
+    s.cognito_request(
+        "ChangePassword",
+        &json!({ "AccessToken": access, "PreviousPassword": previous, "ProposedPassword": "pat-new-password-1" }),
+    )
+}
+
+const ATTEMPT_LIMIT: &str = "Attempt limit exceeded, please try after some time.";
+
+/// ChangePassword's previous password is a password guess like a sign-in's: a stolen access
+/// token used to try any number of them. Wrong ones now count toward the same lockout, atomically
+/// (sent at once they count as one after another), and a locked name is answered as Cognito
+/// does, LimitExceededException; the right password waits for the lock like a sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_previous_passwords_lock_like_sequential_ones() {
+    let (s, _) = Server::with_pool(&[("pat", Some(PASSWORD))]).await;
+    let access = s.pool_auth(GUARDED_CLIENT, "pat", PASSWORD).await["AccessToken"].as_str().unwrap().to_string();
+    let answers =
+        send_all((0..RACERS).map(|i| change_password_request(&s, &access, &format!("wrong-{i}"))).collect()).await;
+    let wrong = answers
+        .iter()
+        .filter(|r| {
+            r.json["__type"] == "NotAuthorizedException" && r.json["message"] == "Incorrect username or password."
+        })
+        .count();
+    let limited = answers.iter().filter(|r| r.json["__type"] == "LimitExceededException").count();
+    assert_eq!((wrong, limited), (5, RACERS - 5), "answers: {:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    let r = answers.iter().find(|r| r.json["__type"] == "LimitExceededException").unwrap();
+    assert_cognito_error(r, "LimitExceededException", ATTEMPT_LIMIT);
+    assert!(!r.text.contains(&access[access.len() - 40..]));
+    let (code, check, detail) = failing_check(&s, r).await;
+    assert_eq!((code.as_str(), check.as_str()), ("LimitExceededException", "lockout"));
+    assert!(detail.contains("5 wrong passwords in a row"), "{detail}");
+
+    // The right previous password is refused while locked, and so is a sign-in: one lockout.
+    let r = s.send(change_password_request(&s, &access, PASSWORD)).await;
+    assert_cognito_error(&r, "LimitExceededException", ATTEMPT_LIMIT);
+    let r = s.send(password_request(&s, "pat", PASSWORD)).await;
+    assert_cognito_error(&r, "NotAuthorizedException", "Password attempts exceeded");
+
+    // Locked for a second, as after five wrong passwords one after another.
+    s.clock.advance(1);
+    s.send(change_password_request(&s, &access, PASSWORD)).await.assert_ok();
+    s.send(password_request(&s, "pat", "pat-new-password-1")).await.assert_ok();
+}
+
+/// Wrong sign-ins and wrong previous passwords add up: four of one and one of the other lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_previous_passwords_and_wrong_sign_ins_share_one_count() {
+    let (s, _) = Server::with_pool(&[("pat", Some(PASSWORD))]).await;
+    let access = s.pool_auth(GUARDED_CLIENT, "pat", PASSWORD).await["AccessToken"].as_str().unwrap().to_string();
+    for i in 0..4 {
+        let r = s.send(password_request(&s, "pat", &format!("wrong-{i}"))).await;
+        assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
+    }
+    let r = s.send(change_password_request(&s, &access, "wrong-4")).await;
+    assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
+    let (_, check, detail) = failing_check(&s, &r).await;
+    assert_eq!(check, "password");
+    assert!(detail.contains("5 in a row, locked for 1 s"), "{detail}");
+    let r = s.send(password_request(&s, "pat", PASSWORD)).await;
+    assert_cognito_error(&r, "NotAuthorizedException", "Password attempts exceeded");
 }

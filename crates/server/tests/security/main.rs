@@ -18,5 +18,6 @@ mod jose_catalogue;
 mod jose_claims;
 mod one_time_use;
 mod secrets_at_rest;
+mod sessions;
 mod small_holes;
 mod trusted_proxies;

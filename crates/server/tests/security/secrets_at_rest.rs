@@ -5,7 +5,11 @@
 //! (0600) and only its hash in the database; a private key sealed with the master key is bound to
 //! its `kid` (moved under another kid it does not open, and a key that does not match its public
 //! key is refused even unsealed); keys stored unsealed or in the older unbound form are resealed
-//! when an instance starts with a master key, once however many start together.
+//! when an instance starts with a master key, once however many start together: signing keys,
+//! the server keys kept in settings (STS session key, the user pools' stand-in key, the
+//! console's key) and user-pool app-client secrets, each by one compare-and-swap or atomic
+//! update (the store's side: `concurrent_reseal` and `concurrent_setting_reseal` in the store
+//! conformance suite, on both backends).
 //!
 //! Proofs through the binary live in `crates/cli/tests/secrets_at_rest.rs`: the data directory
 //! made or tightened to 0700 by `--data-dir`, the WARN naming each unsealed key at start, and
@@ -191,8 +195,10 @@ async fn keys_are_resealed_when_an_instance_starts_with_a_master_key() {
     for k in store.list_signing_keys().await.unwrap() {
         assert!(k.private_pkcs8.starts_with(b"tbseal2:"), "{} is not sealed for its kid", k.kid);
     }
-    // The STS session key at start; the console's key when the console first loads it.
-    assert!(store.get_setting("aws.session_key").await.unwrap().unwrap().starts_with("sealed:"));
+    // The server keys at start, the console's too (before the console first loads it).
+    for setting in ["aws.session_key", "console.pending_key"] {
+        assert!(store.get_setting(setting).await.unwrap().unwrap().starts_with("sealed:"), "{setting}");
+    }
     // The same keys: the active kid, the JWKS, tokens signed before, the server keys.
     assert_eq!((a.keys.active().kid.clone(), b.keys.active().kid.clone()), (kid.clone(), kid));
     assert_eq!(a.keys.jwks_json(), jwks);
@@ -203,4 +209,92 @@ async fn keys_are_resealed_when_an_instance_starts_with_a_master_key() {
     // Without the master key the instance now refuses to start.
     let err = engine(&store, None).await.err().expect("sealed keys need the master key").to_string();
     assert!(err.contains("TOKENBRIDGE_MASTER_KEY"), "{err}");
+}
+
+/// `sealed:` + base64 of what `m` sealed in the older form, bound to nothing.
+fn unbound(m: &MasterKey, plain: &[u8]) -> String {
+    format!("sealed:{}", base64::engine::general_purpose::STANDARD.encode(m.seal(plain)))
+}
+
+/// Whether a stored `sealed:`/`plain:` value is sealed bound to its name.
+fn bound(stored: &str) -> bool {
+    let Some(b64) = stored.strip_prefix("sealed:") else { return false };
+    tokenbridge_core::secrets::is_bound(&base64::engine::general_purpose::STANDARD.decode(b64).unwrap())
+}
+
+const SERVER_SECRETS: [&str; 3] = ["aws.session_key", "userpool.stand_in_key", "console.pending_key"];
+
+/// Every server key kept in the settings (the STS session key, the user pools' stand-in key,
+/// the console's key) is resealed, bound to its setting, when an instance starts with a master
+/// key: found plain or in the older unbound form, not only when it is first used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_secrets_are_resealed_when_an_instance_starts_with_a_master_key() {
+    use tokenbridge_core::secrets::load_server_secret;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(dir.path()).await;
+    engine(&store, None).await.unwrap();
+    let mut before = Vec::new();
+    for setting in SERVER_SECRETS {
+        before.push(load_server_secret(store.as_ref(), None, setting).await.unwrap());
+        assert!(store.get_setting(setting).await.unwrap().unwrap().starts_with("plain:"), "{setting}");
+    }
+    // The stand-in key as an older version sealed it: bound to nothing.
+    let b64 = base64::engine::general_purpose::STANDARD.encode(before[1]);
+    store.put_setting("userpool.stand_in_key", &unbound(&master(7), b64.as_bytes())).await.unwrap();
+
+    let (a, b) = tokio::join!(engine(&store, Some(master(7))), engine(&store, Some(master(7))));
+    a.expect("instance a");
+    b.expect("instance b");
+    for (setting, bytes) in SERVER_SECRETS.iter().zip(before) {
+        let stored = store.get_setting(setting).await.unwrap().unwrap();
+        assert!(bound(&stored), "{setting} is not sealed for its name at start: {}", &stored[..8]);
+        assert_eq!(load_server_secret(store.as_ref(), Some(&master(7)), setting).await.unwrap(), bytes, "{setting}");
+    }
+}
+
+/// User-pool app-client secrets stored plain (no master key then) or sealed in the older unbound
+/// form are resealed, bound to their client id, when an instance starts with a master key; each
+/// by one atomic update of the client, and the secret is the same afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn app_client_secrets_are_resealed_when_an_instance_starts_with_a_master_key() {
+    use tokenbridge_core::audit::RequestContext;
+    use tokenbridge_core::userpool::IssuerForm;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(dir.path()).await;
+    let plain = engine(&store, None).await.unwrap();
+    let pool = "us-east-1_Resealed";
+    plain.ensure_user_pool(pool, "resealed", IssuerForm::Local).await.unwrap();
+    let clients = [("plainclient00000000000000a", "secret-of-a"), ("olderclient00000000000000b", "secret-of-b")];
+    for (id, secret) in clients {
+        plain.ensure_pool_client(pool, id, id, Some(secret), &[]).await.unwrap();
+    }
+    let stored = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let d = store.get_document("pool_client", id).await.unwrap().unwrap();
+            d.body["secret"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(stored(clients[0].0).await, "plain:secret-of-a");
+    // The second as an older version sealed it: bound to nothing.
+    let mut d = store.get_document("pool_client", clients[1].0).await.unwrap().unwrap();
+    d.body["secret"] = unbound(&master(7), b"secret-of-b").into();
+    store
+        .update_document_with("pool_client", clients[1].0, &mut |_| Ok(tokenbridge_core::store::Change::Put(d.clone())))
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(engine(&store, Some(master(7))), engine(&store, Some(master(7))));
+    let (a, _b) = (a.expect("instance a"), b.expect("instance b"));
+    for (id, secret) in clients {
+        let s = stored(id).await;
+        assert!(bound(&s), "the secret of {id} is not sealed for its client id at start");
+        assert!(!s.contains(secret));
+        let body = serde_json::json!({ "UserPoolId": pool, "ClientId": id });
+        let described = a
+            .user_pool_action("DescribeUserPoolClient", &body, true, &RequestContext::new("test"))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {}", e.exception, e.message));
+        assert_eq!(described["UserPoolClient"]["ClientSecret"], secret, "the secret of {id} is unchanged");
+    }
 }
