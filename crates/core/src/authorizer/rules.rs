@@ -202,7 +202,10 @@ impl Route {
     }
 
     fn covers(&self, method: &str, host: Option<&str>) -> bool {
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        // HEAD is GET without the body (RFC 9110 §9.3.2): servers answer it with the GET handler, so
+        // a route guarding GET guards HEAD too, or a HEAD would fall through to the default action.
+        let listed = |m: &String| m.eq_ignore_ascii_case(method) || (m == "GET" && method.eq_ignore_ascii_case("HEAD"));
+        if !self.methods.is_empty() && !self.methods.iter().any(listed) {
             return false;
         }
         if !self.hosts.is_empty() {
@@ -431,6 +434,9 @@ mod tests {
         let r = route("/orders/{id}", &["get"]);
         assert!(r.matches("GET", "/orders/42", None));
         assert!(!r.matches("POST", "/orders/42", None));
+        assert!(r.matches("HEAD", "/orders/42", None), "a route guarding GET guards HEAD");
+        assert!(r.matches("head", "/orders/42", None));
+        assert!(!route("/orders/{id}", &["post"]).matches("HEAD", "/orders/42", None));
         assert!(!r.matches("GET", "/orders", None));
         assert!(!r.matches("GET", "/orders/42/items", None));
         let r = route("/static/**", &[]);

@@ -160,6 +160,16 @@ impl Engine {
                 if let Err(e) = crate::policy::Policy::parse(&trust, crate::policy::PolicyKind::Trust) {
                     return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
                 }
+                // A boundary caps what the role may do; a role made without it would be allowed
+                // more than its creator asked for, so it is refused until boundaries are evaluated.
+                if p.contains_key("PermissionsBoundary") {
+                    return Err(call.invalid(
+                        "ValidationError",
+                        400,
+                        "permissions boundary",
+                        "PermissionsBoundary is not supported: a role is bounded only by its own policies here",
+                    ));
+                }
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 if !path.starts_with('/') || !path.ends_with('/') {
                     return Err(call.invalid(

@@ -326,6 +326,16 @@ impl Engine {
                 format!("1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"),
             ));
         }
+        // Managed session policies would narrow the session; ignoring them would grant more than
+        // the caller asked for, so until they are honoured they are refused.
+        if p.keys().any(|k| k.starts_with("PolicyArns.")) {
+            return Err(call.invalid(
+                "ValidationError",
+                400,
+                "session policy",
+                "PolicyArns (managed session policies) are not supported; pass the session policy inline as Policy",
+            ));
+        }
         let session_policy = match p.get("Policy") {
             Some(text) => {
                 policy::Policy::parse(text, PolicyKind::Identity)

@@ -166,7 +166,10 @@ impl Engine {
             "LastModifiedDate": ts(p.updated_at),
             "Policies": { "PasswordPolicy": {
                 "MinimumLength": p.password_min_length.max(6),
-                "RequireUppercase": false, "RequireLowercase": false, "RequireNumbers": false, "RequireSymbols": false,
+                "RequireUppercase": p.password_classes.require_uppercase,
+                "RequireLowercase": p.password_classes.require_lowercase,
+                "RequireNumbers": p.password_classes.require_numbers,
+                "RequireSymbols": p.password_classes.require_symbols,
                 "TemporaryPasswordValidityDays": 7
             } },
             "DeletionProtection": "INACTIVE",
@@ -208,6 +211,25 @@ impl Engine {
             .and_then(|p| p.pointer("/PasswordPolicy/MinimumLength"))
             .and_then(Value::as_u64)
             .unwrap_or(8) as u32;
+        let password_classes = match req.policies.as_ref().and_then(|p| p.get("PasswordPolicy")) {
+            Some(policy) => serde_json::from_value(policy.clone()).map_err(|e| {
+                call.invalid("InvalidParameterException", "password policy", format!("PasswordPolicy: {e}"))
+            })?,
+            None => PasswordClasses::default(),
+        };
+        // No second factor is asked for here: a pool that says MFA is required would sign users in
+        // with a password alone, so it is refused rather than described as something it is not.
+        let mfa = req.mfa_configuration.unwrap_or_default();
+        if !matches!(mfa.as_str(), "" | "OFF") {
+            return Err(call.invalid(
+                "InvalidParameterException",
+                "mfa",
+                format!(
+                    "MfaConfiguration {} is not supported: no second factor is offered, so it must be OFF",
+                    crate::excerpt::excerpt(&mfa)
+                ),
+            ));
+        }
         let now = self.now();
         let pool = UserPool {
             id: new_pool_id(&self.config.aws.region),
@@ -216,8 +238,9 @@ impl Engine {
             issuer_form,
             tags: req.user_pool_tags,
             auto_verified_attributes: req.auto_verified_attributes,
-            mfa_configuration: req.mfa_configuration.unwrap_or_default(),
+            mfa_configuration: mfa,
             password_min_length: min_len,
+            password_classes,
             admin_create_user_only: req
                 .admin_create_user_config
                 .as_ref()
@@ -248,6 +271,7 @@ impl Engine {
             auto_verified_attributes: vec!["email".into()],
             mfa_configuration: String::new(),
             password_min_length: 8,
+            password_classes: PasswordClasses::default(),
             admin_create_user_only: false,
             created_at: now,
             updated_at: now,

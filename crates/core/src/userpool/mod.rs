@@ -232,10 +232,50 @@ pub struct UserPool {
     pub mfa_configuration: String,
     #[serde(default)]
     pub password_min_length: u32,
+    /// The character classes a password must have (PasswordPolicy's Require* flags).
+    #[serde(default)]
+    pub password_classes: PasswordClasses,
     #[serde(default)]
     pub admin_create_user_only: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// PasswordPolicy's `RequireUppercase`, `RequireLowercase`, `RequireNumbers`, `RequireSymbols`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PasswordClasses {
+    #[serde(default)]
+    pub require_uppercase: bool,
+    #[serde(default)]
+    pub require_lowercase: bool,
+    #[serde(default)]
+    pub require_numbers: bool,
+    #[serde(default)]
+    pub require_symbols: bool,
+}
+
+/// The special characters Cognito's password policy counts as symbols.
+const PASSWORD_SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ";
+
+impl PasswordClasses {
+    /// Cognito's words for the first class `password` lacks.
+    pub fn missing(&self, password: &str) -> Option<&'static str> {
+        let has = |f: fn(char) -> bool| password.chars().any(f);
+        if self.require_uppercase && !has(|c| c.is_ascii_uppercase()) {
+            return Some("Password must have uppercase characters");
+        }
+        if self.require_lowercase && !has(|c| c.is_ascii_lowercase()) {
+            return Some("Password must have lowercase characters");
+        }
+        if self.require_numbers && !has(|c| c.is_ascii_digit()) {
+            return Some("Password must have numeric characters");
+        }
+        if self.require_symbols && !has(|c| PASSWORD_SYMBOLS.contains(c)) {
+            return Some("Password must have symbol characters");
+        }
+        None
+    }
 }
 
 impl UserPool {

@@ -376,6 +376,13 @@ impl Engine {
                 "Password did not conform with policy: Password not long enough",
             ));
         }
+        if let Some(missing) = pool.password_classes.missing(password) {
+            return Err(call.invalid(
+                "InvalidPasswordException",
+                "password policy",
+                format!("Password did not conform with policy: {missing}"),
+            ));
+        }
         Ok(())
     }
 

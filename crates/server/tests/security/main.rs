@@ -19,5 +19,6 @@ mod jose_claims;
 mod one_time_use;
 mod secrets_at_rest;
 mod sessions;
+mod settings_never_ignored;
 mod small_holes;
 mod trusted_proxies;
