@@ -105,6 +105,20 @@ pub(crate) async fn read_input(
     }
 }
 
+/// The per-address (and, given a client, per-client) rate limits of the doors anyone may call
+/// without a signature, refused as AWS throttles: 400 `TooManyRequestsException`, audited.
+pub(crate) async fn throttle(
+    state: &AppState,
+    action: &str,
+    ctx: &RequestContext,
+    client: Option<&str>,
+) -> Result<(), Response> {
+    let Err((what, retry)) = state.limits.check(&ctx.source_ip, client) else { return Ok(()) };
+    let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
+    record(state, action, ctx, "TooManyRequestsException", &detail).await;
+    Err(aws_error(400, "TooManyRequestsException", "Rate exceeded", &ctx.request_id))
+}
+
 /// The audited refusal of a request whose signature failed [`check_signature`], with the HTTP
 /// status the door answers it with (Cognito's and identity pools' 400, CloudTrail's own).
 pub(crate) async fn refuse_signature(
@@ -160,10 +174,8 @@ async fn json_door(
     };
     if GUESSING_ACTIONS.contains(&action.as_str()) {
         let client = input.get("ClientId").and_then(Value::as_str);
-        if let Err((what, retry)) = state.limits.check(&ctx.source_ip, client) {
-            let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
-            record(&state, &action, &ctx, "TooManyRequestsException", &detail).await;
-            return aws_error(400, "TooManyRequestsException", "Rate exceeded", &rid);
+        if let Err(refusal) = throttle(&state, &action, &ctx, client).await {
+            return refusal;
         }
     }
     // Public actions need no signature; unknown ones are refused as such by the engine.

@@ -4,7 +4,7 @@
 //! by admin credentials scoped to `cognito-identity`. Errors are `{"__type", "message"}` with
 //! AWS's exception names and `x-amzn-RequestId`; every call is audited by the engine.
 
-use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature};
+use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature, throttle};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
@@ -29,8 +29,12 @@ pub async fn call(
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
-    // Public actions need no signature; unknown ones are refused as such by the engine.
+    // Public actions need no signature; unknown ones are refused as such by the engine. Anyone
+    // may call them (GetId makes an identity each time), so they share the per-address limit.
     let signed = if PUBLIC_ACTIONS.contains(&action) || !ACTIONS.contains(&action) {
+        if let Err(refusal) = throttle(state, action, ctx, None).await {
+            return refusal;
+        }
         false
     } else {
         match check_signature(state, SIGNING_NAME, method, uri, headers, body) {

@@ -322,3 +322,29 @@ async fn huge_request_values_are_neither_recorded_nor_echoed_whole() {
         .await;
     assert_bounded(&s, "forward-auth path", &r).await;
 }
+
+/// The identity-pool actions anyone may call (GetId makes an identity each time it is given a
+/// new login) share the per-address limit of the other unsigned doors, refused in AWS's words.
+#[tokio::test]
+async fn unsigned_identity_pool_actions_are_rate_limited_per_address() {
+    let s = Server::custom(Opts {
+        rate_limits: Some(tokenbridge_core::config::RateLimits {
+            per_ip_per_second: 1,
+            per_client_per_second: 0,
+            burst: 3,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let body = json!({ "IdentityPoolId": "us-east-1:00000000-0000-0000-0000-000000000000" });
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        answers.push(s.cognito_identity("GetId", &body).await);
+    }
+    assert_ne!(answers[0].json["__type"], "TooManyRequestsException", "the burst is served: {}", answers[0].text);
+    let r = answers.last().unwrap();
+    assert_cognito_error(r, "TooManyRequestsException", "Rate exceeded");
+    let (code, _, detail) = failing_check(&s, r).await;
+    assert_eq!(code, "TooManyRequestsException");
+    assert!(detail.contains("source address"), "{detail}");
+}
