@@ -53,7 +53,7 @@ impl SignInFailures {
 }
 
 /// The record's id: the username hashed, so any string a caller sends makes a bounded id.
-fn record_id(pool_id: &str, username: &str) -> String {
+pub(super) fn record_id(pool_id: &str, username: &str) -> String {
     format!("{pool_id}/{}", sha256_hex(username.as_bytes()))
 }
 

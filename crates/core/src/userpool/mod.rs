@@ -8,6 +8,7 @@
 //! action takes its input as JSON and answers JSON or a [`CognitoError`].
 
 mod auth;
+mod code_budget;
 pub mod filter;
 mod lockout;
 mod manage;

@@ -606,6 +606,7 @@ impl Engine {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
         const CONFIRMED: &str = "User is already confirmed.";
+        self.spend_code_budget(&client.pool_id, &req.username, call).await?;
         let Some((user, _)) = found else {
             if self.looks_confirmed(&client.pool_id, &req.username).await? {
                 let detail = "no such user; answered as a confirmed user";
@@ -843,6 +844,7 @@ impl Engine {
     pub(crate) async fn forgot_password(&self, req: ClientUser, call: &mut Call) -> Result<Value, CognitoError> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
+        self.spend_code_budget(&client.pool_id, &req.username, call).await?;
         // Unknown, disabled and unreachable users get a delivery like a real one, and no code.
         let reachable = found.filter(|(u, _)| u.enabled && u.email.is_some());
         if let Some((user, _)) = reachable {

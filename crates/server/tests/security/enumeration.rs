@@ -304,3 +304,30 @@ async fn disabled_and_custom_auth_answers_do_not_tell_names_apart() {
         assert!(detail.contains("alice"), "the token was validated for {username} too: {detail}");
     }
 }
+
+/// ForgotPassword and ResendConfirmationCode send at most five codes per name an hour (a
+/// mailbox cannot be flooded through them), and an unknown name spends its budget and is
+/// refused the same way, so the limit tells no names apart either.
+#[tokio::test]
+async fn codes_asked_for_are_budgeted_per_name_for_real_and_unknown_names_alike() {
+    let (s, _) = Server::with_pool(&[("pat", Some(PASSWORD)), ("lee", Some(PASSWORD))]).await;
+    let ask = |action: &str, username: &str| {
+        s.cognito_request(action, &json!({ "ClientId": GUARDED_CLIENT, "Username": username }))
+    };
+    for username in ["pat", "ghost-of-nobody"] {
+        for _ in 0..5 {
+            s.send(ask("ForgotPassword", username)).await.assert_ok();
+        }
+        let r = s.send(ask("ForgotPassword", username)).await;
+        assert_cognito_error(&r, "LimitExceededException", "Attempt limit exceeded, please try after some time.");
+        let (code, check, detail) = failing_check(&s, &r).await;
+        assert_eq!((code.as_str(), check.as_str()), ("LimitExceededException", "code budget"), "{detail}");
+        // One budget for both ways of asking for a code.
+        let r = s.send(ask("ResendConfirmationCode", username)).await;
+        assert_cognito_error(&r, "LimitExceededException", "Attempt limit exceeded, please try after some time.");
+    }
+    // Another name's budget is its own, and an hour later pat's is whole again.
+    s.send(ask("ForgotPassword", "lee")).await.assert_ok();
+    s.clock.advance(3601);
+    s.send(ask("ForgotPassword", "pat")).await.assert_ok();
+}
