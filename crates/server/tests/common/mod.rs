@@ -648,6 +648,22 @@ impl Server {
             .unwrap_or_else(|e| panic!("{action}: {}: {}", e.exception, e.message))
     }
 
+    /// An IAM action through the engine's dispatcher, as the query door runs it once admin
+    /// credentials signed it.
+    pub async fn iam_action(
+        &self,
+        action: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<Value, tokenbridge_core::iam::QueryError> {
+        use tokenbridge_core::iam::{CallerIdentity, QueryService};
+        let mut p: std::collections::BTreeMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        p.insert("Action".into(), action.into());
+        p.insert("Version".into(), "2010-05-08".into());
+        let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
+        self.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
+    }
+
     /// `InitiateAuth` with USER_PASSWORD_AUTH at the app client `client_id`: the answer as it is.
     pub async fn password_auth(&self, client_id: &str, username: &str, password: &str) -> Resp {
         let body = json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": client_id,

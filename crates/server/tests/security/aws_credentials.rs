@@ -361,7 +361,7 @@ async fn id_tokens_of_sessions_without_refresh_tokens_end_with_sign_out() {
     // Our issuer's IAM OIDC provider lists the client, so the identity pool takes its id tokens.
     let arn = format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider);
     let add = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", "no-refresh")];
-    iam(&d.s, "AddClientIDToOpenIDConnectProvider", &add).await.expect("client id listed");
+    d.s.iam_action("AddClientIDToOpenIDConnectProvider", &add).await.expect("client id listed");
     let sign_in = || async {
         let upstream = d.s.mint_id_token("alice");
         let r =
@@ -398,17 +398,6 @@ async fn id_tokens_of_sessions_without_refresh_tokens_end_with_sign_out() {
 
     d.credentials(&identity, own(&after)).await.assert_ok();
     d.assume(&role, &after).await.assert_ok();
-}
-
-/// One IAM action through the engine, as the query door runs it once admin credentials signed.
-async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, tokenbridge_core::iam::QueryError> {
-    use tokenbridge_core::iam::{CallerIdentity, QueryService};
-    let mut p: std::collections::BTreeMap<String, String> =
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    p.insert("Action".into(), action.into());
-    p.insert("Version".into(), "2010-05-08".into());
-    let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
-    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
 }
 
 /// This server's issuer as an identity pool's OIDC provider takes the id tokens of the app
@@ -464,18 +453,18 @@ async fn our_issuer_as_an_oidc_provider_takes_only_the_client_ids_it_lists() {
 
     // The list is IAM's: a client id added is taken, removed is refused again.
     let arn = format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider);
-    let listed = iam(&d.s, "GetOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("get");
+    let listed = d.s.iam_action("GetOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("get");
     assert!(listed["ClientIDList"].as_array().unwrap().contains(&json!(DEMO_CLIENT)), "{listed}");
     let add = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", "other-app")];
-    iam(&d.s, "AddClientIDToOpenIDConnectProvider", &add).await.expect("add");
+    d.s.iam_action("AddClientIDToOpenIDConnectProvider", &add).await.expect("add");
     d.get_id(&pool, own(&other_id)).await.assert_ok();
     d.assume(&role, &other_id).await.assert_ok();
-    iam(&d.s, "RemoveClientIDFromOpenIDConnectProvider", &add).await.expect("remove");
+    d.s.iam_action("RemoveClientIDFromOpenIDConnectProvider", &add).await.expect("remove");
     assert_not_authorized(&d.get_id(&pool, own(&other_id)).await, audience, &other_id);
 
     // Without an IAM OIDC provider for our issuer, an identity pool takes none of its tokens
     // (there is no list to meet); STS leaves the audience to the role's trust policy.
-    iam(&d.s, "DeleteOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("delete");
+    d.s.iam_action("DeleteOpenIDConnectProvider", &[("OpenIDConnectProviderArn", &arn)]).await.expect("delete");
     let r = d.get_id(&pool, own(&demo_id)).await;
     assert_not_authorized(&r, audience, &demo_id);
     let (check, detail) = d.refusal(&r, "GetId", &demo_id).await;

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::authorizer::rules::{DefaultAction, RouteConfig};
 use tokenbridge_core::config::Config;
-use tokenbridge_core::iam::{CallerIdentity, QueryError, QueryService};
 use tokenbridge_core::userpool::CognitoError;
 
 /// Forward-auth for `method uri` with `token`.
@@ -91,15 +90,6 @@ async fn a_control_character_in_a_name_leaves_the_sts_answer_well_formed() {
     assert!(xml(&r.text, "Message").contains("a\u{FFFD}b"), "{}", r.text);
 }
 
-async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, QueryError> {
-    let mut p: std::collections::BTreeMap<String, String> =
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    p.insert("Action".into(), action.into());
-    p.insert("Version".into(), "2010-05-08".into());
-    let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
-    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
-}
-
 #[tokio::test]
 async fn permissions_boundaries_are_refused_not_ignored() {
     let s = Server::custom(Opts::default()).await;
@@ -107,18 +97,20 @@ async fn permissions_boundaries_are_refused_not_ignored() {
         "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }] })
     .to_string();
     let boundary = "arn:aws:iam::aws:policy/ReadOnlyAccess";
-    let refused = iam(
-        &s,
-        "CreateRole",
-        &[("RoleName", "bounded"), ("AssumeRolePolicyDocument", &trust), ("PermissionsBoundary", boundary)],
-    )
-    .await
-    .expect_err("a boundary that would not bound anything");
+    let refused = s
+        .iam_action(
+            "CreateRole",
+            &[("RoleName", "bounded"), ("AssumeRolePolicyDocument", &trust), ("PermissionsBoundary", boundary)],
+        )
+        .await
+        .expect_err("a boundary that would not bound anything");
     assert_eq!((refused.code, refused.status), ("ValidationError", 400));
     assert!(refused.message.contains("PermissionsBoundary"), "{}", refused.message);
-    let missing = iam(&s, "GetRole", &[("RoleName", "bounded")]).await.expect_err("no role was made");
+    let missing = s.iam_action("GetRole", &[("RoleName", "bounded")]).await.expect_err("no role was made");
     assert_eq!(missing.code, "NoSuchEntity");
-    iam(&s, "CreateRole", &[("RoleName", "bounded"), ("AssumeRolePolicyDocument", &trust)]).await.expect("control");
+    s.iam_action("CreateRole", &[("RoleName", "bounded"), ("AssumeRolePolicyDocument", &trust)])
+        .await
+        .expect("control");
 }
 
 /// A user pool made with `policies` and `mfa` (as the signed door runs CreateUserPool), and an
