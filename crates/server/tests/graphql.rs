@@ -11,7 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::model::AuditRecord;
-use tokenbridge_server::graphql::{DEMO_API_ID, GRAPHQL_PATH};
+use tokenbridge_demo::graphql::{DEMO_API_ID, GRAPHQL_PATH};
 
 /// The demo exactly as `tokenbridge demo` builds it (its router mounts the GraphQL API), with
 /// what the tests need to know of it.
@@ -351,7 +351,7 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         .ensure_identity_pool(&tokenbridge_core::identity::IdentityPoolSpec {
             identity_pool_id: Some(pool_id.clone()),
             name: "graphql test pool".into(),
-            user_pools: vec![(tokenbridge_server::demo::DEMO_POOL_ID.to_string(), g.pool_client_id.clone())],
+            user_pools: vec![(tokenbridge_demo::DEMO_POOL_ID.to_string(), g.pool_client_id.clone())],
             authenticated_role_arn: Some(g.role_arn("IdentityPoolAuth")),
             ..Default::default()
         })

@@ -26,9 +26,6 @@
 //! `ValidationError` naming the limit), and an answer of at most [`MAX_RESPONSE_BYTES`] (past
 //! it, `{"data":null,"errors":[{"errorType":"LimitExceededException",…}]}`).
 
-use crate::aws::verify_caller;
-use crate::context::Ctx;
-use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -43,6 +40,9 @@ use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_core::sigv4::SigV4Error;
+use tokenbridge_server::aws::verify_caller;
+use tokenbridge_server::context::Ctx;
+use tokenbridge_server::AppState;
 
 /// The demo API's id in its ARN (`arn:aws:appsync:<region>:<account>:apis/tbdemoapi`).
 pub const DEMO_API_ID: &str = "tbdemoapi";

@@ -1,6 +1,6 @@
 //! Built-in demo upstream provider (Salesforce-like).
 //!
-//! Mounted by the server under `/demo-idp` on its own listener, it plays the outside identity
+//! Mounted by the demo under `/demo-idp` on the server's listener, it plays the outside identity
 //! provider whose tokens the broker exchanges, so the whole flow can be tried (and tested) with no
 //! real Salesforce org. It speaks the parts of Salesforce's OAuth dialect the broker meets:
 //! authorization code (+ PKCE S256) through an HTML login and consent page, the username-password
