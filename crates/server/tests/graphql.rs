@@ -434,6 +434,46 @@ async fn an_explicit_deny_on_one_field_refuses_only_that_field() {
     );
 }
 
+/// A field is authorized wherever the document names it: through a fragment, an inline
+/// fragment, or under `@skip` / `@include`, whatever their condition; nothing of a refused
+/// request runs.
+#[tokio::test]
+async fn fields_in_fragments_and_under_directives_are_authorized() {
+    let g = Gql::start().await;
+    let deny = json!({
+        "Sid": "NoDeletes",
+        "Effect": "Deny",
+        "Action": "appsync:GraphQL",
+        "Resource": g.field_arn("Mutation", "deleteItem"),
+    });
+    let all = format!("{}/*", g.api_arn(DEMO_API_ID));
+    g.role("GraphqlNoDeletes", &[("GraphQL", policy(json!([allow_graphql(&all), deny])))]).await;
+    let creds = g.assume("GraphqlNoDeletes", "alice-session", None).await;
+
+    let through_fragment = "mutation { addItem(name: \"never\") { id } ...Deletes } \
+                            fragment Deletes on Mutation { deleteItem(id: \"item-1\") { id } }";
+    let r = g.signed(&creds, through_fragment, Value::Null).await;
+    assert_unauthorized(&r, "Not Authorized to access deleteItem on type Mutation");
+    assert_eq!(
+        g.record(&r).await.record["requestParameters"]["fields"],
+        json!(["Mutation.addItem", "Mutation.deleteItem"])
+    );
+    let inline = "mutation { ... on Mutation { deleteItem(id: \"item-1\") { id } } }";
+    assert_unauthorized(&g.signed(&creds, inline, Value::Null).await, "deleteItem");
+    let skipped = "mutation($no: Boolean = false) { addItem(name: \"never\") { id } \
+                   deleteItem(id: \"item-1\") @include(if: $no) { id } }";
+    assert_unauthorized(&g.signed(&creds, skipped, Value::Null).await, "deleteItem");
+
+    // Nothing of them ran; the allowed fields run through fragments and directives as written.
+    let q = "query($names: Boolean = true) { listItems { ...Item } } fragment Item on Item { id name @include(if: $names) }";
+    let r = g.signed(&creds, q, Value::Null).await;
+    r.assert_ok();
+    assert_eq!(
+        r.json["data"]["listItems"],
+        json!([{ "id": "item-1", "name": "First demo item" }, { "id": "item-2", "name": "Second demo item" }])
+    );
+}
+
 #[tokio::test]
 async fn a_session_policy_limits_the_role() {
     let g = Gql::start().await;
