@@ -35,7 +35,7 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     let location = a.storage_url.clone().unwrap_or_else(|| data_dir.join("tokenbridge.db").display().to_string());
     let store = tokenbridge_store::open(&location).await?;
     let public_url = a.public_url.as_deref().unwrap_or(&base_url).trim_end_matches('/').to_string();
-    let demo = tokenbridge_server::demo::prepare(&public_url, &data_dir, store, &a.algorithm).await?;
+    let demo = tokenbridge_demo::prepare(&public_url, &data_dir, store, &a.algorithm).await?;
     // The app's own buckets: housekeeping shrinks the maps requests fill.
     crate::commands::spawn_housekeeping(demo.engine.clone(), demo.limits.clone());
     print_walkthrough(&demo.info, &data_dir);

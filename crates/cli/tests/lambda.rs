@@ -167,7 +167,7 @@ impl Drop for Function {
 /// The demo's API routes (`demo_config`'s, less those for upstream tokens, which need the demo
 /// provider), the demo's issuer, and its data directory.
 fn write_demo_routes_config(path: &Path, base: &str, data_dir: &Path) {
-    let mut authorizer = tokenbridge_server::demo::demo_config(base, "unused", "unused", "RS256").authorizer;
+    let mut authorizer = tokenbridge_demo::demo_config(base, "unused", "unused", "RS256").authorizer;
     authorizer.routes.retain(|r| r.providers.is_empty());
     assert!(authorizer.routes.iter().any(|r| r.path == "/demo/api/orders"), "{:?}", authorizer.routes);
     let mut config = toml::Table::new();

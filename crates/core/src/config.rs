@@ -67,10 +67,6 @@ pub struct ConsoleConfig {
     /// Let the caller of a refused request read its decision trail at
     /// `/console/explain/{request_id}` (only the caller's own events); otherwise only admins may.
     pub explain_to_caller: bool,
-    /// Set by `tokenbridge demo`, never read from the file: `config.json` lists the demo's sample
-    /// APIs.
-    #[serde(skip)]
-    pub demo_apis: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -82,7 +78,6 @@ impl Default for ConsoleConfig {
             user_pool_client_id: None,
             identity_pool_ids: Vec::new(),
             explain_to_caller: false,
-            demo_apis: false,
         }
     }
 }

@@ -226,7 +226,7 @@ pub(crate) fn check_signature(
 
 /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
 /// credentials this server issued, and says who signed (the engine decides which).
-pub(crate) async fn verify_caller(
+pub async fn verify_caller(
     state: &AppState,
     service: &str,
     method: &Method,

@@ -10,14 +10,10 @@ pub mod cloudtrail;
 pub mod console;
 pub mod context;
 pub mod cors;
-pub mod demo;
-pub mod demo_api;
-pub mod demo_idp;
 pub mod discovery;
 pub mod errors;
 pub mod exchange;
 pub mod forward_auth;
-pub mod graphql;
 pub mod identity_pools;
 pub mod oauth2;
 pub mod ops;
@@ -37,6 +33,9 @@ pub struct AppState {
     pub origins: Arc<cors::AllowedOrigins>,
     /// `server.trusted_proxies`, parsed (see [`context`]).
     pub proxies: Arc<[tokenbridge_core::authorizer::rules::Network]>,
+    /// The sample APIs the console page offers to call (its `config.json`'s `demo`), set by
+    /// whoever mounts them beside the doors (`tokenbridge demo`); none by default.
+    pub sample_apis: Option<Arc<serde_json::Value>>,
 }
 
 impl AppState {
@@ -52,11 +51,12 @@ impl AppState {
             .iter()
             .map(|p| tokenbridge_core::authorizer::rules::Network::parse(p).map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { engine, limits, origins, proxies })
+        Ok(Self { engine, limits, origins, proxies, sample_apis: None })
     }
 }
 
-/// The whole HTTP surface. `extra` is merged in (the demo upstream provider, in `demo`).
+/// The whole HTTP surface. `extra` is merged in: routes served beside the doors, such as the
+/// demo's upstream provider and sample APIs (crates/demo).
 pub fn router(state: AppState, extra: Option<Router>) -> Router {
     let browser_facing = Router::new()
         .merge(exchange::routes())

@@ -9,7 +9,7 @@ use common::sigv4::{sign_get, sign_post, SigningKey};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use tokenbridge_server::demo::CONSOLE_CLIENT_ID;
+use tokenbridge_demo::CONSOLE_CLIENT_ID;
 
 const DEMO_POOL_ID: &str = "ap-northeast-1_TbDemoPool";
 

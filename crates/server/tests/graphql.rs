@@ -11,7 +11,7 @@ use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::model::AuditRecord;
-use tokenbridge_server::graphql::{DEMO_API_ID, GRAPHQL_PATH};
+use tokenbridge_demo::graphql::{DEMO_API_ID, GRAPHQL_PATH};
 
 /// The demo exactly as `tokenbridge demo` builds it (its router mounts the GraphQL API), with
 /// what the tests need to know of it.
@@ -351,7 +351,7 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         .ensure_identity_pool(&tokenbridge_core::identity::IdentityPoolSpec {
             identity_pool_id: Some(pool_id.clone()),
             name: "graphql test pool".into(),
-            user_pools: vec![(tokenbridge_server::demo::DEMO_POOL_ID.to_string(), g.pool_client_id.clone())],
+            user_pools: vec![(tokenbridge_demo::DEMO_POOL_ID.to_string(), g.pool_client_id.clone())],
             authenticated_role_arn: Some(g.role_arn("IdentityPoolAuth")),
             ..Default::default()
         })
@@ -431,6 +431,46 @@ async fn an_explicit_deny_on_one_field_refuses_only_that_field() {
     assert_eq!(
         r.json["data"]["listItems"],
         json!([{ "name": "First demo item" }, { "name": "Second demo item" }, { "name": "kept" }])
+    );
+}
+
+/// A field is authorized wherever the document names it: through a fragment, an inline
+/// fragment, or under `@skip` / `@include`, whatever their condition; nothing of a refused
+/// request runs.
+#[tokio::test]
+async fn fields_in_fragments_and_under_directives_are_authorized() {
+    let g = Gql::start().await;
+    let deny = json!({
+        "Sid": "NoDeletes",
+        "Effect": "Deny",
+        "Action": "appsync:GraphQL",
+        "Resource": g.field_arn("Mutation", "deleteItem"),
+    });
+    let all = format!("{}/*", g.api_arn(DEMO_API_ID));
+    g.role("GraphqlNoDeletes", &[("GraphQL", policy(json!([allow_graphql(&all), deny])))]).await;
+    let creds = g.assume("GraphqlNoDeletes", "alice-session", None).await;
+
+    let through_fragment = "mutation { addItem(name: \"never\") { id } ...Deletes } \
+                            fragment Deletes on Mutation { deleteItem(id: \"item-1\") { id } }";
+    let r = g.signed(&creds, through_fragment, Value::Null).await;
+    assert_unauthorized(&r, "Not Authorized to access deleteItem on type Mutation");
+    assert_eq!(
+        g.record(&r).await.record["requestParameters"]["fields"],
+        json!(["Mutation.addItem", "Mutation.deleteItem"])
+    );
+    let inline = "mutation { ... on Mutation { deleteItem(id: \"item-1\") { id } } }";
+    assert_unauthorized(&g.signed(&creds, inline, Value::Null).await, "deleteItem");
+    let skipped = "mutation($no: Boolean = false) { addItem(name: \"never\") { id } \
+                   deleteItem(id: \"item-1\") @include(if: $no) { id } }";
+    assert_unauthorized(&g.signed(&creds, skipped, Value::Null).await, "deleteItem");
+
+    // Nothing of them ran; the allowed fields run through fragments and directives as written.
+    let q = "query($names: Boolean = true) { listItems { ...Item } } fragment Item on Item { id name @include(if: $names) }";
+    let r = g.signed(&creds, q, Value::Null).await;
+    r.assert_ok();
+    assert_eq!(
+        r.json["data"]["listItems"],
+        json!([{ "id": "item-1", "name": "First demo item" }, { "id": "item-2", "name": "Second demo item" }])
     );
 }
 

@@ -33,7 +33,7 @@ use tokenbridge_core::model::AuditQuery;
 use tokenbridge_core::secrets::random_secret;
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::{Clock, Store, SystemClock};
-use tokenbridge_server::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use tokenbridge_demo::idp::{DemoIdp, DemoIdpConfig, DemoUser};
 use tokenbridge_store::conformance::TestSchema;
 use tokenbridge_store::PoolSettings;
 use tokio::net::{TcpListener, TcpStream};
@@ -125,9 +125,9 @@ impl Drop for LoadBalancer {
 /// How an instance is built.
 #[derive(Clone, Copy, Debug)]
 enum Build {
-    /// Exactly as `tokenbridge demo` builds it: `demo::prepare_with_clock` (key refresh every 30 s).
+    /// Exactly as `tokenbridge demo` builds it: `tokenbridge_demo::prepare_with_clock` (key refresh every 30 s).
     Demo,
-    /// The demo's configuration (`demo::demo_config`, same client, provider and upstream) with
+    /// The demo's configuration (`tokenbridge_demo::demo_config`, same client, provider and upstream) with
     /// `issuer.key_refresh_seconds` set; users created without local passwords.
     Config { key_refresh_seconds: u64 },
     /// As `Config` (key refresh every 30 s), without rate limits: every attempt of a race
@@ -170,10 +170,9 @@ impl Instance {
         let clock_dyn: Arc<dyn Clock> = clock;
         let (engine, idp, app, info) = match build {
             Build::Demo => {
-                let demo =
-                    tokenbridge_server::demo::prepare_with_clock(public_url, dir.path(), store, "RS256", clock_dyn)
-                        .await
-                        .unwrap_or_else(|e| panic!("instance {name}: demo: {e:#}"));
+                let demo = tokenbridge_demo::prepare_with_clock(public_url, dir.path(), store, "RS256", clock_dyn)
+                    .await
+                    .unwrap_or_else(|e| panic!("instance {name}: demo: {e:#}"));
                 (demo.engine, demo.idp, demo.app, Some(demo.info))
             }
             Build::Config { key_refresh_seconds } => {
@@ -210,7 +209,7 @@ async fn build_from_config(
 ) -> (Arc<Engine>, DemoIdp, Router) {
     let client_secret = store.put_setting_if_absent("demo.client_secret", &random_secret()).await.unwrap();
     let upstream_secret = store.put_setting_if_absent("demo.upstream_client_secret", &random_secret()).await.unwrap();
-    let mut cfg = tokenbridge_server::demo::demo_config(public_url, &client_secret, "multi-instance-admin", "RS256");
+    let mut cfg = tokenbridge_demo::demo_config(public_url, &client_secret, "multi-instance-admin", "RS256");
     cfg.issuer.key_refresh_seconds = key_refresh_seconds;
     if !rate_limited {
         cfg.rate_limits =
@@ -463,7 +462,7 @@ async fn same_demo_secrets(a: &Instance, b: &Instance) {
 
 // --- the tests ---
 
-/// Two instances, each built by `demo::prepare_with_clock` on the same fresh schema behind one
+/// Two instances, each built by `tokenbridge_demo::prepare_with_clock` on the same fresh schema behind one
 /// public URL, are one deployment: the same demo secrets (demo.json), users, clients and
 /// signing keys (byte-identical JWKS, same active kid); tokens issued by one are accepted,
 /// introspected, refreshed and revoked by the other.

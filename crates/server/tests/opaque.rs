@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::time::{Duration, Instant};
-use tokenbridge_server::demo_idp::UserinfoMode;
+use tokenbridge_demo::idp::UserinfoMode;
 
 async fn opaque_token(s: &Server, user: &str) -> String {
     let up = s.upstream_login(user).await;

@@ -216,7 +216,7 @@ async fn an_upstream_providers_token_assumes_a_role_that_trusts_that_provider() 
     let s = Server::demo().await;
     let upstream = format!("{}/demo-idp", s.base);
     let provider = upstream.split_once("://").unwrap().1.to_string();
-    let audience = tokenbridge_server::demo::UPSTREAM_CLIENT_ID;
+    let audience = tokenbridge_demo::UPSTREAM_CLIENT_ID;
     create_role(&s, "partner", &provider, audience).await.unwrap();
     let arn = role_arn(&s, "partner");
     let token = s.mint_id_token("alice");

@@ -19,9 +19,9 @@ use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::model::AuditRecord;
 use tokenbridge_core::{Denial, DenialCode};
 
-/// The SigV4 service the caller signs this request for: the page signs it with the same
-/// credentials and service as its GraphQL calls.
-pub const SIGNING_NAME: &str = crate::graphql::SIGNING_NAME;
+/// The SigV4 service the caller signs this request for: AppSync's, so the page signs it with
+/// the same credentials and service as its GraphQL calls.
+pub const SIGNING_NAME: &str = "appsync";
 
 const EVENT: &str = "ConsoleExplain";
 

@@ -62,12 +62,8 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
             "client_id": console.user_pool_client_id,
         });
     }
-    if console.demo_apis {
-        body["demo"] = json!({
-            "rest": ["GET /demo/api/hello", "GET /demo/api/orders", "POST /demo/api/orders"],
-            "graphql_endpoint": crate::graphql::GRAPHQL_PATH,
-            "graphql_api_id": crate::graphql::DEMO_API_ID,
-        });
+    if let Some(samples) = &state.sample_apis {
+        body["demo"] = (**samples).clone();
     }
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }

@@ -26,12 +26,12 @@ use tokenbridge_core::jose::{b64url, JwkSet, Signer, UnverifiedJwt, VerifyingKey
 use tokenbridge_core::model::{AuditQuery, AuditRecord, KeyAlgorithm, SigningKeyRecord};
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_core::{Clock, ManualClock, Store, SystemClock};
-use tokenbridge_server::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use tokenbridge_demo::idp::{DemoIdp, DemoIdpConfig, DemoUser};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-pub const DEMO_CLIENT: &str = tokenbridge_server::demo::DEMO_CLIENT_ID;
-pub const UPSTREAM_CLIENT: &str = tokenbridge_server::demo::UPSTREAM_CLIENT_ID;
+pub const DEMO_CLIENT: &str = tokenbridge_demo::DEMO_CLIENT_ID;
+pub const UPSTREAM_CLIENT: &str = tokenbridge_demo::UPSTREAM_CLIENT_ID;
 /// A second client of the custom server that accepts only the demo provider.
 pub const DEMO_ONLY_CLIENT: &str = "demo-only";
 pub const DEMO_ONLY_SECRET: &str = "demo-only-secret";
@@ -50,7 +50,7 @@ pub const AMZ_JSON: &str = "application/x-amz-json-1.1";
 pub const USER_POOL_TARGET: &str = "AWSCognitoIdentityProviderService.";
 pub const IDENTITY_POOL_TARGET: &str = "AWSCognitoIdentityService.";
 
-/// The demo's people (as `demo.rs` seeds them): local username, email, upstream login, groups.
+/// The demo's people (as crates/demo seeds them): local username, email, upstream login, groups.
 pub struct Person {
     pub username: &'static str,
     pub email: &'static str,
@@ -399,7 +399,7 @@ impl Server {
         (tx, task)
     }
 
-    /// The demo exactly as `tokenbridge demo` builds it (`demo::prepare_with_clock`), on a
+    /// The demo exactly as `tokenbridge demo` builds it (`tokenbridge_demo::prepare_with_clock`), on a
     /// manual clock set to the current time, over a store that already holds the signing keys
     /// (as after a restart; see `preseed_keys`). Seeding hashes three local passwords with argon2id
     /// (about 1.3 s in a debug build), so tests that need only the demo's provider and users
@@ -411,9 +411,8 @@ impl Server {
         let store = tokenbridge_store::open(&db.display().to_string()).await.expect("store");
         let clock = Arc::new(ManualClock::new(system_now()));
         preseed_keys(&store, clock.now()).await;
-        let demo = tokenbridge_server::demo::prepare_with_clock(&base, dir.path(), store, "RS256", clock.clone())
-            .await
-            .expect("demo");
+        let demo =
+            tokenbridge_demo::prepare_with_clock(&base, dir.path(), store, "RS256", clock.clone()).await.expect("demo");
         // What the demo writes for its users: every secret, in demo.json.
         let info = read_demo_json(dir.path());
         assert_eq!(info, demo.info);
@@ -452,7 +451,7 @@ impl Server {
         let client_secret = "custom-client-secret".to_string();
         let upstream_client_secret = "custom-upstream-secret".to_string();
 
-        let mut cfg: Config = tokenbridge_server::demo::demo_config(&base, &client_secret, CUSTOM_ADMIN_TOKEN, "RS256");
+        let mut cfg: Config = tokenbridge_demo::demo_config(&base, &client_secret, CUSTOM_ADMIN_TOKEN, "RS256");
         if let Some(r) = opts.rate_limits {
             cfg.rate_limits = r;
         }
@@ -464,7 +463,7 @@ impl Server {
             secret: Some(DEMO_ONLY_SECRET.into()),
             secret_sha256: None,
             grant_types: vec!["token_exchange".into(), "refresh_token".into()],
-            providers: vec![tokenbridge_server::demo::UPSTREAM_NAME.into()],
+            providers: vec![tokenbridge_demo::UPSTREAM_NAME.into()],
             scopes: vec!["openid".into(), "email".into()],
             access_token_ttl: 600,
             id_token_ttl: 600,
@@ -999,7 +998,7 @@ impl Server {
         let s = Server::custom(Opts { rate_limits: Some(off), ..Default::default() }).await;
         let e = &s.engine;
         e.ensure_user_pool(GUARDED_POOL, "guarded", tokenbridge_core::userpool::IssuerForm::Local).await.expect("pool");
-        let upstream = [tokenbridge_server::demo::UPSTREAM_NAME.to_string()];
+        let upstream = [tokenbridge_demo::UPSTREAM_NAME.to_string()];
         e.ensure_pool_client(GUARDED_POOL, GUARDED_CLIENT, "guarded", None, &upstream).await.expect("client");
         for (username, password) in members {
             let user = match e.directory.find(username).await {

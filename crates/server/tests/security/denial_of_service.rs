@@ -219,6 +219,37 @@ async fn graphql_aliases_depth_and_fields_are_bounded() {
     assert_eq!(r.json["data"]["a"].as_array().map(Vec::len), Some(2), "{}", r.text);
 }
 
+/// Fragments are expanded where they are spread before anything is counted: spreading one
+/// fragment twice at every level (2^24 copies) or a cycle is refused at once, naming the limit.
+#[tokio::test]
+async fn graphql_fragment_fan_out_and_cycles_are_bounded() {
+    let (s, token) = graphql_demo().await;
+    let fan_out = |last: &str| {
+        let mut q = format!("{{ listItems {{ ...F24 }} }} fragment F0 on Item {{ {last} }}");
+        for i in 1..=24 {
+            q.push_str(&format!(" fragment F{i} on Item {{ ...F{} ...F{} }}", i - 1, i - 1));
+        }
+        q
+    };
+    let started = std::time::Instant::now();
+    let r = graphql(&s, &token, &fan_out("id name")).await;
+    assert_limit_refusal(&r, 400, "fragment spreads");
+    assert_eq!(r.json["errors"][0]["errorType"], "ValidationError");
+    // The same fan-out closing a cycle instead of selecting fields.
+    let r = graphql(&s, &token, &fan_out("...F24")).await;
+    assert_limit_refusal(&r, 400, "fragment spreads");
+    // Aliases hidden in a fragment count at each spread.
+    let aliases: String = (0..20).map(|i| format!("a{i}: id ")).collect();
+    let q = format!("{{ listItems {{ ...A ...A }} }} fragment A on Item {{ {aliases} }}");
+    assert_limit_refusal(&graphql(&s, &token, &q).await, 400, "aliases");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "answered in {:?}", started.elapsed());
+    // A plain cycle is a validation error.
+    let r =
+        graphql(&s, &token, "{ listItems { ...A } } fragment A on Item { id ...B } fragment B on Item { ...A }").await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["errors"][0]["message"].as_str().unwrap_or_default().contains("FragmentCycle"), "{}", r.text);
+}
+
 #[tokio::test]
 async fn a_graphql_response_beyond_its_size_limit_is_refused() {
     let (s, token) = graphql_demo().await;

@@ -92,7 +92,7 @@ async fn the_demo_keeps_its_admin_token_in_demo_json_only() {
 
     // Started again on the same data, the demo finds its token in demo.json.
     let again = tokenbridge_store::open(&s.dir.path().join("tokenbridge.db").display().to_string()).await.unwrap();
-    let demo = tokenbridge_server::demo::prepare_with_clock(&s.base, s.dir.path(), again, "RS256", s.clock.clone())
+    let demo = tokenbridge_demo::prepare_with_clock(&s.base, s.dir.path(), again, "RS256", s.clock.clone())
         .await
         .expect("demo again");
     assert_eq!(demo.info["admin_token"], token.as_str());
@@ -105,7 +105,7 @@ async fn the_demo_keeps_its_admin_token_in_demo_json_only() {
     store.put_setting("admin.token_sha256", &sha256_hex(legacy.as_bytes())).await.unwrap();
     std::fs::remove_file(s.dir.path().join("demo.json")).unwrap();
     let again = tokenbridge_store::open(&s.dir.path().join("tokenbridge.db").display().to_string()).await.unwrap();
-    let demo = tokenbridge_server::demo::prepare_with_clock(&s.base, s.dir.path(), again, "RS256", s.clock.clone())
+    let demo = tokenbridge_demo::prepare_with_clock(&s.base, s.dir.path(), again, "RS256", s.clock.clone())
         .await
         .expect("demo again");
     assert_eq!(demo.info["admin_token"], legacy);

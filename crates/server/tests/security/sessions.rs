@@ -13,7 +13,7 @@ use crate::common::*;
 use serde_json::json;
 use tokenbridge_core::engine::client_secret_hash;
 use tokenbridge_core::model::Client;
-use tokenbridge_server::demo::UPSTREAM_NAME;
+use tokenbridge_demo::UPSTREAM_NAME;
 
 /// A broker client of the demo provider without the refresh grant (as a browser app that signs
 /// in again instead of refreshing).

@@ -3,7 +3,7 @@
 //! 11b–d (the block below): the OAuth endpoints took form bodies labelled `application/json` or
 //! not labelled at all; `/metrics` answered everyone; the demo provider sent codes to any
 //! loopback redirect URI. Also proven elsewhere: the demo provider's own unit tests
-//! (crates/server/src/demo_idp/tests.rs) and `server.metrics_listen` in the binary
+//! (crates/demo/src/idp/tests.rs) and `server.metrics_listen` in the binary
 //! (crates/cli/tests/config.rs, `metrics_on_their_own_address`).
 //!
 //! 11a (module `non_jwt_bearers` at the end): see its header.

@@ -1,11 +1,13 @@
 //! Drives the demo provider over real HTTP: the router nested under `/demo-idp` on an
 //! ephemeral port, a SQLite store in a temporary directory, a manual clock.
 
+use super::wire::{form_decode, resolve_scope};
 use super::*;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 use tempfile::TempDir;
-use tokenbridge_core::jose::{JwkSet, UnverifiedJwt, VerifyingKey};
+use tokenbridge_core::jose::{looks_like_jwt, JwkSet, UnverifiedJwt, VerifyingKey};
 use tokenbridge_core::ManualClock;
 use tokenbridge_store::SqliteStore;
 

@@ -3,10 +3,6 @@
 //! `GET /demo/api/orders` (scope orders:read). Each answers with who called; orders live in
 //! memory (the last 100).
 
-use crate::context::Ctx;
-use crate::errors::OAuthError;
-use crate::oauth2::bearer;
-use crate::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +14,15 @@ use std::sync::{Arc, Mutex};
 use tokenbridge_core::authorizer::AccessRequest;
 use tokenbridge_core::clock::rfc3339;
 use tokenbridge_core::secrets::uuid_v4;
+use tokenbridge_server::context::Ctx;
+use tokenbridge_server::errors::OAuthError;
+use tokenbridge_server::oauth2::bearer;
+use tokenbridge_server::AppState;
 
 const KEPT_ORDERS: usize = 100;
+
+/// The endpoints, as the console lists them.
+pub const ENDPOINTS: [&str; 3] = ["GET /demo/api/hello", "GET /demo/api/orders", "POST /demo/api/orders"];
 
 #[derive(Clone)]
 struct DemoApi {

@@ -2,9 +2,16 @@
 //! users, all on one listener and one data directory. Seeding is idempotent and the secrets the
 //! demo's parts need back are kept in the store, so a second demo process on the same database
 //! shares them; the admin token is kept there only as a hash (see [`demo_admin_token`]).
+//!
+//! The demo's parts are served beside the product's doors (crates/server), never inside them:
+//! the upstream provider ([`idp`]), the sample REST API ([`rest_api`]) and the sample GraphQL
+//! API ([`graphql`]).
 
-use crate::demo_idp::{DemoIdp, DemoIdpConfig, DemoUser};
-use crate::AppState;
+pub mod graphql;
+pub mod idp;
+pub mod rest_api;
+
+use crate::idp::{DemoIdp, DemoIdpConfig, DemoUser};
 use axum::Router;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -22,6 +29,7 @@ use tokenbridge_core::secrets::{matches_sha256, random_secret, uuid_v4};
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::userpool::{new_client_id, IssuerForm, LogCodeSender};
 use tokenbridge_core::{Clock, Engine, Store, SystemClock};
+use tokenbridge_server::AppState;
 
 pub const DEMO_CLIENT_ID: &str = "demo-web";
 /// The console's public OAuth client (no secret: it runs in the browser).
@@ -108,7 +116,7 @@ pub struct Demo {
     pub idp: DemoIdp,
     pub app: Router,
     /// The app's rate-limit buckets, for the housekeeping that drops idle ones.
-    pub limits: Arc<crate::ratelimit::Limits>,
+    pub limits: Arc<tokenbridge_server::ratelimit::Limits>,
     /// What `demo.json` holds.
     pub info: Value,
     /// The admin token, printed at start; `None` when another instance on the same store made
@@ -298,14 +306,15 @@ pub async fn prepare_with_clock(
     )
     .await?;
 
-    let state = AppState::new(engine.clone()).await?;
+    let mut state = AppState::new(engine.clone()).await?;
+    state.sample_apis = Some(Arc::new(sample_apis()));
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
     let extra = Router::new()
         .nest("/demo-idp", idp.router())
-        .merge(crate::demo_api::routes(state.clone()))
-        .merge(crate::graphql::routes(state.clone()));
+        .merge(rest_api::routes(state.clone()))
+        .merge(graphql::routes(state.clone()));
     let limits = state.limits.clone();
-    let app = crate::router(state, Some(extra));
+    let app = tokenbridge_server::router(state, Some(extra));
 
     let info = json!({
         "base_url": base_url,
@@ -460,7 +469,8 @@ fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
 
 /// The web console: the demo upstream signs users in by the authorization-code flow (this
 /// server holds the upstream secret), a public OAuth client for the page, and the page's
-/// settings (the demo pool, both identity pools, explanations for the caller, the sample APIs).
+/// settings (the demo pool, both identity pools, explanations for the caller; the sample APIs are
+/// listed by [`sample_apis`]).
 fn demo_console(cfg: &mut Config, base_url: &str, upstream_secret: &str, pool: &DemoPool, ids: &IdentityPoolIds) {
     if let Some(p) = cfg.providers.iter_mut().find(|p| p.name == UPSTREAM_NAME) {
         p.login = Some(ProviderLogin {
@@ -478,7 +488,15 @@ fn demo_console(cfg: &mut Config, base_url: &str, upstream_secret: &str, pool: &
     c.user_pool_client_id = Some(pool.client_id.clone());
     c.identity_pool_ids = vec![ids.normal.clone(), ids.misconfigured.clone()];
     c.explain_to_caller = true;
-    c.demo_apis = true;
+}
+
+/// What the console's `config.json` lists as the sample APIs to call (its `demo`).
+fn sample_apis() -> Value {
+    json!({
+        "rest": rest_api::ENDPOINTS,
+        "graphql_endpoint": graphql::GRAPHQL_PATH,
+        "graphql_api_id": graphql::DEMO_API_ID,
+    })
 }
 
 /// Where the demo provider may send a browser back, spelled exactly: the console's callback, and
