@@ -15,11 +15,12 @@
 //! which role (and identity pool identity), which policies were evaluated, and, for a denied
 //! field, every statement with why it did or did not match.
 
-use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::audit::{Principal, RequestContext};
 use crate::clock::rfc3339;
-use crate::iam::{role_name_of, Call, SessionClaims};
+use crate::iam::{role_name_of, SessionClaims};
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
 use crate::model::AuditQuery;
+use crate::operation::{Call, Filing, Operation};
 use crate::policy::{self, Decision, Effect, Policy, PolicyRef, PolicyScope, Request};
 use crate::trail::{Denial, DenialCode, Outcome, Step, Trail};
 use crate::Engine;
@@ -151,6 +152,16 @@ fn refusal(operation: Result<&GraphqlOperation, &GraphqlRejection>) -> String {
     }
 }
 
+impl crate::operation::Refusal for GraphqlDenied {
+    fn denial(&self) -> Denial {
+        self.denial.clone()
+    }
+    fn withheld(_: &str) -> Self {
+        let detail = "the audit record could not be written, so the request is refused; retry".to_string();
+        Run::default().deny(503, "ServiceUnavailableException", "audit", detail.clone(), detail)
+    }
+}
+
 /// What one request's decision collects for its record.
 #[derive(Default)]
 struct Run {
@@ -212,31 +223,11 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<GraphqlAllowed, GraphqlDenied> {
         let ctx = RequestContext { event_source: EVENT_SOURCE.into(), ..ctx.clone() };
-        let mut run = Run::default();
-        let result = self.graphql_decide(caller, operation, &ctx, &mut run).await;
-        let decision = if result.is_ok() { "allow" } else { "deny" };
-        metrics::counter!("tokenbridge_graphql_decisions_total", "decision" => decision).increment(1);
-
         let op = operation.ok();
         let field_names: Vec<String> =
             op.map(|o| o.fields.iter().map(|(t, f)| format!("{t}.{f}")).collect()).unwrap_or_default();
-        let resources: Vec<Value> = op
-            .map(|o| {
-                o.fields
-                    .iter()
-                    .map(|(t, f)| {
-                        json!({
-                            "accountId": self.config.aws.account_id,
-                            "type": "AWS::AppSync::GraphQLApi",
-                            "ARN": self.graphql_field_arn(&o.api_id, t, f),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut request_parameters = json!({
             "apiId": op.map(|o| o.api_id.as_str()),
-            "authorizationType": run.authorization_type.map(AuthorizationType::as_str),
             "operation": op.map(|o| o.kind.as_str()),
             "operationName": op.and_then(|o| o.name.as_deref()),
             "fields": field_names,
@@ -244,50 +235,40 @@ impl Engine {
         if let GraphqlCaller::UserPoolToken(t) = caller {
             request_parameters["authorization"] = json!(token_label(t));
         }
-        let trail = match &result {
-            Ok(_) => std::mem::take(&mut run.trail),
-            Err(d) => d.denial.trail.clone(),
+        let read_only = op.is_some_and(|o| o.kind == OperationKind::Query);
+        let record = Operation::new(EVENT_NAME, &ctx, request_parameters).read_only(read_only).filed(Filing::Data);
+        let decide = async |call: &mut Call| {
+            let mut run = Run::default();
+            let result = self.graphql_decide(caller, operation, &ctx, &mut run).await;
+            let decision = if result.is_ok() { "allow" } else { "deny" };
+            metrics::counter!("tokenbridge_graphql_decisions_total", "decision" => decision).increment(1);
+            call.trail = std::mem::take(&mut run.trail);
+            call.principal = run.principal.take();
+            call.user_identity = run.user_identity.take();
+            call.params
+                .insert("authorizationType".into(), json!(run.authorization_type.map(AuthorizationType::as_str)));
+            if !run.evaluations.is_empty() {
+                call.event_data.insert("policyEvaluations".into(), Value::Array(std::mem::take(&mut run.evaluations)));
+            }
+            call.resources = op
+                .map(|o| {
+                    o.fields
+                        .iter()
+                        .map(|(t, f)| {
+                            json!({
+                                "accountId": self.config.aws.account_id,
+                                "type": "AWS::AppSync::GraphQLApi",
+                                "ARN": self.graphql_field_arn(&o.api_id, t, f),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            result
         };
-        let (user_identity, evaluations) = (run.user_identity.take(), std::mem::take(&mut run.evaluations));
-        let audited = self
-            .audit_with(
-                AuditEntry {
-                    event_name: EVENT_NAME,
-                    ctx: &ctx,
-                    principal: run.principal.take(),
-                    request_parameters,
-                    response_elements: Value::Null,
-                    trail: &trail,
-                    denial: result.as_ref().err().map(|d| &d.denial),
-                    read_only: op.is_some_and(|o| o.kind == OperationKind::Query),
-                },
-                |r| {
-                    r["eventType"] = json!("AwsApiCall");
-                    r["managementEvent"] = json!(false);
-                    r["eventCategory"] = json!("Data");
-                    if !resources.is_empty() {
-                        r["resources"] = Value::Array(resources);
-                    }
-                    if let Some(u) = user_identity {
-                        r["userIdentity"] = u;
-                    }
-                    if !evaluations.is_empty() {
-                        r["additionalEventData"]["policyEvaluations"] = Value::Array(evaluations);
-                    }
-                },
-            )
-            .await;
-        match result {
-            Ok(_) if !audited => {
-                let detail = "the audit record could not be written, so the request is refused; retry".to_string();
-                Err(run.deny(503, "ServiceUnavailableException", "audit", detail.clone(), detail))
-            }
-            Ok(mut allowed) => {
-                allowed.request_id = ctx.request_id.clone();
-                Ok(allowed)
-            }
-            Err(d) => Err(d),
-        }
+        let mut allowed = self.run(record, decide, |_| Value::Null).await?;
+        allowed.request_id = ctx.request_id.clone();
+        Ok(allowed)
     }
 
     async fn graphql_decide(

@@ -4,7 +4,7 @@
 //! record per call (success or denial) and returns either its result or a [`Denial`] naming the
 //! failed check. Adapters only parse and render.
 
-use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::audit::{Principal, RequestContext};
 use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::{canonical_grant, Config, LinkTarget};
@@ -12,6 +12,7 @@ use crate::directory::{Directory, NewUser};
 use crate::issuer::{self, Grant, KeyRing};
 use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, token_label, UnverifiedJwt};
 use crate::model::*;
+use crate::operation::{Call, Operation};
 use crate::secrets::{matches_sha256, random_secret, uuid_v4, MasterKey};
 use crate::store::Store;
 use crate::trail::{Denial, DenialCode, Trail};
@@ -268,43 +269,8 @@ impl Engine {
         Ok(client)
     }
 
-    /// Writes the audit record; `false` when it could not be written (already logged).
-    pub(crate) async fn audit(&self, entry: AuditEntry<'_>) -> bool {
-        self.audit_with(entry, |_| {}).await
-    }
-
-    /// Writes the audit record after `complete` has added what only the caller knows
-    /// (CloudTrail's `resources`, a web identity's `userIdentity`).
-    pub(crate) async fn audit_with(&self, entry: AuditEntry<'_>, complete: impl FnOnce(&mut Value)) -> bool {
-        let mut record = entry.into_record(self.now());
-        record.record["awsRegion"] = json!(self.config.aws.region);
-        record.record["recipientAccountId"] = json!(self.config.aws.account_id);
-        complete(&mut record.record);
-        crate::audit::bound_record(&mut record);
-        match self.store.append_audit(&record).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, request_id = %record.request_id, "audit record could not be written");
-                false
-            }
-        }
-    }
-
-    /// Tokens whose issuance has no audit record are never handed out.
-    fn withhold_unaudited(result: Result<TokenSet, Denial>, audited: bool) -> Result<TokenSet, Denial> {
-        match result {
-            Ok(_) if !audited => Err(Denial::new(
-                DenialCode::TemporarilyUnavailable,
-                "the audit record could not be written, so the tokens are withheld; retry",
-            )),
-            other => other,
-        }
-    }
-
     /// RFC 8693 token exchange, and the seed's `POST /auth/exchange`.
     pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Denial> {
-        let mut trail = Trail::new();
-        let mut principal = None;
         let params = json!({
             "clientId": req.client.client_id,
             "provider": req.provider,
@@ -313,29 +279,18 @@ impl Engine {
             "audience": req.audience,
             "scope": req.scope,
         });
-        let result = self.exchange_inner(&req, &mut trail, &mut principal).await;
+        let op = Operation::new("TokenExchange", ctx, params);
+        let result = self
+            .run(
+                op,
+                async |call| self.exchange_inner(&req, &mut call.trail, &mut call.principal).await,
+                |t| json!({ "accessToken": token_label(&t.access_token), "idToken": token_label(&t.id_token), "expiresIn": t.expires_in }),
+            )
+            .await;
         let outcome = if result.is_ok() { "issued" } else { "denied" };
         metrics::counter!("tokenbridge_exchanges_total", "outcome" => outcome, "door" => ctx.event_source.clone())
             .increment(1);
-        let response = match &result {
-            Ok(t) => {
-                json!({ "accessToken": token_label(&t.access_token), "idToken": token_label(&t.id_token), "expiresIn": t.expires_in })
-            }
-            Err(_) => Value::Null,
-        };
-        let audited = self
-            .audit(AuditEntry {
-                event_name: "TokenExchange",
-                ctx,
-                principal,
-                request_parameters: params,
-                response_elements: response,
-                trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-                denial: result.as_ref().err(),
-                read_only: false,
-            })
-            .await;
-        Self::withhold_unaudited(result, audited)
+        result
     }
 
     async fn exchange_inner(
@@ -760,24 +715,13 @@ impl Engine {
         refresh_token: &str,
         ctx: &RequestContext,
     ) -> Result<TokenSet, Denial> {
-        let mut trail = Trail::new();
-        let mut principal = None;
-        let result = self.refresh_inner(creds, refresh_token, &mut trail, &mut principal).await;
-        let audited = self.audit(AuditEntry {
-            event_name: "RefreshToken",
-            ctx,
-            principal,
-            request_parameters: json!({ "clientId": creds.client_id, "refreshToken": token_label(refresh_token) }),
-            response_elements: match &result {
-                Ok(t) => json!({ "accessToken": token_label(&t.access_token), "refreshToken": t.refresh_token.as_deref().map(token_label) }),
-                Err(_) => Value::Null,
-            },
-            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-            denial: result.as_ref().err(),
-            read_only: false,
-        })
-        .await;
-        Self::withhold_unaudited(result, audited)
+        let params = json!({ "clientId": creds.client_id, "refreshToken": token_label(refresh_token) });
+        self.run(
+            Operation::new("RefreshToken", ctx, params),
+            async |call| self.refresh_inner(creds, refresh_token, &mut call.trail, &mut call.principal).await,
+            |t| json!({ "accessToken": token_label(&t.access_token), "refreshToken": t.refresh_token.as_deref().map(token_label) }),
+        )
+        .await
     }
 
     async fn refresh_inner(
@@ -932,20 +876,13 @@ impl Engine {
     /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.
     /// Unknown tokens are not an error (the RFC says answer 200).
     pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Denial> {
-        let mut trail = Trail::new();
-        let result = self.revoke_inner(creds, token, &mut trail).await;
-        self.audit(AuditEntry {
-            event_name: "RevokeToken",
-            ctx,
-            principal: None,
-            request_parameters: json!({ "clientId": creds.client_id, "token": token_label(token) }),
-            response_elements: json!({}),
-            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-            denial: result.as_ref().err(),
-            read_only: false,
-        })
-        .await;
-        result
+        let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
+        self.run(
+            Operation::new("RevokeToken", ctx, params),
+            async |call| self.revoke_inner(creds, token, &mut call.trail).await,
+            |_| json!({}),
+        )
+        .await
     }
 
     async fn revoke_inner(&self, creds: &ClientCredentials, token: &str, trail: &mut Trail) -> Result<(), Denial> {
@@ -988,9 +925,11 @@ impl Engine {
         token: &str,
         ctx: &RequestContext,
     ) -> Result<Value, Denial> {
-        let mut trail = Trail::new();
-        let result: Result<Value, Denial> = async {
-            self.authenticate_client(creds, false, &mut trail).await?;
+        let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
+        let op = Operation::new("IntrospectToken", ctx, params).read_only(true);
+        let decide = async |call: &mut Call| -> Result<Value, Denial> {
+            let trail = &mut call.trail;
+            self.authenticate_client(creds, false, trail).await?;
             let now = self.now();
             if looks_like_jwt(token) {
                 match issuer::verify_own(&self.keys, &self.issuer, token, None, now).await {
@@ -1001,7 +940,8 @@ impl Engine {
                                 return Ok(json!({ "active": false }));
                             }
                         }
-                        let user = self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::storage)?;
+                        let user =
+                            self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::storage)?;
                         if !user.is_some_and(|u| u.enabled) {
                             trail.fail("user enabled", "the token's user is disabled or deleted");
                             return Ok(json!({ "active": false }));
@@ -1031,7 +971,9 @@ impl Engine {
                 match r.filter(|r| r.status == RefreshStatus::Active && r.expires_at > now) {
                     Some(r) => {
                         trail.pass("token", "active refresh token");
-                        Ok(json!({ "active": true, "token_type": "refresh_token", "client_id": r.client_id, "sub": r.user_id, "scope": r.scope, "exp": r.expires_at, "iat": r.issued_at, "iss": self.issuer }))
+                        Ok(
+                            json!({ "active": true, "token_type": "refresh_token", "client_id": r.client_id, "sub": r.user_id, "scope": r.scope, "exp": r.expires_at, "iat": r.issued_at, "iss": self.issuer }),
+                        )
                     }
                     None => {
                         trail.fail("token", "not an active token of this issuer");
@@ -1039,20 +981,8 @@ impl Engine {
                     }
                 }
             }
-        }
-        .await;
-        self.audit(AuditEntry {
-            event_name: "IntrospectToken",
-            ctx,
-            principal: None,
-            request_parameters: json!({ "clientId": creds.client_id, "token": token_label(token) }),
-            response_elements: json!({ "active": result.as_ref().ok().and_then(|v| v.get("active").cloned()) }),
-            trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-            denial: result.as_ref().err(),
-            read_only: true,
-        })
-        .await;
-        result
+        };
+        self.run(op, decide, |v| json!({ "active": v.get("active").cloned() })).await
     }
 
     /// Verifies one of our access tokens presented as a bearer token (signature, expiry,
@@ -1072,16 +1002,24 @@ impl Engine {
 
     /// OIDC UserInfo for one of our access tokens.
     pub async fn userinfo(&self, bearer: &str, ctx: &RequestContext) -> Result<Value, Denial> {
-        let mut trail = Trail::new();
-        let mut principal = None;
-        let result: Result<Value, Denial> = async {
-            let t = self.verify_access_token(bearer, &mut trail).await?;
+        // Successful UserInfo reads are frequent and carry no decision; only denials are recorded.
+        let params = json!({ "accessToken": token_label(bearer) });
+        let op = Operation::new("GetUserInfo", ctx, params).read_only(true).record_answers(false);
+        let decide = async |call: &mut Call| -> Result<Value, Denial> {
+            let trail = &mut call.trail;
+            let t = self.verify_access_token(bearer, trail).await?;
             let sub = t.str("sub").unwrap_or_default();
             let user = self.store.get_user(sub).await.map_err(Denial::storage)?;
             let Some(user) = user.filter(|u| u.enabled) else {
-                return Err(deny(&mut trail, DenialCode::InvalidToken, "user enabled", "the token's user is disabled or deleted"));
+                return Err(deny(
+                    trail,
+                    DenialCode::InvalidToken,
+                    "user enabled",
+                    "the token's user is disabled or deleted",
+                ));
             };
-            principal = Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
+            call.principal =
+                Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
             let mut out = json!({ "sub": user.id, "username": user.username, "preferred_username": user.username, "email_verified": user.email_verified });
             let m = out.as_object_mut().expect("object");
             if let Some(e) = &user.email {
@@ -1091,39 +1029,8 @@ impl Engine {
                 m.insert("cognito:groups".into(), json!(user.groups));
             }
             Ok(out)
-        }
-        .await;
-        if let Err(d) = &result {
-            // Successful UserInfo reads are frequent and carry no decision; only denials are recorded.
-            self.audit(AuditEntry {
-                event_name: "GetUserInfo",
-                ctx,
-                principal,
-                request_parameters: json!({ "accessToken": token_label(bearer) }),
-                response_elements: Value::Null,
-                trail: &d.trail,
-                denial: Some(d),
-                read_only: true,
-            })
-            .await;
-        }
-        result
-    }
-
-    /// Records a denial decided outside the engine's operations (malformed requests, rate limits),
-    /// so that every error response's request id finds a record.
-    pub async fn record_denial(&self, event_name: &str, ctx: &RequestContext, denial: &Denial) {
-        self.audit(AuditEntry {
-            event_name,
-            ctx,
-            principal: None,
-            request_parameters: json!({}),
-            response_elements: Value::Null,
-            trail: &denial.trail,
-            denial: Some(denial),
-            read_only: false,
-        })
-        .await;
+        };
+        self.run(op, decide, |_| Value::Null).await
     }
 
     /// The admin bearer token: configured, or generated once and stored hashed. Returns the

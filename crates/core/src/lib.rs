@@ -17,6 +17,7 @@ pub mod identity;
 pub mod issuer;
 pub mod jose;
 pub mod model;
+mod operation;
 pub mod password;
 pub mod policy;
 pub mod secrets;

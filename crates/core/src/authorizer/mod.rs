@@ -8,10 +8,11 @@
 pub mod cache;
 pub mod rules;
 
-use crate::audit::{AuditEntry, AuditReader, Principal, RequestContext};
+use crate::audit::{AuditReader, Principal, RequestContext};
 use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
+use crate::operation::{Call, Operation};
 use crate::trail::{Denial, DenialCode, Trail};
 use crate::upstream::SubjectTokenType;
 use cache::{SessionCache, TokenCache};
@@ -120,41 +121,33 @@ fn list(items: &[String]) -> String {
 impl Engine {
     /// Decides one request. Denials are always audited; allows when `audit_allows` is set.
     pub async fn authorize(&self, req: &AccessRequest<'_>, ctx: &RequestContext) -> Result<Allowed, Denial> {
-        let mut trail = Trail::new();
-        let mut seen: Option<Arc<Identity>> = None;
-        let mut route_name = None;
-        let result = self.authorize_inner(req, ctx, &mut trail, &mut seen, &mut route_name).await;
-        let decision = if result.is_ok() { "allow" } else { "deny" };
-        let cache = match &result {
-            Ok(a) if a.cached => "hit",
-            _ => "miss",
-        };
-        metrics::counter!("tokenbridge_authz_decisions_total", "decision" => decision, "cache" => cache).increment(1);
-        if result.is_err() || self.authorizer.audit_allows {
-            let principal = seen.as_ref().map(|i| Principal {
+        let params = json!({
+            "httpMethod": req.method,
+            "path": req.path.split(['?', '#']).next().unwrap_or("").chars().take(512).collect::<String>(),
+            "host": req.host,
+            "token": req.token.map(token_label),
+        });
+        let op = Operation::new("Authorize", ctx, params).read_only(true).record_answers(self.authorizer.audit_allows);
+        let decide = async |call: &mut Call| {
+            let mut seen: Option<Arc<Identity>> = None;
+            let mut route_name = None;
+            let result = self.authorize_inner(req, ctx, &mut call.trail, &mut seen, &mut route_name).await;
+            call.principal = seen.as_ref().map(|i| Principal {
                 user_id: i.subject.clone(),
                 username: i.username.clone(),
                 identity_provider: i.token_kind.strip_prefix("upstream:").map(str::to_string),
             });
-            self.audit(AuditEntry {
-                event_name: "Authorize",
-                ctx,
-                principal,
-                request_parameters: json!({
-                    "httpMethod": req.method,
-                    "path": req.path.split(['?', '#']).next().unwrap_or("").chars().take(512).collect::<String>(),
-                    "host": req.host,
-                    "route": route_name,
-                    "token": req.token.map(token_label),
-                }),
-                response_elements: json!({ "decision": decision }),
-                trail: result.as_ref().map(|_| &trail).unwrap_or_else(|d| &d.trail),
-                denial: result.as_ref().err(),
-                read_only: true,
-            })
-            .await;
-        }
-        result
+            call.params.insert("route".into(), json!(route_name));
+            let decision = if result.is_ok() { "allow" } else { "deny" };
+            let cache = match &result {
+                Ok(a) if a.cached => "hit",
+                _ => "miss",
+            };
+            metrics::counter!("tokenbridge_authz_decisions_total", "decision" => decision, "cache" => cache)
+                .increment(1);
+            result
+        };
+        self.run(op, decide, |_| json!({ "decision": "allow" })).await
     }
 
     async fn authorize_inner(

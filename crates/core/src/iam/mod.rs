@@ -8,6 +8,7 @@ mod oidc;
 mod roles;
 mod sts;
 
+use crate::operation::{Filing, Operation};
 use crate::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
 use crate::trail::{Denial, DenialCode, Trail};
 use serde::{Deserialize, Serialize};
@@ -100,19 +101,26 @@ pub(crate) fn iam_name_of<'a>(arn: &'a str, resource_type: &str) -> Option<&'a s
     path_and_name.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-/// A query-protocol call's running state (as the user-pool door's).
-#[derive(Default)]
-pub(crate) struct Call {
-    pub trail: Trail,
-    pub principal: Option<crate::audit::Principal>,
-    /// CloudTrail `resources` of the event.
-    pub resources: Vec<serde_json::Value>,
-    /// A `userIdentity` that replaces the default one (web identities).
-    pub user_identity: Option<serde_json::Value>,
+pub(crate) use crate::operation::Call;
+
+/// A query-protocol call's refusals, in the AWS query protocol's words.
+pub(crate) trait QueryCall {
+    fn fail(
+        &mut self,
+        code: &'static str,
+        status: u16,
+        check: &str,
+        detail: impl Into<String>,
+        message: &str,
+    ) -> QueryError;
+    fn invalid(&mut self, code: &'static str, status: u16, check: &str, message: impl Into<String>) -> QueryError {
+        let m = message.into();
+        self.fail(code, status, check, m.clone(), &m)
+    }
 }
 
-impl Call {
-    pub fn fail(
+impl QueryCall for Call {
+    fn fail(
         &mut self,
         code: &'static str,
         status: u16,
@@ -124,9 +132,19 @@ impl Call {
         trail.fail(check, detail);
         QueryError { code, message: message.to_string(), status, trail }
     }
-    pub fn invalid(&mut self, code: &'static str, status: u16, check: &str, message: impl Into<String>) -> QueryError {
-        let m = message.into();
-        self.fail(code, status, check, m.clone(), &m)
+}
+
+impl crate::operation::Refusal for QueryError {
+    fn denial(&self) -> Denial {
+        self.clone().into_denial()
+    }
+    /// Identity pools answer InternalErrorException; IAM and STS ServiceUnavailable.
+    fn withheld(event_source: &str) -> Self {
+        if event_source == crate::identity::EVENT_SOURCE {
+            QueryError::new("InternalErrorException", 500, "the audit record could not be written")
+        } else {
+            QueryError::new("ServiceUnavailable", 503, "the audit record could not be written")
+        }
     }
 }
 
@@ -282,19 +300,23 @@ impl crate::Engine {
         caller: Option<&CallerIdentity>,
         ctx: &crate::audit::RequestContext,
     ) -> Result<serde_json::Value, QueryError> {
-        let mut call = Call::default();
-        let result = match (service, caller) {
-            (QueryService::Iam, Some(CallerIdentity::Admin { .. })) => {
-                self.iam_dispatch(action, params, &mut call).await
+        let decide = async |call: &mut Call| {
+            if action == "AssumeRoleWithWebIdentity" {
+                call.event_data.insert("identityProviderConnectionVerificationMethod".into(), "IAMTrustStore".into());
             }
-            (QueryService::Iam, _) => Err(call.fail(
-                "AccessDenied",
-                403,
-                "signature",
-                format!("{action} needs a signature by admin credentials"),
-                &format!("User is not authorized to perform: iam:{action}"),
-            )),
-            (QueryService::Sts, caller) => self.sts_dispatch(action, params, caller, &mut call).await,
+            match (service, caller) {
+                (QueryService::Iam, Some(CallerIdentity::Admin { .. })) => {
+                    self.iam_dispatch(action, params, call).await
+                }
+                (QueryService::Iam, _) => Err(call.fail(
+                    "AccessDenied",
+                    403,
+                    "signature",
+                    format!("{action} needs a signature by admin credentials"),
+                    &format!("User is not authorized to perform: iam:{action}"),
+                )),
+                (QueryService::Sts, caller) => self.sts_dispatch(action, params, caller, call).await,
+            }
         };
         let request_parameters: serde_json::Map<String, serde_json::Value> = params
             .iter()
@@ -319,48 +341,11 @@ impl crate::Engine {
                 | "GetCallerIdentity"
                 | "AssumeRoleWithWebIdentity"
         );
-        let (response, denial) = match &result {
-            Ok(v) => (sts::audit_response(action, v), None),
-            Err(e) => (serde_json::Value::Null, Some(e.clone().into_denial())),
-        };
-        let trail = match &denial {
-            Some(d) => d.trail.clone(),
-            None => std::mem::take(&mut call.trail),
-        };
-        let (resources, user_identity) = (std::mem::take(&mut call.resources), call.user_identity.take());
-        let audited = self
-            .audit_with(
-                crate::audit::AuditEntry {
-                    event_name: action,
-                    ctx: &crate::audit::RequestContext { event_source: service.event_source().into(), ..ctx.clone() },
-                    principal: call.principal.take(),
-                    request_parameters: serde_json::Value::Object(request_parameters),
-                    response_elements: response,
-                    trail: &trail,
-                    denial: denial.as_ref(),
-                    read_only,
-                },
-                |r| {
-                    r["managementEvent"] = serde_json::json!(true);
-                    if !resources.is_empty() {
-                        r["resources"] = serde_json::Value::Array(resources);
-                    }
-                    if let Some(u) = user_identity {
-                        r["userIdentity"] = u;
-                    }
-                    if action == "AssumeRoleWithWebIdentity" {
-                        r["additionalEventData"]["identityProviderConnectionVerificationMethod"] =
-                            serde_json::json!("IAMTrustStore");
-                    }
-                },
-            )
-            .await;
-        match result {
-            Ok(_) if !audited => {
-                Err(QueryError::new("ServiceUnavailable", 503, "the audit record could not be written"))
-            }
-            other => other,
-        }
+        let op = Operation::new(action, ctx, serde_json::Value::Object(request_parameters))
+            .read_only(read_only)
+            .source(service.event_source())
+            .filed(Filing::Management);
+        self.run(op, decide, |v| sts::audit_response(action, v)).await
     }
 }
 

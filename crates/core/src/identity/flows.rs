@@ -6,6 +6,7 @@ use super::logins::Login;
 use super::*;
 use crate::clock::rfc3339;
 use crate::iam::{WebIdentity, COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER, STS_EVENT_SOURCE};
+use crate::operation::Outcome;
 use crate::trail::{Denial, DenialCode};
 
 #[derive(Debug, Deserialize)]
@@ -262,34 +263,31 @@ impl StsRecord<'_> {
                 }),
             ),
         };
-        let user_identity = json!({
-            "type": "WebIdentityUser",
-            "principalId": principal_id,
-            "userName": self.identity_id,
-            "identityProvider": COGNITO_IDENTITY_PROVIDER,
-        });
-        let resource = json!({ "accountId": account, "type": "AWS::IAM::Role", "ARN": self.role_arn });
-        e.audit_with(
-            AuditEntry {
-                event_name: "AssumeRoleWithWebIdentity",
-                ctx: &RequestContext { event_source: STS_EVENT_SOURCE.into(), ..self.ctx.clone() },
-                principal: Some(Principal {
-                    user_id: principal_id.clone(),
-                    username: self.identity_id.to_string(),
-                    identity_provider: Some(COGNITO_IDENTITY_PROVIDER.into()),
-                }),
-                request_parameters: json!({ "roleArn": self.role_arn, "roleSessionName": SESSION_NAME }),
-                response_elements: response,
-                trail,
-                denial: denial.as_ref(),
-                read_only: true,
-            },
-            |r| {
-                r["managementEvent"] = json!(true);
-                r["resources"] = json!([resource]);
-                r["userIdentity"] = user_identity;
-            },
-        )
-        .await
+        let record = Call {
+            trail: trail.clone(),
+            principal: Some(Principal {
+                user_id: principal_id.clone(),
+                username: self.identity_id.to_string(),
+                identity_provider: Some(COGNITO_IDENTITY_PROVIDER.into()),
+            }),
+            resources: vec![json!({ "accountId": account, "type": "AWS::IAM::Role", "ARN": self.role_arn })],
+            user_identity: Some(json!({
+                "type": "WebIdentityUser",
+                "principalId": principal_id,
+                "userName": self.identity_id,
+                "identityProvider": COGNITO_IDENTITY_PROVIDER,
+            })),
+            ..Call::default()
+        };
+        let params = json!({ "roleArn": self.role_arn, "roleSessionName": SESSION_NAME });
+        let op = Operation::new("AssumeRoleWithWebIdentity", self.ctx, params)
+            .read_only(true)
+            .source(STS_EVENT_SOURCE)
+            .filed(Filing::Management);
+        let outcome = match &denial {
+            Some(d) => Outcome::Refused(d),
+            None => Outcome::Answered(response),
+        };
+        e.record(op, record, outcome).await
     }
 }

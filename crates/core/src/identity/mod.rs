@@ -21,9 +21,10 @@ mod flows;
 mod logins;
 mod pools;
 
-use crate::audit::{AuditEntry, Principal, RequestContext};
-use crate::iam::{Call, QueryError};
+use crate::audit::{Principal, RequestContext};
+use crate::iam::{Call, QueryCall, QueryError};
 use crate::model::Document;
+use crate::operation::{Filing, Operation};
 use crate::store::{Change, StoreError};
 use crate::Engine;
 use serde::de::DeserializeOwned;
@@ -355,76 +356,44 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<Value, QueryError> {
         let ctx = RequestContext { event_source: EVENT_SOURCE.into(), ..ctx.clone() };
-        let mut call = Call::default();
-        let result = if !ACTIONS.contains(&action) {
-            Err(call.fail(
-                "UnknownOperationException",
-                400,
-                "action",
-                format!("action {action:?} is not implemented"),
-                "Unknown operation",
-            ))
-        } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
-            Err(call.fail(
-                "MissingAuthenticationTokenException",
-                400,
-                "signature",
-                format!("{action} needs a SigV4 signature with admin credentials"),
-                "Missing Authentication Token",
-            ))
-        } else if !body.is_object() {
-            Err(call.invalid(
-                "SerializationException",
-                400,
-                "request",
-                "Start of structure or map found where not expected.",
-            ))
-        } else {
-            self.identity_dispatch(action, body, &mut call, &ctx).await
-        };
-        // Storage trouble is AWS's InternalErrorException.
-        let result = result.map_err(|e| match e.status {
-            500.. => QueryError { code: "InternalErrorException", status: 500, ..e },
-            _ => e,
-        });
         let read_only = action.starts_with("Describe")
             || action.starts_with("List")
             || matches!(action, "GetIdentityPoolRoles" | "GetCredentialsForIdentity" | "GetOpenIdToken");
-        let (response, denial) = match &result {
-            Ok(v) => (audit_response(action, v), None),
-            Err(e) => (Value::Null, Some(e.clone().into_denial())),
+        let op = Operation::new(action, &ctx, redact(body)).read_only(read_only).filed(Filing::Management);
+        let decide = async |call: &mut Call| {
+            let result = if !ACTIONS.contains(&action) {
+                Err(call.fail(
+                    "UnknownOperationException",
+                    400,
+                    "action",
+                    format!("action {action:?} is not implemented"),
+                    "Unknown operation",
+                ))
+            } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
+                Err(call.fail(
+                    "MissingAuthenticationTokenException",
+                    400,
+                    "signature",
+                    format!("{action} needs a SigV4 signature with admin credentials"),
+                    "Missing Authentication Token",
+                ))
+            } else if !body.is_object() {
+                Err(call.invalid(
+                    "SerializationException",
+                    400,
+                    "request",
+                    "Start of structure or map found where not expected.",
+                ))
+            } else {
+                self.identity_dispatch(action, body, call, &ctx).await
+            };
+            // Storage trouble is AWS's InternalErrorException.
+            result.map_err(|e| match e.status {
+                500.. => QueryError { code: "InternalErrorException", status: 500, ..e },
+                _ => e,
+            })
         };
-        let trail = match &denial {
-            Some(d) => d.trail.clone(),
-            None => std::mem::take(&mut call.trail),
-        };
-        let resources = std::mem::take(&mut call.resources);
-        let audited = self
-            .audit_with(
-                AuditEntry {
-                    event_name: action,
-                    ctx: &ctx,
-                    principal: call.principal.take(),
-                    request_parameters: redact(body),
-                    response_elements: response,
-                    trail: &trail,
-                    denial: denial.as_ref(),
-                    read_only,
-                },
-                |r| {
-                    r["managementEvent"] = json!(true);
-                    if !resources.is_empty() {
-                        r["resources"] = Value::Array(resources);
-                    }
-                },
-            )
-            .await;
-        match result {
-            Ok(_) if !audited => {
-                Err(QueryError::new("InternalErrorException", 500, "the audit record could not be written"))
-            }
-            other => other,
-        }
+        self.run(op, decide, |v| audit_response(action, v)).await
     }
 
     async fn identity_dispatch(

@@ -16,8 +16,9 @@ mod stand_in;
 pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
 mod users;
 
-use crate::audit::{AuditEntry, Principal, RequestContext};
+use crate::audit::RequestContext;
 use crate::model::{Document, User};
+use crate::operation::Operation;
 use crate::secrets::{random_bytes, MasterKey};
 use crate::store::{Change, StoreError};
 use crate::trail::{Denial, DenialCode, Trail};
@@ -172,34 +173,33 @@ impl From<Denial> for CognitoError {
     }
 }
 
-/// One call's running state: the checks so far and who it is about.
-#[derive(Default)]
-pub(crate) struct Call {
-    pub trail: Trail,
-    pub principal: Option<Principal>,
+pub(crate) use crate::operation::Call;
+
+/// A user-pool call's refusals, in Cognito's words.
+pub(crate) trait CognitoCall {
+    /// Fails the call: `check`/`detail` go to the audit trail, `message` to the client.
+    fn fail(&mut self, exception: &'static str, check: &str, detail: impl Into<String>, message: &str) -> CognitoError;
+    /// Fails with a message that is also the detail (input errors: nothing to hide).
+    fn invalid(&mut self, exception: &'static str, check: &str, message: impl Into<String>) -> CognitoError {
+        let m = message.into();
+        self.fail(exception, check, m.clone(), &m)
+    }
 }
 
-impl Call {
-    /// Fails the call: `check`/`detail` go to the audit trail, `message` to the client.
-    pub fn fail(
-        &mut self,
-        exception: &'static str,
-        check: &str,
-        detail: impl Into<String>,
-        message: &str,
-    ) -> CognitoError {
+impl CognitoCall for Call {
+    fn fail(&mut self, exception: &'static str, check: &str, detail: impl Into<String>, message: &str) -> CognitoError {
         let mut trail = std::mem::take(&mut self.trail);
         trail.fail(check, detail);
         CognitoError { exception, message: message.to_string(), trail }
     }
-    /// Fails with a message that is also the detail (input errors: nothing to hide).
-    pub fn invalid(&mut self, exception: &'static str, check: &str, message: impl Into<String>) -> CognitoError {
-        let m = message.into();
-        self.fail(exception, check, m.clone(), &m)
+}
+
+impl crate::operation::Refusal for CognitoError {
+    fn denial(&self) -> Denial {
+        self.clone().into_denial()
     }
-    pub fn about(&mut self, user: &User) {
-        self.principal =
-            Some(Principal { user_id: user.id.clone(), username: user.username.clone(), identity_provider: None });
+    fn withheld(_: &str) -> Self {
+        CognitoError::new("InternalErrorException", "the audit record could not be written")
     }
 }
 
@@ -656,63 +656,28 @@ impl Engine {
         signed: bool,
         ctx: &RequestContext,
     ) -> Result<Value, CognitoError> {
-        let mut call = Call::default();
-        let result = if !ACTIONS.contains(&action) {
-            Err(call.fail(
-                "UnknownOperationException",
-                "action",
-                format!("action {action:?} is not implemented"),
-                "Unknown operation",
-            ))
-        } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
-            Err(call.fail(
-                "MissingAuthenticationTokenException",
-                "signature",
-                format!("{action} needs a SigV4 signature with admin credentials"),
-                "Missing Authentication Token",
-            ))
-        } else {
-            self.dispatch(action, body, &mut call).await
-        };
         let read_only = ["Describe", "List", "Get", "AdminGet", "AdminList"].iter().any(|p| action.starts_with(p));
-        let result = match result {
-            Ok(v) => {
-                let trail = std::mem::take(&mut call.trail);
-                let audited = self
-                    .audit(AuditEntry {
-                        event_name: action,
-                        ctx,
-                        principal: call.principal.take(),
-                        request_parameters: redact(body),
-                        response_elements: audit_response(&v),
-                        trail: &trail,
-                        denial: None,
-                        read_only,
-                    })
-                    .await;
-                if audited {
-                    Ok(v)
-                } else {
-                    Err(CognitoError::new("InternalErrorException", "the audit record could not be written"))
-                }
-            }
-            Err(e) => {
-                let denial = e.clone().into_denial();
-                self.audit(AuditEntry {
-                    event_name: action,
-                    ctx,
-                    principal: call.principal.take(),
-                    request_parameters: redact(body),
-                    response_elements: Value::Null,
-                    trail: &denial.trail,
-                    denial: Some(&denial),
-                    read_only,
-                })
-                .await;
-                Err(e)
+        let op = Operation::new(action, ctx, redact(body)).read_only(read_only);
+        let decide = async |call: &mut Call| {
+            if !ACTIONS.contains(&action) {
+                Err(call.fail(
+                    "UnknownOperationException",
+                    "action",
+                    format!("action {action:?} is not implemented"),
+                    "Unknown operation",
+                ))
+            } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
+                Err(call.fail(
+                    "MissingAuthenticationTokenException",
+                    "signature",
+                    format!("{action} needs a SigV4 signature with admin credentials"),
+                    "Missing Authentication Token",
+                ))
+            } else {
+                self.dispatch(action, body, call).await
             }
         };
-        result
+        self.run(op, decide, audit_response).await
     }
 
     async fn dispatch(&self, action: &str, body: &Value, call: &mut Call) -> Result<Value, CognitoError> {
