@@ -1,8 +1,9 @@
 //! Storage backends for tokenbridge: implementations of [`tokenbridge_core::Store`].
 //!
-//! [`open`] picks the backend from a URL or path; [`conformance`] is the suite every backend
-//! must pass.
+//! [`open`] picks the backend from a URL or path; `conformance` (feature `conformance`, enabled
+//! only by tests) is the suite every backend must pass.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod files;
 mod group_commit;
