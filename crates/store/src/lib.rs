@@ -10,6 +10,7 @@ mod group_commit;
 mod postgres;
 mod records;
 mod sqlite;
+mod statements;
 
 pub use files::private_dir;
 pub use postgres::{PoolSettings, PostgresStore};
