@@ -36,6 +36,9 @@ impl RowLock {
     }
 }
 
+/// A statement with its parameters bound.
+type Statement<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
+
 /// The shared statements of backend `DB` (`Statements<Sqlite>`, `Statements<Postgres>`).
 pub(crate) struct Statements<DB>(PhantomData<DB>);
 
@@ -54,6 +57,29 @@ where
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
+    /// The record of the row `statement` returns, if any.
+    async fn optional<'c, T>(
+        executor: impl Executor<'c, Database = DB>,
+        statement: Statement<'_, DB>,
+        record: fn(&DB::Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        statement.fetch_optional(executor).await.map_err(backend)?.as_ref().map(record).transpose()
+    }
+
+    /// The records of the rows `statement` returns.
+    async fn all<'c, T>(
+        executor: impl Executor<'c, Database = DB>,
+        statement: Statement<'_, DB>,
+        record: fn(&DB::Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        statement.fetch_all(executor).await.map_err(backend)?.iter().map(record).collect()
+    }
+
+    /// Runs `statement`; how many rows it changed.
+    async fn changed<'c>(executor: impl Executor<'c, Database = DB>, statement: Statement<'_, DB>) -> StoreResult<u64> {
+        Ok(statement.execute(executor).await.map_err(backend)?.rows_affected())
+    }
+
     pub(crate) async fn ping<'c>(executor: impl Executor<'c, Database = DB>) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(executor).await.map_err(backend)?;
         Ok(())
@@ -133,14 +159,7 @@ where
         value: &str,
     ) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(value)
-            .fetch_optional(executor)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        Self::optional(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value), user_from_row).await
     }
 
     pub(crate) async fn get_user<'c>(
@@ -162,14 +181,7 @@ where
         email: &str,
     ) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1 ORDER BY username");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(normalize_email(email))
-            .fetch_all(executor)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(user_from_row)
-            .collect()
+        Self::all(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(normalize_email(email)), user_from_row).await
     }
 
     pub(crate) async fn list_users<'c>(
@@ -183,33 +195,18 @@ where
             "SELECT {USER_COLUMNS} FROM users WHERE CAST($1 AS TEXT) IS NULL OR username > $1 \
              ORDER BY username LIMIT $2"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(executor)
+        Self::all(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(i64::from(limit)), user_from_row)
             .await
-            .map_err(backend)?
-            .iter()
-            .map(user_from_row)
-            .collect()
     }
 
     pub(crate) async fn delete_user(mut tx: Transaction<'static, DB>, id: &str) -> StoreResult<bool> {
         // The foreign keys cascade too; the explicit deletes keep the contract independent of
         // the schema's ON DELETE clauses.
-        sqlx::query("DELETE FROM upstream_links WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(backend)?;
+        Self::changed(&mut *tx, sqlx::query("DELETE FROM upstream_links WHERE user_id = $1").bind(id)).await?;
+        Self::changed(&mut *tx, sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id)).await?;
+        let deleted = Self::changed(&mut *tx, sqlx::query("DELETE FROM users WHERE id = $1").bind(id)).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted > 0)
     }
 
     // --- upstream links ---
@@ -236,13 +233,12 @@ where
         provider: &str,
         subject: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM upstream_links WHERE provider = $1 AND subject = $2")
-            .bind(provider)
-            .bind(subject)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        let changed = Self::changed(
+            executor,
+            sqlx::query("DELETE FROM upstream_links WHERE provider = $1 AND subject = $2").bind(provider).bind(subject),
+        )
+        .await?;
+        Ok(changed > 0)
     }
 
     pub(crate) async fn find_link<'c>(
@@ -250,35 +246,33 @@ where
         provider: &str,
         subject: &str,
     ) -> StoreResult<Option<UpstreamLink>> {
-        sqlx::query(
-            "SELECT provider, subject, user_id, created_at FROM upstream_links \
-             WHERE provider = $1 AND subject = $2",
+        Self::optional(
+            executor,
+            sqlx::query(
+                "SELECT provider, subject, user_id, created_at FROM upstream_links \
+                 WHERE provider = $1 AND subject = $2",
+            )
+            .bind(provider)
+            .bind(subject),
+            link_from_row,
         )
-        .bind(provider)
-        .bind(subject)
-        .fetch_optional(executor)
         .await
-        .map_err(backend)?
-        .as_ref()
-        .map(link_from_row)
-        .transpose()
     }
 
     pub(crate) async fn links_for_user<'c>(
         executor: impl Executor<'c, Database = DB>,
         user_id: &str,
     ) -> StoreResult<Vec<UpstreamLink>> {
-        sqlx::query(
-            "SELECT provider, subject, user_id, created_at FROM upstream_links \
-             WHERE user_id = $1 ORDER BY provider, subject",
+        Self::all(
+            executor,
+            sqlx::query(
+                "SELECT provider, subject, user_id, created_at FROM upstream_links \
+                 WHERE user_id = $1 ORDER BY provider, subject",
+            )
+            .bind(user_id),
+            link_from_row,
         )
-        .bind(user_id)
-        .fetch_all(executor)
         .await
-        .map_err(backend)?
-        .iter()
-        .map(link_from_row)
-        .collect()
     }
 
     // --- clients ---
@@ -314,12 +308,9 @@ where
         executor: impl Executor<'c, Database = DB>,
         client_id: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        let changed =
+            Self::changed(executor, sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id)).await?;
+        Ok(changed > 0)
     }
 
     pub(crate) async fn get_client<'c>(
@@ -327,25 +318,12 @@ where
         client_id: &str,
     ) -> StoreResult<Option<Client>> {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE client_id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(client_id)
-            .fetch_optional(executor)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(client_from_row)
-            .transpose()
+        Self::optional(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(client_id), client_from_row).await
     }
 
     pub(crate) async fn list_clients<'c>(executor: impl Executor<'c, Database = DB>) -> StoreResult<Vec<Client>> {
         let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY client_id");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(executor)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(client_from_row)
-            .collect()
+        Self::all(executor, sqlx::query(sqlx::AssertSqlSafe(sql)), client_from_row).await
     }
 
     // --- signing keys ---
@@ -376,13 +354,7 @@ where
         executor: impl Executor<'c, Database = DB>,
     ) -> StoreResult<Vec<SigningKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(executor)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(key_from_row)
-            .collect()
+        Self::all(executor, sqlx::query(sqlx::AssertSqlSafe(sql)), key_from_row).await
     }
 
     pub(crate) async fn replace_signing_key_private<'c>(
@@ -391,14 +363,15 @@ where
         expected: &[u8],
         new: &[u8],
     ) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
-            .bind(new)
-            .bind(kid)
-            .bind(expected)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let changed = Self::changed(
+            executor,
+            sqlx::query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
+                .bind(new)
+                .bind(kid)
+                .bind(expected),
+        )
+        .await?;
+        Ok(changed == 1)
     }
 
     // --- refresh tokens ---
@@ -437,14 +410,7 @@ where
         token_hash: &str,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
         let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash)
-            .fetch_optional(executor)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(refresh_from_row)
-            .transpose()
+        Self::optional(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(token_hash), refresh_from_row).await
     }
 
     /// The rotation's compare-and-swap: when the token `old_hash` is active and unexpired, marks
@@ -489,20 +455,20 @@ where
         now: i64,
         rotated_since: i64,
     ) -> StoreResult<bool> {
-        let retired = sqlx::query(
-            "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $1, replaced_by = $2, superseded = TRUE \
-             WHERE status = 'active' AND expires_at > $1 AND token_hash = \
-             (SELECT replaced_by FROM refresh_tokens WHERE token_hash = $3 AND status = 'rotated' \
-              AND NOT superseded AND rotated_at >= $4)",
+        let retired = Self::changed(
+            &mut *tx,
+            sqlx::query(
+                "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $1, replaced_by = $2, superseded = TRUE \
+                 WHERE status = 'active' AND expires_at > $1 AND token_hash = \
+                 (SELECT replaced_by FROM refresh_tokens WHERE token_hash = $3 AND status = 'rotated' \
+                 AND NOT superseded AND rotated_at >= $4)",
+            )
+            .bind(now)
+            .bind(&new.token_hash)
+            .bind(old_hash)
+            .bind(rotated_since),
         )
-        .bind(now)
-        .bind(&new.token_hash)
-        .bind(old_hash)
-        .bind(rotated_since)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
+        .await?;
         if retired == 0 {
             tx.rollback().await.map_err(backend)?;
             return Ok(false);
@@ -515,20 +481,18 @@ where
 
     /// Revokes the family's active and rotated tokens; returns how many of each it revoked.
     pub(crate) async fn revoke_family_tokens(conn: &mut DB::Connection, family_id: &str) -> StoreResult<(u64, u64)> {
-        let active =
+        let active = Self::changed(
+            &mut *conn,
             sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = $1 AND status = 'active'")
-                .bind(family_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-        let rotated =
+                .bind(family_id),
+        )
+        .await?;
+        let rotated = Self::changed(
+            &mut *conn,
             sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = $1 AND status = 'rotated'")
-                .bind(family_id)
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?
-                .rows_affected();
+                .bind(family_id),
+        )
+        .await?;
         Ok((active, rotated))
     }
 
@@ -562,14 +526,8 @@ where
 
     /// Revokes every active or rotated token of the user; returns how many.
     pub(crate) async fn revoke_user_tokens(conn: &mut DB::Connection, user_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = $1 AND status IN ('active', 'rotated')",
-        )
-        .bind(user_id)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected())
+        let sql = "UPDATE refresh_tokens SET status = 'revoked' WHERE user_id = $1 AND status IN ('active', 'rotated')";
+        Self::changed(conn, sqlx::query(sql).bind(user_id)).await
     }
 
     // --- one-time use ---
@@ -582,18 +540,19 @@ where
         expires_at: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO replay_markers (token_hash, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (token_hash) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE replay_markers.expires_at <= $3",
+        let changed = Self::changed(
+            executor,
+            sqlx::query(
+                "INSERT INTO replay_markers (token_hash, expires_at) VALUES ($1, $2) \
+                 ON CONFLICT (token_hash) DO UPDATE SET expires_at = excluded.expires_at \
+                 WHERE replay_markers.expires_at <= $3",
+            )
+            .bind(token_hash)
+            .bind(expires_at)
+            .bind(now),
         )
-        .bind(token_hash)
-        .bind(expires_at)
-        .bind(now)
-        .execute(executor)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        .await?;
+        Ok(changed == 1)
     }
 
     /// Removes, in `tx`, what has expired by `now`: a marker, challenge session or document is
@@ -607,7 +566,7 @@ where
             "DELETE FROM auth_sessions WHERE expires_at <= $1",
             "DELETE FROM documents WHERE expires_at <= $1",
         ] {
-            removed += sqlx::query(sql).bind(now).execute(&mut *tx).await.map_err(backend)?.rows_affected();
+            removed += Self::changed(&mut *tx, sqlx::query(sql).bind(now)).await?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(removed)
@@ -643,7 +602,7 @@ where
     ) -> StoreResult<Vec<AuditRecord>> {
         let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT);
         let mut sql = audit_query::<DB>(q, limit, dialect);
-        sql.build().fetch_all(executor).await.map_err(backend)?.iter().map(audit_from_row).collect()
+        Self::all(executor, sql.build(), audit_from_row).await
     }
 
     pub(crate) async fn purge_audit_before<'c>(
@@ -653,16 +612,16 @@ where
         // In batches, so appends (and, in SQLite, every other write) wait for one batch at most.
         let mut removed = 0;
         loop {
-            let n = sqlx::query(
-                "DELETE FROM audit_events WHERE seq IN \
-                 (SELECT seq FROM audit_events WHERE event_time < $1 LIMIT $2)",
+            let n = Self::changed(
+                executor,
+                sqlx::query(
+                    "DELETE FROM audit_events WHERE seq IN \
+                     (SELECT seq FROM audit_events WHERE event_time < $1 LIMIT $2)",
+                )
+                .bind(time)
+                .bind(AUDIT_PURGE_BATCH as i64),
             )
-            .bind(time)
-            .bind(AUDIT_PURGE_BATCH as i64)
-            .execute(executor)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+            .await?;
             removed += n;
             if n < AUDIT_PURGE_BATCH {
                 return Ok(removed);
@@ -707,14 +666,15 @@ where
         expected: &str,
         new: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
-            .bind(new)
-            .bind(key)
-            .bind(expected)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let changed = Self::changed(
+            executor,
+            sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
+                .bind(new)
+                .bind(key)
+                .bind(expected),
+        )
+        .await?;
+        Ok(changed == 1)
     }
 
     // --- user pools: documents ---
@@ -776,15 +736,7 @@ where
         id: &str,
     ) -> StoreResult<Option<Document>> {
         let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(kind)
-            .bind(id)
-            .fetch_optional(executor)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(document_from_row)
-            .transpose()
+        Self::optional(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(kind).bind(id), document_from_row).await
     }
 
     pub(crate) async fn list_documents<'c>(
@@ -795,7 +747,7 @@ where
         limit: u32,
     ) -> StoreResult<Vec<Document>> {
         let mut sql = document_query::<DB>(kind, pool_id, after, limit);
-        sql.build().fetch_all(executor).await.map_err(backend)?.iter().map(document_from_row).collect()
+        Self::all(executor, sql.build(), document_from_row).await
     }
 
     pub(crate) async fn delete_document<'c>(
@@ -803,25 +755,19 @@ where
         kind: &str,
         id: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
+        let changed = Self::changed(
+            executor,
+            sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2").bind(kind).bind(id),
+        )
+        .await?;
+        Ok(changed > 0)
     }
 
     pub(crate) async fn delete_pool_documents<'c>(
         executor: impl Executor<'c, Database = DB>,
         pool_id: &str,
     ) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM documents WHERE pool_id = $1")
-            .bind(pool_id)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
+        Self::changed(executor, sqlx::query("DELETE FROM documents WHERE pool_id = $1").bind(pool_id)).await
     }
 
     // --- auth challenge sessions ---
@@ -846,14 +792,7 @@ where
         id_hash: &str,
     ) -> StoreResult<Option<AuthSession>> {
         let sql = format!("SELECT {AUTH_SESSION_COLUMNS} FROM auth_sessions WHERE id_hash = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id_hash)
-            .fetch_optional(executor)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(auth_session_from_row)
-            .transpose()
+        Self::optional(executor, sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id_hash), auth_session_from_row).await
     }
 
     /// Counts a failed answer in one statement (atomic in both backends); the new count, or
@@ -875,12 +814,9 @@ where
         executor: impl Executor<'c, Database = DB>,
         id_hash: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM auth_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(executor)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        let changed =
+            Self::changed(executor, sqlx::query("DELETE FROM auth_sessions WHERE id_hash = $1").bind(id_hash)).await?;
+        Ok(changed == 1)
     }
 }
 
