@@ -195,21 +195,7 @@ impl PostgresStore {
             DocumentChange::Put { exists: false, doc } => {
                 // DO NOTHING waits for a concurrent creator to commit and then inserts
                 // nothing: this caller lost the race and retries on the committed row.
-                let inserted = sqlx::query(
-                    "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kind, id) DO NOTHING",
-                )
-                .bind(kind)
-                .bind(id)
-                .bind(&doc.pool_id)
-                .bind(to_json(&doc.body)?)
-                .bind(doc.created_at)
-                .bind(doc.updated_at)
-                .bind(doc.expires_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
+                let inserted = Sql::insert_document(&mut *tx, &doc, "ON CONFLICT (kind, id) DO NOTHING").await?;
                 if inserted == 0 {
                     tx.rollback().await.map_err(backend)?;
                     return Ok(None);
@@ -516,7 +502,8 @@ impl Store for PostgresStore {
     // --- user pools: documents ---
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
-        Sql::insert_document(&self.pool, doc).await
+        Sql::insert_document(&self.pool, doc, "").await?;
+        Ok(())
     }
 
     async fn update_document_with(

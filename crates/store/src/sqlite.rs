@@ -372,7 +372,8 @@ impl Store for SqliteStore {
     // --- user pools: documents ---
 
     async fn insert_document(&self, doc: &Document) -> StoreResult<()> {
-        Sql::insert_document(&self.writer, doc).await
+        Sql::insert_document(&self.writer, doc, "").await?;
+        Ok(())
     }
 
     async fn update_document_with(
@@ -394,22 +395,9 @@ impl Store for SqliteStore {
                 None
             }
             DocumentChange::Put { doc, .. } => {
-                sqlx::query(
-                    "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (kind, id) DO UPDATE SET pool_id = excluded.pool_id, body = excluded.body, \
-                     updated_at = excluded.updated_at, expires_at = excluded.expires_at",
-                )
-                .bind(kind)
-                .bind(id)
-                .bind(&doc.pool_id)
-                .bind(to_json(&doc.body)?)
-                .bind(doc.created_at)
-                .bind(doc.updated_at)
-                .bind(doc.expires_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                let upsert = "ON CONFLICT (kind, id) DO UPDATE SET pool_id = excluded.pool_id, \
+                              body = excluded.body, updated_at = excluded.updated_at, expires_at = excluded.expires_at";
+                Sql::insert_document(&mut *tx, &doc, upsert).await?;
                 Some(doc)
             }
         };

@@ -679,25 +679,29 @@ where
 
     // --- user pools: documents ---
 
+    /// Inserts `doc`; `on_conflict` (empty, or the backend's `ON CONFLICT (kind, id)` clause)
+    /// decides what a taken (kind, id) does. How many rows it changed.
     pub(crate) async fn insert_document<'c>(
         executor: impl Executor<'c, Database = DB>,
         doc: &Document,
-    ) -> StoreResult<()> {
-        sqlx::query(
+        on_conflict: &str,
+    ) -> StoreResult<u64> {
+        let sql = format!(
             "INSERT INTO documents (kind, id, pool_id, body, created_at, updated_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&doc.kind)
-        .bind(&doc.id)
-        .bind(&doc.pool_id)
-        .bind(to_json(&doc.body)?)
-        .bind(doc.created_at)
-        .bind(doc.updated_at)
-        .bind(doc.expires_at)
-        .execute(executor)
-        .await
-        .map_err(|e| map_err(e, || format!("{} {}", doc.kind, doc.id), "document"))?;
-        Ok(())
+             VALUES ($1, $2, $3, $4, $5, $6, $7) {on_conflict}"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&doc.kind)
+            .bind(&doc.id)
+            .bind(&doc.pool_id)
+            .bind(to_json(&doc.body)?)
+            .bind(doc.created_at)
+            .bind(doc.updated_at)
+            .bind(doc.expires_at)
+            .execute(executor)
+            .await
+            .map_err(|e| map_err(e, || format!("{} {}", doc.kind, doc.id), "document"))?;
+        Ok(done.rows_affected())
     }
 
     /// The first step of a document update, in `tx`: reads the document (under `lock`), asks the
