@@ -5,8 +5,8 @@
 //! never acts on a write that could still be lost.
 
 use crate::records::backend;
-use crate::sqlite::{insert_audit, insert_refresh, insert_replay};
-use sqlx::SqlitePool;
+use crate::statements::Statements;
+use sqlx::{Sqlite, SqlitePool};
 use tokenbridge_core::model::{AuditRecord, RefreshTokenRecord};
 use tokenbridge_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
@@ -98,10 +98,10 @@ async fn commit(writer: &SqlitePool, batch: &[Write]) -> Result<Vec<Done>, Store
     for w in batch {
         done.push(match w {
             Write::Replay { hash, expires_at, now, .. } => {
-                Done::Replay(insert_replay(&mut *tx, hash, *expires_at, *now).await)
+                Done::Replay(Statements::<Sqlite>::insert_replay(&mut *tx, hash, *expires_at, *now).await)
             }
-            Write::Refresh { record, .. } => Done::Unit(insert_refresh(&mut *tx, record).await),
-            Write::Audit { record, .. } => Done::Unit(insert_audit(&mut *tx, record).await),
+            Write::Refresh { record, .. } => Done::Unit(Statements::<Sqlite>::insert_refresh(&mut *tx, record).await),
+            Write::Audit { record, .. } => Done::Unit(Statements::<Sqlite>::insert_audit(&mut *tx, record).await),
         });
     }
     tx.commit().await.map_err(backend)?;

@@ -1,14 +1,16 @@
 //! Storage backends for tokenbridge: implementations of [`tokenbridge_core::Store`].
 //!
-//! [`open`] picks the backend from a URL or path; [`conformance`] is the suite every backend
-//! must pass.
+//! [`open`] picks the backend from a URL or path; `conformance` (feature `conformance`, enabled
+//! only by tests) is the suite every backend must pass.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod files;
 mod group_commit;
 mod postgres;
 mod records;
 mod sqlite;
+mod statements;
 
 pub use files::private_dir;
 pub use postgres::{PoolSettings, PostgresStore};

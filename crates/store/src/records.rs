@@ -45,6 +45,23 @@ impl Fields for PgRow {
     }
 }
 
+/// A statement's outcome in either backend: how many rows it changed.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
 // --- error mapping ---
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {

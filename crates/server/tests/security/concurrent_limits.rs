@@ -9,7 +9,7 @@
 //! to be unlimited), and a locked name hears Cognito's LimitExceededException there.
 //!
 //! Proven elsewhere too: the store's atomic updates against racing writers, on both backends, in
-//! the conformance suite (`crates/store/src/conformance.rs`: `concurrent_document_updates`,
+//! the conformance suite (`crates/store/src/conformance/races.rs`: `concurrent_document_updates`,
 //! `concurrent_document_creation`, `concurrent_bounded_counts`, `concurrent_user_updates`, run
 //! by `crates/store/tests/conformance.rs` for SQLite and `crates/store/tests/postgres.rs` for
 //! PostgreSQL, also across two stores on one database), and 400 concurrent wrong passwords

@@ -1,0 +1,236 @@
+//! User-pool documents: insert, update, listing, expiry and pool deletion.
+
+use super::*;
+
+/// Documents: insert/get/update/delete, `Conflict` on a taken (kind, id), `NotFound` when
+/// updating an absent one; bodies come back exactly as stored.
+pub async fn documents(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool) = (format!("{t}client"), format!("{t}pool"));
+    let body = json!({
+        "ClientName": "Zürich ☃ \"quoted\" \\ back\nslash",
+        "ExplicitAuthFlows": ["ALLOW_CUSTOM_AUTH", "ALLOW_USER_SRP_AUTH"],
+        "RefreshTokenValidity": 30,
+        "Ratio": 0.5,
+        "Secret": null,
+        "Nested": {"Empty": "", "List": [], "Flag": true},
+        "Nul": "a\u{0}b",
+    });
+    let doc = document(&kind, &format!("{t}c1"), &pool, body);
+    store.insert_document(&doc).await.unwrap();
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    assert_eq!(store.get_document(&kind, &format!("{t}nothing")).await.unwrap(), None);
+    // The kind is part of the identity.
+    assert_eq!(store.get_document(&format!("{t}group"), &doc.id).await.unwrap(), None);
+
+    // A taken (kind, id) conflicts, whatever the pool, and changes nothing.
+    let mut dup = document(&kind, &doc.id, &format!("{t}otherpool"), json!({"other": 1}));
+    dup.created_at += 100;
+    assert!(is_conflict(store.insert_document(&dup).await));
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    // The same id under another kind is another document.
+    let group = document(&format!("{t}group"), &doc.id, &pool, json!({"GroupName": "admins"}));
+    store.insert_document(&group).await.unwrap();
+    assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+
+    // An update replaces body, pool, updated_at and expiry; created_at stays as inserted.
+    let mut changed = doc.clone();
+    changed.body = json!({"ClientName": "renamed"});
+    changed.pool_id = format!("{t}pool2");
+    changed.updated_at = doc.updated_at + 10;
+    changed.created_at = doc.created_at + 999;
+    changed.expires_at = Some(now() + 3600);
+    let after = store.update_document_with(&kind, &doc.id, &mut |_| Ok(Change::Put(changed.clone()))).await.unwrap();
+    let stored = store.get_document(&kind, &doc.id).await.unwrap().unwrap();
+    assert_eq!(stored.body, changed.body);
+    assert_eq!(stored.pool_id, changed.pool_id);
+    assert_eq!(stored.updated_at, changed.updated_at);
+    assert_eq!(stored.expires_at, changed.expires_at);
+    assert_eq!(stored.created_at, doc.created_at);
+    assert_eq!(after, Some(stored.clone()));
+    assert_eq!(store.get_document(&group.kind, &group.id).await.unwrap(), Some(group.clone()));
+
+    assert!(store.delete_document(&kind, &doc.id).await.unwrap());
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), None);
+    assert!(!store.delete_document(&kind, &doc.id).await.unwrap());
+    // Deleted, the id is free again.
+    store.insert_document(&doc).await.unwrap();
+    assert_eq!(store.get_document(&kind, &doc.id).await.unwrap(), Some(doc.clone()));
+    assert!(store.delete_document(&kind, &doc.id).await.unwrap());
+    assert!(store.delete_document(&group.kind, &group.id).await.unwrap());
+}
+
+/// `update_document_with`: the updater sees the document as stored (or `None`) and decides;
+/// `Keep` writes nothing, `Put` inserts or replaces (keeping `created_at`), `Delete` removes;
+/// an updater's error, or a `Put` of another document, is refused and changes nothing.
+pub async fn document_updates(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool) = (format!("{t}member"), format!("{t}pool"));
+    let id = format!("{t}m1");
+
+    // Absent: the updater sees `None`; `Keep` creates nothing, `Put` creates it.
+    let mut seen = Vec::new();
+    let kept = store
+        .update_document_with(&kind, &id, &mut |d| {
+            seen.push(d.cloned());
+            Ok(Change::Keep)
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (None, vec![None]));
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), None);
+    let first = document(&kind, &id, &pool, json!({"n": 1}));
+    let created = store.update_document_with(&kind, &id, &mut |_| Ok(Change::Put(first.clone()))).await.unwrap();
+    assert_eq!(created, Some(first.clone()));
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+    // A created document is an ordinary one: insert conflicts, listing finds it.
+    assert!(is_conflict(store.insert_document(&first).await));
+    assert_eq!(store.list_documents(&kind, Some(&pool), None, 10).await.unwrap(), vec![first.clone()]);
+
+    // Present: the updater sees it as stored; `Keep` returns it unchanged.
+    let mut seen = None;
+    let kept = store
+        .update_document_with(&kind, &id, &mut |d| {
+            seen = d.cloned();
+            Ok(Change::Keep)
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (Some(first.clone()), Some(first.clone())));
+
+    // An error from the updater is returned, and nothing is written.
+    let mut second = first.clone();
+    second.body = json!({"n": 2});
+    let mut ran = 0;
+    let failed = store
+        .update_document_with(&kind, &id, &mut |_| {
+            ran += 1;
+            Err(StoreError::Conflict("refused by the updater".into()))
+        })
+        .await;
+    assert!(matches!(failed, Err(StoreError::Conflict(m)) if m == "refused by the updater"));
+    assert_eq!(ran, 1);
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+    // A `Put` of another (kind, id) is refused.
+    for other in
+        [document(&kind, &format!("{t}m2"), &pool, json!({})), document(&format!("{t}x"), &id, &pool, json!({}))]
+    {
+        assert!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Put(other.clone()))).await.is_err());
+        assert_eq!(store.get_document(&other.kind, &other.id).await.unwrap(), None);
+    }
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), Some(first.clone()));
+
+    // `Delete` removes it; on an absent document it is a no-op.
+    assert_eq!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Delete)).await.unwrap(), None);
+    assert_eq!(store.get_document(&kind, &id).await.unwrap(), None);
+    assert_eq!(store.update_document_with(&kind, &id, &mut |_| Ok(Change::Delete)).await.unwrap(), None);
+}
+
+/// Documents with an `expires_at` are removed by `purge_expired` once it has come
+/// (`expires_at <= now`); documents without one never are.
+pub async fn expiring_documents(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool, now) = (format!("{t}failures"), format!("{t}pool"), now());
+    let mut docs = Vec::new();
+    for (name, expires_at) in
+        [("dead", Some(now - 10)), ("boundary", Some(now)), ("live", Some(now + 60)), ("kept", None)]
+    {
+        let mut d = document(&kind, &format!("{t}{name}"), &pool, json!({"name": name}));
+        d.expires_at = expires_at;
+        store.insert_document(&d).await.unwrap();
+        assert_eq!(store.get_document(&kind, &d.id).await.unwrap(), Some(d.clone()));
+        docs.push(d);
+    }
+    let removed = store.purge_expired(now).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    let left: Vec<String> =
+        store.list_documents(&kind, None, None, 10).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(left, vec![docs[3].id.clone(), docs[2].id.clone()]);
+    for d in &docs[2..] {
+        assert!(store.delete_document(&kind, &d.id).await.unwrap());
+    }
+}
+
+/// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally
+/// only one pool's.
+pub async fn document_listing(store: &dyn Store) {
+    let t = tag();
+    let kind = format!("{t}group");
+    let (a, b) = (format!("{t}poola"), format!("{t}poolb"));
+    // Byte order: uppercase, then "_", then lowercase, then non-ASCII.
+    let suffixes = ["A", "_", "a0", "a1", "b", "é"];
+    let id = |s: &str| format!("{t}{s}");
+    // Created out of order, in two pools; another kind in the same pool must not show.
+    for (s, pool) in [("é", &a), ("a1", &b), ("_", &a), ("b", &a), ("A", &a), ("a0", &b)] {
+        store.insert_document(&document(&kind, &id(s), pool, json!({"n": s}))).await.unwrap();
+    }
+    store.insert_document(&document(&format!("{t}user"), &id("a0"), &a, json!({}))).await.unwrap();
+    let ids = |docs: Vec<Document>| -> Vec<String> { docs.into_iter().map(|d| d.id).collect() };
+    let ours = |list: &[&str]| -> Vec<String> { list.iter().map(|s| id(s)).collect() };
+
+    // Every document of the kind (the kind is ours alone), all pools.
+    assert_eq!(ids(store.list_documents(&kind, None, None, 100).await.unwrap()), ours(&suffixes));
+    let page1 = ids(store.list_documents(&kind, None, None, 2).await.unwrap());
+    assert_eq!(page1, ours(&["A", "_"]));
+    let page2 = ids(store.list_documents(&kind, None, Some(&page1[1]), 2).await.unwrap());
+    assert_eq!(page2, ours(&["a0", "a1"]));
+    let page3 = ids(store.list_documents(&kind, None, Some(&page2[1]), 2).await.unwrap());
+    assert_eq!(page3, ours(&["b", "é"]));
+    assert!(store.list_documents(&kind, None, Some(&page3[1]), 2).await.unwrap().is_empty());
+
+    // One pool's, paged.
+    assert_eq!(ids(store.list_documents(&kind, Some(&a), None, 100).await.unwrap()), ours(&["A", "_", "b", "é"]));
+    assert_eq!(ids(store.list_documents(&kind, Some(&b), None, 100).await.unwrap()), ours(&["a0", "a1"]));
+    let page = ids(store.list_documents(&kind, Some(&a), Some(&id("_")), 1).await.unwrap());
+    assert_eq!(page, ours(&["b"]));
+    // The cursor need not exist, and it is excluded when it does.
+    let gap = ids(store.list_documents(&kind, Some(&a), Some(&id("a")), 10).await.unwrap());
+    assert_eq!(gap, ours(&["b", "é"]));
+    assert!(store.list_documents(&kind, Some(&format!("{t}nopool")), None, 10).await.unwrap().is_empty());
+    assert!(store.list_documents(&kind, None, None, 0).await.unwrap().is_empty());
+    // Whole documents come back.
+    let listed = store.list_documents(&kind, Some(&b), None, 1).await.unwrap();
+    assert_eq!(listed, vec![store.get_document(&kind, &id("a0")).await.unwrap().unwrap()]);
+    assert_eq!(listed[0].body, json!({"n": "a0"}));
+
+    assert_eq!(store.delete_pool_documents(&a).await.unwrap(), 5);
+    assert_eq!(store.delete_pool_documents(&b).await.unwrap(), 2);
+}
+
+/// `delete_pool_documents` removes every kind of document of that pool, and nothing else.
+pub async fn delete_pool_documents(store: &dyn Store) {
+    let t = tag();
+    let (doomed, kept) = (format!("{t}doomed"), format!("{t}kept"));
+    let kinds = [format!("{t}pool"), format!("{t}client"), format!("{t}group"), format!("{t}member")];
+    for pool in [&doomed, &kept] {
+        for k in &kinds {
+            for i in 0..3 {
+                let d = document(k, &format!("{pool}{i}"), pool, json!({"i": i}));
+                store.insert_document(&d).await.unwrap();
+            }
+        }
+    }
+    assert_eq!(store.delete_pool_documents(&doomed).await.unwrap(), 12);
+    for k in &kinds {
+        assert!(store.list_documents(k, Some(&doomed), None, 10).await.unwrap().is_empty());
+        assert_eq!(store.get_document(k, &format!("{doomed}0")).await.unwrap(), None);
+        assert_eq!(store.list_documents(k, Some(&kept), None, 10).await.unwrap().len(), 3);
+        assert_eq!(store.list_documents(k, None, None, 10).await.unwrap().len(), 3);
+    }
+    assert_eq!(store.delete_pool_documents(&doomed).await.unwrap(), 0);
+    assert_eq!(store.delete_pool_documents(&format!("{t}never")).await.unwrap(), 0);
+    assert_eq!(store.delete_pool_documents(&kept).await.unwrap(), 12);
+}
+
+/// After an upgrade from the 0002 schema: the user-pool tables exist and work, and the rows
+/// written before the upgrade are still there (`username` names a user created then).
+pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
+    assert!(store.find_user_by_username(username).await.unwrap().is_some(), "{username} survived the upgrade");
+    documents(store).await;
+    document_updates(store).await;
+    document_listing(store).await;
+    expiring_documents(store).await;
+    auth_sessions(store).await;
+    purge_expired_auth_sessions(store).await;
+}
