@@ -72,7 +72,7 @@
 //! trust-policy principals (`*`, exact AWS ARNs, Federated, Service).
 
 use iam_rs as oracle;
-use tokenbridge_core::policy::{evaluate, Decision, Policy, PolicyKind, PolicyRef, Principal, Request};
+use tokenbridge_policy::{evaluate, Decision, Policy, PolicyKind, PolicyRef, Principal, Request};
 
 const ACCOUNT_USER: &str = "arn:aws:iam::123456789012:user/alice";
 /// Keys whose request values are booleans (the oracle types its context values).

@@ -30,8 +30,8 @@ mod tests;
 use std::fmt;
 
 use canonical::{
-    canonical_query, canonical_uri, decode_query, format_amz_date, header_values, joined_header, parse_amz_date,
-    parse_http_date, signing_key, trim_all,
+    canonical_query, canonical_uri, constant_time_eq, decode_query, format_amz_date, header_values, joined_header,
+    parse_amz_date, parse_http_date, sha256_hex, signing_key, trim_all,
 };
 
 /// The one algorithm SigV4 defines (SigV4a's `AWS4-ECDSA-P256-SHA256` is not supported).
@@ -472,7 +472,7 @@ impl Verifier {
 
     /// The payload hashes the client may have signed, most likely first.
     fn payload_hashes(&self, request: &SignedRequest<'_>, presigned: bool) -> Result<Vec<String>, SigV4Error> {
-        let body_hash = crate::jose::sha256_hex(request.body);
+        let body_hash = sha256_hex(request.body);
         let unsigned_ok = request.body.is_empty() || self.allow_unsigned_payload;
         match joined_header(request.headers, "x-amz-content-sha256") {
             Some(v) if v == UNSIGNED_PAYLOAD => {
@@ -567,7 +567,7 @@ impl PendingSignature {
             (Some(_), None) => return Err(SigV4Error::SessionTokenMissing),
             (None, Some(_)) => return Err(SigV4Error::UnexpectedSessionToken),
             (Some(want), Some(got)) => {
-                if !crate::secrets::constant_time_eq(want.as_bytes(), got.as_bytes()) {
+                if !constant_time_eq(want.as_bytes(), got.as_bytes()) {
                     return Err(SigV4Error::SessionTokenMismatch);
                 }
             }
@@ -577,7 +577,7 @@ impl PendingSignature {
         for payload_hash in &self.payload_hashes {
             let expected = canonical::hmac_sha256(&key, self.string_to_sign(payload_hash).as_bytes());
             // Every candidate is compared, so the time taken does not tell which one matched.
-            matched |= crate::secrets::constant_time_eq(&expected, &self.signature);
+            matched |= constant_time_eq(&expected, &self.signature);
         }
         if !matched {
             return Err(SigV4Error::SignatureMismatch);
@@ -596,7 +596,7 @@ impl PendingSignature {
     }
 
     fn string_to_sign(&self, payload_hash: &str) -> String {
-        let hashed = crate::jose::sha256_hex(self.canonical_request(payload_hash).as_bytes());
+        let hashed = sha256_hex(self.canonical_request(payload_hash).as_bytes());
         format!(
             "{ALGORITHM}\n{}\n{}/{}/{}/{TERMINATOR}\n{hashed}",
             self.amz_date, self.scope_date, self.region, self.service

@@ -147,7 +147,7 @@ pub fn salt_hex(salt: &[u8]) -> String {
 
 /// A fresh verifier with a random 16-byte salt, as Cognito makes at password set time.
 pub fn make_verifier(pool_name: &str, user_id_for_srp: &str, password: &str) -> Verifier {
-    verifier_with_salt(pool_name, user_id_for_srp, password, &crate::secrets::random_bytes::<SALT_LEN>())
+    verifier_with_salt(pool_name, user_id_for_srp, password, &random_bytes::<SALT_LEN>())
 }
 
 fn verifier_with_salt(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u8]) -> Verifier {
@@ -175,7 +175,7 @@ fn private_key(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u
 /// Begins a challenge: a random b and B = (k·v + g^b) mod N.
 pub fn start(verifier: &Verifier) -> ServerSession {
     loop {
-        let b = BigUint::from_bytes_be(&crate::secrets::random_bytes::<SECRET_LEN>());
+        let b = BigUint::from_bytes_be(&random_bytes::<SECRET_LEN>());
         // b = 0 would publish k·v and B ≡ 0 is refused by clients; each has odds of ~2^-256.
         if b != BigUint::ZERO {
             if let Some(session) = session_with_secret(verifier, b) {
@@ -296,6 +296,12 @@ fn pad(n: &BigUint) -> Vec<u8> {
     }
 }
 
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    aws_lc_rs::rand::fill(&mut buf).expect("system randomness is available");
+    buf
+}
+
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for part in parts {
@@ -350,7 +356,7 @@ mod tests {
     impl Client {
         fn new() -> Self {
             // generateRandomSmallA: 128 random bytes, not reduced mod N.
-            let a = BigUint::from_bytes_be(&crate::secrets::random_bytes::<128>());
+            let a = BigUint::from_bytes_be(&random_bytes::<128>());
             Self::with_a(a)
         }
 
@@ -574,7 +580,7 @@ mod tests {
     }
 
     /// Made by pycognito 2024.5.1 (its AWSSRP.process_challenge as the client, its helpers for v
-    /// and B) with crates/core/tests/fixtures/srp_vector.py, which lists the fixed inputs below;
+    /// and B) with crates/srp/tests/fixtures/srp_vector.py, which lists the fixed inputs below;
     /// amazon-cognito-identity-js 6.3.21 sends the same SRP_A and signature (srp_vector.js there).
     mod pycognito_vector {
         pub const SALT_RAW: &str = "bcb0c3ad72bda85d303ae4e689146185";

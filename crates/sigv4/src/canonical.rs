@@ -1,6 +1,7 @@
 //! The pieces of the SigV4 canonical request and the signing-key chain, kept free of policy.
 
-use aws_lc_rs::hmac;
+use aws_lc_rs::{digest, hmac};
+use subtle::ConstantTimeEq;
 use time::{Date, Month, OffsetDateTime};
 
 /// RFC 3986 unreserved characters; everything else is percent-encoded with upper-case hex.
@@ -153,6 +154,16 @@ pub(super) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(tag.as_ref());
     out
+}
+
+/// Lowercase hex SHA-256: the payload hash and the hashed canonical request.
+pub(super) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, data).as_ref())
+}
+
+/// Equal-length byte comparison whose time does not depend on where the inputs differ.
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request").

@@ -10,18 +10,18 @@ use super::Context;
 
 /// One piece of a compiled pattern.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Tok {
-    Lit(Box<str>),
+pub(crate) enum Piece {
+    Literal(Box<str>),
     /// `*`: any run of characters, possibly empty.
     Star,
     /// `?`: exactly one character.
-    Quest,
-    Var(Var),
+    Question,
+    Variable(Variable),
 }
 
 /// A `${key}` or `${key, 'default'}` policy variable.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Var {
+pub(crate) struct Variable {
     /// The key, lowercased (context keys are case-insensitive).
     pub key: Box<str>,
     /// As written in the policy, for explanations.
@@ -31,16 +31,16 @@ pub(crate) struct Var {
 
 /// A pattern piece after variables were resolved against one request.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum RTok<'a> {
-    Lit(&'a str),
+pub(crate) enum ResolvedPiece<'a> {
+    Literal(&'a str),
     Star,
-    Quest,
+    Question,
 }
 
 /// Parses `s` into pieces. `variables`: `${...}` is a policy variable (policy version 2012-10-17);
 /// `wildcards`: `*` and `?` are wildcards (else literal characters).
-pub(crate) fn tokenize(s: &str, variables: bool, wildcards: bool) -> Result<Vec<Tok>, String> {
-    let mut toks: Vec<Tok> = Vec::new();
+pub(crate) fn tokenize(s: &str, variables: bool, wildcards: bool) -> Result<Vec<Piece>, String> {
+    let mut pieces: Vec<Piece> = Vec::new();
     let mut lit = String::new();
     let mut rest = s;
     while let Some(c) = rest.chars().next() {
@@ -49,8 +49,8 @@ pub(crate) fn tokenize(s: &str, variables: bool, wildcards: bool) -> Result<Vec<
             match content {
                 "*" | "?" | "$" => lit.push_str(content),
                 _ => {
-                    flush(&mut toks, &mut lit);
-                    toks.push(Tok::Var(parse_variable(content, &rest[..len])?));
+                    flush(&mut pieces, &mut lit);
+                    pieces.push(Piece::Variable(parse_variable(content, &rest[..len])?));
                 }
             }
             rest = &rest[len..];
@@ -58,27 +58,27 @@ pub(crate) fn tokenize(s: &str, variables: bool, wildcards: bool) -> Result<Vec<
         }
         match c {
             '*' if wildcards => {
-                flush(&mut toks, &mut lit);
+                flush(&mut pieces, &mut lit);
                 // `**` is the same as `*`.
-                if toks.last() != Some(&Tok::Star) {
-                    toks.push(Tok::Star);
+                if pieces.last() != Some(&Piece::Star) {
+                    pieces.push(Piece::Star);
                 }
             }
             '?' if wildcards => {
-                flush(&mut toks, &mut lit);
-                toks.push(Tok::Quest);
+                flush(&mut pieces, &mut lit);
+                pieces.push(Piece::Question);
             }
             _ => lit.push(c),
         }
         rest = &rest[c.len_utf8()..];
     }
-    flush(&mut toks, &mut lit);
-    Ok(toks)
+    flush(&mut pieces, &mut lit);
+    Ok(pieces)
 }
 
-fn flush(toks: &mut Vec<Tok>, lit: &mut String) {
+fn flush(pieces: &mut Vec<Piece>, lit: &mut String) {
     if !lit.is_empty() {
-        toks.push(Tok::Lit(std::mem::take(lit).into_boxed_str()));
+        pieces.push(Piece::Literal(std::mem::take(lit).into_boxed_str()));
     }
 }
 
@@ -97,7 +97,7 @@ fn variable_body(rest: &str) -> Result<(&str, usize), String> {
     Err(format!("unclosed policy variable `{shown}` (a literal `$` is written `${{$}}`)"))
 }
 
-fn parse_variable(content: &str, raw: &str) -> Result<Var, String> {
+fn parse_variable(content: &str, raw: &str) -> Result<Variable, String> {
     let (key, default) = match content.find(',') {
         Some(i) => {
             let d = content[i + 1..].trim();
@@ -121,44 +121,45 @@ fn parse_variable(content: &str, raw: &str) -> Result<Var, String> {
     if key.chars().any(|c| c.is_whitespace() || matches!(c, '{' | '}' | '\'' | '$')) {
         return Err(format!("policy variable `{raw}`: `{key}` is not a valid context key"));
     }
-    Ok(Var { key: key.to_ascii_lowercase().into_boxed_str(), raw: raw.into(), default })
+    Ok(Variable { key: key.to_ascii_lowercase().into_boxed_str(), raw: raw.into(), default })
 }
 
-impl Var {
+impl Variable {
     pub(crate) fn resolve<'a>(&'a self, ctx: &'a Context) -> Option<&'a str> {
         ctx.single(&self.key).or(self.default.as_deref())
     }
 }
 
-/// The first variable in `toks` that has no value in `ctx`.
-pub(crate) fn unresolved<'a>(toks: &'a [Tok], ctx: &Context) -> Option<&'a Var> {
-    toks.iter().find_map(|t| match t {
-        Tok::Var(v) if v.resolve(ctx).is_none() => Some(v),
+/// The first variable in `pieces` that has no value in `ctx`.
+pub(crate) fn unresolved<'a>(pieces: &'a [Piece], ctx: &Context) -> Option<&'a Variable> {
+    pieces.iter().find_map(|t| match t {
+        Piece::Variable(v) if v.resolve(ctx).is_none() => Some(v),
         _ => None,
     })
 }
 
 /// Resolves variables; `None` when one is unresolved.
-pub(crate) fn resolve<'a>(toks: &'a [Tok], ctx: &'a Context) -> Option<Vec<RTok<'a>>> {
-    toks.iter()
+pub(crate) fn resolve<'a>(pieces: &'a [Piece], ctx: &'a Context) -> Option<Vec<ResolvedPiece<'a>>> {
+    pieces
+        .iter()
         .map(|t| match t {
-            Tok::Lit(l) => Some(RTok::Lit(l)),
-            Tok::Star => Some(RTok::Star),
-            Tok::Quest => Some(RTok::Quest),
-            Tok::Var(v) => v.resolve(ctx).map(RTok::Lit),
+            Piece::Literal(l) => Some(ResolvedPiece::Literal(l)),
+            Piece::Star => Some(ResolvedPiece::Star),
+            Piece::Question => Some(ResolvedPiece::Question),
+            Piece::Variable(v) => v.resolve(ctx).map(ResolvedPiece::Literal),
         })
         .collect()
 }
 
 /// The resolved text of a pattern without wildcards (condition values of non-Like operators).
-pub(crate) fn resolve_text(toks: &[Tok], ctx: &Context) -> Option<String> {
+pub(crate) fn resolve_text(pieces: &[Piece], ctx: &Context) -> Option<String> {
     let mut out = String::new();
-    for t in toks {
+    for t in pieces {
         match t {
-            Tok::Lit(l) => out.push_str(l),
-            Tok::Star => out.push('*'),
-            Tok::Quest => out.push('?'),
-            Tok::Var(v) => out.push_str(v.resolve(ctx)?),
+            Piece::Literal(l) => out.push_str(l),
+            Piece::Star => out.push('*'),
+            Piece::Question => out.push('?'),
+            Piece::Variable(v) => out.push_str(v.resolve(ctx)?),
         }
     }
     Some(out)
@@ -168,7 +169,7 @@ pub(crate) fn resolve_text(toks: &[Tok], ctx: &Context) -> Option<String> {
 #[derive(Debug, Clone)]
 pub(crate) struct Glob {
     shape: Shape,
-    toks: Vec<Tok>,
+    pieces: Vec<Piece>,
     /// ASCII case-insensitive (actions); literals are stored lowercased.
     ci: bool,
 }
@@ -196,27 +197,27 @@ pub(crate) enum Match {
 }
 
 impl Glob {
-    pub(crate) fn new(mut toks: Vec<Tok>, ci: bool) -> Self {
+    pub(crate) fn new(mut pieces: Vec<Piece>, ci: bool) -> Self {
         if ci {
-            for t in &mut toks {
-                if let Tok::Lit(l) = t {
+            for t in &mut pieces {
+                if let Piece::Literal(l) = t {
                     *l = l.to_ascii_lowercase().into_boxed_str();
                 }
             }
         }
-        let shape = match toks.as_slice() {
-            _ if toks.iter().any(|t| matches!(t, Tok::Var(_))) => Shape::Variable,
-            [Tok::Star] => Shape::Any,
+        let shape = match pieces.as_slice() {
+            _ if pieces.iter().any(|t| matches!(t, Piece::Variable(_))) => Shape::Variable,
+            [Piece::Star] => Shape::Any,
             [] => Shape::Exact("".into()),
-            [Tok::Lit(l)] => Shape::Exact(l.clone()),
-            [Tok::Lit(l), Tok::Star] => Shape::Prefix(l.clone()),
+            [Piece::Literal(l)] => Shape::Exact(l.clone()),
+            [Piece::Literal(l), Piece::Star] => Shape::Prefix(l.clone()),
             _ => Shape::General,
         };
-        Glob { shape, toks, ci }
+        Glob { shape, pieces, ci }
     }
 
-    pub(crate) fn toks(&self) -> &[Tok] {
-        &self.toks
+    pub(crate) fn pieces(&self) -> &[Piece] {
+        &self.pieces
     }
 
     pub(crate) fn matches(&self, text: &str, ctx: &Context) -> Match {
@@ -224,25 +225,25 @@ impl Glob {
             Shape::Any => true,
             Shape::Exact(l) => eq(text.as_bytes(), l.as_bytes(), self.ci),
             Shape::Prefix(l) => starts_with(text.as_bytes(), l.as_bytes(), self.ci),
-            Shape::General => glob(&self.toks, text, self.ci),
+            Shape::General => glob(&self.pieces, text, self.ci),
             Shape::Variable => {
                 // Resolve onto the stack: no allocation for the patterns policies use.
-                let mut buf = [RTok::Star; 16];
-                if self.toks.len() <= buf.len() {
-                    for (slot, t) in buf.iter_mut().zip(&self.toks) {
+                let mut buf = [ResolvedPiece::Star; 16];
+                if self.pieces.len() <= buf.len() {
+                    for (slot, t) in buf.iter_mut().zip(&self.pieces) {
                         *slot = match t {
-                            Tok::Lit(l) => RTok::Lit(l),
-                            Tok::Star => RTok::Star,
-                            Tok::Quest => RTok::Quest,
-                            Tok::Var(v) => match v.resolve(ctx) {
-                                Some(value) => RTok::Lit(value),
+                            Piece::Literal(l) => ResolvedPiece::Literal(l),
+                            Piece::Star => ResolvedPiece::Star,
+                            Piece::Question => ResolvedPiece::Question,
+                            Piece::Variable(v) => match v.resolve(ctx) {
+                                Some(value) => ResolvedPiece::Literal(value),
                                 None => return Match::Unresolved,
                             },
                         };
                     }
-                    glob(&buf[..self.toks.len()], text, self.ci)
+                    glob(&buf[..self.pieces.len()], text, self.ci)
                 } else {
-                    match resolve(&self.toks, ctx) {
+                    match resolve(&self.pieces, ctx) {
                         Some(r) => glob(&r, text, self.ci),
                         None => return Match::Unresolved,
                     }
@@ -269,24 +270,24 @@ fn starts_with(text: &[u8], lit: &[u8], ci: bool) -> bool {
     text.len() >= lit.len() && eq(&text[..lit.len()], lit, ci)
 }
 
-trait AsRTok {
-    fn rtok(&self) -> RTok<'_>;
+trait AsResolvedPiece {
+    fn resolved(&self) -> ResolvedPiece<'_>;
 }
 
-impl AsRTok for Tok {
-    fn rtok(&self) -> RTok<'_> {
+impl AsResolvedPiece for Piece {
+    fn resolved(&self) -> ResolvedPiece<'_> {
         match self {
-            Tok::Lit(l) => RTok::Lit(l),
-            Tok::Star => RTok::Star,
-            Tok::Quest => RTok::Quest,
+            Piece::Literal(l) => ResolvedPiece::Literal(l),
+            Piece::Star => ResolvedPiece::Star,
+            Piece::Question => ResolvedPiece::Question,
             // Patterns with variables are resolved before matching.
-            Tok::Var(_) => RTok::Lit("\u{0}${unresolved}"),
+            Piece::Variable(_) => ResolvedPiece::Literal("\u{0}${unresolved}"),
         }
     }
 }
 
-impl AsRTok for RTok<'_> {
-    fn rtok(&self) -> RTok<'_> {
+impl AsResolvedPiece for ResolvedPiece<'_> {
+    fn resolved(&self) -> ResolvedPiece<'_> {
         *self
     }
 }
@@ -301,24 +302,24 @@ fn char_len(lead: u8) -> usize {
 
 /// Wildcard matching without recursion: on a mismatch only the most recent `*` is widened, which
 /// is enough for `*`/`?` patterns and keeps the worst case at O(pattern × text).
-fn glob<T: AsRTok>(toks: &[T], text: &str, ci: bool) -> bool {
+fn glob<T: AsResolvedPiece>(pieces: &[T], text: &str, ci: bool) -> bool {
     let t = text.as_bytes();
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     loop {
-        if pi < toks.len() {
-            match toks[pi].rtok() {
-                RTok::Star => {
+        if pi < pieces.len() {
+            match pieces[pi].resolved() {
+                ResolvedPiece::Star => {
                     pi += 1;
                     star = Some((pi, ti));
                     continue;
                 }
-                RTok::Quest if ti < t.len() => {
+                ResolvedPiece::Question if ti < t.len() => {
                     ti += char_len(t[ti]);
                     pi += 1;
                     continue;
                 }
-                RTok::Lit(l) if starts_with(&t[ti..], l.as_bytes(), ci) => {
+                ResolvedPiece::Literal(l) if starts_with(&t[ti..], l.as_bytes(), ci) => {
                     ti += l.len();
                     pi += 1;
                     continue;
@@ -366,30 +367,30 @@ pub(crate) struct ArnPattern {
 
 impl ArnPattern {
     pub(crate) fn compile(s: &str, variables: bool) -> Result<Self, String> {
-        let toks = tokenize(s, variables, true)?;
-        if toks == [Tok::Star] {
+        let pieces = tokenize(s, variables, true)?;
+        if pieces == [Piece::Star] {
             return Ok(ArnPattern { segments: None, has_vars: false });
         }
-        let mut segments: Vec<Vec<Tok>> = vec![Vec::new()];
-        for tok in toks {
-            match tok {
-                Tok::Lit(l) if segments.len() < 6 => {
-                    let mut pieces = l.splitn(7 - segments.len(), ':');
-                    if let Some(first) = pieces.next().filter(|p| !p.is_empty()) {
-                        segments.last_mut().unwrap().push(Tok::Lit(first.into()));
+        let mut segments: Vec<Vec<Piece>> = vec![Vec::new()];
+        for piece in pieces {
+            match piece {
+                Piece::Literal(l) if segments.len() < 6 => {
+                    let mut between_colons = l.splitn(7 - segments.len(), ':');
+                    if let Some(first) = between_colons.next().filter(|p| !p.is_empty()) {
+                        segments.last_mut().unwrap().push(Piece::Literal(first.into()));
                     }
-                    for piece in pieces {
-                        segments.push(if piece.is_empty() { Vec::new() } else { vec![Tok::Lit(piece.into())] });
+                    for text in between_colons {
+                        segments.push(if text.is_empty() { Vec::new() } else { vec![Piece::Literal(text.into())] });
                     }
                 }
                 other => segments.last_mut().unwrap().push(other),
             }
         }
-        if segments.len() < 6 || segments[0] != [Tok::Lit("arn".into())] {
+        if segments.len() < 6 || segments[0] != [Piece::Literal("arn".into())] {
             return Err(format!("`{s}` is not an ARN (arn:partition:service:region:account-id:resource) or `*`"));
         }
-        let has_vars = segments.iter().flatten().any(|t| matches!(t, Tok::Var(_)));
-        let globs: Vec<Glob> = segments.into_iter().map(|toks| Glob::new(toks, false)).collect();
+        let has_vars = segments.iter().flatten().any(|t| matches!(t, Piece::Variable(_)));
+        let globs: Vec<Glob> = segments.into_iter().map(|pieces| Glob::new(pieces, false)).collect();
         let globs: [Glob; 6] = globs.try_into().expect("six ARN segments");
         Ok(ArnPattern { segments: Some(Box::new(globs)), has_vars })
     }
@@ -415,8 +416,8 @@ impl ArnPattern {
     }
 
     /// The first unresolved variable, for explanations.
-    pub(crate) fn unresolved<'a>(&'a self, ctx: &Context) -> Option<&'a Var> {
-        self.segments.as_ref()?.iter().find_map(|g| unresolved(g.toks(), ctx))
+    pub(crate) fn unresolved<'a>(&'a self, ctx: &Context) -> Option<&'a Variable> {
+        self.segments.as_ref()?.iter().find_map(|g| unresolved(g.pieces(), ctx))
     }
 }
 
@@ -424,7 +425,7 @@ impl ArnPattern {
 /// or a whole-`*` service prefix) and compiles it, case-insensitive.
 pub(crate) fn compile_action(s: &str) -> Result<Glob, String> {
     if s == "*" {
-        return Ok(Glob::new(vec![Tok::Star], true));
+        return Ok(Glob::new(vec![Piece::Star], true));
     }
     let Some((service, name)) = s.split_once(':') else {
         return Err(format!("action `{s}` must be `*` or `service:ActionName`, as in `s3:GetObject`"));

@@ -502,7 +502,7 @@ fn sigv4_botocore_2011_suite_double_encoded_paths() {
             ),
             "{name}"
         );
-        assert_eq!(crate::jose::sha256_hex(creq.as_bytes()), sts_hash, "{name}");
+        assert_eq!(sha256_hex(creq.as_bytes()), sts_hash, "{name}");
         assert_eq!(
             pending.string_to_sign(EMPTY_SHA256),
             format!("AWS4-HMAC-SHA256\n20110909T233600Z\n20110909/us-east-1/host/aws4_request\n{sts_hash}")
@@ -575,7 +575,7 @@ impl Fixture {
 }
 
 fn fixtures() -> Vec<Fixture> {
-    let doc: Value = serde_json::from_str(include_str!("../../tests/fixtures/sigv4_botocore.json")).unwrap();
+    let doc: Value = serde_json::from_str(include_str!("../tests/fixtures/sigv4_botocore.json")).unwrap();
     assert_eq!(doc["access_key_id"], AKID);
     assert_eq!(doc["secret_access_key"], SECRET);
     let text = |v: &Value| v.as_str().unwrap().to_string();

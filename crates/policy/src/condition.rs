@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::pattern::{resolve_text, tokenize, unresolved, ArnPattern, Glob, Match, Tok};
+use super::pattern::{resolve_text, tokenize, unresolved, ArnPattern, Glob, Match, Piece};
 use super::Context;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ enum Value {
     /// Plain text (no variables).
     Text(Box<str>),
     /// Text with policy variables, compared after substitution.
-    Template(Vec<Tok>),
+    Template(Vec<Piece>),
     Like(Glob),
     Arn(ArnPattern),
     Num(f64),
@@ -244,7 +244,7 @@ impl Condition {
         }
         let has_vars = values.iter().any(|v| match v {
             Value::Template(_) => true,
-            Value::Like(g) => g.toks().iter().any(|t| matches!(t, Tok::Var(_))),
+            Value::Like(g) => g.pieces().iter().any(|t| matches!(t, Piece::Variable(_))),
             Value::Arn(a) => a.has_variables(),
             _ => false,
         });
@@ -341,7 +341,7 @@ impl Condition {
                     c == &**p
                 }
             }
-            Value::Template(toks) => template_eq(toks, c, ctx, ic).unwrap_or(false),
+            Value::Template(pieces) => template_eq(pieces, c, ctx, ic).unwrap_or(false),
             Value::Like(g) => g.matches(c, ctx) == Match::Yes,
             _ => false,
         }
@@ -350,7 +350,7 @@ impl Condition {
     fn first_unresolved<'a>(&'a self, ctx: &Context) -> Option<&'a str> {
         self.values.iter().find_map(|v| match v {
             Value::Template(t) => unresolved(t, ctx).map(|v| &*v.raw),
-            Value::Like(g) => unresolved(g.toks(), ctx).map(|v| &*v.raw),
+            Value::Like(g) => unresolved(g.pieces(), ctx).map(|v| &*v.raw),
             Value::Arn(a) => a.unresolved(ctx).map(|v| &*v.raw),
             _ => None,
         })
@@ -450,21 +450,21 @@ fn quoted_list(values: &[String]) -> String {
 
 /// Whether `c` equals the template once its variables are substituted, piece by piece without
 /// building the text (`None`: a variable has no value).
-fn template_eq(toks: &[Tok], c: &str, ctx: &Context, ignore_case: bool) -> Option<bool> {
+fn template_eq(pieces: &[Piece], c: &str, ctx: &Context, ignore_case: bool) -> Option<bool> {
     if ignore_case && !c.is_ascii() {
-        return resolve_text(toks, ctx).map(|p| eq_ignore_case(c, &p));
+        return resolve_text(pieces, ctx).map(|p| eq_ignore_case(c, &p));
     }
     let mut rest = c.as_bytes();
     let mut equal = true;
-    for t in toks {
+    for t in pieces {
         let piece: &str = match t {
-            Tok::Lit(l) => l,
-            Tok::Star => "*",
-            Tok::Quest => "?",
-            Tok::Var(v) => v.resolve(ctx)?,
+            Piece::Literal(l) => l,
+            Piece::Star => "*",
+            Piece::Question => "?",
+            Piece::Variable(v) => v.resolve(ctx)?,
         };
         if ignore_case && !piece.is_ascii() {
-            return resolve_text(toks, ctx).map(|p| eq_ignore_case(c, &p));
+            return resolve_text(pieces, ctx).map(|p| eq_ignore_case(c, &p));
         }
         let p = piece.as_bytes();
         if equal {
@@ -489,12 +489,12 @@ fn eq_ignore_case(a: &str, b: &str) -> bool {
 fn compile_value(cmp: Cmp, raw: &str, variables: bool) -> Result<Value, String> {
     Ok(match cmp {
         Cmp::Str | Cmp::StrIgnoreCase => {
-            let toks = tokenize(raw, variables, false)?;
-            if toks.iter().any(|t| matches!(t, Tok::Var(_))) {
-                Value::Template(toks)
+            let pieces = tokenize(raw, variables, false)?;
+            if pieces.iter().any(|t| matches!(t, Piece::Variable(_))) {
+                Value::Template(pieces)
             } else {
                 // Without variables the text is the value, `${*}`-style escapes included.
-                Value::Text(resolve_text(&toks, &Context::new()).unwrap_or_default().into())
+                Value::Text(resolve_text(&pieces, &Context::new()).unwrap_or_default().into())
             }
         }
         Cmp::Like => Value::Like(Glob::new(tokenize(raw, variables, true)?, false)),

@@ -1,7 +1,7 @@
 //! JOSE framing on top of aws-lc-rs primitives: compact JWS parse/serialize, JWKs, and
 //! signing/verification keys parsed once and reused (re-parsing a key per token costs ~3x).
 //!
-//! What this module refuses by construction: `alg: none`, any algorithm outside the caller's
+//! What this crate refuses by construction: `alg: none`, any algorithm outside the caller's
 //! allow-list, HMAC algorithms (a public key is never a MAC secret), and keys named by the token
 //! itself (`jku`, `x5u`, `jwk`, `x5c` are noted and ignored).
 //!
@@ -11,7 +11,6 @@
 //! keeps the last `email` would let one token speak for two users), `crit` is refused (no
 //! extension is understood here), and nested (`cty: JWT`) or encrypted (JWE) tokens are refused.
 
-use crate::model::KeyAlgorithm;
 use aws_lc_rs::{rand::SystemRandom, rsa, signature};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -403,6 +402,32 @@ impl VerifyingKey {
         parsed
             .verify_sig(jwt.signing_input.as_bytes(), &jwt.signature)
             .map_err(|_| "signature does not verify".to_string())
+    }
+}
+
+/// An algorithm this issuer signs with (and its keys are generated for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::RS256),
+            "ES256" => Some(Self::ES256),
+            "EdDSA" | "Ed25519" => Some(Self::EdDSA),
+            _ => None,
+        }
     }
 }
 
