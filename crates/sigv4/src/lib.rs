@@ -25,6 +25,8 @@
 
 mod canonical;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -329,6 +329,8 @@ mod hex_bytes {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests {
     use super::*;
     use num_bigint::BigInt;
