@@ -7,80 +7,87 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 use tokenbridge_policy::{evaluate, explain, Policy, PolicyRef, Principal, Request};
 
+const ACTIONS: &[&str] = &["*", "s3:GetObject", "s3:Get*", "S3:?etObject", "appsync:GraphQL", "sts:*"];
+const RESOURCES: &[&str] = &[
+    "*",
+    "arn:aws:s3:::bucket/*",
+    "arn:aws:s3:::bucket/${aws:username}/*",
+    "arn:aws:s3:::b/${key, 'default'}${*}",
+    "arn:aws:appsync:*:123456789012:apis/*/types/Query/fields/?ist*",
+    "arn:aws:iam::123456789012:role/r",
+];
+const REQUESTED: &[&str] = &[
+    "arn:aws:s3:::bucket/alice/x",
+    "arn:aws:s3:::bucket/a",
+    "arn:aws:s3:::b/default*",
+    "arn:aws:appsync:us-east-1:123456789012:apis/x/types/Query/fields/list",
+    "arn:aws:iam::123456789012:role/r",
+];
+/// Condition values and other texts a document holds, some of them malformed.
+const VALUES: &[&str] = &[
+    "${unclosed",
+    "10.0.0.0/8",
+    "2001:db8::/32",
+    "2026-01-01T00:00:00Z",
+    "1700000000",
+    "true",
+    "QUJD",
+    "cognito-identity.amazonaws.com",
+    "2012-10-17",
+    "2008-10-17",
+    "Allow",
+    "Deny",
+];
+const OPERATORS: &[&str] = &[
+    "StringEquals",
+    "StringNotLike",
+    "StringEqualsIgnoreCase",
+    "ForAnyValue:StringLike",
+    "ForAllValues:StringEqualsIfExists",
+    "NumericLessThan",
+    "DateGreaterThan",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnLike",
+    "ArnNotEquals",
+    "Null",
+];
+const ELEMENTS: &[&str] = &[
+    "Version",
+    "Id",
+    "Statement",
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Principal",
+    "NotPrincipal",
+    "Condition",
+    "AWS",
+    "Federated",
+    "Service",
+    "CanonicalUser",
+];
+const CONTEXT_KEYS: &[&str] =
+    &["aws:username", "aws:SourceIp", "aws:CurrentTime", "cognito-identity.amazonaws.com:aud"];
+
+/// One of the words of `lists`.
+fn word(lists: &[&[&'static str]]) -> impl Strategy<Value = String> {
+    prop::sample::select(lists.concat()).prop_map(str::to_string)
+}
+
 /// Strings a policy holds: actions, ARNs with wildcards and variables, condition values, junk.
 fn policy_string() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "*",
-            "s3:GetObject",
-            "s3:Get*",
-            "appsync:GraphQL",
-            "sts:AssumeRoleWithWebIdentity",
-            "arn:aws:s3:::bucket/*",
-            "arn:aws:s3:::bucket/${aws:username}/*",
-            "arn:aws:appsync:*:123456789012:apis/*/types/Query/fields/?ist*",
-            "arn:aws:iam::123456789012:role/r",
-            "arn:aws:s3:::b/${key, 'default'}${*}${?}${$}",
-            "${unclosed",
-            "10.0.0.0/8",
-            "2001:db8::/32",
-            "2026-01-01T00:00:00Z",
-            "1700000000",
-            "true",
-            "QUJD",
-            "cognito-identity.amazonaws.com",
-            "2012-10-17",
-            "2008-10-17",
-            "Allow",
-            "Deny",
-        ])
-        .prop_map(str::to_string),
-        "[a-z0-9:/*?${}', .-]{0,24}",
-        "\\PC{0,12}",
-    ]
+    prop_oneof![word(&[ACTIONS, RESOURCES, VALUES]), "[a-z0-9:/*?${}', .-]{0,24}", "\\PC{0,12}"]
 }
 
 /// Member names a policy holds: elements, condition operators and keys, principal types.
 fn policy_key() -> impl Strategy<Value = String> {
-    prop_oneof![
-        prop::sample::select(vec![
-            "Version",
-            "Id",
-            "Statement",
-            "Sid",
-            "Effect",
-            "Action",
-            "NotAction",
-            "Resource",
-            "NotResource",
-            "Principal",
-            "NotPrincipal",
-            "Condition",
-            "AWS",
-            "Federated",
-            "Service",
-            "CanonicalUser",
-            "StringEquals",
-            "StringNotLike",
-            "ForAnyValue:StringLike",
-            "ForAllValues:StringEqualsIfExists",
-            "NumericLessThan",
-            "DateGreaterThan",
-            "Bool",
-            "BinaryEquals",
-            "IpAddress",
-            "NotIpAddress",
-            "ArnLike",
-            "ArnNotEquals",
-            "Null",
-            "aws:username",
-            "aws:SourceIp",
-            "aws:CurrentTime",
-            "cognito-identity.amazonaws.com:aud",
-        ])
-        .prop_map(str::to_string),
-        "[A-Za-z:]{1,10}",
-    ]
+    prop_oneof![word(&[ELEMENTS, OPERATORS, CONTEXT_KEYS]), "[A-Za-z:]{1,10}"]
 }
 
 fn policy_json() -> impl Strategy<Value = Value> {
@@ -101,49 +108,15 @@ fn policy_json() -> impl Strategy<Value = Value> {
 }
 
 fn action() -> impl Strategy<Value = String> {
-    prop_oneof![
-        8 => prop::sample::select(vec!["*", "s3:GetObject", "s3:Get*", "S3:?etObject", "appsync:GraphQL", "sts:*"])
-            .prop_map(str::to_string),
-        1 => policy_string(),
-    ]
+    prop_oneof![8 => word(&[ACTIONS]), 1 => policy_string()]
 }
 
 fn resource() -> impl Strategy<Value = String> {
-    prop_oneof![
-        8 => prop::sample::select(vec![
-            "*",
-            "arn:aws:s3:::bucket/*",
-            "arn:aws:s3:::bucket/${aws:username}/*",
-            "arn:aws:s3:::b/${key, 'default'}${*}",
-            "arn:aws:appsync:*:123456789012:apis/*/types/Query/fields/?ist*",
-            "arn:aws:iam::123456789012:role/r",
-        ])
-        .prop_map(str::to_string),
-        1 => policy_string(),
-    ]
+    prop_oneof![8 => word(&[RESOURCES]), 1 => policy_string()]
 }
 
 fn condition_operator() -> impl Strategy<Value = String> {
-    prop_oneof![
-        8 => prop::sample::select(vec![
-            "StringEquals",
-            "StringNotLike",
-            "StringEqualsIgnoreCase",
-            "ForAnyValue:StringLike",
-            "ForAllValues:StringEqualsIfExists",
-            "NumericLessThan",
-            "DateGreaterThan",
-            "Bool",
-            "BinaryEquals",
-            "IpAddress",
-            "NotIpAddress",
-            "ArnLike",
-            "ArnNotEquals",
-            "Null",
-        ])
-        .prop_map(str::to_string),
-        1 => policy_key(),
-    ]
+    prop_oneof![8 => word(&[OPERATORS]), 1 => policy_key()]
 }
 
 /// A statement that is mostly well formed, so evaluation has something to do.
@@ -176,17 +149,7 @@ fn identity_policy() -> impl Strategy<Value = Option<Policy>> {
 fn request() -> impl Strategy<Value = Request> {
     (
         prop_oneof![3 => action(), 1 => policy_string()],
-        prop_oneof![
-            3 => prop::sample::select(vec![
-                "arn:aws:s3:::bucket/alice/x",
-                "arn:aws:s3:::bucket/a",
-                "arn:aws:s3:::b/default*",
-                "arn:aws:appsync:us-east-1:123456789012:apis/x/types/Query/fields/list",
-                "arn:aws:iam::123456789012:role/r",
-            ])
-            .prop_map(str::to_string),
-            1 => policy_string(),
-        ],
+        prop_oneof![3 => word(&[REQUESTED]), 1 => policy_string()],
         prop::collection::vec((policy_key(), prop::collection::vec(policy_string(), 0..3)), 0..4),
         prop::option::of(policy_string()),
     )
