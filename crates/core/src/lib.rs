@@ -15,18 +15,21 @@ pub mod excerpt;
 pub mod iam;
 pub mod identity;
 pub mod issuer;
-pub mod jose;
 pub mod model;
 mod operation;
 pub mod password;
-pub mod policy;
 pub mod secrets;
-pub mod sigv4;
-pub mod srp;
 pub mod store;
 pub mod trail;
 pub mod upstream;
 pub mod userpool;
+
+// The pure protocols live in leaf crates; re-exported under their old paths so the engine and
+// its callers name them as before.
+pub use tokenbridge_jose as jose;
+pub use tokenbridge_policy as policy;
+pub use tokenbridge_sigv4 as sigv4;
+pub use tokenbridge_srp as srp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::Engine;

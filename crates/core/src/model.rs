@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+/// The issuer's signing algorithms, defined with the JOSE code that signs with them.
+pub use tokenbridge_jose::KeyAlgorithm;
 
 /// A local user of the pool. `id` is the stable `sub` of every token issued for the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,31 +60,6 @@ impl Client {
     }
     pub fn allows_provider(&self, provider: &str) -> bool {
         self.providers.iter().any(|p| p == provider || p == "*")
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyAlgorithm {
-    RS256,
-    ES256,
-    EdDSA,
-}
-
-impl KeyAlgorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(Self::RS256),
-            "ES256" => Some(Self::ES256),
-            "EdDSA" | "Ed25519" => Some(Self::EdDSA),
-            _ => None,
-        }
     }
 }
 

@@ -93,8 +93,9 @@ pub(crate) fn error(namespace: &str, status: u16, code: &str, message: &str, req
     xml_response(status, body, request_id)
 }
 
-/// The request's parameters: the form body and the query string (body wins).
-fn params(uri: &Uri, body: &[u8]) -> BTreeMap<String, String> {
+/// The request's parameters: the form body and the query string (body wins). Public for the
+/// fuzz target that reads requests as this door does.
+pub fn params(uri: &Uri, body: &[u8]) -> BTreeMap<String, String> {
     let mut p: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         p.insert(k.into_owned(), v.into_owned());

@@ -1,7 +1,7 @@
 // The web console's own USER_SRP_AUTH (crates/server/console/srp.js, BigInt + WebCrypto, no
 // dependencies) against the demo's user pool, and checked byte for byte against
 // amazon-cognito-identity-js's AuthenticationHelper and DateHelper and the fixed SRP vector that
-// crates/core/src/srp.rs pins (made by pycognito, matched by the SDK).
+// crates/srp/src/lib.rs pins (made by pycognito, matched by the SDK).
 
 import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
@@ -180,7 +180,7 @@ describe("console srp.js: the SDK's byte-level rules", () => {
     assert.equal(srpTimestamp(new Date(Date.UTC(2026, 10, 5, 6, 7, 8))), "Thu Nov 5 06:07:08 UTC 2026");
     assert.equal(srpTimestamp(new Date(Date.UTC(2026, 10, 30, 16, 45, 3))), "Mon Nov 30 16:45:03 UTC 2026");
     assert.equal(srpTimestamp(new Date(0)), "Thu Jan 1 00:00:00 UTC 1970");
-    // The vector in crates/core/src/srp.rs.
+    // The vector in crates/srp/src/lib.rs.
     assert.equal(srpTimestamp(new Date(1_793_689_445_000)), "Tue Nov 3 07:04:05 UTC 2026");
   });
 
@@ -210,8 +210,8 @@ describe("console srp.js: the SDK's byte-level rules", () => {
     assert.throws(() => poolNameOf("nounderscore"), /user pool id/);
   });
 
-  test("the fixed vector of crates/core/src/srp.rs: same SRP_A and signature", async () => {
-    // pycognito_vector in crates/core/src/srp.rs (fixed a, server b, salt and secret block).
+  test("the fixed vector of crates/srp/src/lib.rs: same SRP_A and signature", async () => {
+    // pycognito_vector in crates/srp/src/lib.rs (fixed a, server b, salt and secret block).
     const a = BigInt(
       "0xba706393b7819ce8f0e64293d4ef101729bfb1d64fd9b2b91047b1dd81660db3" +
         "a3bb0615fa85ec1ff9ffa2f78f54db3a960635744d6cdc6d7da8009dfb18bf69" +

@@ -3,7 +3,7 @@
 //! configured as provider `test`), and crafted bearer tokens at this system's own token paths.
 //! Each forged token must be refused with the check that caught it named, and the one
 //! legitimately signed token must pass whatever its header claims about key sources. The JOSE
-//! framing's own unit tests are in `crates/core/src/jose.rs`.
+//! framing's own unit tests are in `crates/jose/src/lib.rs`.
 
 use crate::common::*;
 use aws_lc_rs::encoding::AsDer;

@@ -4,7 +4,7 @@
 //! whose `azp` is not our client (OIDC Core §3.1.3.7), and time claims at the edges of i64
 //! (arithmetic saturates, never wraps or panics). The same parser reads this system's own
 //! tokens, so the strictness holds for them too. The duplicate-detecting JSON reader has unit
-//! tests in `crates/core/src/jose.rs`.
+//! tests in `crates/jose/src/lib.rs`.
 
 use crate::common::*;
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@
 //! token with its padding and base64 alphabet folded. The same holds for the CUSTOM_AUTH answer
 //! (which runs the exchange's checks), the demo provider's authorization codes, and this
 //! system's own tokens. Unit tests of the canonical decoding and the replay key live in
-//! `crates/core/src/jose.rs` and `crates/core/src/upstream.rs`.
+//! `crates/jose/src/lib.rs` and `crates/core/src/upstream.rs`.
 
 use crate::common::*;
 use serde_json::{json, Value};
