@@ -7,7 +7,7 @@
 //! from the call, and withholding an answer whose record could not be written (no token or
 //! credential leaves without its record). Adding an operation:
 //!
-//! ```ignore
+//! ```text
 //! let op = Operation::new("DescribeThing", ctx, json!({ "thingId": id })).read_only();
 //! self.run(op, async |call| self.describe_thing(id, call).await, |answer| json!({ "thingId": answer.id })).await
 //! ```
