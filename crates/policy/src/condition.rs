@@ -553,7 +553,8 @@ pub(crate) fn parse_date(s: &str) -> Option<i128> {
         if !frac.is_empty() {
             nanos = frac.parse::<i128>().ok()? * 10i128.pow(9 - frac.len() as u32);
         }
-        let total = secs * 1_000_000_000 + nanos;
+        // Seconds beyond i128's nanoseconds are no date (they would wrap or panic).
+        let total = secs.checked_mul(1_000_000_000)?.checked_add(nanos)?;
         return Some(if negative { -total } else { total });
     }
     let b = s.as_bytes();
@@ -853,6 +854,18 @@ mod tests {
         {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
+    }
+
+    /// Found by `scripts/fuzz policy_parse`: epoch seconds past i128 nanoseconds overflowed (a
+    /// panic in debug builds, a wrapped date in release ones); now they are no date.
+    #[test]
+    fn epoch_seconds_out_of_range_are_no_date() {
+        assert_eq!(parse_date("202603333333333333333333333333"), None);
+        assert_eq!(parse_date(&format!("-{}", "9".repeat(38))), None);
+        let policy = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:CurrentTime": "202603333333333333333333333333"}}}]}"#;
+        let e = crate::Policy::parse_identity(policy).expect_err("not a date");
+        assert!(e.to_string().contains("date"), "{e}");
     }
 
     #[test]
