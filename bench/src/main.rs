@@ -27,8 +27,10 @@
 mod aws_json;
 mod awsig;
 mod cognito;
+mod cpu;
 mod identity;
 mod in_process;
+mod mint;
 mod policy_eval;
 mod report;
 mod sigv4_verify;
@@ -36,6 +38,8 @@ mod verify;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cpu::{machine_busy, process_cpu, thread_cpu, thread_groups};
+use mint::mint_all;
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
@@ -404,8 +408,6 @@ fn http_client(pool: usize) -> Result<Client> {
         .build()?)
 }
 
-// --- minting upstream tokens (untimed) ---
-
 fn excerpt(body: &str) -> String {
     let one_line: String = body.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let mut out: String = one_line.chars().take(300).collect();
@@ -413,175 +415,6 @@ fn excerpt(body: &str) -> String {
         out.push('…');
     }
     out
-}
-
-async fn id_token_from(resp: reqwest::Response, what: &str) -> Result<String> {
-    let status = resp.status();
-    let body = resp.text().await?;
-    if status != StatusCode::OK {
-        bail!("{what}: upstream answered {status}: {}", excerpt(&body));
-    }
-    let answer: Value = serde_json::from_str(&body).with_context(|| format!("{what}: answer is not JSON"))?;
-    answer["id_token"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("{what}: answer has no id_token: {}", excerpt(&body)))
-}
-
-/// Salesforce's username-password flow at the demo upstream.
-async fn mint_password(c: &Client, d: &Demo, user: &(String, String)) -> Result<String> {
-    let resp = c
-        .post(d.token_endpoint.clone())
-        .basic_auth(&d.upstream_client_id, Some(&d.upstream_client_secret))
-        .form(&[("grant_type", "password"), ("username", user.0.as_str()), ("password", user.1.as_str())])
-        .send()
-        .await?;
-    id_token_from(resp, "password grant").await
-}
-
-/// The authorization-code flow at the demo upstream, driven without a browser: login form,
-/// consent, code redemption. The unique `nonce` makes every id token distinct.
-async fn mint_code(c: &Client, d: &Demo, user: &(String, String), nonce: &str) -> Result<String> {
-    let login = c
-        .post(d.login_url.clone())
-        .form(&[
-            ("response_type", "code"),
-            ("client_id", d.upstream_client_id.as_str()),
-            ("redirect_uri", MINT_REDIRECT_URI),
-            ("nonce", nonce),
-            ("username", user.0.as_str()),
-            ("password", user.1.as_str()),
-        ])
-        .send()
-        .await?;
-    let status = login.status();
-    let page = login.text().await?;
-    if status != StatusCode::OK {
-        bail!("upstream login answered {status}: {}", excerpt(&page));
-    }
-    let session = hidden_field(&page, "session")
-        .with_context(|| format!("no session in the consent page: {}", excerpt(&page)))?;
-    let consent =
-        c.post(d.consent_url.clone()).form(&[("session", session.as_str()), ("decision", "allow")]).send().await?;
-    let status = consent.status();
-    let location = consent.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = consent.text().await?;
-    let location = match (status, location) {
-        (StatusCode::FOUND | StatusCode::SEE_OTHER, Some(l)) => l,
-        _ => bail!("upstream consent answered {status}: {}", excerpt(&body)),
-    };
-    let location = Url::parse(&location).with_context(|| format!("bad redirect {location:?}"))?;
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .with_context(|| format!("no code in the redirect {location}"))?;
-    let resp = c
-        .post(d.token_endpoint.clone())
-        .basic_auth(&d.upstream_client_id, Some(&d.upstream_client_secret))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", MINT_REDIRECT_URI)])
-        .send()
-        .await?;
-    id_token_from(resp, "authorization code grant").await
-}
-
-/// The value of `<input type="hidden" name="NAME" value="…">` (HTML-unescaped).
-fn hidden_field(page: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker)? + marker.len();
-    let end = start + page[start..].find('"')?;
-    Some(
-        page[start..end]
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
-
-struct Minted {
-    tokens: Vec<String>,
-    method: Mint,
-    duplicates_dropped: usize,
-    seconds: f64,
-}
-
-impl Minted {
-    /// `, N duplicates dropped` for the messages that say how minting went (empty for none).
-    fn dropped_note(&self) -> String {
-        if self.duplicates_dropped > 0 {
-            format!(", {} duplicates dropped", self.duplicates_dropped)
-        } else {
-            String::new()
-        }
-    }
-}
-
-async fn mint_all(c: &Client, d: &Arc<Demo>, wanted: usize, mode: Mint, parallel: usize) -> Result<Minted> {
-    let started = Instant::now();
-    let method = match mode {
-        Mint::Auto => {
-            // Two back-to-back password grants for one user: identical answers mean the provider's
-            // id tokens carry nothing unique (no jti/nonce), so they cannot be told apart within
-            // a second and one-time use would refuse all but the first.
-            let a = mint_password(c, d, &d.users[0]).await?;
-            let b = mint_password(c, d, &d.users[0]).await?;
-            if a == b {
-                eprintln!(
-                    "note: the demo upstream's password grant returned identical id tokens twice in a row \
-                     (no jti/nonce in them), so only one per user per second could be exchanged; \
-                     minting through the authorization-code flow with a unique nonce instead"
-                );
-                Mint::Code
-            } else {
-                Mint::Password
-            }
-        }
-        m => m,
-    };
-    let run_id = SystemTime::now().duration_since(UNIX_EPOCH).map(|t| t.as_nanos()).unwrap_or_default();
-    let sem = Arc::new(Semaphore::new(parallel));
-    let mut set = JoinSet::new();
-    let mut tokens = Vec::with_capacity(wanted);
-    let mut seen = HashSet::with_capacity(wanted);
-    let mut duplicates_dropped = 0usize;
-    let mut next_report = Instant::now() + Duration::from_secs(5);
-    let deadline = Instant::now() + MINT_TIMEOUT;
-    let mut accept = |token: String, tokens: &mut Vec<String>| {
-        if seen.insert(token.clone()) {
-            tokens.push(token);
-        } else {
-            duplicates_dropped += 1;
-        }
-    };
-    for i in 0..wanted {
-        let permit = sem.clone().acquire_owned().await?;
-        let (c, d) = (c.clone(), d.clone());
-        set.spawn(async move {
-            let user = &d.users[i % d.users.len()];
-            let result = match method {
-                Mint::Code => mint_code(&c, &d, user, &format!("tb-bench-{run_id:x}-{i}")).await,
-                _ => mint_password(&c, &d, user).await,
-            };
-            drop(permit);
-            result
-        });
-        while let Some(done) = set.try_join_next() {
-            accept(done??, &mut tokens);
-        }
-        if Instant::now() >= next_report {
-            eprintln!("  minted {} / {wanted} upstream tokens…", tokens.len());
-            next_report += Duration::from_secs(5);
-        }
-        if Instant::now() >= deadline {
-            bail!("minting took longer than {} s; ask for fewer --tokens", MINT_TIMEOUT.as_secs());
-        }
-    }
-    while let Some(done) = set.join_next().await {
-        accept(done??, &mut tokens);
-    }
-    Ok(Minted { tokens, method, duplicates_dropped, seconds: started.elapsed().as_secs_f64() })
 }
 
 // --- the load ---
@@ -816,60 +649,6 @@ async fn open_loop(load: &Arc<Load>, rate: f64, in_flight: usize, length: Durati
     Phase { record, elapsed: start.elapsed(), exhausted }
 }
 
-// --- CPU accounting from /proc (Linux; absent elsewhere) ---
-
-/// utime + stime of a process, seconds (USER_HZ is 100 on Linux).
-fn process_cpu(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command: state(0) … utime(11) stime(12).
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// CPU seconds of each thread of a process, keyed by thread id, with the thread's name.
-fn thread_cpu(pid: u32) -> BTreeMap<String, (String, f64)> {
-    let mut out = BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
-    for entry in dir.flatten() {
-        let tid = entry.file_name().to_string_lossy().into_owned();
-        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default().trim().to_string();
-        if let Some(cpu) = process_cpu(&format!("{pid}/task/{tid}")) {
-            out.insert(tid, (name, cpu));
-        }
-    }
-    out
-}
-
-/// Per thread name: (threads, CPU seconds in total, CPU seconds of the busiest one), between two
-/// [`thread_cpu`] snapshots.
-fn thread_groups(
-    before: &BTreeMap<String, (String, f64)>,
-    after: &BTreeMap<String, (String, f64)>,
-) -> BTreeMap<String, (usize, f64, f64)> {
-    let mut groups: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
-    for (tid, (name, cpu)) in after {
-        let used = cpu - before.get(tid).map_or(0.0, |b| b.1);
-        let g = groups.entry(name.clone()).or_default();
-        g.0 += 1;
-        g.1 += used;
-        g.2 = g.2.max(used);
-    }
-    groups
-}
-
-/// Busy CPU time of the whole machine, seconds (all cores).
-fn machine_busy() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?;
-    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal …
-    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).copied().unwrap_or(0.0);
-    Some(busy / 100.0)
-}
-
 // --- the command ---
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -1045,6 +824,7 @@ async fn exchange(args: ExchangeArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mint::hidden_field;
 
     #[test]
     fn loopback_only() {

@@ -21,8 +21,10 @@
 //! The condition operators' rules are in the `condition` module's documentation.
 
 mod condition;
+mod date;
 mod eval;
 mod explain;
+mod ip;
 mod json;
 mod parse;
 mod pattern;
