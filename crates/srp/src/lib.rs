@@ -65,7 +65,7 @@ static GROUP: LazyLock<Group> = LazyLock::new(|| {
 
 /// A password verifier, made when the password is set (argon2 hashes cannot give one later).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verifier {
+pub struct PasswordVerifier {
     /// 16 random bytes. Clients read `SALT` as an integer, so it is always used via
     /// [`salt_hex`]'s canonical form; a leading zero byte is harmless.
     #[serde(with = "hex_bytes")]
@@ -75,10 +75,10 @@ pub struct Verifier {
     pub verifier: Vec<u8>,
 }
 
-impl fmt::Debug for Verifier {
+impl fmt::Debug for PasswordVerifier {
     // v allows an offline dictionary attack on the password: keep it out of logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("salt", &hex::encode(&self.salt)).finish_non_exhaustive()
+        f.debug_struct("PasswordVerifier").field("salt", &hex::encode(&self.salt)).finish_non_exhaustive()
     }
 }
 
@@ -146,24 +146,24 @@ pub fn salt_hex(salt: &[u8]) -> String {
 }
 
 /// A fresh verifier with a random 16-byte salt, as Cognito makes at password set time.
-pub fn make_verifier(pool_name: &str, user_id_for_srp: &str, password: &str) -> Verifier {
+pub fn make_verifier(pool_name: &str, user_id_for_srp: &str, password: &str) -> PasswordVerifier {
     verifier_with_salt(pool_name, user_id_for_srp, password, &random_bytes::<SALT_LEN>())
 }
 
-fn verifier_with_salt(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u8]) -> Verifier {
+fn verifier_with_salt(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u8]) -> PasswordVerifier {
     let group = &*GROUP;
     let x = private_key(pool_name, user_id_for_srp, password, salt);
-    Verifier { salt: salt.to_vec(), verifier: group.g.modpow(&x, &group.n).to_bytes_be() }
+    PasswordVerifier { salt: salt.to_vec(), verifier: group.g.modpow(&x, &group.n).to_bytes_be() }
 }
 
 /// A verifier for a name that has none (an unknown user, a user without a local password):
 /// `salt` as given and v taken from `seed` (reduced mod N, never zero), so it costs no more
 /// than reading a stored verifier and no password proves it. B = k·v + g^b hides v, so the
 /// challenge looks like any other.
-pub fn stand_in_verifier(salt: &[u8], seed: &[u8]) -> Verifier {
+pub fn stand_in_verifier(salt: &[u8], seed: &[u8]) -> PasswordVerifier {
     let v = BigUint::from_bytes_be(seed) % &GROUP.n;
     let v = if v == BigUint::ZERO { BigUint::from(1u32) } else { v };
-    Verifier { salt: salt.to_vec(), verifier: v.to_bytes_be() }
+    PasswordVerifier { salt: salt.to_vec(), verifier: v.to_bytes_be() }
 }
 
 /// x = H(padHex(salt) || H(pool_name || user_id || ":" || password)), as `getPasswordAuthenticationKey`.
@@ -173,7 +173,7 @@ fn private_key(pool_name: &str, user_id_for_srp: &str, password: &str, salt: &[u
 }
 
 /// Begins a challenge: a random b and B = (k·v + g^b) mod N.
-pub fn start(verifier: &Verifier) -> ServerSession {
+pub fn start(verifier: &PasswordVerifier) -> ServerSession {
     loop {
         let b = BigUint::from_bytes_be(&random_bytes::<SECRET_LEN>());
         // b = 0 would publish k·v and B ≡ 0 is refused by clients; each has odds of ~2^-256.
@@ -185,7 +185,7 @@ pub fn start(verifier: &Verifier) -> ServerSession {
     }
 }
 
-fn session_with_secret(verifier: &Verifier, b: BigUint) -> Option<ServerSession> {
+fn session_with_secret(verifier: &PasswordVerifier, b: BigUint) -> Option<ServerSession> {
     let group = &*GROUP;
     let v = BigUint::from_bytes_be(&verifier.verifier);
     let big_b = (&group.k * &v + group.g.modpow(&b, &group.n)) % &group.n;
@@ -459,7 +459,7 @@ mod tests {
         let json = serde_json::to_value(&verifier).unwrap();
         assert_eq!(json["salt"], hex::encode(&verifier.salt));
         assert_eq!(json["verifier"], hex::encode(&verifier.verifier));
-        assert_eq!(serde_json::from_value::<Verifier>(json).unwrap(), verifier);
+        assert_eq!(serde_json::from_value::<PasswordVerifier>(json).unwrap(), verifier);
     }
 
     #[test]

@@ -379,7 +379,7 @@ pub struct Member {
     pub pool_id: String,
     pub status: UserStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub srp: Option<crate::srp::Verifier>,
+    pub srp: Option<crate::srp::PasswordVerifier>,
     #[serde(default)]
     pub codes: Vec<PendingCode>,
 }
@@ -868,7 +868,7 @@ impl Engine {
 }
 
 /// Makes an SRP verifier off the async threads (a 3072-bit modular exponentiation).
-pub(crate) async fn srp_verifier(pool_id: &str, username: &str, password: &str) -> crate::srp::Verifier {
+pub(crate) async fn srp_verifier(pool_id: &str, username: &str, password: &str) -> crate::srp::PasswordVerifier {
     let (pool, user, pw) = (crate::srp::pool_name(pool_id).to_string(), username.to_string(), password.to_string());
     tokio::task::spawn_blocking(move || crate::srp::make_verifier(&pool, &user, &pw)).await.expect("verifier task")
 }

@@ -29,7 +29,7 @@ fn tag(key: &hmac::Key, purpose: &str, pool_id: &str, username: &str, block: u8)
 }
 
 /// The salt and verifier of a name with no verifier of its own.
-pub(crate) fn verifier(key: &hmac::Key, pool_id: &str, username: &str) -> crate::srp::Verifier {
+pub(crate) fn verifier(key: &hmac::Key, pool_id: &str, username: &str) -> crate::srp::PasswordVerifier {
     let salt = tag(key, "srp salt", pool_id, username, 0);
     // 384 bytes (|N|) of seed, so v is spread over the whole group.
     let seed: Vec<u8> =
