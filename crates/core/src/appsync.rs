@@ -687,7 +687,7 @@ impl Engine {
             // pool, and the request that issued these credentials with the trust statement.
             let trust_step = self.graphql_issuance(claims).await;
             if let Some(id) = &identity_id {
-                if let Some(pool) = self.graphql_identity_pool_of(id).await {
+                if let Some(pool) = self.identity_pool_of(id).await {
                     run.trail.steps[identity_pool_at].detail = format!("identity {id} of identity pool {pool}");
                 }
             }
@@ -750,16 +750,6 @@ impl Engine {
                 r.record["eventSource"].as_str().unwrap_or_default(),
                 rfc3339(r.event_time),
             ),
-        }
-    }
-
-    /// `<pool id> (<pool name>)` of an identity pool identity, when it is known here.
-    async fn graphql_identity_pool_of(&self, identity_id: &str) -> Option<String> {
-        let d = self.store.get_document(crate::identity::KIND_IDENTITY, identity_id).await.ok()??;
-        let pool_id = d.body.get("pool_id").and_then(Value::as_str)?.to_string();
-        match self.identity_pool(&pool_id).await {
-            Ok(Some(p)) => Some(format!("{pool_id} ({})", p.identity_pool_name)),
-            _ => Some(pool_id),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::Engine;
 use roles::{aws_id, check_identity_policy, url_encode};
 use serde_json::{json, Value};
 
-pub(crate) const KIND_POLICY: &str = "iam_policy";
+pub(super) const KIND_POLICY: &str = "iam_policy";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManagedPolicy {

@@ -3,6 +3,7 @@
 //! out. Answers are JSON trees the adapter renders as the query protocol's XML.
 
 pub mod credentials;
+mod lookup;
 mod managed;
 mod oidc;
 mod roles;
@@ -21,7 +22,7 @@ pub use sts::CallerIdentity;
 pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
 
-pub(crate) const KIND_ROLE: &str = "iam_role";
+const KIND_ROLE: &str = "iam_role";
 pub const IAM_EVENT_SOURCE: &str = "iam.amazonaws.com";
 pub const STS_EVENT_SOURCE: &str = "sts.amazonaws.com";
 

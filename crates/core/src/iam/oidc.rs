@@ -16,7 +16,7 @@ use crate::store::{Change, StoreError};
 use crate::Engine;
 use serde_json::{json, Value};
 
-pub(crate) const KIND_OIDC_PROVIDER: &str = "iam_oidc_provider";
+pub(super) const KIND_OIDC_PROVIDER: &str = "iam_oidc_provider";
 
 /// A registered provider, kept under its name (the issuer without its scheme).
 #[derive(Debug, Clone, Serialize, Deserialize)]

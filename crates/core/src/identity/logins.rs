@@ -188,8 +188,7 @@ impl Engine {
         web: &WebIdentity,
         call: &mut Call,
     ) -> Result<(), QueryError> {
-        let member = self.store.get_document(crate::userpool::KIND_MEMBER, &web.subject).await?;
-        if member.is_none_or(|m| m.pool_id != pool_id) {
+        if !self.is_pool_member(pool_id, &web.subject).await? {
             return Err(not_authorized(
                 call,
                 "server-side token check",
@@ -488,15 +487,7 @@ impl Engine {
             return Ok((roles, preferred));
         }
         let Some(pool_id) = user_pool_of(&l.provider) else { return Ok((Vec::new(), None)) };
-        let mut with_roles: Vec<(Option<i64>, String)> = Vec::new();
-        for g in strings(c.get("cognito:groups")) {
-            if let Some(d) = self.store.get_document(crate::userpool::KIND_GROUP, &format!("{pool_id}/{g}")).await? {
-                let group: crate::userpool::PoolGroup = from_doc(d)?;
-                if let Some(arn) = group.role_arn {
-                    with_roles.push((group.precedence, arn));
-                }
-            }
-        }
+        let with_roles = self.group_roles(pool_id, &strings(c.get("cognito:groups"))).await?;
         let best = with_roles.iter().filter_map(|(p, _)| *p).min();
         let at_best: Vec<&String> =
             with_roles.iter().filter(|(p, _)| best.is_some() && *p == best).map(|(_, a)| a).collect();
@@ -521,16 +512,9 @@ impl Engine {
             )
         };
         let Some(name) = role_name_of(arn) else { return Err(missing(call)) };
-        match self.store.get_document(crate::iam::KIND_ROLE, name).await? {
-            Some(d) => {
-                let role: Role = from_doc(d)?;
-                if role.arn(&self.config.aws.account_id) == arn {
-                    Ok(role)
-                } else {
-                    Err(missing(call))
-                }
-            }
-            None => Err(missing(call)),
+        match self.stored_role(name).await? {
+            Some(role) if role.arn(&self.config.aws.account_id) == arn => Ok(role),
+            _ => Err(missing(call)),
         }
     }
 }

@@ -19,6 +19,7 @@
 
 mod flows;
 mod logins;
+mod lookup;
 mod pools;
 
 use crate::audit::{Principal, RequestContext};
@@ -63,9 +64,9 @@ pub const ACTIONS: &[&str] = &[
     "GetOpenIdToken",
 ];
 
-pub(crate) const KIND_POOL: &str = "identity_pool";
-pub(crate) const KIND_IDENTITY: &str = "identity_pool_identity";
-pub(crate) const KIND_LOGIN: &str = "identity_pool_login";
+const KIND_POOL: &str = "identity_pool";
+const KIND_IDENTITY: &str = "identity_pool_identity";
+const KIND_LOGIN: &str = "identity_pool_login";
 
 // --- the API's shapes ---
 

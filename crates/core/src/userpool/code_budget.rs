@@ -8,7 +8,7 @@
 use super::*;
 use crate::store::{Change, StoreError, StoreResult};
 
-pub(crate) const KIND_CODES_SENT: &str = "pool_codes_sent";
+pub(super) const KIND_CODES_SENT: &str = "pool_codes_sent";
 const CODES_PER_WINDOW: usize = 5;
 const WINDOW_SECONDS: i64 = 3600;
 

@@ -13,7 +13,7 @@ use super::*;
 use crate::jose::sha256_hex;
 use crate::store::{Change, StoreResult};
 
-pub(crate) const KIND_SIGN_IN_FAILURES: &str = "pool_sign_in_failures";
+pub(super) const KIND_SIGN_IN_FAILURES: &str = "pool_sign_in_failures";
 const LOCK_AFTER: u32 = 5;
 const MAX_LOCK_SECONDS: i64 = 900;
 /// Failures are forgotten this long after the last one (or after the lock it caused ended);

@@ -12,6 +12,7 @@ mod code_budget;
 pub mod filter;
 mod lockout;
 mod manage;
+mod membership;
 mod stand_in;
 pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
 mod users;
@@ -34,10 +35,10 @@ pub use auth::AuthFlow;
 pub use lockout::SignInFailures;
 pub use manage::TokenUnits;
 
-pub(crate) const KIND_POOL: &str = "user_pool";
-pub(crate) const KIND_CLIENT: &str = "pool_client";
-pub(crate) const KIND_GROUP: &str = "pool_group";
-pub(crate) const KIND_MEMBER: &str = "pool_member";
+const KIND_POOL: &str = "user_pool";
+const KIND_CLIENT: &str = "pool_client";
+const KIND_GROUP: &str = "pool_group";
+const KIND_MEMBER: &str = "pool_member";
 
 /// The scope Cognito puts in access tokens from its own auth flows.
 pub const COGNITO_ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
