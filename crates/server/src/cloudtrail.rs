@@ -21,6 +21,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::{apply_lookup_attribute, RequestContext};
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
+use tokenbridge_core::sigv4::ErrorKind;
 
 /// The `X-Amz-Target` prefix of the CloudTrail API.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
@@ -62,7 +63,7 @@ pub async fn call(
     let rid = &ctx.request_id;
     if let Err(e) = check_signature(state, SIGNING_NAME, method, uri, headers, body) {
         // As AWS answers them: the caller is not known (403), or the signature is malformed (400).
-        let status = if e.aws_error_type() == "IncompleteSignatureException" { 400 } else { 403 };
+        let status = if e.kind() == ErrorKind::IncompleteSignature { 400 } else { 403 };
         return refuse_signature(state, action, ctx, &e, status).await;
     }
     let result = match action {
