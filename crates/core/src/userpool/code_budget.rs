@@ -20,7 +20,7 @@ struct CodesSent {
 
 impl Engine {
     /// Spends one code of `username`'s hourly budget in `pool_id`, or refuses as Cognito does
-    /// when it is spent (`LimitExceededException`).
+    /// when it is spent (`Reason::LimitExceeded`).
     pub(crate) async fn spend_code_budget(
         &self,
         pool_id: &str,
