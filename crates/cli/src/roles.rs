@@ -10,18 +10,19 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokenbridge_core::audit::RequestContext;
-use tokenbridge_core::iam::{CallerIdentity, QueryError, QueryService};
+use tokenbridge_core::iam::{CallerIdentity, QueryService};
 use tokenbridge_core::policy::{Policy, PolicyKind};
-use tokenbridge_core::Engine;
+use tokenbridge_core::{Engine, Reason, Refusal};
+use tokenbridge_server::query::{error_code, query_words};
 
 /// Who the CLI's calls are made as: the administrator (whoever can open the data is one), named
 /// by an access key id no signature can present.
-const CLI_ACCESS_KEY_ID: &str = "tokenbridge-cli";
+pub(crate) const CLI_ACCESS_KEY_ID: &str = "tokenbridge-cli";
 
 /// Runs one IAM action as the administrator.
-async fn call(engine: &Engine, name: &str, params: &[(&str, &str)]) -> Result<Value, QueryError> {
+async fn call(engine: &Engine, name: &str, params: &[(&str, &str)]) -> Result<Value, Refusal> {
     let params: BTreeMap<String, String> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let mut ctx = RequestContext::new(tokenbridge_core::iam::IAM_EVENT_SOURCE);
+    let mut ctx = RequestContext::new(tokenbridge_core::iam::IAM_EVENT_SOURCE).named_by(error_code);
     ctx.user_agent = format!("tokenbridge-cli/{}", env!("CARGO_PKG_VERSION"));
     let caller = CallerIdentity::Admin { access_key_id: CLI_ACCESS_KEY_ID.into() };
     engine.query_action(QueryService::Iam, name, &params, Some(&caller), &ctx).await
@@ -32,8 +33,9 @@ async fn action(engine: &Engine, name: &str, params: &[(&str, &str)]) -> anyhow:
     call(engine, name, params).await.map_err(error)
 }
 
-fn error(e: QueryError) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", e.code, e.message)
+/// A refusal as `<Code>: <message>`, in IAM's words.
+pub(crate) fn error(e: Refusal) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", query_words(e.reason).0, e.message)
 }
 
 /// Percent-decoding of the documents IAM returns URL-encoded.
@@ -160,7 +162,7 @@ async fn put(engine: &Engine, name: &str, trust: &str, docs: Vec<(String, String
     ordered.extend(good);
     let existing = match call(engine, "GetRole", &[("RoleName", name)]).await {
         Ok(out) => Some(out),
-        Err(e) if e.code == "NoSuchEntity" => None,
+        Err(e) if e.reason == Reason::NotFound => None,
         Err(e) => return Err(error(e)),
     };
     let arn = match existing {

@@ -10,8 +10,9 @@ use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::model::User;
 use tokenbridge_core::userpool::{CodeSender, ISSUER_TAG};
 use tokenbridge_core::Engine;
-// Answers are printed as the API sends them: without `null` members.
-use tokenbridge_server::aws::without_nulls;
+// Answers are printed as the API sends them: without `null` members, refusals in its words.
+use tokenbridge_core::iam::CallerIdentity;
+use tokenbridge_server::aws::{cognito_error_code, cognito_words, without_nulls};
 
 /// The `eventSource` of the audit records these commands write.
 pub const EVENT_SOURCE: &str = "cli.tokenbridge";
@@ -19,14 +20,15 @@ pub const EVENT_SOURCE: &str = "cli.tokenbridge";
 /// Page size of the list actions (the most AWS allows for each).
 const PAGE: i64 = 60;
 
-/// Runs one Cognito action as the administrator. A Cognito error becomes
-/// `<Exception>: <message>` (printed as `error: …`, exit code 1).
+/// Runs one Cognito action as the administrator. A refusal becomes `<Exception>: <message>`,
+/// in Cognito's words (printed as `error: …`, exit code 1).
 async fn action(engine: &Engine, name: &str, input: Value) -> anyhow::Result<Value> {
-    let mut ctx = RequestContext::new(EVENT_SOURCE);
+    let mut ctx = RequestContext::new(EVENT_SOURCE).named_by(cognito_error_code);
     ctx.user_agent = format!("tokenbridge-cli/{}", env!("CARGO_PKG_VERSION"));
-    match engine.user_pool_action(name, &input, true, &ctx).await {
+    let admin = CallerIdentity::Admin { access_key_id: crate::roles::CLI_ACCESS_KEY_ID.into() };
+    match engine.user_pool_action(name, &input, Some(&admin), &ctx).await {
         Ok(v) => Ok(without_nulls(v)),
-        Err(e) => Err(anyhow::anyhow!("{}: {}", e.exception, e.message)),
+        Err(e) => Err(anyhow::anyhow!("{}: {}", cognito_words(e.reason).0, e.message)),
     }
 }
 

@@ -22,7 +22,8 @@ use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
 use crate::model::AuditQuery;
 use crate::operation::{Call, Filing, Operation};
 use crate::policy::{self, Decision, Effect, Policy, PolicyRef, PolicyScope, Request};
-use crate::trail::{Denial, DenialCode, Outcome, Step, Trail};
+use crate::refusal::{Reason, Refusal};
+use crate::trail::{Outcome, Step, Trail};
 use crate::Engine;
 use serde_json::{json, Value};
 
@@ -34,8 +35,6 @@ pub const EVENT_NAME: &str = "GraphQL";
 pub const ACTION: &str = "appsync:GraphQL";
 /// The web identity provider of identity pool sessions (and their OpenID tokens).
 const COGNITO_IDENTITY_PROVIDER: &str = "cognito-identity.amazonaws.com";
-/// AppSync's error type for every authentication and authorization failure.
-pub const UNAUTHORIZED: &str = "UnauthorizedException";
 
 /// Who sent a GraphQL request, as the adapter found it.
 #[derive(Debug, Clone)]
@@ -87,11 +86,11 @@ pub struct GraphqlOperation {
 }
 
 /// A request the adapter could not read as a valid operation (malformed body, syntax error,
-/// a field the schema does not have): answered with `error_type` once the caller is known.
+/// a field the schema does not have): refused for `reason` once the caller is known.
 #[derive(Debug, Clone)]
 pub struct GraphqlRejection {
-    /// `MalformedHttpRequestException`, `ValidationError`, ...
-    pub error_type: String,
+    /// [`Reason::MalformedRequest`] or [`Reason::InvalidParameter`].
+    pub reason: Reason,
     pub message: String,
 }
 
@@ -122,23 +121,6 @@ pub struct GraphqlAllowed {
     pub request_id: String,
 }
 
-/// A refusal: `status` (401 for authentication and authorization, 400 for an invalid request,
-/// 503 when the decision could not be made or recorded), the client's `message`, and the
-/// denial with its trail as recorded (its `exception` is AppSync's error type).
-#[derive(Debug, Clone)]
-pub struct GraphqlDenied {
-    pub status: u16,
-    pub message: String,
-    pub denial: Denial,
-}
-
-impl GraphqlDenied {
-    /// AppSync's `errorType`: `UnauthorizedException`, `ValidationError`, ...
-    pub fn error_type(&self) -> &str {
-        self.denial.exception.as_deref().unwrap_or(UNAUTHORIZED)
-    }
-}
-
 /// AppSync's message for a field the caller may not use.
 pub fn not_authorized(type_name: &str, field: &str) -> String {
     format!("Not Authorized to access {field} on type {type_name}")
@@ -149,16 +131,6 @@ fn refusal(operation: Result<&GraphqlOperation, &GraphqlRejection>) -> String {
     match operation.ok().and_then(|o| o.fields.first()) {
         Some((t, f)) => not_authorized(t, f),
         None => "You are not authorized to make this call.".to_string(),
-    }
-}
-
-impl crate::operation::Refusal for GraphqlDenied {
-    fn denial(&self) -> Denial {
-        self.denial.clone()
-    }
-    fn withheld(_: &str) -> Self {
-        let detail = "the audit record could not be written, so the request is refused; retry".to_string();
-        Run::default().deny(503, "ServiceUnavailableException", "audit", detail.clone(), detail)
     }
 }
 
@@ -173,25 +145,17 @@ struct Run {
 }
 
 impl Run {
-    fn deny(&mut self, status: u16, error_type: &str, check: &str, detail: String, message: String) -> GraphqlDenied {
+    /// Refuses: `check` and `detail` go to the trail (and `detail` to the record's message),
+    /// `message` to the client.
+    fn deny(&mut self, reason: Reason, check: &str, detail: String, message: String) -> Refusal {
         let mut trail = std::mem::take(&mut self.trail);
         trail.fail(check, detail.clone());
-        self.denied(status, error_type, trail, detail, message)
+        Self::denied(reason, trail, detail, message)
     }
 
-    /// A denial whose trail already holds its failing steps; `detail` is the record's message.
-    fn denied(&self, status: u16, error_type: &str, trail: Trail, detail: String, message: String) -> GraphqlDenied {
-        let code = match status {
-            400 => DenialCode::InvalidRequest,
-            401 => DenialCode::InvalidToken,
-            500.. => DenialCode::TemporarilyUnavailable,
-            _ => DenialCode::InsufficientScope,
-        };
-        GraphqlDenied {
-            status,
-            message,
-            denial: Denial { code, message: detail, trail, exception: Some(error_type.to_string()) },
-        }
+    /// A refusal whose trail already holds its failing steps; `detail` is the record's message.
+    fn denied(reason: Reason, trail: Trail, detail: String, message: String) -> Refusal {
+        Refusal { reason, message, trail, recorded_message: Some(detail) }
     }
 }
 
@@ -221,7 +185,7 @@ impl Engine {
         caller: &GraphqlCaller,
         operation: Result<&GraphqlOperation, &GraphqlRejection>,
         ctx: &RequestContext,
-    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+    ) -> Result<GraphqlAllowed, Refusal> {
         let ctx = RequestContext { event_source: EVENT_SOURCE.into(), ..ctx.clone() };
         let op = operation.ok();
         let field_names: Vec<String> =
@@ -277,11 +241,11 @@ impl Engine {
         operation: Result<&GraphqlOperation, &GraphqlRejection>,
         ctx: &RequestContext,
         run: &mut Run,
-    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+    ) -> Result<GraphqlAllowed, Refusal> {
         let refused = || refusal(operation);
         match caller {
             GraphqlCaller::Unauthenticated { check, detail, message } => {
-                Err(run.deny(401, UNAUTHORIZED, check, detail.clone(), message.clone()))
+                Err(run.deny(Reason::NotAuthorized, check, detail.clone(), message.clone()))
             }
             GraphqlCaller::Admin { access_key_id } => {
                 run.authorization_type = Some(AuthorizationType::AwsIam);
@@ -293,8 +257,7 @@ impl Engine {
                 run.trail
                     .pass("authentication", format!("AWS_IAM: SigV4 signature by admin credentials {access_key_id}"));
                 Err(run.deny(
-                    401,
-                    UNAUTHORIZED,
+                    Reason::AccessDenied,
                     "role",
                     "admin credentials are not a role session: AWS_IAM authorization needs the temporary \
                      credentials of a role (STS AssumeRoleWithWebIdentity or an identity pool)"
@@ -326,7 +289,7 @@ impl Engine {
     }
 
     /// Verifies a user-pool token; returns the username.
-    async fn graphql_user_pool_caller(&self, header: &str, run: &mut Run) -> Result<String, GraphqlDenied> {
+    async fn graphql_user_pool_caller(&self, header: &str, run: &mut Run) -> Result<String, Refusal> {
         let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
         let invalid = |run: &mut Run, check: &str, detail: String| {
             let message = if check == "expiry" {
@@ -334,12 +297,11 @@ impl Engine {
             } else {
                 format!("Valid authorization header not provided: the user-pool token failed the {check} check")
             };
-            run.deny(401, UNAUTHORIZED, check, detail, message)
+            run.deny(Reason::InvalidToken, check, detail, message)
         };
         if !looks_like_jwt(token) {
             return Err(run.deny(
-                401,
-                UNAUTHORIZED,
+                Reason::InvalidToken,
                 "authentication",
                 "the Authorization header is neither a SigV4 signature nor a JWT".into(),
                 "Valid authorization header not provided: expected a SigV4 signature or a user-pool token".into(),
@@ -378,7 +340,7 @@ impl Engine {
             Ok(None) => return Err(invalid(run, "user pool", format!("user pool {pool_id} does not exist"))),
             Err(e) => {
                 let detail = format!("storage is unavailable: {e}");
-                return Err(run.deny(503, "ServiceUnavailableException", "user pool", detail.clone(), detail));
+                return Err(run.deny(Reason::Unavailable, "user pool", detail.clone(), detail));
             }
         }
         if let Some(family) = t.str("origin_jti") {
@@ -387,7 +349,7 @@ impl Engine {
                 Ok(false) => return Err(invalid(run, "revocation", "the token's session was revoked".into())),
                 Err(e) => {
                     let detail = format!("storage is unavailable: {e}");
-                    return Err(run.deny(503, "ServiceUnavailableException", "revocation", detail.clone(), detail));
+                    return Err(run.deny(Reason::Unavailable, "revocation", detail.clone(), detail));
                 }
             }
         }
@@ -418,7 +380,7 @@ impl Engine {
         &self,
         operation: Result<&'o GraphqlOperation, &GraphqlRejection>,
         run: &mut Run,
-    ) -> Result<&'o GraphqlOperation, GraphqlDenied> {
+    ) -> Result<&'o GraphqlOperation, Refusal> {
         match operation {
             Ok(op) => {
                 let name = op.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
@@ -429,7 +391,7 @@ impl Engine {
                 );
                 Ok(op)
             }
-            Err(r) => Err(run.deny(400, &r.error_type, "operation", r.message.clone(), r.message.clone())),
+            Err(r) => Err(run.deny(r.reason, "operation", r.message.clone(), r.message.clone())),
         }
     }
 
@@ -439,7 +401,7 @@ impl Engine {
         operation: Result<&GraphqlOperation, &GraphqlRejection>,
         ctx: &RequestContext,
         run: &mut Run,
-    ) -> Result<GraphqlAllowed, GraphqlDenied> {
+    ) -> Result<GraphqlAllowed, Refusal> {
         let account = self.config.aws.account_id.clone();
         let role_name = role_name_of(&claims.role_arn).unwrap_or_default().to_string();
         let user_id = format!("{}:{}", claims.role_id, claims.session_name);
@@ -489,8 +451,7 @@ impl Engine {
             let detail =
                 format!("the session expired at {} ({} s ago)", rfc3339(claims.expires_at), now - claims.expires_at);
             return Err(run.deny(
-                401,
-                UNAUTHORIZED,
+                Reason::ExpiredToken,
                 "session",
                 detail,
                 "The security token included in the request is expired".into(),
@@ -525,17 +486,17 @@ impl Engine {
         // The role as it is now: its inline policies are the identity policies.
         if role_name.is_empty() {
             let detail = format!("{:?} is not a role ARN", claims.role_arn);
-            return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+            return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
         }
         let mut call = Call::default();
         let role = match self.role(&role_name, &mut call).await {
             Ok(r) => r,
-            Err(e) if e.status >= 500 => {
-                return Err(run.deny(503, "ServiceUnavailableException", "role", e.message.clone(), e.message));
+            Err(e) if e.reason == Reason::Unavailable => {
+                return Err(run.deny(Reason::Unavailable, "role", e.message.clone(), e.message));
             }
             Err(_) => {
                 let detail = format!("role {role_name} no longer exists");
-                return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+                return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
             }
         };
         if role.role_id != claims.role_id || role.arn(&account) != claims.role_arn {
@@ -543,13 +504,13 @@ impl Engine {
                 "role {role_name} was deleted and created again since this session began (role id {} now, {} then)",
                 role.role_id, claims.role_id
             );
-            return Err(run.deny(401, UNAUTHORIZED, "role", detail, refused()));
+            return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
         }
         let documents = match self.role_policies(&role).await {
             Ok(d) => d,
             Err(e) => {
                 let detail = format!("policies of role {role_name}: {}", e.message);
-                return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+                return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
             }
         };
         let mut identity: Vec<(String, Policy)> = Vec::with_capacity(documents.len());
@@ -558,7 +519,7 @@ impl Engine {
                 Ok(p) => identity.push((name.clone(), p)),
                 Err(e) => {
                     let detail = format!("inline policy {name} of role {role_name} does not parse: {e}");
-                    return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+                    return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
                 }
             }
         }
@@ -567,7 +528,7 @@ impl Engine {
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
                 let detail = format!("the session policy does not parse: {e}");
-                return Err(run.deny(401, UNAUTHORIZED, "policies", detail, refused()));
+                return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
             }
         };
         let names: Vec<String> = identity.iter().map(|(n, _)| n.clone()).collect();
@@ -694,7 +655,7 @@ impl Engine {
             run.trail.steps.insert(identity_pool_at + 1, trust_step);
             let message = not_authorized(&type_name, &field);
             let trail = std::mem::take(&mut run.trail);
-            return Err(run.denied(401, UNAUTHORIZED, trail, format!("{message}: {why}"), message));
+            return Err(Run::denied(Reason::AccessDenied, trail, format!("{message}: {why}"), message));
         }
         Ok(GraphqlAllowed {
             authorization_type: AuthorizationType::AwsIam,

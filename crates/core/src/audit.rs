@@ -4,8 +4,9 @@
 use crate::clock::rfc3339;
 use crate::excerpt::{bounded_text, excerpt_to, ECHO_CHARS, RECORD_BYTES, RECORD_VALUE_CHARS};
 use crate::model::{AuditQuery, AuditRecord};
+use crate::refusal::{ErrorCodes, Refusal};
 use crate::secrets::uuid_v4;
-use crate::trail::{Denial, Outcome, Step, Trail};
+use crate::trail::{Outcome, Step, Trail};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -74,11 +75,19 @@ pub struct RequestContext {
     pub user_agent: String,
     /// The door the request came in by, as a CloudTrail `eventSource` (e.g. `oauth2.tokenbridge`).
     pub event_source: String,
+    /// How the door names refusals in its protocol: the records' `errorCode`.
+    pub error_codes: ErrorCodes,
 }
 
 impl RequestContext {
     pub fn new(event_source: &str) -> Self {
         Self { request_id: uuid_v4(), event_source: event_source.into(), ..Default::default() }
+    }
+
+    /// The same request, its refusals recorded under the names `error_codes` gives them.
+    pub fn named_by(mut self, error_codes: fn(&str, crate::refusal::Reason) -> &'static str) -> Self {
+        self.error_codes = ErrorCodes(error_codes);
+        self
     }
 }
 
@@ -98,7 +107,7 @@ pub struct AuditEntry<'a> {
     pub request_parameters: Value,
     pub response_elements: Value,
     pub trail: &'a Trail,
-    pub denial: Option<&'a Denial>,
+    pub refusal: Option<&'a Refusal>,
     pub read_only: bool,
 }
 
@@ -114,10 +123,11 @@ impl AuditEntry<'_> {
             }),
             None => json!({ "type": "Unknown" }),
         };
-        let (error_code, error_message) = match self.denial {
-            Some(d) => {
-                (Some(d.exception.clone().unwrap_or_else(|| d.code.oauth_error().to_string())), Some(d.message.clone()))
-            }
+        let (error_code, error_message) = match self.refusal {
+            Some(r) => (
+                Some(self.ctx.error_codes.name(&self.ctx.event_source, r.reason).to_string()),
+                Some(r.recorded().to_string()),
+            ),
             None => (None, None),
         };
         let record = json!({
@@ -130,7 +140,7 @@ impl AuditEntry<'_> {
             "sourceIPAddress": self.ctx.source_ip,
             "userAgent": self.ctx.user_agent,
             "requestParameters": self.request_parameters,
-            "responseElements": if self.denial.is_some() { Value::Null } else { self.response_elements },
+            "responseElements": if self.refusal.is_some() { Value::Null } else { self.response_elements },
             "errorCode": error_code,
             "errorMessage": error_message,
             "requestID": self.ctx.request_id,
@@ -423,11 +433,11 @@ mod tests {
                 Step { check: "later".into(), outcome: Outcome::Pass, detail: "x".into() },
             ],
         };
-        let denial = Denial {
-            code: crate::trail::DenialCode::InvalidClient,
+        let refusal = Refusal {
+            reason: crate::refusal::Reason::InvalidClient,
             message: huge.clone(),
             trail: trail.clone(),
-            exception: None,
+            recorded_message: None,
         };
         let ctx = RequestContext { user_agent: huge.clone(), ..RequestContext::new("test") };
         let mut r = AuditEntry {
@@ -437,7 +447,7 @@ mod tests {
             request_parameters: json!({ "ClientId": huge, huge.clone(): 1, "list": vec![huge.as_str(); 100] }),
             response_elements: Value::Null,
             trail: &trail,
-            denial: Some(&denial),
+            refusal: Some(&refusal),
             read_only: false,
         }
         .into_record(0);
@@ -460,7 +470,7 @@ mod tests {
             request_parameters: json!({ "a": "b" }),
             response_elements: json!({ "c": 1 }),
             trail: &Trail::new(),
-            denial: None,
+            refusal: None,
             read_only: true,
         }
         .into_record(0);

@@ -1,7 +1,7 @@
 //! The engine: every decision, once, whatever door the request came in by.
 //!
 //! Each operation runs its checks in order, recording them on a [`Trail`]; it writes one audit
-//! record per call (success or denial) and returns either its result or a [`Denial`] naming the
+//! record per call (success or denial) and returns either its result or a [`Refusal`] naming the
 //! failed check. Adapters only parse and render.
 
 use crate::audit::{Principal, RequestContext};
@@ -13,9 +13,10 @@ use crate::issuer::{self, Grant, KeyRing};
 use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, token_label, UnverifiedJwt};
 use crate::model::*;
 use crate::operation::{Call, Operation};
+use crate::refusal::{Reason, Refusal};
 use crate::secrets::{matches_sha256, random_secret, uuid_v4, MasterKey};
 use crate::store::Store;
-use crate::trail::{Denial, DenialCode, Trail};
+use crate::trail::Trail;
 use crate::upstream::{
     Rejection, SubjectTokenType, UpstreamIdentity, UpstreamRegistry, TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT,
     TT_REFRESH_TOKEN,
@@ -79,13 +80,13 @@ pub struct Engine {
     pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
 }
 
-/// Turns an upstream rejection into a denial carrying the trail so far.
-fn denied(trail: &mut Trail, r: Rejection) -> Denial {
-    std::mem::take(trail).deny(r.code, r.check, r.detail)
+/// Turns an upstream rejection into a refusal carrying the trail so far.
+fn denied(trail: &mut Trail, r: Rejection) -> Refusal {
+    std::mem::take(trail).deny(r.reason, r.check, r.detail)
 }
 
-fn deny(trail: &mut Trail, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
-    std::mem::take(trail).deny(code, check, detail)
+fn deny(trail: &mut Trail, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
+    std::mem::take(trail).deny(reason, check, detail)
 }
 
 /// The store setting holding the admin token's SHA-256 (never the token).
@@ -200,22 +201,22 @@ impl Engine {
         self.code_sender.read().expect("code sender lock").clone()
     }
 
-    pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
+    pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Arc<Client>>, Refusal> {
         self.client(id).await
     }
 
-    async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, Denial> {
+    async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, Refusal> {
         // An id longer than any client's is not kept as a cache key (a burst of huge distinct ids
         // would otherwise stay in memory for the cache's lifetime).
         if id.len() > MAX_CACHED_CLIENT_ID {
-            return self.store.get_client(id).await.map(|c| c.map(Arc::new)).map_err(Denial::storage);
+            return self.store.get_client(id).await.map(|c| c.map(Arc::new)).map_err(Refusal::storage);
         }
         let store = self.store.clone();
         let key = id.to_string();
         self.clients
             .try_get_with(key.clone(), async move { store.get_client(&key).await.map(|c| c.map(Arc::new)) })
             .await
-            .map_err(Denial::storage)
+            .map_err(Refusal::storage)
     }
 
     /// Authenticates a client. A client with a secret must present it unless `secret_optional`.
@@ -224,24 +225,24 @@ impl Engine {
         creds: &ClientCredentials,
         secret_optional: bool,
         trail: &mut Trail,
-    ) -> Result<Arc<Client>, Denial> {
+    ) -> Result<Arc<Client>, Refusal> {
         let Some(id) = creds.client_id.as_deref() else {
             return Err(deny(
                 trail,
-                DenialCode::InvalidClient,
+                Reason::InvalidClient,
                 "client",
                 "no client_id given (use HTTP Basic or client_id)",
             ));
         };
         let Some(client) = self.client(id).await? else {
-            return Err(deny(trail, DenialCode::InvalidClient, "client", format!("unknown client {id:?}")));
+            return Err(deny(trail, Reason::InvalidClient, "client", format!("unknown client {id:?}")));
         };
         match (&client.secret_sha256, &creds.client_secret) {
             (Some(hash), Some(secret)) => {
                 if !matches_sha256(secret, hash) {
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidClient,
+                        Reason::InvalidClient,
                         "client",
                         format!("client secret for {id:?} does not match"),
                     ));
@@ -251,7 +252,7 @@ impl Engine {
             (Some(_), None) if !secret_optional => {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidClient,
+                    Reason::InvalidClient,
                     "client",
                     format!("client {id:?} is confidential; its secret is required"),
                 ));
@@ -259,7 +260,7 @@ impl Engine {
             (None, Some(_)) => {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidClient,
+                    Reason::InvalidClient,
                     "client",
                     format!("client {id:?} is public and has no secret"),
                 ));
@@ -270,7 +271,7 @@ impl Engine {
     }
 
     /// RFC 8693 token exchange, and the seed's `POST /auth/exchange`.
-    pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Denial> {
+    pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Refusal> {
         let params = json!({
             "clientId": req.client.client_id,
             "provider": req.provider,
@@ -298,15 +299,15 @@ impl Engine {
         req: &ExchangeRequest,
         trail: &mut Trail,
         principal: &mut Option<Principal>,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         let now = self.now();
         if req.subject_token.is_empty() {
-            return Err(deny(trail, DenialCode::InvalidRequest, "request", "subject_token is missing"));
+            return Err(deny(trail, Reason::InvalidRequest, "request", "subject_token is missing"));
         }
         if req.subject_token.len() > crate::upstream::MAX_TOKEN_BYTES {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "format",
                 format!(
                     "the token is {} bytes long; at most {} are accepted",
@@ -319,7 +320,7 @@ impl Engine {
             if ![TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT, TT_REFRESH_TOKEN].contains(&rt.as_str()) {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidRequest,
+                    Reason::InvalidRequest,
                     "request",
                     format!("requested_token_type {rt:?} is not supported"),
                 ));
@@ -331,14 +332,14 @@ impl Engine {
         if looks_like_jwe(&req.subject_token) {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "format",
                 "the token is encrypted (JWE, five segments); only signed JWTs (JWS) are accepted",
             ));
         }
         let unverified_iss = match looks_like_jwt(&req.subject_token) {
             true => UnverifiedJwt::parse(&req.subject_token)
-                .map_err(|e| deny(trail, DenialCode::InvalidGrant, e.check, e.detail))?
+                .map_err(|e| deny(trail, Reason::InvalidGrant, e.check, e.detail))?
                 .claim_str("iss")
                 .map(str::to_string),
             false => None,
@@ -346,32 +347,27 @@ impl Engine {
         if unverified_iss.as_deref() == Some(self.issuer.as_str()) {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "provider",
                 "this system's own token is not an upstream token; use grant_type=refresh_token to renew",
             ));
         }
         let provider = match (&req.provider, &unverified_iss) {
             (Some(name), _) => self.upstreams.by_name(name).ok_or_else(|| {
-                deny(trail, DenialCode::InvalidRequest, "provider", format!("no provider named {name:?}"))
+                deny(trail, Reason::InvalidRequest, "provider", format!("no provider named {name:?}"))
             })?,
             (None, Some(iss)) => self.upstreams.by_issuer(iss).ok_or_else(|| {
-                deny(trail, DenialCode::InvalidGrant, "provider", format!("no configured provider has issuer {iss:?}"))
+                deny(trail, Reason::InvalidGrant, "provider", format!("no configured provider has issuer {iss:?}"))
             })?,
             (None, None) => match self.upstreams.all() {
                 [only] => only,
                 [] => {
-                    return Err(deny(
-                        trail,
-                        DenialCode::InvalidRequest,
-                        "provider",
-                        "no upstream providers are configured",
-                    ))
+                    return Err(deny(trail, Reason::InvalidRequest, "provider", "no upstream providers are configured"))
                 }
                 _ => {
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidRequest,
+                        Reason::InvalidRequest,
                         "provider",
                         "several providers are configured; name one with the provider parameter",
                     ))
@@ -392,7 +388,7 @@ impl Engine {
         if !client.allows_grant(GRANT_TOKEN_EXCHANGE) {
             return Err(deny(
                 trail,
-                DenialCode::UnauthorizedClient,
+                Reason::UnauthorizedClient,
                 "grant",
                 format!("client {:?} may not use token exchange", client.client_id),
             ));
@@ -400,7 +396,7 @@ impl Engine {
         if !client.allows_provider(provider.name()) {
             return Err(deny(
                 trail,
-                DenialCode::UnauthorizedClient,
+                Reason::UnauthorizedClient,
                 "provider",
                 format!("client {:?} does not accept provider {:?}", client.client_id, provider.name()),
             ));
@@ -409,7 +405,7 @@ impl Engine {
             if aud != &client.client_id && aud != &self.issuer {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidTarget,
+                    Reason::InvalidTarget,
                     "audience",
                     format!("audience {aud:?} is not served here (use the client id {:?})", client.client_id),
                 ));
@@ -442,7 +438,7 @@ impl Engine {
         expected_user: Option<&str>,
         trail: &mut Trail,
         principal: &mut Option<Principal>,
-    ) -> Result<(UpstreamIdentity, User), Denial> {
+    ) -> Result<(UpstreamIdentity, User), Refusal> {
         let now = self.now();
         let identity = provider.validate(token, token_type, now, trail).await.map_err(|r| denied(trail, r))?;
         let user = self
@@ -456,7 +452,7 @@ impl Engine {
         if !user.enabled {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "user enabled",
                 format!("local user {:?} is disabled", user.username),
             ));
@@ -466,7 +462,7 @@ impl Engine {
             if user.id != want {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidGrant,
+                    Reason::InvalidGrant,
                     "user",
                     format!("the upstream token is local user {:?}'s, not the challenged user's", user.username),
                 ));
@@ -479,11 +475,11 @@ impl Engine {
             // The marker must outlive the whole window in which the token is accepted (exp + leeway).
             let until = identity.expires_at.saturating_add(provider.config.leeway_seconds).max(now.saturating_add(1));
             let key = &identity.replay_key;
-            let fresh = self.store.insert_replay_marker(&key.hash, until, now).await.map_err(Denial::storage)?;
+            let fresh = self.store.insert_replay_marker(&key.hash, until, now).await.map_err(Refusal::storage)?;
             if !fresh {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidGrant,
+                    Reason::InvalidGrant,
                     "one-time use",
                     format!("token already used (replay key {} was exchanged before)", key.label()),
                 ));
@@ -493,7 +489,7 @@ impl Engine {
         Ok((identity, user))
     }
 
-    fn narrow_scope(&self, client: &Client, requested: Option<&str>, trail: &mut Trail) -> Result<String, Denial> {
+    fn narrow_scope(&self, client: &Client, requested: Option<&str>, trail: &mut Trail) -> Result<String, Refusal> {
         let Some(req) = requested.filter(|s| !s.trim().is_empty()) else {
             return Ok(client.scopes.join(" "));
         };
@@ -501,7 +497,7 @@ impl Engine {
             if !client.scopes.iter().any(|c| c == s) {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidScope,
+                    Reason::InvalidScope,
                     "scope",
                     format!("scope {s:?} is not allowed for client {:?}", client.client_id),
                 ));
@@ -517,14 +513,14 @@ impl Engine {
         jit: bool,
         identity: &UpstreamIdentity,
         trail: &mut Trail,
-    ) -> Result<User, Denial> {
+    ) -> Result<User, Refusal> {
         let value = match identity.value_of(claim) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidGrant,
+                    Reason::InvalidGrant,
                     "link",
                     format!("upstream token has no {claim:?} claim to link by"),
                 ))
@@ -537,27 +533,27 @@ impl Engine {
                 if !verified {
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidGrant,
+                        Reason::InvalidGrant,
                         "link",
                         format!("upstream email {value:?} is not verified (email_verified is not true)"),
                     ));
                 }
-                let mut users = self.store.find_users_by_email(&value).await.map_err(Denial::storage)?;
+                let mut users = self.store.find_users_by_email(&value).await.map_err(Refusal::storage)?;
                 if users.len() > 1 {
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidGrant,
+                        Reason::InvalidGrant,
                         "link",
                         format!("{} local users share email {value:?}; link one explicitly", users.len()),
                     ));
                 }
                 users.pop()
             }
-            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Denial::storage)?,
-            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Denial::storage)?,
+            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Refusal::storage)?,
+            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Refusal::storage)?,
             LinkTarget::Link => {
-                match self.store.find_link(&identity.provider, &value).await.map_err(Denial::storage)? {
-                    Some(l) => self.store.get_user(&l.user_id).await.map_err(Denial::storage)?,
+                match self.store.find_link(&identity.provider, &value).await.map_err(Refusal::storage)? {
+                    Some(l) => self.store.get_user(&l.user_id).await.map_err(Refusal::storage)?,
                     None => None,
                 }
             }
@@ -588,7 +584,7 @@ impl Engine {
                     .map_err(|e| {
                         deny(
                             trail,
-                            DenialCode::InvalidGrant,
+                            Reason::InvalidGrant,
                             "link",
                             format!("just-in-time user could not be created: {e}"),
                         )
@@ -604,7 +600,7 @@ impl Engine {
             }
             None => Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "link",
                 format!("no local user is linked to upstream {what} {value:?}"),
             )),
@@ -619,7 +615,7 @@ impl Engine {
         scope: &str,
         session: Session<'_>,
         extra: Map<String, Value>,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         self.issue_as(&self.issuer, user, client, scope, session, extra).await
     }
 
@@ -632,7 +628,7 @@ impl Engine {
         client: &Client,
         continuing: Option<&RefreshTokenRecord>,
         origin: &str,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         let mut extra = Map::new();
         extra.insert("event_id".into(), json!(uuid_v4()));
         let session = match continuing {
@@ -650,7 +646,7 @@ impl Engine {
         scope: &str,
         session: Session<'_>,
         extra: Map<String, Value>,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         let now = self.now();
         self.keys.reload_if_stale().await;
         let (family, auth_time, origin) = match session {
@@ -691,7 +687,7 @@ impl Engine {
                 replaced_by: None,
                 superseded: false,
             };
-            self.store.insert_refresh_token(&record).await.map_err(Denial::storage)?;
+            self.store.insert_refresh_token(&record).await.map_err(Refusal::storage)?;
             token
         } else {
             None
@@ -714,7 +710,7 @@ impl Engine {
         creds: &ClientCredentials,
         refresh_token: &str,
         ctx: &RequestContext,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         let params = json!({ "clientId": creds.client_id, "refreshToken": token_label(refresh_token) });
         self.run(
             Operation::new("RefreshToken", ctx, params),
@@ -730,28 +726,28 @@ impl Engine {
         token: &str,
         trail: &mut Trail,
         principal: &mut Option<Principal>,
-    ) -> Result<TokenSet, Denial> {
+    ) -> Result<TokenSet, Refusal> {
         let now = self.now();
         let client = self.authenticate_client(creds, false, trail).await?;
         if !client.allows_grant(GRANT_REFRESH_TOKEN) {
             return Err(deny(
                 trail,
-                DenialCode::UnauthorizedClient,
+                Reason::UnauthorizedClient,
                 "grant",
                 format!("client {:?} may not use refresh_token", client.client_id),
             ));
         }
         if token.is_empty() {
-            return Err(deny(trail, DenialCode::InvalidRequest, "request", "refresh_token is missing"));
+            return Err(deny(trail, Reason::InvalidRequest, "request", "refresh_token is missing"));
         }
         let hash = sha256_hex(token.as_bytes());
-        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Denial::storage)? else {
-            return Err(deny(trail, DenialCode::InvalidGrant, "refresh token", "refresh token is not recognized"));
+        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Refusal::storage)? else {
+            return Err(deny(trail, Reason::InvalidGrant, "refresh token", "refresh token is not recognized"));
         };
         if current.client_id != client.client_id {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "refresh token",
                 format!("refresh token was issued to another client, not {:?}", client.client_id),
             ));
@@ -759,18 +755,18 @@ impl Engine {
         if current.origin.starts_with("userpool:") {
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "refresh token",
                 "a user pool's refresh token is used with InitiateAuth REFRESH_TOKEN_AUTH",
             ));
         }
-        let user = self.store.get_user(&current.user_id).await.map_err(Denial::storage)?;
+        let user = self.store.get_user(&current.user_id).await.map_err(Refusal::storage)?;
         let Some(user) = user.filter(|u| u.enabled) else {
-            self.store.revoke_refresh_family(&current.family_id).await.map_err(Denial::storage)?;
+            self.store.revoke_refresh_family(&current.family_id).await.map_err(Refusal::storage)?;
             self.authorizer.family_revoked(&current.family_id);
             return Err(deny(
                 trail,
-                DenialCode::InvalidGrant,
+                Reason::InvalidGrant,
                 "user enabled",
                 "the refresh token's user is disabled or deleted; its sessions are revoked",
             ));
@@ -789,17 +785,17 @@ impl Engine {
             superseded: false,
             ..current.clone()
         };
-        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Denial::storage)? {
+        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Refusal::storage)? {
             RotateOutcome::Rotated(_) => {
                 trail.pass("rotation", format!("family {} rotated", short(&current.family_id)))
             }
             RotateOutcome::Reused(r) => {
                 if !self.retry_within_grace(&r, &next, now, trail).await? {
-                    let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Denial::storage)?;
+                    let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Refusal::storage)?;
                     self.authorizer.family_revoked(&r.family_id);
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidGrant,
+                        Reason::InvalidGrant,
                         "rotation",
                         format!(
                             "refresh token was already used; its family {} is revoked ({n} active token(s) revoked)",
@@ -809,18 +805,18 @@ impl Engine {
                 }
             }
             RotateOutcome::Revoked(_) => {
-                return Err(deny(trail, DenialCode::InvalidGrant, "rotation", "refresh token has been revoked"))
+                return Err(deny(trail, Reason::InvalidGrant, "rotation", "refresh token has been revoked"))
             }
             RotateOutcome::Expired(r) => {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidGrant,
+                    Reason::InvalidGrant,
                     "rotation",
                     format!("refresh token expired {} s ago", now - r.expires_at),
                 ))
             }
             RotateOutcome::NotFound => {
-                return Err(deny(trail, DenialCode::InvalidGrant, "rotation", "refresh token is not recognized"))
+                return Err(deny(trail, Reason::InvalidGrant, "rotation", "refresh token is not recognized"))
             }
         }
         let mut set = self.issue(&user, &client, &current.scope, Session::Continue(&current), Map::new()).await?;
@@ -840,7 +836,7 @@ impl Engine {
         next: &RefreshTokenRecord,
         now: i64,
         trail: &mut Trail,
-    ) -> Result<bool, Denial> {
+    ) -> Result<bool, Refusal> {
         let grace = self.config.issuer.refresh_reuse_grace_seconds;
         let why_not = match (presented.rotated_at, &presented.replaced_by) {
             _ if grace <= 0 => "the reuse grace is off".to_string(),
@@ -857,7 +853,7 @@ impl Engine {
                     .store
                     .retry_refresh_rotation(&presented.token_hash, next, now, now - grace)
                     .await
-                    .map_err(Denial::storage)?
+                    .map_err(Refusal::storage)?
                 {
                     trail.pass(
                         "rotation",
@@ -875,7 +871,7 @@ impl Engine {
 
     /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.
     /// Unknown tokens are not an error (the RFC says answer 200).
-    pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Denial> {
+    pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Refusal> {
         let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
         self.run(
             Operation::new("RevokeToken", ctx, params),
@@ -885,10 +881,10 @@ impl Engine {
         .await
     }
 
-    async fn revoke_inner(&self, creds: &ClientCredentials, token: &str, trail: &mut Trail) -> Result<(), Denial> {
+    async fn revoke_inner(&self, creds: &ClientCredentials, token: &str, trail: &mut Trail) -> Result<(), Refusal> {
         let client = self.authenticate_client(creds, false, trail).await?;
         if token.is_empty() {
-            return Err(deny(trail, DenialCode::InvalidRequest, "request", "token is missing"));
+            return Err(deny(trail, Reason::InvalidRequest, "request", "token is missing"));
         }
         let family = if looks_like_jwt(token) {
             match issuer::verify_own(&self.keys, &self.issuer, token, None, self.now()).await {
@@ -899,12 +895,12 @@ impl Engine {
                 Err(_) => None,
             }
         } else {
-            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::storage)?;
+            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Refusal::storage)?;
             r.filter(|r| r.client_id == client.client_id).map(|r| r.family_id)
         };
         match family {
             Some(f) => {
-                let n = self.store.revoke_refresh_family(&f).await.map_err(Denial::storage)?;
+                let n = self.store.revoke_refresh_family(&f).await.map_err(Refusal::storage)?;
                 self.authorizer.family_revoked(&f);
                 trail.pass("revoke", format!("family {} revoked ({n} active token(s))", short(&f)));
             }
@@ -914,8 +910,8 @@ impl Engine {
     }
 
     /// Whether the refresh family behind an access token is still alive.
-    async fn family_alive(&self, family_id: &str) -> Result<bool, Denial> {
-        self.store.refresh_family_active(family_id).await.map_err(Denial::storage)
+    async fn family_alive(&self, family_id: &str) -> Result<bool, Refusal> {
+        self.store.refresh_family_active(family_id).await.map_err(Refusal::storage)
     }
 
     /// RFC 7662 introspection (client-authenticated). Inactive tokens answer `{"active":false}`.
@@ -924,10 +920,10 @@ impl Engine {
         creds: &ClientCredentials,
         token: &str,
         ctx: &RequestContext,
-    ) -> Result<Value, Denial> {
+    ) -> Result<Value, Refusal> {
         let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
         let op = Operation::new("IntrospectToken", ctx, params).read_only(true);
-        let decide = async |call: &mut Call| -> Result<Value, Denial> {
+        let decide = async |call: &mut Call| -> Result<Value, Refusal> {
             let trail = &mut call.trail;
             self.authenticate_client(creds, false, trail).await?;
             let now = self.now();
@@ -941,7 +937,7 @@ impl Engine {
                             }
                         }
                         let user =
-                            self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Denial::storage)?;
+                            self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Refusal::storage)?;
                         if !user.is_some_and(|u| u.enabled) {
                             trail.fail("user enabled", "the token's user is disabled or deleted");
                             return Ok(json!({ "active": false }));
@@ -967,7 +963,7 @@ impl Engine {
                     }
                 }
             } else {
-                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Denial::storage)?;
+                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Refusal::storage)?;
                 match r.filter(|r| r.status == RefreshStatus::Active && r.expires_at > now) {
                     Some(r) => {
                         trail.pass("token", "active refresh token");
@@ -987,13 +983,13 @@ impl Engine {
 
     /// Verifies one of our access tokens presented as a bearer token (signature, expiry,
     /// `token_use`, the family not revoked) and returns its claims.
-    pub async fn verify_access_token(&self, token: &str, trail: &mut Trail) -> Result<issuer::OwnToken, Denial> {
+    pub async fn verify_access_token(&self, token: &str, trail: &mut Trail) -> Result<issuer::OwnToken, Refusal> {
         let t = issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), self.now())
             .await
-            .map_err(|(check, detail)| deny(trail, DenialCode::InvalidToken, check, detail))?;
+            .map_err(|(check, detail)| deny(trail, Reason::InvalidToken, check, detail))?;
         if let Some(f) = t.str("origin_jti") {
             if !self.family_alive(f).await? {
-                return Err(deny(trail, DenialCode::InvalidToken, "revocation", "the token's session was revoked"));
+                return Err(deny(trail, Reason::InvalidToken, "revocation", "the token's session was revoked"));
             }
         }
         trail.pass("token", format!("access token signed by {}", t.kid));
@@ -1001,19 +997,19 @@ impl Engine {
     }
 
     /// OIDC UserInfo for one of our access tokens.
-    pub async fn userinfo(&self, bearer: &str, ctx: &RequestContext) -> Result<Value, Denial> {
+    pub async fn userinfo(&self, bearer: &str, ctx: &RequestContext) -> Result<Value, Refusal> {
         // Successful UserInfo reads are frequent and carry no decision; only denials are recorded.
         let params = json!({ "accessToken": token_label(bearer) });
         let op = Operation::new("GetUserInfo", ctx, params).read_only(true).record_answers(false);
-        let decide = async |call: &mut Call| -> Result<Value, Denial> {
+        let decide = async |call: &mut Call| -> Result<Value, Refusal> {
             let trail = &mut call.trail;
             let t = self.verify_access_token(bearer, trail).await?;
             let sub = t.str("sub").unwrap_or_default();
-            let user = self.store.get_user(sub).await.map_err(Denial::storage)?;
+            let user = self.store.get_user(sub).await.map_err(Refusal::storage)?;
             let Some(user) = user.filter(|u| u.enabled) else {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidToken,
+                    Reason::InvalidToken,
                     "user enabled",
                     "the token's user is disabled or deleted",
                 ));

@@ -1,7 +1,7 @@
 //! tokenbridge engine: every decision the broker makes, free of any web or SQL stack.
 //!
 //! Protocol adapters (in `tokenbridge-server`) parse a request into a typed command, call the
-//! [`engine::Engine`], and render its answer or its [`trail::Denial`] in their own protocol.
+//! [`engine::Engine`], and render its answer or its [`refusal::Refusal`] in their own protocol.
 
 pub mod appsync;
 pub mod audit;
@@ -18,6 +18,7 @@ pub mod issuer;
 pub mod model;
 mod operation;
 pub mod password;
+pub mod refusal;
 pub mod secrets;
 pub mod store;
 pub mod trail;
@@ -33,5 +34,6 @@ pub use tokenbridge_srp as srp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::Engine;
+pub use refusal::{ErrorCodes, Reason, Refusal};
 pub use store::Store;
-pub use trail::{Denial, DenialCode, Trail};
+pub use trail::Trail;

@@ -3,7 +3,7 @@
 //! An operation is a name (the record's `eventName`), the parameters to record, and a decision.
 //! The decision runs with a [`Call`] it writes into as it goes — its checks on the trail, who
 //! the call turned out to be about, the resources it touched — and returns an answer or a
-//! refusal. [`Engine::run`] owns everything after that: the metric, the one audit record built
+//! [`Refusal`] (`call.refuse(reason, check, detail, message)`). [`Engine::run`] owns everything after that: the metric, the one audit record built
 //! from the call, and withholding an answer whose record could not be written (no token or
 //! credential leaves without its record). Adding an operation:
 //!
@@ -13,11 +13,12 @@
 //! ```
 //!
 //! A refusal decided before any operation ran (a malformed body, a rate limit, a bad
-//! signature) is recorded with [`Engine::record_denial`], so every request id finds a record.
+//! signature) is recorded with [`Engine::record_refusal`], so every request id finds a record.
 
 use crate::audit::{AuditEntry, Principal, RequestContext};
 use crate::engine::Engine;
-use crate::trail::{Denial, Trail};
+use crate::refusal::{Reason, Refusal};
+use crate::trail::Trail;
 use serde_json::{json, Map, Value};
 
 /// How the record is filed, as CloudTrail files the event.
@@ -90,6 +91,25 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// Fails the call: `check` and `detail` go to the audit trail, `message` to the client.
+    pub fn refuse(
+        &mut self,
+        reason: Reason,
+        check: &str,
+        detail: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Refusal {
+        let mut trail = std::mem::take(&mut self.trail);
+        trail.fail(check, detail);
+        Refusal { reason, message: message.into(), trail, recorded_message: None }
+    }
+
+    /// Fails the call with a message that is also the detail (input errors: nothing to hide).
+    pub fn refuse_plainly(&mut self, reason: Reason, check: &str, message: impl Into<String>) -> Refusal {
+        let message = message.into();
+        self.refuse(reason, check, message.clone(), message)
+    }
+
     /// The call turned out to be about `user`.
     pub fn about(&mut self, user: &crate::model::User) {
         self.principal =
@@ -97,41 +117,22 @@ impl Call {
     }
 }
 
-/// A refusal as a door's operations return it: what their record says of it, and the refusal
-/// that replaces an answer whose record could not be written.
-pub(crate) trait Refusal: Sized {
-    fn denial(&self) -> Denial;
-    /// `event_source` says which door's words the refusal takes.
-    fn withheld(event_source: &str) -> Self;
-}
-
-impl Refusal for Denial {
-    fn denial(&self) -> Denial {
-        self.clone()
-    }
-    fn withheld(_: &str) -> Self {
-        Denial::new(
-            crate::trail::DenialCode::TemporarilyUnavailable,
-            "the audit record could not be written, so the answer is withheld; retry",
-        )
-    }
-}
-
 /// One record of an outcome: the answer's `responseElements`, or the refusal.
 pub(crate) enum Outcome<'d> {
     Answered(Value),
-    Refused(&'d Denial),
+    Refused(&'d Refusal),
 }
 
 impl Engine {
     /// Runs `decide` as the operation `op` and records it: the answer (`answer` says what of it
-    /// the record keeps) or the refusal, withheld when its record could not be written.
-    pub(crate) async fn run<T, E: Refusal>(
+    /// the record keeps) or the refusal; an answer whose record could not be written is withheld
+    /// ([`Refusal::withheld`]).
+    pub(crate) async fn run<T>(
         &self,
         op: Operation<'_>,
-        decide: impl AsyncFnOnce(&mut Call) -> Result<T, E>,
+        decide: impl AsyncFnOnce(&mut Call) -> Result<T, Refusal>,
         answer: impl FnOnce(&T) -> Value,
-    ) -> Result<T, E> {
+    ) -> Result<T, Refusal> {
         let mut call = Call::default();
         let result = decide(&mut call).await;
         let outcome = if result.is_ok() { "answered" } else { "refused" };
@@ -140,15 +141,14 @@ impl Engine {
         match result {
             Ok(v) if !op.record_answers => Ok(v),
             Ok(v) => {
-                let source = op.event_source().to_string();
                 if self.record(op, call, Outcome::Answered(answer(&v))).await {
                     Ok(v)
                 } else {
-                    Err(E::withheld(&source))
+                    Err(Refusal::withheld())
                 }
             }
             Err(e) => {
-                self.record(op, call, Outcome::Refused(&e.denial())).await;
+                self.record(op, call, Outcome::Refused(&e)).await;
                 Err(e)
             }
         }
@@ -166,7 +166,7 @@ impl Engine {
         if let (Value::Object(p), false) = (&mut params, call.params.is_empty()) {
             p.append(&mut call.params);
         }
-        let (response, denial, trail) = match outcome {
+        let (response, refusal, trail) = match outcome {
             Outcome::Answered(v) => (v, None, std::mem::take(&mut call.trail)),
             Outcome::Refused(d) => (Value::Null, Some(d), d.trail.clone()),
         };
@@ -177,7 +177,7 @@ impl Engine {
             request_parameters: params,
             response_elements: response,
             trail: &trail,
-            denial,
+            refusal,
             read_only: op.read_only,
         };
         let mut record = entry.into_record(self.now());
@@ -213,8 +213,8 @@ impl Engine {
 
     /// Records a refusal decided before any operation ran (malformed requests, rate limits,
     /// signatures), so that every error response's request id finds a record.
-    pub async fn record_denial(&self, event_name: &str, ctx: &RequestContext, denial: &Denial) {
+    pub async fn record_refusal(&self, event_name: &str, ctx: &RequestContext, refusal: &Refusal) {
         let op = Operation::new(event_name, ctx, json!({}));
-        self.record(op, Call::default(), Outcome::Refused(denial)).await;
+        self.record(op, Call::default(), Outcome::Refused(refusal)).await;
     }
 }

@@ -12,7 +12,8 @@
 use crate::conditions::Expression;
 use crate::config::{check_upstream_url, ProviderConfig};
 use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
-use crate::trail::{DenialCode, Trail};
+use crate::refusal::Reason;
+use crate::trail::Trail;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -54,20 +55,20 @@ impl SubjectTokenType {
     }
 }
 
-/// Why an upstream token was refused: the code for the protocol, the check, and the detail.
+/// Why an upstream token was refused: the reason, the check, and the detail.
 #[derive(Debug, Clone)]
 pub struct Rejection {
-    pub code: DenialCode,
+    pub reason: Reason,
     pub check: &'static str,
     pub detail: String,
 }
 
 fn reject(check: &'static str, detail: impl Into<String>) -> Rejection {
-    Rejection { code: DenialCode::InvalidGrant, check, detail: detail.into() }
+    Rejection { reason: Reason::InvalidGrant, check, detail: detail.into() }
 }
 
 fn unavailable(check: &'static str, detail: impl Into<String>) -> Rejection {
-    Rejection { code: DenialCode::TemporarilyUnavailable, check, detail: detail.into() }
+    Rejection { reason: Reason::Unavailable, check, detail: detail.into() }
 }
 
 /// A validated upstream identity.
@@ -729,7 +730,7 @@ impl UpstreamProvider {
             Ok(a) => a,
             Err(r) => {
                 // Remembered only when the provider said no: an outage is not the token's fault.
-                if let (Some(cache), DenialCode::InvalidGrant) = (&self.refused, r.code) {
+                if let (Some(cache), Reason::InvalidGrant) = (&self.refused, r.reason) {
                     cache
                         .insert(replay_key.hash.clone(), Refused { at: now, check: r.check, detail: r.detail.clone() });
                 }

@@ -15,7 +15,7 @@ use tokenbridge_core::authorizer::AccessRequest;
 use tokenbridge_core::clock::rfc3339;
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_server::context::Ctx;
-use tokenbridge_server::errors::OAuthError;
+use tokenbridge_server::errors::{oauth_error_code, OAuthError};
 use tokenbridge_server::oauth2::bearer;
 use tokenbridge_server::AppState;
 
@@ -35,7 +35,7 @@ pub fn routes(app: AppState) -> Router {
 }
 
 async fn api(State(demo): State<DemoApi>, ctx: Ctx, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let ctx = ctx.door("demo-api.tokenbridge");
+    let ctx = ctx.door("demo-api.tokenbridge", oauth_error_code);
     let engine = &demo.app.engine;
     let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let req = AccessRequest { token: bearer(&headers), method: method.as_str(), path, host: None, unreadable: None };

@@ -2,7 +2,7 @@
 //! `tokenbridge:admin` scope), never anonymous. Errors are RFC 6750 bearer errors.
 
 use crate::context::Ctx;
-use crate::errors::OAuthError;
+use crate::errors::{oauth_error_code, OAuthError};
 use crate::oauth2::{bearer, refuse};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -16,7 +16,7 @@ use tokenbridge_core::clock::parse_time;
 use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
 use tokenbridge_core::store::StoreResult;
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::{Reason, Refusal};
 
 const EVENT_SOURCE: &str = "admin.tokenbridge";
 
@@ -33,7 +33,7 @@ pub(crate) async fn admitted(state: &AppState, ctx: &RequestContext, headers: &H
 }
 
 pub(crate) fn unavailable(e: impl std::fmt::Display, ctx: &RequestContext) -> Response {
-    OAuthError::new(Denial::storage(e), &ctx.request_id).into_response()
+    OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response()
 }
 
 /// `404 {"error":"not_found","error_description","request_id"}`, never cached.
@@ -65,7 +65,7 @@ pub(crate) fn explanation(request_id: &str, records: &[AuditRecord], ctx: &Reque
 
 /// `GET /admin/audit/{request_id}`: the decision trail of that request, as `audit explain --json`.
 async fn explain(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     if let Err(r) = admitted(&state, &ctx, &headers).await {
         return r;
     }
@@ -134,14 +134,14 @@ fn lookup_query(raw: &str) -> Result<AuditQuery, String> {
 /// (and CloudTrail's other lookup attributes: `event_id`, `event_source`, `access_key_id`,
 /// `resource_type`, `resource_name`, `read_only`): audit events, newest first.
 async fn lookup(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     if let Err(r) = admitted(&state, &ctx, &headers).await {
         return r;
     }
     let q = match lookup_query(raw.as_deref().unwrap_or("")) {
         Ok(q) => q,
         Err(why) => {
-            return refuse(&state, "AdminAuditLookup", &ctx, Denial::new(DenialCode::InvalidRequest, why))
+            return refuse(&state, "AdminAuditLookup", &ctx, Refusal::new(Reason::InvalidRequest, why))
                 .await
                 .into_response()
         }

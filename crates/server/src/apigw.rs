@@ -6,6 +6,7 @@
 //! a Lambda answers `Unauthorized` for those) or 403, plus the request id and the reason.
 
 use crate::context::Ctx;
+use crate::errors::{oauth_error_code, oauth_words};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::authorizer::AccessRequest;
 use tokenbridge_core::excerpt::bounded_message;
-use tokenbridge_core::{DenialCode, Engine};
+use tokenbridge_core::{Engine, Reason};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/authorizer", post(authorizer))
@@ -32,7 +33,7 @@ pub enum EventError {
 }
 
 async fn authorizer(State(state): State<AppState>, ctx: Ctx, body: axum::body::Bytes) -> Response {
-    let ctx = ctx.door("authorizer.tokenbridge");
+    let ctx = ctx.door("authorizer.tokenbridge", oauth_error_code);
     let request_id = ctx.request_id.clone();
     let event: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -144,7 +145,9 @@ fn parse(event: &Value) -> Result<Parsed, EventError> {
 }
 
 /// Decides one authorizer event and builds the policy response.
-pub async fn decide(engine: &Engine, event: &Value, mut ctx: RequestContext) -> Result<Value, EventError> {
+pub async fn decide(engine: &Engine, event: &Value, ctx: RequestContext) -> Result<Value, EventError> {
+    // Refusals are recorded as the token endpoints name them, whoever passed the event on.
+    let mut ctx = ctx.named_by(oauth_error_code);
     let p = parse(event)?;
     if let Some(ip) = &p.source_ip {
         // The gateway saw the client; whoever can call this endpoint speaks for the gateway.
@@ -178,17 +181,20 @@ pub async fn decide(engine: &Engine, event: &Value, mut ctx: RequestContext) -> 
             let principal = if id.subject.is_empty() { "anonymous" } else { id.subject.as_str() };
             Ok(json!({ "principalId": principal, "policyDocument": policy("Allow"), "context": context }))
         }
-        Err(d) if d.code == DenialCode::TemporarilyUnavailable => Err(EventError::Unavailable(d.message)),
-        Err(d) => Ok(json!({
-            "principalId": "anonymous",
-            "policyDocument": policy("Deny"),
-            "context": {
-                "status": d.code.http_status(),
-                "error": d.code.oauth_error(),
-                "error_description": bounded_message(&d.message),
-                "request_id": ctx.request_id,
-            },
-        })),
+        Err(d) if d.reason == Reason::Unavailable => Err(EventError::Unavailable(d.message)),
+        Err(d) => {
+            let (error, status) = oauth_words(d.reason);
+            Ok(json!({
+                "principalId": "anonymous",
+                "policyDocument": policy("Deny"),
+                "context": {
+                    "status": status.as_u16(),
+                    "error": error,
+                    "error_description": bounded_message(&d.message),
+                    "request_id": ctx.request_id,
+                },
+            }))
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::sigv4::{SigV4Error, SignedRequest};
-use tokenbridge_core::userpool::{CognitoError, ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::userpool::{ACTIONS, EVENT_SOURCE, GUESSING_ACTIONS, PUBLIC_ACTIONS};
+use tokenbridge_core::{Reason, Refusal};
 
 const COGNITO_TARGET: &str = "AWSCognitoIdentityProviderService.";
 pub(crate) const JSON_11: &str = "application/x-amz-json-1.1";
@@ -34,13 +34,51 @@ pub fn routes(prefix: Option<&str>) -> Router<AppState> {
     r
 }
 
-/// An AWS JSON error response.
-pub(crate) fn aws_error(status: u16, exception: &str, message: &str, request_id: &str) -> Response {
-    let mut resp = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        Json(json!({ "__type": exception, "message": bounded_message(message) })),
-    )
-        .into_response();
+/// A door's words for a refusal: its `__type` and HTTP status.
+pub(crate) type Words = fn(Reason) -> (&'static str, StatusCode);
+
+/// The `__type` and HTTP status of a Cognito user-pool refusal.
+pub fn cognito_words(reason: Reason) -> (&'static str, StatusCode) {
+    use Reason::*;
+    let name = match reason {
+        InvalidParameter => "InvalidParameterException",
+        NotAuthorized | LockedOut => "NotAuthorizedException",
+        NotFound => "ResourceNotFoundException",
+        UserNotFound => "UserNotFoundException",
+        UsernameExists => "UsernameExistsException",
+        GroupExists => "GroupExistsException",
+        UserNotConfirmed => "UserNotConfirmedException",
+        PasswordResetRequired => "PasswordResetRequiredException",
+        InvalidPassword => "InvalidPasswordException",
+        CodeMismatch => "CodeMismatchException",
+        ExpiredCode => "ExpiredCodeException",
+        LimitExceeded => "LimitExceededException",
+        InvalidClient => "UnauthorizedException",
+        UnsupportedTokenType => "UnsupportedTokenTypeException",
+        UnknownOperation => "UnknownOperationException",
+        MalformedRequest => "SerializationException",
+        MissingAuthentication => "MissingAuthenticationTokenException",
+        UnknownCredentials => "UnrecognizedClientException",
+        MalformedSignature => "IncompleteSignatureException",
+        SignatureMismatch => "InvalidSignatureException",
+        RateLimited => "TooManyRequestsException",
+        Unavailable => return ("InternalErrorException", StatusCode::INTERNAL_SERVER_ERROR),
+        // A token the token service turned down: Cognito's one answer to a rejected proof.
+        _ => "NotAuthorizedException",
+    };
+    (name, StatusCode::BAD_REQUEST)
+}
+
+/// The user-pool door's `errorCode`: its `__type`.
+pub fn cognito_error_code(_event_source: &str, reason: Reason) -> &'static str {
+    cognito_words(reason).0
+}
+
+/// An AWS JSON error response: the refusal in `words`, its message.
+pub(crate) fn aws_error(words: Words, refusal: &Refusal, request_id: &str) -> Response {
+    let (exception, status) = words(refusal.reason);
+    let mut resp =
+        (status, Json(json!({ "__type": exception, "message": bounded_message(&refusal.message) }))).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -50,6 +88,18 @@ pub(crate) fn aws_error(status: u16, exception: &str, message: &str, request_id:
         h.insert("x-amzn-errortype", v);
     }
     resp
+}
+
+/// Records a refusal decided before the engine saw the request, and renders it in `words`.
+pub(crate) async fn refuse(
+    state: &AppState,
+    action: &str,
+    ctx: &RequestContext,
+    words: Words,
+    refusal: Refusal,
+) -> Response {
+    state.engine.record_refusal(action, ctx, &refusal).await;
+    aws_error(words, &refusal, &ctx.request_id)
 }
 
 /// Drops `null` members: AWS leaves absent members out, and SDKs expect exactly that (the CLI
@@ -85,53 +135,56 @@ pub fn json_object(body: &[u8]) -> Option<Value> {
     }
 }
 
-/// The action's input ([`json_object`]), or its audited refusal as AWS words it.
+/// The action's input ([`json_object`]), or its audited refusal in `words`.
 pub(crate) async fn read_input(
     state: &AppState,
     action: &str,
     ctx: &RequestContext,
+    words: Words,
     body: &[u8],
 ) -> Result<Value, Response> {
     match json_object(body) {
         Some(v) => Ok(v),
         None => {
-            record(state, action, ctx, "SerializationException", "the body is not a JSON object").await;
-            Err(aws_error(
-                400,
-                "SerializationException",
+            let refusal = Refusal::told(
+                Reason::MalformedRequest,
                 "Start of structure or map found where not expected.",
-                &ctx.request_id,
-            ))
+                "the body is not a JSON object",
+            );
+            Err(refuse(state, action, ctx, words, refusal).await)
         }
     }
 }
 
 /// The per-address (and, given a client, per-client) rate limits of the doors anyone may call
-/// without a signature, refused as AWS throttles: 400 `TooManyRequestsException`, audited.
+/// without a signature, refused as AWS throttles, audited.
 pub(crate) async fn throttle(
     state: &AppState,
     action: &str,
     ctx: &RequestContext,
+    words: Words,
     client: Option<&str>,
 ) -> Result<(), Response> {
     let Err((what, retry)) = state.limits.check(&ctx.source_ip, client) else { return Ok(()) };
     let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
-    record(state, action, ctx, "TooManyRequestsException", &detail).await;
-    Err(aws_error(400, "TooManyRequestsException", "Rate exceeded", &ctx.request_id))
+    Err(refuse(state, action, ctx, words, Refusal::told(Reason::RateLimited, "Rate exceeded", detail)).await)
 }
 
-/// The audited refusal of a request whose signature failed [`check_signature`], with the HTTP
-/// status the door answers it with (Cognito's and identity pools' 400, CloudTrail's own).
+/// A signature that failed [`check_signature`] or [`verify_caller`], as a refusal.
+pub(crate) fn signature_refusal(e: &SigV4Error) -> Refusal {
+    let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
+    Refusal::told(e.kind().into(), e.message(), detail)
+}
+
+/// The audited refusal of a request whose signature failed [`check_signature`], in `words`.
 pub(crate) async fn refuse_signature(
     state: &AppState,
     action: &str,
     ctx: &RequestContext,
+    words: Words,
     e: &SigV4Error,
-    status: u16,
 ) -> Response {
-    let detail = format!("signature check {:?} failed: {}", e.check(), e.message());
-    record(state, action, ctx, e.aws_error_type(), &detail).await;
-    aws_error(status, e.aws_error_type(), &e.message(), &ctx.request_id)
+    refuse(state, action, ctx, words, signature_refusal(e)).await
 }
 
 async fn json_door(
@@ -151,49 +204,47 @@ async fn json_door(
         return crate::query::door(&state, ctx, &method, &uri, &headers, &body).await;
     }
     if let Some(action) = target.strip_prefix(crate::cloudtrail::TARGET_PREFIX) {
-        let ctx = ctx.door(crate::cloudtrail::EVENT_SOURCE);
+        let ctx = ctx.door(crate::cloudtrail::EVENT_SOURCE, crate::cloudtrail::error_code);
         return crate::cloudtrail::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
     }
     if let Some(action) = target.strip_prefix(crate::identity_pools::TARGET_PREFIX) {
-        let ctx = ctx.door(crate::identity_pools::EVENT_SOURCE);
+        let ctx = ctx.door(crate::identity_pools::EVENT_SOURCE, crate::identity_pools::error_code);
         return crate::identity_pools::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
     }
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, cognito_error_code);
     let rid = ctx.request_id.clone();
+    let words: Words = cognito_words;
     let Some(action) = target.strip_prefix(COGNITO_TARGET).map(str::to_string) else {
         let what = if target.is_empty() {
             "missing X-Amz-Target header".to_string()
         } else {
             format!("unknown target {target:?}")
         };
-        record(&state, "Unknown", &ctx, "UnknownOperationException", &what).await;
-        return aws_error(400, "UnknownOperationException", "Unknown operation", &rid);
+        let refusal = Refusal::told(Reason::UnknownOperation, "Unknown operation", what);
+        return refuse(&state, "Unknown", &ctx, words, refusal).await;
     };
-    let input = match read_input(&state, &action, &ctx, &body).await {
+    let input = match read_input(&state, &action, &ctx, words, &body).await {
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
     if GUESSING_ACTIONS.contains(&action.as_str()) {
         let client = input.get("ClientId").and_then(Value::as_str);
-        if let Err(refusal) = throttle(&state, &action, &ctx, client).await {
+        if let Err(refusal) = throttle(&state, &action, &ctx, words, client).await {
             return refusal;
         }
     }
     // Public actions need no signature; unknown ones are refused as such by the engine.
-    let signed = if PUBLIC_ACTIONS.contains(&action.as_str()) || !ACTIONS.contains(&action.as_str()) {
-        false
+    let caller = if PUBLIC_ACTIONS.contains(&action.as_str()) || !ACTIONS.contains(&action.as_str()) {
+        None
     } else {
         match check_signature(&state, "cognito-idp", &method, &uri, &headers, &body) {
-            Ok(()) => true,
-            Err(e) => return refuse_signature(&state, &action, &ctx, &e, 400).await,
+            Ok(caller) => Some(caller),
+            Err(e) => return refuse_signature(&state, &action, &ctx, words, &e).await,
         }
     };
-    match state.engine.user_pool_action(&action, &input, signed, &ctx).await {
+    match state.engine.user_pool_action(&action, &input, caller.as_ref(), &ctx).await {
         Ok(v) => aws_answer(v, &rid),
-        Err(CognitoError { exception, message, .. }) => {
-            let status = CognitoError::new(exception, "").http_status();
-            aws_error(status, exception, &message, &rid)
-        }
+        Err(refusal) => aws_error(words, &refusal, &rid),
     }
 }
 
@@ -212,7 +263,8 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers.iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect()
 }
 
-/// Verifies the request's SigV4 signature: by admin credentials, scoped to `service`.
+/// Verifies the request's SigV4 signature: by admin credentials, scoped to `service`; says who
+/// signed, for the engine to hold the action to.
 pub(crate) fn check_signature(
     state: &AppState,
     service: &str,
@@ -220,7 +272,7 @@ pub(crate) fn check_signature(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), SigV4Error> {
+) -> Result<CallerIdentity, SigV4Error> {
     let pairs = header_pairs(headers);
     state.engine.verify_admin_signature(service, &signed_request(method, uri, &pairs, body))
 }
@@ -237,13 +289,6 @@ pub async fn verify_caller(
 ) -> Result<CallerIdentity, SigV4Error> {
     let pairs = header_pairs(headers);
     state.engine.verify_caller(service, &signed_request(method, uri, &pairs, body)).await
-}
-
-/// Audits a refusal decided before the engine saw the request.
-pub(crate) async fn record(state: &AppState, action: &str, ctx: &RequestContext, exception: &str, detail: &str) {
-    let mut denial = Denial::new(DenialCode::InvalidRequest, detail);
-    denial.exception = Some(exception.to_string());
-    state.engine.record_denial(action, ctx, &denial).await;
 }
 
 async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
@@ -296,6 +341,23 @@ fn not_found(pool_id: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cognito_exceptions_and_statuses() {
+        let w = |r| {
+            let (e, s) = cognito_words(r);
+            (e, s.as_u16())
+        };
+        assert_eq!(w(Reason::NotAuthorized), ("NotAuthorizedException", 400));
+        assert_eq!(w(Reason::LockedOut), ("NotAuthorizedException", 400));
+        assert_eq!(w(Reason::InvalidGrant), ("NotAuthorizedException", 400));
+        assert_eq!(w(Reason::NotFound), ("ResourceNotFoundException", 400));
+        assert_eq!(w(Reason::InvalidClient), ("UnauthorizedException", 400));
+        assert_eq!(w(Reason::MalformedSignature), ("IncompleteSignatureException", 400));
+        assert_eq!(w(Reason::RateLimited), ("TooManyRequestsException", 400));
+        assert_eq!(w(Reason::Unavailable), ("InternalErrorException", 500));
+        assert_eq!(cognito_error_code("cli.tokenbridge", Reason::UsernameExists), "UsernameExistsException");
+    }
 
     #[test]
     fn nulls_are_left_out_at_every_depth() {

@@ -12,15 +12,16 @@
 //! errors with CloudTrail's exception names, and are audited; successful lookups are reads and
 //! are not (as the admin API's).
 
-use crate::aws::{aws_answer, aws_error, check_signature, json_object, record, refuse_signature};
+use crate::aws::{aws_answer, check_signature, json_object, refuse, refuse_signature, Words};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::{apply_lookup_attribute, RequestContext};
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
+use tokenbridge_core::{Reason, Refusal};
 
 /// The `X-Amz-Target` prefix of the CloudTrail API.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
@@ -34,19 +35,31 @@ pub const MAX_RESULTS: u64 = 50;
 const MAX_ATTRIBUTE_VALUE: usize = 2000;
 const NEXT_TOKEN_VERSION: u64 = 1;
 
-/// A refusal: the HTTP status, CloudTrail's exception name and the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    pub status: u16,
-    pub exception: &'static str,
-    pub message: String,
+/// The `__type` and HTTP status of a CloudTrail refusal.
+pub fn cloudtrail_words(reason: Reason) -> (&'static str, StatusCode) {
+    use Reason::*;
+    let bad = StatusCode::BAD_REQUEST;
+    match reason {
+        InvalidLookupAttribute => ("InvalidLookupAttributesException", bad),
+        InvalidTimeRange => ("InvalidTimeRangeException", bad),
+        InvalidPageSize => ("InvalidMaxResultsException", bad),
+        InvalidEventCategory => ("InvalidEventCategoryException", bad),
+        InvalidPageToken => ("InvalidNextTokenException", bad),
+        MalformedRequest => ("SerializationException", bad),
+        UnknownOperation => ("UnknownOperationException", bad),
+        // As AWS answers signatures: malformed (400), or the caller is not known (403).
+        MalformedSignature => ("IncompleteSignatureException", bad),
+        MissingAuthentication => ("MissingAuthenticationTokenException", StatusCode::FORBIDDEN),
+        UnknownCredentials => ("UnrecognizedClientException", StatusCode::FORBIDDEN),
+        SignatureMismatch => ("InvalidSignatureException", StatusCode::FORBIDDEN),
+        Unavailable => ("ServiceUnavailableException", StatusCode::SERVICE_UNAVAILABLE),
+        _ => ("InvalidParameterException", bad),
+    }
 }
 
-impl Fault {
-    /// A refusal of the request (400).
-    fn new(exception: &'static str, message: impl Into<String>) -> Self {
-        Self { status: 400, exception, message: message.into() }
-    }
+/// The CloudTrail door's `errorCode`: its `__type`.
+pub fn error_code(_event_source: &str, reason: Reason) -> &'static str {
+    cloudtrail_words(reason).0
 }
 
 /// Answers one CloudTrail action: `action` is the target without [`TARGET_PREFIX`].
@@ -59,30 +72,25 @@ pub async fn call(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
-    let rid = &ctx.request_id;
+    let words: Words = cloudtrail_words;
     if let Err(e) = check_signature(state, SIGNING_NAME, method, uri, headers, body) {
-        // As AWS answers them: the caller is not known (403), or the signature is malformed (400).
-        let status = if e.aws_error_type() == "IncompleteSignatureException" { 400 } else { 403 };
-        return refuse_signature(state, action, ctx, &e, status).await;
+        return refuse_signature(state, action, ctx, words, &e).await;
     }
     let result = match action {
         "LookupEvents" => match json_object(body) {
             Some(input) => lookup_events(state, &input).await,
-            None => Err(Fault::new("SerializationException", "Start of structure or map found where not expected.")),
+            None => Err(Refusal::new(Reason::MalformedRequest, "Start of structure or map found where not expected.")),
         },
-        _ => Err(Fault::new("UnknownOperationException", format!("CloudTrail action {action:?} is not implemented"))),
+        _ => Err(Refusal::new(Reason::UnknownOperation, format!("CloudTrail action {action:?} is not implemented"))),
     };
     match result {
-        Ok(v) => aws_answer(v, rid),
-        Err(f) => {
-            record(state, action, ctx, f.exception, &f.message).await;
-            aws_error(f.status, f.exception, &f.message, rid)
-        }
+        Ok(v) => aws_answer(v, &ctx.request_id),
+        Err(refusal) => refuse(state, action, ctx, words, refusal).await,
     }
 }
 
 /// `LookupEvents`: the query its input asks for, one page of it, and the token of the next.
-async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Fault> {
+async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Refusal> {
     let request = LookupRequest::parse(input)?;
     if request.insights_only {
         // Insights events are never recorded here.
@@ -92,11 +100,12 @@ async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Fault> 
     q.before_event_id = request.after.clone();
     // One more than the page: whether there is a next page, without an empty last page.
     q.limit = Some(request.max_results as u32 + 1);
-    let mut records = state.engine.store.lookup_audit(&q).await.map_err(|e| Fault {
-        status: 503,
-        exception: "ServiceUnavailableException",
-        message: format!("The audit trail is unavailable: {e}"),
-    })?;
+    let mut records = state
+        .engine
+        .store
+        .lookup_audit(&q)
+        .await
+        .map_err(|e| Refusal::new(Reason::Unavailable, format!("The audit trail is unavailable: {e}")))?;
     let next = if records.len() as u64 > request.max_results {
         records.truncate(request.max_results as usize);
         records.last().map(|r| next_token(&request.query, &r.event_id))
@@ -122,42 +131,42 @@ pub struct LookupRequest {
 }
 
 impl LookupRequest {
-    pub fn parse(input: &Value) -> Result<Self, Fault> {
+    pub fn parse(input: &Value) -> Result<Self, Refusal> {
         let mut query = AuditQuery::default();
         match input.get("LookupAttributes") {
             None | Some(Value::Null) => {}
             Some(Value::Array(attributes)) => {
                 if attributes.len() > 1 {
-                    return Err(Fault::new(
-                        "InvalidLookupAttributesException",
+                    return Err(Refusal::new(
+                        Reason::InvalidLookupAttribute,
                         "You can specify only one lookup attribute.",
                     ));
                 }
                 for a in attributes {
                     let field = |name: &str| a.get(name).and_then(Value::as_str);
                     let (Some(key), Some(value)) = (field("AttributeKey"), field("AttributeValue")) else {
-                        return Err(Fault::new(
-                            "InvalidLookupAttributesException",
+                        return Err(Refusal::new(
+                            Reason::InvalidLookupAttribute,
                             "A lookup attribute needs an AttributeKey and an AttributeValue.",
                         ));
                     };
                     if value.chars().count() > MAX_ATTRIBUTE_VALUE {
-                        return Err(Fault::new(
-                            "InvalidLookupAttributesException",
+                        return Err(Refusal::new(
+                            Reason::InvalidLookupAttribute,
                             format!("AttributeValue is longer than {MAX_ATTRIBUTE_VALUE} characters."),
                         ));
                     }
                     apply_lookup_attribute(&mut query, key, value)
-                        .map_err(|e| Fault::new("InvalidLookupAttributesException", e))?;
+                        .map_err(|e| Refusal::new(Reason::InvalidLookupAttribute, e))?;
                 }
             }
-            Some(_) => return Err(Fault::new("InvalidLookupAttributesException", "LookupAttributes must be a list.")),
+            Some(_) => return Err(Refusal::new(Reason::InvalidLookupAttribute, "LookupAttributes must be a list.")),
         }
         let start = timestamp(input, "StartTime")?;
         let end = timestamp(input, "EndTime")?;
         if let (Some(s), Some(e)) = (start, end) {
             if s > e {
-                return Err(Fault::new("InvalidTimeRangeException", "StartTime must not be after EndTime."));
+                return Err(Refusal::new(Reason::InvalidTimeRange, "StartTime must not be after EndTime."));
             }
         }
         // Records carry whole seconds: an event at second n happened in [n, n + 1).
@@ -168,8 +177,8 @@ impl LookupRequest {
             Some(v) => match v.as_u64() {
                 Some(n @ 1..=MAX_RESULTS) => n,
                 _ => {
-                    return Err(Fault::new(
-                        "InvalidMaxResultsException",
+                    return Err(Refusal::new(
+                        Reason::InvalidPageSize,
                         format!("MaxResults must be a whole number from 1 to {MAX_RESULTS}, not {v}."),
                     ))
                 }
@@ -179,8 +188,8 @@ impl LookupRequest {
             None | Some(Value::Null) => false,
             Some(Value::String(s)) if s == "insight" => true,
             Some(v) => {
-                return Err(Fault::new(
-                    "InvalidEventCategoryException",
+                return Err(Refusal::new(
+                    Reason::InvalidEventCategory,
                     format!("EventCategory must be \"insight\", not {v}."),
                 ))
             }
@@ -197,8 +206,8 @@ impl LookupRequest {
 
 /// `StartTime` / `EndTime`: epoch seconds (the JSON protocol's form; fractions allowed), or an
 /// RFC 3339 string.
-fn timestamp(input: &Value, name: &str) -> Result<Option<f64>, Fault> {
-    let bad = || Fault::new("InvalidTimeRangeException", format!("{name} is not a timestamp."));
+fn timestamp(input: &Value, name: &str) -> Result<Option<f64>, Refusal> {
+    let bad = || Refusal::new(Reason::InvalidTimeRange, format!("{name} is not a timestamp."));
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(Some).ok_or_else(bad),
@@ -216,9 +225,9 @@ fn clamp_seconds(f: f64) -> i64 {
     f as i64
 }
 
-fn invalid_token() -> Fault {
-    Fault::new(
-        "InvalidNextTokenException",
+fn invalid_token() -> Refusal {
+    Refusal::new(
+        Reason::InvalidPageToken,
         "The NextToken is not valid, or was issued for a request with different parameters.",
     )
 }
@@ -237,7 +246,7 @@ fn next_token(query: &AuditQuery, last_event_id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string())
 }
 
-fn read_next_token(token: &str, query: &AuditQuery) -> Result<String, Fault> {
+fn read_next_token(token: &str, query: &AuditQuery) -> Result<String, Refusal> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid_token())?;
     let body: Value = serde_json::from_slice(&bytes).map_err(|_| invalid_token())?;
     let (Some(NEXT_TOKEN_VERSION), Some(after), Some(fp)) =
@@ -284,12 +293,12 @@ mod tests {
     use super::*;
     use crate::aws::without_nulls;
 
-    fn parse(input: Value) -> Result<LookupRequest, Fault> {
+    fn parse(input: Value) -> Result<LookupRequest, Refusal> {
         LookupRequest::parse(&input)
     }
 
     fn exception(input: Value) -> &'static str {
-        parse(input).expect_err("refused").exception
+        cloudtrail_words(parse(input).expect_err("refused").reason).0
     }
 
     #[test]

@@ -15,6 +15,7 @@ use axum::response::Response;
 use std::net::{IpAddr, SocketAddr};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::authorizer::rules::Network;
+use tokenbridge_core::Reason;
 
 #[derive(Clone)]
 struct RequestMeta {
@@ -66,9 +67,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 impl Ctx {
-    pub fn door(mut self, event_source: &str) -> RequestContext {
-        self.0.event_source = event_source.to_string();
-        self.0
+    /// The context of a request to one door: its `eventSource`, and its protocol's names for
+    /// refusals (what its records say in `errorCode`: the name the client was answered with).
+    pub fn door(self, event_source: &str, error_codes: fn(&str, Reason) -> &'static str) -> RequestContext {
+        RequestContext { event_source: event_source.to_string(), ..self.0 }.named_by(error_codes)
     }
 }
 

@@ -3,7 +3,7 @@
 //! (labelled `application/x-www-form-urlencoded`).
 
 use crate::context::Ctx;
-use crate::errors::OAuthError;
+use crate::errors::{oauth_error_code, OAuthError};
 use crate::oauth2::{bearer, form_body, rate_limit, refuse, token_response, Params};
 use crate::AppState;
 use axum::body::Bytes;
@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use tokenbridge_core::engine::{ClientCredentials, ExchangeRequest};
 use tokenbridge_core::upstream::SubjectTokenType;
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::{Reason, Refusal};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/auth/exchange", post(exchange))
@@ -27,7 +27,7 @@ async fn exchange(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("exchange.tokenbridge");
+    let ctx = ctx.door("exchange.tokenbridge", oauth_error_code);
     // Parameters may come in the query string or a form body, not both.
     let raw = if body.is_empty() { query.unwrap_or_default().into_bytes() } else { body.to_vec() };
     let params = match form_body(&headers, &body).and_then(|_| Params::parse(&raw)) {
@@ -40,7 +40,7 @@ async fn exchange(
             &state,
             "TokenExchange",
             &ctx,
-            Denial::new(DenialCode::InvalidRequest, "Authorization: Bearer <upstream token> is required"),
+            Refusal::new(Reason::InvalidRequest, "Authorization: Bearer <upstream token> is required"),
         )
         .await);
     };
@@ -53,7 +53,7 @@ async fn exchange(
                     &state,
                     "TokenExchange",
                     &ctx,
-                    Denial::new(DenialCode::UnsupportedTokenType, format!("subject_token_type {t:?} is not supported")),
+                    Refusal::new(Reason::UnsupportedTokenType, format!("subject_token_type {t:?} is not supported")),
                 )
                 .await)
             }

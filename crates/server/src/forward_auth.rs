@@ -10,7 +10,7 @@
 //! challenge.
 
 use crate::context::Ctx;
-use crate::errors::OAuthError;
+use crate::errors::{oauth_error_code, OAuthError};
 use crate::oauth2::{bearer, refuse};
 use crate::AppState;
 use axum::extract::State;
@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use tokenbridge_core::authorizer::{AccessRequest, Allowed};
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::{Reason, Refusal};
 
 pub const PREFIX: &str = "/forward-auth";
 
@@ -88,7 +88,7 @@ async fn forward_auth(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let ctx = ctx.door("authorizer.tokenbridge");
+    let ctx = ctx.door("authorizer.tokenbridge", oauth_error_code);
     // Envoy ext_authz: the original path follows the prefix, and the method is the request's own.
     let appended = uri
         .path_and_query()
@@ -119,7 +119,7 @@ async fn forward_auth(
     let (orig_method, orig_path, host) = match read {
         (Ok(m), Ok(p), Ok(h)) => (m, p, h),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            let denial = Denial::new(DenialCode::InsufficientScope, e);
+            let denial = Refusal::new(Reason::InsufficientScope, e);
             return refuse(&state, "Authorize", &ctx, denial).await.into_response();
         }
     };

@@ -4,15 +4,49 @@
 //! by admin credentials scoped to `cognito-identity`. Errors are `{"__type", "message"}` with
 //! AWS's exception names and `x-amzn-RequestId`; every call is audited by the engine.
 
-use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature, throttle};
+use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature, throttle, Words};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use tokenbridge_core::audit::RequestContext;
+use tokenbridge_core::iam::STS_EVENT_SOURCE;
 use tokenbridge_core::identity::{ACTIONS, PUBLIC_ACTIONS, SIGNING_NAME};
+use tokenbridge_core::Reason;
 
 pub use tokenbridge_core::identity::{EVENT_SOURCE, TARGET_PREFIX};
+
+/// The `__type` and HTTP status of an identity-pool refusal.
+pub fn identity_words(reason: Reason) -> (&'static str, StatusCode) {
+    use Reason::*;
+    let name = match reason {
+        InvalidParameter => "InvalidParameterException",
+        NotFound => "ResourceNotFoundException",
+        InvalidPoolConfiguration => "InvalidIdentityPoolConfigurationException",
+        UnknownOperation => "UnknownOperationException",
+        MalformedRequest => "SerializationException",
+        MissingAuthentication => "MissingAuthenticationTokenException",
+        UnknownCredentials => "UnrecognizedClientException",
+        MalformedSignature => "IncompleteSignatureException",
+        SignatureMismatch => "InvalidSignatureException",
+        RateLimited => "TooManyRequestsException",
+        // Storage trouble, an unreadable record, a record that could not be written.
+        Unavailable => return ("InternalErrorException", StatusCode::INTERNAL_SERVER_ERROR),
+        // A login or identity turned down, whatever the token's fault.
+        _ => "NotAuthorizedException",
+    };
+    (name, StatusCode::BAD_REQUEST)
+}
+
+/// The identity-pool door's `errorCode`: its `__type`, and STS's code for the
+/// `AssumeRoleWithWebIdentity` record its credentials write (event source `sts.amazonaws.com`).
+pub fn error_code(event_source: &str, reason: Reason) -> &'static str {
+    if event_source == STS_EVENT_SOURCE {
+        crate::query::query_words(reason).0
+    } else {
+        identity_words(reason).0
+    }
+}
 
 /// Answers one identity-pool action: `action` is the target without [`TARGET_PREFIX`].
 pub async fn call(
@@ -25,25 +59,46 @@ pub async fn call(
     body: &Bytes,
 ) -> Response {
     let rid = &ctx.request_id;
-    let input = match read_input(state, action, ctx, body).await {
+    let words: Words = identity_words;
+    let input = match read_input(state, action, ctx, words, body).await {
         Ok(v) => v,
         Err(refusal) => return refusal,
     };
     // Public actions need no signature; unknown ones are refused as such by the engine. Anyone
     // may call them (GetId makes an identity each time), so they share the per-address limit.
-    let signed = if PUBLIC_ACTIONS.contains(&action) || !ACTIONS.contains(&action) {
-        if let Err(refusal) = throttle(state, action, ctx, None).await {
+    let caller = if PUBLIC_ACTIONS.contains(&action) || !ACTIONS.contains(&action) {
+        if let Err(refusal) = throttle(state, action, ctx, words, None).await {
             return refusal;
         }
-        false
+        None
     } else {
         match check_signature(state, SIGNING_NAME, method, uri, headers, body) {
-            Ok(()) => true,
-            Err(e) => return refuse_signature(state, action, ctx, &e, 400).await,
+            Ok(caller) => Some(caller),
+            Err(e) => return refuse_signature(state, action, ctx, words, &e).await,
         }
     };
-    match state.engine.identity_pool_action(action, &input, signed, ctx).await {
+    match state.engine.identity_pool_action(action, &input, caller.as_ref(), ctx).await {
         Ok(v) => aws_answer(v, rid),
-        Err(e) => aws_error(e.status, e.code, &e.message, rid),
+        Err(refusal) => aws_error(words, &refusal, rid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_pool_exceptions_and_statuses() {
+        let w = |r| {
+            let (e, s) = identity_words(r);
+            (e, s.as_u16())
+        };
+        assert_eq!(w(Reason::NotAuthorized), ("NotAuthorizedException", 400));
+        assert_eq!(w(Reason::InvalidPoolConfiguration), ("InvalidIdentityPoolConfigurationException", 400));
+        assert_eq!(w(Reason::Unavailable), ("InternalErrorException", 500));
+        assert_eq!(w(Reason::MissingAuthentication), ("MissingAuthenticationTokenException", 400));
+        // The STS record of the enhanced flow speaks STS.
+        assert_eq!(error_code(STS_EVENT_SOURCE, Reason::AccessDenied), "AccessDenied");
+        assert_eq!(error_code(EVENT_SOURCE, Reason::NotFound), "ResourceNotFoundException");
     }
 }

@@ -2,7 +2,7 @@
 //! introspection (RFC 7662), and OIDC UserInfo.
 
 use crate::context::Ctx;
-use crate::errors::OAuthError;
+use crate::errors::{oauth_error_code, OAuthError};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +16,7 @@ use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::engine::{ClientCredentials, ExchangeRequest, TokenSet};
 use tokenbridge_core::model::{GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
 use tokenbridge_core::upstream::SubjectTokenType;
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::{Reason, Refusal};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -30,14 +30,11 @@ pub fn routes() -> Router<AppState> {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    pub fn parse(body: &[u8]) -> Result<Self, Denial> {
+    pub fn parse(body: &[u8]) -> Result<Self, Refusal> {
         let mut map = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             if map.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(Denial::new(
-                    DenialCode::InvalidRequest,
-                    format!("parameter {k:?} is given more than once"),
-                ));
+                return Err(Refusal::new(Reason::InvalidRequest, format!("parameter {k:?} is given more than once")));
             }
         }
         Ok(Self(map))
@@ -53,13 +50,13 @@ impl Params {
 /// The body as a form: refused unless it is empty or labelled `application/x-www-form-urlencoded`
 /// in UTF-8 (RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1), so a body meant as something else (or
 /// sent by a cross-site page as `text/plain`) is never read as parameters.
-pub fn form_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a [u8], Denial> {
+pub fn form_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a [u8], Refusal> {
     if body.is_empty() {
         return Ok(body);
     }
     let bad = |what: String| {
-        Denial::new(
-            DenialCode::InvalidRequest,
+        Refusal::new(
+            Reason::InvalidRequest,
             format!("the body must be application/x-www-form-urlencoded (UTF-8); {what}"),
         )
     };
@@ -85,15 +82,15 @@ pub fn form_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<&'a [u8], De
 }
 
 /// Client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form; both at once is refused.
-pub fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, Denial> {
+pub fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, Refusal> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     if let Some(b64) = basic {
         if params.get("client_secret").is_some() {
-            return Err(Denial::new(
-                DenialCode::InvalidRequest,
+            return Err(Refusal::new(
+                Reason::InvalidRequest,
                 "client credentials given both in the Authorization header and the form",
             ));
         }
@@ -101,10 +98,10 @@ pub fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<Client
             .decode(b64.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| Denial::new(DenialCode::InvalidClient, "HTTP Basic credentials are not valid base64"))?;
+            .ok_or_else(|| Refusal::new(Reason::InvalidClient, "HTTP Basic credentials are not valid base64"))?;
         let (id, secret) = raw
             .split_once(':')
-            .ok_or_else(|| Denial::new(DenialCode::InvalidClient, "HTTP Basic credentials lack ':'"))?;
+            .ok_or_else(|| Refusal::new(Reason::InvalidClient, "HTTP Basic credentials lack ':'"))?;
         let decode = |s: &str| {
             url::form_urlencoded::parse(format!("x={s}").as_bytes())
                 .next()
@@ -137,8 +134,8 @@ pub fn token_response(set: TokenSet) -> Response {
 }
 
 /// Records a denial the adapter made before reaching the engine, and renders it.
-pub async fn refuse(state: &AppState, event: &str, ctx: &RequestContext, denial: Denial) -> OAuthError {
-    state.engine.record_denial(event, ctx, &denial).await;
+pub async fn refuse(state: &AppState, event: &str, ctx: &RequestContext, denial: Refusal) -> OAuthError {
+    state.engine.record_refusal(event, ctx, &denial).await;
     OAuthError::new(denial, &ctx.request_id)
 }
 
@@ -169,7 +166,7 @@ pub async fn rate_limit(
             state,
             event,
             ctx,
-            Denial::new(DenialCode::RateLimited, format!("rate limit for this {what} exceeded; retry in {retry} s")),
+            Refusal::new(Reason::RateLimited, format!("rate limit for this {what} exceeded; retry in {retry} s")),
         )
         .await;
         e.retry_after = Some(retry);
@@ -184,10 +181,10 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge");
+    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "Token", &ctx, &headers, &body).await?;
     rate_limit(&state, "Token", &ctx, creds.client_id.as_deref()).await?;
-    let err = |d: Denial| OAuthError::new(d, &ctx.request_id);
+    let err = |d: Refusal| OAuthError::new(d, &ctx.request_id);
     match params.get("grant_type") {
         Some(GRANT_TOKEN_EXCHANGE) => {
             let stt = params.get("subject_token_type");
@@ -196,15 +193,15 @@ async fn token(
                     None => "subject_token_type is missing".to_string(),
                     Some(t) => format!("subject_token_type {t:?} is not supported (id_token, access_token, jwt)"),
                 };
-                let code = if stt.is_some() { DenialCode::UnsupportedTokenType } else { DenialCode::InvalidRequest };
-                return Err(refuse(&state, "TokenExchange", &ctx, Denial::new(code, msg)).await);
+                let code = if stt.is_some() { Reason::UnsupportedTokenType } else { Reason::InvalidRequest };
+                return Err(refuse(&state, "TokenExchange", &ctx, Refusal::new(code, msg)).await);
             };
             if params.get("actor_token").is_some() {
                 return Err(refuse(
                     &state,
                     "TokenExchange",
                     &ctx,
-                    Denial::new(DenialCode::InvalidRequest, "actor_token (delegation) is not supported"),
+                    Refusal::new(Reason::InvalidRequest, "actor_token (delegation) is not supported"),
                 )
                 .await);
             }
@@ -228,12 +225,10 @@ async fn token(
             &state,
             "Token",
             &ctx,
-            Denial::new(DenialCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported here")),
+            Refusal::new(Reason::UnsupportedGrantType, format!("grant_type {other:?} is not supported here")),
         )
         .await),
-        None => {
-            Err(refuse(&state, "Token", &ctx, Denial::new(DenialCode::InvalidRequest, "grant_type is missing")).await)
-        }
+        None => Err(refuse(&state, "Token", &ctx, Refusal::new(Reason::InvalidRequest, "grant_type is missing")).await),
     }
 }
 
@@ -243,7 +238,7 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge");
+    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "RevokeToken", &ctx, &headers, &body).await?;
     state
         .engine
@@ -259,7 +254,7 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge");
+    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "IntrospectToken", &ctx, &headers, &body).await?;
     state
         .engine
@@ -270,13 +265,13 @@ async fn introspect(
 }
 
 async fn userinfo(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge");
+    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
     let Some(token) = bearer(&headers) else {
         return Err(refuse(
             &state,
             "GetUserInfo",
             &ctx,
-            Denial::new(DenialCode::InvalidToken, "Authorization: Bearer <access token> is required"),
+            Refusal::new(Reason::InvalidToken, "Authorization: Bearer <access token> is required"),
         )
         .await);
     };

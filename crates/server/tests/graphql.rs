@@ -359,23 +359,23 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         .expect("identity pool");
     let (_, id_token) = g.pool_tokens("alice", "alice-local-pw").await;
     let logins = json!({ g.provider.clone(): id_token });
-    let ctx = tokenbridge_core::audit::RequestContext::new("test");
+    let ctx = common::refusals::identity_pool_ctx();
     let got =
         g.s.engine
-            .identity_pool_action("GetId", &json!({ "IdentityPoolId": pool_id, "Logins": logins }), false, &ctx)
+            .identity_pool_action("GetId", &json!({ "IdentityPoolId": pool_id, "Logins": logins }), None, &ctx)
             .await
-            .unwrap_or_else(|e| panic!("GetId: {}: {}", e.code, e.message));
+            .unwrap_or_else(|e| panic!("GetId: {e}"));
     let identity_id = got["IdentityId"].as_str().unwrap().to_string();
     let c =
         g.s.engine
             .identity_pool_action(
                 "GetCredentialsForIdentity",
                 &json!({ "IdentityId": identity_id, "Logins": logins }),
-                false,
+                None,
                 &ctx,
             )
             .await
-            .unwrap_or_else(|e| panic!("GetCredentialsForIdentity: {}: {}", e.code, e.message));
+            .unwrap_or_else(|e| panic!("GetCredentialsForIdentity: {e}"));
     let creds = Creds {
         access_key_id: c["Credentials"]["AccessKeyId"].as_str().unwrap().into(),
         secret_access_key: c["Credentials"]["SecretKey"].as_str().unwrap().into(),

@@ -6,10 +6,9 @@
 
 mod common;
 
+use common::refusals::{admin, identity_pool_ctx, QueryError};
 use common::*;
 use serde_json::{json, Value};
-use tokenbridge_core::audit::RequestContext;
-use tokenbridge_core::iam::QueryError;
 
 struct Ids<'a> {
     s: &'a Server,
@@ -41,7 +40,8 @@ impl<'a> Ids<'a> {
     }
 
     async fn admin_result(&self, action: &str, body: Value) -> Result<Value, QueryError> {
-        self.s.engine.identity_pool_action(action, &body, true, &RequestContext::new("test")).await
+        let ctx = identity_pool_ctx();
+        self.s.engine.identity_pool_action(action, &body, Some(&admin()), &ctx).await.map_err(QueryError::identity)
     }
 
     async fn user_pool(&self, action: &str, body: Value) -> Value {

@@ -6,10 +6,10 @@
 
 mod common;
 
+use common::refusals::{query_ctx, QueryError};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::{CallerIdentity, QueryService};
 
 /// The text of the first `<name>` element.
@@ -24,12 +24,12 @@ fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, tokenbridge_core::iam::QueryError> {
+async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, QueryError> {
     let mut p = params(pairs);
     p.insert("Action".into(), action.into());
     p.insert("Version".into(), "2010-05-08".into());
     let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
-    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
+    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &query_ctx()).await.map_err(QueryError::iam)
 }
 
 async fn post_form(s: &Server, pairs: &[(&str, &str)]) -> Resp {
@@ -44,12 +44,7 @@ fn pool_provider(s: &Server) -> (String, String) {
 }
 
 /// `CreateRole` of `name`, trusting tokens of `provider` for `audience` (statement `PoolUsers`).
-async fn create_role(
-    s: &Server,
-    name: &str,
-    provider: &str,
-    audience: &str,
-) -> Result<Value, tokenbridge_core::iam::QueryError> {
+async fn create_role(s: &Server, name: &str, provider: &str, audience: &str) -> Result<Value, QueryError> {
     let trust = web_identity_trust("PoolUsers", &s.engine.config.aws.account_id, provider, audience).to_string();
     iam(s, "CreateRole", &[("RoleName", name), ("AssumeRolePolicyDocument", &trust)]).await
 }

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::userpool::secret_hash;
 
 struct Pool<'a> {
@@ -541,10 +540,11 @@ async fn pools_clients_groups_and_listing_users() {
         .user_pool_action(
             "ListUsers",
             &json!({ "UserPoolId": id, "Filter": "shoe_size = \"9\"" }),
-            true,
-            &RequestContext::new("test"),
+            Some(&refusals::admin()),
+            &refusals::user_pool_ctx(),
         )
         .await
+        .map_err(refusals::CognitoError::from)
         .unwrap_err();
     assert_eq!(e.exception, "InvalidParameterException");
 

@@ -14,9 +14,9 @@
 //!   body's SHA-256; `UNSIGNED-PAYLOAD` only where there is no body to leave unsigned, unless
 //!   [`Verifier::allow_unsigned_payload`].
 //!
-//! Every refusal is a [`SigV4Error`] naming the failed check ([`SigV4Error::check`]), with the
-//! AWS error type and message an adapter renders ([`SigV4Error::aws_error_type`],
-//! [`SigV4Error::message`]). Neither ever contains the secret, the session token or the
+//! Every refusal is a [`SigV4Error`] naming the failed check ([`SigV4Error::check`]), with its
+//! class ([`SigV4Error::kind`], from which an adapter picks its status), the AWS error type and
+//! message an adapter renders ([`SigV4Error::aws_error_type`], [`SigV4Error::message`]). Neither ever contains the secret, the session token or the
 //! presented signature.
 //!
 //! Credentials can be looked up synchronously ([`Verifier::verify`]) or, for an async store, in
@@ -203,13 +203,13 @@ impl SigV4Error {
         }
     }
 
-    /// The `__type` of an AWS JSON error (`{"__type": ..., "message": ...}`).
-    pub fn aws_error_type(&self) -> &'static str {
+    /// Which of AWS's four classes of signature failure this is.
+    pub fn kind(&self) -> ErrorKind {
         use SigV4Error::*;
         match self {
-            MissingAuthentication => "MissingAuthenticationTokenException",
+            MissingAuthentication => ErrorKind::MissingAuthentication,
             UnknownAccessKey(_) | SessionTokenMissing | SessionTokenMismatch | UnexpectedSessionToken => {
-                "UnrecognizedClientException"
+                ErrorKind::UnrecognizedClient
             }
             AmbiguousAuthentication
             | MalformedAuthorization(_)
@@ -223,7 +223,7 @@ impl SigV4Error {
             | SessionTokenNotSigned
             | SessionTokenConflict
             | UnsupportedPayloadHash(_)
-            | MalformedSignature => "IncompleteSignatureException",
+            | MalformedSignature => ErrorKind::IncompleteSignature,
             CredentialDateMismatch { .. }
             | UnexpectedService { .. }
             | SignedHeaderAbsent(_)
@@ -232,18 +232,18 @@ impl SigV4Error {
             | PresignedExpired { .. }
             | UnsignedPayloadRefused
             | PayloadHashMismatch
-            | SignatureMismatch => "InvalidSignatureException",
+            | SignatureMismatch => ErrorKind::InvalidSignature,
         }
+    }
+
+    /// The `__type` of an AWS JSON error (`{"__type": ..., "message": ...}`).
+    pub fn aws_error_type(&self) -> &'static str {
+        self.kind().aws_error_type()
     }
 
     /// The `<Code>` of the same error in the AWS query protocol's XML (STS, IAM).
     pub fn aws_query_error_code(&self) -> &'static str {
-        match self.aws_error_type() {
-            "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
-            "UnrecognizedClientException" => "InvalidClientTokenId",
-            "IncompleteSignatureException" => "IncompleteSignature",
-            _ => "SignatureDoesNotMatch",
-        }
+        self.kind().aws_query_error_code()
     }
 
     /// The client-facing message, worded as AWS words it where AWS has a wording.
@@ -311,6 +311,42 @@ impl SigV4Error {
             }
             MalformedSignature => "Signature must be 64 hexadecimal characters.".into(),
             SignatureMismatch => SIGNATURE_MISMATCH.into(),
+        }
+    }
+}
+
+/// AWS's four classes of signature failure ([`SigV4Error::kind`]): what a door answers with,
+/// each protocol in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// No signature at all.
+    MissingAuthentication,
+    /// The access key, or the session token that goes with it, is not known.
+    UnrecognizedClient,
+    /// The signature is malformed or incomplete.
+    IncompleteSignature,
+    /// The signature is well-formed but does not verify (key, scope, time window or payload).
+    InvalidSignature,
+}
+
+impl ErrorKind {
+    /// The `__type` of an AWS JSON error (`{"__type": ..., "message": ...}`).
+    pub fn aws_error_type(self) -> &'static str {
+        match self {
+            Self::MissingAuthentication => "MissingAuthenticationTokenException",
+            Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::IncompleteSignature => "IncompleteSignatureException",
+            Self::InvalidSignature => "InvalidSignatureException",
+        }
+    }
+
+    /// The `<Code>` of the same error in the AWS query protocol's XML (STS, IAM).
+    pub fn aws_query_error_code(self) -> &'static str {
+        match self {
+            Self::MissingAuthentication => "MissingAuthenticationToken",
+            Self::UnrecognizedClient => "InvalidClientTokenId",
+            Self::IncompleteSignature => "IncompleteSignature",
+            Self::InvalidSignature => "SignatureDoesNotMatch",
         }
     }
 }

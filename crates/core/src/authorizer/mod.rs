@@ -13,7 +13,8 @@ use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
 use crate::operation::{Call, Operation};
-use crate::trail::{Denial, DenialCode, Trail};
+use crate::refusal::{Reason, Refusal};
+use crate::trail::Trail;
 use crate::upstream::SubjectTokenType;
 use cache::{SessionCache, TokenCache};
 use rules::{AuthorizerConfig, DefaultAction, IdentityHeaders, Route, TokenKind};
@@ -106,8 +107,8 @@ impl Authorizer {
     }
 }
 
-fn deny(trail: &mut Trail, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
-    std::mem::take(trail).deny(code, check, detail)
+fn deny(trail: &mut Trail, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
+    std::mem::take(trail).deny(reason, check, detail)
 }
 
 fn list(items: &[String]) -> String {
@@ -120,7 +121,7 @@ fn list(items: &[String]) -> String {
 
 impl Engine {
     /// Decides one request. Denials are always audited; allows when `audit_allows` is set.
-    pub async fn authorize(&self, req: &AccessRequest<'_>, ctx: &RequestContext) -> Result<Allowed, Denial> {
+    pub async fn authorize(&self, req: &AccessRequest<'_>, ctx: &RequestContext) -> Result<Allowed, Refusal> {
         let params = json!({
             "httpMethod": req.method,
             "path": req.path.split(['?', '#']).next().unwrap_or("").chars().take(512).collect::<String>(),
@@ -157,19 +158,19 @@ impl Engine {
         trail: &mut Trail,
         seen: &mut Option<Arc<Identity>>,
         route_name: &mut Option<String>,
-    ) -> Result<Allowed, Denial> {
+    ) -> Result<Allowed, Refusal> {
         let az = &self.authorizer;
         if let Some(name) = req.unreadable {
             return Err(deny(
                 trail,
-                DenialCode::InvalidRequest,
+                Reason::InvalidRequest,
                 "request",
                 format!(
                     "{name} is present but not visible ASCII; the request is refused rather than decided without it"
                 ),
             ));
         }
-        let reading = rules::read_path(req.path).map_err(|e| deny(trail, DenialCode::InvalidRequest, "request", e))?;
+        let reading = rules::read_path(req.path).map_err(|e| deny(trail, Reason::InvalidRequest, "request", e))?;
         let path = &reading.exact;
         let method = req.method.to_ascii_uppercase();
         let exact = az.routes.iter().position(|r| r.matches(&method, path, req.host));
@@ -180,7 +181,7 @@ impl Engine {
             };
             return Err(deny(
                 trail,
-                DenialCode::InvalidRequest,
+                Reason::InvalidRequest,
                 "request",
                 format!(
                     "path {path:?} is ambiguous: as written it is {}, but servers that ignore case, trailing dots \
@@ -203,7 +204,7 @@ impl Engine {
             None => {
                 return Err(deny(
                     trail,
-                    DenialCode::InsufficientScope,
+                    Reason::InsufficientScope,
                     "route",
                     format!("no route covers {method} {path} (default action: deny)"),
                 ))
@@ -219,7 +220,7 @@ impl Engine {
                     let nets: Vec<String> = route.networks.iter().map(|n| n.to_string()).collect();
                     return Err(deny(
                         trail,
-                        DenialCode::InsufficientScope,
+                        Reason::InsufficientScope,
                         "network",
                         format!(
                             "route {:?} accepts sources in {}; request came from {:?}",
@@ -249,7 +250,7 @@ impl Engine {
         let Some(token) = req.token else {
             return Err(deny(
                 trail,
-                DenialCode::MissingToken,
+                Reason::MissingToken,
                 "token",
                 format!("route {:?} needs a bearer token; the request has none", route.name),
             ));
@@ -266,7 +267,7 @@ impl Engine {
         token: &str,
         route: &Route,
         trail: &mut Trail,
-    ) -> Result<(Arc<Identity>, bool), Denial> {
+    ) -> Result<(Arc<Identity>, bool), Refusal> {
         // A warm token costs a digest and a lookup: nothing is parsed before the cache answers.
         let now = self.now();
         let key = cache::key(token);
@@ -308,7 +309,7 @@ impl Engine {
                 };
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidToken,
+                    Reason::InvalidToken,
                     "token kind",
                     format!("route {:?} takes access tokens of this issuer; the bearer token is {what}", route.name),
                 ));
@@ -316,7 +317,7 @@ impl Engine {
             TokenKind::Upstream if own => {
                 return Err(deny(
                     trail,
-                    DenialCode::InvalidToken,
+                    Reason::InvalidToken,
                     "token kind",
                     format!("route {:?} takes upstream provider tokens; this is this issuer's own token", route.name),
                 ))
@@ -339,13 +340,13 @@ impl Engine {
         token: &str,
         parsed: Option<UnverifiedJwt>,
         trail: &mut Trail,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<Identity, Refusal> {
         let now = self.now();
         let verified = match parsed {
             Some(jwt) => issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, Some("access"), now).await,
             None => issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), now).await,
         };
-        let t = verified.map_err(|(check, detail)| deny(trail, DenialCode::InvalidToken, check, detail))?;
+        let t = verified.map_err(|(check, detail)| deny(trail, Reason::InvalidToken, check, detail))?;
         trail.pass("signature", format!("{} with kid {}", t.alg, t.kid));
         trail.pass("expiry", format!("valid until {}", crate::clock::rfc3339(t.int("exp").unwrap_or(0))));
         let family = t.str("origin_jti").map(str::to_string);
@@ -354,13 +355,13 @@ impl Engine {
                 let az = &self.authorizer;
                 if let Some(since) = az.sessions.alive_since(f, now, &az.cache) {
                     trail.pass("revocation", format!("sign-in session active (checked {} s ago)", now - since));
-                } else if self.store.refresh_family_active(f).await.map_err(Denial::storage)? {
+                } else if self.store.refresh_family_active(f).await.map_err(Refusal::storage)? {
                     az.sessions.seen_alive(f, now);
                     trail.pass("revocation", "sign-in session still active");
                 } else {
                     return Err(deny(
                         trail,
-                        DenialCode::InvalidToken,
+                        Reason::InvalidToken,
                         "revocation",
                         "the token's sign-in session was revoked (refresh family ended)",
                     ));
@@ -394,10 +395,10 @@ impl Engine {
         unverified_iss: Option<&str>,
         route: &Route,
         trail: &mut Trail,
-    ) -> Result<Identity, Denial> {
+    ) -> Result<Identity, Refusal> {
         let provider = match unverified_iss {
             Some(iss) => self.upstreams.by_issuer(iss).ok_or_else(|| {
-                deny(trail, DenialCode::InvalidToken, "provider", format!("no configured provider has issuer {iss:?}"))
+                deny(trail, Reason::InvalidToken, "provider", format!("no configured provider has issuer {iss:?}"))
             })?,
             None => {
                 // An opaque token: the route must name exactly one provider to ask.
@@ -410,7 +411,7 @@ impl Engine {
                     _ => {
                         return Err(deny(
                             trail,
-                            DenialCode::InvalidToken,
+                            Reason::InvalidToken,
                             "provider",
                             format!(
                                 "opaque token, and route {:?} does not name exactly one provider to ask",
@@ -424,7 +425,7 @@ impl Engine {
         if !route.providers.is_empty() && !route.providers.iter().any(|p| p == provider.name()) {
             return Err(deny(
                 trail,
-                DenialCode::InvalidToken,
+                Reason::InvalidToken,
                 "provider",
                 format!(
                     "route {:?} accepts providers {}; the token is from {:?}",
@@ -436,8 +437,8 @@ impl Engine {
         }
         trail.pass("provider", provider.name().to_string());
         let id = provider.validate(token, SubjectTokenType::Unspecified, self.now(), trail).await.map_err(|r| {
-            let code = if r.code == DenialCode::TemporarilyUnavailable { r.code } else { DenialCode::InvalidToken };
-            deny(trail, code, r.check, r.detail)
+            let reason = if r.reason == Reason::Unavailable { r.reason } else { Reason::InvalidToken };
+            deny(trail, reason, r.check, r.detail)
         })?;
         let text = |names: &[&str]| {
             names.iter().find_map(|n| id.value_of(n).and_then(Value::as_str)).unwrap_or_default().to_string()
@@ -470,14 +471,14 @@ impl Engine {
         })
     }
 
-    fn check_provider(&self, route: &Route, identity: &Identity, trail: &mut Trail) -> Result<(), Denial> {
+    fn check_provider(&self, route: &Route, identity: &Identity, trail: &mut Trail) -> Result<(), Refusal> {
         let provider = identity.token_kind.strip_prefix("upstream:").unwrap_or_default();
         if route.providers.is_empty() || route.providers.iter().any(|p| p == provider) {
             return Ok(());
         }
         Err(deny(
             trail,
-            DenialCode::InvalidToken,
+            Reason::InvalidToken,
             "provider",
             format!(
                 "route {:?} accepts providers {}; the token is from {provider:?}",
@@ -488,13 +489,13 @@ impl Engine {
     }
 
     /// The route's demands on the verified caller: client, scopes, groups.
-    fn check_requirements(&self, route: &Route, id: &Identity, trail: &mut Trail) -> Result<(), Denial> {
+    fn check_requirements(&self, route: &Route, id: &Identity, trail: &mut Trail) -> Result<(), Refusal> {
         if !route.clients.is_empty() {
             let client = id.client_id.as_deref().unwrap_or("");
             if !route.clients.iter().any(|c| c == client) {
                 return Err(deny(
                     trail,
-                    DenialCode::InsufficientScope,
+                    Reason::InsufficientScope,
                     "client",
                     format!(
                         "route {:?} accepts clients {}; token is client {client:?}'s",
@@ -510,7 +511,7 @@ impl Engine {
             if !missing.is_empty() {
                 return Err(deny(
                     trail,
-                    DenialCode::InsufficientScope,
+                    Reason::InsufficientScope,
                     "scope",
                     format!(
                         "route {:?} needs scope {}; token has {}",
@@ -528,7 +529,7 @@ impl Engine {
                 None => {
                     return Err(deny(
                         trail,
-                        DenialCode::InsufficientScope,
+                        Reason::InsufficientScope,
                         "group",
                         format!(
                             "route {:?} needs one of groups {}; {:?} is in {}",
@@ -549,7 +550,7 @@ impl Engine {
     /// Who a bearer token lets read the audit trail: the admin token or an access token with
     /// the admin scope reads everything (as the admin API admits them); any other valid access
     /// token of this issuer or a user pool reads its own user's events.
-    pub async fn audit_reader(&self, token: &str) -> Result<AuditReader, Denial> {
+    pub async fn audit_reader(&self, token: &str) -> Result<AuditReader, Refusal> {
         if self.check_admin_token(token).await {
             return Ok(AuditReader::Admin);
         }
@@ -557,7 +558,7 @@ impl Engine {
         if !looks_like_jwt(token) {
             return Err(deny(
                 &mut trail,
-                DenialCode::InvalidToken,
+                Reason::InvalidToken,
                 "token",
                 "bearer token is neither the admin token nor an access token",
             ));
@@ -570,11 +571,11 @@ impl Engine {
         }
     }
 
-    pub async fn authorize_admin(&self, bearer: Option<&str>, ctx: &RequestContext) -> Result<String, Denial> {
+    pub async fn authorize_admin(&self, bearer: Option<&str>, ctx: &RequestContext) -> Result<String, Refusal> {
         let mut trail = Trail::new();
         let result = async {
             let Some(token) = bearer else {
-                return Err(deny(&mut trail, DenialCode::MissingToken, "token", "the admin API needs a bearer token"));
+                return Err(deny(&mut trail, Reason::MissingToken, "token", "the admin API needs a bearer token"));
             };
             if self.check_admin_token(token).await {
                 trail.pass("admin token", "matches");
@@ -583,7 +584,7 @@ impl Engine {
             if !looks_like_jwt(token) {
                 return Err(deny(
                     &mut trail,
-                    DenialCode::InvalidToken,
+                    Reason::InvalidToken,
                     "admin token",
                     "bearer token is not the admin token",
                 ));
@@ -593,7 +594,7 @@ impl Engine {
             if !id.scopes.iter().any(|s| s == ADMIN_SCOPE) {
                 return Err(deny(
                     &mut trail,
-                    DenialCode::InsufficientScope,
+                    Reason::InsufficientScope,
                     "scope",
                     format!(
                         "the admin API needs scope {ADMIN_SCOPE}; token has {}",
@@ -606,7 +607,7 @@ impl Engine {
         }
         .await;
         if let Err(d) = &result {
-            self.record_denial("AdminAccess", ctx, d).await;
+            self.record_refusal("AdminAccess", ctx, d).await;
         }
         result
     }

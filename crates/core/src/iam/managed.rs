@@ -49,14 +49,18 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn managed_policy(&self, arn: &str, call: &mut Call) -> Result<ManagedPolicy, QueryError> {
+    pub(crate) async fn managed_policy(&self, arn: &str, call: &mut Call) -> Result<ManagedPolicy, Refusal> {
         let missing = |call: &mut Call| {
-            call.invalid("NoSuchEntity", 404, "policy", format!("Policy {arn} does not exist or is not attachable."))
+            call.refuse_plainly(
+                Reason::NotFound,
+                "policy",
+                format!("Policy {arn} does not exist or is not attachable."),
+            )
         };
         let Some(name) = policy_name_of(arn) else { return Err(missing(call)) };
         match self.store.get_document(KIND_POLICY, name).await? {
             Some(d) => {
-                let p: ManagedPolicy = serde_json::from_value(d.body).map_err(QueryError::storage)?;
+                let p: ManagedPolicy = serde_json::from_value(d.body).map_err(Refusal::storage)?;
                 if p.arn(&self.config.aws.account_id) == arn {
                     Ok(p)
                 } else {
@@ -68,7 +72,7 @@ impl Engine {
     }
 
     /// A role's identity policies, inline then attached: `(name, document)`.
-    pub async fn role_policies(&self, role: &Role) -> Result<Vec<(String, String)>, QueryError> {
+    pub async fn role_policies(&self, role: &Role) -> Result<Vec<(String, String)>, Refusal> {
         let mut out: Vec<(String, String)> = role.inline_policies.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
         for arn in &role.attached_policies {
             let p = self.managed_policy(arn, &mut Call::default()).await?;
@@ -77,7 +81,7 @@ impl Engine {
         Ok(out)
     }
 
-    async fn attachments(&self, arn: &str) -> Result<usize, QueryError> {
+    async fn attachments(&self, arn: &str) -> Result<usize, Refusal> {
         let roles = self.store.list_documents(KIND_ROLE, None, None, u32::MAX).await?;
         Ok(roles
             .into_iter()
@@ -91,7 +95,7 @@ impl Engine {
         action: &str,
         p: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<Option<Value>, QueryError> {
+    ) -> Result<Option<Value>, Refusal> {
         Ok(Some(match action {
             "CreatePolicy" => {
                 let name = required(p, "PolicyName", call)?.to_string();
@@ -109,9 +113,8 @@ impl Engine {
                 let d = Document::new(KIND_POLICY, &name, "", &policy, policy.created_at, policy.created_at);
                 match self.store.insert_document(&d).await {
                     Err(StoreError::Conflict(_)) => {
-                        return Err(call.invalid(
-                            "EntityAlreadyExists",
-                            409,
+                        return Err(call.refuse_plainly(
+                            Reason::AlreadyExists,
                             "policy",
                             format!("A policy called {name} already exists. Duplicate names are not allowed."),
                         ))
@@ -129,7 +132,7 @@ impl Engine {
             "GetPolicyVersion" => {
                 let policy = self.managed_policy(required(p, "PolicyArn", call)?, call).await?;
                 if required(p, "VersionId", call)? != "v1" {
-                    return Err(call.invalid("NoSuchEntity", 404, "version", "Policy version does not exist."));
+                    return Err(call.refuse_plainly(Reason::NotFound, "version", "Policy version does not exist."));
                 }
                 json!({ "PolicyVersion": { "Document": url_encode(&policy.document), "VersionId": "v1", "IsDefaultVersion": true, "CreateDate": rfc3339(policy.created_at) } })
             }
@@ -137,9 +140,8 @@ impl Engine {
                 let arn = required(p, "PolicyArn", call)?.to_string();
                 let policy = self.managed_policy(&arn, call).await?;
                 if self.attachments(&arn).await? > 0 {
-                    return Err(call.invalid(
-                        "DeleteConflict",
-                        409,
+                    return Err(call.refuse_plainly(
+                        Reason::InUse,
                         "policy",
                         "Cannot delete a policy attached to entities.",
                     ));
@@ -160,9 +162,8 @@ impl Engine {
                                 role.attached_policies.push(arn.clone());
                             }
                         } else if !attached {
-                            return Err(call.invalid(
-                                "NoSuchEntity",
-                                404,
+                            return Err(call.refuse_plainly(
+                                Reason::NotFound,
                                 "policy",
                                 format!("Policy {arn} was not found."),
                             ));

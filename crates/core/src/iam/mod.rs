@@ -10,8 +10,8 @@ mod roles;
 mod sts;
 
 use crate::operation::{Filing, Operation};
+use crate::refusal::{Reason, Refusal};
 use crate::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
-use crate::trail::{Denial, DenialCode, Trail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,44 +25,6 @@ pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
 const KIND_ROLE: &str = "iam_role";
 pub const IAM_EVENT_SOURCE: &str = "iam.amazonaws.com";
 pub const STS_EVENT_SOURCE: &str = "sts.amazonaws.com";
-
-/// A query-protocol error: the code clients switch on, the message, the HTTP status, whether
-/// the caller (`Sender`) or the server (`Receiver`) is at fault, and the trail for the audit.
-#[derive(Debug, Clone)]
-pub struct QueryError {
-    pub code: &'static str,
-    pub message: String,
-    pub status: u16,
-    pub trail: Trail,
-}
-
-impl QueryError {
-    pub fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let mut trail = Trail::new();
-        trail.fail("request", message.clone());
-        Self { code, message, status, trail }
-    }
-    pub fn sender(&self) -> bool {
-        self.status < 500
-    }
-    pub(crate) fn storage(e: impl std::fmt::Display) -> Self {
-        Self::new("ServiceUnavailable", 503, format!("storage is unavailable: {e}"))
-    }
-    pub(crate) fn into_denial(self) -> Denial {
-        let code = match self.status {
-            500.. => DenialCode::TemporarilyUnavailable,
-            _ => DenialCode::InvalidRequest,
-        };
-        Denial { code, message: self.message, trail: self.trail, exception: Some(self.code.to_string()) }
-    }
-}
-
-impl From<crate::store::StoreError> for QueryError {
-    fn from(e: crate::store::StoreError) -> Self {
-        Self::storage(e)
-    }
-}
 
 /// A role: who may assume it (trust policy) and what its sessions may do (inline policies).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,61 +66,11 @@ pub(crate) fn iam_name_of<'a>(arn: &'a str, resource_type: &str) -> Option<&'a s
 
 pub(crate) use crate::operation::Call;
 
-/// A query-protocol call's refusals, in the AWS query protocol's words.
-pub(crate) trait QueryCall {
-    fn fail(
-        &mut self,
-        code: &'static str,
-        status: u16,
-        check: &str,
-        detail: impl Into<String>,
-        message: &str,
-    ) -> QueryError;
-    fn invalid(&mut self, code: &'static str, status: u16, check: &str, message: impl Into<String>) -> QueryError {
-        let m = message.into();
-        self.fail(code, status, check, m.clone(), &m)
-    }
-}
-
-impl QueryCall for Call {
-    fn fail(
-        &mut self,
-        code: &'static str,
-        status: u16,
-        check: &str,
-        detail: impl Into<String>,
-        message: &str,
-    ) -> QueryError {
-        let mut trail = std::mem::take(&mut self.trail);
-        trail.fail(check, detail);
-        QueryError { code, message: message.to_string(), status, trail }
-    }
-}
-
-impl crate::operation::Refusal for QueryError {
-    fn denial(&self) -> Denial {
-        self.clone().into_denial()
-    }
-    /// Identity pools answer InternalErrorException; IAM and STS ServiceUnavailable.
-    fn withheld(event_source: &str) -> Self {
-        if event_source == crate::identity::EVENT_SOURCE {
-            QueryError::new("InternalErrorException", 500, "the audit record could not be written")
-        } else {
-            QueryError::new("ServiceUnavailable", 503, "the audit record could not be written")
-        }
-    }
-}
-
-/// A required query parameter, or AWS's ValidationError naming it.
-pub(crate) fn required<'a>(
-    p: &'a BTreeMap<String, String>,
-    name: &str,
-    call: &mut Call,
-) -> Result<&'a str, QueryError> {
+/// A required query parameter, or the validation error naming it.
+pub(crate) fn required<'a>(p: &'a BTreeMap<String, String>, name: &str, call: &mut Call) -> Result<&'a str, Refusal> {
     p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
-        call.invalid(
-            "ValidationError",
-            400,
+        call.refuse_plainly(
+            Reason::InvalidParameter,
             "request",
             format!(
                 "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
@@ -231,23 +143,26 @@ fn camel(name: &str) -> String {
 
 impl crate::Engine {
     /// The server's session-token key (made once, shared by every instance through the store).
-    pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, QueryError> {
+    pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, Refusal> {
         self.session_key
             .get_or_try_init(|| async {
                 SessionKey::load(self.store.as_ref(), self.master.as_deref()).await.map(std::sync::Arc::new)
             })
             .await
             .cloned()
-            .map_err(QueryError::storage)
+            .map_err(Refusal::storage)
     }
 
-    /// The session behind a presented session token, if it is ours and unexpired.
-    pub async fn open_session_token(&self, token: &str) -> Result<SessionClaims, String> {
-        let key = self.session_key().await.map_err(|e| e.message)?;
-        let claims = key.open(token).map_err(str::to_string)?;
+    /// The session behind a presented session token, if it is ours and unexpired: else
+    /// [`Reason::ExpiredToken`], [`Reason::UnknownCredentials`] (not a token of ours) or
+    /// [`Reason::Unavailable`], the message saying which.
+    pub async fn open_session_token(&self, token: &str) -> Result<SessionClaims, Refusal> {
+        let key = self.session_key().await?;
+        let claims = key.open(token).map_err(|why| Refusal::new(Reason::UnknownCredentials, why))?;
         let now = self.now();
         if claims.expires_at <= now {
-            return Err(format!("the session expired {} s ago", now - claims.expires_at));
+            let why = format!("the session expired {} s ago", now - claims.expires_at);
+            return Err(Refusal::new(Reason::ExpiredToken, why));
         }
         Ok(claims)
     }
@@ -263,8 +178,13 @@ impl crate::Engine {
     }
 
     /// Verifies a request's SigV4 signature: by admin credentials, scoped to `service`.
-    pub fn verify_admin_signature(&self, service: &str, request: &SignedRequest<'_>) -> Result<(), SigV4Error> {
-        Verifier::new([service]).verify(request, |id| self.admin_secret(id), self.now()).map(|_| ())
+    pub fn verify_admin_signature(
+        &self,
+        service: &str,
+        request: &SignedRequest<'_>,
+    ) -> Result<CallerIdentity, SigV4Error> {
+        let caller = Verifier::new([service]).verify(request, |id| self.admin_secret(id), self.now())?;
+        Ok(CallerIdentity::Admin { access_key_id: caller.access_key_id })
     }
 
     /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
@@ -300,7 +220,7 @@ impl crate::Engine {
         params: &BTreeMap<String, String>,
         caller: Option<&CallerIdentity>,
         ctx: &crate::audit::RequestContext,
-    ) -> Result<serde_json::Value, QueryError> {
+    ) -> Result<serde_json::Value, Refusal> {
         let decide = async |call: &mut Call| {
             if action == "AssumeRoleWithWebIdentity" {
                 call.event_data.insert("identityProviderConnectionVerificationMethod".into(), "IAMTrustStore".into());
@@ -309,12 +229,11 @@ impl crate::Engine {
                 (QueryService::Iam, Some(CallerIdentity::Admin { .. })) => {
                     self.iam_dispatch(action, params, call).await
                 }
-                (QueryService::Iam, _) => Err(call.fail(
-                    "AccessDenied",
-                    403,
+                (QueryService::Iam, _) => Err(call.refuse(
+                    Reason::AccessDenied,
                     "signature",
                     format!("{action} needs a signature by admin credentials"),
-                    &format!("User is not authorized to perform: iam:{action}"),
+                    format!("User is not authorized to perform: iam:{action}"),
                 )),
                 (QueryService::Sts, caller) => self.sts_dispatch(action, params, caller, call).await,
             }
@@ -362,6 +281,7 @@ pub struct Simulation {
 impl crate::Engine {
     /// Would a session of `role` (name or ARN) be allowed `action` on `resource`, given context
     /// keys? The same evaluation and explanation as a live request, before anything is deployed.
+    /// An unknown role is a [`Refusal`] inside the error.
     pub async fn simulate_policy(
         &self,
         role: &str,
@@ -371,9 +291,9 @@ impl crate::Engine {
         session_policy: Option<&str>,
     ) -> anyhow::Result<Simulation> {
         let name = role_name_of(role).unwrap_or(role);
-        let role =
-            self.role(name, &mut Call::default()).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
-        let documents = self.role_policies(&role).await.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+        // A refusal stays one (its reason for the CLI to name as IAM does).
+        let role = self.role(name, &mut Call::default()).await?;
+        let documents = self.role_policies(&role).await?;
         let parsed: Vec<(String, crate::policy::Policy)> = documents
             .iter()
             .map(|(n, text)| {

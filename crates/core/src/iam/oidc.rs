@@ -61,10 +61,10 @@ impl Engine {
 
     /// The client ids of the IAM OIDC provider registered for `name` (an issuer without its
     /// scheme), if one is.
-    pub(crate) async fn oidc_client_ids(&self, name: &str) -> Result<Option<Vec<String>>, QueryError> {
+    pub(crate) async fn oidc_client_ids(&self, name: &str) -> Result<Option<Vec<String>>, Refusal> {
         match self.store.get_document(KIND_OIDC_PROVIDER, name).await? {
             Some(d) => {
-                let p: OidcProvider = serde_json::from_value(d.body).map_err(QueryError::storage)?;
+                let p: OidcProvider = serde_json::from_value(d.body).map_err(Refusal::storage)?;
                 Ok(Some(p.client_ids))
             }
             None => Ok(None),
@@ -96,18 +96,17 @@ impl Engine {
         Ok(self.oidc_arn(&name))
     }
 
-    async fn oidc_provider(&self, arn: &str, call: &mut Call) -> Result<(String, OidcProvider), QueryError> {
+    async fn oidc_provider(&self, arn: &str, call: &mut Call) -> Result<(String, OidcProvider), Refusal> {
         let missing = |call: &mut Call| {
-            call.invalid(
-                "NoSuchEntity",
-                404,
+            call.refuse_plainly(
+                Reason::NotFound,
                 "oidc provider",
                 format!("OpenIDConnect Provider not found for arn {arn}"),
             )
         };
         let Some(name) = self.oidc_name_of(arn) else { return Err(missing(call)) };
         match self.store.get_document(KIND_OIDC_PROVIDER, name).await? {
-            Some(d) => Ok((name.to_string(), serde_json::from_value(d.body).map_err(QueryError::storage)?)),
+            Some(d) => Ok((name.to_string(), serde_json::from_value(d.body).map_err(Refusal::storage)?)),
             None => Err(missing(call)),
         }
     }
@@ -117,24 +116,22 @@ impl Engine {
         action: &str,
         p: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<Option<Value>, QueryError> {
+    ) -> Result<Option<Value>, Refusal> {
         Ok(Some(match action {
             "CreateOpenIDConnectProvider" => {
                 let url = required(p, "Url", call)?.to_string();
                 let name = provider_name(&url).to_string();
                 if !(url.starts_with("https://") || url.starts_with("http://")) || name.is_empty() || url.len() > 255 {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "url",
                         format!("The specified value for url is invalid: {url}"),
                     ));
                 }
                 let client_ids = members(p, "ClientIDList");
                 if client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "client id",
                         "Each client id must be 1 to 255 characters.",
                     ));
@@ -149,9 +146,8 @@ impl Engine {
                 let d = Document::new(KIND_OIDC_PROVIDER, &name, "", &provider, now, now);
                 match self.store.insert_document(&d).await {
                     Err(StoreError::Conflict(_)) => {
-                        return Err(call.invalid(
-                            "EntityAlreadyExists",
-                            409,
+                        return Err(call.refuse_plainly(
+                            Reason::AlreadyExists,
                             "oidc provider",
                             format!("Provider with url {url} already exists."),
                         ))
@@ -207,7 +203,7 @@ impl Engine {
                     .await?;
                 if !found {
                     let missing = format!("OpenIDConnect Provider not found for arn {arn}");
-                    return Err(call.invalid("NoSuchEntity", 404, "oidc provider", missing));
+                    return Err(call.refuse_plainly(Reason::NotFound, "oidc provider", missing));
                 }
                 call.trail.pass(
                     "client id",

@@ -34,17 +34,16 @@ fn valid_role_name(n: &str) -> bool {
 
 /// Checks an identity policy as it is written, inline (`PutRolePolicy`) or managed
 /// (`CreatePolicy`): IAM refuses a bad name or document the same way for both.
-pub(super) fn check_identity_policy(name: &str, doc: &str, call: &mut Call) -> Result<(), QueryError> {
+pub(super) fn check_identity_policy(name: &str, doc: &str, call: &mut Call) -> Result<(), Refusal> {
     if !valid_iam_name(name, 128) {
-        return Err(call.invalid(
-            "ValidationError",
-            400,
+        return Err(call.refuse_plainly(
+            Reason::InvalidParameter,
             "policy name",
             format!("The specified value for policyName is invalid: {name}"),
         ));
     }
     if let Err(e) = crate::policy::Policy::parse(doc, crate::policy::PolicyKind::Identity) {
-        return Err(call.invalid("MalformedPolicyDocument", 400, "policy", e.to_string()));
+        return Err(call.refuse_plainly(Reason::MalformedPolicy, "policy", e.to_string()));
     }
     Ok(())
 }
@@ -63,14 +62,16 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn role(&self, name: &str, call: &mut Call) -> Result<Role, QueryError> {
+    pub(crate) async fn role(&self, name: &str, call: &mut Call) -> Result<Role, Refusal> {
         match self.store.get_document(KIND_ROLE, name).await? {
             Some(d) => {
-                serde_json::from_value(d.body).map_err(|e| QueryError::storage(format!("stored role {name:?}: {e}")))
+                serde_json::from_value(d.body).map_err(|e| Refusal::storage(format!("stored role {name:?}: {e}")))
             }
-            None => {
-                Err(call.invalid("NoSuchEntity", 404, "role", format!("The role with name {name} cannot be found.")))
-            }
+            None => Err(call.refuse_plainly(
+                Reason::NotFound,
+                "role",
+                format!("The role with name {name} cannot be found."),
+            )),
         }
     }
 
@@ -81,8 +82,8 @@ impl Engine {
         &self,
         name: &str,
         call: &mut Call,
-        mut change: impl FnMut(&mut Role, &mut Call) -> Result<R, QueryError> + Send,
-    ) -> Result<(Role, R), QueryError> {
+        mut change: impl FnMut(&mut Role, &mut Call) -> Result<R, Refusal> + Send,
+    ) -> Result<(Role, R), Refusal> {
         let outcome = self
             .store
             .update_record::<Role, _>(KIND_ROLE, name, "", self.now(), |current| match current {
@@ -94,7 +95,7 @@ impl Engine {
             })
             .await?;
         outcome.unwrap_or_else(|| {
-            Err(call.invalid("NoSuchEntity", 404, "role", format!("The role with name {name} cannot be found.")))
+            Err(call.refuse_plainly(Reason::NotFound, "role", format!("The role with name {name} cannot be found.")))
         })
     }
 
@@ -144,46 +145,42 @@ impl Engine {
         action: &str,
         p: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
         match action {
             "CreateRole" => {
                 let name = required(p, "RoleName", call)?.to_string();
                 let trust = required(p, "AssumeRolePolicyDocument", call)?.to_string();
                 if !valid_role_name(&name) {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "role name",
                         format!("The specified value for roleName is invalid: {name}"),
                     ));
                 }
                 if let Err(e) = crate::policy::Policy::parse(&trust, crate::policy::PolicyKind::Trust) {
-                    return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
+                    return Err(call.refuse_plainly(Reason::MalformedPolicy, "trust policy", e.to_string()));
                 }
                 // A boundary caps what the role may do; a role made without it would be allowed
                 // more than its creator asked for, so it is refused until boundaries are evaluated.
                 if p.contains_key("PermissionsBoundary") {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "permissions boundary",
                         "PermissionsBoundary is not supported: a role is bounded only by its own policies here",
                     ));
                 }
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 if !path.starts_with('/') || !path.ends_with('/') {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "path",
                         "The specified value for path is invalid: it must begin and end with /.",
                     ));
                 }
                 let max = match p.get("MaxSessionDuration") {
                     Some(v) => v.parse::<i64>().ok().filter(|n| (3600..=43_200).contains(n)).ok_or_else(|| {
-                        call.invalid(
-                            "ValidationError",
-                            400,
+                        call.refuse_plainly(
+                            Reason::InvalidParameter,
                             "request",
                             "MaxSessionDuration must be between 3600 and 43200 seconds.",
                         )
@@ -203,9 +200,8 @@ impl Engine {
                 };
                 match self.insert_role(&role).await {
                     Err(StoreError::Conflict(_)) => {
-                        return Err(call.invalid(
-                            "EntityAlreadyExists",
-                            409,
+                        return Err(call.refuse_plainly(
+                            Reason::AlreadyExists,
                             "role",
                             format!("Role with name {name} already exists."),
                         ))
@@ -222,9 +218,8 @@ impl Engine {
             "DeleteRole" => {
                 let role = self.role(required(p, "RoleName", call)?, call).await?;
                 if !role.inline_policies.is_empty() || !role.attached_policies.is_empty() {
-                    return Err(call.invalid(
-                        "DeleteConflict",
-                        409,
+                    return Err(call.refuse_plainly(
+                        Reason::InUse,
                         "role",
                         "Cannot delete entity, must delete policies first.",
                     ));
@@ -237,7 +232,7 @@ impl Engine {
                 self.role(&name, call).await?;
                 let doc = required(p, "PolicyDocument", call)?.to_string();
                 if let Err(e) = crate::policy::Policy::parse(&doc, crate::policy::PolicyKind::Trust) {
-                    return Err(call.invalid("MalformedPolicyDocument", 400, "trust policy", e.to_string()));
+                    return Err(call.refuse_plainly(Reason::MalformedPolicy, "trust policy", e.to_string()));
                 }
                 self.update_role(&name, call, |role, _| {
                     role.trust_policy = doc.clone();
@@ -255,7 +250,7 @@ impl Engine {
                 let mut roles = Vec::new();
                 let mut marker = None;
                 for d in docs {
-                    let r: Role = serde_json::from_value(d.body).map_err(QueryError::storage)?;
+                    let r: Role = serde_json::from_value(d.body).map_err(Refusal::storage)?;
                     if !r.path.starts_with(&prefix) {
                         continue;
                     }
@@ -285,9 +280,8 @@ impl Engine {
                 let role = self.role(required(p, "RoleName", call)?, call).await?;
                 let name = required(p, "PolicyName", call)?;
                 let Some(doc) = role.inline_policies.get(name) else {
-                    return Err(call.invalid(
-                        "NoSuchEntity",
-                        404,
+                    return Err(call.refuse_plainly(
+                        Reason::NotFound,
                         "policy",
                         format!("The role policy with name {name} cannot be found."),
                     ));
@@ -304,9 +298,8 @@ impl Engine {
                 let name = required(p, "PolicyName", call)?.to_string();
                 self.update_role(&role_name, call, |role, call| {
                     if role.inline_policies.remove(&name).is_none() {
-                        return Err(call.invalid(
-                            "NoSuchEntity",
-                            404,
+                        return Err(call.refuse_plainly(
+                            Reason::NotFound,
                             "policy",
                             format!("The role policy with name {name} cannot be found."),
                         ));
@@ -319,9 +312,8 @@ impl Engine {
             other => match self.managed_dispatch(other, p, call).await? {
                 Some(v) => Ok(v),
                 None if let Some(v) = self.oidc_dispatch(other, p, call).await? => Ok(v),
-                None => Err(call.invalid(
-                    "InvalidAction",
-                    400,
+                None => Err(call.refuse_plainly(
+                    Reason::UnknownOperation,
                     "action",
                     format!("Could not find operation {other} for version 2010-05-08"),
                 )),

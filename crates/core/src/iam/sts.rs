@@ -86,15 +86,15 @@ impl Engine {
         token: &str,
         asker: WebIdentityFor,
         call: &mut Call,
-    ) -> Result<WebIdentity, QueryError> {
+    ) -> Result<WebIdentity, Refusal> {
         let invalid = |call: &mut Call, check: &str, detail: String| {
-            let code = if check == "expiry" { "ExpiredTokenException" } else { "InvalidIdentityToken" };
+            let reason = if check == "expiry" { Reason::ExpiredToken } else { Reason::InvalidIdentityToken };
             let message = if check == "expiry" {
                 "Token expired".to_string()
             } else {
                 format!("Couldn't verify the web identity token: {detail}")
             };
-            call.fail(code, 400, check, detail, &message)
+            call.refuse(reason, check, detail, message)
         };
         if !looks_like_jwt(token) {
             return Err(invalid(call, "format", "the web identity token is not a JWT".into()));
@@ -231,7 +231,7 @@ impl Engine {
         duration: i64,
         session_policy: Option<String>,
         identity_id: Option<String>,
-    ) -> Result<(Credentials, SessionClaims), QueryError> {
+    ) -> Result<(Credentials, SessionClaims), Refusal> {
         let key = self.session_key().await?;
         let now = self.now();
         let account = &self.config.aws.account_id;
@@ -277,7 +277,7 @@ impl Engine {
         p: &BTreeMap<String, String>,
         caller: Option<&CallerIdentity>,
         call: &mut Call,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
         match action {
             "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(p, call).await,
             "GetCallerIdentity" => {
@@ -293,17 +293,15 @@ impl Engine {
                         "Account": account,
                         "Arn": format!("arn:aws:iam::{account}:user/tokenbridge-admin"),
                     })),
-                    None => Err(call.invalid(
-                        "MissingAuthenticationToken",
-                        403,
+                    None => Err(call.refuse_plainly(
+                        Reason::MissingAuthentication,
                         "signature",
                         "Request is missing Authentication Token",
                     )),
                 }
             }
-            other => Err(call.invalid(
-                "InvalidAction",
-                400,
+            other => Err(call.refuse_plainly(
+                Reason::UnknownOperation,
                 "action",
                 format!("Could not find operation {other} for version 2011-06-15"),
             )),
@@ -314,24 +312,20 @@ impl Engine {
         &self,
         p: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
         let role_arn = required(p, "RoleArn", call)?.to_string();
         let session_name = required(p, "RoleSessionName", call)?.to_string();
         let token = required(p, "WebIdentityToken", call)?.to_string();
         if !valid_session_name(&session_name) {
-            return Err(call.invalid(
-                "ValidationError",
-                400,
-                "request",
+            return Err(call.refuse_plainly(Reason::InvalidParameter, "request",
                 format!("1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"),
             ));
         }
         // Managed session policies would narrow the session; ignoring them would grant more than
         // the caller asked for, so until they are honoured they are refused.
         if p.keys().any(|k| k.starts_with("PolicyArns.")) {
-            return Err(call.invalid(
-                "ValidationError",
-                400,
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "session policy",
                 "PolicyArns (managed session policies) are not supported; pass the session policy inline as Policy",
             ));
@@ -339,7 +333,7 @@ impl Engine {
         let session_policy = match p.get("Policy") {
             Some(text) => {
                 policy::Policy::parse(text, PolicyKind::Identity)
-                    .map_err(|e| call.invalid("MalformedPolicyDocument", 400, "session policy", e.to_string()))?;
+                    .map_err(|e| call.refuse_plainly(Reason::MalformedPolicy, "session policy", e.to_string()))?;
                 Some(text.clone())
             }
             None => None,
@@ -353,18 +347,17 @@ impl Engine {
         }));
         let denied = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
         let Some(role_name) = role_name_of(&role_arn) else {
-            return Err(call.fail(
-                "ValidationError",
-                400,
+            return Err(call.refuse(
+                Reason::InvalidParameter,
                 "role",
                 format!("{role_arn:?} is not a role ARN"),
-                &format!("{role_arn} is invalid"),
+                format!("{role_arn} is invalid"),
             ));
         };
         let role = match self.role(role_name, call).await {
             Ok(r) if r.arn(&self.config.aws.account_id) == role_arn => r,
             Ok(_) | Err(_) => {
-                return Err(call.fail("AccessDenied", 403, "role", format!("no role {role_arn}"), denied));
+                return Err(call.refuse(Reason::AccessDenied, "role", format!("no role {role_arn}"), denied));
             }
         };
         call.resources
@@ -373,9 +366,8 @@ impl Engine {
             Some(v) => match v.parse::<i64>() {
                 Ok(d) if (900..=role.max_session_duration).contains(&d) => d,
                 _ => {
-                    return Err(call.invalid(
-                        "ValidationError",
-                        400,
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "duration",
                         format!(
                         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role (900 to {}).",
@@ -387,7 +379,7 @@ impl Engine {
             None => 3600.min(role.max_session_duration),
         };
         if let Err(why) = self.trust_allows(&role, &web, call) {
-            return Err(call.fail("AccessDenied", 403, "trust", why, denied));
+            return Err(call.refuse(Reason::AccessDenied, "trust", why, denied));
         }
         let (creds, _) = self.role_session(&role, &web, &session_name, duration, session_policy, None).await?;
         call.trail.pass(

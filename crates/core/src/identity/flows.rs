@@ -7,7 +7,6 @@ use super::*;
 use crate::clock::rfc3339;
 use crate::iam::{WebIdentity, COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER, STS_EVENT_SOURCE};
 use crate::operation::Outcome;
-use crate::trail::{Denial, DenialCode};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -42,16 +41,15 @@ fn amr(logins: &[Login]) -> Vec<String> {
 }
 
 impl Engine {
-    pub(crate) async fn get_id(&self, req: GetIdInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn get_id(&self, req: GetIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let pool_id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         let rec = self.pool_record(&pool_id, call).await?;
         let region = pool_id.split(':').next().unwrap_or(&self.config.aws.region).to_string();
         let now = self.now();
         if req.logins.is_empty() {
             if !rec.pool.allow_unauthenticated_identities {
-                return Err(call.fail(
-                    "NotAuthorizedException",
-                    400,
+                return Err(call.refuse(
+                    Reason::NotAuthorized,
                     "unauthenticated",
                     "no Logins, and the identity pool does not allow unauthenticated identities",
                     "Unauthenticated access is not supported for this identity pool.",
@@ -137,7 +135,7 @@ impl Engine {
         req: IdentityInput,
         call: &mut Call,
         ctx: &RequestContext,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
         let identity_id = need(&req.identity_id, "IdentityId", call)?.to_string();
         let (rec, _, logins) = self.identity_with_logins(&identity_id, &req.logins, call).await?;
         let pool_id = rec.pool.identity_pool_id.clone();
@@ -166,9 +164,8 @@ impl Engine {
             let mut trail = call.trail.clone();
             trail.fail("trust", why.clone());
             sts.write(&trail, Err("Not authorized to perform sts:AssumeRoleWithWebIdentity")).await;
-            return Err(call.fail(
-                "InvalidIdentityPoolConfigurationException",
-                400,
+            return Err(call.refuse(
+                Reason::InvalidPoolConfiguration,
                 "trust",
                 format!("the trust policy of role {} does not admit this identity pool: {why}", role.name),
                 INVALID_CONFIGURATION,
@@ -182,9 +179,8 @@ impl Engine {
             format!("credentials {} for role {} until {}", creds.access_key_id, role.name, rfc3339(creds.expires_at)),
         );
         if !sts.write(&call.trail, Ok((&creds.access_key_id, creds.expires_at))).await {
-            return Err(QueryError::new(
-                "InternalErrorException",
-                500,
+            return Err(Refusal::new(
+                Reason::Unavailable,
                 "the AssumeRoleWithWebIdentity audit record could not be written",
             ));
         }
@@ -199,7 +195,7 @@ impl Engine {
         }))
     }
 
-    pub(crate) async fn get_open_id_token(&self, req: IdentityInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn get_open_id_token(&self, req: IdentityInput, call: &mut Call) -> Result<Value, Refusal> {
         let identity_id = need(&req.identity_id, "IdentityId", call)?.to_string();
         let (rec, _, logins) = self.identity_with_logins(&identity_id, &req.logins, call).await?;
         let now = self.now();
@@ -255,11 +251,11 @@ impl StsRecord<'_> {
             ),
             Err(message) => (
                 Value::Null,
-                Some(Denial {
-                    code: DenialCode::InvalidRequest,
+                Some(Refusal {
+                    reason: Reason::AccessDenied,
                     message: message.to_string(),
                     trail: trail.clone(),
-                    exception: Some("AccessDenied".into()),
+                    recorded_message: None,
                 }),
             ),
         };

@@ -16,8 +16,8 @@ pub(crate) struct Login {
 
 const NOT_SUPPORTED: &str = "Token is not from a supported provider of this identity pool.";
 
-fn not_authorized(call: &mut Call, check: &str, detail: impl Into<String>, message: &str) -> QueryError {
-    call.fail("NotAuthorizedException", 400, check, detail, message)
+fn not_authorized(call: &mut Call, check: &str, detail: impl Into<String>, message: &str) -> Refusal {
+    call.refuse(Reason::NotAuthorized, check, detail, message)
 }
 
 /// The login table's key of a (pool, provider, subject).
@@ -34,7 +34,7 @@ impl Engine {
         rec: &PoolRecord,
         logins: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<Vec<Login>, QueryError> {
+    ) -> Result<Vec<Login>, Refusal> {
         if logins.len() > 10 {
             return Err(invalid_parameter(
                 call,
@@ -61,7 +61,7 @@ impl Engine {
                         Some(s) => upper_first(&s.detail),
                         None => e.message.clone(),
                     };
-                    return Err(recode(e, "NotAuthorizedException", format!("Invalid login token. {reason}")));
+                    return Err(recode(e, Reason::NotAuthorized, format!("Invalid login token. {reason}")));
                 }
             };
             let iss = web.claims.get("iss").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -150,7 +150,7 @@ impl Engine {
     /// its IAM OIDC provider lists, as on AWS. A configured upstream provider without one is
     /// held to its `audiences` (checked with the token); this server's own issuer has no other
     /// list, so without a registered provider its tokens are refused.
-    async fn oidc_provider_audience(&self, web: &WebIdentity, call: &mut Call) -> Result<(), QueryError> {
+    async fn oidc_provider_audience(&self, web: &WebIdentity, call: &mut Call) -> Result<(), Refusal> {
         const AUDIENCE: &str = "Invalid login token. Incorrect token audience.";
         match self.registered_audience(web).await {
             Ok(true) => {
@@ -182,12 +182,7 @@ impl Engine {
     /// `ServerSideTokenCheck`: the token's user is still a member of the pool. That its user
     /// exists and is enabled and its session has not ended, [`Engine::web_identity`] checked for
     /// every pool (AWS checks that only with this setting).
-    async fn server_side_token_check(
-        &self,
-        pool_id: &str,
-        web: &WebIdentity,
-        call: &mut Call,
-    ) -> Result<(), QueryError> {
+    async fn server_side_token_check(&self, pool_id: &str, web: &WebIdentity, call: &mut Call) -> Result<(), Refusal> {
         if !self.is_pool_member(pool_id, &web.subject).await? {
             return Err(not_authorized(
                 call,
@@ -201,7 +196,7 @@ impl Engine {
     }
 
     /// The identity of this pool a login is linked to, if any.
-    pub(crate) async fn linked_identity(&self, pool_id: &str, login: &Login) -> Result<Option<String>, QueryError> {
+    pub(crate) async fn linked_identity(&self, pool_id: &str, login: &Login) -> Result<Option<String>, Refusal> {
         let id = login_doc_id(pool_id, &login.provider, &login.web.subject);
         Ok(self
             .store
@@ -212,12 +207,7 @@ impl Engine {
 
     /// Links a login to an identity unless it is linked already; returns the identity it is
     /// linked to (another one when a concurrent call linked it first).
-    pub(crate) async fn link_login(
-        &self,
-        pool_id: &str,
-        login: &Login,
-        identity_id: &str,
-    ) -> Result<String, QueryError> {
+    pub(crate) async fn link_login(&self, pool_id: &str, login: &Login, identity_id: &str) -> Result<String, Refusal> {
         let id = login_doc_id(pool_id, &login.provider, &login.web.subject);
         let now = self.now();
         let body = json!({ "identity_id": identity_id, "provider": login.provider, "subject": login.web.subject });
@@ -228,19 +218,16 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn identity(&self, identity_id: &str, call: &mut Call) -> Result<Identity, QueryError> {
+    pub(crate) async fn identity(&self, identity_id: &str, call: &mut Call) -> Result<Identity, Refusal> {
         match self.store.get_document(KIND_IDENTITY, identity_id).await? {
             Some(d) => from_doc(d),
-            None => Err(call.invalid(
-                "ResourceNotFoundException",
-                400,
-                "identity",
-                format!("Identity '{identity_id}' not found."),
-            )),
+            None => {
+                Err(call.refuse_plainly(Reason::NotFound, "identity", format!("Identity '{identity_id}' not found.")))
+            }
         }
     }
 
-    pub(crate) async fn save_identity(&self, i: &Identity, insert: bool) -> Result<(), QueryError> {
+    pub(crate) async fn save_identity(&self, i: &Identity, insert: bool) -> Result<(), Refusal> {
         if insert {
             let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
             self.store.insert_document(&d).await?;
@@ -277,7 +264,7 @@ impl Engine {
         identity_id: &str,
         logins: &BTreeMap<String, String>,
         call: &mut Call,
-    ) -> Result<(PoolRecord, Identity, Vec<Login>), QueryError> {
+    ) -> Result<(PoolRecord, Identity, Vec<Login>), Refusal> {
         let mut identity = self.identity(identity_id, call).await?;
         let rec = self.pool_record(&identity.pool_id, call).await?;
         if logins.is_empty() {
@@ -361,15 +348,14 @@ impl Engine {
         logins: &[Login],
         custom: Option<&str>,
         call: &mut Call,
-    ) -> Result<String, QueryError> {
+    ) -> Result<String, Refusal> {
         let default_role = |call: &mut Call, which: &str| match rec.roles.get(which) {
             Some(arn) => {
                 call.trail.pass("role", format!("the identity pool's {which} role {arn}"));
                 Ok(arn.clone())
             }
-            None => Err(call.fail(
-                "InvalidIdentityPoolConfigurationException",
-                400,
+            None => Err(call.refuse(
+                Reason::InvalidPoolConfiguration,
                 "role",
                 format!("the identity pool has no {which} role"),
                 INVALID_CONFIGURATION,
@@ -472,7 +458,7 @@ impl Engine {
     /// A token's `cognito:roles` and `cognito:preferred_role`; for a token of one of our user
     /// pools without them, the roles of its groups (`RoleArn`), the preferred one of the group
     /// with the lowest precedence, as Cognito puts them in id tokens.
-    async fn token_roles(&self, l: &Login) -> Result<(Vec<String>, Option<String>), QueryError> {
+    async fn token_roles(&self, l: &Login) -> Result<(Vec<String>, Option<String>), Refusal> {
         let c = &l.web.claims;
         let strings = |v: Option<&Value>| -> Vec<String> {
             match v {
@@ -501,11 +487,10 @@ impl Engine {
     }
 
     /// The role an ARN names, or the pool's configuration error.
-    pub(crate) async fn pool_role(&self, arn: &str, call: &mut Call) -> Result<Role, QueryError> {
+    pub(crate) async fn pool_role(&self, arn: &str, call: &mut Call) -> Result<Role, Refusal> {
         let missing = |call: &mut Call| {
-            call.fail(
-                "InvalidIdentityPoolConfigurationException",
-                400,
+            call.refuse(
+                Reason::InvalidPoolConfiguration,
                 "role",
                 format!("role {arn} does not exist"),
                 INVALID_CONFIGURATION,

@@ -23,9 +23,10 @@ mod lookup;
 mod pools;
 
 use crate::audit::{Principal, RequestContext};
-use crate::iam::{Call, QueryCall, QueryError};
+use crate::iam::{Call, CallerIdentity};
 use crate::model::Document;
 use crate::operation::{Filing, Operation};
+use crate::refusal::{Reason, Refusal};
 use crate::store::{Change, StoreError};
 use crate::Engine;
 use serde::de::DeserializeOwned;
@@ -274,26 +275,25 @@ pub(crate) fn oidc_provider_of(arn: &str) -> Option<&str> {
 
 // --- plumbing shared by the actions ---
 
-pub(crate) fn invalid_parameter(call: &mut Call, check: &str, message: impl Into<String>) -> QueryError {
-    call.invalid("InvalidParameterException", 400, check, message)
+pub(crate) fn invalid_parameter(call: &mut Call, check: &str, message: impl Into<String>) -> Refusal {
+    call.refuse_plainly(Reason::InvalidParameter, check, message)
 }
 
-/// Keeps an error's trail (the checks that led to it) under another code and message.
-pub(crate) fn recode(mut e: QueryError, code: &'static str, message: impl Into<String>) -> QueryError {
-    e.code = code;
-    e.status = 400;
+/// Keeps a refusal's trail (the checks that led to it) under another reason and message.
+pub(crate) fn recode(mut e: Refusal, reason: Reason, message: impl Into<String>) -> Refusal {
+    e.reason = reason;
     e.message = message.into();
     e
 }
 
 /// Parses an action's input, naming what is wrong.
-pub(crate) fn input<T: DeserializeOwned>(body: &Value, call: &mut Call) -> Result<T, QueryError> {
+pub(crate) fn input<T: DeserializeOwned>(body: &Value, call: &mut Call) -> Result<T, Refusal> {
     serde_json::from_value(body.clone())
         .map_err(|e| invalid_parameter(call, "request", format!("1 validation error detected: {e}")))
 }
 
 /// A required member, or AWS's validation message naming it.
-pub(crate) fn need<'a>(v: &'a Option<String>, member: &str, call: &mut Call) -> Result<&'a str, QueryError> {
+pub(crate) fn need<'a>(v: &'a Option<String>, member: &str, call: &mut Call) -> Result<&'a str, Refusal> {
     match v.as_deref() {
         Some(s) if !s.is_empty() => Ok(s),
         _ => {
@@ -312,10 +312,9 @@ pub(crate) fn need<'a>(v: &'a Option<String>, member: &str, call: &mut Call) -> 
     }
 }
 
-pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, QueryError> {
-    serde_json::from_value(d.body).map_err(|e| {
-        QueryError::new("InternalErrorException", 500, format!("stored {} {:?} is malformed: {e}", d.kind, d.id))
-    })
+pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, Refusal> {
+    serde_json::from_value(d.body)
+        .map_err(|e| Refusal::new(Reason::Unavailable, format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))
 }
 
 /// The request as the audit keeps it: login tokens hidden, their providers kept.
@@ -345,54 +344,46 @@ fn audit_response(action: &str, v: &Value) -> Value {
 }
 
 impl Engine {
-    /// Runs one identity-pool action. `signed` says whether the adapter verified an admin
-    /// signature (service `cognito-identity`); actions other than [`PUBLIC_ACTIONS`] are refused
-    /// without one. Errors carry AWS's exception name (`code`), HTTP status and message, and
-    /// the trail that is in the audit record. Every call is audited.
+    /// Runs one identity-pool action. `caller` is who signed the request (service
+    /// `cognito-identity`, [`Engine::verify_admin_signature`]); actions other than
+    /// [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited with its trail.
     pub async fn identity_pool_action(
         &self,
         action: &str,
         body: &Value,
-        signed: bool,
+        caller: Option<&CallerIdentity>,
         ctx: &RequestContext,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
+        let admin = matches!(caller, Some(CallerIdentity::Admin { .. }));
         let ctx = RequestContext { event_source: EVENT_SOURCE.into(), ..ctx.clone() };
         let read_only = action.starts_with("Describe")
             || action.starts_with("List")
             || matches!(action, "GetIdentityPoolRoles" | "GetCredentialsForIdentity" | "GetOpenIdToken");
         let op = Operation::new(action, &ctx, redact(body)).read_only(read_only).filed(Filing::Management);
         let decide = async |call: &mut Call| {
-            let result = if !ACTIONS.contains(&action) {
-                Err(call.fail(
-                    "UnknownOperationException",
-                    400,
+            if !ACTIONS.contains(&action) {
+                Err(call.refuse(
+                    Reason::UnknownOperation,
                     "action",
                     format!("action {action:?} is not implemented"),
                     "Unknown operation",
                 ))
-            } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
-                Err(call.fail(
-                    "MissingAuthenticationTokenException",
-                    400,
+            } else if !admin && !PUBLIC_ACTIONS.contains(&action) {
+                Err(call.refuse(
+                    Reason::MissingAuthentication,
                     "signature",
                     format!("{action} needs a SigV4 signature with admin credentials"),
                     "Missing Authentication Token",
                 ))
             } else if !body.is_object() {
-                Err(call.invalid(
-                    "SerializationException",
-                    400,
+                Err(call.refuse_plainly(
+                    Reason::MalformedRequest,
                     "request",
                     "Start of structure or map found where not expected.",
                 ))
             } else {
                 self.identity_dispatch(action, body, call, &ctx).await
-            };
-            // Storage trouble is AWS's InternalErrorException.
-            result.map_err(|e| match e.status {
-                500.. => QueryError { code: "InternalErrorException", status: 500, ..e },
-                _ => e,
-            })
+            }
         };
         self.run(op, decide, |v| audit_response(action, v)).await
     }
@@ -403,7 +394,7 @@ impl Engine {
         body: &Value,
         call: &mut Call,
         ctx: &RequestContext,
-    ) -> Result<Value, QueryError> {
+    ) -> Result<Value, Refusal> {
         match action {
             "CreateIdentityPool" => self.create_identity_pool(input(body, call)?, call).await,
             "DescribeIdentityPool" => self.describe_identity_pool(input(body, call)?, call).await,
@@ -416,9 +407,8 @@ impl Engine {
             "GetId" => self.get_id(input(body, call)?, call).await,
             "GetCredentialsForIdentity" => self.get_credentials_for_identity(input(body, call)?, call, ctx).await,
             "GetOpenIdToken" => self.get_open_id_token(input(body, call)?, call).await,
-            other => Err(call.fail(
-                "UnknownOperationException",
-                400,
+            other => Err(call.refuse(
+                Reason::UnknownOperation,
                 "action",
                 format!("action {other:?} is not implemented"),
                 "Unknown operation",
@@ -527,7 +517,7 @@ impl Engine {
         Ok(record.pool)
     }
 
-    pub(crate) async fn pool_record(&self, pool_id: &str, call: &mut Call) -> Result<PoolRecord, QueryError> {
+    pub(crate) async fn pool_record(&self, pool_id: &str, call: &mut Call) -> Result<PoolRecord, Refusal> {
         call.resources.push(json!({
             "accountId": self.config.aws.account_id,
             "type": "AWS::Cognito::IdentityPool",
@@ -535,9 +525,8 @@ impl Engine {
         }));
         match self.store.get_document(KIND_POOL, pool_id).await? {
             Some(d) => from_doc(d),
-            None => Err(call.invalid(
-                "ResourceNotFoundException",
-                400,
+            None => Err(call.refuse_plainly(
+                Reason::NotFound,
                 "identity pool",
                 format!("IdentityPool '{pool_id}' not found."),
             )),
@@ -550,8 +539,8 @@ impl Engine {
         &self,
         pool_id: &str,
         call: &mut Call,
-        mut change: impl FnMut(&mut PoolRecord, &mut Call) -> Result<(), QueryError> + Send,
-    ) -> Result<PoolRecord, QueryError> {
+        mut change: impl FnMut(&mut PoolRecord, &mut Call) -> Result<(), Refusal> + Send,
+    ) -> Result<PoolRecord, Refusal> {
         let outcome = self
             .store
             .update_record::<PoolRecord, _>(KIND_POOL, pool_id, pool_id, self.now(), |stored| match stored {
@@ -563,12 +552,7 @@ impl Engine {
             })
             .await?;
         outcome.unwrap_or_else(|| {
-            Err(call.invalid(
-                "ResourceNotFoundException",
-                400,
-                "identity pool",
-                format!("IdentityPool '{pool_id}' not found."),
-            ))
+            Err(call.refuse_plainly(Reason::NotFound, "identity pool", format!("IdentityPool '{pool_id}' not found.")))
         })
     }
 

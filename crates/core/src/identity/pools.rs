@@ -62,7 +62,7 @@ fn valid_client_id(c: &str) -> bool {
 }
 
 /// Checks a pool's configuration as the API takes it.
-pub(crate) fn check_pool(p: &IdentityPool, call: &mut Call) -> Result<(), QueryError> {
+pub(crate) fn check_pool(p: &IdentityPool, call: &mut Call) -> Result<(), Refusal> {
     if !valid_pool_name(&p.identity_pool_name) {
         return Err(invalid_parameter(
             call,
@@ -135,7 +135,7 @@ fn is_configured_provider(p: &IdentityPool, key: &str) -> bool {
 }
 
 /// Checks a pool's roles and role mappings.
-pub(crate) fn check_roles(r: &PoolRecord, call: &mut Call) -> Result<(), QueryError> {
+pub(crate) fn check_roles(r: &PoolRecord, call: &mut Call) -> Result<(), Refusal> {
     for (k, arn) in &r.roles {
         if k != "authenticated" && k != "unauthenticated" {
             return Err(invalid_parameter(
@@ -209,7 +209,7 @@ fn parse_page_token(t: &str) -> Option<String> {
 }
 
 impl Engine {
-    fn pool_from_input(&self, req: PoolInput, id: String, call: &mut Call) -> Result<IdentityPool, QueryError> {
+    fn pool_from_input(&self, req: PoolInput, id: String, call: &mut Call) -> Result<IdentityPool, Refusal> {
         let name = need(&req.identity_pool_name, "IdentityPoolName", call)?.to_string();
         let Some(allow_unauth) = req.allow_unauthenticated_identities else {
             return Err(invalid_parameter(
@@ -234,7 +234,7 @@ impl Engine {
         Ok(pool)
     }
 
-    pub(crate) async fn create_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn create_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = new_id(&self.config.aws.region);
         let pool = self.pool_from_input(req, id.clone(), call)?;
         let now = self.now();
@@ -249,13 +249,13 @@ impl Engine {
         Ok(serde_json::to_value(&record.pool).expect("serializable"))
     }
 
-    pub(crate) async fn describe_identity_pool(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn describe_identity_pool(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?;
         let rec = self.pool_record(id, call).await?;
         Ok(serde_json::to_value(&rec.pool).expect("serializable"))
     }
 
-    pub(crate) async fn update_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn update_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         self.pool_record(&id, call).await?;
         let pool = self.pool_from_input(req, id.clone(), call)?;
@@ -270,7 +270,7 @@ impl Engine {
         Ok(serde_json::to_value(&rec.pool).expect("serializable"))
     }
 
-    pub(crate) async fn list_identity_pools(&self, req: ListInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn list_identity_pools(&self, req: ListInput, call: &mut Call) -> Result<Value, Refusal> {
         let max = match req.max_results {
             Some(n @ 1..=60) => n as u32,
             Some(n) => {
@@ -310,7 +310,7 @@ impl Engine {
         Ok(json!({ "IdentityPools": pools, "NextToken": next }))
     }
 
-    pub(crate) async fn delete_identity_pool(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn delete_identity_pool(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         self.pool_record(&id, call).await?;
         let n = self.store.delete_pool_documents(&id).await?;
@@ -318,7 +318,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn set_identity_pool_roles(&self, req: RolesInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn set_identity_pool_roles(&self, req: RolesInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         let Some(roles) = req.roles else {
             return Err(invalid_parameter(
@@ -362,7 +362,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn get_identity_pool_roles(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn get_identity_pool_roles(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?;
         let rec = self.pool_record(id, call).await?;
         Ok(json!({
@@ -372,7 +372,7 @@ impl Engine {
         }))
     }
 
-    pub(crate) async fn describe_identity(&self, req: IdentityIdInput, call: &mut Call) -> Result<Value, QueryError> {
+    pub(crate) async fn describe_identity(&self, req: IdentityIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_id, "IdentityId", call)?;
         let identity = self.identity(id, call).await?;
         let mut providers: Vec<&str> = identity.logins.iter().map(|l| l.provider.as_str()).collect();

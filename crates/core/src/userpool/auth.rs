@@ -104,7 +104,7 @@ struct Pending {
 
 /// A challenge answered: the user, their membership, and how they proved who they are (the
 /// sign-in's origin). Every challenge's answer comes to this.
-type Answered = Result<(User, Member, &'static str), CognitoError>;
+type Answered = Result<(User, Member, &'static str), Refusal>;
 
 #[derive(Serialize, Deserialize)]
 struct SrpPending {
@@ -112,9 +112,9 @@ struct SrpPending {
     server: crate::srp::ServerSession,
 }
 
-fn param<'a>(p: &'a HashMap<String, String>, name: &str, call: &mut Call) -> Result<&'a str, CognitoError> {
+fn param<'a>(p: &'a HashMap<String, String>, name: &str, call: &mut Call) -> Result<&'a str, Refusal> {
     p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
-        call.invalid("InvalidParameterException", "request", format!("Missing required parameter {name}"))
+        call.refuse_plainly(Reason::InvalidParameter, "request", format!("Missing required parameter {name}"))
     })
 }
 
@@ -124,34 +124,34 @@ impl Engine {
         req: InitiateAuth,
         admin_pool: Option<String>,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         let Some(flow) = AuthFlow::parse(&req.auth_flow) else {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "flow",
                 format!("AuthFlow {} is not supported.", req.auth_flow),
             ));
         };
         if admin_pool.is_none() && flow == AuthFlow::AdminUserPassword {
-            return Err(call.invalid("InvalidParameterException", "flow", "Initiate Auth method not supported."));
+            return Err(call.refuse_plainly(Reason::InvalidParameter, "flow", "Initiate Auth method not supported."));
         }
         if admin_pool.is_some() && flow == AuthFlow::UserPassword {
-            return Err(call.invalid("InvalidParameterException", "flow", "Initiate Auth method not supported."));
+            return Err(call.refuse_plainly(Reason::InvalidParameter, "flow", "Initiate Auth method not supported."));
         }
         let client = self.pool_client(&req.client_id, call).await?;
         if let Some(p) = &admin_pool {
             self.pool(p, call).await?;
             if p != &client.pool_id {
-                return Err(call.invalid(
-                    "ResourceNotFoundException",
+                return Err(call.refuse_plainly(
+                    Reason::NotFound,
                     "client",
                     format!("User pool client {} does not exist.", client.client_id),
                 ));
             }
         }
         if !client.allows(flow.allow_name()) {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "flow",
                 format!("{} flow not enabled for this client", req.auth_flow),
             ));
@@ -207,8 +207,8 @@ impl Engine {
                 self.check_secret_hash(&client, username, p.get("SECRET_HASH").map(String::as_str), call)?;
                 let providers = client.upstream_providers();
                 if providers.is_empty() {
-                    return Err(call.invalid(
-                        "InvalidParameterException",
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "providers",
                         format!(
                             "CUSTOM_AUTH needs an upstream provider in the SupportedIdentityProviders of client {}",
@@ -254,12 +254,12 @@ impl Engine {
         req: Respond,
         admin_pool: Option<String>,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         let client = self.pool_client(&req.client_id, call).await?;
         if let Some(p) = &admin_pool {
             if p != &client.pool_id {
-                return Err(call.invalid(
-                    "ResourceNotFoundException",
+                return Err(call.refuse_plainly(
+                    Reason::NotFound,
                     "client",
                     format!("User pool client {} does not exist.", client.client_id),
                 ));
@@ -273,7 +273,11 @@ impl Engine {
             (Some(s), _) if !s.is_empty() => s.clone(),
             (_, Some(b)) if req.challenge_name == PASSWORD_VERIFIER => b.clone(),
             _ => {
-                return Err(call.invalid("InvalidParameterException", "session", "Missing required parameter Session"))
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
+                    "session",
+                    "Missing required parameter Session",
+                ))
             }
         };
         let (row, pending) = self.load_session(&session_id, call).await?;
@@ -281,8 +285,8 @@ impl Engine {
             || pending.client_id != client.client_id
             || pending.username != username
         {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "session",
                 format!("session is for challenge {} of another client or user", pending.challenge),
                 INVALID_SESSION,
@@ -293,9 +297,11 @@ impl Engine {
             PASSWORD_VERIFIER => self.answer_password_verifier(&pool, &pending, r, call).await,
             NEW_PASSWORD_REQUIRED => self.answer_new_password(&pool, &pending, r, call).await,
             CUSTOM_CHALLENGE => self.answer_custom(&client, &pending, r, call).await,
-            other => {
-                Err(call.invalid("InvalidParameterException", "challenge", format!("Invalid ChallengeName {other}.")))
-            }
+            other => Err(call.refuse_plainly(
+                Reason::InvalidParameter,
+                "challenge",
+                format!("Invalid ChallengeName {other}."),
+            )),
         };
         let (user, member, origin) = match answered {
             Ok(x) => x,
@@ -310,8 +316,8 @@ impl Engine {
         };
         // The answer that succeeds consumes the session: one session, one sign-in.
         if !self.store.take_auth_session(&row.id_hash).await? {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "session",
                 "session already used by a concurrent answer",
                 INVALID_SESSION,
@@ -334,7 +340,7 @@ impl Engine {
         username: &str,
         password: &str,
         call: &mut Call,
-    ) -> Result<(User, Member), CognitoError> {
+    ) -> Result<(User, Member), Refusal> {
         let found = self.member(&pool.id, username, call).await?;
         self.check_lock(&pool.id, username, call).await?;
         let hash = found.as_ref().and_then(|(u, _)| u.password_hash.clone());
@@ -368,20 +374,22 @@ impl Engine {
         member: Member,
         origin: &str,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         if !user.enabled {
-            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+            return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         // Judged on the failures as they stand now: a lock set while the password was checked
         // holds.
         self.right_password(&pool.id, &user.username, call).await?;
         match member.status {
             UserStatus::Unconfirmed => {
-                Err(call.invalid("UserNotConfirmedException", "status", "User is not confirmed."))
+                Err(call.refuse_plainly(Reason::UserNotConfirmed, "status", "User is not confirmed."))
             }
-            UserStatus::ResetRequired => {
-                Err(call.invalid("PasswordResetRequiredException", "status", "Password reset required for the user"))
-            }
+            UserStatus::ResetRequired => Err(call.refuse_plainly(
+                Reason::PasswordResetRequired,
+                "status",
+                "Password reset required for the user",
+            )),
             UserStatus::ForceChangePassword => {
                 let pending = Pending {
                     challenge: NEW_PASSWORD_REQUIRED.into(),
@@ -417,7 +425,7 @@ impl Engine {
 
     /// The user a pending sign-in is for, with their membership, while both exist (`None` too for
     /// a username that never existed): what every password answer is checked against.
-    async fn pending_member(&self, pending: &Pending) -> Result<Option<(User, Member)>, CognitoError> {
+    async fn pending_member(&self, pending: &Pending) -> Result<Option<(User, Member)>, Refusal> {
         let Some(id) = &pending.user_id else { return Ok(None) };
         match (self.store.get_user(id).await?, self.store.get_document(KIND_MEMBER, id).await?) {
             (Some(u), Some(d)) => Ok(Some((u, from_doc(d)?))),
@@ -438,7 +446,7 @@ impl Engine {
         let srp = pending
             .srp
             .as_ref()
-            .ok_or_else(|| call.fail("NotAuthorizedException", "session", "no SRP state", INVALID_SESSION))?;
+            .ok_or_else(|| call.refuse(Reason::NotAuthorized, "session", "no SRP state", INVALID_SESSION))?;
         // An unknown user's challenge holds a stand-in verifier: the proof is checked (and fails)
         // and counted as for anyone.
         let found = self.pending_member(pending).await?;
@@ -449,8 +457,8 @@ impl Engine {
         match crate::srp::parse_cognito_timestamp(timestamp) {
             Some(t) if (t - self.now()).abs() <= SRP_TIMESTAMP_SKEW => {}
             _ => {
-                return Err(call.invalid(
-                    "NotAuthorizedException",
+                return Err(call.refuse_plainly(
+                    Reason::NotAuthorized,
                     "timestamp",
                     "TIMESTAMP is malformed or more than 5 minutes from the server clock",
                 ))
@@ -469,7 +477,7 @@ impl Engine {
             crate::srp::verify(&server, &pool_name, &username, &a, &block_s, &ts_s, &sig)
         })
         .await
-        .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?;
+        .map_err(|e| Refusal::new(Reason::Unavailable, e.to_string()))?;
         match (proof, found) {
             (Ok(()), Some((user, member))) => {
                 call.trail.pass("password", "SRP-6a password proof verified");
@@ -498,12 +506,12 @@ impl Engine {
     ) -> Answered {
         let password = param(r, "NEW_PASSWORD", call)?;
         let Some((user, _)) = self.pending_member(pending).await? else {
-            return Err(call.fail("NotAuthorizedException", "user", "the user is gone", INVALID_SESSION));
+            return Err(call.refuse(Reason::NotAuthorized, "user", "the user is gone", INVALID_SESSION));
         };
         call.about(&user);
         self.check_password_policy(pool, password, call)?;
         if !user.enabled {
-            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+            return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         let (user, member) = self.set_member_password(&user, &pool.id, password, Some(UserStatus::Confirmed)).await?;
         call.trail.pass("password", "new password set; user confirmed");
@@ -523,7 +531,7 @@ impl Engine {
         // A malformed JWT (a padded spelling, say) is refused for its format.
         let iss = match crate::jose::looks_like_jwt(&answer) {
             true => crate::jose::UnverifiedJwt::parse(&answer)
-                .map_err(|e| call.fail("NotAuthorizedException", e.check, e.detail, WRONG_PASSWORD))?
+                .map_err(|e| call.refuse(Reason::NotAuthorized, e.check, e.detail, WRONG_PASSWORD))?
                 .claim_str("iss")
                 .map(str::to_string),
             false => None,
@@ -538,7 +546,7 @@ impl Engine {
                 Some(i) => format!("answer's issuer {i:?} is not a provider of client {}", client.client_id),
                 None => "answer is not a token of an accepted provider".to_string(),
             };
-            return Err(call.fail("NotAuthorizedException", "provider", detail, WRONG_PASSWORD));
+            return Err(call.refuse(Reason::NotAuthorized, "provider", detail, WRONG_PASSWORD));
         };
         call.trail.pass("provider", provider.name().to_string());
         // An unknown user's answer is checked as any other's, against an id no user has, so it
@@ -555,9 +563,9 @@ impl Engine {
                 &mut principal,
             )
             .await
-            .map_err(|d| {
-                let mut e = CognitoError::from(d);
-                if e.exception == "NotAuthorizedException" {
+            .map_err(|e| {
+                let mut e = not_authorized(e);
+                if e.reason == Reason::NotAuthorized {
                     e.message = WRONG_PASSWORD.into();
                 }
                 e
@@ -565,10 +573,10 @@ impl Engine {
         call.principal = principal;
         let member: Member = match self.store.get_document(KIND_MEMBER, &user.id).await? {
             Some(d) => from_doc(d)?,
-            None => return Err(call.fail("NotAuthorizedException", "user", "the user left the pool", WRONG_PASSWORD)),
+            None => return Err(call.refuse(Reason::NotAuthorized, "user", "the user left the pool", WRONG_PASSWORD)),
         };
         if member.status == UserStatus::Unconfirmed {
-            return Err(call.invalid("UserNotConfirmedException", "status", "User is not confirmed."));
+            return Err(call.refuse_plainly(Reason::UserNotConfirmed, "status", "User is not confirmed."));
         }
         Ok((user, member, "upstream"))
     }
@@ -579,7 +587,7 @@ impl Engine {
         self.config.aws.session_seconds.unwrap_or(client.auth_session_validity * 60)
     }
 
-    async fn open_session(&self, client: &PoolClient, pending: &Pending) -> Result<String, CognitoError> {
+    async fn open_session(&self, client: &PoolClient, pending: &Pending) -> Result<String, Refusal> {
         // Standard base64: SRP clients decode the secret block that carries it.
         let session = STANDARD.encode(crate::secrets::random_bytes::<48>());
         let row = AuthSession {
@@ -592,33 +600,33 @@ impl Engine {
         Ok(session)
     }
 
-    async fn load_session(&self, session: &str, call: &mut Call) -> Result<(AuthSession, Pending), CognitoError> {
+    async fn load_session(&self, session: &str, call: &mut Call) -> Result<(AuthSession, Pending), Refusal> {
         let Some(row) = self.store.get_auth_session(&sha256_hex(session.as_bytes())).await? else {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "session",
                 "unknown, used or ended session",
                 INVALID_SESSION,
             ));
         };
         if row.expires_at <= self.now() {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "session",
                 format!("session expired {} s ago", self.now() - row.expires_at),
                 EXPIRED_SESSION,
             ));
         }
         if row.attempts >= self.config.aws.max_challenge_answers {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "session",
                 "no answers left on this session",
                 INVALID_SESSION,
             ));
         }
         let pending: Pending = serde_json::from_value(row.body.clone()).map_err(|e| {
-            call.fail("NotAuthorizedException", "session", format!("malformed session: {e}"), INVALID_SESSION)
+            call.refuse(Reason::NotAuthorized, "session", format!("malformed session: {e}"), INVALID_SESSION)
         })?;
         call.trail.pass(
             "session",
@@ -641,9 +649,9 @@ impl Engine {
         user: &User,
         method: &str,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         if !user.enabled {
-            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+            return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         let oauth = self.oauth_client_of(client, call).await?;
         let origin = format!("userpool:{}:{method}", pool.id);
@@ -656,11 +664,11 @@ impl Engine {
         &self,
         client: &PoolClient,
         call: &mut Call,
-    ) -> Result<std::sync::Arc<crate::model::Client>, CognitoError> {
+    ) -> Result<std::sync::Arc<crate::model::Client>, Refusal> {
         match self.client_record(&client.client_id).await? {
             Some(c) => Ok(c),
-            None => Err(call.fail(
-                "InternalErrorException",
+            None => Err(call.refuse(
+                Reason::Unavailable,
                 "client",
                 "the app client's OAuth record is missing",
                 "Internal error.",
@@ -675,13 +683,13 @@ impl Engine {
         client: &PoolClient,
         p: &HashMap<String, String>,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         let token = param(p, "REFRESH_TOKEN", call)?;
         let now = self.now();
         let record = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await?;
         let Some(record) = record.filter(|r| r.client_id == client.client_id) else {
-            return Err(call.fail(
-                "NotAuthorizedException",
+            return Err(call.refuse(
+                Reason::NotAuthorized,
                 "refresh token",
                 "not a refresh token of this client",
                 "Invalid Refresh Token",
@@ -690,16 +698,16 @@ impl Engine {
         match record.status {
             RefreshStatus::Active if record.expires_at > now => {}
             RefreshStatus::Active => {
-                return Err(call.fail(
-                    "NotAuthorizedException",
+                return Err(call.refuse(
+                    Reason::NotAuthorized,
                     "refresh token",
                     format!("expired {} s ago", now - record.expires_at),
                     "Refresh Token has expired",
                 ))
             }
             _ => {
-                return Err(call.fail(
-                    "NotAuthorizedException",
+                return Err(call.refuse(
+                    Reason::NotAuthorized,
                     "refresh token",
                     "revoked",
                     "Refresh Token has been revoked",
@@ -707,7 +715,7 @@ impl Engine {
             }
         }
         let Some(user) = self.store.get_user(&record.user_id).await? else {
-            return Err(call.fail("NotAuthorizedException", "user", "the user is deleted", "Invalid Refresh Token"));
+            return Err(call.refuse(Reason::NotAuthorized, "user", "the user is deleted", "Invalid Refresh Token"));
         };
         call.about(&user);
         if client.secret.is_some() {
@@ -719,7 +727,7 @@ impl Engine {
             }
         }
         if !user.enabled {
-            return Err(call.invalid("NotAuthorizedException", "user enabled", "User is disabled."));
+            return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         let oauth = self.oauth_client_of(client, call).await?;
         let set =

@@ -20,13 +20,13 @@ struct CodesSent {
 
 impl Engine {
     /// Spends one code of `username`'s hourly budget in `pool_id`, or refuses as Cognito does
-    /// when it is spent (`LimitExceededException`).
+    /// when it is spent (`Reason::LimitExceeded`).
     pub(crate) async fn spend_code_budget(
         &self,
         pool_id: &str,
         username: &str,
         call: &mut Call,
-    ) -> Result<(), CognitoError> {
+    ) -> Result<(), Refusal> {
         let now = self.now();
         let id = super::lockout::record_id(pool_id, username);
         let mut spent = None;
@@ -50,8 +50,8 @@ impl Engine {
         self.store.update_document_with(KIND_CODES_SENT, &id, &mut updater).await?;
         match spent {
             Some(Ok(())) => Ok(()),
-            Some(Err(wait)) => Err(call.fail(
-                "LimitExceededException",
+            Some(Err(wait)) => Err(call.refuse(
+                Reason::LimitExceeded,
                 "code budget",
                 format!("{CODES_PER_WINDOW} codes asked for in the last hour; the next in {wait} s"),
                 "Attempt limit exceeded, please try after some time.",

@@ -43,7 +43,7 @@ fn error(reason: impl std::fmt::Display) -> String {
 }
 
 /// Parses a ListUsers `Filter`; `Ok(None)` for an empty one (match all). The error is the
-/// message of an `InvalidParameterException`.
+/// message of an `InvalidParameter` refusal.
 pub fn parse(text: &str) -> Result<Option<Filter>, String> {
     let text = text.trim();
     if text.is_empty() {

@@ -101,7 +101,7 @@ impl Engine {
     }
 
     /// Refuses when `username` is locked in `pool_id` now.
-    pub(crate) async fn check_lock(&self, pool_id: &str, username: &str, call: &mut Call) -> Result<(), CognitoError> {
+    pub(crate) async fn check_lock(&self, pool_id: &str, username: &str, call: &mut Call) -> Result<(), Refusal> {
         let f = self.sign_in_failures(pool_id, username).await?;
         if f.locked(self.now()) {
             return Err(self.locked(f, call));
@@ -109,9 +109,9 @@ impl Engine {
         Ok(())
     }
 
-    fn locked(&self, f: SignInFailures, call: &mut Call) -> CognitoError {
-        call.fail(
-            "NotAuthorizedException",
+    fn locked(&self, f: SignInFailures, call: &mut Call) -> Refusal {
+        call.refuse(
+            Reason::LockedOut,
             "lockout",
             format!("{} wrong passwords in a row; locked for {} more s", f.failures, f.locked_until - self.now()),
             "Password attempts exceeded",
@@ -127,7 +127,7 @@ impl Engine {
         check: &str,
         detail: String,
         call: &mut Call,
-    ) -> CognitoError {
+    ) -> Refusal {
         let counted = self
             .update_failures(pool_id, username, |f, now| {
                 if f.locked(now) {
@@ -145,21 +145,16 @@ impl Engine {
                 } else {
                     format!("; {} in a row", f.failures)
                 };
-                call.fail("NotAuthorizedException", check, format!("{detail}{lock}"), WRONG_PASSWORD)
+                call.refuse(Reason::NotAuthorized, check, format!("{detail}{lock}"), WRONG_PASSWORD)
             }
             Ok(Counted::Locked(f)) => self.locked(f, call),
-            Err(e) => CognitoError::storage(e),
+            Err(e) => Refusal::storage(e),
         }
     }
 
     /// A right password of `username`: refused while the name is locked (a lock set while its
     /// argon2 check ran counts); otherwise its failures are forgotten.
-    pub(crate) async fn right_password(
-        &self,
-        pool_id: &str,
-        username: &str,
-        call: &mut Call,
-    ) -> Result<(), CognitoError> {
+    pub(crate) async fn right_password(&self, pool_id: &str, username: &str, call: &mut Call) -> Result<(), Refusal> {
         let locked = self
             .update_failures(pool_id, username, |f, now| {
                 if f.locked(now) {

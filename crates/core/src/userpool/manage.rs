@@ -144,13 +144,11 @@ fn seconds(value: i64, unit: &str) -> i64 {
         }
 }
 
-fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, CognitoError> {
+fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, Refusal> {
     match v {
         None => Ok(default as u32),
         Some(n) if (1..=max).contains(&n) => Ok(n as u32),
-        Some(n) => Err(call.invalid(
-            "InvalidParameterException",
-            "request",
+        Some(n) => Err(call.refuse_plainly(Reason::InvalidParameter, "request",
             format!("1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value between 1 and {max}"),
         )),
     }
@@ -189,17 +187,21 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn create_user_pool(&self, req: CreateUserPool, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn create_user_pool(&self, req: CreateUserPool, call: &mut Call) -> Result<Value, Refusal> {
         let name = req.pool_name.trim();
         if name.is_empty() || name.len() > 128 {
-            return Err(call.invalid("InvalidParameterException", "request", "PoolName must be 1 to 128 characters."));
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
+                "request",
+                "PoolName must be 1 to 128 characters.",
+            ));
         }
         let issuer_form = match req.user_pool_tags.get(ISSUER_TAG).map(String::as_str) {
             None | Some("local") => IssuerForm::Local,
             Some("aws") => IssuerForm::Aws,
             Some(other) => {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "request",
                     format!("tag {ISSUER_TAG} must be \"aws\" or \"local\", not {other:?}"),
                 ))
@@ -213,7 +215,7 @@ impl Engine {
             .unwrap_or(8) as u32;
         let password_classes = match req.policies.as_ref().and_then(|p| p.get("PasswordPolicy")) {
             Some(policy) => serde_json::from_value(policy.clone()).map_err(|e| {
-                call.invalid("InvalidParameterException", "password policy", format!("PasswordPolicy: {e}"))
+                call.refuse_plainly(Reason::InvalidParameter, "password policy", format!("PasswordPolicy: {e}"))
             })?,
             None => PasswordClasses::default(),
         };
@@ -221,8 +223,8 @@ impl Engine {
         // with a password alone, so it is refused rather than described as something it is not.
         let mfa = req.mfa_configuration.unwrap_or_default();
         if !matches!(mfa.as_str(), "" | "OFF") {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "mfa",
                 format!(
                     "MfaConfiguration {} is not supported: no second factor is offered, so it must be OFF",
@@ -282,15 +284,15 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn describe_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn describe_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         let users = self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, 100_000).await?.len();
         Ok(json!({ "UserPool": self.pool_json(&pool, Some(users)) }))
     }
 
-    pub(crate) async fn list_user_pools(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn list_user_pools(&self, req: Page, call: &mut Call) -> Result<Value, Refusal> {
         let Some(max) = req.max_results else {
-            return Err(call.invalid("InvalidParameterException", "request", "MaxResults is required."));
+            return Err(call.refuse_plainly(Reason::InvalidParameter, "request", "MaxResults is required."));
         };
         let limit = page_size(call, Some(max), 60, 60)?;
         let after = parse_page_token(call, req.next_token.as_deref())?;
@@ -306,14 +308,14 @@ impl Engine {
     }
 
     /// Deletes the pool with its clients, groups and members (users of the pool are the pool's).
-    pub(crate) async fn delete_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn delete_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         for d in self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, u32::MAX).await? {
             self.store.revoke_user_sessions(&d.id).await?;
             self.store.delete_user(&d.id).await?;
         }
         for d in self.store.list_documents(KIND_CLIENT, Some(&pool.id), None, u32::MAX).await? {
-            self.remove_client(&d.id).await.map_err(CognitoError::storage)?;
+            self.remove_client(&d.id).await.map_err(Refusal::storage)?;
         }
         let n = self.store.delete_pool_documents(&pool.id).await?;
         call.trail.pass("delete", format!("user pool {} and {n} object(s) deleted", pool.id));
@@ -343,12 +345,12 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         let name = req.client_name.trim();
         if name.is_empty() || name.len() > 128 {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "request",
                 "ClientName must be 1 to 128 characters.",
             ));
@@ -356,8 +358,8 @@ impl Engine {
         let mut flows = Vec::new();
         for f in req.explicit_auth_flows.unwrap_or_else(|| DEFAULT_FLOWS.iter().map(|s| s.to_string()).collect()) {
             let Some(c) = canonical_flow(&f) else {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "request",
                     format!("Invalid ExplicitAuthFlows value {f:?}."),
                 ));
@@ -369,8 +371,8 @@ impl Engine {
         let providers = req.supported_identity_providers.unwrap_or_else(|| vec!["COGNITO".into()]);
         for p in &providers {
             if p != "COGNITO" && self.upstreams.by_name(p).is_none() {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "request",
                     format!("The provider {p} does not exist for User Pool {}", pool.id),
                 ));
@@ -385,8 +387,8 @@ impl Engine {
         };
         for unit in [&units.access_token, &units.id_token, &units.refresh_token] {
             if !["seconds", "minutes", "hours", "days"].contains(&unit.as_str()) {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "request",
                     format!("Invalid TokenValidityUnits value {unit:?}."),
                 ));
@@ -406,16 +408,14 @@ impl Engine {
             || !(300..=86_400).contains(&id_s)
             || !(3600..=315_360_000).contains(&refresh_s)
         {
-            return Err(call.invalid(
-                "InvalidParameterException",
-                "request",
+            return Err(call.refuse_plainly(Reason::InvalidParameter, "request",
                 "Token validity out of range: access and id tokens 5 minutes to 1 day, refresh tokens 1 hour to 10 years.",
             ));
         }
         let session = req.auth_session_validity.unwrap_or(3);
         if !(3..=15).contains(&session) {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "request",
                 "AuthSessionValidity must be 3 to 15 minutes.",
             ));
@@ -445,9 +445,13 @@ impl Engine {
 
     /// Stores the Cognito view of the client and its OAuth view (the same client id at
     /// `/oauth2/token` and `/auth/exchange`, one set of token lifetimes).
-    pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), CognitoError> {
-        let d = Document::new(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at);
-        self.store.insert_document(&d).await?;
+    pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), Refusal> {
+        self.store.insert_document(&pool_client_document(c)).await?;
+        self.register_oauth_client(c, secret).await
+    }
+
+    /// The OAuth client record of an app client (the token service's view of it).
+    async fn register_oauth_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), Refusal> {
         let oauth = Client {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
@@ -460,7 +464,7 @@ impl Engine {
             refresh_token_ttl: c.refresh_ttl(),
             allowed_origins: Vec::new(),
         };
-        self.put_client(oauth, false).await.map_err(CognitoError::storage)?;
+        self.put_client(oauth, false).await.map_err(Refusal::storage)?;
         Ok(())
     }
 
@@ -494,29 +498,26 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        match self.register_pool_client(&client, secret).await {
-            Ok(()) => Ok(client),
-            Err(e) if e.exception == "InternalErrorException" && e.message.contains("already exists") => Ok(client),
-            Err(e) => Err(anyhow::anyhow!("{}: {}", e.exception, e.message)),
+        match self.store.insert_document(&pool_client_document(&client)).await {
+            // Made meanwhile (another instance starting with the same configuration).
+            Err(StoreError::Conflict(_)) => return Ok(client),
+            other => other?,
         }
+        self.register_oauth_client(&client, secret).await?;
+        Ok(client)
     }
 
-    pub(crate) async fn describe_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn describe_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
         Ok(json!({ "UserPoolClient": self.client_json(&client) }))
     }
 
-    async fn client_of_pool(
-        &self,
-        pool_id: &str,
-        client_id: &str,
-        call: &mut Call,
-    ) -> Result<PoolClient, CognitoError> {
+    async fn client_of_pool(&self, pool_id: &str, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
         self.pool(pool_id, call).await?;
         let client = self.pool_client(client_id, call).await?;
         if client.pool_id != pool_id {
-            return Err(call.invalid(
-                "ResourceNotFoundException",
+            return Err(call.refuse_plainly(
+                Reason::NotFound,
                 "client",
                 format!("User pool client {client_id} does not exist."),
             ));
@@ -524,7 +525,7 @@ impl Engine {
         Ok(client)
     }
 
-    pub(crate) async fn list_pool_clients(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn list_pool_clients(&self, req: Page, call: &mut Call) -> Result<Value, Refusal> {
         let pool_id = req.user_pool_id.clone().unwrap_or_default();
         let pool = self.pool(&pool_id, call).await?;
         let limit = page_size(call, req.max_results, 60, 60)?;
@@ -540,10 +541,10 @@ impl Engine {
         Ok(json!({ "UserPoolClients": out, "NextToken": next }))
     }
 
-    pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
         self.store.delete_document(KIND_CLIENT, &client.client_id).await?;
-        self.remove_client(&client.client_id).await.map_err(CognitoError::storage)?;
+        self.remove_client(&client.client_id).await.map_err(Refusal::storage)?;
         call.trail.pass("delete", format!("app client {}", client.client_id));
         Ok(json!({}))
     }
@@ -562,19 +563,19 @@ impl Engine {
         })
     }
 
-    async fn group(&self, pool_id: &str, name: &str, call: &mut Call) -> Result<PoolGroup, CognitoError> {
+    async fn group(&self, pool_id: &str, name: &str, call: &mut Call) -> Result<PoolGroup, Refusal> {
         match self.store.get_document(KIND_GROUP, &format!("{pool_id}/{name}")).await? {
             Some(d) => from_doc(d),
-            None => Err(call.invalid("ResourceNotFoundException", "group", "Group not found.")),
+            None => Err(call.refuse_plainly(Reason::NotFound, "group", "Group not found.")),
         }
     }
 
-    pub(crate) async fn create_group(&self, req: CreateGroup, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn create_group(&self, req: CreateGroup, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         let name = req.group_name.trim();
         if name.is_empty() || name.len() > 128 || name.contains('/') {
-            return Err(call.invalid(
-                "InvalidParameterException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidParameter,
                 "request",
                 "GroupName must be 1 to 128 characters, without '/'.",
             ));
@@ -595,7 +596,7 @@ impl Engine {
             .await
         {
             Err(StoreError::Conflict(_)) => {
-                return Err(call.invalid("GroupExistsException", "group", "A group with the name already exists."))
+                return Err(call.refuse_plainly(Reason::GroupExists, "group", "A group with the name already exists."))
             }
             other => other?,
         }
@@ -625,13 +626,13 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn get_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn get_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
         Ok(json!({ "Group": Self::group_json(&g) }))
     }
 
-    pub(crate) async fn list_groups(&self, req: Page, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn list_groups(&self, req: Page, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(req.user_pool_id.as_deref().unwrap_or_default(), call).await?;
         let limit = page_size(call, req.max_results, 60, 60)?;
         let after = parse_page_token(call, req.next_token.as_deref())?;
@@ -643,7 +644,7 @@ impl Engine {
         Ok(json!({ "Groups": groups.iter().map(Self::group_json).collect::<Vec<_>>(), "NextToken": next }))
     }
 
-    pub(crate) async fn delete_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn delete_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
         for d in self.store.list_documents(KIND_MEMBER, Some(&g.pool_id), None, u32::MAX).await? {
@@ -663,7 +664,7 @@ impl Engine {
         req: UserGroup,
         call: &mut Call,
         add: bool,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
@@ -685,11 +686,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_list_groups_for_user(
-        &self,
-        req: UserPage,
-        call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_list_groups_for_user(&self, req: UserPage, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         let limit = page_size(call, req.limit, 60, 60)? as usize;
@@ -733,4 +730,8 @@ impl PoolClient {
     pub fn refresh_ttl(&self) -> i64 {
         seconds(self.refresh_token_validity, &self.units.refresh_token)
     }
+}
+
+fn pool_client_document(c: &PoolClient) -> Document {
+    Document::new(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at)
 }

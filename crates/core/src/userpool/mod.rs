@@ -5,7 +5,7 @@
 //! Users are the one user model of the broker: a pool member is a [`crate::model::User`] plus a
 //! membership document (status, SRP verifier, pending codes, lockout). Usernames are unique
 //! across the server. The AWS JSON 1.1 framing and SigV4 live in the server's adapter; here each
-//! action takes its input as JSON and answers JSON or a [`CognitoError`].
+//! action takes its input as JSON and answers JSON or a [`Refusal`].
 
 mod auth;
 mod code_budget;
@@ -18,11 +18,12 @@ pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
 mod users;
 
 use crate::audit::RequestContext;
+use crate::iam::CallerIdentity;
 use crate::model::{Document, User};
 use crate::operation::Operation;
+use crate::refusal::{Reason, Refusal};
 use crate::secrets::{random_bytes, MasterKey};
 use crate::store::{Change, StoreError};
-use crate::trail::{Denial, DenialCode, Trail};
 use crate::Engine;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -119,89 +120,15 @@ pub const GUESSING_ACTIONS: &[&str] = &[
     "SignUp",
 ];
 
-/// A Cognito error: the exception name clients switch on, Cognito's message, and the trail that
-/// says which check failed (kept for the audit record, never sent).
-#[derive(Debug, Clone)]
-pub struct CognitoError {
-    pub exception: &'static str,
-    pub message: String,
-    pub trail: Trail,
-}
-
-impl CognitoError {
-    pub fn new(exception: &'static str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let mut trail = Trail::new();
-        trail.fail("request", message.clone());
-        Self { exception, message, trail }
-    }
-    /// HTTP status AWS answers this exception with.
-    pub fn http_status(&self) -> u16 {
-        match self.exception {
-            "InternalErrorException" => 500,
-            "ServiceUnavailable" => 503,
-            _ => 400,
-        }
-    }
-    fn storage(e: impl std::fmt::Display) -> Self {
-        Self::new("InternalErrorException", format!("storage is unavailable: {e}"))
-    }
-    fn into_denial(self) -> Denial {
-        let code = match self.exception {
-            "NotAuthorizedException" => DenialCode::InvalidGrant,
-            "TooManyRequestsException" => DenialCode::RateLimited,
-            "InternalErrorException" => DenialCode::TemporarilyUnavailable,
-            _ => DenialCode::InvalidRequest,
-        };
-        Denial { code, message: self.message, trail: self.trail, exception: Some(self.exception.to_string()) }
-    }
-}
-
-impl From<StoreError> for CognitoError {
-    fn from(e: StoreError) -> Self {
-        Self::storage(e)
-    }
-}
-
-impl From<Denial> for CognitoError {
-    fn from(d: Denial) -> Self {
-        let exception = match d.code {
-            DenialCode::TemporarilyUnavailable => "InternalErrorException",
-            DenialCode::RateLimited => "TooManyRequestsException",
-            _ => "NotAuthorizedException",
-        };
-        Self { exception, message: d.message, trail: d.trail }
-    }
-}
-
 pub(crate) use crate::operation::Call;
 
-/// A user-pool call's refusals, in Cognito's words.
-pub(crate) trait CognitoCall {
-    /// Fails the call: `check`/`detail` go to the audit trail, `message` to the client.
-    fn fail(&mut self, exception: &'static str, check: &str, detail: impl Into<String>, message: &str) -> CognitoError;
-    /// Fails with a message that is also the detail (input errors: nothing to hide).
-    fn invalid(&mut self, exception: &'static str, check: &str, message: impl Into<String>) -> CognitoError {
-        let m = message.into();
-        self.fail(exception, check, m.clone(), &m)
+/// A refusal of the token service met in a user-pool action (a rejected token), as Cognito
+/// answers it: whatever the token's fault, `NotAuthorized`; the service's own trouble stays.
+pub(crate) fn not_authorized(mut e: Refusal) -> Refusal {
+    if !matches!(e.reason, Reason::Unavailable | Reason::RateLimited) {
+        e.reason = Reason::NotAuthorized;
     }
-}
-
-impl CognitoCall for Call {
-    fn fail(&mut self, exception: &'static str, check: &str, detail: impl Into<String>, message: &str) -> CognitoError {
-        let mut trail = std::mem::take(&mut self.trail);
-        trail.fail(check, detail);
-        CognitoError { exception, message: message.to_string(), trail }
-    }
-}
-
-impl crate::operation::Refusal for CognitoError {
-    fn denial(&self) -> Denial {
-        self.clone().into_denial()
-    }
-    fn withheld(_: &str) -> Self {
-        CognitoError::new("InternalErrorException", "the audit record could not be written")
-    }
+    e
 }
 
 pub(crate) const WRONG_PASSWORD: &str = "Incorrect username or password.";
@@ -563,7 +490,7 @@ pub(crate) fn page_token(last: &str) -> String {
     STANDARD.encode(last.as_bytes())
 }
 
-pub(crate) fn parse_page_token(call: &mut Call, token: Option<&str>) -> Result<Option<String>, CognitoError> {
+pub(crate) fn parse_page_token(call: &mut Call, token: Option<&str>) -> Result<Option<String>, Refusal> {
     match token {
         None | Some("") => Ok(None),
         Some(t) => STANDARD
@@ -571,7 +498,7 @@ pub(crate) fn parse_page_token(call: &mut Call, token: Option<&str>) -> Result<O
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .map(Some)
-            .ok_or_else(|| call.invalid("InvalidParameterException", "pagination", "Invalid pagination token.")),
+            .ok_or_else(|| call.refuse_plainly(Reason::InvalidParameter, "pagination", "Invalid pagination token.")),
     }
 }
 
@@ -580,15 +507,15 @@ pub(crate) fn ts(secs: i64) -> Value {
     json!(secs as f64)
 }
 
-pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, CognitoError> {
+pub(crate) fn from_doc<T: DeserializeOwned>(d: Document) -> Result<T, Refusal> {
     serde_json::from_value(d.body)
-        .map_err(|e| CognitoError::storage(format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))
+        .map_err(|e| Refusal::storage(format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))
 }
 
 /// Parses an action's input, naming the member that is wrong as AWS does.
-pub(crate) fn input<T: DeserializeOwned>(body: &Value) -> Result<T, CognitoError> {
+pub(crate) fn input<T: DeserializeOwned>(body: &Value) -> Result<T, Refusal> {
     serde_json::from_value(body.clone())
-        .map_err(|e| CognitoError::new("InvalidParameterException", format!("Invalid request: {e}")))
+        .map_err(|e| Refusal::new(Reason::InvalidParameter, format!("Invalid request: {e}")))
 }
 
 /// Input members whose values never reach the audit trail.
@@ -648,28 +575,29 @@ fn audit_response(v: &Value) -> Value {
 }
 
 impl Engine {
-    /// Runs one Cognito action. `signed` says whether the adapter verified an admin signature;
-    /// actions other than [`PUBLIC_ACTIONS`] are refused without one. Every call is audited.
+    /// Runs one Cognito action. `caller` is who signed the request ([`Engine::verify_admin_signature`]);
+    /// actions other than [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited.
     pub async fn user_pool_action(
         &self,
         action: &str,
         body: &Value,
-        signed: bool,
+        caller: Option<&CallerIdentity>,
         ctx: &RequestContext,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
+        let admin = matches!(caller, Some(CallerIdentity::Admin { .. }));
         let read_only = ["Describe", "List", "Get", "AdminGet", "AdminList"].iter().any(|p| action.starts_with(p));
         let op = Operation::new(action, ctx, redact(body)).read_only(read_only);
         let decide = async |call: &mut Call| {
             if !ACTIONS.contains(&action) {
-                Err(call.fail(
-                    "UnknownOperationException",
+                Err(call.refuse(
+                    Reason::UnknownOperation,
                     "action",
                     format!("action {action:?} is not implemented"),
                     "Unknown operation",
                 ))
-            } else if !signed && !PUBLIC_ACTIONS.contains(&action) {
-                Err(call.fail(
-                    "MissingAuthenticationTokenException",
+            } else if !admin && !PUBLIC_ACTIONS.contains(&action) {
+                Err(call.refuse(
+                    Reason::MissingAuthentication,
                     "signature",
                     format!("{action} needs a SigV4 signature with admin credentials"),
                     "Missing Authentication Token",
@@ -681,7 +609,7 @@ impl Engine {
         self.run(op, decide, audit_response).await
     }
 
-    async fn dispatch(&self, action: &str, body: &Value, call: &mut Call) -> Result<Value, CognitoError> {
+    async fn dispatch(&self, action: &str, body: &Value, call: &mut Call) -> Result<Value, Refusal> {
         match action {
             "CreateUserPool" => self.create_user_pool(input(body)?, call).await,
             "DescribeUserPool" => self.describe_user_pool(input(body)?, call).await,
@@ -727,8 +655,8 @@ impl Engine {
                 let req: auth::AdminRespond = input(body)?;
                 self.respond_to_auth_challenge(req.inner, Some(req.user_pool_id), call).await
             }
-            other => Err(call.fail(
-                "UnknownOperationException",
+            other => Err(call.refuse(
+                Reason::UnknownOperation,
                 "action",
                 format!("action {other:?} is not implemented"),
                 "Unknown operation",
@@ -770,20 +698,18 @@ impl Engine {
 
     // --- lookups shared by the actions ---
 
-    pub(crate) async fn pool(&self, id: &str, call: &mut Call) -> Result<UserPool, CognitoError> {
+    pub(crate) async fn pool(&self, id: &str, call: &mut Call) -> Result<UserPool, Refusal> {
         match self.store.get_document(KIND_POOL, id).await? {
             Some(d) => from_doc(d),
-            None => {
-                Err(call.invalid("ResourceNotFoundException", "user pool", format!("User pool {id} does not exist.")))
-            }
+            None => Err(call.refuse_plainly(Reason::NotFound, "user pool", format!("User pool {id} does not exist."))),
         }
     }
 
-    pub(crate) async fn pool_client(&self, client_id: &str, call: &mut Call) -> Result<PoolClient, CognitoError> {
+    pub(crate) async fn pool_client(&self, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
         match self.store.get_document(KIND_CLIENT, client_id).await? {
             Some(d) => from_doc(d),
-            None => Err(call.invalid(
-                "ResourceNotFoundException",
+            None => Err(call.refuse_plainly(
+                Reason::NotFound,
                 "client",
                 format!("User pool client {client_id} does not exist."),
             )),
@@ -796,7 +722,7 @@ impl Engine {
         pool_id: &str,
         username: &str,
         call: &mut Call,
-    ) -> Result<Option<(User, Member)>, CognitoError> {
+    ) -> Result<Option<(User, Member)>, Refusal> {
         let Some(user) = self.store.find_user_by_username(username).await? else { return Ok(None) };
         let Some(d) = self.store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(None) };
         if d.pool_id != pool_id {
@@ -812,10 +738,10 @@ impl Engine {
         pool_id: &str,
         username: &str,
         call: &mut Call,
-    ) -> Result<(User, Member), CognitoError> {
+    ) -> Result<(User, Member), Refusal> {
         self.member(pool_id, username, call)
             .await?
-            .ok_or_else(|| call.invalid("UserNotFoundException", "user", "User does not exist."))
+            .ok_or_else(|| call.refuse_plainly(Reason::UserNotFound, "user", "User does not exist."))
     }
 
     /// Read-modify-write of a membership as one atomic store update: `decide` sees it as stored
@@ -825,7 +751,7 @@ impl Engine {
         user_id: &str,
         pool_id: &str,
         decide: impl FnMut(Option<Member>) -> (Change<Member>, R) + Send,
-    ) -> Result<R, CognitoError> {
+    ) -> Result<R, Refusal> {
         Ok(self.store.update_record(KIND_MEMBER, user_id, pool_id, self.now(), decide).await?)
     }
 
@@ -839,12 +765,12 @@ impl Engine {
         pool_id: &str,
         password: &str,
         status: Option<UserStatus>,
-    ) -> Result<(User, Member), CognitoError> {
+    ) -> Result<(User, Member), Refusal> {
         let hash = crate::password::hash(password.to_string())
             .await
-            .map_err(|e| CognitoError::new("InternalErrorException", e.to_string()))?;
+            .map_err(|e| Refusal::new(Reason::Unavailable, e.to_string()))?;
         let verifier = srp_verifier(pool_id, &user.username, password).await;
-        let gone = || CognitoError::new("UserNotFoundException", "User does not exist.");
+        let gone = || Refusal::new(Reason::UserNotFound, "User does not exist.");
         let (user, ()) = self
             .store
             .update_user_record(&user.id, self.now(), |u| u.password_hash = Some(hash.clone()))

@@ -45,7 +45,7 @@ pub(crate) fn looks_confirmed(key: &hmac::Key, pool_id: &str, username: &str) ->
 
 impl Engine {
     /// The key the stand-in answers derive from (made once, shared by every instance).
-    pub(crate) async fn stand_in_key(&self) -> Result<Arc<hmac::Key>, CognitoError> {
+    pub(crate) async fn stand_in_key(&self) -> Result<Arc<hmac::Key>, Refusal> {
         self.stand_in_key
             .get_or_try_init(|| async {
                 let bytes =
@@ -55,7 +55,7 @@ impl Engine {
             })
             .await
             .cloned()
-            .map_err(CognitoError::storage)
+            .map_err(Refusal::storage)
     }
 }
 

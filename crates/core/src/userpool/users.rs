@@ -203,22 +203,22 @@ fn check_code(member: &mut Member, purpose: &str, code: &str, now: i64) -> CodeC
 const CODE_MISMATCH: &str = "Invalid verification code provided, please try again.";
 
 /// A name without an account (or a disabled one) answered as a wrong code; the audit says why.
-fn unknown_as_wrong_code(call: &mut Call, why: &str) -> CognitoError {
-    call.fail("CodeMismatchException", "user", format!("{why}; answered as a wrong code"), CODE_MISMATCH)
+fn unknown_as_wrong_code(call: &mut Call, why: &str) -> Refusal {
+    call.refuse(Reason::CodeMismatch, "user", format!("{why}; answered as a wrong code"), CODE_MISMATCH)
 }
 
 /// The refusal (or not) a code check comes to.
-fn code_answer(check: CodeCheck, purpose: &str, call: &mut Call) -> Result<(), CognitoError> {
+fn code_answer(check: CodeCheck, purpose: &str, call: &mut Call) -> Result<(), Refusal> {
     match check {
         CodeCheck::Matched => {
             call.trail.pass("code", format!("{purpose} code matches"));
             Ok(())
         }
         CodeCheck::Missing => {
-            Err(call.fail("CodeMismatchException", "code", format!("no {purpose} code is pending"), CODE_MISMATCH))
+            Err(call.refuse(Reason::CodeMismatch, "code", format!("no {purpose} code is pending"), CODE_MISMATCH))
         }
-        CodeCheck::Expired => Err(call.fail(
-            "ExpiredCodeException",
+        CodeCheck::Expired => Err(call.refuse(
+            Reason::ExpiredCode,
             "code",
             format!("{purpose} code expired"),
             "Invalid code provided, please request a code again.",
@@ -229,7 +229,7 @@ fn code_answer(check: CodeCheck, purpose: &str, call: &mut Call) -> Result<(), C
             } else {
                 format!("wrong {purpose} code")
             };
-            Err(call.fail("CodeMismatchException", "code", detail, CODE_MISMATCH))
+            Err(call.refuse(Reason::CodeMismatch, "code", detail, CODE_MISMATCH))
         }
     }
 }
@@ -274,22 +274,22 @@ fn user_type(user: &User, member: &Member, only: Option<&[String]>) -> Value {
 }
 
 /// Applies `{Name, Value}` attributes to a user; names what is wrong.
-fn apply_attributes(user: &mut User, attrs: &[Attribute], call: &mut Call) -> Result<(), CognitoError> {
+fn apply_attributes(user: &mut User, attrs: &[Attribute], call: &mut Call) -> Result<(), Refusal> {
     let mut verified_given = false;
     for a in attrs {
         let v = a.value.clone().unwrap_or_default();
         match a.name.as_str() {
             n if IMMUTABLE.contains(&n) => {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "attributes",
                     format!("Cannot modify an immutable attribute: {n}"),
                 ))
             }
             "email" => {
                 if !v.is_empty() && !v.contains('@') {
-                    return Err(call.invalid(
-                        "InvalidParameterException",
+                    return Err(call.refuse_plainly(
+                        Reason::InvalidParameter,
                         "attributes",
                         "Invalid email address format.",
                     ));
@@ -301,8 +301,8 @@ fn apply_attributes(user: &mut User, attrs: &[Attribute], call: &mut Call) -> Re
                 user.email_verified = v == "true";
             }
             n if n.is_empty() || n.len() > 32 => {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "attributes",
                     format!("Invalid attribute name {n:?}."),
                 ))
@@ -336,24 +336,24 @@ impl Engine {
         username: &str,
         presented: Option<&str>,
         call: &mut Call,
-    ) -> Result<(), CognitoError> {
+    ) -> Result<(), Refusal> {
         let Some(stored) = &client.secret else {
             call.trail.pass("client", format!("{} (no secret)", client.client_id));
             return Ok(());
         };
         let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
-            .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
+            .map_err(|e| call.refuse(Reason::Unavailable, "client", e, "The client secret cannot be read."))?;
         let Some(presented) = presented else {
-            return Err(call.invalid(
-                "NotAuthorizedException",
+            return Err(call.refuse_plainly(
+                Reason::NotAuthorized,
                 "secret hash",
                 format!("Client {} is configured with secret but SECRET_HASH was not received", client.client_id),
             ));
         };
         let want = secret_hash(&secret, username, &client.client_id);
         if !constant_time_eq(want.as_bytes(), presented.as_bytes()) {
-            return Err(call.invalid(
-                "NotAuthorizedException",
+            return Err(call.refuse_plainly(
+                Reason::NotAuthorized,
                 "secret hash",
                 format!("Unable to verify secret hash for client {}", client.client_id),
             ));
@@ -367,18 +367,18 @@ impl Engine {
         pool: &UserPool,
         password: &str,
         call: &mut Call,
-    ) -> Result<(), CognitoError> {
+    ) -> Result<(), Refusal> {
         let min = pool.password_min_length.max(6) as usize;
         if password.chars().count() < min {
-            return Err(call.invalid(
-                "InvalidPasswordException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidPassword,
                 "password policy",
                 "Password did not conform with policy: Password not long enough",
             ));
         }
         if let Some(missing) = pool.password_classes.missing(password) {
-            return Err(call.invalid(
-                "InvalidPasswordException",
+            return Err(call.refuse_plainly(
+                Reason::InvalidPassword,
                 "password policy",
                 format!("Password did not conform with policy: {missing}"),
             ));
@@ -395,8 +395,8 @@ impl Engine {
         password: Option<&str>,
         status: UserStatus,
         call: &mut Call,
-    ) -> Result<(User, Member), CognitoError> {
-        validate_username(username).map_err(|e| call.invalid("InvalidParameterException", "username", e))?;
+    ) -> Result<(User, Member), Refusal> {
+        validate_username(username).map_err(|e| call.refuse_plainly(Reason::InvalidParameter, "username", e))?;
         let mut probe = User {
             id: String::new(),
             username: username.into(),
@@ -422,12 +422,12 @@ impl Engine {
         let user = match self.directory.create_user(new).await {
             Ok(u) => u,
             Err(crate::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
-                return Err(call.invalid("UsernameExistsException", "username", "User already exists"))
+                return Err(call.refuse_plainly(Reason::UsernameExists, "username", "User already exists"))
             }
             Err(crate::directory::DirectoryError::Invalid(e)) => {
-                return Err(call.invalid("InvalidParameterException", "user", e))
+                return Err(call.refuse_plainly(Reason::InvalidParameter, "user", e))
             }
-            Err(e) => return Err(CognitoError::storage(e)),
+            Err(e) => return Err(Refusal::storage(e)),
         };
         let srp = match password {
             Some(p) => Some(srp_verifier(&pool.id, username, p).await),
@@ -452,7 +452,7 @@ impl Engine {
         user: &User,
         purpose: &str,
         ttl: i64,
-    ) -> Result<Result<(), Option<UserStatus>>, CognitoError> {
+    ) -> Result<Result<(), Option<UserStatus>>, Refusal> {
         let code = new_code();
         let pending = PendingCode {
             purpose: purpose.into(),
@@ -479,13 +479,13 @@ impl Engine {
         Ok(stored)
     }
 
-    pub(crate) async fn sign_up(&self, req: SignUp, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn sign_up(&self, req: SignUp, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.pool_client(&req.client_id, call).await?;
         self.check_secret_hash(&client, &req.username, req.secret_hash.as_deref(), call)?;
         let pool = self.pool(&client.pool_id, call).await?;
         if pool.admin_create_user_only {
-            return Err(call.invalid(
-                "NotAuthorizedException",
+            return Err(call.refuse_plainly(
+                Reason::NotAuthorized,
                 "sign-up",
                 "SignUp is not permitted for this user pool",
             ));
@@ -519,7 +519,7 @@ impl Engine {
         username: &str,
         secret_hash: Option<&str>,
         call: &mut Call,
-    ) -> Result<(PoolClient, Option<(User, Member)>), CognitoError> {
+    ) -> Result<(PoolClient, Option<(User, Member)>), Refusal> {
         let client = self.pool_client(client_id, call).await?;
         self.check_secret_hash(&client, username, secret_hash, call)?;
         let found = self.member(&client.pool_id, username, call).await?;
@@ -528,16 +528,16 @@ impl Engine {
 
     /// What the confirmation actions answer a name without an account: as a confirmed user, or
     /// as an unconfirmed one (a delivery, a wrong code), the same way every time for one name.
-    async fn looks_confirmed(&self, pool_id: &str, username: &str) -> Result<bool, CognitoError> {
+    async fn looks_confirmed(&self, pool_id: &str, username: &str) -> Result<bool, Refusal> {
         Ok(stand_in::looks_confirmed(&*self.stand_in_key().await?, pool_id, username))
     }
 
-    pub(crate) async fn confirm_sign_up(&self, req: ConfirmSignUp, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn confirm_sign_up(&self, req: ConfirmSignUp, call: &mut Call) -> Result<Value, Refusal> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
         let not_confirmable = |call: &mut Call, check: &str, detail: Option<&str>, status: UserStatus| {
             let message = format!("User cannot be confirmed. Current status is {}", status.as_str());
-            call.fail("NotAuthorizedException", check, detail.unwrap_or(&message).to_string(), &message)
+            call.refuse(Reason::NotAuthorized, check, detail.unwrap_or(&message).to_string(), &message)
         };
         let Some((user, _)) = found else {
             return Err(if self.looks_confirmed(&client.pool_id, &req.username).await? {
@@ -574,7 +574,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_confirm_sign_up(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_confirm_sign_up(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         let refused = self
@@ -589,8 +589,8 @@ impl Engine {
             })
             .await?;
         if let Some(status) = refused {
-            return Err(call.invalid(
-                "NotAuthorizedException",
+            return Err(call.refuse_plainly(
+                Reason::NotAuthorized,
                 "status",
                 format!("User cannot be confirmed. Current status is {}", status.as_str()),
             ));
@@ -598,11 +598,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn resend_confirmation_code(
-        &self,
-        req: ClientUser,
-        call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    pub(crate) async fn resend_confirmation_code(&self, req: ClientUser, call: &mut Call) -> Result<Value, Refusal> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
         const CONFIRMED: &str = "User is already confirmed.";
@@ -610,24 +606,24 @@ impl Engine {
         let Some((user, _)) = found else {
             if self.looks_confirmed(&client.pool_id, &req.username).await? {
                 let detail = "no such user; answered as a confirmed user";
-                return Err(call.fail("InvalidParameterException", "user", detail, CONFIRMED));
+                return Err(call.refuse(Reason::InvalidParameter, "user", detail, CONFIRMED));
             }
             call.trail.skip("user", "no such user; a simulated delivery, nothing sent");
             return Ok(json!({ "CodeDeliveryDetails": simulated_delivery(&req.username) }));
         };
         match self.send_code(&client.pool_id, &user, SIGN_UP, SIGN_UP_CODE_SECONDS).await? {
-            Err(Some(_)) => Err(call.invalid("InvalidParameterException", "status", CONFIRMED)),
+            Err(Some(_)) => Err(call.refuse_plainly(Reason::InvalidParameter, "status", CONFIRMED)),
             Ok(()) if user.email.is_some() => Ok(json!({ "CodeDeliveryDetails": delivery(user.email.as_deref()) })),
             _ => Ok(json!({ "CodeDeliveryDetails": simulated_delivery(&req.username) })),
         }
     }
 
-    pub(crate) async fn admin_create_user(&self, req: AdminCreateUser, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_create_user(&self, req: AdminCreateUser, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         if let Some(a) = req.message_action.as_deref() {
             if a != "SUPPRESS" && a != "RESEND" {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "request",
                     format!("Invalid MessageAction {a:?}."),
                 ));
@@ -662,7 +658,7 @@ impl Engine {
         &self,
         req: AdminSetUserPassword,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         self.check_password_policy(&pool, &req.password, call)?;
         let (user, _) = self.existing_member(&pool.id, &req.username, call).await?;
@@ -672,7 +668,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_get_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_get_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, member) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         Ok(json!({
@@ -686,7 +682,7 @@ impl Engine {
     }
 
     /// The pool member an access token speaks for (signature, expiry, revocation checked).
-    pub(crate) async fn token_member(&self, token: &str, call: &mut Call) -> Result<(User, Member), CognitoError> {
+    pub(crate) async fn token_member(&self, token: &str, call: &mut Call) -> Result<(User, Member), Refusal> {
         let t = match self.verify_access_token(token, &mut call.trail).await {
             Ok(t) => t,
             Err(d) => {
@@ -695,7 +691,7 @@ impl Engine {
                     Some("expiry") => "Access Token has expired",
                     _ => "Invalid Access Token",
                 };
-                let mut e = CognitoError::from(d);
+                let mut e = not_authorized(d);
                 e.message = message.into();
                 return Err(e);
             }
@@ -711,8 +707,8 @@ impl Engine {
                 call.about(&u);
                 Ok((u, from_doc(m)?))
             }
-            _ => Err(call.fail(
-                "NotAuthorizedException",
+            _ => Err(call.refuse(
+                Reason::NotAuthorized,
                 "user",
                 "the token's user is disabled, deleted or in no pool",
                 "Invalid Access Token",
@@ -720,12 +716,12 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn get_user(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn get_user(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, Refusal> {
         let (user, _) = self.token_member(&req.access_token, call).await?;
         Ok(json!({ "Username": user.username, "UserAttributes": attributes(&user) }))
     }
 
-    pub(crate) async fn admin_delete_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_delete_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         self.store.revoke_user_sessions(&user.id).await?;
@@ -740,11 +736,11 @@ impl Engine {
         req: PoolUser,
         call: &mut Call,
         enabled: bool,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         // The directory revokes a disabled user's sessions, whatever door disabled it.
-        self.directory.set_enabled(&user.username, enabled).await.map_err(CognitoError::storage)?;
+        self.directory.set_enabled(&user.username, enabled).await.map_err(Refusal::storage)?;
         call.trail.pass(
             "enabled",
             format!("{:?} {}", user.username, if enabled { "enabled" } else { "disabled, sessions revoked" }),
@@ -756,7 +752,7 @@ impl Engine {
         &self,
         req: AdminUpdateUserAttributes,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (mut user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         // Refused as a whole when any attribute is: checked first, then applied to the user as
@@ -770,21 +766,19 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn list_users(&self, req: ListUsers, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn list_users(&self, req: ListUsers, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
         let limit = match req.limit {
             None => 60,
             Some(n) if (0..=60).contains(&n) => n.max(1) as usize,
             Some(n) => {
-                return Err(call.invalid(
-                    "InvalidParameterException",
-                    "request",
+                return Err(call.refuse_plainly(Reason::InvalidParameter, "request",
                     format!("1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 60"),
                 ))
             }
         };
         let filter = filter::parse(req.filter.as_deref().unwrap_or(""))
-            .map_err(|e| call.invalid("InvalidParameterException", "filter", e))?;
+            .map_err(|e| call.refuse_plainly(Reason::InvalidParameter, "filter", e))?;
         let mut after = parse_page_token(call, req.pagination_token.as_deref())?;
         let mut users = Vec::new();
         let mut last_seen = None;
@@ -817,7 +811,7 @@ impl Engine {
         Ok(json!({ "Users": users, "PaginationToken": next }))
     }
 
-    pub(crate) async fn change_password(&self, req: ChangePassword, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn change_password(&self, req: ChangePassword, call: &mut Call) -> Result<Value, Refusal> {
         let (user, member) = self.token_member(&req.access_token, call).await?;
         let pool = self.pool(&member.pool_id, call).await?;
         // The previous password is a password guess like a sign-in's (a stolen access token
@@ -841,7 +835,7 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn forgot_password(&self, req: ClientUser, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn forgot_password(&self, req: ClientUser, call: &mut Call) -> Result<Value, Refusal> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
         self.spend_code_budget(&client.pool_id, &req.username, call).await?;
@@ -861,7 +855,7 @@ impl Engine {
         &self,
         req: ConfirmForgotPassword,
         call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    ) -> Result<Value, Refusal> {
         let (client, found) =
             self.client_member(&req.client_id, &req.username, req.secret_hash.as_deref(), call).await?;
         let pool = self.pool(&client.pool_id, call).await?;
@@ -886,18 +880,14 @@ impl Engine {
         Ok(json!({}))
     }
 
-    pub(crate) async fn global_sign_out(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn global_sign_out(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, Refusal> {
         let (user, _) = self.token_member(&req.access_token, call).await?;
         let n = self.store.revoke_user_sessions(&user.id).await?;
         call.trail.pass("sign-out", format!("{n} session token(s) of {:?} revoked", user.username));
         Ok(json!({}))
     }
 
-    pub(crate) async fn admin_user_global_sign_out(
-        &self,
-        req: PoolUser,
-        call: &mut Call,
-    ) -> Result<Value, CognitoError> {
+    pub(crate) async fn admin_user_global_sign_out(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         let n = self.store.revoke_user_sessions(&user.id).await?;
@@ -906,13 +896,13 @@ impl Engine {
     }
 
     /// RevokeToken: the refresh token's family ends, and with it the access tokens it issued.
-    pub(crate) async fn revoke_pool_token(&self, req: RevokeToken, call: &mut Call) -> Result<Value, CognitoError> {
+    pub(crate) async fn revoke_pool_token(&self, req: RevokeToken, call: &mut Call) -> Result<Value, Refusal> {
         // RevokeToken's modelled errors have no ResourceNotFoundException: AWS answers this.
         let client = match self.store.get_document(KIND_CLIENT, &req.client_id).await? {
             Some(d) => from_doc::<PoolClient>(d)?,
             None => {
-                return Err(call.invalid(
-                    "InvalidParameterException",
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
                     "client",
                     format!("Invalid ClientId {}.", req.client_id),
                 ))
@@ -920,10 +910,14 @@ impl Engine {
         };
         if let Some(stored) = &client.secret {
             let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
-                .map_err(|e| call.fail("InternalErrorException", "client", e, "The client secret cannot be read."))?;
+                .map_err(|e| call.refuse(Reason::Unavailable, "client", e, "The client secret cannot be read."))?;
             let ok = req.client_secret.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes()));
             if !ok {
-                return Err(call.invalid("UnauthorizedException", "client", "Client secret is invalid or missing."));
+                return Err(call.refuse_plainly(
+                    Reason::InvalidClient,
+                    "client",
+                    "Client secret is invalid or missing.",
+                ));
             }
         }
         let record = self.store.get_refresh_token(&sha256_hex(req.token.as_bytes())).await?;
@@ -934,8 +928,8 @@ impl Engine {
                 call.trail.pass("revoke", format!("refresh family revoked ({n} token(s))"));
                 Ok(json!({}))
             }
-            None => Err(call.invalid(
-                "UnsupportedTokenTypeException",
+            None => Err(call.refuse_plainly(
+                Reason::UnsupportedTokenType,
                 "token",
                 "The token is not a refresh token of this client.",
             )),
@@ -945,9 +939,9 @@ impl Engine {
 
 /// ChangePassword's answer to a locked name (Cognito's), in place of the sign-in's
 /// "Password attempts exceeded"; the trail keeps the lockout check.
-fn attempt_limit(mut e: CognitoError) -> CognitoError {
-    if e.trail.first_failure().is_some_and(|s| s.check == "lockout") {
-        e.exception = "LimitExceededException";
+fn attempt_limit(mut e: Refusal) -> Refusal {
+    if e.reason == Reason::LockedOut {
+        e.reason = Reason::LimitExceeded;
         e.message = "Attempt limit exceeded, please try after some time.".into();
     }
     e

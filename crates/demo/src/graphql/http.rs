@@ -12,6 +12,7 @@ use tokenbridge_core::appsync::{GraphqlCaller, EVENT_SOURCE};
 use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::sigv4::SigV4Error;
+use tokenbridge_core::{Reason, Refusal};
 use tokenbridge_server::aws::verify_caller;
 use tokenbridge_server::context::Ctx;
 use tokenbridge_server::AppState;
@@ -24,18 +25,18 @@ pub(super) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, error_code);
     let engine = &api.app.engine;
     let caller = caller_of(&api.app, &method, &uri, &headers, &body).await;
     let parsed = parse_request(&body);
     let operation = parsed.as_ref().map(|p| &p.operation);
     let allowed = match engine.authorize_graphql(&caller, operation, &ctx).await {
         Ok(a) => a,
-        Err(d) => return error_response(d.status, d.error_type(), &d.message, &ctx.request_id),
+        Err(refusal) => return error_response(&refusal, &ctx.request_id),
     };
     let Ok(request) = parsed else {
         // The engine refuses every invalid request; this is not reached.
-        return error_response(400, "ValidationError", "invalid request", &ctx.request_id);
+        return error_response(&Refusal::new(Reason::InvalidParameter, "invalid request"), &ctx.request_id);
     };
     let body = match execute(&request, &api.items, &allowed.owner, engine.now(), MAX_RESPONSE_BYTES) {
         Ok((data, errors)) => {
@@ -68,10 +69,27 @@ pub(super) async fn handle(
     resp
 }
 
+/// AppSync's `errorType` and HTTP status of a refusal: every failure to authenticate or
+/// authorize is `UnauthorizedException` (401).
+pub(super) fn graphql_words(reason: Reason) -> (&'static str, StatusCode) {
+    match reason {
+        Reason::MalformedRequest => ("MalformedHttpRequestException", StatusCode::BAD_REQUEST),
+        Reason::InvalidParameter => ("ValidationError", StatusCode::BAD_REQUEST),
+        Reason::Unavailable => ("ServiceUnavailableException", StatusCode::SERVICE_UNAVAILABLE),
+        _ => ("UnauthorizedException", StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// The GraphQL door's `errorCode`: its `errorType`.
+fn error_code(_event_source: &str, reason: Reason) -> &'static str {
+    graphql_words(reason).0
+}
+
 /// AppSync's error answer: `{"errors":[{"errorType", "message"}]}` with `x-amzn-RequestId`.
-fn error_response(status: u16, error_type: &str, message: &str, request_id: &str) -> Response {
-    let body = json!({ "errors": [{ "errorType": error_type, "message": bounded_message(message) }] });
-    let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED), body.to_string()).into_response();
+fn error_response(refusal: &Refusal, request_id: &str) -> Response {
+    let (error_type, status) = graphql_words(refusal.reason);
+    let body = json!({ "errors": [{ "errorType": error_type, "message": bounded_message(&refusal.message) }] });
+    let mut resp = (status, body.to_string()).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -119,10 +137,10 @@ async fn caller_of(state: &AppState, method: &Method, uri: &Uri, headers: &Heade
             let mut message = format!("{} ({})", e.message(), e.aws_error_type());
             if matches!(e, SigV4Error::UnknownAccessKey(_)) {
                 if let Some(why) = session_token_problem(state, uri, headers).await {
-                    if why.contains("expired") {
+                    if why.reason == Reason::ExpiredToken {
                         message = "The security token included in the request is expired".into();
                     }
-                    detail.push_str(&format!("; the session token: {why}"));
+                    detail.push_str(&format!("; the session token: {}", why.message));
                 }
             }
             GraphqlCaller::Unauthenticated { check: e.check().to_string(), detail, message }
@@ -131,7 +149,7 @@ async fn caller_of(state: &AppState, method: &Method, uri: &Uri, headers: &Heade
 }
 
 /// Why a presented session token gave no secret (expired, not ours, another key's), if it did not.
-async fn session_token_problem(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+async fn session_token_problem(state: &AppState, uri: &Uri, headers: &HeaderMap) -> Option<Refusal> {
     let token = match headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()) {
         Some(t) => t.to_string(),
         None => url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -140,6 +158,28 @@ async fn session_token_problem(state: &AppState, uri: &Uri, headers: &HeaderMap)
     };
     match state.engine.open_session_token(&token).await {
         Err(why) => Some(why),
-        Ok(_) => Some("it belongs to other credentials than the signing access key".into()),
+        Ok(_) => Some(Refusal::new(
+            Reason::UnknownCredentials,
+            "it belongs to other credentials than the signing access key",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appsync_error_types_and_statuses() {
+        let w = |r| {
+            let (t, s) = graphql_words(r);
+            (t, s.as_u16())
+        };
+        assert_eq!(w(Reason::NotAuthorized), ("UnauthorizedException", 401));
+        assert_eq!(w(Reason::AccessDenied), ("UnauthorizedException", 401));
+        assert_eq!(w(Reason::ExpiredToken), ("UnauthorizedException", 401));
+        assert_eq!(w(Reason::MalformedRequest), ("MalformedHttpRequestException", 400));
+        assert_eq!(w(Reason::InvalidParameter), ("ValidationError", 400));
+        assert_eq!(w(Reason::Unavailable), ("ServiceUnavailableException", 503));
     }
 }

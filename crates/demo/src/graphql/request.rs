@@ -15,6 +15,7 @@ use apollo_compiler::Schema;
 use serde_json::Value as Json;
 use std::sync::OnceLock;
 use tokenbridge_core::appsync::{GraphqlOperation, GraphqlRejection, OperationKind};
+use tokenbridge_core::Reason;
 
 /// The schema every document is validated against and run on (the module's header shows it).
 const SCHEMA: &str = "\
@@ -41,12 +42,14 @@ pub(super) struct Request {
     pub variables: Valid<JsonMap>,
 }
 
+/// A body that is not a GraphQL request at all.
 pub(super) fn malformed(message: impl Into<String>) -> GraphqlRejection {
-    GraphqlRejection { error_type: "MalformedHttpRequestException".into(), message: message.into() }
+    GraphqlRejection { reason: Reason::MalformedRequest, message: message.into() }
 }
 
+/// A request the schema does not validate.
 pub(super) fn invalid(message: impl Into<String>) -> GraphqlRejection {
-    GraphqlRejection { error_type: "ValidationError".into(), message: message.into() }
+    GraphqlRejection { reason: Reason::InvalidParameter, message: message.into() }
 }
 
 pub(super) fn parse_request(body: &[u8]) -> Result<Request, GraphqlRejection> {

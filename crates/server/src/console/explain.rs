@@ -9,6 +9,7 @@ use super::{Enabled, EVENT_SOURCE};
 use crate::admin::{admitted, explanation, records_of, unavailable};
 use crate::aws::verify_caller;
 use crate::context::Ctx;
+use crate::errors::oauth_error_code;
 use crate::oauth2::{bearer, refuse};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use tokenbridge_core::audit::AuditReader;
 use tokenbridge_core::iam::CallerIdentity;
 use tokenbridge_core::model::AuditRecord;
-use tokenbridge_core::{Denial, DenialCode};
+use tokenbridge_core::{Reason, Refusal};
 
 /// The SigV4 service the caller signs this request for: AppSync's, so the page signs it with
 /// the same credentials and service as its GraphQL calls.
@@ -34,7 +35,7 @@ pub(super) async fn explain(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     let reader = if state.engine.config.console.explain_to_caller {
         match reader(&state, &method, &uri, &headers).await {
             Ok(r) => r,
@@ -56,7 +57,7 @@ pub(super) async fn explain(
 }
 
 /// The reader, from a bearer token or a SigV4 signature; a refusal says what is wrong.
-async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<AuditReader, Denial> {
+async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<AuditReader, Refusal> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let presigned = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Signature=")));
     if authorization.starts_with("AWS4-") || presigned {
@@ -64,15 +65,15 @@ async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMa
         return match verify_caller(state, SIGNING_NAME, method, uri, headers, b"").await {
             Ok(CallerIdentity::Session(claims)) => Ok(AuditReader::Session(claims.access_key_id)),
             Ok(CallerIdentity::Admin { .. }) => Ok(AuditReader::Admin),
-            Err(e) => Err(Denial::new(
-                DenialCode::InvalidToken,
+            Err(e) => Err(Refusal::new(
+                Reason::InvalidToken,
                 format!("signature check {:?} failed: {}", e.check(), e.message()),
             )),
         };
     }
     let Some(token) = bearer(headers) else {
-        return Err(Denial::new(
-            DenialCode::MissingToken,
+        return Err(Refusal::new(
+            Reason::MissingToken,
             "a bearer token (the admin token or an access token) or a SigV4 signature is required",
         ));
     };

@@ -14,7 +14,7 @@ use super::steps::{excerpt, mask_tokens, masked, request_text, Step, BROWSER, TO
 use super::{Enabled, EVENT_SOURCE};
 use crate::admin::not_found;
 use crate::context::Ctx;
-use crate::errors::OAuthError;
+use crate::errors::{oauth_error_code, OAuthError};
 use crate::oauth2::{rate_limit, refuse, Params};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -28,7 +28,7 @@ use tokenbridge_core::config::ProviderLogin;
 use tokenbridge_core::jose::{pkce_s256, UnverifiedJwt};
 use tokenbridge_core::secrets::{constant_time_eq, random_secret};
 use tokenbridge_core::upstream::UpstreamProvider;
-use tokenbridge_core::{Denial, DenialCode, Trail};
+use tokenbridge_core::{Reason, Refusal, Trail};
 
 /// Audit event names of the three requests.
 const EVENT_START: &str = "ConsoleLogin";
@@ -135,7 +135,7 @@ pub(super) async fn start(
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     if let Err(e) = rate_limit(&state, EVENT_START, &ctx, None).await {
         return e.into_response();
     }
@@ -144,20 +144,20 @@ pub(super) async fn start(
         Err(d) => return refuse(&state, EVENT_START, &ctx, d).await.into_response(),
     };
     let Some(method) = params.get("method").and_then(Method::parse) else {
-        let d = Denial::new(DenialCode::InvalidRequest, "method must be custom-auth or exchange");
+        let d = Refusal::new(Reason::InvalidRequest, "method must be custom-auth or exchange");
         return refuse(&state, EVENT_START, &ctx, d).await.into_response();
     };
     let Some((_, login)) = provider_login(&state, &provider) else {
-        let d = Denial::new(
-            DenialCode::InvalidRequest,
+        let d = Refusal::new(
+            Reason::InvalidRequest,
             format!("no provider {:?} with [providers.login] is configured", excerpt(&provider)),
         );
-        state.engine.record_denial(EVENT_START, &ctx, &d).await;
+        state.engine.record_refusal(EVENT_START, &ctx, &d).await;
         return not_found(&d.message, &ctx.request_id);
     };
     let key = match sealing::pending_key(&state.engine).await {
         Ok(k) => k,
-        Err(e) => return OAuthError::new(Denial::storage(e), &ctx.request_id).into_response(),
+        Err(e) => return OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response(),
     };
     let pending = Pending {
         provider,
@@ -169,7 +169,7 @@ pub(super) async fn start(
     };
     // Checked at load: an absolute http(s) URL.
     let Ok(mut target) = url::Url::parse(&login.authorization_endpoint) else {
-        let d = Denial::new(DenialCode::TemporarilyUnavailable, "the provider's authorization_endpoint is not a URL");
+        let d = Refusal::new(Reason::Unavailable, "the provider's authorization_endpoint is not a URL");
         return refuse(&state, EVENT_START, &ctx, d).await.into_response();
     };
     target.query_pairs_mut().extend_pairs(authorization_params(login, &pending, &redirect_uri(&state), false));
@@ -193,7 +193,7 @@ pub(super) async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     if let Err(e) = rate_limit(&state, EVENT_CALLBACK, &ctx, None).await {
         return e.into_response();
     }
@@ -202,7 +202,7 @@ pub(super) async fn callback(
         Ok(key) => {
             cookies::read(&headers, pending_cookie.name).and_then(|c| sealing::open::<Pending>(&key, PENDING, &c))
         }
-        Err(e) => return OAuthError::new(Denial::storage(e), &ctx.request_id).into_response(),
+        Err(e) => return OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response(),
     };
     let method = pending.as_ref().map(|p| p.method);
     let outcome = Redemption::new(&state).run(pending, query.as_deref().unwrap_or(""), &ctx).await;
@@ -220,7 +220,7 @@ pub(super) async fn callback(
             h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
             resp
         }
-        Err(e) => OAuthError::new(Denial::storage(e), &ctx.request_id).into_response(),
+        Err(e) => OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response(),
     };
     resp.headers_mut().append(header::SET_COOKIE, pending_cookie.clear());
     no_store(&mut resp);
@@ -229,7 +229,7 @@ pub(super) async fn callback(
 
 /// `POST /console/upstream`: the outcome of the last upstream sign-in, once.
 pub(super) async fn pickup(_: Enabled, State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE);
+    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
     let cookie = outcome_cookie(&state);
     let found = match cookies::read(&headers, cookie.name) {
         Some(handle) => sealing::take_outcome(&state.engine, &handle).await,
@@ -238,11 +238,11 @@ pub(super) async fn pickup(_: Enabled, State(state): State<AppState>, ctx: Ctx, 
     let mut resp = match found {
         Ok(Some(outcome)) => Json(outcome).into_response(),
         Ok(None) => {
-            let d = Denial::new(DenialCode::InvalidRequest, "no upstream sign-in is waiting");
-            state.engine.record_denial(EVENT_PICKUP, &ctx, &d).await;
+            let d = Refusal::new(Reason::InvalidRequest, "no upstream sign-in is waiting");
+            state.engine.record_refusal(EVENT_PICKUP, &ctx, &d).await;
             not_found(&d.message, &ctx.request_id)
         }
-        Err(e) => OAuthError::new(Denial::storage(e), &ctx.request_id).into_response(),
+        Err(e) => OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response(),
     };
     resp.headers_mut().append(header::SET_COOKIE, cookie.clear());
     no_store(&mut resp);
@@ -276,7 +276,7 @@ impl<'a> Redemption<'a> {
             Ok(tokens) => outcome["tokens"] = Value::Object(tokens),
             Err(denial) => {
                 outcome["error"] = json!(denial.message);
-                self.state.engine.record_denial(EVENT_CALLBACK, ctx, &denial).await;
+                self.state.engine.record_refusal(EVENT_CALLBACK, ctx, &denial).await;
             }
         }
         outcome
@@ -286,11 +286,11 @@ impl<'a> Redemption<'a> {
         self.steps.push(Step { title: title.into(), from, to, request, response, ok });
     }
 
-    fn fail(&mut self, code: DenialCode, check: &str, detail: impl Into<String>) -> Denial {
-        std::mem::take(&mut self.trail).deny(code, check, detail)
+    fn fail(&mut self, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
+        std::mem::take(&mut self.trail).deny(reason, check, detail)
     }
 
-    async fn redeem(&mut self, pending: Option<&Pending>, query: &str) -> Result<Map<String, Value>, Denial> {
+    async fn redeem(&mut self, pending: Option<&Pending>, query: &str) -> Result<Map<String, Value>, Refusal> {
         let redirect_uri = redirect_uri(self.state);
         let params = Params::parse(query.as_bytes());
         let back = callback_text(&redirect_uri, params.as_ref().ok());
@@ -299,11 +299,11 @@ impl<'a> Redemption<'a> {
             let why = "no sign-in is waiting in this browser (the tb_console_login cookie is missing, expired or \
                        not valid): start again from the console";
             self.step(BACK, UPSTREAM, TOKENBRIDGE, back, why.into(), false);
-            return Err(self.fail(DenialCode::InvalidRequest, "login state", why));
+            return Err(self.fail(Reason::InvalidRequest, "login state", why));
         };
         let Some((provider, login)) = provider_login(self.state, &p.provider) else {
             let why = format!("provider {:?} no longer has [providers.login]", p.provider);
-            return Err(self.fail(DenialCode::InvalidRequest, "provider", why));
+            return Err(self.fail(Reason::InvalidRequest, "provider", why));
         };
         self.trail.pass("login state", format!("a {} sign-in at provider {:?}", p.method.as_str(), p.provider));
         let shown = authorization_params(login, p, &redirect_uri, true);
@@ -320,13 +320,13 @@ impl<'a> Redemption<'a> {
         if p.exp <= now {
             let why = format!("the sign-in started more than {PENDING_TTL} s ago: start again");
             self.step(BACK, UPSTREAM, TOKENBRIDGE, back, why.clone(), false);
-            return Err(self.fail(DenialCode::InvalidRequest, "expiry", why));
+            return Err(self.fail(Reason::InvalidRequest, "expiry", why));
         }
         let params = match params {
             Ok(params) => params,
             Err(d) => {
                 self.step(BACK, UPSTREAM, TOKENBRIDGE, back, d.message.clone(), false);
-                return Err(self.fail(DenialCode::InvalidRequest, "callback", d.message));
+                return Err(self.fail(Reason::InvalidRequest, "callback", d.message));
             }
         };
         // A forged redirect carries another state: it is refused before anything else is read.
@@ -334,19 +334,19 @@ impl<'a> Redemption<'a> {
         if !state_ok {
             let why = "the state does not match the one sent with the authorization request";
             self.step(BACK, UPSTREAM, TOKENBRIDGE, back, why.into(), false);
-            return Err(self.fail(DenialCode::InvalidRequest, "state", why));
+            return Err(self.fail(Reason::InvalidRequest, "state", why));
         }
         self.trail.pass("state", "matches the authorization request's");
         if let Some(error) = params.get("error") {
             let description = params.get("error_description").map(|d| format!(": {}", excerpt(d))).unwrap_or_default();
             let why = format!("the provider refused the sign-in: {}{description}", excerpt(error));
             self.step(BACK, UPSTREAM, TOKENBRIDGE, back, why.clone(), false);
-            return Err(self.fail(DenialCode::InvalidGrant, "authorization", why));
+            return Err(self.fail(Reason::InvalidGrant, "authorization", why));
         }
         let Some(code) = params.get("code") else {
             let why = "the provider sent back neither a code nor an error";
             self.step(BACK, UPSTREAM, TOKENBRIDGE, back, why.into(), false);
-            return Err(self.fail(DenialCode::InvalidRequest, "authorization", why));
+            return Err(self.fail(Reason::InvalidRequest, "authorization", why));
         };
         self.trail.pass("authorization", "the provider sent an authorization code");
         self.step(
@@ -368,7 +368,7 @@ impl<'a> Redemption<'a> {
         p: &Pending,
         code: &str,
         redirect_uri: &str,
-    ) -> Result<Map<String, Value>, Denial> {
+    ) -> Result<Map<String, Value>, Refusal> {
         const TITLE: &str = "Token request (authorization code and PKCE verifier)";
         let form = [
             ("grant_type", "authorization_code"),
@@ -392,7 +392,7 @@ impl<'a> Redemption<'a> {
             Err(why) => {
                 let why = format!("the token endpoint gave no answer: {why}");
                 self.step(TITLE, TOKENBRIDGE, UPSTREAM, request, why.clone(), false);
-                return Err(self.fail(DenialCode::TemporarilyUnavailable, "token endpoint", why));
+                return Err(self.fail(Reason::Unavailable, "token endpoint", why));
             }
         };
         let shown_body = match &answer.body {
@@ -408,18 +408,18 @@ impl<'a> Redemption<'a> {
                 let description = text("error_description").map(|d| format!(": {d}")).unwrap_or_default();
                 let why = format!("the token endpoint refused the code (HTTP {}): {error}{description}", answer.status);
                 self.step(TITLE, TOKENBRIDGE, UPSTREAM, request, response, false);
-                return Err(self.fail(DenialCode::InvalidGrant, "token endpoint", why));
+                return Err(self.fail(Reason::InvalidGrant, "token endpoint", why));
             }
             _ => {
                 let why = format!("the token endpoint answered HTTP {} without a JSON object", answer.status);
                 self.step(TITLE, TOKENBRIDGE, UPSTREAM, request, response, false);
-                return Err(self.fail(DenialCode::TemporarilyUnavailable, "token endpoint", why));
+                return Err(self.fail(Reason::Unavailable, "token endpoint", why));
             }
         };
         if !body.contains_key("id_token") && !body.contains_key("access_token") {
             let why = "the token endpoint's answer has neither an id_token nor an access_token";
             self.step(TITLE, TOKENBRIDGE, UPSTREAM, request, response, false);
-            return Err(self.fail(DenialCode::InvalidGrant, "token endpoint", why));
+            return Err(self.fail(Reason::InvalidGrant, "token endpoint", why));
         }
         self.trail.pass("token endpoint", format!("HTTP {}: tokens issued", answer.status));
         let nonce = match body.get("id_token") {
@@ -429,7 +429,7 @@ impl<'a> Redemption<'a> {
                     .to_string(),
                 Err(why) => {
                     self.step(TITLE, TOKENBRIDGE, UPSTREAM, request, format!("{response}\n\n{why}"), false);
-                    return Err(self.fail(DenialCode::InvalidGrant, "nonce", why));
+                    return Err(self.fail(Reason::InvalidGrant, "nonce", why));
                 }
             },
             None => String::new(),

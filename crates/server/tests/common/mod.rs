@@ -5,6 +5,7 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod refusals;
 pub mod sigv4;
 
 use axum::extract::State;
@@ -18,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tempfile::TempDir;
-use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::engine::Engine;
@@ -642,25 +642,25 @@ impl Server {
     /// the SigV4 signature is verified; panics on an error.
     pub async fn user_pool_admin(&self, action: &str, body: &Value) -> Value {
         self.engine
-            .user_pool_action(action, body, true, &RequestContext::new("test"))
+            .user_pool_action(action, body, Some(&refusals::admin()), &refusals::user_pool_ctx())
             .await
+            .map_err(refusals::CognitoError::from)
             .unwrap_or_else(|e| panic!("{action}: {}: {}", e.exception, e.message))
     }
 
     /// An IAM action through the engine's dispatcher, as the query door runs it once admin
     /// credentials signed it.
-    pub async fn iam_action(
-        &self,
-        action: &str,
-        pairs: &[(&str, &str)],
-    ) -> Result<Value, tokenbridge_core::iam::QueryError> {
-        use tokenbridge_core::iam::{CallerIdentity, QueryService};
+    pub async fn iam_action(&self, action: &str, pairs: &[(&str, &str)]) -> Result<Value, refusals::QueryError> {
+        use tokenbridge_core::iam::QueryService;
         let mut p: std::collections::BTreeMap<String, String> =
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         p.insert("Action".into(), action.into());
         p.insert("Version".into(), "2010-05-08".into());
-        let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
-        self.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &RequestContext::new("test")).await
+        let (admin, ctx) = (refusals::admin(), refusals::query_ctx());
+        self.engine
+            .query_action(QueryService::Iam, action, &p, Some(&admin), &ctx)
+            .await
+            .map_err(refusals::QueryError::iam)
     }
 
     /// `InitiateAuth` with USER_PASSWORD_AUTH at the app client `client_id`: the answer as it is.

@@ -13,9 +13,9 @@
 //! refresh token) are refused by UserInfo, introspection, GetUser and the authorizer, and the
 //! store conformance suite (`concurrent_sign_out`) that a sign-out racing rotations ends them.
 
+use crate::common::refusals::{admin, identity_pool_ctx};
 use crate::common::*;
 use serde_json::{json, Value};
-use tokenbridge_core::audit::RequestContext;
 
 /// The demo, with the names its identity side is built from.
 struct Demo {
@@ -49,7 +49,7 @@ impl Demo {
     /// An identity pool taking the demo user pool (`ServerSideTokenCheck` as given) and this
     /// server's own issuer, whose authenticated role trusts it.
     async fn identity_pool(&self, name: &str, server_side_token_check: bool) -> String {
-        let ctx = RequestContext::new("test");
+        let ctx = identity_pool_ctx();
         let body = json!({
             "IdentityPoolName": name,
             "AllowUnauthenticatedIdentities": false,
@@ -58,13 +58,14 @@ impl Demo {
             "OpenIdConnectProviderARNs": [format!("arn:aws:iam::{}:oidc-provider/{}", self.account, self.own_provider)],
         });
         let e = &self.s.engine;
-        let created = e.identity_pool_action("CreateIdentityPool", &body, true, &ctx).await.expect("identity pool");
+        let created =
+            e.identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx).await.expect("identity pool");
         let pool = created["IdentityPoolId"].as_str().unwrap().to_string();
         let role = self
             .role(&format!("{}-role", name.replace(' ', "-")), identity_pool_trust("Pool", &pool, "authenticated"))
             .await;
         let roles = json!({ "IdentityPoolId": pool, "Roles": { "authenticated": role } });
-        e.identity_pool_action("SetIdentityPoolRoles", &roles, true, &ctx).await.expect("roles");
+        e.identity_pool_action("SetIdentityPoolRoles", &roles, Some(&admin()), &ctx).await.expect("roles");
         pool
     }
 
@@ -297,12 +298,12 @@ async fn an_upstream_access_token_is_no_identity_pool_login() {
     let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
     let account = s.engine.config.aws.account_id.clone();
     let provider = idp.base.trim_start_matches("http://").to_string();
-    let ctx = RequestContext::new("test");
+    let ctx = identity_pool_ctx();
     let body = json!({
         "IdentityPoolName": "upstream", "AllowUnauthenticatedIdentities": false,
         "OpenIdConnectProviderARNs": [format!("arn:aws:iam::{account}:oidc-provider/{provider}")],
     });
-    let created = s.engine.identity_pool_action("CreateIdentityPool", &body, true, &ctx).await.expect("pool");
+    let created = s.engine.identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx).await.expect("pool");
     let pool = created["IdentityPoolId"].as_str().unwrap().to_string();
     let get_id = |token: &str| {
         let body = json!({ "IdentityPoolId": pool, "Logins": { provider.clone(): token } });

@@ -257,7 +257,7 @@ async fn server_secrets_are_resealed_when_an_instance_starts_with_a_master_key()
 /// by one atomic update of the client, and the secret is the same afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn app_client_secrets_are_resealed_when_an_instance_starts_with_a_master_key() {
-    use tokenbridge_core::audit::RequestContext;
+    use crate::common::refusals::{admin, user_pool_ctx};
     use tokenbridge_core::userpool::IssuerForm;
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(dir.path()).await;
@@ -292,9 +292,9 @@ async fn app_client_secrets_are_resealed_when_an_instance_starts_with_a_master_k
         assert!(!s.contains(secret));
         let body = serde_json::json!({ "UserPoolId": pool, "ClientId": id });
         let described = a
-            .user_pool_action("DescribeUserPoolClient", &body, true, &RequestContext::new("test"))
+            .user_pool_action("DescribeUserPoolClient", &body, Some(&admin()), &user_pool_ctx())
             .await
-            .unwrap_or_else(|e| panic!("{}: {}", e.exception, e.message));
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(described["UserPoolClient"]["ClientSecret"], secret, "the secret of {id} is unchanged");
     }
 }

@@ -6,12 +6,11 @@
 //! required MFA that are stored and never asked for. Each is now honoured or refused with its
 //! reason. And a name carrying a control character cannot make an STS answer unreadable XML.
 
+use crate::common::refusals::{admin, user_pool_ctx, CognitoError};
 use crate::common::*;
 use serde_json::{json, Value};
-use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::authorizer::rules::{DefaultAction, RouteConfig};
 use tokenbridge_core::config::Config;
-use tokenbridge_core::userpool::CognitoError;
 
 /// Forward-auth for `method uri` with `token`.
 async fn forward(s: &Server, token: &str, method: &str, uri: &str) -> Resp {
@@ -117,7 +116,7 @@ async fn permissions_boundaries_are_refused_not_ignored() {
 /// app client of it: (pool id, client id).
 async fn pool(s: &Server, policies: Value, mfa: &str) -> Result<(String, String), CognitoError> {
     let body = json!({ "PoolName": "strict", "Policies": policies, "MfaConfiguration": mfa });
-    let created = s.engine.user_pool_action("CreateUserPool", &body, true, &RequestContext::new("test")).await?;
+    let created = s.engine.user_pool_action("CreateUserPool", &body, Some(&admin()), &user_pool_ctx()).await?;
     let id = created["UserPool"]["Id"].as_str().unwrap().to_string();
     let client = json!({ "UserPoolId": id, "ClientName": "app", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"] });
     let client = s.user_pool_admin("CreateUserPoolClient", &client).await;

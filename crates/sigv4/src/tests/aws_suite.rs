@@ -433,6 +433,7 @@ fn sigv4_aws_suite_session_token() {
     let req = request("POST", "/", "", &headers, b"");
     let err = verifier.verify(&req, with_token, SUITE_NOW).unwrap_err();
     assert_eq!(err, SigV4Error::SessionTokenNotSigned);
+    assert_eq!(err.kind(), ErrorKind::IncompleteSignature);
     assert_eq!(err.aws_error_type(), "IncompleteSignatureException");
     // Without the token, the same signature is a plain post-vanilla and still required to carry it.
     let headers: Vec<_> = headers.into_iter().filter(|(n, _)| n != "X-Amz-Security-Token").collect();

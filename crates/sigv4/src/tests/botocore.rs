@@ -183,6 +183,7 @@ fn sigv4_botocore_tampering_is_refused() {
 
         let err = f.verifier().verify(&f.request(), |_| None, f.now).unwrap_err();
         assert_eq!(err, SigV4Error::UnknownAccessKey(AKID.into()), "{name}");
+        assert_eq!(err.kind(), ErrorKind::UnrecognizedClient);
         assert_eq!(err.aws_error_type(), "UnrecognizedClientException");
         assert_eq!(err.message(), "The security token included in the request is invalid.");
         assert_eq!(err.aws_query_error_code(), "InvalidClientTokenId");
