@@ -3,9 +3,7 @@
 //! goes through the engine's own action dispatcher (signed); the SigV4 checks themselves are
 //! exercised with signatures made by botocore in the interop suite.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::userpool::secret_hash;

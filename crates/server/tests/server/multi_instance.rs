@@ -15,10 +15,8 @@
 //! (`tokenbridge_store::conformance::TestSchema`, reached through `options=-c search_path=<schema>` in the store
 //! URL), dropped at the end even when the test fails, so the tests can run in parallel.
 
-mod common;
-
+use crate::common::{assert_oauth_error, decode, person, verify_with_jwks, Resp, DEMO_CLIENT, PEOPLE, UPSTREAM_CLIENT};
 use axum::Router;
-use common::{assert_oauth_error, decode, person, verify_with_jwks, Resp, DEMO_CLIENT, PEOPLE, UPSTREAM_CLIENT};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::future::Future;

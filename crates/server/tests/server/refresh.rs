@@ -1,9 +1,7 @@
 //! Sessions after the exchange: refresh-token rotation and reuse detection, expiry on a moved
 //! clock, RFC 7009 revocation, RFC 7662 introspection and OIDC UserInfo, all over HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 const DAY: i64 = 24 * 3600;

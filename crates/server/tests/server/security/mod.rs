@@ -5,9 +5,6 @@
 //! Some attacks can only be proven elsewhere (racing writers inside the store conformance suite,
 //! a browser on another origin, nginx in front of the server); each module's header names where.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod aws_credentials;
 mod concurrent_limits;
 mod cors;

@@ -1,9 +1,7 @@
 //! Cross-cutting behaviour of the running server: one-time use under concurrency, the audit
 //! trail, signing-key rotation, CORS, rate limits, health and metrics, graceful shutdown.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;

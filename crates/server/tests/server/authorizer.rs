@@ -4,9 +4,7 @@
 //! request id the caller was given, with the check that failed first; the token cache is
 //! watched through the trail of allowed decisions and moved with the server's manual clock.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::authorizer::rules::{DefaultAction, RouteConfig};

@@ -3,10 +3,8 @@
 //! the issued tokens, and every refusal that a real demo-upstream token (or a malformed request)
 //! can provoke.
 
-mod common;
-
+use crate::common::*;
 use aws_lc_rs::hmac;
-use common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::jose::{b64url, b64url_decode};
 

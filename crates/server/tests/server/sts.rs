@@ -4,9 +4,7 @@
 //! by real SDKs are exercised in the boto3 interop suite; admin setup here goes through the
 //! engine's dispatcher (as the door runs it once the signature is verified).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tokenbridge_core::audit::RequestContext;

@@ -2,9 +2,7 @@
 //! SigV4 by a signer written here from the specification (independent of the server's verifier),
 //! and the audit retention purge the server's housekeeping runs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use tokenbridge_core::config::AwsCredentialConfig;

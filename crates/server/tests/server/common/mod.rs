@@ -2,7 +2,7 @@
 //! SQLite file in a temporary directory, the built-in demo upstream provider, and (for crafted
 //! upstream tokens) a small test-owned third-party provider that publishes its JWKS over HTTP.
 //!
-//! Each test binary uses a different part of this module.
+//! Each test module uses a different part of this module.
 #![allow(dead_code)]
 
 pub mod sigv4;

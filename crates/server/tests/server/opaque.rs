@@ -1,9 +1,7 @@
 //! Opaque (Salesforce-style) upstream access tokens, which the broker can only check by asking
 //! the provider's UserInfo endpoint: the working path, and the provider down or too slow.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 use tokenbridge_demo::idp::UserinfoMode;
 

@@ -5,9 +5,7 @@
 //! 401 `UnauthorizedException` with `x-amzn-RequestId`, and that id finds the audit record
 //! whose trail explains them.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::model::AuditRecord;

@@ -4,9 +4,7 @@
 //! (signed), as the HTTP door runs it once the SigV4 signature is verified; roles are made with
 //! `Engine::put_role`. The basic flow ends at STS on the query protocol.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::QueryError;

@@ -3,10 +3,8 @@
 //! driven through its login and consent forms); the one-time pickup of the outcome; and the
 //! decision trail of a refused call, for admins and for the caller who made it.
 
-mod common;
-
-use common::sigv4::{sign_get, sign_post, SigningKey};
-use common::*;
+use crate::common::sigv4::{sign_get, sign_post, SigningKey};
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use tokenbridge_demo::CONSOLE_CLIENT_ID;
@@ -133,12 +131,12 @@ async fn a_disabled_console_is_not_there() {
 #[test]
 fn console_assets_reach_no_other_host() {
     let assets = [
-        ("index.html", include_str!("../console/index.html")),
-        ("app.js", include_str!("../console/app.js")),
-        ("srp.js", include_str!("../console/srp.js")),
-        ("sigv4.js", include_str!("../console/sigv4.js")),
-        ("audit.js", include_str!("../console/audit.js")),
-        ("app.css", include_str!("../console/app.css")),
+        ("index.html", include_str!("../../console/index.html")),
+        ("app.js", include_str!("../../console/app.js")),
+        ("srp.js", include_str!("../../console/srp.js")),
+        ("sigv4.js", include_str!("../../console/sigv4.js")),
+        ("audit.js", include_str!("../../console/audit.js")),
+        ("app.css", include_str!("../../console/app.css")),
     ];
     for (name, text) in assets {
         for scheme in ["http://", "https://", "src=\"//", "href=\"//", "url(//", "fetch(\"//"] {
