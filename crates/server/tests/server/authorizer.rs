@@ -258,7 +258,7 @@ async fn public_route_needs_no_token_and_paths_are_normalized() {
     forward(&s, Some(&bob), "GET", "//demo/./api//orders/").await.assert_ok();
 
     // A path that cannot be read, or that servers read differently (escaped dots), is refused
-    // as a bad request, not guessed at (more in tests/security/forward_auth_paths.rs).
+    // as a bad request, not guessed at (more in security/forward_auth_paths.rs).
     for (path, why) in [
         ("/demo/api/%zz", "malformed percent-escape"),
         ("/demo/api/a%00b", "control character"),

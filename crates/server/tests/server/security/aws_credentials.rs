@@ -8,7 +8,7 @@
 //! names its check in the audit record, and echoes no token. This server's own issuer named
 //! under an identity pool's OpenIdConnectProviderARNs takes the id tokens of the client ids its
 //! IAM OIDC provider lists, never any client's (the IAM OIDC provider actions themselves:
-//! `crates/server/tests/sts.rs`). All proofs of the credential doors
+//! `crates/server/tests/server/sts.rs`). All proofs of the credential doors
 //! live in this module; `sessions.rs` proves that the same ended sessions (also those without a
 //! refresh token) are refused by UserInfo, introspection, GetUser and the authorizer, and the
 //! store conformance suite (`concurrent_sign_out`) that a sign-out racing rotations ends them.

@@ -13,7 +13,7 @@
 //! `concurrent_document_creation`, `concurrent_bounded_counts`, `concurrent_user_updates`, run
 //! by `crates/store/tests/conformance.rs` for SQLite and `crates/store/tests/postgres.rs` for
 //! PostgreSQL, also across two stores on one database), and 400 concurrent wrong passwords
-//! across two instances on one PostgreSQL in `crates/server/tests/multi_instance.rs`
+//! across two instances on one PostgreSQL in `crates/server/tests/server/multi_instance.rs`
 //! (`concurrent_wrong_passwords_across_instances_lock_like_sequential_ones`).
 
 use crate::common::*;

@@ -11,7 +11,7 @@
 //! update (the store's side: `concurrent_reseal` and `concurrent_setting_reseal` in the store
 //! conformance suite, on both backends).
 //!
-//! Proofs through the binary live in `crates/cli/tests/secrets_at_rest.rs`: the data directory
+//! Proofs through the binary live in `crates/cli/tests/cli/secrets_at_rest.rs`: the data directory
 //! made or tightened to 0700 by `--data-dir`, the WARN naming each unsealed key at start, and
 //! `keys list` saying which keys are sealed.
 

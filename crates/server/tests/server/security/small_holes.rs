@@ -4,7 +4,7 @@
 //! not labelled at all; `/metrics` answered everyone; the demo provider sent codes to any
 //! loopback redirect URI. Also proven elsewhere: the demo provider's own unit tests
 //! (crates/demo/src/idp/tests.rs) and `server.metrics_listen` in the binary
-//! (crates/cli/tests/config.rs, `metrics_on_their_own_address`).
+//! (crates/cli/tests/cli/config.rs, `metrics_on_their_own_address`).
 //!
 //! 11a (module `non_jwt_bearers` at the end): see its header.
 

@@ -3,11 +3,9 @@
 //! tightened at start, with a warning (an existing open directory is only warned about); each
 //! signing key stored unsealed is named (its kid, never the key) in a WARN at start; started with
 //! a master key, the key is resealed and `keys list` says it is sealed. The library-level proofs
-//! are in crates/server/tests/security/secrets_at_rest.rs.
+//! are in crates/server/tests/server/security/secrets_at_rest.rs.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

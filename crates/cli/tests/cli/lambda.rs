@@ -2,15 +2,13 @@
 //! (the 2018-06-01 contract: `invocation/next` hands out events with their request id; results go
 //! to `invocation/{id}/response` or `/error`, start-up failures to `init/error`).
 
-mod common;
-
+use crate::common::*;
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -1,8 +1,6 @@
 //! The `tokenbridge` binary, driven as an operator would: each test in its own data directory.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;

@@ -12,9 +12,7 @@
 //! PostgreSQL tests need `TOKENBRIDGE_TEST_POSTGRES_URL` (they fail without it) and work in a
 //! schema of their own, created and dropped with `psql`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,9 +1,7 @@
 //! The example configuration loads, validates and boots; bad configurations stop `serve` with an
 //! error naming the key and the reason.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use tokenbridge_core::config::{Config, LinkTarget};
 
