@@ -7,8 +7,12 @@
 
 mod common;
 
+mod audit;
 mod config;
 mod crash;
 mod lambda;
+mod roles;
 mod secrets_at_rest;
+mod serving;
+mod user_pools;
 mod users;

@@ -318,3 +318,43 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+// --- the operator's commands, shared by the modules that drive them ---
+
+/// A local password, as typed at the prompt.
+pub const PW: &str = "correct horse battery\n";
+
+/// A fresh data directory.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("tokenbridge-cli-test-").tempdir().unwrap()
+}
+
+/// `users show USER` as JSON.
+pub fn show(dir: &Path, user: &str) -> Value {
+    serde_json::from_str(&ok(tb_in(dir, &["users", "show", user]), None)).unwrap()
+}
+
+pub fn usernames(dir: &Path) -> Vec<String> {
+    json_lines(&ok(tb_in(dir, &["users", "list"]), None))
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `user-pools …` with `--data-dir DIR`.
+pub fn pools_in(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = tb_in(dir, &["user-pools"]);
+    c.args(args);
+    c
+}
+
+/// `audit lookup ARGS...` as JSON records.
+pub fn lookup(d: &Path, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "lookup"];
+    all.extend_from_slice(args);
+    json_lines(&ok(tb_in(d, &all), None))
+}
+
+pub fn event_names(records: &[Value]) -> Vec<&str> {
+    records.iter().map(|r| r["eventName"].as_str().unwrap()).collect()
+}

@@ -7,7 +7,7 @@
 //!
 //! Also proven elsewhere: the address walk's unit tests (crates/server/src/context.rs), the config
 //! errors (crates/core/src/config.rs), and `TOKENBRIDGE_TRUSTED_PROXIES` honoured by `serve` and
-//! `demo` (crates/cli/tests/cli/users.rs, `trusted_proxies_from_the_environment`).
+//! `demo` (crates/cli/tests/cli/serving.rs, `trusted_proxies_from_the_environment`).
 
 use crate::common::*;
 use tokenbridge_core::audit::Explanation;
