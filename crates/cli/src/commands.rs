@@ -89,7 +89,7 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = a.listen {
         cfg.server.listen = l;
     }
-    cfg.validate()?;
+    Engine::validate_config(&cfg)?;
     init_logging(&cfg.server.log_format);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await

@@ -20,7 +20,7 @@ pub fn load_config(g: &Global) -> anyhow::Result<Config> {
     if let Some(f) = &g.log_format {
         cfg.server.log_format = f.clone();
     }
-    cfg.validate()?;
+    Engine::validate_config(&cfg)?;
     Ok(cfg)
 }
 

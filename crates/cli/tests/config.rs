@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use tokenbridge_core::config::{Config, LinkTarget};
+use tokenbridge_core::Engine;
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tokenbridge.toml")
@@ -18,7 +19,7 @@ fn example_text() -> String {
 #[test]
 fn example_config_loads_and_validates() {
     let cfg = Config::load(&example_path()).unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
-    cfg.validate().unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
+    Engine::validate_config(&cfg).unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
 
     assert_eq!(cfg.issuer.algorithm, "RS256");
     assert_eq!(cfg.storage.data_dir.as_deref(), Some(Path::new("/var/lib/tokenbridge")));
@@ -193,7 +194,7 @@ fn plain_http_upstream_urls_are_refused_unless_loopback() {
         "issuer = \"https://accounts.google.com\"\n",
         "issuer = \"https://accounts.google.com\"\njwks_uri = \"http://127.0.0.1:9999/jwks\"\n",
     );
-    Config::from_toml(&ok_text).unwrap().validate().unwrap();
+    Engine::validate_config(&Config::from_toml(&ok_text).unwrap()).unwrap();
 }
 
 #[test]
@@ -242,7 +243,7 @@ fn unreadable_config_file_is_named() {
 fn example_role_loads() {
     use tokenbridge_core::policy::{Policy, PolicyKind};
     let cfg = Config::load(&example_path()).unwrap();
-    cfg.validate().unwrap();
+    Engine::validate_config(&cfg).unwrap();
     let [role] = &cfg.roles[..] else { panic!("one role expected") };
     assert_eq!(role.name, "portal-app");
     let trust: serde_json::Value = serde_json::from_str(&role.trust_policy).unwrap();

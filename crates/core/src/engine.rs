@@ -25,6 +25,8 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod validation;
+
 /// The longest client id the client cache keeps as a key.
 const MAX_CACHED_CLIENT_ID: usize = 256;
 
@@ -105,7 +107,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         master: Option<MasterKey>,
     ) -> anyhow::Result<Arc<Self>> {
-        config.validate()?;
+        Self::validate_config(&config)?;
         let upstreams = UpstreamRegistry::new(&config.providers)?;
         let authorizer = Authorizer::new(&config.authorizer).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
         for c in &config.clients {

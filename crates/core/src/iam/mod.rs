@@ -6,6 +6,7 @@ pub mod credentials;
 mod managed;
 mod oidc;
 mod roles;
+mod settings;
 mod sts;
 
 use crate::operation::{Filing, Operation};
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 pub use credentials::{Credentials, SessionClaims, SessionKey};
 pub use managed::ManagedPolicy;
 pub use oidc::OidcProvider;
+pub use settings::validate_config;
 pub use sts::CallerIdentity;
 pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
