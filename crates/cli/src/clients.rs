@@ -1,5 +1,5 @@
 //! `tokenbridge clients`: app clients registered in the store (clients in the config file are
-//! written there at every start and win over CLI changes to the same id).
+//! written there at every start of `serve` and win over CLI changes to the same id).
 
 use crate::cli::ClientsCommand;
 use anyhow::bail;

@@ -308,8 +308,8 @@ fn bad_role_policy_is_named_with_its_key_and_line() {
 
 /// The configuration is authoritative: at start a role of the same name is replaced by the
 /// configured one, with exactly the configured policies.
-#[test]
-fn configured_role_replaces_the_stored_one() {
+#[tokio::test]
+async fn configured_role_replaces_the_stored_one() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let trust = d.join("trust.json");
@@ -324,7 +324,17 @@ fn configured_role_replaces_the_stored_one() {
     c.arg("--data-dir").arg(d).args(["roles", "put", "portal-app", "--trust-policy"]).arg(&trust);
     c.arg("--policy").arg(format!("Everything={}", extra.display()));
     ok(c, None);
-    // Any start with the configuration (here the CLI's own) puts the configured role back.
+    // A start with the configuration puts the configured role back. Only `serve` writes the
+    // configuration into the store; the CLI's commands open the engine without writing it.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = start_serve(
+        &example_path(),
+        &format!("http://{listen}"),
+        &["--data-dir", d.to_str().unwrap(), "--listen", &listen],
+    )
+    .await;
+    drop(server);
     let mut c = tb();
     c.arg("--config").arg(example_path()).arg("--data-dir").arg(d).args(["roles", "show", "portal-app"]);
     let role: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
@@ -412,4 +422,42 @@ async fn metrics_on_their_own_address() {
         &text.replace("[server]\n", "[server]\ntrust_forwarded_for = true\n"),
         &["error: server.trust_forwarded_for: was removed", "server.trusted_proxies"],
     );
+}
+
+/// Opening the engine writes nothing: with a configuration that declares a client, a user pool
+/// and a role, the CLI's commands leave the store without them (and without a signing key) until
+/// `serve` starts with it and writes them.
+#[tokio::test]
+async fn only_serve_writes_the_configuration_into_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = tmp.path().join("tokenbridge.toml");
+    let data = tmp.path().join("data").display().to_string();
+    let trust = r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity"}}"#;
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\ndata_dir = {data:?}\n\n\
+             [[clients]]\nclient_id = \"declared-client\"\n\n\
+             [[user_pools]]\nid = \"us-east-1_Declared\"\n\n\
+             [[roles]]\nname = \"declared-role\"\ntrust_policy = '{trust}'\n"
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = tb();
+        c.arg("--config").arg(&config).args(args);
+        ok(c, None)
+    };
+    cli(&["users", "add", "nora"]);
+    assert_eq!(cli(&["clients", "list"]), "", "a CLI command wrote the configured client");
+    assert_eq!(cli(&["user-pools", "list"]), "", "a CLI command wrote the configured user pool");
+    assert_eq!(cli(&["roles", "list"]), "", "a CLI command wrote the configured role");
+    assert_eq!(cli(&["keys", "list"]), "", "a CLI command made a signing key");
+
+    drop(start_serve(&config, &format!("http://127.0.0.1:{port}"), &[]).await);
+    assert!(cli(&["clients", "list"]).contains("\"declared-client\""));
+    assert!(cli(&["user-pools", "list"]).contains("\"us-east-1_Declared\""));
+    assert!(cli(&["roles", "list"]).contains("\"declared-role\""));
+    assert_eq!(cli(&["keys", "list"]).lines().count(), 1, "serve made the first signing key");
 }

@@ -149,4 +149,14 @@ impl Directory {
     pub async fn unlink(&self, provider: &str, subject: &str) -> Result<bool, DirectoryError> {
         Ok(self.store.delete_link(provider, subject).await?)
     }
+
+    /// Users in username order, starting after `after`.
+    pub async fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, DirectoryError> {
+        Ok(self.store.list_users(after, limit).await?)
+    }
+
+    /// The upstream identities linked to a user.
+    pub async fn links(&self, user_id: &str) -> Result<Vec<UpstreamLink>, DirectoryError> {
+        Ok(self.store.links_for_user(user_id).await?)
+    }
 }

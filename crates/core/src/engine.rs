@@ -99,9 +99,11 @@ pub fn client_secret_hash(secret: &str) -> String {
 }
 
 impl Engine {
-    /// Opens the engine: upstream registry, signing keys (created on first start), and the
-    /// clients from the configuration written into the store.
-    pub async fn new(
+    /// Opens the engine on a store, writing nothing to it: the configuration is checked, the
+    /// upstream registry and the authorizer's routes are built, the signing keys are read as they
+    /// are. What the configuration declares reaches the store with [`Engine::provision`], which a
+    /// serving instance runs next; a command that reads or manages state opens the engine only.
+    pub async fn open(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -110,13 +112,10 @@ impl Engine {
         Self::validate_config(&config)?;
         let upstreams = UpstreamRegistry::new(&config.providers)?;
         let authorizer = Authorizer::new(&config.authorizer).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
-        for c in &config.clients {
-            store.put_client(&client_from_config(c)).await?;
-        }
         let max_ttl =
             config.clients.iter().map(|c| c.access_token_ttl.max(c.id_token_ttl)).max().unwrap_or(3600).max(3600);
         let master = master.map(Arc::new);
-        let keys = KeyRing::open(
+        let keys = KeyRing::load(
             store.clone(),
             clock.clone(),
             master.clone(),
@@ -125,7 +124,7 @@ impl Engine {
             max_ttl + 300,
         )
         .await?;
-        let engine = Arc::new(Self {
+        Ok(Arc::new(Self {
             issuer: config.public_url(),
             directory: Directory::new(store.clone(), clock.clone()),
             store,
@@ -139,26 +138,38 @@ impl Engine {
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
             session_key: tokio::sync::OnceCell::new(),
             stand_in_key: tokio::sync::OnceCell::new(),
-        });
-        engine.configured_user_pools().await?;
-        engine.configured_roles().await?;
+        }))
+    }
+
+    /// Writes into the store what a serving instance needs, as `serve` and `demo` do at start: the
+    /// configured clients, the first signing key (keys sealed with the master key), the configured
+    /// user pools and roles, and the server secrets sealed. Instances starting together on one
+    /// store may all run it.
+    pub async fn provision(&self) -> anyhow::Result<()> {
+        for c in &self.config.clients {
+            self.store.put_client(&client_from_config(c)).await?;
+            self.clients.invalidate(&c.client_id).await;
+        }
+        self.keys.prepare(None).await?;
+        self.configured_user_pools().await?;
+        self.configured_roles().await?;
         // Loaded now, so a key kept unsealed is resealed (with a master key) at start.
-        engine.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
-        if let Some(m) = engine.master.as_deref() {
+        self.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
+        if let Some(m) = self.master.as_deref() {
             // Secrets written unsealed (before the master key) or in the older unbound form are
             // sealed bound to their names now, not when they are first used.
             for setting in SERVER_SECRET_SETTINGS {
-                crate::secrets::reseal_server_secret(engine.store.as_ref(), m, setting).await?;
+                crate::secrets::reseal_server_secret(self.store.as_ref(), m, setting).await?;
             }
-            engine.reseal_client_secrets(m).await?;
+            self.reseal_client_secrets(m).await?;
         }
-        if engine.master.is_none() {
+        if self.master.is_none() {
             tracing::warn!(
                 "no master key configured (TOKENBRIDGE_MASTER_KEY or issuer.master_key_file): private signing \
                  keys, server keys and user-pool app-client secrets are stored unsealed"
             );
         }
-        Ok(engine)
+        Ok(())
     }
 
     /// Creates the user pools and app clients the configuration names (existing ones are kept).
@@ -1045,6 +1056,11 @@ impl Engine {
         let candidate = random_secret();
         let stored = self.store.put_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(candidate.as_bytes())).await?;
         Ok((stored == sha256_hex(candidate.as_bytes())).then_some(candidate))
+    }
+
+    /// Audit records matching a query (CloudTrail's LookupEvents), for the CLI and the admin doors.
+    pub async fn lookup_audit(&self, query: &AuditQuery) -> crate::store::StoreResult<Vec<AuditRecord>> {
+        self.store.lookup_audit(query).await
     }
 
     pub async fn check_admin_token(&self, presented: &str) -> bool {

@@ -275,7 +275,8 @@ pub async fn prepare_with_clock(
     config.apply_aws_env();
     config.apply_proxy_env();
     config.metrics.token = Some(metrics_token.clone());
-    let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
+    let engine = Engine::open(config, store.clone(), clock.clone(), None).await?;
+    engine.provision().await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;

@@ -19,7 +19,9 @@ fn config() -> Config {
 }
 
 async fn engine(store: &Arc<dyn Store>, key: Option<MasterKey>) -> anyhow::Result<Arc<Engine>> {
-    Engine::new(config(), store.clone(), Arc::new(SystemClock), key).await
+    let engine = Engine::open(config(), store.clone(), Arc::new(SystemClock), key).await?;
+    engine.provision().await?;
+    Ok(engine)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

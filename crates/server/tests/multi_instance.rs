@@ -215,7 +215,8 @@ async fn build_from_config(
         cfg.rate_limits =
             tokenbridge_core::config::RateLimits { per_ip_per_second: 0, per_client_per_second: 0, burst: 0 };
     }
-    let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+    let engine = Engine::open(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+    engine.provision().await.expect("provision");
     for p in PEOPLE.iter().filter(|p| p.local) {
         let new = NewUser {
             username: p.username.into(),
@@ -955,7 +956,8 @@ async fn readiness_fails_while_the_database_is_unreachable_and_recovers_by_itsel
 
     let mut cfg = tokenbridge_core::config::Config::default();
     cfg.server.public_url = Some("http://127.0.0.1:9".into());
-    let engine = Engine::new(cfg, store, Arc::new(SystemClock), None).await.expect("engine");
+    let engine = Engine::open(cfg, store, Arc::new(SystemClock), None).await.expect("engine");
+    engine.provision().await.expect("provision");
     let app = tokenbridge_server::router(tokenbridge_server::AppState::new(engine).await.expect("state"), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -503,7 +503,8 @@ impl Server {
         if let Some(configure) = opts.configure {
             configure(&mut cfg);
         }
-        let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        let engine = Engine::open(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        engine.provision().await.expect("provision");
         engine.ensure_admin_token().await.expect("admin token");
         for p in PEOPLE.iter().filter(|p| p.local) {
             engine

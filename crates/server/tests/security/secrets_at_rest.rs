@@ -42,7 +42,9 @@ async fn engine(store: &Arc<dyn Store>, key: Option<MasterKey>) -> anyhow::Resul
     let mut cfg = Config::default();
     cfg.server.public_url = Some("http://127.0.0.1:9".into());
     cfg.issuer.algorithm = "ES256".into();
-    Engine::new(cfg, store.clone(), Arc::new(SystemClock), key).await
+    let engine = Engine::open(cfg, store.clone(), Arc::new(SystemClock), key).await?;
+    engine.provision().await?;
+    Ok(engine)
 }
 
 async fn sqlite(dir: &Path) -> Arc<dyn Store> {
