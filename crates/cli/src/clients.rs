@@ -31,7 +31,7 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
                 }
             }
             for p in &providers {
-                if p != "*" && engine.upstreams.by_name(p).is_none() {
+                if p != "*" && engine.upstream(p).is_none() {
                     eprintln!("warning: no provider named {p:?} in the configuration");
                 }
             }
@@ -59,7 +59,7 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
             println!("{}", json!({"client_id": client_id, "client_secret": secret}));
         }
         ClientsCommand::List => {
-            for c in engine.store.list_clients().await? {
+            for c in engine.list_clients().await? {
                 println!(
                     "{}",
                     json!({

@@ -114,8 +114,8 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
     spawn_housekeeping(engine.clone(), state.limits.clone());
     let app = tokenbridge_server::router(state, None);
-    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer, "tokenbridge serving");
-    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config.server);
+    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer(), "tokenbridge serving");
+    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config().server);
     tokenbridge_server::serve_with(listener, app, tokenbridge_server::shutdown_signal(), serving).await
 }
 
@@ -125,12 +125,12 @@ pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::r
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            match engine.store.purge_expired(engine.now()).await {
+            match engine.purge_expired().await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired markers and tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
             }
-            if let Err(e) = engine.store.purge_retired_keys(engine.now()).await {
+            if let Err(e) = engine.keys().purge_retired().await {
                 tracing::warn!(error = %e, "purging retired signing keys failed");
             }
             match tokenbridge_core::audit::purge_past_retention(&engine).await {
@@ -162,7 +162,7 @@ pub(crate) fn read_password() -> anyhow::Result<String> {
 }
 
 async fn users(cfg: &Config, configured: bool, engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
-    let dir = &engine.directory;
+    let dir = &engine.directory();
     match c {
         UsersCommand::Add { username, email, email_verified, password_stdin, groups, disabled } => {
             let password = if password_stdin { Some(read_password()?) } else { None };
@@ -224,7 +224,7 @@ async fn keys(cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::List => {
             // Read-only: the first key is made by `serve` (or `keys rotate`) with its configuration.
             require_existing_store(&cfg)?;
-            let keys = open_engine(cfg).await?.keys.records().await?;
+            let keys = open_engine(cfg).await?.keys().records().await?;
             if keys.is_empty() {
                 eprintln!("no signing keys yet: `serve` or `keys rotate` creates the first");
             }
@@ -245,12 +245,12 @@ async fn keys(cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let engine = open_engine(cfg).await?;
-            let first = engine.keys.records().await?.is_empty();
+            let first = engine.keys().records().await?.is_empty();
             // Readying the keys makes the first one when there is none (of --algorithm, if given):
             // that is the rotation. It also refuses, as `serve` does, keys it cannot open.
-            engine.keys.prepare(alg).await?;
-            let kid = if first { engine.keys.active().kid.clone() } else { engine.keys.rotate(alg).await? };
-            println!("{}", json!({"active_kid": kid, "published": engine.keys.published_kids()}));
+            engine.keys().prepare(alg).await?;
+            let kid = if first { engine.keys().active().kid.clone() } else { engine.keys().rotate(alg).await? };
+            println!("{}", json!({"active_kid": kid, "published": engine.keys().published_kids()}));
         }
     }
     Ok(())

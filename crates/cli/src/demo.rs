@@ -225,7 +225,7 @@ fn check_rows(rows: &[(String, NewUser)]) -> anyhow::Result<()> {
 }
 
 pub async fn import_users(engine: &Arc<Engine>, path: &Path, skip_existing: bool) -> anyhow::Result<()> {
-    let dir = &engine.directory;
+    let dir = &engine.directory();
     let rows = parse_rows(path)?;
     check_rows(&rows)?;
     // Existing users are found before anything is created, so a refused import imports nothing.
@@ -260,7 +260,7 @@ pub async fn import_users(engine: &Arc<Engine>, path: &Path, skip_existing: bool
             let engine = engine.clone();
             tasks.spawn(async move {
                 let name = row.username.clone();
-                (i, label, name, engine.directory.create_user(row).await)
+                (i, label, name, engine.directory().create_user(row).await)
             });
         }
         // After a failure the rows in flight still finish, so the count below is exact.

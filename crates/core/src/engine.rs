@@ -63,19 +63,21 @@ pub struct TokenSet {
     pub scope: String,
 }
 
+/// The engine's state is its own: the domains reach it inside the crate, the doors through
+/// methods that answer their questions (the store is never handed out).
 pub struct Engine {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<Config>,
-    pub issuer: String,
-    pub keys: KeyRing,
-    pub upstreams: UpstreamRegistry,
-    pub directory: Directory,
-    pub authorizer: Authorizer,
-    clients: moka::future::Cache<String, Option<Arc<Client>>>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) issuer: String,
+    pub(crate) keys: KeyRing,
+    pub(crate) upstreams: UpstreamRegistry,
+    pub(crate) directory: Directory,
+    pub(crate) authorizer: Authorizer,
+    pub(crate) clients: moka::future::Cache<String, Option<Arc<Client>>>,
     /// Seals recoverable secrets (app-client secrets) when configured.
     pub(crate) master: Option<Arc<MasterKey>>,
-    code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
+    pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
     /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
     pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
@@ -202,6 +204,56 @@ impl Engine {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The configuration the engine was opened with: the doors read their settings in it.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This issuer's URL, the `iss` of its tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The signing keys: the JWKS, the active key, rotation.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Local users, their passwords, groups and upstream links.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The configured upstream provider named `name`.
+    pub fn upstream(&self, name: &str) -> Option<&Arc<crate::upstream::UpstreamProvider>> {
+        self.upstreams.by_name(name)
+    }
+
+    /// Whether the store answers: readiness.
+    pub async fn store_ready(&self) -> crate::store::StoreResult<()> {
+        self.store.ping().await
+    }
+
+    /// Keeps a short-lived sign-in row (the console keeps a sign-in's sealed outcome in one).
+    pub async fn put_auth_session(&self, session: &AuthSession) -> crate::store::StoreResult<()> {
+        self.store.insert_auth_session(session).await
+    }
+
+    /// The sign-in row `id_hash` names.
+    pub async fn auth_session(&self, id_hash: &str) -> crate::store::StoreResult<Option<AuthSession>> {
+        self.store.get_auth_session(id_hash).await
+    }
+
+    /// Removes the sign-in row `id_hash` names: true for the one caller that removed it.
+    pub async fn take_auth_session(&self, id_hash: &str) -> crate::store::StoreResult<bool> {
+        self.store.take_auth_session(id_hash).await
+    }
+
+    /// Housekeeping: deletes expired replay markers and refresh tokens; returns how many.
+    pub async fn purge_expired(&self) -> crate::store::StoreResult<u64> {
+        self.store.purge_expired(self.now()).await
     }
 
     /// Where user-pool confirmation codes go (logged unless replaced).
@@ -1068,6 +1120,11 @@ impl Engine {
             Ok(Some(h)) => matches_sha256(presented, &h),
             _ => false,
         }
+    }
+
+    /// The registered clients (configured ones included, once provisioned).
+    pub async fn list_clients(&self) -> crate::store::StoreResult<Vec<Client>> {
+        self.store.list_clients().await
     }
 
     /// Registers or replaces a client; returns its plain secret when one was generated.

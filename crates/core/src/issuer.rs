@@ -119,6 +119,11 @@ impl KeyRing {
         self.current().active.clone().expect("no signing key loaded: the engine signs only once provisioned")
     }
 
+    /// Deletes retired keys whose publication has ended; returns how many.
+    pub async fn purge_retired(&self) -> anyhow::Result<u64> {
+        Ok(self.store.purge_retired_keys(self.clock.now()).await?)
+    }
+
     /// The stored signing keys (private keys as stored), for listing.
     pub async fn records(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
         Ok(self.store.list_signing_keys().await?)

@@ -344,7 +344,7 @@ pub async fn prepare_with_clock(
             "admin_access_key_id": pool.access_key_id,
             "admin_secret_access_key": pool.secret_access_key,
             "issuer": format!("{base_url}/{DEMO_POOL_ID}"),
-            "session_seconds": engine.config.aws.session_seconds.unwrap_or(180),
+            "session_seconds": engine.config().aws.session_seconds.unwrap_or(180),
             "providers": [UPSTREAM_NAME],
         },
         "identity": {
@@ -631,10 +631,10 @@ async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
             attributes: Default::default(),
             enabled: true,
         };
-        let user = match engine.directory.create_user(new).await {
+        let user = match engine.directory().create_user(new).await {
             Ok(u) => u,
             Err(tokenbridge_core::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
-                engine.directory.find(s.username).await?
+                engine.directory().find(s.username).await?
             }
             Err(e) => return Err(e.into()),
         };

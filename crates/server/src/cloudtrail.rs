@@ -92,7 +92,7 @@ async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Fault> 
     q.before_event_id = request.after.clone();
     // One more than the page: whether there is a next page, without an empty last page.
     q.limit = Some(request.max_results as u32 + 1);
-    let mut records = state.engine.store.lookup_audit(&q).await.map_err(|e| Fault {
+    let mut records = state.engine.lookup_audit(&q).await.map_err(|e| Fault {
         status: 503,
         exception: "ServiceUnavailableException",
         message: format!("The audit trail is unavailable: {e}"),

@@ -156,7 +156,7 @@ async fn append(s: &Server, event_name: &str, username: &str, extra: Value) -> A
         error_code: None,
         record,
     };
-    s.engine.store.append_audit(&r).await.unwrap();
+    s.store.append_audit(&r).await.unwrap();
     r
 }
 
@@ -403,7 +403,7 @@ async fn retention_purges_records_older_than_retention_days() {
     let ids: Vec<&str> = events(&page).iter().map(|e| e["EventId"].as_str().unwrap()).collect();
     assert_eq!(ids, [newer.event_id.as_str()], "{} should be purged", old.event_id);
     // Everything the server recorded before the cutoff went too, whatever its kind.
-    let all = s.engine.store.lookup_audit(&Default::default()).await.unwrap();
+    let all = s.store.lookup_audit(&Default::default()).await.unwrap();
     assert!(all.iter().all(|r| r.event_time >= s.now() - 30 * DAY), "{all:?}");
 
     // 0 days: kept forever.

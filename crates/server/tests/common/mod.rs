@@ -362,6 +362,8 @@ pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
     pub engine: Arc<Engine>,
+    /// The engine's store, for setting up and inspecting state the doors do not show.
+    pub store: Arc<dyn Store>,
     pub idp: DemoIdp,
     pub clock: Arc<ManualClock>,
     pub client_id: String,
@@ -390,7 +392,7 @@ impl Server {
         let (tx, rx) = oneshot::channel::<()>();
         let serving = tokenbridge_server::serving::Serving {
             grace: std::time::Duration::from_secs(30),
-            ..tokenbridge_server::serving::Serving::from_config(&engine.config.server)
+            ..tokenbridge_server::serving::Serving::from_config(&engine.config().server)
         };
         let shutdown = async move {
             let _ = rx.await;
@@ -411,8 +413,9 @@ impl Server {
         let store = tokenbridge_store::open(&db.display().to_string()).await.expect("store");
         let clock = Arc::new(ManualClock::new(system_now()));
         preseed_keys(&store, clock.now()).await;
-        let demo =
-            tokenbridge_demo::prepare_with_clock(&base, dir.path(), store, "RS256", clock.clone()).await.expect("demo");
+        let demo = tokenbridge_demo::prepare_with_clock(&base, dir.path(), store.clone(), "RS256", clock.clone())
+            .await
+            .expect("demo");
         // What the demo writes for its users: every secret, in demo.json.
         let info = read_demo_json(dir.path());
         assert_eq!(info, demo.info);
@@ -425,6 +428,7 @@ impl Server {
             base,
             http: http_client(),
             engine: demo.engine,
+            store,
             idp: demo.idp,
             clock,
             client_id,
@@ -440,7 +444,7 @@ impl Server {
     /// A server from a configuration built here: the demo's client and provider (with
     /// `opts.demo_timeout_ms`), the demo upstream mounted at `/demo-idp`, a second client
     /// `demo-only`, and optionally the provider `test` at a [`TestIdp`]. Users are created
-    /// with `engine.directory.create_user` (without local passwords).
+    /// with `engine.directory().create_user` (without local passwords).
     pub async fn custom(opts: Opts) -> Self {
         let (listener, base) = Self::bind().await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -508,7 +512,7 @@ impl Server {
         engine.ensure_admin_token().await.expect("admin token");
         for p in PEOPLE.iter().filter(|p| p.local) {
             engine
-                .directory
+                .directory()
                 .create_user(NewUser {
                     username: p.username.into(),
                     email: Some(p.email.into()),
@@ -541,7 +545,7 @@ impl Server {
                 id_token_ttl: 3600,
                 access_token_ttl: 3600,
             },
-            store,
+            store.clone(),
             clock.clone(),
         )
         .await
@@ -553,6 +557,7 @@ impl Server {
             base,
             http: http_client(),
             engine,
+            store,
             idp,
             clock,
             client_id: DEMO_CLIENT.into(),
@@ -774,8 +779,7 @@ impl Server {
 
     /// Audit records of one request id.
     pub async fn audit_of(&self, request_id: &str) -> Vec<AuditRecord> {
-        self.engine
-            .store
+        self.store
             .lookup_audit(&AuditQuery { request_id: Some(request_id.into()), ..Default::default() })
             .await
             .expect("audit lookup")
@@ -783,12 +787,12 @@ impl Server {
 
     /// The local user id (`sub`) of a demo person.
     pub async fn user_id(&self, username: &str) -> String {
-        self.engine.directory.find(username).await.expect("user").id
+        self.engine.directory().find(username).await.expect("user").id
     }
 
     /// `GET /metrics` with the configured `metrics.token`; asserts 200.
     pub async fn metrics(&self) -> Resp {
-        let token = self.engine.config.metrics.token.clone().expect("metrics.token is set");
+        let token = self.engine.config().metrics.token.clone().expect("metrics.token is set");
         let r = self.send(self.http.get(self.url("/metrics")).bearer_auth(token)).await;
         r.assert_ok();
         r
@@ -1002,10 +1006,10 @@ impl Server {
         let upstream = [tokenbridge_demo::UPSTREAM_NAME.to_string()];
         e.ensure_pool_client(GUARDED_POOL, GUARDED_CLIENT, "guarded", None, &upstream).await.expect("client");
         for (username, password) in members {
-            let user = match e.directory.find(username).await {
+            let user = match e.directory().find(username).await {
                 Ok(u) => u,
                 Err(_) => e
-                    .directory
+                    .directory()
                     .create_user(NewUser {
                         username: username.to_string(),
                         email: Some(format!("{username}@example.com")),
