@@ -20,6 +20,7 @@ mod operation;
 pub mod password;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 pub mod trail;
 pub mod upstream;
 pub mod userpool;
