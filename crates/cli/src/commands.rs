@@ -133,7 +133,7 @@ pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::r
             if let Err(e) = engine.keys().purge_retired().await {
                 tracing::warn!(error = %e, "purging retired signing keys failed");
             }
-            match tokenbridge_core::audit::purge_past_retention(&engine).await {
+            match engine.purge_audit_past_retention().await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged audit records past their retention"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging audit records past their retention failed"),
@@ -195,7 +195,7 @@ async fn users(cfg: &Config, configured: bool, engine: Arc<Engine>, c: UsersComm
         UsersCommand::Disable { user } => println!("{}", user_json(&dir.set_enabled(&user, false).await?)),
         UsersCommand::Enable { user } => println!("{}", user_json(&dir.set_enabled(&user, true).await?)),
         UsersCommand::SetPassword { user } => {
-            let u = dir.set_password(&user, read_password()?).await?;
+            let u = engine.set_user_password(&user, read_password()?).await?;
             println!("password set for {}", u.username);
         }
         UsersCommand::Link { user, provider, subject } => {

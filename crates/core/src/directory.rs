@@ -121,13 +121,12 @@ impl Directory {
         Ok(u)
     }
 
-    pub async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
+    /// Sets the password hash only: `Engine::set_user_password` also makes a pool member's SRP
+    /// verifier prove the new password, so the doors go through it.
+    pub(crate) async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
         password::check_policy(&password).map_err(DirectoryError::Invalid)?;
-        let hash = password::hash(password.clone()).await?;
-        let u = self.update(username, |u| u.password_hash = Some(hash.clone())).await?;
-        // A pool member's SRP verifier must prove the same password.
-        crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.clock.now()).await?;
-        Ok(u)
+        let hash = password::hash(password).await?;
+        self.update(username, |u| u.password_hash = Some(hash.clone())).await
     }
 
     pub async fn set_groups(&self, username: &str, groups: Vec<String>) -> Result<User, DirectoryError> {

@@ -10,10 +10,10 @@
 use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryError};
 use crate::issuer::KeyRing;
 use crate::jose::sha256_hex;
-use crate::model::{AuditQuery, AuditRecord, AuthSession, Client};
+use crate::model::{AuditQuery, AuditRecord, AuthSession, Client, User};
 use crate::secrets::{matches_sha256, random_secret, MasterKey};
 use crate::store::Store;
 use crate::upstream::UpstreamRegistry;
@@ -23,6 +23,7 @@ use std::time::Duration;
 // The token service's types, where the doors have always found them.
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
 
+mod runner;
 mod validation;
 
 /// The engine's state is its own: the domains reach it inside the crate, the doors through
@@ -179,6 +180,14 @@ impl Engine {
         self.upstreams.by_name(name)
     }
 
+    /// Sets a local user's password (found by username or id). A pool member's SRP verifier
+    /// must prove the same password, so it is remade with it.
+    pub async fn set_user_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
+        let u = self.directory.set_password(username, password.clone()).await?;
+        crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.now()).await?;
+        Ok(u)
+    }
+
     /// Whether the store answers: readiness.
     pub async fn store_ready(&self) -> crate::store::StoreResult<()> {
         self.store.ping().await
@@ -223,6 +232,15 @@ impl Engine {
         let candidate = random_secret();
         let stored = self.store.put_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(candidate.as_bytes())).await?;
         Ok((stored == sha256_hex(candidate.as_bytes())).then_some(candidate))
+    }
+
+    /// The retention purge the server's periodic housekeeping runs: deletes the audit records
+    /// older than `[audit] retention_days`; returns how many.
+    pub async fn purge_audit_past_retention(&self) -> crate::store::StoreResult<u64> {
+        match crate::audit::retention_cutoff(self.config.audit.retention_days, self.now()) {
+            Some(cutoff) => self.store.purge_audit_before(cutoff).await,
+            None => Ok(0),
+        }
     }
 
     /// Audit records matching a query (CloudTrail's LookupEvents), for the CLI and the admin doors.
