@@ -1,5 +1,5 @@
 //! `tokenbridge clients`: app clients registered in the store (clients in the config file are
-//! written there at every start and win over CLI changes to the same id).
+//! written there at every start of `serve` and win over CLI changes to the same id).
 
 use crate::cli::ClientsCommand;
 use anyhow::bail;
@@ -31,7 +31,7 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
                 }
             }
             for p in &providers {
-                if p != "*" && engine.upstreams.by_name(p).is_none() {
+                if p != "*" && engine.upstream(p).is_none() {
                     eprintln!("warning: no provider named {p:?} in the configuration");
                 }
             }
@@ -59,7 +59,7 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
             println!("{}", json!({"client_id": client_id, "client_secret": secret}));
         }
         ClientsCommand::List => {
-            for c in engine.store.list_clients().await? {
+            for c in engine.list_clients().await? {
                 println!(
                     "{}",
                     json!({

@@ -2,31 +2,31 @@
 //! while a server runs on the same data (SQLite WAL; PostgreSQL later).
 
 use crate::cli::*;
-use crate::state::{init_logging, load_config, open_engine, open_store, require_existing_store};
+use crate::state::{init_logging, load_config, open_engine, require_existing_store};
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 use tokenbridge_core::audit::Explanation;
 use tokenbridge_core::config::Config;
-use tokenbridge_core::directory::{Directory, NewUser};
+use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::model::{AuditQuery, KeyAlgorithm, User};
 use tokenbridge_core::secrets::is_sealed;
-use tokenbridge_core::{Engine, Store, SystemClock};
+use tokenbridge_core::Engine;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(a) => serve(&cli.global, a).await,
         Command::Demo(a) => crate::demo::run(&cli.global, a).await,
         Command::Users(c) => {
-            // Only the store: opening the engine would create a first signing key with whatever
+            // Opening the engine writes nothing: no first signing key is made here with whatever
             // algorithm and master key this invocation happens to have, before `serve` runs.
             let cfg = load_config(&cli.global)?;
             if !matches!(c, UsersCommand::Add { .. } | UsersCommand::Import { .. }) {
                 require_existing_store(&cfg)?;
             }
-            let store = open_store(&cfg).await?;
-            users(&cfg, cli.global.config.is_some(), store, c).await
+            let configured = cli.global.config.is_some();
+            users(&cfg.clone(), configured, open_engine(cfg).await?, c).await
         }
         Command::Clients(c) => crate::clients::run(open_engine(load_config(&cli.global)?).await?, c).await,
         Command::UserPools(c) => {
@@ -49,7 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(c) => {
             let cfg = load_config(&cli.global)?;
             require_existing_store(&cfg)?;
-            audit(open_store(&cfg).await?, c).await
+            audit(open_engine(cfg).await?, c).await
         }
         Command::Policy(c) => {
             let cfg = load_config(&cli.global)?;
@@ -94,7 +94,7 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     if let Some(l) = a.listen {
         cfg.server.listen = l;
     }
-    cfg.validate()?;
+    Engine::validate_config(&cfg)?;
     init_logging(&cfg.server.log_format);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -111,6 +111,7 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
         });
     }
     let engine = open_engine(cfg).await?;
+    engine.provision().await?;
     if let Some(token) = engine.ensure_admin_token().await? {
         eprintln!("Admin token (shown once, stored hashed): {token}");
     }
@@ -118,8 +119,8 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
     spawn_housekeeping(engine.clone(), state.limits.clone());
     let app = tokenbridge_server::router(state, None);
-    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer, "tokenbridge serving");
-    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config.server);
+    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer(), "tokenbridge serving");
+    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config().server);
     tokenbridge_server::serve_with(listener, app, tokenbridge_server::shutdown_signal(), serving).await
 }
 
@@ -129,15 +130,15 @@ pub fn spawn_housekeeping(engine: Arc<Engine>, limits: Arc<tokenbridge_server::r
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-            match engine.store.purge_expired(engine.now()).await {
+            match engine.purge_expired().await {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired markers and tokens"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
             }
-            if let Err(e) = engine.store.purge_retired_keys(engine.now()).await {
+            if let Err(e) = engine.keys().purge_retired().await {
                 tracing::warn!(error = %e, "purging retired signing keys failed");
             }
-            match tokenbridge_core::audit::purge_past_retention(&engine).await {
+            match engine.purge_audit_past_retention().await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged audit records past their retention"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging audit records past their retention failed"),
@@ -165,8 +166,8 @@ pub(crate) fn read_password() -> anyhow::Result<String> {
     Ok(p)
 }
 
-async fn users(cfg: &Config, configured: bool, store: Arc<dyn Store>, c: UsersCommand) -> anyhow::Result<()> {
-    let dir = Arc::new(Directory::new(store.clone(), Arc::new(SystemClock)));
+async fn users(cfg: &Config, configured: bool, engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
+    let dir = &engine.directory();
     match c {
         UsersCommand::Add { username, email, email_verified, password_stdin, groups, disabled } => {
             let password = if password_stdin { Some(read_password()?) } else { None };
@@ -184,13 +185,13 @@ async fn users(cfg: &Config, configured: bool, store: Arc<dyn Store>, c: UsersCo
             println!("{}", user_json(&u));
         }
         UsersCommand::List { limit, after } => {
-            for u in store.list_users(after.as_deref(), limit).await? {
+            for u in dir.list(after.as_deref(), limit).await? {
                 println!("{}", user_json(&u));
             }
         }
         UsersCommand::Show { user } => {
             let u = dir.find(&user).await?;
-            let links = store.links_for_user(&u.id).await?;
+            let links = dir.links(&u.id).await?;
             let mut v = user_json(&u);
             v["links"] =
                 json!(links.iter().map(|l| json!({"provider": l.provider, "subject": l.subject})).collect::<Vec<_>>());
@@ -199,7 +200,7 @@ async fn users(cfg: &Config, configured: bool, store: Arc<dyn Store>, c: UsersCo
         UsersCommand::Disable { user } => println!("{}", user_json(&dir.set_enabled(&user, false).await?)),
         UsersCommand::Enable { user } => println!("{}", user_json(&dir.set_enabled(&user, true).await?)),
         UsersCommand::SetPassword { user } => {
-            let u = dir.set_password(&user, read_password()?).await?;
+            let u = engine.set_user_password(&user, read_password()?).await?;
             println!("password set for {}", u.username);
         }
         UsersCommand::Link { user, provider, subject } => {
@@ -216,17 +217,19 @@ async fn users(cfg: &Config, configured: bool, store: Arc<dyn Store>, c: UsersCo
             }
             println!("unlinked");
         }
-        UsersCommand::Import { file, skip_existing } => crate::demo::import_users(&dir, &file, skip_existing).await?,
+        UsersCommand::Import { file, skip_existing } => {
+            crate::demo::import_users(&engine, &file, skip_existing).await?
+        }
     }
     Ok(())
 }
 
-async fn keys(mut cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
+async fn keys(cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
     match c {
         KeysCommand::List => {
             // Read-only: the first key is made by `serve` (or `keys rotate`) with its configuration.
             require_existing_store(&cfg)?;
-            let keys = open_store(&cfg).await?.list_signing_keys().await?;
+            let keys = open_engine(cfg).await?.keys().records().await?;
             if keys.is_empty() {
                 eprintln!("no signing keys yet: `serve` or `keys rotate` creates the first");
             }
@@ -246,14 +249,13 @@ async fn keys(mut cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("--algorithm {a:?} is not one of RS256, ES256, EdDSA"))
                 })
                 .transpose()?;
-            let first = open_store(&cfg).await?.list_signing_keys().await?.is_empty();
-            if let (true, Some(a)) = (first, alg) {
-                cfg.issuer.algorithm = a.as_str().to_string();
-            }
-            // Opening the engine creates the first key when there is none; that is the rotation.
             let engine = open_engine(cfg).await?;
-            let kid = if first { engine.keys.active().kid.clone() } else { engine.keys.rotate(alg).await? };
-            println!("{}", json!({"active_kid": kid, "published": engine.keys.published_kids()}));
+            let first = engine.keys().records().await?.is_empty();
+            // Readying the keys makes the first one when there is none (of --algorithm, if given):
+            // that is the rotation. It also refuses, as `serve` does, keys it cannot open.
+            engine.keys().prepare(alg).await?;
+            let kid = if first { engine.keys().active().kid.clone() } else { engine.keys().rotate(alg).await? };
+            println!("{}", json!({"active_kid": kid, "published": engine.keys().published_kids()}));
         }
     }
     Ok(())
@@ -284,7 +286,7 @@ fn lookup_attribute(q: &mut AuditQuery, arg: &str) -> anyhow::Result<()> {
 /// Records one `audit export` page reads.
 const EXPORT_PAGE: u32 = 1000;
 
-async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
+async fn audit(engine: Arc<Engine>, c: AuditCommand) -> anyhow::Result<()> {
     match c {
         AuditCommand::Lookup {
             event_name,
@@ -323,7 +325,7 @@ async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
             for a in &lookup_attributes {
                 lookup_attribute(&mut q, a)?;
             }
-            for r in store.lookup_audit(&q).await? {
+            for r in engine.lookup_audit(&q).await? {
                 println!("{}", r.record);
             }
         }
@@ -345,7 +347,7 @@ async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
             let mut written = 0u64;
             let mut cursor: Option<String> = None;
             loop {
-                let page = store.lookup_audit(&AuditQuery { after_event_id: cursor.take(), ..q.clone() }).await?;
+                let page = engine.lookup_audit(&AuditQuery { after_event_id: cursor.take(), ..q.clone() }).await?;
                 for r in &page {
                     serde_json::to_writer(&mut out, &r.record)?;
                     out.write_all(b"\n")?;
@@ -363,7 +365,7 @@ async fn audit(store: Arc<dyn Store>, c: AuditCommand) -> anyhow::Result<()> {
         }
         AuditCommand::Explain { request_id, json: as_json } => {
             let q = AuditQuery { request_id: Some(request_id.clone()), limit: Some(50), ..Default::default() };
-            let records = store.lookup_audit(&q).await?;
+            let records = engine.lookup_audit(&q).await?;
             if records.is_empty() {
                 bail!("no audit event has request id {request_id:?}");
             }

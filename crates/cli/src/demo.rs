@@ -8,9 +8,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tokenbridge_core::directory::{validate_username, Directory, DirectoryError, NewUser};
+use tokenbridge_core::directory::{validate_username, DirectoryError, NewUser};
 use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::store::StoreError;
+use tokenbridge_core::Engine;
 
 pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     init_logging(g.log_format.as_deref().unwrap_or("text"));
@@ -223,7 +224,8 @@ fn check_rows(rows: &[(String, NewUser)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn import_users(dir: &Arc<Directory>, path: &Path, skip_existing: bool) -> anyhow::Result<()> {
+pub async fn import_users(engine: &Arc<Engine>, path: &Path, skip_existing: bool) -> anyhow::Result<()> {
+    let dir = &engine.directory();
     let rows = parse_rows(path)?;
     check_rows(&rows)?;
     // Existing users are found before anything is created, so a refused import imports nothing.
@@ -255,10 +257,10 @@ pub async fn import_users(dir: &Arc<Directory>, path: &Path, skip_existing: bool
     loop {
         while failure.is_none() && tasks.len() < 2 {
             let Some((i, (label, row))) = rows.next() else { break };
-            let dir = dir.clone();
+            let engine = engine.clone();
             tasks.spawn(async move {
                 let name = row.username.clone();
-                (i, label, name, dir.create_user(row).await)
+                (i, label, name, engine.directory().create_user(row).await)
             });
         }
         // After a failure the rows in flight still finish, so the count below is exact.

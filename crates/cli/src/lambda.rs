@@ -39,11 +39,11 @@ pub async fn run(g: &Global, a: LambdaArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let storage = match &engine.config.storage.url {
+    let storage = match &engine.config().storage.url {
         Some(u) if u.starts_with("postgres") => "postgres",
         _ => "sqlite",
     };
-    tracing::info!(issuer = %engine.issuer, storage, "tokenbridge lambda waiting for invocations");
+    tracing::info!(issuer = %engine.issuer(), storage, "tokenbridge lambda waiting for invocations");
 
     let shutdown = tokenbridge_server::shutdown_signal();
     tokio::pin!(shutdown);

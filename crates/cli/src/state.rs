@@ -20,7 +20,7 @@ pub fn load_config(g: &Global) -> anyhow::Result<Config> {
     if let Some(f) = &g.log_format {
         cfg.server.log_format = f.clone();
     }
-    cfg.validate()?;
+    Engine::validate_config(&cfg)?;
     Ok(cfg)
 }
 
@@ -69,7 +69,7 @@ pub fn master_key(cfg: &Config) -> anyhow::Result<Option<MasterKey>> {
     MasterKey::from_base64(&text).map(Some).map_err(|e| anyhow::anyhow!("master key: {e}"))
 }
 
-pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     tokenbridge_store::open_with(&storage_location(cfg)?, pool_settings(cfg)).await
 }
 
@@ -82,10 +82,12 @@ pub fn pool_settings(cfg: &Config) -> tokenbridge_store::PoolSettings {
     }
 }
 
+/// Opens the engine on the configured store, writing nothing: every command opens it so; `serve`
+/// then provisions it (`Engine::provision`).
 pub async fn open_engine(cfg: Config) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(&cfg).await?;
     let master = master_key(&cfg)?;
-    Engine::new(cfg, store, Arc::new(SystemClock), master).await
+    Engine::open(cfg, store, Arc::new(SystemClock), master).await
 }
 
 pub fn init_logging(format: &str) {

@@ -58,15 +58,6 @@ pub fn retention_cutoff(retention_days: u32, now: i64) -> Option<i64> {
     (retention_days > 0).then(|| now.saturating_sub(i64::from(retention_days) * 86_400))
 }
 
-/// The retention purge the server's periodic housekeeping runs: deletes the audit records
-/// older than `[audit] retention_days`; returns how many.
-pub async fn purge_past_retention(engine: &crate::Engine) -> crate::store::StoreResult<u64> {
-    match retention_cutoff(engine.config.audit.retention_days, engine.now()) {
-        Some(cutoff) => engine.store.purge_audit_before(cutoff).await,
-        None => Ok(0),
-    }
-}
-
 /// Who asked, from where: filled by the adapter, carried through the engine into the record.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {

@@ -121,13 +121,12 @@ impl Directory {
         Ok(u)
     }
 
-    pub async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
+    /// Sets the password hash only: `Engine::set_user_password` also makes a pool member's SRP
+    /// verifier prove the new password, so the doors go through it.
+    pub(crate) async fn set_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
         password::check_policy(&password).map_err(DirectoryError::Invalid)?;
-        let hash = password::hash(password.clone()).await?;
-        let u = self.update(username, |u| u.password_hash = Some(hash.clone())).await?;
-        // A pool member's SRP verifier must prove the same password.
-        crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.clock.now()).await?;
-        Ok(u)
+        let hash = password::hash(password).await?;
+        self.update(username, |u| u.password_hash = Some(hash.clone())).await
     }
 
     pub async fn set_groups(&self, username: &str, groups: Vec<String>) -> Result<User, DirectoryError> {
@@ -148,5 +147,15 @@ impl Directory {
 
     pub async fn unlink(&self, provider: &str, subject: &str) -> Result<bool, DirectoryError> {
         Ok(self.store.delete_link(provider, subject).await?)
+    }
+
+    /// Users in username order, starting after `after`.
+    pub async fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, DirectoryError> {
+        Ok(self.store.list_users(after, limit).await?)
+    }
+
+    /// The upstream identities linked to a user.
+    pub async fn links(&self, user_id: &str) -> Result<Vec<UpstreamLink>, DirectoryError> {
+        Ok(self.store.links_for_user(user_id).await?)
     }
 }

@@ -13,11 +13,12 @@ use crate::store::Store;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 struct KeySnapshot {
-    active: Arc<Signer>,
+    /// None until the store has an active key this instance can open ([`KeyRing::prepare`]).
+    active: Option<Arc<Signer>>,
     verifiers: HashMap<String, Arc<VerifyingKey>>,
     jwks: Arc<String>,
 }
@@ -31,14 +32,19 @@ pub struct KeyRing {
     /// Retired keys stay published this long (the longest JWT lifetime plus leeway).
     publish_for: i64,
     snapshot: RwLock<Arc<KeySnapshot>>,
+    /// Set by [`KeyRing::prepare`]: from then on a reload must keep a signer or fail.
+    signs: AtomicBool,
     loaded_at: AtomicI64,
     last_forced_reload: AtomicI64,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl KeyRing {
-    /// Loads the key set, creating and activating a first key when the store has none.
-    pub async fn open(
+    /// Loads the key set as the store has it, writing nothing. The private key is opened when it
+    /// can be; an engine opened to read (a CLI command) may have no key yet, or lack the master key
+    /// it is sealed with, and still verifies with the public keys. [`KeyRing::prepare`] readies the
+    /// ring to sign.
+    pub async fn load(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         master: Option<Arc<MasterKey>>,
@@ -46,19 +52,7 @@ impl KeyRing {
         refresh_every: i64,
         publish_for: i64,
     ) -> anyhow::Result<Self> {
-        ensure_first_key(&store, &clock, master.as_deref(), algorithm, publish_for).await?;
-        seal_at_rest(&store, master.as_deref()).await?;
-        let snapshot = build_snapshot(&store, master.as_deref()).await?;
-        if snapshot.active.alg != algorithm {
-            // Keys are shared state: a changed setting must not silently re-key every instance.
-            tracing::warn!(
-                active_kid = %snapshot.active.kid,
-                active_algorithm = snapshot.active.alg.as_str(),
-                configured_algorithm = algorithm.as_str(),
-                "the active signing key does not use issuer.algorithm; tokens stay signed with it \
-                 until `tokenbridge keys rotate` makes a key of the configured algorithm"
-            );
-        }
+        let snapshot = build_snapshot(&store, master.as_deref(), false).await?;
         let now = clock.now();
         Ok(Self {
             store,
@@ -68,6 +62,7 @@ impl KeyRing {
             refresh_every,
             publish_for,
             snapshot: RwLock::new(Arc::new(snapshot)),
+            signs: AtomicBool::new(false),
             loaded_at: AtomicI64::new(now),
             last_forced_reload: AtomicI64::new(0),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -79,7 +74,7 @@ impl KeyRing {
     }
 
     pub async fn reload(&self) -> anyhow::Result<()> {
-        let snap = build_snapshot(&self.store, self.master.as_deref()).await?;
+        let snap = build_snapshot(&self.store, self.master.as_deref(), self.signs.load(Ordering::Relaxed)).await?;
         *self.snapshot.write().expect("key snapshot lock") = Arc::new(snap);
         self.loaded_at.store(self.clock.now(), Ordering::Relaxed);
         Ok(())
@@ -94,8 +89,44 @@ impl KeyRing {
         }
     }
 
+    /// Readies the ring to sign: creates and activates a first key when the store has none (of
+    /// `first_algorithm`, or the configured one), seals the private keys with the master key (or
+    /// names each unsealed one in a warning), and reloads, failing when the active key cannot be
+    /// opened.
+    pub async fn prepare(&self, first_algorithm: Option<KeyAlgorithm>) -> anyhow::Result<()> {
+        let algorithm = first_algorithm.unwrap_or(self.algorithm);
+        ensure_first_key(&self.store, &self.clock, self.master.as_deref(), algorithm, self.publish_for).await?;
+        seal_at_rest(&self.store, self.master.as_deref()).await?;
+        self.signs.store(true, Ordering::Relaxed);
+        self.reload().await?;
+        let active = self.active();
+        if active.alg != algorithm {
+            // Keys are shared state: a changed setting must not silently re-key every instance.
+            tracing::warn!(
+                active_kid = %active.kid,
+                active_algorithm = active.alg.as_str(),
+                configured_algorithm = algorithm.as_str(),
+                "the active signing key does not use issuer.algorithm; tokens stay signed with it \
+                 until `tokenbridge keys rotate` makes a key of the configured algorithm"
+            );
+        }
+        Ok(())
+    }
+
+    /// The key tokens are signed with. A ring signs once prepared (`Engine::provision` prepares
+    /// it); an engine opened only to read and manage state never signs.
     pub fn active(&self) -> Arc<Signer> {
-        self.current().active.clone()
+        self.current().active.clone().expect("no signing key loaded: the engine signs only once provisioned")
+    }
+
+    /// Deletes retired keys whose publication has ended; returns how many.
+    pub async fn purge_retired(&self) -> anyhow::Result<u64> {
+        Ok(self.store.purge_retired_keys(self.clock.now()).await?)
+    }
+
+    /// The stored signing keys (private keys as stored), for listing.
+    pub async fn records(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
+        Ok(self.store.list_signing_keys().await?)
     }
 
     pub fn jwks_json(&self) -> Arc<String> {
@@ -238,7 +269,13 @@ async fn seal_at_rest(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> any
     Ok(())
 }
 
-async fn build_snapshot(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> anyhow::Result<KeySnapshot> {
+/// The key set as stored. With `need_signer` the active key must be there and open; without, a
+/// missing or unopenable active key leaves the snapshot without a signer.
+async fn build_snapshot(
+    store: &Arc<dyn Store>,
+    master: Option<&MasterKey>,
+    need_signer: bool,
+) -> anyhow::Result<KeySnapshot> {
     let records = store.list_signing_keys().await?;
     let mut active = None;
     let mut verifiers = HashMap::new();
@@ -248,26 +285,36 @@ async fn build_snapshot(store: &Arc<dyn Store>, master: Option<&MasterKey>) -> a
         verifiers.insert(r.kid.clone(), Arc::new(VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::msg)?));
         jwks.keys.push(jwk.clone());
         if r.active {
-            let pkcs8 = match (master, is_sealed(&r.private_pkcs8)) {
-                (Some(m), true) => m
-                    .open_for(&sealed_name(&r.kid), &r.private_pkcs8)
-                    .map_err(|e| anyhow::anyhow!("signing key {}: {e}", r.kid))?,
-                (None, true) => anyhow::bail!(
-                    "signing key {} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)",
-                    r.kid
-                ),
-                (_, false) => r.private_pkcs8.clone(),
-            };
-            let signer = Signer::from_pkcs8(r.alg, r.kid.clone(), &pkcs8)?;
-            // A private key stored under another key's record would sign tokens nobody verifies.
-            if signer.public_jwk() != jwk {
-                anyhow::bail!("signing key {}: its private key does not match its public key in the JWKS", r.kid);
+            match open_signer(r, &jwk, master) {
+                Ok(signer) => active = Some(Arc::new(signer)),
+                Err(e) if need_signer => return Err(e),
+                Err(_) => {}
             }
-            active = Some(Arc::new(signer));
         }
     }
-    let active = active.ok_or_else(|| anyhow::anyhow!("no active signing key in storage"))?;
+    if need_signer && active.is_none() {
+        anyhow::bail!("no active signing key in storage");
+    }
     Ok(KeySnapshot { active, verifiers, jwks: Arc::new(serde_json::to_string(&jwks)?) })
+}
+
+/// The active key's private half, opened with the master key when sealed.
+fn open_signer(r: &SigningKeyRecord, jwk: &crate::jose::Jwk, master: Option<&MasterKey>) -> anyhow::Result<Signer> {
+    let pkcs8 = match (master, is_sealed(&r.private_pkcs8)) {
+        (Some(m), true) => m
+            .open_for(&sealed_name(&r.kid), &r.private_pkcs8)
+            .map_err(|e| anyhow::anyhow!("signing key {}: {e}", r.kid))?,
+        (None, true) => {
+            anyhow::bail!("signing key {} is sealed but no master key is configured (TOKENBRIDGE_MASTER_KEY)", r.kid)
+        }
+        (_, false) => r.private_pkcs8.clone(),
+    };
+    let signer = Signer::from_pkcs8(r.alg, r.kid.clone(), &pkcs8)?;
+    // A private key stored under another key's record would sign tokens nobody verifies.
+    if signer.public_jwk() != *jwk {
+        anyhow::bail!("signing key {}: its private key does not match its public key in the JWKS", r.kid);
+    }
+    Ok(signer)
 }
 
 /// What a minted token set is made of, before signing.

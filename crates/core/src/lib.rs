@@ -21,6 +21,7 @@ pub mod password;
 pub mod refusal;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 pub mod trail;
 pub mod upstream;
 pub mod userpool;

@@ -10,7 +10,7 @@
 //! written: one-time use and the refusal memory are keyed on it.
 
 use crate::conditions::Expression;
-use crate::config::{check_upstream_url, ProviderConfig};
+use crate::config::ProviderConfig;
 use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
 use crate::refusal::Reason;
 use crate::trail::Trail;
@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
+
+mod settings;
+pub use settings::{check_upstream_url, is_loopback, validate_config};
 
 /// Minimum seconds between JWKS refetches caused by unknown `kid`s.
 pub const REFETCH_INTERVAL: i64 = 10;

@@ -275,7 +275,8 @@ pub async fn prepare_with_clock(
     config.apply_aws_env();
     config.apply_proxy_env();
     config.metrics.token = Some(metrics_token.clone());
-    let engine = Engine::new(config, store.clone(), clock.clone(), None).await?;
+    let engine = Engine::open(config, store.clone(), clock.clone(), None).await?;
+    engine.provision().await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
@@ -343,7 +344,7 @@ pub async fn prepare_with_clock(
             "admin_access_key_id": pool.access_key_id,
             "admin_secret_access_key": pool.secret_access_key,
             "issuer": format!("{base_url}/{DEMO_POOL_ID}"),
-            "session_seconds": engine.config.aws.session_seconds.unwrap_or(180),
+            "session_seconds": engine.config().aws.session_seconds.unwrap_or(180),
             "providers": [UPSTREAM_NAME],
         },
         "identity": {
@@ -630,10 +631,10 @@ async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
             attributes: Default::default(),
             enabled: true,
         };
-        let user = match engine.directory.create_user(new).await {
+        let user = match engine.directory().create_user(new).await {
             Ok(u) => u,
             Err(tokenbridge_core::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
-                engine.directory.find(s.username).await?
+                engine.directory().find(s.username).await?
             }
             Err(e) => return Err(e.into()),
         };

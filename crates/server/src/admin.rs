@@ -48,7 +48,7 @@ pub(crate) fn not_found(description: &str, request_id: &str) -> Response {
 /// The audit records of one request (at most 50, as `audit explain` reads them).
 pub(crate) async fn records_of(state: &AppState, request_id: &str) -> StoreResult<Vec<AuditRecord>> {
     let q = AuditQuery { request_id: Some(request_id.to_string()), limit: Some(50), ..Default::default() };
-    state.engine.store.lookup_audit(&q).await
+    state.engine.lookup_audit(&q).await
 }
 
 /// `{"requestId", "events": [Explanation…]}` as `audit explain --json` gives it, or 404 when
@@ -146,7 +146,7 @@ async fn lookup(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Raw
                 .into_response()
         }
     };
-    match state.engine.store.lookup_audit(&q).await {
+    match state.engine.lookup_audit(&q).await {
         Ok(records) => {
             Json(json!({ "events": records.into_iter().map(|r| r.record).collect::<Vec<_>>() })).into_response()
         }

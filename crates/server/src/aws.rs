@@ -294,8 +294,8 @@ pub async fn verify_caller(
 async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
     match state.engine.user_pool(&pool_id).await {
         Ok(Some(_)) => {
-            state.engine.keys.reload_if_stale().await;
-            let mut resp = (*state.engine.keys.jwks_json()).clone().into_response();
+            state.engine.keys().reload_if_stale().await;
+            let mut resp = (*state.engine.keys().jwks_json()).clone().into_response();
             let h = resp.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
@@ -311,7 +311,7 @@ async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -
 async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
     match state.engine.user_pool(&pool_id).await {
         Ok(Some(pool)) => {
-            let base = &state.engine.issuer;
+            let base = &state.engine.issuer();
             Json(json!({
                 "issuer": pool.issuer(base),
                 "jwks_uri": format!("{base}/{}/.well-known/jwks.json", pool.id),
@@ -319,7 +319,7 @@ async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<Strin
                 "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
                 "response_types_supported": ["token"],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": [state.engine.keys.active().alg.as_str()],
+                "id_token_signing_alg_values_supported": [state.engine.keys().active().alg.as_str()],
                 "scopes_supported": ["openid", "email", "profile", "aws.cognito.signin.user.admin"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified", "cognito:username", "cognito:groups", "token_use", "scope", "client_id", "username", "origin_jti", "event_id", "jti"],

@@ -102,7 +102,6 @@ async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Refusal
     q.limit = Some(request.max_results as u32 + 1);
     let mut records = state
         .engine
-        .store
         .lookup_audit(&q)
         .await
         .map_err(|e| Refusal::new(Reason::Unavailable, format!("The audit trail is unavailable: {e}")))?;

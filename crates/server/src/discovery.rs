@@ -16,8 +16,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn openid_configuration(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let iss = &state.engine.issuer;
-    let algs: Vec<&str> = vec![state.engine.keys.active().alg.as_str()];
+    let iss = &state.engine.issuer();
+    let algs: Vec<&str> = vec![state.engine.keys().active().alg.as_str()];
     Json(json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
@@ -39,8 +39,8 @@ async fn openid_configuration(State(state): State<AppState>) -> Json<serde_json:
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    state.engine.keys.reload_if_stale().await;
-    let body = state.engine.keys.jwks_json();
+    state.engine.keys().reload_if_stale().await;
+    let body = state.engine.keys().jwks_json();
     let mut resp = (*body).clone().into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

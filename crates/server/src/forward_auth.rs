@@ -138,7 +138,7 @@ async fn forward_auth(
 
 /// The caller's identity as response headers, named as configured.
 pub fn identity_headers(state: &AppState, allowed: &Allowed) -> HeaderMap {
-    let names = &state.engine.authorizer.headers;
+    let names = &state.engine.config().authorizer.headers;
     let id = &allowed.identity;
     let mut out = HeaderMap::new();
     let mut put = |name: &str, value: &str| {

@@ -42,10 +42,10 @@ impl AppState {
     pub async fn new(engine: Arc<Engine>) -> anyhow::Result<Self> {
         // Install the recorder before the first request, so nothing recorded earlier is lost.
         ops::metrics_handle();
-        let limits = Arc::new(ratelimit::Limits::new(&engine.config.rate_limits));
+        let limits = Arc::new(ratelimit::Limits::new(&engine.config().rate_limits));
         let origins = Arc::new(cors::AllowedOrigins::load(&engine).await?);
         let proxies = engine
-            .config
+            .config()
             .server
             .trusted_proxies
             .iter()
@@ -63,8 +63,8 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(oauth2::routes())
         .merge(discovery::routes())
         .layer(cors::layer(state.origins.clone()));
-    let mut aws_doors = aws::routes(state.engine.config.aws.path_prefix.as_deref());
-    if let Some(cors) = cors::aws_layer(&state.engine.config.aws.cors_allowed_origins) {
+    let mut aws_doors = aws::routes(state.engine.config().aws.path_prefix.as_deref());
+    if let Some(cors) = cors::aws_layer(&state.engine.config().aws.cors_allowed_origins) {
         aws_doors = aws_doors.layer(cors);
     }
     let mut app = Router::new()

@@ -41,7 +41,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.engine.store.ping().await {
+    match state.engine.store_ready().await {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")),
     }
@@ -49,7 +49,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `/metrics` on the main address: only with the configured token.
 async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = &state.engine.config.metrics.token else {
+    let Some(token) = &state.engine.config().metrics.token else {
         let why = "metrics are not served on this address: set metrics.token (scrape with Authorization: Bearer) \
                    or metrics.listen (a separate address)";
         return (StatusCode::NOT_FOUND, why).into_response();

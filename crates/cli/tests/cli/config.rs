@@ -4,6 +4,7 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use tokenbridge_core::config::{Config, LinkTarget};
+use tokenbridge_core::Engine;
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/tokenbridge.toml")
@@ -16,7 +17,7 @@ fn example_text() -> String {
 #[test]
 fn example_config_loads_and_validates() {
     let cfg = Config::load(&example_path()).unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
-    cfg.validate().unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
+    Engine::validate_config(&cfg).unwrap_or_else(|e| panic!("examples/tokenbridge.toml: {e}"));
 
     assert_eq!(cfg.issuer.algorithm, "RS256");
     assert_eq!(cfg.storage.data_dir.as_deref(), Some(Path::new("/var/lib/tokenbridge")));
@@ -191,7 +192,7 @@ fn plain_http_upstream_urls_are_refused_unless_loopback() {
         "issuer = \"https://accounts.google.com\"\n",
         "issuer = \"https://accounts.google.com\"\njwks_uri = \"http://127.0.0.1:9999/jwks\"\n",
     );
-    Config::from_toml(&ok_text).unwrap().validate().unwrap();
+    Engine::validate_config(&Config::from_toml(&ok_text).unwrap()).unwrap();
 }
 
 #[test]
@@ -240,7 +241,7 @@ fn unreadable_config_file_is_named() {
 fn example_role_loads() {
     use tokenbridge_core::policy::{Policy, PolicyKind};
     let cfg = Config::load(&example_path()).unwrap();
-    cfg.validate().unwrap();
+    Engine::validate_config(&cfg).unwrap();
     let [role] = &cfg.roles[..] else { panic!("one role expected") };
     assert_eq!(role.name, "portal-app");
     let trust: serde_json::Value = serde_json::from_str(&role.trust_policy).unwrap();
@@ -305,8 +306,8 @@ fn bad_role_policy_is_named_with_its_key_and_line() {
 
 /// The configuration is authoritative: at start a role of the same name is replaced by the
 /// configured one, with exactly the configured policies.
-#[test]
-fn configured_role_replaces_the_stored_one() {
+#[tokio::test]
+async fn configured_role_replaces_the_stored_one() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let trust = d.join("trust.json");
@@ -321,7 +322,17 @@ fn configured_role_replaces_the_stored_one() {
     c.arg("--data-dir").arg(d).args(["roles", "put", "portal-app", "--trust-policy"]).arg(&trust);
     c.arg("--policy").arg(format!("Everything={}", extra.display()));
     ok(c, None);
-    // Any start with the configuration (here the CLI's own) puts the configured role back.
+    // A start with the configuration puts the configured role back. Only `serve` writes the
+    // configuration into the store; the CLI's commands open the engine without writing it.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = start_serve(
+        &example_path(),
+        &format!("http://{listen}"),
+        &["--data-dir", d.to_str().unwrap(), "--listen", &listen],
+    )
+    .await;
+    drop(server);
     let mut c = tb();
     c.arg("--config").arg(example_path()).arg("--data-dir").arg(d).args(["roles", "show", "portal-app"]);
     let role: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
@@ -409,4 +420,42 @@ async fn metrics_on_their_own_address() {
         &text.replace("[server]\n", "[server]\ntrust_forwarded_for = true\n"),
         &["error: server.trust_forwarded_for: was removed", "server.trusted_proxies"],
     );
+}
+
+/// Opening the engine writes nothing: with a configuration that declares a client, a user pool
+/// and a role, the CLI's commands leave the store without them (and without a signing key) until
+/// `serve` starts with it and writes them.
+#[tokio::test]
+async fn only_serve_writes_the_configuration_into_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = tmp.path().join("tokenbridge.toml");
+    let data = tmp.path().join("data").display().to_string();
+    let trust = r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity"}}"#;
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]\ndata_dir = {data:?}\n\n\
+             [[clients]]\nclient_id = \"declared-client\"\n\n\
+             [[user_pools]]\nid = \"us-east-1_Declared\"\n\n\
+             [[roles]]\nname = \"declared-role\"\ntrust_policy = '{trust}'\n"
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = tb();
+        c.arg("--config").arg(&config).args(args);
+        ok(c, None)
+    };
+    cli(&["users", "add", "nora"]);
+    assert_eq!(cli(&["clients", "list"]), "", "a CLI command wrote the configured client");
+    assert_eq!(cli(&["user-pools", "list"]), "", "a CLI command wrote the configured user pool");
+    assert_eq!(cli(&["roles", "list"]), "", "a CLI command wrote the configured role");
+    assert_eq!(cli(&["keys", "list"]), "", "a CLI command made a signing key");
+
+    drop(start_serve(&config, &format!("http://127.0.0.1:{port}"), &[]).await);
+    assert!(cli(&["clients", "list"]).contains("\"declared-client\""));
+    assert!(cli(&["user-pools", "list"]).contains("\"us-east-1_Declared\""));
+    assert!(cli(&["roles", "list"]).contains("\"declared-role\""));
+    assert_eq!(cli(&["keys", "list"]).lines().count(), 1, "serve made the first signing key");
 }

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod rules;
+mod settings;
 
 use crate::audit::{AuditReader, Principal, RequestContext};
 use crate::engine::Engine;
@@ -22,6 +23,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+pub use settings::validate_config;
 
 /// The request to decide on, as the adapter read it.
 #[derive(Debug, Clone, Default)]

@@ -7,6 +7,7 @@ mod lookup;
 mod managed;
 mod oidc;
 mod roles;
+mod settings;
 mod sts;
 
 use crate::operation::{Filing, Operation};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 pub use credentials::{Credentials, SessionClaims, SessionKey};
 pub use managed::ManagedPolicy;
 pub use oidc::OidcProvider;
+pub use settings::validate_config;
 pub use sts::CallerIdentity;
 pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};

@@ -21,6 +21,7 @@ mod flows;
 mod logins;
 mod lookup;
 mod pools;
+mod settings;
 
 use crate::audit::{Principal, RequestContext};
 use crate::iam::{Call, CallerIdentity};
@@ -33,6 +34,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+
+pub use settings::validate_config;
 
 /// The `eventSource` of this door's audit records, as CloudTrail names Cognito identity's.
 pub const EVENT_SOURCE: &str = "cognito-identity.amazonaws.com";

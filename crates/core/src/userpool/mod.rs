@@ -13,6 +13,7 @@ pub mod filter;
 mod lockout;
 mod manage;
 mod membership;
+mod settings;
 mod stand_in;
 pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
 mod users;
@@ -35,6 +36,7 @@ use std::collections::BTreeMap;
 pub use auth::AuthFlow;
 pub use lockout::SignInFailures;
 pub use manage::TokenUnits;
+pub use settings::validate_config;
 
 const KIND_POOL: &str = "user_pool";
 const KIND_CLIENT: &str = "pool_client";
@@ -135,16 +137,8 @@ pub(crate) const WRONG_PASSWORD: &str = "Incorrect username or password.";
 
 // --- stored objects ---
 
-/// How a pool's tokens name their issuer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IssuerForm {
-    /// `<public-url>/<pool-id>`
-    #[default]
-    Local,
-    /// `https://cognito-idp.<region>.amazonaws.com/<pool-id>`
-    Aws,
-}
+/// How a pool's tokens name their issuer (a setting of configured pools too).
+pub use crate::config::IssuerForm;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserPool {

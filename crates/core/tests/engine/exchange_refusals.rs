@@ -116,11 +116,11 @@ async fn the_claim_condition_the_link_and_the_local_user_decide() {
 
     refused_token(&b, &b.upstream_token(CAROL), "link", "no local user is linked to upstream email").await;
 
-    b.engine.directory.set_enabled("alice", false).await.unwrap();
+    b.engine.directory().set_enabled("alice", false).await.unwrap();
     let up = b.upstream_token("alice@example.com");
     refused_token(&b, &up, "user enabled", "is disabled").await;
     // Enabled again, the same token is accepted: the refusal did not consume it.
-    b.engine.directory.set_enabled("alice", true).await.unwrap();
+    b.engine.directory().set_enabled("alice", true).await.unwrap();
     b.exchange(b.exchange_request(&up)).await.ok();
 }
 

@@ -39,7 +39,7 @@ async fn refresh_rotates_within_the_session() {
     assert_ne!(rt2, rt1, "rotation gives a new refresh token");
     assert_eq!(second.issued_token_type, None, "not a token exchange answer");
     assert_eq!(second.expires_in, 3600);
-    let keys = &b.engine.keys;
+    let keys = &b.engine.keys();
     let old = verify_own(keys, ISSUER, &first.access_token, Some("access"), b.now()).await.unwrap();
     let new = verify_own(keys, ISSUER, &second.access_token, Some("access"), b.now()).await.unwrap();
     assert_eq!(new.str("origin_jti"), old.str("origin_jti"), "the same session family");
@@ -59,7 +59,7 @@ async fn reuse_after_the_grace_revokes_the_whole_family() {
     let second = b.refresh(&rt1).await.ok();
     let rt2 = rt(&second);
 
-    b.clock.advance(b.engine.config.issuer.refresh_reuse_grace_seconds + 1);
+    b.clock.advance(b.engine.config().issuer.refresh_reuse_grace_seconds + 1);
     let e = b.refused(b.refresh(&rt1).await, "rotation", "refresh token was already used").await;
     assert!(message(&e).contains("is revoked (1 active token(s) revoked)"), "{}", message(&e));
     assert_eq!(reason(&e), Reason::InvalidGrant);
@@ -77,7 +77,7 @@ async fn reuse_after_the_grace_revokes_the_whole_family() {
 #[tokio::test]
 async fn a_retry_within_the_grace_after_a_lost_response_gets_new_tokens() {
     let b = Broker::open().await;
-    assert_eq!(b.engine.config.issuer.refresh_reuse_grace_seconds, 30, "on by default");
+    assert_eq!(b.engine.config().issuer.refresh_reuse_grace_seconds, 30, "on by default");
     let (rt1, lost) = rotate_and_lose_the_response(&b).await;
     b.clock.advance(3);
     let called = b.refresh(&rt1).await;
@@ -263,12 +263,12 @@ async fn revocation_ends_the_session_and_only_the_owners_counts() {
 async fn disabling_a_user_ends_their_sessions() {
     let b = Broker::open().await;
     let set = b.sign_in("alice").await;
-    b.engine.directory.set_enabled("alice", false).await.unwrap();
+    b.engine.directory().set_enabled("alice", false).await.unwrap();
     b.refused(b.userinfo(&set.access_token).await, "revocation", "the token's session was revoked").await;
     assert!(!b.active(&set.access_token).await);
     b.refused(b.refresh(&rt(&set)).await, "user enabled", "disabled or deleted").await;
     // Enabled again, the old session stays ended; a new one works.
-    b.engine.directory.set_enabled("alice", true).await.unwrap();
+    b.engine.directory().set_enabled("alice", true).await.unwrap();
     b.refused(b.userinfo(&set.access_token).await, "revocation", "revoked").await;
     b.userinfo(&b.sign_in("alice").await.access_token).await.ok();
 }
@@ -277,7 +277,7 @@ async fn disabling_a_user_ends_their_sessions() {
 async fn userinfo_and_introspection_take_only_this_systems_live_access_tokens() {
     let b = Broker::open().await;
     let set = b.sign_in("alice").await;
-    let alice = b.engine.directory.find("alice").await.unwrap().id;
+    let alice = b.engine.directory().find("alice").await.unwrap().id;
     let me = b.userinfo(&set.access_token).await.ok();
     assert_eq!(me["sub"], alice.as_str());
     assert_eq!(me["preferred_username"], "alice");

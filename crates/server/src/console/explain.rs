@@ -36,7 +36,7 @@ pub(super) async fn explain(
     Path(id): Path<String>,
 ) -> Response {
     let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
-    let reader = if state.engine.config.console.explain_to_caller {
+    let reader = if state.engine.config().console.explain_to_caller {
         match reader(&state, &method, &uri, &headers).await {
             Ok(r) => r,
             Err(d) => return refuse(&state, EVENT, &ctx, d).await.into_response(),

@@ -89,16 +89,16 @@ fn outcome_cookie(state: &AppState) -> Cookie<'static> {
 }
 
 fn https(state: &AppState) -> bool {
-    state.engine.issuer.starts_with("https://")
+    state.engine.issuer().starts_with("https://")
 }
 
 fn redirect_uri(state: &AppState) -> String {
-    format!("{}/console/callback", state.engine.issuer)
+    format!("{}/console/callback", state.engine.issuer())
 }
 
 /// The provider `name` and its login settings, if it has them.
 fn provider_login<'a>(state: &'a AppState, name: &str) -> Option<(&'a UpstreamProvider, &'a ProviderLogin)> {
-    let p = state.engine.upstreams.by_name(name)?;
+    let p = state.engine.upstream(name)?;
     Some((p.as_ref(), p.config.login.as_ref()?))
 }
 

@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Enabled {
     type Rejection = Response;
 
     async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        if state.engine.config.console.enabled {
+        if state.engine.config().console.enabled {
             Ok(Enabled)
         } else {
             Err(missing())

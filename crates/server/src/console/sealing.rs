@@ -58,7 +58,7 @@ pub(super) async fn put_outcome(engine: &Engine, outcome: &Value, ttl: i64) -> S
         attempts: 0,
         expires_at: engine.now() + ttl,
     };
-    engine.store.insert_auth_session(&session).await?;
+    engine.put_auth_session(&session).await?;
     Ok(handle)
 }
 
@@ -70,12 +70,12 @@ pub(super) async fn take_outcome(engine: &Engine, handle: &str) -> StoreResult<O
         _ => return Ok(None),
     };
     let id = outcome_id(handle);
-    let Some(row) = engine.store.get_auth_session(&id).await? else { return Ok(None) };
+    let Some(row) = engine.auth_session(&id).await? else { return Ok(None) };
     if row.body["kind"] != OUTCOME_KIND || row.expires_at <= engine.now() {
         return Ok(None);
     }
     // Of two pickups at once, only the one that removes the row gets the outcome.
-    if !engine.store.take_auth_session(&id).await? {
+    if !engine.take_auth_session(&id).await? {
         return Ok(None);
     }
     Ok(row.body["sealed"].as_str().and_then(|s| open(&key, OUTCOME, s)))

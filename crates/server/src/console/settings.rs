@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 
 pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Response {
     let engine = &state.engine;
-    let console = &engine.config.console;
-    let iss = &engine.issuer;
+    let console = &engine.config().console;
+    let iss = &engine.issuer();
     let cognito_endpoint = engine
-        .config
+        .config()
         .aws
         .path_prefix
         .as_deref()
@@ -23,7 +23,7 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
         .unwrap_or("/")
         .to_string();
     let providers: Vec<Value> = engine
-        .config
+        .config()
         .providers
         .iter()
         .filter(|p| p.login.is_some())
@@ -42,7 +42,7 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
         "exchange_endpoint": "/auth/exchange",
         "revoke_endpoint": "/oauth2/revoke",
         "cognito_endpoint": cognito_endpoint,
-        "region": engine.config.aws.region,
+        "region": engine.config().aws.region,
         "oauth_client_id": console.oauth_client_id,
         "providers": providers,
         "identity_pools": identity_pools,

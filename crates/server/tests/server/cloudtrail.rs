@@ -154,7 +154,7 @@ async fn append(s: &Server, event_name: &str, username: &str, extra: Value) -> A
         error_code: None,
         record,
     };
-    s.engine.store.append_audit(&r).await.unwrap();
+    s.store.append_audit(&r).await.unwrap();
     r
 }
 
@@ -393,22 +393,22 @@ async fn retention_purges_records_older_than_retention_days() {
     s.clock.advance(20 * DAY);
     let newer = append(&s, "Retained", "keeper", json!({})).await;
     // 20 days on: nothing is past 30 days yet.
-    assert_eq!(tokenbridge_core::audit::purge_past_retention(&s.engine).await.unwrap(), 0);
+    assert_eq!(s.engine.purge_audit_past_retention().await.unwrap(), 0);
     s.clock.advance(10 * DAY + 1);
-    let purged = tokenbridge_core::audit::purge_past_retention(&s.engine).await.unwrap();
+    let purged = s.engine.purge_audit_past_retention().await.unwrap();
     assert!(purged >= 1, "purged {purged}");
     let page = ct.lookup(attr("Username", "keeper")).await;
     let ids: Vec<&str> = events(&page).iter().map(|e| e["EventId"].as_str().unwrap()).collect();
     assert_eq!(ids, [newer.event_id.as_str()], "{} should be purged", old.event_id);
     // Everything the server recorded before the cutoff went too, whatever its kind.
-    let all = s.engine.store.lookup_audit(&Default::default()).await.unwrap();
+    let all = s.store.lookup_audit(&Default::default()).await.unwrap();
     assert!(all.iter().all(|r| r.event_time >= s.now() - 30 * DAY), "{all:?}");
 
     // 0 days: kept forever.
     let forever = server(0).await;
     let kept = append(&forever, "Retained", "keeper", json!({})).await;
     forever.clock.advance(3650 * DAY);
-    assert_eq!(tokenbridge_core::audit::purge_past_retention(&forever.engine).await.unwrap(), 0);
+    assert_eq!(forever.engine.purge_audit_past_retention().await.unwrap(), 0);
     let page = CloudTrail { s: &forever }.lookup(attr("EventId", &kept.event_id)).await;
     assert_eq!(events(&page).len(), 1);
 }

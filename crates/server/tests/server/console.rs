@@ -68,7 +68,7 @@ async fn console_config_names_the_issuer_and_the_demo_pool() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(header(&r, "content-type").starts_with("application/json"));
     let iss = r.json["issuer"].as_str().expect("issuer");
-    assert_eq!(iss, s.engine.issuer);
+    assert_eq!(iss, s.engine.issuer());
     assert_eq!(r.json["jwks_uri"], format!("{iss}/.well-known/jwks.json"));
     assert_eq!(r.json["token_endpoint"], format!("{iss}/oauth2/token"));
     assert_eq!(r.json["user_pool"]["id"], DEMO_POOL_ID);
@@ -608,7 +608,7 @@ async fn explanations_for_temporary_credentials_show_their_own_events() {
 #[tokio::test]
 async fn without_explain_to_caller_only_admins_read_explanations() {
     let s = Server::custom(Opts::default()).await;
-    assert!(!s.engine.config.console.explain_to_caller);
+    assert!(!s.engine.config().console.explain_to_caller);
     let tokens = s.sign_in("bob").await;
     let at = tokens["access_token"].as_str().unwrap();
     // A refused exchange (carol is not linked) has a request id.

@@ -250,12 +250,12 @@ async fn rejects_unlinked_user() {
 #[tokio::test]
 async fn rejects_disabled_user() {
     let s = Server::custom(Opts::default()).await;
-    s.engine.directory.set_enabled("alice", false).await.expect("disable alice");
+    s.engine.directory().set_enabled("alice", false).await.expect("disable alice");
     let up = s.fresh_id_token("alice");
     let r = s.exchange_bearer(&up, &[]).await;
     assert_oauth_error(&r, 400, "invalid_grant", "disabled", &[&up]);
     // Enabled again, the same upstream token is accepted: the refusal did not consume it.
-    s.engine.directory.set_enabled("alice", true).await.expect("enable alice");
+    s.engine.directory().set_enabled("alice", true).await.expect("enable alice");
     s.exchange_bearer(&up, &[]).await.assert_ok();
 }
 

@@ -32,8 +32,8 @@ impl Gql {
         Self {
             base: s.base.clone(),
             host: s.base.trim_start_matches("http://").to_string(),
-            region: s.engine.config.aws.region.clone(),
-            account: s.engine.config.aws.account_id.clone(),
+            region: s.engine.config().aws.region.clone(),
+            account: s.engine.config().aws.account_id.clone(),
             pool_client_id: s.demo_cognito("client_id"),
             provider: issuer.trim_start_matches("http://").trim_start_matches("https://").to_string(),
             s,

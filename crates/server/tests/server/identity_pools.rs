@@ -22,8 +22,8 @@ impl<'a> Ids<'a> {
             s,
             user_pool_id: s.demo_cognito("user_pool_id"),
             client_id: s.demo_cognito("client_id"),
-            account: s.engine.config.aws.account_id.clone(),
-            region: s.engine.config.aws.region.clone(),
+            account: s.engine.config().aws.account_id.clone(),
+            region: s.engine.config().aws.region.clone(),
         }
     }
 
@@ -511,7 +511,6 @@ async fn enhanced_flow_issues_credentials_and_records_assume_role_with_web_ident
     }
     // It is found as CloudTrail would find it.
     let found = s
-        .engine
         .store
         .lookup_audit(&tokenbridge_core::model::AuditQuery {
             event_name: Some("AssumeRoleWithWebIdentity".into()),

@@ -19,7 +19,9 @@ fn config() -> Config {
 }
 
 async fn engine(store: &Arc<dyn Store>, key: Option<MasterKey>) -> anyhow::Result<Arc<Engine>> {
-    Engine::new(config(), store.clone(), Arc::new(SystemClock), key).await
+    let engine = Engine::open(config(), store.clone(), Arc::new(SystemClock), key).await?;
+    engine.provision().await?;
+    Ok(engine)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,18 +38,18 @@ async fn sealed_keys_are_shared_by_instances_with_the_master_key_only() {
 
     // A second instance with the same master key signs with the same key; A verifies its tokens.
     let b = engine(&store, Some(master(7))).await.unwrap();
-    assert_eq!(a.keys.jwks_json(), b.keys.jwks_json());
-    let token = b.keys.sign(&serde_json::json!({"sub": "x"}));
+    assert_eq!(a.keys().jwks_json(), b.keys().jwks_json());
+    let token = b.keys().sign(&serde_json::json!({"sub": "x"}));
     let jwt = UnverifiedJwt::parse(&token).unwrap();
-    let jwks: JwkSet = serde_json::from_str(&a.keys.jwks_json()).unwrap();
+    let jwks: JwkSet = serde_json::from_str(&a.keys().jwks_json()).unwrap();
     let jwk = jwks.keys.iter().find(|k| k.kid == jwt.header.kid).expect("B's kid is in A's JWKS");
     VerifyingKey::from_jwk(jwk).unwrap().verify(&jwt).expect("A verifies B's signature");
 
     // A rotation on B is sealed too, and A loads it.
-    let kid = b.keys.rotate(None).await.unwrap();
+    let kid = b.keys().rotate(None).await.unwrap();
     assert!(store.list_signing_keys().await.unwrap().iter().all(|k| is_sealed(&k.private_pkcs8)));
-    a.keys.reload().await.unwrap();
-    assert_eq!(a.keys.active().kid, kid);
+    a.keys().reload().await.unwrap();
+    assert_eq!(a.keys().active().kid, kid);
 
     // Without the master key, or with another one, an instance refuses to start and says why.
     let err = engine(&store, None).await.err().expect("no master key").to_string();

@@ -138,6 +138,8 @@ struct Instance {
     /// This instance's own address (not the public URL).
     base: String,
     engine: Arc<Engine>,
+    /// The store this instance opened (the shared database).
+    store: Arc<dyn Store>,
     idp: DemoIdp,
     /// What the demo wrote to `demo.json` (`Build::Demo` only).
     info: Option<Value>,
@@ -168,18 +170,19 @@ impl Instance {
         let clock_dyn: Arc<dyn Clock> = clock;
         let (engine, idp, app, info) = match build {
             Build::Demo => {
-                let demo = tokenbridge_demo::prepare_with_clock(public_url, dir.path(), store, "RS256", clock_dyn)
-                    .await
-                    .unwrap_or_else(|e| panic!("instance {name}: demo: {e:#}"));
+                let demo =
+                    tokenbridge_demo::prepare_with_clock(public_url, dir.path(), store.clone(), "RS256", clock_dyn)
+                        .await
+                        .unwrap_or_else(|e| panic!("instance {name}: demo: {e:#}"));
                 (demo.engine, demo.idp, demo.app, Some(demo.info))
             }
             Build::Config { key_refresh_seconds } => {
                 let (engine, idp, app) =
-                    build_from_config(public_url, store, clock_dyn, key_refresh_seconds, true).await;
+                    build_from_config(public_url, store.clone(), clock_dyn, key_refresh_seconds, true).await;
                 (engine, idp, app, None)
             }
             Build::Unthrottled => {
-                let (engine, idp, app) = build_from_config(public_url, store, clock_dyn, 30, false).await;
+                let (engine, idp, app) = build_from_config(public_url, store.clone(), clock_dyn, 30, false).await;
                 (engine, idp, app, None)
             }
         };
@@ -187,7 +190,7 @@ impl Instance {
         tokio::spawn(tokenbridge_server::serve(listener, app, async move {
             let _ = rx.await;
         }));
-        Instance { name, base, engine, idp, info, shutdown: Some(tx), _dir: dir }
+        Instance { name, base, engine, store, idp, info, shutdown: Some(tx), _dir: dir }
     }
 
     fn url(&self, path: &str) -> String {
@@ -213,7 +216,8 @@ async fn build_from_config(
         cfg.rate_limits =
             tokenbridge_core::config::RateLimits { per_ip_per_second: 0, per_client_per_second: 0, burst: 0 };
     }
-    let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+    let engine = Engine::open(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+    engine.provision().await.expect("provision");
     for p in PEOPLE.iter().filter(|p| p.local) {
         let new = NewUser {
             username: p.username.into(),
@@ -224,7 +228,7 @@ async fn build_from_config(
             attributes: Default::default(),
             enabled: true,
         };
-        match engine.directory.create_user(new).await {
+        match engine.directory().create_user(new).await {
             Ok(_) | Err(DirectoryError::Store(StoreError::Conflict(_))) => {}
             Err(e) => panic!("create user {}: {e}", p.username),
         }
@@ -288,8 +292,7 @@ impl Cluster {
             let b = Instance::start("B", lb_, &lb.url, &schema.url, clock.clone(), build).await;
             (a, b)
         };
-        let client_secret =
-            a.engine.store.get_setting("demo.client_secret").await.unwrap().expect("the demo client secret");
+        let client_secret = a.store.get_setting("demo.client_secret").await.unwrap().expect("the demo client secret");
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -475,26 +478,26 @@ async fn demo_instances_on_one_schema_share_users_clients_and_keys() {
     let info = a.info.as_ref().unwrap();
     assert_eq!(info["base_url"], c.lb.url.as_str());
     assert_eq!(info["client"]["client_secret"], c.client_secret.as_str());
-    assert_eq!(a.engine.issuer, c.lb.url);
-    assert_eq!(b.engine.issuer, c.lb.url);
+    assert_eq!(a.engine.issuer(), c.lb.url);
+    assert_eq!(b.engine.issuer(), c.lb.url);
 
     // Users and clients: one directory.
     for p in PEOPLE.iter().filter(|p| p.local) {
-        let ua = a.engine.directory.find(p.username).await.expect("user at A");
-        let ub = b.engine.directory.find(p.username).await.expect("user at B");
+        let ua = a.engine.directory().find(p.username).await.expect("user at A");
+        let ub = b.engine.directory().find(p.username).await.expect("user at B");
         assert_eq!(ua, ub, "{} is one user", p.username);
     }
-    assert!(a.engine.directory.find("carol").await.is_err(), "carol is known only upstream");
-    let ca = a.engine.store.list_clients().await.unwrap();
-    assert_eq!(ca, b.engine.store.list_clients().await.unwrap());
+    assert!(a.engine.directory().find("carol").await.is_err(), "carol is known only upstream");
+    let ca = a.store.list_clients().await.unwrap();
+    assert_eq!(ca, b.store.list_clients().await.unwrap());
     assert!(ca.iter().any(|cl| cl.client_id == DEMO_CLIENT));
 
     // Signing keys: one active key, one JWKS.
-    assert_eq!(a.engine.keys.active().kid, b.engine.keys.active().kid, "one active signing key");
+    assert_eq!(a.engine.keys().active().kid, b.engine.keys().active().kid, "one active signing key");
     let (ja_text, ja) = c.jwks(a).await;
     let (jb_text, _) = c.jwks(b).await;
     assert_eq!(ja_text, jb_text, "both instances publish the same JWKS");
-    assert_eq!(kids(&ja), vec![a.engine.keys.active().kid.clone()]);
+    assert_eq!(kids(&ja), vec![a.engine.keys().active().kid.clone()]);
 
     // A token set from A works at B, and the other way round.
     let from_a = c.sign_in(a, "alice").await;
@@ -505,7 +508,7 @@ async fn demo_instances_on_one_schema_share_users_clients_and_keys() {
             assert_eq!(jwt.claim_str("iss"), Some(c.lb.url.as_str()), "one issuer");
         }
     }
-    let sub = a.engine.directory.find("alice").await.unwrap().id;
+    let sub = a.engine.directory().find("alice").await.unwrap().id;
     for (at, t) in [(b, &from_a), (a, &from_b)] {
         let r = c.userinfo(at, t["access_token"].as_str().unwrap()).await;
         r.assert_ok();
@@ -543,15 +546,15 @@ async fn demo_instances_started_together_agree_on_one_signing_key() {
     let c = Cluster::start(&schema, Build::Demo, true).await;
     let (a, b) = (&c.a, &c.b);
     same_demo_secrets(a, b).await;
-    let keys = a.engine.store.list_signing_keys().await.unwrap();
+    let keys = a.store.list_signing_keys().await.unwrap();
     assert_eq!(
         keys.len(),
         1,
         "one first key, not one per instance: {:?}",
         keys.iter().map(|k| &k.kid).collect::<Vec<_>>()
     );
-    assert_eq!(a.engine.keys.active().kid, keys[0].kid);
-    assert_eq!(b.engine.keys.active().kid, keys[0].kid);
+    assert_eq!(a.engine.keys().active().kid, keys[0].kid);
+    assert_eq!(b.engine.keys().active().kid, keys[0].kid);
     assert_eq!(c.jwks(a).await.0, c.jwks(b).await.0);
     // Each instance's demo upstream signs with the same key (same kid), and each instance
     // accepts what the other's upstream minted.
@@ -607,10 +610,10 @@ async fn one_time_upstream_token_is_exchanged_once_across_instances() {
         limit: Some(1000),
         ..Default::default()
     };
-    let ok = c.a.engine.store.lookup_audit(&alice(false)).await.unwrap();
+    let ok = c.a.store.lookup_audit(&alice(false)).await.unwrap();
     assert_eq!(ok.len(), 1, "one successful exchange recorded");
     assert_eq!(ok[0].request_id, winner.request_id());
-    let denied = c.a.engine.store.lookup_audit(&alice(true)).await.unwrap();
+    let denied = c.a.store.lookup_audit(&alice(true)).await.unwrap();
     assert_eq!(denied.len(), ATTEMPTS - 1, "every refused attempt recorded");
     assert!(denied.iter().all(|r| r.error_code.as_deref() == Some("invalid_grant")));
 }
@@ -684,30 +687,30 @@ async fn key_rotation_on_one_instance_reaches_the_other() {
     let schema = TestSchema::create("key_rotation_on_one_instance_reaches_the_other").await;
     let c = Cluster::start(&schema, Build::Config { key_refresh_seconds: 1 }, false).await;
     let (a, b) = (&c.a, &c.b);
-    let first = a.engine.keys.active().kid.clone();
-    assert_eq!(b.engine.keys.active().kid, first);
+    let first = a.engine.keys().active().kid.clone();
+    assert_eq!(b.engine.keys().active().kid, first);
     let before = c.sign_in(a, "alice").await;
     let old_access = before["access_token"].as_str().unwrap().to_string();
     assert_eq!(kid_of(&old_access), first);
     c.userinfo(b, &old_access).await.assert_ok();
 
     // Rotation 1: the first token B sees with the new kid makes B reload.
-    let kid1 = a.engine.keys.rotate(None).await.expect("rotate");
+    let kid1 = a.engine.keys().rotate(None).await.expect("rotate");
     assert_ne!(kid1, first);
-    assert!(!b.engine.keys.published_kids().contains(&kid1), "B has not loaded the new key yet");
+    assert!(!b.engine.keys().published_kids().contains(&kid1), "B has not loaded the new key yet");
     let t1 = c.sign_in(a, "bob").await;
     let access1 = t1["access_token"].as_str().unwrap();
     assert_eq!(kid_of(access1), kid1, "A signs with the new key at once");
     let r = c.userinfo(b, access1).await;
     r.assert_ok();
     assert_eq!(r.str("username"), "bob");
-    assert!(b.engine.keys.published_kids().contains(&kid1), "B reloaded on the unknown kid");
+    assert!(b.engine.keys().published_kids().contains(&kid1), "B reloaded on the unknown kid");
     // The retired key stays published, so tokens it signed stay valid everywhere.
     c.userinfo(a, &old_access).await.assert_ok();
     c.userinfo(b, &old_access).await.assert_ok();
 
     // Rotation 2: no token forces B; its JWKS catches up within the refresh interval.
-    let kid2 = a.engine.keys.rotate(None).await.expect("rotate");
+    let kid2 = a.engine.keys().rotate(None).await.expect("rotate");
     let (ja_text, ja) = c.jwks(a).await;
     assert!(kids(&ja).contains(&kid2));
     let started = Instant::now();
@@ -750,11 +753,11 @@ async fn concurrent_first_use_of_a_rotated_key_is_accepted_by_the_other_instance
     let warm = c.sign_in(&c.a, "alice").await;
     c.userinfo(&c.b, warm["access_token"].as_str().unwrap()).await.assert_ok();
 
-    let kid = c.a.engine.keys.rotate(None).await.expect("rotate");
+    let kid = c.a.engine.keys().rotate(None).await.expect("rotate");
     let set = c.sign_in(&c.a, "bob").await;
     let access = set["access_token"].as_str().unwrap().to_string();
     assert_eq!(kid_of(&access), kid);
-    assert!(!c.b.engine.keys.published_kids().contains(&kid));
+    assert!(!c.b.engine.keys().published_kids().contains(&kid));
 
     let n = IN_FLIGHT;
     let results = storm(n, n, |_| {
@@ -806,7 +809,7 @@ async fn audit_record_of_a_denial_on_one_instance_is_found_through_the_other() {
         (a, &replay_rid, "TokenExchange", "invalid_grant"),
         (b, &refresh_rid, "RefreshToken", "invalid_grant"),
     ] {
-        let found = reader.engine.store.lookup_audit(&by_id(rid)).await.expect("audit lookup");
+        let found = reader.store.lookup_audit(&by_id(rid)).await.expect("audit lookup");
         assert_eq!(found.len(), 1, "one record of {event} {rid} through {}'s store: {found:?}", reader.name);
         let rec = &found[0];
         assert_eq!(rec.request_id, *rid);
@@ -815,7 +818,7 @@ async fn audit_record_of_a_denial_on_one_instance_is_found_through_the_other() {
         assert_eq!(rec.record["requestID"], rid.as_str());
         assert_eq!(rec.record["errorCode"], code);
     }
-    let replay = a.engine.store.lookup_audit(&by_id(&replay_rid)).await.unwrap();
+    let replay = a.store.lookup_audit(&by_id(&replay_rid)).await.unwrap();
     assert_eq!(replay[0].username.as_deref(), Some("alice"));
     assert!(replay[0].record["errorMessage"].as_str().unwrap().contains("already used"));
 }
@@ -840,7 +843,7 @@ async fn concurrent_wrong_passwords_across_instances_lock_like_sequential_ones()
     for name in ["one-by-one", "all-at-once"] {
         let new =
             NewUser { username: name.into(), password: Some(PASSWORD.into()), enabled: true, ..Default::default() };
-        let user = e.directory.create_user(new).await.expect("user");
+        let user = e.directory().create_user(new).await.expect("user");
         e.add_pool_member(POOL, &user, Some(PASSWORD)).await.expect("member");
     }
     let login = |at: &Instance, username: &str, password: &str| {
@@ -953,7 +956,8 @@ async fn readiness_fails_while_the_database_is_unreachable_and_recovers_by_itsel
 
     let mut cfg = tokenbridge_core::config::Config::default();
     cfg.server.public_url = Some("http://127.0.0.1:9".into());
-    let engine = Engine::new(cfg, store, Arc::new(SystemClock), None).await.expect("engine");
+    let engine = Engine::open(cfg, store, Arc::new(SystemClock), None).await.expect("engine");
+    engine.provision().await.expect("provision");
     let app = tokenbridge_server::router(tokenbridge_server::AppState::new(engine).await.expect("state"), None);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -40,7 +40,6 @@ async fn one_time_use_holds_under_concurrency() {
     assert_eq!(replays, 49);
     // The store agrees: one issued, 49 denied.
     let records = s
-        .engine
         .store
         .lookup_audit(&AuditQuery { event_name: Some("TokenExchange".into()), limit: Some(100), ..Default::default() })
         .await
@@ -97,7 +96,7 @@ async fn audit_record_explains_each_denial() {
         assert!(step["detail"].as_str().unwrap().contains(needle));
     }
     // A denial about a linked identity says whose it was.
-    s.engine.directory.set_enabled("bob", false).await.unwrap();
+    s.engine.directory().set_enabled("bob", false).await.unwrap();
     let r = s.exchange_bearer(&s.fresh_id_token("bob"), &[]).await;
     assert_eq!(r.status, 400);
     let rec = &s.audit_of(r.request_id()).await[0];
@@ -159,8 +158,7 @@ async fn audit_records_never_hold_tokens_or_secrets() {
             secrets.push(r.str(k).to_string());
         }
     }
-    let records =
-        s.engine.store.lookup_audit(&AuditQuery { limit: Some(1000), ..Default::default() }).await.expect("audit");
+    let records = s.store.lookup_audit(&AuditQuery { limit: Some(1000), ..Default::default() }).await.expect("audit");
     assert!(records.len() >= 11, "every decision is recorded ({} records)", records.len());
     for rec in &records {
         let text = serde_json::to_string(rec).unwrap();
@@ -184,7 +182,7 @@ async fn signing_key_rotation_keeps_old_tokens_valid() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], old_kid.as_str());
 
-    let new_kid = s.engine.keys.rotate(None).await.expect("rotate");
+    let new_kid = s.engine.keys().rotate(None).await.expect("rotate");
     assert_ne!(new_kid, old_kid);
     let jwks = s.jwks().await;
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();

@@ -44,7 +44,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
     // The rotated-out token comes back after the reuse grace: a replay. It fails and takes the
     // family down.
-    s.clock.advance(s.engine.config.issuer.refresh_reuse_grace_seconds + 1);
+    s.clock.advance(s.engine.config().issuer.refresh_reuse_grace_seconds + 1);
     let r = s.refresh(&rt1).await;
     assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&rt1, &rt2]);
     assert!(r.str("error_description").contains("revoked"));
@@ -297,10 +297,10 @@ async fn userinfo_serves_the_local_profile() {
     // Disabling a user ends their sessions (as Cognito's AdminDisableUser revokes their tokens):
     // the token stops working at once and stays revoked when the user is enabled again.
     s.userinfo(&later).await.assert_ok();
-    s.engine.directory.set_enabled("alice", false).await.unwrap();
+    s.engine.directory().set_enabled("alice", false).await.unwrap();
     let r = s.userinfo(&later).await;
     assert_oauth_error(&r, 401, "invalid_token", "session was revoked", &[&later]);
-    s.engine.directory.set_enabled("alice", true).await.unwrap();
+    s.engine.directory().set_enabled("alice", true).await.unwrap();
     let r = s.userinfo(&later).await;
     assert_oauth_error(&r, 401, "invalid_token", "session was revoked", &[&later]);
     s.userinfo(s.sign_in("alice").await["access_token"].as_str().unwrap()).await.assert_ok();
@@ -337,7 +337,7 @@ async fn introspection_reports_a_disabled_users_token_inactive() {
     let s = Server::custom(Opts::default()).await;
     let first = s.sign_in("alice").await;
     let at = first["access_token"].as_str().unwrap().to_string();
-    s.engine.directory.set_enabled("alice", false).await.unwrap();
+    s.engine.directory().set_enabled("alice", false).await.unwrap();
     assert_eq!(s.userinfo(&at).await.status, 401);
     assert_active(&s.introspect(&at).await, false);
 }
@@ -380,7 +380,7 @@ async fn rotate_and_lose_the_response(s: &Server) -> (String, String) {
 #[tokio::test]
 async fn retry_within_grace_after_a_lost_response_gets_new_tokens() {
     let s = Server::custom(Opts::default()).await;
-    assert_eq!(s.engine.config.issuer.refresh_reuse_grace_seconds, 30, "on by default");
+    assert_eq!(s.engine.config().issuer.refresh_reuse_grace_seconds, 30, "on by default");
     let (rt1, lost) = rotate_and_lose_the_response(&s).await;
 
     s.clock.advance(3);

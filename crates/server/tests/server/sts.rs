@@ -43,12 +43,12 @@ fn pool_provider(s: &Server) -> (String, String) {
 
 /// `CreateRole` of `name`, trusting tokens of `provider` for `audience` (statement `PoolUsers`).
 async fn create_role(s: &Server, name: &str, provider: &str, audience: &str) -> Result<Value, QueryError> {
-    let trust = web_identity_trust("PoolUsers", &s.engine.config.aws.account_id, provider, audience).to_string();
+    let trust = web_identity_trust("PoolUsers", &s.engine.config().aws.account_id, provider, audience).to_string();
     iam(s, "CreateRole", &[("RoleName", name), ("AssumeRolePolicyDocument", &trust)]).await
 }
 
 fn role_arn(s: &Server, name: &str) -> String {
-    format!("arn:aws:iam::{}:role/{name}", s.engine.config.aws.account_id)
+    format!("arn:aws:iam::{}:role/{name}", s.engine.config().aws.account_id)
 }
 
 /// STS `AssumeRoleWithWebIdentity` over HTTP (unsigned, as SDKs make it), with `extra` parameters.
@@ -128,7 +128,7 @@ async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
     assert_eq!(tag(&r.text, "SubjectFromWebIdentityToken"), Some(sub.as_str()));
     assert_eq!(
         tag(&r.text, "Arn"),
-        Some(format!("arn:aws:sts::{}:assumed-role/app/web", s.engine.config.aws.account_id).as_str())
+        Some(format!("arn:aws:sts::{}:assumed-role/app/web", s.engine.config().aws.account_id).as_str())
     );
 
     // The CloudTrail record, field by field as in the seed's example.
@@ -138,8 +138,8 @@ async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
     assert_eq!(rec["eventSource"], "sts.amazonaws.com");
     assert_eq!(rec["eventType"], "AwsApiCall");
     assert_eq!(rec["readOnly"], true);
-    assert_eq!(rec["recipientAccountId"], s.engine.config.aws.account_id);
-    assert_eq!(rec["awsRegion"], s.engine.config.aws.region);
+    assert_eq!(rec["recipientAccountId"], s.engine.config().aws.account_id);
+    assert_eq!(rec["awsRegion"], s.engine.config().aws.region);
     assert_eq!(rec["userIdentity"]["type"], "WebIdentityUser");
     assert_eq!(rec["userIdentity"]["identityProvider"], provider);
     assert_eq!(rec["userIdentity"]["principalId"], format!("{provider}:{client_id}:{sub}"));
@@ -155,7 +155,7 @@ async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
     assert_eq!(rec["responseElements"]["audience"], client_id);
     assert_eq!(
         rec["resources"],
-        json!([{ "accountId": s.engine.config.aws.account_id, "type": "AWS::IAM::Role", "ARN": arn }])
+        json!([{ "accountId": s.engine.config().aws.account_id, "type": "AWS::IAM::Role", "ARN": arn }])
     );
     assert!(!rec.to_string().contains(secret) && !rec.to_string().contains(session));
     let trail = rec["additionalEventData"]["decisionTrail"].to_string();
@@ -230,7 +230,7 @@ async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"ReadOrders","Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:*/GET/orders"}]}"#;
     let created = iam(&s, "CreatePolicy", &[("PolicyName", "orders-read"), ("PolicyDocument", doc)]).await.unwrap();
     let arn = created["Policy"]["Arn"].as_str().unwrap().to_string();
-    assert_eq!(arn, format!("arn:aws:iam::{}:policy/orders-read", s.engine.config.aws.account_id));
+    assert_eq!(arn, format!("arn:aws:iam::{}:policy/orders-read", s.engine.config().aws.account_id));
     let (provider, client_id) = pool_provider(&s);
     create_role(&s, "reader", &provider, &client_id).await.unwrap();
     let resource = "arn:aws:execute-api:ap-northeast-1:123456789012:api1/prod/GET/orders";
@@ -263,7 +263,7 @@ async fn oidc_providers_list_the_client_ids_sts_takes() {
     let s = Server::demo().await;
     let (provider, client_id) = pool_provider(&s);
     let url = s.demo_cognito("issuer");
-    let account = s.engine.config.aws.account_id.clone();
+    let account = s.engine.config().aws.account_id.clone();
     let arn = format!("arn:aws:iam::{account}:oidc-provider/{provider}");
     let made = iam(&s, "CreateOpenIDConnectProvider", &[("Url", &url), ("ClientIDList.member.1", "someone-else")])
         .await

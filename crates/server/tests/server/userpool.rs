@@ -276,7 +276,7 @@ async fn admin_created_users_must_choose_a_new_password() {
     assert_eq!(got["UserStatus"], "CONFIRMED");
     p.password_login("frank", "a-new-password").await.assert_ok();
     // The same user exists for the rest of the broker.
-    assert!(s.engine.directory.find("frank").await.is_ok());
+    assert!(s.engine.directory().find("frank").await.is_ok());
 }
 
 fn codes(s: &Server) -> Vec<Value> {
@@ -556,7 +556,7 @@ async fn pools_clients_groups_and_listing_users() {
 
     // Deleting the pool deletes its clients and users.
     p.admin("DeleteUserPool", json!({ "UserPoolId": id })).await;
-    assert!(s.engine.directory.find("user0").await.is_err());
+    assert!(s.engine.directory().find("user0").await.is_err());
     let r = s.password_auth(&client_id, "user0", "user0-password").await;
     assert_eq!(r.json["__type"], "ResourceNotFoundException");
 }

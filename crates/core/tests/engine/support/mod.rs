@@ -272,11 +272,12 @@ impl Broker {
         let store = Arc::new(AuditSwitch::new(sqlite));
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
         preseed_signing_key(store.as_ref(), clock.now()).await;
-        let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        let engine = Engine::open(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        engine.provision().await.expect("provision");
         for p in PEOPLE {
             let password = p.password.filter(|_| setup.passwords);
             let user = engine
-                .directory
+                .directory()
                 .create_user(NewUser {
                     username: p.username.into(),
                     email: Some(p.email.into()),
@@ -464,7 +465,7 @@ impl Broker {
     /// The audit records filed under a request id.
     pub async fn records(&self, request_id: &str) -> Vec<AuditRecord> {
         let q = AuditQuery { request_id: Some(request_id.into()), ..Default::default() };
-        self.engine.store.lookup_audit(&q).await.expect("audit lookup")
+        self.store.lookup_audit(&q).await.expect("audit lookup")
     }
 
     /// The one record of a call.

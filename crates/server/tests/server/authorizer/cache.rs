@@ -61,7 +61,7 @@ async fn revocation_elsewhere_is_honoured_within_cache_seconds() {
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
 
     // Another instance revokes the session: straight in the shared store, not through this engine.
-    let revoked = s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    let revoked = s.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
     assert_eq!(revoked, 1);
     let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, true).await;
     assert!(detail(&e, "token").starts_with("access token verified 0 s ago"));
@@ -79,7 +79,7 @@ async fn disabling_a_user_ends_their_sessions_within_cache_seconds() {
     let at = access_token(&s.sign_in("alice").await);
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
     // As `tokenbridge users disable` does it from another process: straight through the directory.
-    s.engine.directory.set_enabled("alice", false).await.expect("disable");
+    s.engine.directory().set_enabled("alice", false).await.expect("disable");
     assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, true).await;
     s.clock.advance(30);
     let r = forward(&s, Some(&at), "GET", HELLO).await;
@@ -98,7 +98,7 @@ async fn without_the_caches_every_decision_verifies_and_reads_the_store() {
         let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
         assert_eq!(detail(&e, "revocation"), "sign-in session still active");
     }
-    s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    s.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
     let r = forward(&s, Some(&at), "GET", HELLO).await;
     assert_denied(&s, &r, 401, "revocation", "the token's sign-in session was revoked", &[&at]).await;
 }
@@ -113,7 +113,7 @@ async fn with_the_token_cache_off_session_liveness_is_still_bounded_by_cache_sec
     let at = access_token(&s.sign_in("alice").await);
     let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
     assert_eq!(detail(&e, "revocation"), "sign-in session still active");
-    s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    s.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
     s.clock.advance(19);
     let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
     assert_eq!(detail(&e, "revocation"), "sign-in session active (checked 19 s ago)");
@@ -126,7 +126,7 @@ async fn with_the_token_cache_off_session_liveness_is_still_bounded_by_cache_sec
 async fn revocation_check_can_be_turned_off() {
     let s = audited_server(|cfg| cfg.authorizer.check_revocation = false).await;
     let at = access_token(&s.sign_in("alice").await);
-    s.engine.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
+    s.store.revoke_refresh_family(&family_of(&at)).await.expect("revoke");
     let e = assert_allowed_record(&s, &forward(&s, Some(&at), "GET", HELLO).await, false).await;
     let step = e.steps.iter().find(|st| st.check == "revocation").expect("revocation step");
     assert_eq!(step.outcome, Outcome::Skip);

@@ -42,10 +42,10 @@ impl Server {
         let upstream = [tokenbridge_demo::UPSTREAM_NAME.to_string()];
         e.ensure_pool_client(GUARDED_POOL, GUARDED_CLIENT, "guarded", None, &upstream).await.expect("client");
         for (username, password) in members {
-            let user = match e.directory.find(username).await {
+            let user = match e.directory().find(username).await {
                 Ok(u) => u,
                 Err(_) => e
-                    .directory
+                    .directory()
                     .create_user(NewUser {
                         username: username.to_string(),
                         email: Some(format!("{username}@example.com")),

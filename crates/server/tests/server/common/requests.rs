@@ -193,8 +193,7 @@ impl Server {
 
     /// Audit records of one request id.
     pub async fn audit_of(&self, request_id: &str) -> Vec<AuditRecord> {
-        self.engine
-            .store
+        self.store
             .lookup_audit(&AuditQuery { request_id: Some(request_id.into()), ..Default::default() })
             .await
             .expect("audit lookup")
@@ -202,12 +201,12 @@ impl Server {
 
     /// The local user id (`sub`) of a demo person.
     pub async fn user_id(&self, username: &str) -> String {
-        self.engine.directory.find(username).await.expect("user").id
+        self.engine.directory().find(username).await.expect("user").id
     }
 
     /// `GET /metrics` with the configured `metrics.token`; asserts 200.
     pub async fn metrics(&self) -> Resp {
-        let token = self.engine.config.metrics.token.clone().expect("metrics.token is set");
+        let token = self.engine.config().metrics.token.clone().expect("metrics.token is set");
         let r = self.send(self.http.get(self.url("/metrics")).bearer_auth(token)).await;
         r.assert_ok();
         r

@@ -88,6 +88,8 @@ pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
     pub engine: Arc<Engine>,
+    /// The engine's store, for setting up and inspecting state the doors do not show.
+    pub store: Arc<dyn Store>,
     pub idp: DemoIdp,
     pub clock: Arc<ManualClock>,
     pub client_id: String,
@@ -116,7 +118,7 @@ impl Server {
         let (tx, rx) = oneshot::channel::<()>();
         let serving = tokenbridge_server::serving::Serving {
             grace: std::time::Duration::from_secs(30),
-            ..tokenbridge_server::serving::Serving::from_config(&engine.config.server)
+            ..tokenbridge_server::serving::Serving::from_config(&engine.config().server)
         };
         let shutdown = async move {
             let _ = rx.await;
@@ -137,8 +139,9 @@ impl Server {
         let store = tokenbridge_store::open(&db.display().to_string()).await.expect("store");
         let clock = Arc::new(ManualClock::new(system_now()));
         preseed_keys(&store, clock.now()).await;
-        let demo =
-            tokenbridge_demo::prepare_with_clock(&base, dir.path(), store, "RS256", clock.clone()).await.expect("demo");
+        let demo = tokenbridge_demo::prepare_with_clock(&base, dir.path(), store.clone(), "RS256", clock.clone())
+            .await
+            .expect("demo");
         // What the demo writes for its users: every secret, in demo.json.
         let info = read_demo_json(dir.path());
         assert_eq!(info, demo.info);
@@ -151,6 +154,7 @@ impl Server {
             base,
             http: http_client(),
             engine: demo.engine,
+            store,
             idp: demo.idp,
             clock,
             client_id,
@@ -166,7 +170,7 @@ impl Server {
     /// A server from a configuration built here: the demo's client and provider (with
     /// `opts.demo_timeout_ms`), the demo upstream mounted at `/demo-idp`, a second client
     /// `demo-only`, and optionally the provider `test` at a [`TestIdp`]. Users are created
-    /// with `engine.directory.create_user` (without local passwords).
+    /// with `engine.directory().create_user` (without local passwords).
     pub async fn custom(opts: Opts) -> Self {
         let (listener, base) = Self::bind().await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -229,11 +233,12 @@ impl Server {
         if let Some(configure) = opts.configure {
             configure(&mut cfg);
         }
-        let engine = Engine::new(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        let engine = Engine::open(cfg, store.clone(), clock.clone(), None).await.expect("engine");
+        engine.provision().await.expect("provision");
         engine.ensure_admin_token().await.expect("admin token");
         for p in PEOPLE.iter().filter(|p| p.local) {
             engine
-                .directory
+                .directory()
                 .create_user(NewUser {
                     username: p.username.into(),
                     email: Some(p.email.into()),
@@ -266,7 +271,7 @@ impl Server {
                 id_token_ttl: 3600,
                 access_token_ttl: 3600,
             },
-            store,
+            store.clone(),
             clock.clone(),
         )
         .await
@@ -278,6 +283,7 @@ impl Server {
             base,
             http: http_client(),
             engine,
+            store,
             idp,
             clock,
             client_id: DEMO_CLIENT.into(),

@@ -41,7 +41,7 @@ impl Demo {
             pool_provider: format!("cognito-idp.{region}.amazonaws.com/{pool_id}"),
             pool_issuer: s.demo_cognito("issuer").split_once("://").unwrap().1.to_string(),
             own_provider: s.base.trim_start_matches("http://").to_string(),
-            account: s.engine.config.aws.account_id.clone(),
+            account: s.engine.config().aws.account_id.clone(),
             s,
         }
     }
@@ -296,7 +296,7 @@ async fn id_tokens_of_ended_sessions_buy_no_credentials() {
 async fn an_upstream_access_token_is_no_identity_pool_login() {
     let idp = TestIdp::start().await;
     let s = Server::custom(Opts { test_idp: Some(idp.base.clone()), ..Default::default() }).await;
-    let account = s.engine.config.aws.account_id.clone();
+    let account = s.engine.config().aws.account_id.clone();
     let provider = idp.base.trim_start_matches("http://").to_string();
     let ctx = identity_pool_ctx();
     let body = json!({

@@ -15,6 +15,7 @@
 use crate::common::*;
 use serde_json::json;
 use tokenbridge_core::config::Config;
+use tokenbridge_core::Engine;
 
 const APP: &str = "http://app.example:5173";
 /// What the AWS SDK for JavaScript (v3) and amazon-cognito-identity-js send (the latter adds
@@ -130,7 +131,9 @@ async fn a_configured_origin_list_is_honoured_and_an_empty_one_turns_cors_off() 
 
 #[test]
 fn origins_are_checked_at_load() {
-    let with = |list: &str| Config::from_toml(&format!("[aws]\ncors_allowed_origins = {list}\n")).unwrap().validate();
+    let with = |list: &str| {
+        Engine::validate_config(&Config::from_toml(&format!("[aws]\ncors_allowed_origins = {list}\n")).unwrap())
+    };
     with("[\"*\"]").unwrap();
     with("[\"https://app.example.com\", \"http://127.0.0.1:5173\"]").unwrap();
     with("[]").unwrap();

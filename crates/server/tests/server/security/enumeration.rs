@@ -170,11 +170,11 @@ async fn unknown_users_and_users_without_a_password_cost_the_same_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn recovery_and_confirmation_answer_unknown_users_like_real_ones() {
     let (s, _) = Server::with_pool(&[("pat", Some(PASSWORD)), ("erin", None), ("dana", Some(PASSWORD))]).await;
-    s.engine.directory.set_enabled("dana", false).await.expect("disable dana");
+    s.engine.directory().set_enabled("dana", false).await.expect("disable dana");
     // A member without an email address.
     let e = &s.engine;
     let user = e
-        .directory
+        .directory()
         .create_user(tokenbridge_core::directory::NewUser {
             username: "nomail".into(),
             enabled: true,
@@ -271,7 +271,7 @@ async fn recovery_and_confirmation_answer_unknown_users_like_real_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn disabled_and_custom_auth_answers_do_not_tell_names_apart() {
     let (s, _) = Server::with_pool(&[("pat", Some(PASSWORD)), ("dana", Some(PASSWORD))]).await;
-    s.engine.directory.set_enabled("dana", false).await.expect("disable dana");
+    s.engine.directory().set_enabled("dana", false).await.expect("disable dana");
     let r = s.send(password_request(&s, "dana", "wrong-password")).await;
     assert_cognito_error(&r, "NotAuthorizedException", "Incorrect username or password.");
     // Only the right password reveals the account is disabled, as on Cognito.

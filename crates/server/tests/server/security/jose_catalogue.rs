@@ -248,7 +248,6 @@ async fn rejects_third_party_token_replay() {
     let r = s.exchange_at_test_provider(&t).await;
     assert_oauth_error(&r, 400, "invalid_grant", "already used", &[&t]);
     let records = s
-        .engine
         .store
         .lookup_audit(&AuditQuery { request_id: Some(r.request_id().into()), ..Default::default() })
         .await

@@ -186,7 +186,7 @@ async fn own_tokens_meet_the_same_parser() {
     let s = Server::custom(Opts::default()).await;
     let set = s.sign_in("alice").await;
     let access = decode(set["access_token"].as_str().unwrap());
-    let signer = s.engine.keys.active();
+    let signer = s.engine.keys().active();
     let header = format!(r#"{{"alg":"{}","kid":"{}","typ":"JWT"}}"#, signer.alg.as_str(), signer.kid);
     let payload = serde_json::to_string(&access.claims).unwrap();
     let sign = |header: &str, payload: &str| {

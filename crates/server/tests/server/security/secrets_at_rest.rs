@@ -42,7 +42,9 @@ async fn engine(store: &Arc<dyn Store>, key: Option<MasterKey>) -> anyhow::Resul
     let mut cfg = Config::default();
     cfg.server.public_url = Some("http://127.0.0.1:9".into());
     cfg.issuer.algorithm = "ES256".into();
-    Engine::new(cfg, store.clone(), Arc::new(SystemClock), key).await
+    let engine = Engine::open(cfg, store.clone(), Arc::new(SystemClock), key).await?;
+    engine.provision().await?;
+    Ok(engine)
 }
 
 async fn sqlite(dir: &Path) -> Arc<dyn Store> {
@@ -76,7 +78,7 @@ async fn the_demo_keeps_its_admin_token_in_demo_json_only() {
     let s = Server::demo().await;
     let token = s.admin_token.clone();
     assert_eq!(mode(&s.dir.path().join("demo.json")), 0o600);
-    let store = &s.engine.store;
+    let store = &s.store;
     assert_eq!(store.get_setting("admin.token_sha256").await.unwrap(), Some(sha256_hex(token.as_bytes())));
     // No file of the data directory but demo.json holds the token (the database, its WAL, ...).
     let leaks = |dir: &Path| -> Vec<String> {
@@ -146,8 +148,8 @@ async fn a_private_key_not_matching_its_public_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(dir.path()).await;
     let e = engine(&store, None).await.unwrap();
-    let first = e.keys.active().kid.clone();
-    e.keys.rotate(None).await.unwrap();
+    let first = e.keys().active().kid.clone();
+    e.keys().rotate(None).await.unwrap();
     let keys = store.list_signing_keys().await.unwrap();
     let (old, new) = (keys.iter().find(|k| k.kid == first).unwrap(), keys.iter().find(|k| k.kid != first).unwrap());
     // The retired key's private key under a new kid that publishes the active key's public key.
@@ -164,9 +166,9 @@ async fn keys_are_resealed_when_an_instance_starts_with_a_master_key() {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(dir.path()).await;
     let plain = engine(&store, None).await.unwrap();
-    let kid = plain.keys.active().kid.clone();
+    let kid = plain.keys().active().kid.clone();
     let issuer = "http://127.0.0.1:9";
-    let token = plain.keys.sign(&serde_json::json!({ "sub": "before", "iss": issuer, "exp": system_now() + 600 }));
+    let token = plain.keys().sign(&serde_json::json!({ "sub": "before", "iss": issuer, "exp": system_now() + 600 }));
     let server_key = plain.server_key("console.pending_key").await.unwrap();
     for setting in ["aws.session_key", "console.pending_key"] {
         assert!(store.get_setting(setting).await.unwrap().unwrap().starts_with("plain:"), "{setting}");
@@ -185,8 +187,8 @@ async fn keys_are_resealed_when_an_instance_starts_with_a_master_key() {
         })
         .await
         .unwrap();
-    plain.keys.reload().await.unwrap();
-    let jwks = plain.keys.jwks_json();
+    plain.keys().reload().await.unwrap();
+    let jwks = plain.keys().jwks_json();
 
     // Two instances start together with the master key: both start, and every key is sealed
     // in the bound form once.
@@ -200,9 +202,9 @@ async fn keys_are_resealed_when_an_instance_starts_with_a_master_key() {
         assert!(store.get_setting(setting).await.unwrap().unwrap().starts_with("sealed:"), "{setting}");
     }
     // The same keys: the active kid, the JWKS, tokens signed before, the server keys.
-    assert_eq!((a.keys.active().kid.clone(), b.keys.active().kid.clone()), (kid.clone(), kid));
-    assert_eq!(a.keys.jwks_json(), jwks);
-    tokenbridge_core::issuer::verify_own(&a.keys, issuer, &token, None, system_now()).await.expect("verifies");
+    assert_eq!((a.keys().active().kid.clone(), b.keys().active().kid.clone()), (kid.clone(), kid));
+    assert_eq!(a.keys().jwks_json(), jwks);
+    tokenbridge_core::issuer::verify_own(a.keys(), issuer, &token, None, system_now()).await.expect("verifies");
     let sealed = server_key.seal(b"pending");
     assert_eq!(b.server_key("console.pending_key").await.unwrap().open(&sealed).unwrap(), b"pending");
     assert!(store.get_setting("console.pending_key").await.unwrap().unwrap().starts_with("sealed:"));

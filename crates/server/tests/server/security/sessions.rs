@@ -145,8 +145,8 @@ async fn admin_sign_out_revocation_and_disabling_end_sessions_without_refresh_to
     assert_session_works(&s, &other).await;
 
     // Disabling bob ends his sessions: enabled again, the old session stays ended.
-    s.engine.directory.set_enabled("bob", false).await.expect("disable");
-    s.engine.directory.set_enabled("bob", true).await.expect("enable");
+    s.engine.directory().set_enabled("bob", false).await.expect("disable");
+    s.engine.directory().set_enabled("bob", true).await.expect("enable");
     assert_session_ended(&s, &other).await;
     let (fresh, _) = session_without_refresh(&s, "bob").await;
     assert_session_works(&s, &fresh).await;

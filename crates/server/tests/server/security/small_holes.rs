@@ -78,7 +78,7 @@ async fn oauth_endpoints_take_only_form_bodies_labelled_as_such() {
 #[tokio::test]
 async fn metrics_need_their_token() {
     let s = Server::custom(Opts::default()).await;
-    let token = s.engine.config.metrics.token.clone().expect("the test servers set a metrics token");
+    let token = s.engine.config().metrics.token.clone().expect("the test servers set a metrics token");
     for (auth, status) in [(None, 401), (Some("wrong-token".to_string()), 401), (Some(s.admin_token.clone()), 401)] {
         let mut req = s.http.get(s.url("/metrics"));
         if let Some(a) = &auth {

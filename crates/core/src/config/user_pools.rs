@@ -1,0 +1,67 @@
+//! User pools and their app clients made at start.
+
+use super::{err, Config, ConfigError};
+use serde::{Deserialize, Serialize};
+
+/// How a pool's tokens name their issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IssuerForm {
+    /// `<public-url>/<pool-id>`
+    #[default]
+    Local,
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool-id>`
+    Aws,
+}
+
+/// A user pool created at start (kept if it exists).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPoolConfig {
+    /// `<region>_<letters and digits>`.
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// `local` (`<public_url>/<id>`, the default) or `aws` (`https://cognito-idp.<region>.amazonaws.com/<id>`).
+    #[serde(default)]
+    pub issuer: IssuerForm,
+    #[serde(default)]
+    pub clients: Vec<UserPoolClientConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPoolClientConfig {
+    pub client_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Makes the client confidential (SECRET_HASH required).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Upstream providers whose tokens answer CUSTOM_AUTH.
+    #[serde(default)]
+    pub providers: Vec<String>,
+}
+
+/// The configured pools' app clients: ids, each defined once (among the OAuth clients too), and
+/// the providers they name. The pool ids are checked by `userpool::validate_config`.
+pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
+    let mut ids = std::collections::HashSet::new();
+    for (i, p) in config.user_pools.iter().enumerate() {
+        for (j, c) in p.clients.iter().enumerate() {
+            let k = |f: &str| format!("user_pools[{i}].clients[{j}].{f}");
+            if c.client_id.is_empty() || !c.client_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(err(k("client_id"), "must be letters and digits"));
+            }
+            if !ids.insert(c.client_id.as_str()) || config.clients.iter().any(|o| o.client_id == c.client_id) {
+                return Err(err(k("client_id"), format!("{:?} is defined twice", c.client_id)));
+            }
+            for prov in &c.providers {
+                if !config.providers.iter().any(|x| &x.name == prov) {
+                    return Err(err(k("providers"), format!("no provider named {prov:?}")));
+                }
+            }
+        }
+    }
+    Ok(())
+}

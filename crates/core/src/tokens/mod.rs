@@ -1,0 +1,67 @@
+//! The token service: RFC 8693 token exchange, refresh-token rotation, RFC 7009 revocation,
+//! RFC 7662 introspection and OIDC UserInfo, the OAuth clients they authenticate, and the
+//! minting of token sets (also for user pools).
+//!
+//! Each operation runs its checks in order, recording them on a [`Trail`]; it is run through
+//! `Engine::run`, which writes one audit record per call (success or denial), and returns either
+//! its result or a [`Denial`] naming the failed check. Adapters only parse and render.
+
+mod clients;
+mod exchange;
+mod introspection;
+mod issue;
+mod refresh;
+mod revocation;
+
+pub use clients::{client_from_config, client_secret_hash};
+
+use crate::refusal::{Reason, Refusal};
+use crate::trail::Trail;
+use crate::upstream::{Rejection, SubjectTokenType};
+use serde::Serialize;
+
+/// Client credentials as the request carried them.
+#[derive(Debug, Clone, Default)]
+pub struct ClientCredentials {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    pub client: ClientCredentials,
+    /// `/auth/exchange` may name no client: the provider's default client is used.
+    pub client_optional: bool,
+    pub subject_token: String,
+    pub subject_token_type: SubjectTokenType,
+    pub provider: Option<String>,
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub requested_token_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    pub scope: String,
+}
+
+/// Turns an upstream rejection into a refusal carrying the trail so far.
+fn denied(trail: &mut Trail, r: Rejection) -> Refusal {
+    std::mem::take(trail).deny(r.reason, r.check, r.detail)
+}
+
+fn deny(trail: &mut Trail, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
+    std::mem::take(trail).deny(reason, check, detail)
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
