@@ -48,7 +48,7 @@ async fn the_challenge_is_answered_with_this_users_upstream_token_once() {
     let rec = b.record(&called).await;
     let result = called.ok()["AuthenticationResult"].clone();
     let id =
-        verify_own(&b.engine.keys(), ISSUER, result["IdToken"].as_str().unwrap(), Some("id"), b.now()).await.unwrap();
+        verify_own(b.engine.keys(), ISSUER, result["IdToken"].as_str().unwrap(), Some("id"), b.now()).await.unwrap();
     assert_eq!(id.str("cognito:username"), Some("erin"));
     assert_eq!(id.str("iss"), Some(format!("{ISSUER}/{POOL}").as_str()));
     assert_eq!(id.str("aud"), Some(POOL_CLIENT));
@@ -118,9 +118,8 @@ async fn a_pools_refresh_token_refreshes_at_the_pool_only() {
     let again = b.pool("InitiateAuth", body).await.ok()["AuthenticationResult"].clone();
     assert!(again["RefreshToken"].is_null(), "REFRESH_TOKEN_AUTH returns no new refresh token: {again}");
     let old =
-        verify_own(&b.engine.keys(), ISSUER, result["AccessToken"].as_str().unwrap(), None, b.now()).await.unwrap();
-    let new =
-        verify_own(&b.engine.keys(), ISSUER, again["AccessToken"].as_str().unwrap(), None, b.now()).await.unwrap();
+        verify_own(b.engine.keys(), ISSUER, result["AccessToken"].as_str().unwrap(), None, b.now()).await.unwrap();
+    let new = verify_own(b.engine.keys(), ISSUER, again["AccessToken"].as_str().unwrap(), None, b.now()).await.unwrap();
     assert_eq!(new.str("origin_jti"), old.str("origin_jti"));
 
     // The OAuth refresh grant does not take it (it would change its issuer).

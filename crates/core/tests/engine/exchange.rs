@@ -19,7 +19,7 @@ async fn exchange_issues_tokens_of_the_local_user_signed_by_the_active_key() {
     assert!(set.refresh_token.as_deref().is_some_and(|t| !t.is_empty()));
 
     let now = b.now();
-    let keys = &b.engine.keys();
+    let keys = b.engine.keys();
     let access = verify_own(keys, ISSUER, &set.access_token, Some("access"), now).await.expect("access token");
     let id = verify_own(keys, ISSUER, &set.id_token, Some("id"), now).await.expect("id token");
     let alice = b.engine.directory().find("alice").await.unwrap().id;
@@ -68,7 +68,7 @@ async fn a_bearer_exchange_belongs_to_the_providers_default_client() {
     let b = Broker::open().await;
     let up = b.upstream_token("bob@example.com");
     let set = b.exchange(b.bearer_exchange_request(&up)).await.ok();
-    let access = verify_own(&b.engine.keys(), ISSUER, &set.access_token, Some("access"), b.now()).await.unwrap();
+    let access = verify_own(b.engine.keys(), ISSUER, &set.access_token, Some("access"), b.now()).await.unwrap();
     assert_eq!(access.str("client_id"), Some(WEB));
     assert_eq!(access.str("username"), Some("bob"));
 
@@ -85,7 +85,7 @@ async fn each_provider_is_validated_with_its_own_keys_and_algorithms() {
     // The partner signs ES256; the exchange finds the provider by the token's issuer.
     let up = b.partner.token("erin@example.com", b.now());
     let set = b.exchange(b.exchange_request(&up)).await.ok();
-    let id = verify_own(&b.engine.keys(), ISSUER, &set.id_token, Some("id"), b.now()).await.unwrap();
+    let id = verify_own(b.engine.keys(), ISSUER, &set.id_token, Some("id"), b.now()).await.unwrap();
     assert_eq!(id.claims["identities"][0]["providerName"], PARTNER);
     assert_eq!(id.str("cognito:username"), Some("erin"));
     // The client that accepts only the partner takes it too.
@@ -104,7 +104,7 @@ async fn scope_is_narrowed_as_asked_and_the_audience_is_this_client_or_issuer() 
     req.audience = Some(WEB.into());
     let set = b.exchange(req).await.ok();
     assert_eq!(set.scope, "openid email");
-    let access = verify_own(&b.engine.keys(), ISSUER, &set.access_token, Some("access"), b.now()).await.unwrap();
+    let access = verify_own(b.engine.keys(), ISSUER, &set.access_token, Some("access"), b.now()).await.unwrap();
     assert_eq!(access.str("scope"), Some("openid email"));
 
     let up = b.upstream_token("alice@example.com");

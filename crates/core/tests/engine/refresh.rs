@@ -39,7 +39,7 @@ async fn refresh_rotates_within_the_session() {
     assert_ne!(rt2, rt1, "rotation gives a new refresh token");
     assert_eq!(second.issued_token_type, None, "not a token exchange answer");
     assert_eq!(second.expires_in, 3600);
-    let keys = &b.engine.keys();
+    let keys = b.engine.keys();
     let old = verify_own(keys, ISSUER, &first.access_token, Some("access"), b.now()).await.unwrap();
     let new = verify_own(keys, ISSUER, &second.access_token, Some("access"), b.now()).await.unwrap();
     assert_eq!(new.str("origin_jti"), old.str("origin_jti"), "the same session family");
