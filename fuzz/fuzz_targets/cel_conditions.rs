@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tokenbridge_core::conditions::Expression;
+use tokenbridge_core::claim_expressions::Expression;
 use tokenbridge_fuzz::split_at_nul;
 
 fuzz_target!(|data: &[u8]| {

@@ -134,28 +134,29 @@ fn refusal(operation: Result<&GraphqlOperation, &GraphqlRejection>) -> String {
     }
 }
 
-/// What one request's decision collects for its record.
-#[derive(Default)]
-struct Run {
-    trail: Trail,
-    principal: Option<Principal>,
-    user_identity: Option<Value>,
-    authorization_type: Option<AuthorizationType>,
-    evaluations: Vec<Value>,
+/// Refuses the call: `check` and `detail` go to the trail and to the record's message (the
+/// denying statement), `message` to the client (it names only the field).
+fn deny(call: &mut Call, reason: Reason, check: &str, detail: String, message: String) -> Refusal {
+    let mut refusal = call.refuse(reason, check, detail.clone(), message);
+    refusal.recorded_message = Some(detail);
+    refusal
 }
 
-impl Run {
-    /// Refuses: `check` and `detail` go to the trail (and `detail` to the record's message),
-    /// `message` to the client.
-    fn deny(&mut self, reason: Reason, check: &str, detail: String, message: String) -> Refusal {
-        let mut trail = std::mem::take(&mut self.trail);
-        trail.fail(check, detail.clone());
-        Self::denied(reason, trail, detail, message)
-    }
+/// A refusal whose trail already holds its failing steps; `detail` is the record's message.
+fn refused_with(reason: Reason, trail: Trail, detail: String, message: String) -> Refusal {
+    Refusal { reason, message, trail, recorded_message: Some(detail) }
+}
 
-    /// A refusal whose trail already holds its failing steps; `detail` is the record's message.
-    fn denied(reason: Reason, trail: Trail, detail: String, message: String) -> Refusal {
-        Refusal { reason, message, trail, recorded_message: Some(detail) }
+/// The call authenticates by `kind`, as its record says (`authorizationType`).
+fn authorized_by(call: &mut Call, kind: AuthorizationType) {
+    call.params.insert("authorizationType".into(), json!(kind.as_str()));
+}
+
+/// One field's policy evaluation, for the record's `additionalEventData.policyEvaluations`.
+fn evaluated(call: &mut Call, evaluation: Value) {
+    match call.event_data.entry("policyEvaluations").or_insert_with(|| json!([])) {
+        Value::Array(all) => all.push(evaluation),
+        other => *other = json!([evaluation]),
     }
 }
 
@@ -202,18 +203,10 @@ impl Engine {
         let read_only = op.is_some_and(|o| o.kind == OperationKind::Query);
         let record = Operation::new(EVENT_NAME, &ctx, request_parameters).read_only(read_only).filed(Filing::Data);
         let decide = async |call: &mut Call| {
-            let mut run = Run::default();
-            let result = self.graphql_decide(caller, operation, &ctx, &mut run).await;
+            call.params.insert("authorizationType".into(), Value::Null);
+            let result = self.graphql_decide(caller, operation, &ctx, call).await;
             let decision = if result.is_ok() { "allow" } else { "deny" };
             metrics::counter!("tokenbridge_graphql_decisions_total", "decision" => decision).increment(1);
-            call.trail = std::mem::take(&mut run.trail);
-            call.principal = run.principal.take();
-            call.user_identity = run.user_identity.take();
-            call.params
-                .insert("authorizationType".into(), json!(run.authorization_type.map(AuthorizationType::as_str)));
-            if !run.evaluations.is_empty() {
-                call.event_data.insert("policyEvaluations".into(), Value::Array(std::mem::take(&mut run.evaluations)));
-            }
             call.resources = op
                 .map(|o| {
                     o.fields
@@ -240,23 +233,24 @@ impl Engine {
         caller: &GraphqlCaller,
         operation: Result<&GraphqlOperation, &GraphqlRejection>,
         ctx: &RequestContext,
-        run: &mut Run,
+        call: &mut Call,
     ) -> Result<GraphqlAllowed, Refusal> {
         let refused = || refusal(operation);
         match caller {
             GraphqlCaller::Unauthenticated { check, detail, message } => {
-                Err(run.deny(Reason::NotAuthorized, check, detail.clone(), message.clone()))
+                Err(deny(call, Reason::NotAuthorized, check, detail.clone(), message.clone()))
             }
             GraphqlCaller::Admin { access_key_id } => {
-                run.authorization_type = Some(AuthorizationType::AwsIam);
-                run.principal = Some(Principal {
+                authorized_by(call, AuthorizationType::AwsIam);
+                call.principal = Some(Principal {
                     user_id: access_key_id.clone(),
                     username: "tokenbridge-admin".into(),
                     identity_provider: None,
                 });
-                run.trail
+                call.trail
                     .pass("authentication", format!("AWS_IAM: SigV4 signature by admin credentials {access_key_id}"));
-                Err(run.deny(
+                Err(deny(
+                    call,
                     Reason::AccessDenied,
                     "role",
                     "admin credentials are not a role session: AWS_IAM authorization needs the temporary \
@@ -266,11 +260,11 @@ impl Engine {
                 ))
             }
             GraphqlCaller::UserPoolToken(token) => {
-                run.authorization_type = Some(AuthorizationType::UserPools);
-                let owner = self.graphql_user_pool_caller(token, run).await?;
-                let op = self.graphql_operation(operation, run)?;
+                authorized_by(call, AuthorizationType::UserPools);
+                let owner = self.graphql_user_pool_caller(token, call).await?;
+                let op = self.graphql_operation(operation, call)?;
                 for (t, f) in &op.fields {
-                    run.trail.pass(
+                    call.trail.pass(
                         &format!("{t}.{f}"),
                         "allowed: any valid token of the user pool may call it (AMAZON_COGNITO_USER_POOLS, no IAM policy)",
                     );
@@ -282,43 +276,44 @@ impl Engine {
                 })
             }
             GraphqlCaller::Session(claims) => {
-                run.authorization_type = Some(AuthorizationType::AwsIam);
-                self.graphql_session(claims, operation, ctx, run).await
+                authorized_by(call, AuthorizationType::AwsIam);
+                self.graphql_session(claims, operation, ctx, call).await
             }
         }
     }
 
     /// Verifies a user-pool token; returns the username.
-    async fn graphql_user_pool_caller(&self, header: &str, run: &mut Run) -> Result<String, Refusal> {
+    async fn graphql_user_pool_caller(&self, header: &str, call: &mut Call) -> Result<String, Refusal> {
         let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
-        let invalid = |run: &mut Run, check: &str, detail: String| {
+        let invalid = |call: &mut Call, check: &str, detail: String| {
             let message = if check == "expiry" {
                 "Token has expired.".to_string()
             } else {
                 format!("Valid authorization header not provided: the user-pool token failed the {check} check")
             };
-            run.deny(Reason::InvalidToken, check, detail, message)
+            deny(call, Reason::InvalidToken, check, detail, message)
         };
         if !looks_like_jwt(token) {
-            return Err(run.deny(
+            return Err(deny(
+                call,
                 Reason::InvalidToken,
                 "authentication",
                 "the Authorization header is neither a SigV4 signature nor a JWT".into(),
                 "Valid authorization header not provided: expected a SigV4 signature or a user-pool token".into(),
             ));
         }
-        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(run, e.check, e.detail))?;
+        let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
         if !crate::userpool::is_pool_issuer(&self.issuer, &iss) {
             return Err(invalid(
-                run,
+                call,
                 "issuer",
                 format!("issuer {iss:?} is not a user pool of this server (AMAZON_COGNITO_USER_POOLS takes user-pool tokens)"),
             ));
         }
         let t = crate::issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, None, self.now())
             .await
-            .map_err(|(check, detail)| invalid(run, check, detail))?;
+            .map_err(|(check, detail)| invalid(call, check, detail))?;
         let token_use = t.str("token_use").unwrap_or_default().to_string();
         let username = match token_use.as_str() {
             "access" => t.str("username"),
@@ -329,7 +324,7 @@ impl Engine {
         .to_string();
         if username.is_empty() {
             return Err(invalid(
-                run,
+                call,
                 "token_use",
                 format!("token_use {token_use:?} is neither an access nor an id token of a user pool"),
             ));
@@ -337,25 +332,25 @@ impl Engine {
         let pool_id = iss.rsplit('/').next().unwrap_or_default();
         match self.user_pool(pool_id).await {
             Ok(Some(_)) => {}
-            Ok(None) => return Err(invalid(run, "user pool", format!("user pool {pool_id} does not exist"))),
+            Ok(None) => return Err(invalid(call, "user pool", format!("user pool {pool_id} does not exist"))),
             Err(e) => {
                 let detail = format!("storage is unavailable: {e}");
-                return Err(run.deny(Reason::Unavailable, "user pool", detail.clone(), detail));
+                return Err(deny(call, Reason::Unavailable, "user pool", detail.clone(), detail));
             }
         }
         if let Some(family) = t.str("origin_jti") {
             match self.store.refresh_family_active(family).await {
                 Ok(true) => {}
-                Ok(false) => return Err(invalid(run, "revocation", "the token's session was revoked".into())),
+                Ok(false) => return Err(invalid(call, "revocation", "the token's session was revoked".into())),
                 Err(e) => {
                     let detail = format!("storage is unavailable: {e}");
-                    return Err(run.deny(Reason::Unavailable, "revocation", detail.clone(), detail));
+                    return Err(deny(call, Reason::Unavailable, "revocation", detail.clone(), detail));
                 }
             }
         }
         let sub = t.str("sub").unwrap_or_default().to_string();
         let client = t.str("client_id").or_else(|| t.str("aud")).unwrap_or_default();
-        run.trail.pass(
+        call.trail.pass(
             "authentication",
             format!(
                 "AMAZON_COGNITO_USER_POOLS: {token_use} token of user pool {pool_id} (client {client}) signed by {}",
@@ -368,9 +363,9 @@ impl Engine {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default();
-        run.trail.pass("user", format!("{username} (sub {sub}), groups: {}", list_or_none(&groups)));
+        call.trail.pass("user", format!("{username} (sub {sub}), groups: {}", list_or_none(&groups)));
         let provider = iss.strip_prefix("https://").or_else(|| iss.strip_prefix("http://")).unwrap_or(&iss);
-        run.principal =
+        call.principal =
             Some(Principal { user_id: sub, username: username.clone(), identity_provider: Some(provider.to_string()) });
         Ok(username)
     }
@@ -379,19 +374,19 @@ impl Engine {
     fn graphql_operation<'o>(
         &self,
         operation: Result<&'o GraphqlOperation, &GraphqlRejection>,
-        run: &mut Run,
+        call: &mut Call,
     ) -> Result<&'o GraphqlOperation, Refusal> {
         match operation {
             Ok(op) => {
                 let name = op.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
                 let fields: Vec<String> = op.fields.iter().map(|(t, f)| format!("{t}.{f}")).collect();
-                run.trail.pass(
+                call.trail.pass(
                     "operation",
                     format!("{}{name} on API {}: fields {}", op.kind.as_str(), op.api_id, list_or_none(&fields)),
                 );
                 Ok(op)
             }
-            Err(r) => Err(run.deny(r.reason, "operation", r.message.clone(), r.message.clone())),
+            Err(r) => Err(deny(call, r.reason, "operation", r.message.clone(), r.message.clone())),
         }
     }
 
@@ -400,17 +395,17 @@ impl Engine {
         claims: &SessionClaims,
         operation: Result<&GraphqlOperation, &GraphqlRejection>,
         ctx: &RequestContext,
-        run: &mut Run,
+        call: &mut Call,
     ) -> Result<GraphqlAllowed, Refusal> {
         let account = self.config.aws.account_id.clone();
         let role_name = role_name_of(&claims.role_arn).unwrap_or_default().to_string();
         let user_id = format!("{}:{}", claims.role_id, claims.session_name);
-        run.principal = Some(Principal {
+        call.principal = Some(Principal {
             user_id: user_id.clone(),
             username: claims.session_name.clone(),
             identity_provider: None,
         });
-        run.user_identity = Some(json!({
+        call.user_identity = Some(json!({
             "type": "AssumedRole",
             "principalId": user_id,
             "arn": claims.assumed_role_arn,
@@ -435,11 +430,11 @@ impl Engine {
             },
         }));
         if let Some(s) = &claims.source_identity {
-            run.user_identity.as_mut().expect("set above")["sessionContext"]["sourceIdentity"] = json!(s);
+            call.user_identity.as_mut().expect("set above")["sessionContext"]["sourceIdentity"] = json!(s);
         }
         let refused = || refusal(operation);
 
-        run.trail.pass(
+        call.trail.pass(
             "authentication",
             format!(
                 "AWS_IAM: SigV4 signature by temporary credentials {} of {}",
@@ -450,14 +445,15 @@ impl Engine {
         if claims.expires_at <= now {
             let detail =
                 format!("the session expired at {} ({} s ago)", rfc3339(claims.expires_at), now - claims.expires_at);
-            return Err(run.deny(
+            return Err(deny(
+                call,
                 Reason::ExpiredToken,
                 "session",
                 detail,
                 "The security token included in the request is expired".into(),
             ));
         }
-        run.trail.pass(
+        call.trail.pass(
             "session",
             format!(
                 "session {} of role {}, issued {}, expires {}",
@@ -468,16 +464,17 @@ impl Engine {
             ),
         );
         let source = claims.source_identity.as_deref().map(|s| format!(", source identity {s}")).unwrap_or_default();
-        run.trail.pass("web identity", format!("subject {} from provider {}{source}", claims.subject, claims.provider));
+        call.trail
+            .pass("web identity", format!("subject {} from provider {}{source}", claims.subject, claims.provider));
         // The enhanced flow records the identity; the basic flow's OpenID token has it as subject.
         let identity_id = claims
             .identity_id
             .clone()
             .or_else(|| (claims.provider == COGNITO_IDENTITY_PROVIDER).then(|| claims.subject.clone()));
-        let identity_pool_at = run.trail.steps.len();
+        let identity_pool_at = call.trail.steps.len();
         match &identity_id {
-            Some(id) => run.trail.pass("identity pool", format!("identity {id} (cognito-identity.amazonaws.com:sub)")),
-            None => run.trail.skip(
+            Some(id) => call.trail.pass("identity pool", format!("identity {id} (cognito-identity.amazonaws.com:sub)")),
+            None => call.trail.skip(
                 "identity pool",
                 "the credentials came from STS AssumeRoleWithWebIdentity directly, not through an identity pool",
             ),
@@ -486,17 +483,18 @@ impl Engine {
         // The role as it is now: its inline policies are the identity policies.
         if role_name.is_empty() {
             let detail = format!("{:?} is not a role ARN", claims.role_arn);
-            return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
+            return Err(deny(call, Reason::AccessDenied, "role", detail, refused()));
         }
-        let mut call = Call::default();
-        let role = match self.role(&role_name, &mut call).await {
+        // The lookup's own trail is not this decision's: a missing role is told below.
+        let mut lookup = Call::default();
+        let role = match self.role(&role_name, &mut lookup).await {
             Ok(r) => r,
             Err(e) if e.reason == Reason::Unavailable => {
-                return Err(run.deny(Reason::Unavailable, "role", e.message.clone(), e.message));
+                return Err(deny(call, Reason::Unavailable, "role", e.message.clone(), e.message));
             }
             Err(_) => {
                 let detail = format!("role {role_name} no longer exists");
-                return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
+                return Err(deny(call, Reason::AccessDenied, "role", detail, refused()));
             }
         };
         if role.role_id != claims.role_id || role.arn(&account) != claims.role_arn {
@@ -504,13 +502,13 @@ impl Engine {
                 "role {role_name} was deleted and created again since this session began (role id {} now, {} then)",
                 role.role_id, claims.role_id
             );
-            return Err(run.deny(Reason::AccessDenied, "role", detail, refused()));
+            return Err(deny(call, Reason::AccessDenied, "role", detail, refused()));
         }
         let documents = match self.role_policies(&role).await {
             Ok(d) => d,
             Err(e) => {
                 let detail = format!("policies of role {role_name}: {}", e.message);
-                return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
+                return Err(deny(call, Reason::AccessDenied, "policies", detail, refused()));
             }
         };
         let mut identity: Vec<(String, Policy)> = Vec::with_capacity(documents.len());
@@ -519,7 +517,7 @@ impl Engine {
                 Ok(p) => identity.push((name.clone(), p)),
                 Err(e) => {
                     let detail = format!("inline policy {name} of role {role_name} does not parse: {e}");
-                    return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
+                    return Err(deny(call, Reason::AccessDenied, "policies", detail, refused()));
                 }
             }
         }
@@ -528,11 +526,11 @@ impl Engine {
             Some(Ok(p)) => Some(p),
             Some(Err(e)) => {
                 let detail = format!("the session policy does not parse: {e}");
-                return Err(run.deny(Reason::AccessDenied, "policies", detail, refused()));
+                return Err(deny(call, Reason::AccessDenied, "policies", detail, refused()));
             }
         };
         let names: Vec<String> = identity.iter().map(|(n, _)| n.clone()).collect();
-        run.trail.pass(
+        call.trail.pass(
             "role",
             format!(
                 "role {role_name} ({}): policies {}; session policy: {}",
@@ -542,7 +540,7 @@ impl Engine {
             ),
         );
 
-        let op = self.graphql_operation(operation, run)?;
+        let op = self.graphql_operation(operation, call)?;
         let mut context = policy::Context::new();
         context.insert("aws:username", [claims.session_name.as_str()]);
         context.insert("aws:userid", [user_id.as_str()]);
@@ -567,7 +565,7 @@ impl Engine {
         context.insert("aws:EpochTime", [now.to_string()]);
         let mut keys: Vec<String> = context.iter().map(|(k, v)| format!("{k}={}", v.join("|"))).collect();
         keys.sort();
-        run.trail.pass("context", format!("condition keys: {}", keys.join(", ")));
+        call.trail.pass("context", format!("condition keys: {}", keys.join(", ")));
 
         let refs: Vec<PolicyRef<'_>> = identity.iter().map(|(n, p)| PolicyRef::new(n, p)).collect();
         let session_ref = session_policy.as_ref().map(|p| PolicyRef::new("", p));
@@ -585,8 +583,8 @@ impl Engine {
             let evaluation = policy::evaluate(&refs, session_ref, &request);
             if evaluation.is_allowed() {
                 let by = evaluation.statement.map(|id| statement_name(&refs, session_ref, id)).unwrap_or_default();
-                run.trail.pass(&check, format!("allowed by {by} ({ACTION} on {resource})"));
-                run.evaluations.push(json!({ "field": check, "resource": resource, "decision": "Allow" }));
+                call.trail.pass(&check, format!("allowed by {by} ({ACTION} on {resource})"));
+                evaluated(call, json!({ "field": check, "resource": resource, "decision": "Allow" }));
                 continue;
             }
             let explanation = policy::explain(&refs, session_ref, &request);
@@ -597,7 +595,7 @@ impl Engine {
                     PolicyScope::Session => "session policy".to_string(),
                 };
                 if p.statements.is_empty() {
-                    run.trail.skip(&scope, "has no statements");
+                    call.trail.skip(&scope, "has no statements");
                 }
                 for st in &p.statements {
                     // What stands in the way: the Deny that applies, or every Allow that does not.
@@ -611,30 +609,34 @@ impl Engine {
                         reason = Some(st.text.clone());
                     }
                     match outcome {
-                        Outcome::Fail => run.trail.fail(&scope, st.text.clone()),
-                        Outcome::Pass => run.trail.pass(&scope, st.text.clone()),
-                        Outcome::Skip => run.trail.skip(&scope, st.text.clone()),
+                        Outcome::Fail => call.trail.fail(&scope, st.text.clone()),
+                        Outcome::Pass => call.trail.pass(&scope, st.text.clone()),
+                        Outcome::Skip => call.trail.skip(&scope, st.text.clone()),
                     }
                 }
             }
             if refs.is_empty() {
-                run.trail.fail("policies", format!("role {role_name} has no inline policies: nothing allows anything"));
+                call.trail
+                    .fail("policies", format!("role {role_name} has no inline policies: nothing allows anything"));
             }
             let summary = if explanation.summary.contains(&resource) {
                 explanation.summary.clone()
             } else {
                 format!("{} ({ACTION} on {resource})", explanation.summary)
             };
-            run.trail.fail(&check, summary.clone());
-            run.evaluations.push(json!({
-                "field": check,
-                "resource": resource,
-                "decision": match explanation.decision {
-                    Decision::ExplicitDeny => "ExplicitDeny",
-                    _ => "ImplicitDeny",
-                },
-                "explanation": explanation,
-            }));
+            call.trail.fail(&check, summary.clone());
+            evaluated(
+                call,
+                json!({
+                    "field": check,
+                    "resource": resource,
+                    "decision": match explanation.decision {
+                        Decision::ExplicitDeny => "ExplicitDeny",
+                        _ => "ImplicitDeny",
+                    },
+                    "explanation": explanation,
+                }),
+            );
             if denied.is_none() {
                 let why = match reason {
                     Some(r) if explanation.decision == Decision::ImplicitDeny => format!("{summary}; {r}"),
@@ -649,13 +651,13 @@ impl Engine {
             let trust_step = self.graphql_issuance(claims).await;
             if let Some(id) = &identity_id {
                 if let Some(pool) = self.identity_pool_of(id).await {
-                    run.trail.steps[identity_pool_at].detail = format!("identity {id} of identity pool {pool}");
+                    call.trail.steps[identity_pool_at].detail = format!("identity {id} of identity pool {pool}");
                 }
             }
-            run.trail.steps.insert(identity_pool_at + 1, trust_step);
+            call.trail.steps.insert(identity_pool_at + 1, trust_step);
             let message = not_authorized(&type_name, &field);
-            let trail = std::mem::take(&mut run.trail);
-            return Err(Run::denied(Reason::AccessDenied, trail, format!("{message}: {why}"), message));
+            let trail = std::mem::take(&mut call.trail);
+            return Err(refused_with(Reason::AccessDenied, trail, format!("{message}: {why}"), message));
         }
         Ok(GraphqlAllowed {
             authorization_type: AuthorizationType::AwsIam,

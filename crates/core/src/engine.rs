@@ -4,7 +4,7 @@
 //! keys, the upstream providers, the directory, the authorizer's routes) and is opened on a store
 //! without writing to it ([`Engine::open`]); a serving instance then provisions it
 //! ([`Engine::provision`]). The domains' operations are `Engine` methods in their own modules:
-//! the token service in `tokens`, user pools in `userpool`, identity pools in `identity`, IAM and
+//! the token service in `tokens`, user pools in `userpool`, identity pools in `identity_pool`, IAM and
 //! STS in `iam`, the authorizer in `authorizer`, AppSync in `appsync`.
 
 use crate::authorizer::Authorizer;

@@ -6,14 +6,14 @@
 pub mod appsync;
 pub mod audit;
 pub mod authorizer;
+pub mod claim_expressions;
 pub mod clock;
-pub mod conditions;
 pub mod config;
 pub mod directory;
 pub mod engine;
 pub mod excerpt;
 pub mod iam;
-pub mod identity;
+pub mod identity_pool;
 pub mod issuer;
 pub mod model;
 mod operation;

@@ -9,7 +9,7 @@
 //! Every token has one accepted spelling and a [`ReplayKey`] naming what it is, not how it is
 //! written: one-time use and the refusal memory are keyed on it.
 
-use crate::conditions::Expression;
+use crate::claim_expressions::Expression;
 use crate::config::ProviderConfig;
 use crate::jose::{looks_like_jwe, looks_like_jwt, sha256_hex, JwkSet, UnverifiedJwt, VerifyingKey};
 use crate::refusal::Reason;

@@ -23,7 +23,7 @@ use tokenbridge_core::config::{
 };
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::engine::ADMIN_TOKEN_SETTING;
-use tokenbridge_core::identity::IdentityPoolSpec;
+use tokenbridge_core::identity_pool::IdentityPoolSpec;
 use tokenbridge_core::jose::sha256_hex;
 use tokenbridge_core::secrets::{matches_sha256, random_secret, uuid_v4};
 use tokenbridge_core::store::StoreError;

@@ -35,7 +35,7 @@ pub fn routes(app: AppState) -> Router {
 }
 
 async fn api(State(demo): State<DemoApi>, ctx: Ctx, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let ctx = ctx.door("demo-api.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("demo-api.tokenbridge", oauth_error_code);
     let engine = &demo.app.engine;
     let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let req = AccessRequest { token: bearer(&headers), method: method.as_str(), path, host: None, unreadable: None };

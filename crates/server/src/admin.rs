@@ -65,7 +65,7 @@ pub(crate) fn explanation(request_id: &str, records: &[AuditRecord], ctx: &Reque
 
 /// `GET /admin/audit/{request_id}`: the decision trail of that request, as `audit explain --json`.
 async fn explain(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     if let Err(r) = admitted(&state, &ctx, &headers).await {
         return r;
     }
@@ -134,7 +134,7 @@ fn lookup_query(raw: &str) -> Result<AuditQuery, String> {
 /// (and CloudTrail's other lookup attributes: `event_id`, `event_source`, `access_key_id`,
 /// `resource_type`, `resource_name`, `read_only`): audit events, newest first.
 async fn lookup(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     if let Err(r) = admitted(&state, &ctx, &headers).await {
         return r;
     }

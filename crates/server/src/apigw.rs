@@ -33,7 +33,7 @@ pub enum EventError {
 }
 
 async fn authorizer(State(state): State<AppState>, ctx: Ctx, body: axum::body::Bytes) -> Response {
-    let ctx = ctx.door("authorizer.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("authorizer.tokenbridge", oauth_error_code);
     let request_id = ctx.request_id.clone();
     let event: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

@@ -204,14 +204,14 @@ async fn json_door(
         return crate::query::door(&state, ctx, &method, &uri, &headers, &body).await;
     }
     if let Some(action) = target.strip_prefix(crate::cloudtrail::TARGET_PREFIX) {
-        let ctx = ctx.door(crate::cloudtrail::EVENT_SOURCE, crate::cloudtrail::error_code);
+        let ctx = ctx.recorded_as(crate::cloudtrail::EVENT_SOURCE, crate::cloudtrail::error_code);
         return crate::cloudtrail::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
     }
     if let Some(action) = target.strip_prefix(crate::identity_pools::TARGET_PREFIX) {
-        let ctx = ctx.door(crate::identity_pools::EVENT_SOURCE, crate::identity_pools::error_code);
+        let ctx = ctx.recorded_as(crate::identity_pools::EVENT_SOURCE, crate::identity_pools::error_code);
         return crate::identity_pools::call(&state, action, &ctx, &method, &uri, &headers, &body).await;
     }
-    let ctx = ctx.door(EVENT_SOURCE, cognito_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, cognito_error_code);
     let rid = ctx.request_id.clone();
     let words: Words = cognito_words;
     let Some(action) = target.strip_prefix(COGNITO_TARGET).map(str::to_string) else {

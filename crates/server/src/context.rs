@@ -67,9 +67,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 impl Ctx {
-    /// The context of a request to one door: its `eventSource`, and its protocol's names for
-    /// refusals (what its records say in `errorCode`: the name the client was answered with).
-    pub fn door(self, event_source: &str, error_codes: fn(&str, Reason) -> &'static str) -> RequestContext {
+    /// The context of a request to one door, as its records file it: their `eventSource`, and
+    /// the protocol's names for refusals (what its records say in `errorCode`: the name the
+    /// client was answered with).
+    pub fn recorded_as(self, event_source: &str, error_codes: fn(&str, Reason) -> &'static str) -> RequestContext {
         RequestContext { event_source: event_source.to_string(), ..self.0 }.named_by(error_codes)
     }
 }

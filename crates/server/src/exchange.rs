@@ -27,7 +27,7 @@ async fn exchange(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("exchange.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("exchange.tokenbridge", oauth_error_code);
     // Parameters may come in the query string or a form body, not both.
     let raw = if body.is_empty() { query.unwrap_or_default().into_bytes() } else { body.to_vec() };
     let params = match form_body(&headers, &body).and_then(|_| Params::parse(&raw)) {

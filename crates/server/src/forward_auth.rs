@@ -88,7 +88,7 @@ async fn forward_auth(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let ctx = ctx.door("authorizer.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("authorizer.tokenbridge", oauth_error_code);
     // Envoy ext_authz: the original path follows the prefix, and the method is the request's own.
     let appended = uri
         .path_and_query()

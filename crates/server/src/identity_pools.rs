@@ -1,5 +1,5 @@
 //! Cognito identity pools on the AWS JSON 1.1 door (`X-Amz-Target: AWSCognitoIdentityService.*`),
-//! over [`tokenbridge_core::identity`]. `GetId`, `GetCredentialsForIdentity` and `GetOpenIdToken`
+//! over [`tokenbridge_core::identity_pool`]. `GetId`, `GetCredentialsForIdentity` and `GetOpenIdToken`
 //! need no signature (the logins are the credential); the admin actions need a SigV4 signature
 //! by admin credentials scoped to `cognito-identity`. Errors are `{"__type", "message"}` with
 //! AWS's exception names and `x-amzn-RequestId`; every call is audited by the engine.
@@ -11,10 +11,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::STS_EVENT_SOURCE;
-use tokenbridge_core::identity::{ACTIONS, PUBLIC_ACTIONS, SIGNING_NAME};
+use tokenbridge_core::identity_pool::{ACTIONS, PUBLIC_ACTIONS, SIGNING_NAME};
 use tokenbridge_core::Reason;
 
-pub use tokenbridge_core::identity::{EVENT_SOURCE, TARGET_PREFIX};
+pub use tokenbridge_core::identity_pool::{EVENT_SOURCE, TARGET_PREFIX};
 
 /// The `__type` and HTTP status of an identity-pool refusal.
 pub fn identity_words(reason: Reason) -> (&'static str, StatusCode) {

@@ -181,7 +181,7 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "Token", &ctx, &headers, &body).await?;
     rate_limit(&state, "Token", &ctx, creds.client_id.as_deref()).await?;
     let err = |d: Refusal| OAuthError::new(d, &ctx.request_id);
@@ -238,7 +238,7 @@ async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "RevokeToken", &ctx, &headers, &body).await?;
     state
         .engine
@@ -254,7 +254,7 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("oauth2.tokenbridge", oauth_error_code);
     let (params, creds) = client_form(&state, "IntrospectToken", &ctx, &headers, &body).await?;
     state
         .engine
@@ -265,7 +265,7 @@ async fn introspect(
 }
 
 async fn userinfo(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Result<Response, OAuthError> {
-    let ctx = ctx.door("oauth2.tokenbridge", oauth_error_code);
+    let ctx = ctx.recorded_as("oauth2.tokenbridge", oauth_error_code);
     let Some(token) = bearer(&headers) else {
         return Err(refuse(
             &state,

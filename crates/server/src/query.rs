@@ -156,7 +156,7 @@ pub(crate) async fn door(
     body: &[u8],
 ) -> Response {
     let p = params(uri, body);
-    let ctx = ctx.door(STS_EVENT_SOURCE, error_code);
+    let ctx = ctx.recorded_as(STS_EVENT_SOURCE, error_code);
     let rid = ctx.request_id.clone();
     let action = p.get("Action").cloned().unwrap_or_default();
     let Some(service) = p.get("Version").and_then(|v| QueryService::by_version(v)) else {

@@ -12,7 +12,7 @@ impl Engine {
         config.validate_values()?;
         crate::upstream::validate_config(config)?;
         crate::userpool::validate_config(config)?;
-        crate::identity::validate_config(config)?;
+        crate::identity_pool::validate_config(config)?;
         crate::iam::validate_config(config)?;
         crate::authorizer::validate_config(config)
     }

@@ -1,7 +1,7 @@
 //! The configuration this domain checks: the providers' URLs (HTTPS unless loopback), the
 //! algorithms their tokens may use, and their CEL conditions and mappings.
 
-use crate::conditions::Expression;
+use crate::claim_expressions::Expression;
 use crate::config::{Config, ConfigError};
 
 /// Whether the URL's host is `localhost` or a loopback address.

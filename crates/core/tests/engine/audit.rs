@@ -100,7 +100,7 @@ async fn an_allowed_request_whose_record_cannot_be_written_is_refused() {
         name: None,
         fields: vec![("Query".into(), "listItems".into())],
     };
-    let ctx = door(tokenbridge_core::appsync::EVENT_SOURCE);
+    let ctx = request_to(tokenbridge_core::appsync::EVENT_SOURCE);
     b.engine.authorize_graphql(&caller, Ok(&op), &ctx).await.expect("allowed");
     b.store.fail_audit(true);
     let e = b.engine.authorize_graphql(&caller, Ok(&op), &ctx).await.expect_err("withheld");

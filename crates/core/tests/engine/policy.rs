@@ -59,7 +59,7 @@ async fn decide_at(
 }
 
 async fn decide(b: &Broker, caller: &GraphqlCaller, op: &GraphqlOperation) -> Called<GraphqlAllowed> {
-    decide_at(b, caller, op, door(tokenbridge_core::appsync::EVENT_SOURCE)).await
+    decide_at(b, caller, op, request_to(tokenbridge_core::appsync::EVENT_SOURCE)).await
 }
 
 #[tokio::test]
@@ -89,7 +89,7 @@ async fn a_field_the_roles_policy_allows_is_allowed_and_recorded() {
 
     // From another address the condition does not hold: nothing allows the field.
     let elsewhere =
-        RequestContext { source_ip: "198.51.100.7".into(), ..door(tokenbridge_core::appsync::EVENT_SOURCE) };
+        RequestContext { source_ip: "198.51.100.7".into(), ..request_to(tokenbridge_core::appsync::EVENT_SOURCE) };
     let e = b
         .refused(decide_at(&b, &session(&claims), &query(&["listItems"]), elsewhere).await, "policy \"GraphQL\"", "")
         .await;

@@ -25,7 +25,7 @@ pub(super) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, error_code);
     let engine = &api.app.engine;
     let caller = caller_of(&api.app, &method, &uri, &headers, &body).await;
     let parsed = parse_request(&body);

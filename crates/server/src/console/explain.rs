@@ -35,7 +35,7 @@ pub(super) async fn explain(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     let reader = if state.engine.config().console.explain_to_caller {
         match reader(&state, &method, &uri, &headers).await {
             Ok(r) => r,

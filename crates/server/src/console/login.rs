@@ -135,7 +135,7 @@ pub(super) async fn start(
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     if let Err(e) = rate_limit(&state, EVENT_START, &ctx, None).await {
         return e.into_response();
     }
@@ -193,7 +193,7 @@ pub(super) async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     if let Err(e) = rate_limit(&state, EVENT_CALLBACK, &ctx, None).await {
         return e.into_response();
     }
@@ -229,7 +229,7 @@ pub(super) async fn callback(
 
 /// `POST /console/upstream`: the outcome of the last upstream sign-in, once.
 pub(super) async fn pickup(_: Enabled, State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
-    let ctx = ctx.door(EVENT_SOURCE, oauth_error_code);
+    let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
     let cookie = outcome_cookie(&state);
     let found = match cookies::read(&headers, cookie.name) {
         Some(handle) => sealing::take_outcome(&state.engine, &handle).await,

@@ -346,7 +346,7 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         .await
         .expect("role");
     g.s.engine
-        .ensure_identity_pool(&tokenbridge_core::identity::IdentityPoolSpec {
+        .ensure_identity_pool(&tokenbridge_core::identity_pool::IdentityPoolSpec {
             identity_pool_id: Some(pool_id.clone()),
             name: "graphql test pool".into(),
             user_pools: vec![(tokenbridge_demo::DEMO_POOL_ID.to_string(), g.pool_client_id.clone())],

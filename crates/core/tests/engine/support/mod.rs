@@ -92,7 +92,7 @@ pub fn admin() -> CallerIdentity {
     CallerIdentity::Admin { access_key_id: "AKIAENGINETESTS00001".into() }
 }
 
-pub fn door(event_source: &str) -> RequestContext {
+pub fn request_to(event_source: &str) -> RequestContext {
     RequestContext {
         source_ip: "192.0.2.10".into(),
         user_agent: "engine-tests".into(),
@@ -328,7 +328,7 @@ impl Broker {
     }
 
     pub async fn exchange(&self, req: ExchangeRequest) -> Called<TokenSet> {
-        let ctx = door(OAUTH2);
+        let ctx = request_to(OAUTH2);
         Called { result: self.engine.exchange(req, &ctx).await, request_id: ctx.request_id }
     }
 
@@ -349,17 +349,17 @@ impl Broker {
     }
 
     pub async fn refresh_as(&self, client: &ClientCredentials, refresh_token: &str) -> Called<TokenSet> {
-        let ctx = door(OAUTH2);
+        let ctx = request_to(OAUTH2);
         Called { result: self.engine.refresh(client, refresh_token, &ctx).await, request_id: ctx.request_id }
     }
 
     pub async fn revoke(&self, client: &ClientCredentials, token: &str) -> Called<()> {
-        let ctx = door(OAUTH2);
+        let ctx = request_to(OAUTH2);
         Called { result: self.engine.revoke(client, token, &ctx).await, request_id: ctx.request_id }
     }
 
     pub async fn introspect(&self, token: &str) -> Called<Value> {
-        let ctx = door(OAUTH2);
+        let ctx = request_to(OAUTH2);
         Called { result: self.engine.introspect(&web(), token, &ctx).await, request_id: ctx.request_id }
     }
 
@@ -369,7 +369,7 @@ impl Broker {
     }
 
     pub async fn userinfo(&self, access_token: &str) -> Called<Value> {
-        let ctx = door(OAUTH2);
+        let ctx = request_to(OAUTH2);
         Called { result: self.engine.userinfo(access_token, &ctx).await, request_id: ctx.request_id }
     }
 
@@ -377,13 +377,13 @@ impl Broker {
 
     /// An unsigned user-pool action, as browsers make them.
     pub async fn pool(&self, action: &str, body: Value) -> Called<Value> {
-        let ctx = door(tokenbridge_core::userpool::EVENT_SOURCE);
+        let ctx = request_to(tokenbridge_core::userpool::EVENT_SOURCE);
         Called { result: self.engine.user_pool_action(action, &body, None, &ctx).await, request_id: ctx.request_id }
     }
 
     /// A user-pool action signed by admin credentials; panics on a refusal.
     pub async fn pool_admin(&self, action: &str, body: Value) -> Value {
-        let ctx = door(tokenbridge_core::userpool::EVENT_SOURCE);
+        let ctx = request_to(tokenbridge_core::userpool::EVENT_SOURCE);
         let r = self.engine.user_pool_action(action, &body, Some(&admin()), &ctx).await;
         Called { result: r, request_id: ctx.request_id }.ok()
     }
@@ -418,14 +418,14 @@ impl Broker {
 
     /// An unsigned identity-pool action (GetId, GetCredentialsForIdentity, GetOpenIdToken).
     pub async fn identity(&self, action: &str, body: Value) -> Called<Value> {
-        let ctx = door(tokenbridge_core::identity::EVENT_SOURCE);
+        let ctx = request_to(tokenbridge_core::identity_pool::EVENT_SOURCE);
         let r = self.engine.identity_pool_action(action, &body, None, &ctx).await;
         Called { result: r, request_id: ctx.request_id }
     }
 
     /// An identity-pool action signed by admin credentials; panics on a refusal.
     pub async fn identity_admin(&self, action: &str, body: Value) -> Value {
-        let ctx = door(tokenbridge_core::identity::EVENT_SOURCE);
+        let ctx = request_to(tokenbridge_core::identity_pool::EVENT_SOURCE);
         let r = self.engine.identity_pool_action(action, &body, Some(&admin()), &ctx).await;
         Called { result: r, request_id: ctx.request_id }.ok()
     }
@@ -451,7 +451,7 @@ impl Broker {
         let mut params: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         params.insert("Action".into(), action.into());
         params.insert("Version".into(), version.into());
-        let ctx = door(tokenbridge_core::iam::STS_EVENT_SOURCE);
+        let ctx = request_to(tokenbridge_core::iam::STS_EVENT_SOURCE);
         let r = self.engine.query_action(service, action, &params, caller, &ctx).await;
         Called { result: r, request_id: ctx.request_id }
     }
