@@ -23,6 +23,7 @@ use std::time::Duration;
 // The token service's types, where the doors have always found them.
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
 
+mod audit_reads;
 mod runner;
 mod validation;
 

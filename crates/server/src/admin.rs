@@ -11,11 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use tokenbridge_core::audit::{apply_lookup_attribute, Explanation, RequestContext};
+use tokenbridge_core::audit::{apply_lookup_attribute, AuditReader, Explanation, RequestContext};
 use tokenbridge_core::clock::parse_time;
 use tokenbridge_core::excerpt::bounded_message;
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
-use tokenbridge_core::store::StoreResult;
 use tokenbridge_core::{Reason, Refusal};
 
 const EVENT_SOURCE: &str = "admin.tokenbridge";
@@ -32,8 +31,9 @@ pub(crate) async fn admitted(state: &AppState, ctx: &RequestContext, headers: &H
     }
 }
 
-pub(crate) fn unavailable(e: impl std::fmt::Display, ctx: &RequestContext) -> Response {
-    OAuthError::new(Refusal::storage(e), &ctx.request_id).into_response()
+/// A refusal the engine already recorded, in the OAuth door's words.
+pub(crate) fn refused(refusal: Refusal, ctx: &RequestContext) -> Response {
+    OAuthError::new(refusal, &ctx.request_id).into_response()
 }
 
 /// `404 {"error":"not_found","error_description","request_id"}`, never cached.
@@ -45,10 +45,17 @@ pub(crate) fn not_found(description: &str, request_id: &str) -> Response {
     resp
 }
 
-/// The audit records of one request (at most 50, as `audit explain` reads them).
-pub(crate) async fn records_of(state: &AppState, request_id: &str) -> StoreResult<Vec<AuditRecord>> {
+/// The audit records of one request that `reader` may see (at most 50, as `audit explain`
+/// reads them), read as the operation `event_name`.
+pub(crate) async fn records_of(
+    state: &AppState,
+    event_name: &str,
+    ctx: &RequestContext,
+    request_id: &str,
+    reader: &AuditReader,
+) -> Result<Vec<AuditRecord>, Refusal> {
     let q = AuditQuery { request_id: Some(request_id.to_string()), limit: Some(50), ..Default::default() };
-    state.engine.lookup_audit(&q).await
+    state.engine.read_audit(event_name, ctx, &q, reader).await
 }
 
 /// `{"requestId", "events": [Explanation…]}` as `audit explain --json` gives it, or 404 when
@@ -69,9 +76,9 @@ async fn explain(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Pa
     if let Err(r) = admitted(&state, &ctx, &headers).await {
         return r;
     }
-    match records_of(&state, &id).await {
+    match records_of(&state, "AdminAuditExplain", &ctx, &id, &AuditReader::Admin).await {
         Ok(records) => explanation(&id, &records, &ctx),
-        Err(e) => unavailable(e, &ctx),
+        Err(refusal) => refused(refusal, &ctx),
     }
 }
 
@@ -146,11 +153,11 @@ async fn lookup(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, Raw
                 .into_response()
         }
     };
-    match state.engine.lookup_audit(&q).await {
+    match state.engine.read_audit("AdminAuditLookup", &ctx, &q, &AuditReader::Admin).await {
         Ok(records) => {
             Json(json!({ "events": records.into_iter().map(|r| r.record).collect::<Vec<_>>() })).into_response()
         }
-        Err(e) => unavailable(e, &ctx),
+        Err(refusal) => refused(refusal, &ctx),
     }
 }
 

@@ -12,14 +12,14 @@
 //! errors with CloudTrail's exception names, and are audited; successful lookups are reads and
 //! are not (as the admin API's).
 
-use crate::aws::{aws_answer, check_signature, json_object, refuse, refuse_signature, Words};
+use crate::aws::{aws_answer, aws_error, check_signature, json_object, refuse, refuse_signature, Words};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tokenbridge_core::audit::{apply_lookup_attribute, RequestContext};
+use tokenbridge_core::audit::{apply_lookup_attribute, AuditReader, RequestContext};
 use tokenbridge_core::model::{AuditQuery, AuditRecord};
 use tokenbridge_core::{Reason, Refusal};
 
@@ -76,22 +76,26 @@ pub async fn call(
     if let Err(e) = check_signature(state, SIGNING_NAME, method, uri, headers, body) {
         return refuse_signature(state, action, ctx, words, &e).await;
     }
-    let result = match action {
+    let request = match action {
         "LookupEvents" => match json_object(body) {
-            Some(input) => lookup_events(state, &input).await,
+            Some(input) => LookupRequest::parse(&input),
             None => Err(Refusal::new(Reason::MalformedRequest, "Start of structure or map found where not expected.")),
         },
         _ => Err(Refusal::new(Reason::UnknownOperation, format!("CloudTrail action {action:?} is not implemented"))),
     };
-    match result {
-        Ok(v) => aws_answer(v, &ctx.request_id),
+    match request {
+        // Refused before the engine saw it: recorded here.
         Err(refusal) => refuse(state, action, ctx, words, refusal).await,
+        Ok(request) => match lookup_events(state, ctx, &request).await {
+            Ok(v) => aws_answer(v, &ctx.request_id),
+            // The engine's read recorded its refusal.
+            Err(refusal) => aws_error(words, &refusal, &ctx.request_id),
+        },
     }
 }
 
 /// `LookupEvents`: the query its input asks for, one page of it, and the token of the next.
-async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Refusal> {
-    let request = LookupRequest::parse(input)?;
+async fn lookup_events(state: &AppState, ctx: &RequestContext, request: &LookupRequest) -> Result<Value, Refusal> {
     if request.insights_only {
         // Insights events are never recorded here.
         return Ok(json!({ "Events": [] }));
@@ -100,11 +104,7 @@ async fn lookup_events(state: &AppState, input: &Value) -> Result<Value, Refusal
     q.before_event_id = request.after.clone();
     // One more than the page: whether there is a next page, without an empty last page.
     q.limit = Some(request.max_results as u32 + 1);
-    let mut records = state
-        .engine
-        .lookup_audit(&q)
-        .await
-        .map_err(|e| Refusal::new(Reason::Unavailable, format!("The audit trail is unavailable: {e}")))?;
+    let mut records = state.engine.read_audit("LookupEvents", ctx, &q, &AuditReader::Admin).await?;
     let next = if records.len() as u64 > request.max_results {
         records.truncate(request.max_results as usize);
         records.last().map(|r| next_token(&request.query, &r.event_id))

@@ -149,3 +149,36 @@ async fn a_refusals_record_names_the_check_and_holds_nothing_presented() {
     b.refused(called, "one-time use", "already used").await;
     assert_eq!(rec.username.as_deref(), Some("alice"));
 }
+
+/// Reading the trail is an operation too: a reader gets only what it may see, and is not told
+/// that more exists.
+#[tokio::test]
+async fn a_reader_of_the_trail_sees_only_its_own_records() {
+    use tokenbridge_core::audit::AuditReader;
+    use tokenbridge_core::model::AuditQuery;
+    let b = Broker::open().await;
+    let up = b.upstream_token("alice@example.com");
+    let alices = b.exchange(b.exchange_request(&up)).await;
+    let alice_request = alices.request_id.clone();
+    alices.ok();
+    let up = b.upstream_token("bob@example.com");
+    let bobs = b.exchange(b.exchange_request(&up)).await;
+    let bob_request = bobs.request_id.clone();
+    bobs.ok();
+    let alice = b.engine.directory().find("alice").await.unwrap().id;
+    let ctx = request_to("admin.tokenbridge");
+    let read = |request_id: &str, reader: AuditReader| {
+        let q = AuditQuery { request_id: Some(request_id.into()), ..Default::default() };
+        let ctx = ctx.clone();
+        let engine = b.engine.clone();
+        async move { engine.read_audit("ConsoleExplain", &ctx, &q, &reader).await.unwrap() }
+    };
+    assert_eq!(read(&alice_request, AuditReader::User(alice.clone())).await.len(), 1);
+    assert!(
+        read(&bob_request, AuditReader::User(alice.clone())).await.is_empty(),
+        "bob's record is not alice's to see"
+    );
+    assert_eq!(read(&bob_request, AuditReader::Admin).await.len(), 1);
+    // A read that answered is not itself recorded.
+    assert!(b.records(&ctx.request_id).await.is_empty());
+}

@@ -6,7 +6,7 @@
 //! anyone else are never shown, nor is it told that they exist.
 
 use super::{Enabled, EVENT_SOURCE};
-use crate::admin::{admitted, explanation, records_of, unavailable};
+use crate::admin::{admitted, explanation, records_of, refused};
 use crate::aws::verify_caller;
 use crate::context::Ctx;
 use crate::errors::oauth_error_code;
@@ -17,7 +17,6 @@ use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use tokenbridge_core::audit::AuditReader;
 use tokenbridge_core::iam::CallerIdentity;
-use tokenbridge_core::model::AuditRecord;
 use tokenbridge_core::{Reason, Refusal};
 
 /// The SigV4 service the caller signs this request for: AppSync's, so the page signs it with
@@ -47,12 +46,9 @@ pub(super) async fn explain(
             Err(r) => return r,
         }
     };
-    match records_of(&state, &id).await {
-        Ok(records) => {
-            let visible: Vec<AuditRecord> = records.into_iter().filter(|r| reader.may_see(r)).collect();
-            explanation(&id, &visible, &ctx)
-        }
-        Err(e) => unavailable(e, &ctx),
+    match records_of(&state, EVENT, &ctx, &id, &reader).await {
+        Ok(visible) => explanation(&id, &visible, &ctx),
+        Err(refusal) => refused(refusal, &ctx),
     }
 }
 
