@@ -110,6 +110,34 @@ impl Call {
         self.refuse(reason, check, message.clone(), message)
     }
 
+    /// Admits an action of an AWS JSON door: one the door's service implements, signed by admin
+    /// credentials unless it is one of the `public` ones (a browser's, unsigned).
+    pub fn admit_action(
+        &mut self,
+        action: &str,
+        implemented: &[&str],
+        public: &[&str],
+        admin: bool,
+    ) -> Result<(), Refusal> {
+        if !implemented.contains(&action) {
+            Err(self.refuse(
+                Reason::UnknownOperation,
+                "action",
+                format!("action {action:?} is not implemented"),
+                "Unknown operation",
+            ))
+        } else if !admin && !public.contains(&action) {
+            Err(self.refuse(
+                Reason::MissingAuthentication,
+                "signature",
+                format!("{action} needs a SigV4 signature with admin credentials"),
+                "Missing Authentication Token",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The call turned out to be about `user`.
     pub fn about(&mut self, user: &crate::model::User) {
         self.principal =

@@ -364,21 +364,8 @@ impl Engine {
             || matches!(action, "GetIdentityPoolRoles" | "GetCredentialsForIdentity" | "GetOpenIdToken");
         let op = Operation::new(action, &ctx, redact(body)).read_only(read_only).filed(Filing::Management);
         let decide = async |call: &mut Call| {
-            if !ACTIONS.contains(&action) {
-                Err(call.refuse(
-                    Reason::UnknownOperation,
-                    "action",
-                    format!("action {action:?} is not implemented"),
-                    "Unknown operation",
-                ))
-            } else if !admin && !PUBLIC_ACTIONS.contains(&action) {
-                Err(call.refuse(
-                    Reason::MissingAuthentication,
-                    "signature",
-                    format!("{action} needs a SigV4 signature with admin credentials"),
-                    "Missing Authentication Token",
-                ))
-            } else if !body.is_object() {
+            call.admit_action(action, ACTIONS, PUBLIC_ACTIONS, admin)?;
+            if !body.is_object() {
                 Err(call.refuse_plainly(
                     Reason::MalformedRequest,
                     "request",

@@ -582,23 +582,8 @@ impl Engine {
         let read_only = ["Describe", "List", "Get", "AdminGet", "AdminList"].iter().any(|p| action.starts_with(p));
         let op = Operation::new(action, ctx, redact(body)).read_only(read_only);
         let decide = async |call: &mut Call| {
-            if !ACTIONS.contains(&action) {
-                Err(call.refuse(
-                    Reason::UnknownOperation,
-                    "action",
-                    format!("action {action:?} is not implemented"),
-                    "Unknown operation",
-                ))
-            } else if !admin && !PUBLIC_ACTIONS.contains(&action) {
-                Err(call.refuse(
-                    Reason::MissingAuthentication,
-                    "signature",
-                    format!("{action} needs a SigV4 signature with admin credentials"),
-                    "Missing Authentication Token",
-                ))
-            } else {
-                self.dispatch(action, body, call).await
-            }
+            call.admit_action(action, ACTIONS, PUBLIC_ACTIONS, admin)?;
+            self.dispatch(action, body, call).await
         };
         self.run(op, decide, audit_response).await
     }
