@@ -304,7 +304,7 @@ impl Engine {
         }
         let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
-        if !crate::userpool::is_pool_issuer(&self.issuer, &iss) {
+        if !crate::pool_names::is_pool_issuer(&self.issuer, &iss) {
             return Err(invalid(
                 call,
                 "issuer",

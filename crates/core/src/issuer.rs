@@ -427,7 +427,7 @@ pub async fn verify_own_parsed(
         .ok_or(("kid", format!("token signed by kid {kid} which is not in the current JWKS")))?;
     key.verify(&jwt).map_err(|e| ("signature", e))?;
     let iss = jwt.claim_str("iss").unwrap_or("");
-    if iss != issuer && !crate::userpool::is_pool_issuer(issuer, iss) {
+    if iss != issuer && !crate::pool_names::is_pool_issuer(issuer, iss) {
         return Err(("issuer", format!("issuer {:?} is not this server", jwt.claim_str("iss").unwrap_or(""))));
     }
     let exp = jwt.claim_i64("exp").ok_or(("expiry", "token has no exp".to_string()))?;

@@ -18,6 +18,7 @@ pub mod issuer;
 pub mod model;
 mod operation;
 pub mod password;
+pub mod pool_names;
 pub mod refusal;
 pub mod secrets;
 pub mod store;

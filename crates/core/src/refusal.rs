@@ -163,6 +163,16 @@ pub struct Refusal {
     pub recorded_message: Option<String>,
 }
 
+// A trail ends in a refusal here, so that the trail itself depends on nothing.
+impl Trail {
+    /// Records a failed check and turns the trail into a refusal with that detail as its message.
+    pub fn deny(mut self, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
+        let detail = detail.into();
+        self.fail(check, detail.clone());
+        Refusal { reason, message: detail, trail: self, recorded_message: None }
+    }
+}
+
 impl Refusal {
     /// A refusal whose message is also its one failed check's detail.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
@@ -241,6 +251,17 @@ impl fmt::Debug for ErrorCodes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deny_marks_the_failing_check_last_and_first() {
+        let mut t = Trail::new();
+        t.pass("signature", "RS256 with kid k1");
+        let d = t.deny(Reason::InvalidGrant, "audience", "audience \"x\" is not accepted");
+        assert_eq!(d.trail.steps.len(), 2);
+        assert_eq!(d.trail.first_failure().unwrap().check, "audience");
+        assert_eq!(d.message, "audience \"x\" is not accepted");
+        assert_eq!(d.reason, Reason::InvalidGrant);
+    }
 
     #[test]
     fn reasons_name_themselves() {

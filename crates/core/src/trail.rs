@@ -1,7 +1,6 @@
 //! Every decision carries its reasons: each check run, in order, with its outcome and detail.
 //! A refusal's trail goes into its audit event; its request id finds it again.
 
-use crate::refusal::{Reason, Refusal};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,29 +40,7 @@ impl Trail {
     fn push(&mut self, check: &str, outcome: Outcome, detail: String) {
         self.steps.push(Step { check: check.to_string(), outcome, detail });
     }
-    /// Records a failed check and turns the trail into a refusal with that detail as its message.
-    pub fn deny(mut self, reason: Reason, check: &str, detail: impl Into<String>) -> Refusal {
-        let detail = detail.into();
-        self.fail(check, detail.clone());
-        Refusal { reason, message: detail, trail: self, recorded_message: None }
-    }
     pub fn first_failure(&self) -> Option<&Step> {
         self.steps.iter().find(|s| s.outcome == Outcome::Fail)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deny_marks_the_failing_check_last_and_first() {
-        let mut t = Trail::new();
-        t.pass("signature", "RS256 with kid k1");
-        let d = t.deny(Reason::InvalidGrant, "audience", "audience \"x\" is not accepted");
-        assert_eq!(d.trail.steps.len(), 2);
-        assert_eq!(d.trail.first_failure().unwrap().check, "audience");
-        assert_eq!(d.message, "audience \"x\" is not accepted");
-        assert_eq!(d.reason, Reason::InvalidGrant);
     }
 }

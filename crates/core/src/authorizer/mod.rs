@@ -302,7 +302,7 @@ impl Engine {
         let unverified_iss = parsed.as_ref().and_then(|j| j.claim_str("iss").map(str::to_string));
         let own = unverified_iss
             .as_deref()
-            .is_some_and(|i| i == self.issuer || crate::userpool::is_pool_issuer(&self.issuer, i));
+            .is_some_and(|i| i == self.issuer || crate::pool_names::is_pool_issuer(&self.issuer, i));
         let upstream = match route.token {
             TokenKind::Access if !own => {
                 let what = match unverified_iss.as_deref().and_then(|i| self.upstreams.by_issuer(i)) {

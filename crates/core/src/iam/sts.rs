@@ -101,8 +101,9 @@ impl Engine {
         }
         let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
-        let own =
-            iss == self.issuer || iss == COGNITO_IDENTITY_ISSUER || crate::userpool::is_pool_issuer(&self.issuer, &iss);
+        let own = iss == self.issuer
+            || iss == COGNITO_IDENTITY_ISSUER
+            || crate::pool_names::is_pool_issuer(&self.issuer, &iss);
         let claims = if own {
             let base = if iss == COGNITO_IDENTITY_ISSUER { COGNITO_IDENTITY_ISSUER } else { self.issuer.as_str() };
             let t = crate::issuer::verify_own_parsed(&self.keys, base, jwt, None, self.now())

@@ -66,7 +66,7 @@ impl Engine {
             };
             let iss = web.claims.get("iss").and_then(Value::as_str).unwrap_or_default().to_string();
             let user_pool = user_pool_of(&web.provider)
-                .filter(|_| crate::userpool::is_pool_issuer(&self.issuer, &iss))
+                .filter(|_| crate::pool_names::is_pool_issuer(&self.issuer, &iss))
                 .map(str::to_string);
             let mut names = vec![web.provider.clone()];
             let provider = match &user_pool {

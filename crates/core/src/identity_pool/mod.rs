@@ -266,7 +266,7 @@ pub fn user_pool_provider_name(user_pool_id: &str) -> String {
 /// The user pool id a provider name (either form) or issuer names, if it names one.
 pub(crate) fn user_pool_of(name: &str) -> Option<&str> {
     let last = name.trim_end_matches('/').rsplit('/').next()?;
-    (name.contains('/') && crate::userpool::is_pool_id(last)).then_some(last)
+    (name.contains('/') && crate::pool_names::is_pool_id(last)).then_some(last)
 }
 
 /// The OIDC provider an IAM OIDC provider ARN names (`arn:aws:iam::<account>:oidc-provider/<name>`).

@@ -16,6 +16,8 @@ mod membership;
 mod settings;
 mod stand_in;
 pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
+// Where the doors and tests have always found them.
+pub use crate::pool_names::{is_pool_id, is_pool_issuer};
 mod users;
 
 use crate::audit::RequestContext;
@@ -364,27 +366,6 @@ pub fn new_client_id() -> String {
 
 fn new_client_secret() -> String {
     random_from(LOWER_ALNUM, 51)
-}
-
-/// Whether `id` has the shape of a pool id (`<region>_<alnum>`), as the AWS clients check it.
-pub fn is_pool_id(id: &str) -> bool {
-    let Some((region, name)) = id.split_once('_') else { return false };
-    let region_ok = region.split('-').count() >= 3
-        && region.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && region.ends_with(|c: char| c.is_ascii_digit());
-    region_ok && !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-/// Whether `iss` names a pool of this server whose public URL is `base`: `<base>/<pool-id>` or the
-/// AWS form. The signature (by our keys) is what proves the token ours; this only keeps `iss`
-/// honest.
-pub fn is_pool_issuer(base: &str, iss: &str) -> bool {
-    if let Some(id) = iss.strip_prefix(base).and_then(|r| r.strip_prefix('/')) {
-        return is_pool_id(id);
-    }
-    iss.strip_prefix("https://cognito-idp.")
-        .and_then(|r| r.split_once(".amazonaws.com/"))
-        .is_some_and(|(region, id)| is_pool_id(id) && id.split('_').next() == Some(region))
 }
 
 /// What an app client's sealed secret is bound to: its client id.
