@@ -37,13 +37,39 @@ pub fn routes(prefix: Option<&str>) -> Router<AppState> {
 /// A door's words for a refusal: its `__type` and HTTP status.
 pub(crate) type Words = fn(Reason) -> (&'static str, StatusCode);
 
+/// The `__type` of the refusals every AWS JSON 1.1 door (user pools, identity pools) words the
+/// same: the request, its signature, the rate limit; `None` for a door's own.
+pub(crate) fn aws_json_words(reason: Reason) -> Option<&'static str> {
+    use Reason::*;
+    Some(match reason {
+        InvalidParameter => "InvalidParameterException",
+        NotFound => "ResourceNotFoundException",
+        UnknownOperation => "UnknownOperationException",
+        MalformedRequest => "SerializationException",
+        MissingAuthentication => "MissingAuthenticationTokenException",
+        UnknownCredentials => "UnrecognizedClientException",
+        MalformedSignature => "IncompleteSignatureException",
+        SignatureMismatch => "InvalidSignatureException",
+        RateLimited => "TooManyRequestsException",
+        Unavailable => "InternalErrorException",
+        _ => return None,
+    })
+}
+
+/// The HTTP status of an AWS JSON 1.1 refusal: 500 when the server is at fault.
+pub(crate) fn aws_json_status(reason: Reason) -> StatusCode {
+    if reason == Reason::Unavailable {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
 /// The `__type` and HTTP status of a Cognito user-pool refusal.
 pub fn cognito_words(reason: Reason) -> (&'static str, StatusCode) {
     use Reason::*;
     let name = match reason {
-        InvalidParameter => "InvalidParameterException",
         NotAuthorized | LockedOut => "NotAuthorizedException",
-        NotFound => "ResourceNotFoundException",
         UserNotFound => "UserNotFoundException",
         UsernameExists => "UsernameExistsException",
         GroupExists => "GroupExistsException",
@@ -55,18 +81,10 @@ pub fn cognito_words(reason: Reason) -> (&'static str, StatusCode) {
         LimitExceeded => "LimitExceededException",
         InvalidClient => "UnauthorizedException",
         UnsupportedTokenType => "UnsupportedTokenTypeException",
-        UnknownOperation => "UnknownOperationException",
-        MalformedRequest => "SerializationException",
-        MissingAuthentication => "MissingAuthenticationTokenException",
-        UnknownCredentials => "UnrecognizedClientException",
-        MalformedSignature => "IncompleteSignatureException",
-        SignatureMismatch => "InvalidSignatureException",
-        RateLimited => "TooManyRequestsException",
-        Unavailable => return ("InternalErrorException", StatusCode::INTERNAL_SERVER_ERROR),
         // A token the token service turned down: Cognito's one answer to a rejected proof.
-        _ => "NotAuthorizedException",
+        _ => aws_json_words(reason).unwrap_or("NotAuthorizedException"),
     };
-    (name, StatusCode::BAD_REQUEST)
+    (name, aws_json_status(reason))
 }
 
 /// The user-pool door's `errorCode`: its `__type`.

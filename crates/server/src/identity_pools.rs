@@ -4,7 +4,10 @@
 //! by admin credentials scoped to `cognito-identity`. Errors are `{"__type", "message"}` with
 //! AWS's exception names and `x-amzn-RequestId`; every call is audited by the engine.
 
-use crate::aws::{aws_answer, aws_error, check_signature, read_input, refuse_signature, throttle, Words};
+use crate::aws::{
+    aws_answer, aws_error, aws_json_status, aws_json_words, check_signature, read_input, refuse_signature, throttle,
+    Words,
+};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -18,24 +21,12 @@ pub use tokenbridge_core::identity_pool::{EVENT_SOURCE, TARGET_PREFIX};
 
 /// The `__type` and HTTP status of an identity-pool refusal.
 pub fn identity_words(reason: Reason) -> (&'static str, StatusCode) {
-    use Reason::*;
     let name = match reason {
-        InvalidParameter => "InvalidParameterException",
-        NotFound => "ResourceNotFoundException",
-        InvalidPoolConfiguration => "InvalidIdentityPoolConfigurationException",
-        UnknownOperation => "UnknownOperationException",
-        MalformedRequest => "SerializationException",
-        MissingAuthentication => "MissingAuthenticationTokenException",
-        UnknownCredentials => "UnrecognizedClientException",
-        MalformedSignature => "IncompleteSignatureException",
-        SignatureMismatch => "InvalidSignatureException",
-        RateLimited => "TooManyRequestsException",
-        // Storage trouble, an unreadable record, a record that could not be written.
-        Unavailable => return ("InternalErrorException", StatusCode::INTERNAL_SERVER_ERROR),
+        Reason::InvalidPoolConfiguration => "InvalidIdentityPoolConfigurationException",
         // A login or identity turned down, whatever the token's fault.
-        _ => "NotAuthorizedException",
+        _ => aws_json_words(reason).unwrap_or("NotAuthorizedException"),
     };
-    (name, StatusCode::BAD_REQUEST)
+    (name, aws_json_status(reason))
 }
 
 /// The identity-pool door's `errorCode`: its `__type`, and STS's code for the
