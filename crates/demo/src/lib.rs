@@ -152,6 +152,7 @@ pub fn demo_config(base_url: &str, client_secret: &str, admin_token: &str, algor
         discovery: true,
         jwks_uri: None,
         jwks_file: None,
+        ca_file: None,
         userinfo_endpoint: None,
         introspection_endpoint: None,
         introspection_client_id: None,

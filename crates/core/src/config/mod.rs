@@ -21,7 +21,7 @@ pub use authorizer::{AuthorizerConfig, DefaultAction, IdentityHeaders, RouteConf
 pub use aws::{AwsConfig, AwsCredentialConfig};
 pub use providers::{LinkTarget, OpaqueCheckLimits, ProviderConfig, ProviderLogin};
 pub use roles::RoleConfig;
-pub use server::{AdminConfig, ConsoleConfig, MetricsConfig, RateLimits, ServerConfig, StorageConfig};
+pub use server::{AdminConfig, ConsoleConfig, MetricsConfig, RateLimits, ServerConfig, StorageConfig, TlsConfig};
 pub use tokens::{canonical_grant, ClientConfig, IssuerConfig};
 pub use user_pools::{IssuerForm, UserPoolClientConfig, UserPoolConfig};
 
@@ -131,7 +131,7 @@ impl Config {
     }
 
     /// `TOKENBRIDGE_LISTEN`, `_PUBLIC_URL`, `_DATA_DIR`, `_STORAGE_URL`, `_LOG_FORMAT`,
-    /// `_ADMIN_TOKEN`, `_ALGORITHM` override the file.
+    /// `_ADMIN_TOKEN`, `_ALGORITHM`, `_TLS_CERT_FILE`, `_TLS_KEY_FILE` override the file.
     pub fn apply_env(&mut self) {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         if let Some(v) = var("TOKENBRIDGE_LISTEN") {
@@ -155,10 +155,31 @@ impl Config {
         if let Some(v) = var("TOKENBRIDGE_ALGORITHM") {
             self.issuer.algorithm = v;
         }
+        self.apply_tls_env();
         self.apply_aws_env();
         self.apply_authorizer_env();
         self.apply_proxy_env();
         self.apply_metrics_env();
+    }
+
+    /// `TOKENBRIDGE_TLS_CERT_FILE` and `TOKENBRIDGE_TLS_KEY_FILE`: either one turns `[server.tls]`
+    /// on (the other then comes from the file, or is missing and named by the check).
+    pub fn apply_tls_env(&mut self) {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (cert, key) = (var("TOKENBRIDGE_TLS_CERT_FILE"), var("TOKENBRIDGE_TLS_KEY_FILE"));
+        if cert.is_none() && key.is_none() {
+            return;
+        }
+        let tls = self
+            .server
+            .tls
+            .get_or_insert_with(|| TlsConfig { cert_file: Default::default(), key_file: Default::default() });
+        if let Some(v) = cert {
+            tls.cert_file = v.into();
+        }
+        if let Some(v) = key {
+            tls.key_file = v.into();
+        }
     }
 
     /// `TOKENBRIDGE_METRICS_TOKEN` and `TOKENBRIDGE_METRICS_LISTEN`.
@@ -210,11 +231,13 @@ impl Config {
         }
     }
 
+    /// `server.public_url`, else the listen address: `https://` when `[server.tls]` is on.
     pub fn public_url(&self) -> String {
+        let scheme = if self.server.tls.is_some() { "https" } else { "http" };
         self.server
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.server.listen))
             .trim_end_matches('/')
             .to_string()
     }

@@ -36,6 +36,10 @@ pub struct ProviderConfig {
     /// A static JWKS file, for issuers this server cannot reach.
     #[serde(default)]
     pub jwks_file: Option<PathBuf>,
+    /// PEM certificates trusted, besides the system's roots, for HTTPS calls to this provider:
+    /// a private CA, or a self-signed certificate (the demo's own under `demo --tls`).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]

@@ -34,6 +34,18 @@ pub struct ServerConfig {
     /// Connections served at once; further ones wait in the listen backlog until one closes.
     /// Lowered at start to fit the process's open-file limit.
     pub max_connections: usize,
+    /// `[server.tls]`: serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The TLS listener's certificate and key (PEM files), read and checked when the server starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain: the server's own certificate first, then any intermediates.
+    pub cert_file: PathBuf,
+    /// The certificate's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), unencrypted.
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +60,7 @@ impl Default for ServerConfig {
             header_read_timeout_seconds: 30,
             idle_timeout_seconds: 60,
             max_connections: 4096,
+            tls: None,
         }
     }
 }
@@ -186,6 +199,15 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if !(1..=86_400).contains(&server.idle_timeout_seconds) {
         return Err(err("server.idle_timeout_seconds", "must be between 1 and 86400"));
+    }
+    if let Some(tls) = &server.tls {
+        // The files themselves are read when the server starts (crates/server, tls.rs).
+        if tls.cert_file.as_os_str().is_empty() {
+            return Err(err("server.tls.cert_file", "is required with server.tls (or TOKENBRIDGE_TLS_CERT_FILE)"));
+        }
+        if tls.key_file.as_os_str().is_empty() {
+            return Err(err("server.tls.key_file", "is required with server.tls (or TOKENBRIDGE_TLS_KEY_FILE)"));
+        }
     }
     if server.max_connections == 0 {
         return Err(err("server.max_connections", "must be at least 1"));

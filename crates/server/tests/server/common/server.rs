@@ -209,6 +209,7 @@ impl Server {
                 discovery: false,
                 jwks_uri: Some(format!("{issuer}/jwks")),
                 jwks_file: None,
+                ca_file: None,
                 userinfo_endpoint: Some(format!("{issuer}/userinfo")),
                 introspection_endpoint: None,
                 introspection_client_id: None,
