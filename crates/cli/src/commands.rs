@@ -95,6 +95,8 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
         cfg.server.listen = l;
     }
     Engine::validate_config(&cfg)?;
+    // The certificate and key are read now, so a bad file stops the start before anything is opened.
+    let tls = cfg.server.tls.as_ref().map(tokenbridge_server::tls::Tls::load).transpose()?;
     init_logging(&cfg.server.log_format);
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -119,8 +121,11 @@ async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     state.origins.spawn_refresh(&engine, std::time::Duration::from_secs(15));
     spawn_housekeeping(engine.clone(), state.limits.clone());
     let app = tokenbridge_server::router(state, None);
-    tracing::info!(listen = %listener.local_addr()?, issuer = %engine.issuer(), "tokenbridge serving");
-    let serving = tokenbridge_server::serving::Serving::from_config(&engine.config().server);
+    tracing::info!(listen = %listener.local_addr()?, tls = tls.is_some(), issuer = %engine.issuer(), "tokenbridge serving");
+    let serving = tokenbridge_server::serving::Serving {
+        tls,
+        ..tokenbridge_server::serving::Serving::from_config(&engine.config().server)
+    };
     tokenbridge_server::serve_with(listener, app, tokenbridge_server::shutdown_signal(), serving).await
 }
 

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod query;
 pub mod ratelimit;
 pub mod serving;
+pub mod tls;
 
 use axum::Router;
 use std::sync::Arc;

@@ -9,8 +9,14 @@
 //!   frees one), while every connection already served, such as a load balancer's keep-alive
 //!   health check, goes on being answered. The cap is lowered at start to fit the process's
 //!   open-file limit, so that accepting never runs out of descriptors.
+//!
+//! With `[server.tls]` every connection is TLS (see [`crate::tls`]): its handshake must finish
+//! within `header_read_timeout` too, and shutdown ends handshakes still under way. Each request
+//! carries its [`Transport`].
 
-use axum::extract::ConnectInfo;
+use crate::tls::Tls;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,17 +41,37 @@ pub struct Serving {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// TLS on every connection; plain HTTP when `None`.
+    pub tls: Option<Tls>,
 }
 
 impl Serving {
-    /// The `[server]` settings.
+    /// The `[server]` settings, without TLS: `[server.tls]`'s files are read by [`Tls::load`],
+    /// whose errors the caller reports before it starts anything.
     pub fn from_config(c: &ServerConfig) -> Self {
         Self {
             grace: Duration::from_secs(c.shutdown_grace_seconds),
             header_read_timeout: Duration::from_secs(c.header_read_timeout_seconds),
             idle_timeout: Duration::from_secs(c.idle_timeout_seconds),
             max_connections: c.max_connections,
+            tls: None,
         }
+    }
+}
+
+/// How a request reached this server: in every request's extensions, and an extractor
+/// (`Plain` where the accept loop did not set it, as in a router driven directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Transport {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Transport>().copied().unwrap_or(Transport::Plain))
     }
 }
 
@@ -91,6 +117,7 @@ pub async fn run(
             header_read_timeout: serving.header_read_timeout,
             idle_timeout: serving.idle_timeout,
             stop: stop_rx.clone(),
+            tls: serving.tls.clone(),
             _slot: permit,
             _alive: alive_rx.clone(),
         };
@@ -145,6 +172,7 @@ struct Connection {
     header_read_timeout: Duration,
     idle_timeout: Duration,
     stop: watch::Receiver<bool>,
+    tls: Option<Tls>,
     /// Held while the connection lives: its place under `max_connections`.
     _slot: OwnedSemaphorePermit,
     /// Held while the connection lives: shutdown waits for all of these.
@@ -155,11 +183,42 @@ impl Connection {
     async fn serve(mut self, stream: TcpStream) {
         let started = Instant::now();
         let last_io = Arc::new(AtomicU64::new(0));
-        let io = TokioIo::new(Watched { inner: stream, started, last_io: last_io.clone() });
+        let watched = Watched { inner: stream, started, last_io: last_io.clone() };
+        let Some(tls) = self.tls.take() else {
+            return self.serve_http(watched, started, last_io, Transport::Plain).await;
+        };
+        let peer = self.peer;
+        // A client that never finishes its handshake is dropped like one that never sends a header.
+        let handshake = tokio::time::timeout(self.header_read_timeout, tls.acceptor().accept(watched));
+        let stream = tokio::select! {
+            r = handshake => match r {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake not finished in time; closing the connection");
+                    return;
+                }
+            },
+            _ = self.stop.wait_for(|stop| *stop) => return,
+        };
+        self.serve_http(stream, started, last_io, Transport::Tls).await
+    }
+
+    /// HTTP/1 on `io` (the socket, or TLS over it) until the connection ends, idles out or is told
+    /// to finish.
+    async fn serve_http<S>(mut self, io: S, started: Instant, last_io: Arc<AtomicU64>, transport: Transport)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
         let (app, peer) = (self.app.clone(), self.peer);
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             // What `into_make_service_with_connect_info` gave handlers (context.rs reads it).
             req.extensions_mut().insert(ConnectInfo(peer));
+            req.extensions_mut().insert(transport);
             let mut app = app.clone();
             async move { tower::Service::call(&mut app, req).await }
         });

@@ -1,5 +1,6 @@
 //! The console's two cookies: read from `Cookie`, written as `Set-Cookie`. Both are HttpOnly
-//! (the page never reads them) and Secure whenever the public URL is https.
+//! (the page never reads them) and Secure whenever the browser reaches the server over https (a
+//! TLS listener, or an https public URL).
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
@@ -21,7 +22,7 @@ pub(super) struct Cookie<'a> {
     pub path: &'a str,
     /// `Lax` or `Strict`.
     pub same_site: &'a str,
-    /// Secure: the public URL is https.
+    /// Secure: the browser reaches the server over https.
     pub secure: bool,
 }
 

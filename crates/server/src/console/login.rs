@@ -16,6 +16,7 @@ use crate::admin::not_found;
 use crate::context::Ctx;
 use crate::errors::{oauth_error_code, OAuthError};
 use crate::oauth2::{rate_limit, refuse, Params};
+use crate::serving::Transport;
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -79,17 +80,24 @@ struct Pending {
 }
 
 /// Sent on the provider's redirect back (a top-level GET from another site): SameSite=Lax.
-fn pending_cookie(state: &AppState) -> Cookie<'static> {
-    Cookie { name: "tb_console_login", path: "/console", same_site: "Lax", secure: https(state) }
+fn pending_cookie(state: &AppState, transport: Transport) -> Cookie<'static> {
+    Cookie { name: "tb_console_login", path: "/console", same_site: "Lax", secure: secure(state, transport) }
 }
 
 /// Read only by the page's own `POST /console/upstream`: SameSite=Strict.
-fn outcome_cookie(state: &AppState) -> Cookie<'static> {
-    Cookie { name: "tb_console_upstream", path: "/console/upstream", same_site: "Strict", secure: https(state) }
+fn outcome_cookie(state: &AppState, transport: Transport) -> Cookie<'static> {
+    Cookie {
+        name: "tb_console_upstream",
+        path: "/console/upstream",
+        same_site: "Strict",
+        secure: secure(state, transport),
+    }
 }
 
-fn https(state: &AppState) -> bool {
-    state.engine.issuer().starts_with("https://")
+/// Secure when the browser reaches this server over https: the request came over TLS, or the
+/// public URL (a TLS-terminating proxy's) is https.
+fn secure(state: &AppState, transport: Transport) -> bool {
+    transport == Transport::Tls || state.engine.issuer().starts_with("https://")
 }
 
 fn redirect_uri(state: &AppState) -> String {
@@ -132,6 +140,7 @@ pub(super) async fn start(
     _: Enabled,
     State(state): State<AppState>,
     ctx: Ctx,
+    transport: Transport,
     Path(provider): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -173,7 +182,7 @@ pub(super) async fn start(
         return refuse(&state, EVENT_START, &ctx, d).await.into_response();
     };
     target.query_pairs_mut().extend_pairs(authorization_params(login, &pending, &redirect_uri(&state), false));
-    let cookie = pending_cookie(&state).set(&sealing::seal(&key, PENDING, &pending), PENDING_TTL);
+    let cookie = pending_cookie(&state, transport).set(&sealing::seal(&key, PENDING, &pending), PENDING_TTL);
     let mut resp = StatusCode::FOUND.into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(target.as_str()) {
@@ -190,6 +199,7 @@ pub(super) async fn callback(
     _: Enabled,
     State(state): State<AppState>,
     ctx: Ctx,
+    transport: Transport,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -197,7 +207,7 @@ pub(super) async fn callback(
     if let Err(e) = rate_limit(&state, EVENT_CALLBACK, &ctx, None).await {
         return e.into_response();
     }
-    let pending_cookie = pending_cookie(&state);
+    let pending_cookie = pending_cookie(&state, transport);
     let pending = match sealing::pending_key(&state.engine).await {
         Ok(key) => {
             cookies::read(&headers, pending_cookie.name).and_then(|c| sealing::open::<Pending>(&key, PENDING, &c))
@@ -215,7 +225,7 @@ pub(super) async fn callback(
             let mut resp = StatusCode::SEE_OTHER.into_response();
             let h = resp.headers_mut();
             h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ASCII"));
-            h.append(header::SET_COOKIE, outcome_cookie(&state).set(&handle, OUTCOME_TTL));
+            h.append(header::SET_COOKIE, outcome_cookie(&state, transport).set(&handle, OUTCOME_TTL));
             // The code is in this URL: it goes to no one else.
             h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
             resp
@@ -228,9 +238,15 @@ pub(super) async fn callback(
 }
 
 /// `POST /console/upstream`: the outcome of the last upstream sign-in, once.
-pub(super) async fn pickup(_: Enabled, State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
+pub(super) async fn pickup(
+    _: Enabled,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    transport: Transport,
+    headers: HeaderMap,
+) -> Response {
     let ctx = ctx.recorded_as(EVENT_SOURCE, oauth_error_code);
-    let cookie = outcome_cookie(&state);
+    let cookie = outcome_cookie(&state, transport);
     let found = match cookies::read(&headers, cookie.name) {
         Some(handle) => sealing::take_outcome(&state.engine, &handle).await,
         None => Ok(None),
