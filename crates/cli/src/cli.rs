@@ -117,6 +117,11 @@ pub struct DemoArgs {
     /// token and of the demo upstream. Default: this instance's own address.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made on the
+    /// first run and kept in the data directory (`tls/cert.pem`); its path and SHA-256
+    /// fingerprint are printed.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -8,10 +8,14 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use tokenbridge_core::config::TlsConfig;
 use tokenbridge_core::directory::{validate_username, DirectoryError, NewUser};
 use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::store::StoreError;
 use tokenbridge_core::Engine;
+use tokenbridge_demo::tls::{DemoCertificate, Origin};
+use tokenbridge_server::serving::Serving;
+use tokenbridge_server::tls::Tls;
 
 pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     init_logging(g.log_format.as_deref().unwrap_or("text"));
@@ -29,21 +33,53 @@ pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // Absolute, so the printed commands work from any directory.
     let data_dir = std::path::absolute(&data_dir)?;
+    // Made (or found) and loaded before anything listens: a bad kept file stops the start.
+    let cert = match a.tls {
+        true => Some(tokenbridge_demo::tls::ensure(&data_dir).context("cannot make the demo's TLS certificate")?),
+        false => None,
+    };
+    let tls = cert
+        .as_ref()
+        .map(|c| Tls::load(&TlsConfig { cert_file: c.cert_file.clone(), key_file: c.key_file.clone() }))
+        .transpose()?;
     let listener =
         tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("cannot listen on {}", a.listen))?;
     let addr = listener.local_addr()?;
-    let base_url = format!("http://{addr}");
+    let base_url = format!("{}://{addr}", if a.tls { "https" } else { "http" });
     let location = a.storage_url.clone().unwrap_or_else(|| data_dir.join("tokenbridge.db").display().to_string());
     let store = tokenbridge_store::open(&location).await?;
     let public_url = a.public_url.as_deref().unwrap_or(&base_url).trim_end_matches('/').to_string();
-    let demo = tokenbridge_demo::prepare(&public_url, &data_dir, store, &a.algorithm).await?;
+    let demo = tokenbridge_demo::prepare(&public_url, &data_dir, store, &a.algorithm, cert.as_ref()).await?;
     // The app's own buckets: housekeeping shrinks the maps requests fill.
     crate::commands::spawn_housekeeping(demo.engine.clone(), demo.limits.clone());
-    print_walkthrough(&demo.info, &data_dir);
-    tokenbridge_server::serve(listener, demo.app, tokenbridge_server::shutdown_signal()).await
+    print_walkthrough(&demo.info, &data_dir, cert.as_ref());
+    let serving = Serving { grace: std::time::Duration::from_secs(30), tls, ..Serving::default() };
+    tokenbridge_server::serve_with(listener, demo.app, tokenbridge_server::shutdown_signal(), serving).await
 }
 
-fn print_walkthrough(info: &Value, data_dir: &Path) {
+/// The walkthrough's lines about the certificate, and how its commands trust it (curl, the AWS CLI).
+fn certificate_lines(cert: Option<&DemoCertificate>) -> (String, String, String) {
+    let Some(c) = cert else { return (String::new(), "curl".into(), String::new()) };
+    let path = c.cert_file.display();
+    let origin = match &c.origin {
+        Origin::Made => "made now".to_string(),
+        Origin::Reused => "kept from an earlier run".to_string(),
+        Origin::Replaced(why) => format!("made now: {why}"),
+    };
+    let names = tokenbridge_demo::tls::NAMES.join(", ");
+    let lines = [
+        format!("  certificate:     {path}"),
+        format!("                   self-signed for {names}; {origin}"),
+        format!("  SHA-256:         {}", c.fingerprint),
+        format!("                   trust it in the browser, or give it to each client: curl --cacert {path} ..."),
+    ]
+    .map(|l| l + "\n")
+    .concat();
+    (lines, format!("curl --cacert {path}"), format!(" --ca-bundle {path}"))
+}
+
+fn print_walkthrough(info: &Value, data_dir: &Path, cert: Option<&DemoCertificate>) {
+    let (certificate, curl, aws_ca) = certificate_lines(cert);
     let s = |p: &str| info.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
     let base = s("/base_url");
     let (cid, csecret) = (s("/client/client_id"), s("/client/client_secret"));
@@ -65,58 +101,58 @@ tokenbridge demo is running at {base}
   issuer:          {base}   discovery: {base}/.well-known/openid-configuration
   demo upstream:   {base}/demo-idp   (Salesforce-like: login page, password grant, UserInfo)
   admin token:     {admin}
-  metrics:         curl -H "Authorization: Bearer {metrics}" {base}/metrics
-
+  metrics:         {curl} -H "Authorization: Bearer {metrics}" {base}/metrics
+{certificate}
 Try it (the commands use jq):
 
 # 1. Sign in at the upstream provider as {au} (Salesforce's username-password flow):
-UP=$(curl -s {base}/demo-idp/token -u {uid}:{usecret} \
+UP=$({curl} -s {base}/demo-idp/token -u {uid}:{usecret} \
   -d grant_type=password -d username={au} -d password={ap})
 ID_TOKEN=$(echo "$UP" | jq -r .id_token)
 
 # 2. Exchange it for this system's tokens (the seed's endpoint; one-time use is on):
-curl -s -X POST {base}/auth/exchange -H "Authorization: Bearer $ID_TOKEN" | tee /tmp/tb.json | jq .
+{curl} -s -X POST {base}/auth/exchange -H "Authorization: Bearer $ID_TOKEN" | tee /tmp/tb.json | jq .
 
 # 3. The same through RFC 8693 with a fresh upstream token (client authenticated):
-ID_TOKEN=$(curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={au} -d password={ap} | jq -r .id_token)
-curl -s {base}/oauth2/token -u {cid}:{csecret} \
+ID_TOKEN=$({curl} -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={au} -d password={ap} | jq -r .id_token)
+{curl} -s {base}/oauth2/token -u {cid}:{csecret} \
   -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
   -d subject_token="$ID_TOKEN" -d subject_token_type=urn:ietf:params:oauth:token-type:id_token | jq .
 
 # 4. Use and refresh (no upstream token needed):
-curl -s {base}/oauth2/userinfo -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
-curl -s {base}/oauth2/token -u {cid}:{csecret} -d grant_type=refresh_token \
+{curl} -s {base}/oauth2/userinfo -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
+{curl} -s {base}/oauth2/token -u {cid}:{csecret} -d grant_type=refresh_token \
   -d refresh_token="$(jq -r .refresh_token /tmp/tb.json)" | jq .
 
 # 5. Refusals, each naming its reason and a request id:
-curl -s -X POST {base}/auth/exchange -H "Authorization: Bearer $ID_TOKEN" | jq .        # replayed
-curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={cu} -d password={cp} \
-  | jq -r .id_token | xargs -I{{}} curl -s -X POST {base}/auth/exchange -H "Authorization: Bearer {{}}" | jq .   # unlinked
-curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={du} -d password={dp} \
-  | jq -r .id_token | xargs -I{{}} curl -s -X POST {base}/auth/exchange -H "Authorization: Bearer {{}}" | jq .   # unverified
+{curl} -s -X POST {base}/auth/exchange -H "Authorization: Bearer $ID_TOKEN" | jq .        # replayed
+{curl} -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={cu} -d password={cp} \
+  | jq -r .id_token | xargs -I{{}} {curl} -s -X POST {base}/auth/exchange -H "Authorization: Bearer {{}}" | jq .   # unlinked
+{curl} -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={du} -d password={dp} \
+  | jq -r .id_token | xargs -I{{}} {curl} -s -X POST {base}/auth/exchange -H "Authorization: Bearer {{}}" | jq .   # unverified
 
 # 6. The sample API behind the authorizer (alice is in group admins; bob's token would get 403):
-curl -s {base}/demo/api/hello -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
-curl -s -X POST {base}/demo/api/orders -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
-curl -si {base}/forward-auth -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" \
+{curl} -s {base}/demo/api/hello -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
+{curl} -s -X POST {base}/demo/api/orders -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" | jq .
+{curl} -si {base}/forward-auth -H "Authorization: Bearer $(jq -r .access_token /tmp/tb.json)" \
   -H "X-Forwarded-Method: DELETE" -H "X-Forwarded-Uri: /demo/api/orders"     # 403: no route covers it
 
 # 7. The audit trail, and why one request was refused (another terminal, same data):
 cargo run --release -- audit lookup --data-dir {dir} --denied --limit 5
 cargo run --release -- audit explain --data-dir {dir} <request id from an x-request-id header>
-curl -s {base}/admin/audit/<request id> -H "Authorization: Bearer {admin}" | jq .
+{curl} -s {base}/admin/audit/<request id> -H "Authorization: Bearer {admin}" | jq .
 
 # 8. The same users through the Cognito user-pool API (pool {pool}, app client {pc}):
-cog() {{ curl -s {base}/ -H 'Content-Type: application/x-amz-json-1.1' \
+cog() {{ {curl} -s {base}/ -H 'Content-Type: application/x-amz-json-1.1' \
   -H "X-Amz-Target: AWSCognitoIdentityProviderService.$1" -d "$2"; }}
 cog InitiateAuth '{{"AuthFlow":"USER_PASSWORD_AUTH","ClientId":"{pc}","AuthParameters":{{"USERNAME":"alice","PASSWORD":"alice-local-pw"}}}}' | jq .
 # CUSTOM_AUTH answered with an upstream token (the first seed's flow, without Lambda triggers):
 SESSION=$(cog InitiateAuth '{{"AuthFlow":"CUSTOM_AUTH","ClientId":"{pc}","AuthParameters":{{"USERNAME":"alice"}}}}' | jq -r .Session)
-ID_TOKEN=$(curl -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={au} -d password={ap} | jq -r .id_token)
+ID_TOKEN=$({curl} -s {base}/demo-idp/token -u {uid}:{usecret} -d grant_type=password -d username={au} -d password={ap} | jq -r .id_token)
 cog RespondToAuthChallenge "{{\"ClientId\":\"{pc}\",\"ChallengeName\":\"CUSTOM_CHALLENGE\",\"Session\":\"$SESSION\",\"ChallengeResponses\":{{\"USERNAME\":\"alice\",\"ANSWER\":\"$ID_TOKEN\"}}}}" | jq .
 # Admin actions are SigV4-signed, e.g. with the AWS CLI:
 AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} aws cognito-idp list-users \
-  --endpoint-url {base} --region {region} --user-pool-id {pool}
+  --endpoint-url {base}{aws_ca} --region {region} --user-pool-id {pool}
 
 Press Ctrl-C to stop.
 "#,

@@ -10,15 +10,17 @@
 pub mod graphql;
 pub mod idp;
 pub mod rest_api;
+pub mod tls;
 
 use crate::idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use crate::tls::DemoCertificate;
 use axum::Router;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokenbridge_core::authorizer::rules::{RouteConfig, TokenKind};
 use tokenbridge_core::config::{
-    AwsCredentialConfig, ClientConfig, Config, LinkTarget, ProviderConfig, ProviderLogin, RateLimits,
+    AwsCredentialConfig, ClientConfig, Config, LinkTarget, ProviderConfig, ProviderLogin, RateLimits, TlsConfig,
     UserPoolClientConfig, UserPoolConfig,
 };
 use tokenbridge_core::directory::NewUser;
@@ -237,18 +239,38 @@ fn demo_routes() -> Vec<RouteConfig> {
     ]
 }
 
-/// Builds the demo around an already-bound address; the caller serves `app`.
-/// Uses the system clock; tests that move time call [`prepare_with_clock`].
-pub async fn prepare(base_url: &str, data_dir: &Path, store: Arc<dyn Store>, algorithm: &str) -> anyhow::Result<Demo> {
-    prepare_with_clock(base_url, data_dir, store, algorithm, Arc::new(SystemClock)).await
+/// Builds the demo around an already-bound address; the caller serves `app` (over TLS with
+/// `tls`'s certificate when given: `base_url` is then https). Uses the system clock; tests that
+/// move time call [`prepare_with_clock`].
+pub async fn prepare(
+    base_url: &str,
+    data_dir: &Path,
+    store: Arc<dyn Store>,
+    algorithm: &str,
+    tls: Option<&DemoCertificate>,
+) -> anyhow::Result<Demo> {
+    prepare_with(base_url, data_dir, store, algorithm, Arc::new(SystemClock), tls).await
 }
 
+/// [`prepare`] on plain HTTP with the given clock.
 pub async fn prepare_with_clock(
     base_url: &str,
     data_dir: &Path,
     store: Arc<dyn Store>,
     algorithm: &str,
     clock: Arc<dyn Clock>,
+) -> anyhow::Result<Demo> {
+    prepare_with(base_url, data_dir, store, algorithm, clock, None).await
+}
+
+/// [`prepare`] with the given clock.
+pub async fn prepare_with(
+    base_url: &str,
+    data_dir: &Path,
+    store: Arc<dyn Store>,
+    algorithm: &str,
+    clock: Arc<dyn Clock>,
+    tls: Option<&DemoCertificate>,
 ) -> anyhow::Result<Demo> {
     let client_secret = shared_secret(&store, "demo.client_secret").await?;
     let upstream_secret = shared_secret(&store, "demo.upstream_client_secret").await?;
@@ -276,6 +298,13 @@ pub async fn prepare_with_clock(
     config.apply_aws_env();
     config.apply_proxy_env();
     config.metrics.token = Some(metrics_token.clone());
+    if let Some(cert) = tls {
+        config.server.tls = Some(TlsConfig { cert_file: cert.cert_file.clone(), key_file: cert.key_file.clone() });
+        // The demo upstream is served on this listener: calls to it must trust its certificate.
+        for p in config.providers.iter_mut().filter(|p| p.name == UPSTREAM_NAME) {
+            p.ca_file = Some(cert.cert_file.clone());
+        }
+    }
     let engine = Engine::open(config, store.clone(), clock.clone(), None).await?;
     engine.provision().await?;
     engine.ensure_admin_token().await?;
@@ -318,7 +347,7 @@ pub async fn prepare_with_clock(
     let limits = state.limits.clone();
     let app = tokenbridge_server::router(state, Some(extra));
 
-    let info = json!({
+    let mut info = json!({
         "base_url": base_url,
         "admin_token": admin_token,
         "metrics_token": metrics_token,
@@ -367,6 +396,13 @@ pub async fn prepare_with_clock(
             "expect": s.expect,
         })).collect::<Vec<_>>(),
     });
+    if let Some(cert) = tls {
+        info["tls"] = json!({
+            "cert_file": cert.cert_file,
+            "key_file": cert.key_file,
+            "sha256_fingerprint": cert.fingerprint,
+        });
+    }
     tokenbridge_store::private_dir(data_dir)?;
     write_private(&data_dir.join(DEMO_JSON), &serde_json::to_string_pretty(&info)?)?;
     Ok(Demo { base_url: base_url.into(), data_dir: data_dir.into(), engine, idp, app, limits, info, admin_token })
@@ -408,7 +444,7 @@ async fn demo_admin_token(store: &Arc<dyn Store>, data_dir: &Path) -> anyhow::Re
 
 /// demo.json holds secrets: readable by its owner only, from the moment it exists (an existing
 /// file is made private before anything is written to it).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
