@@ -21,6 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod outbound;
 mod settings;
 pub use settings::{check_upstream_url, is_loopback, validate_config};
 
@@ -871,26 +872,6 @@ fn describe_http_error(url: &str, e: &reqwest::Error, timeout_ms: u64) -> String
     }
 }
 
-/// The outbound client, trusting the certificates of `ca_file` besides the system's roots.
-fn client_trusting(ca_file: &std::path::Path, provider: &str) -> anyhow::Result<reqwest::Client> {
-    let key = format!("providers.{provider}.ca_file");
-    let pem = std::fs::read(ca_file).map_err(|e| anyhow::anyhow!("{key}: cannot read {}: {e}", ca_file.display()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| anyhow::anyhow!("{key}: {} is not a PEM certificate bundle: {e}", ca_file.display()))?;
-    if certs.is_empty() {
-        anyhow::bail!("{key}: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", ca_file.display());
-    }
-    Ok(outbound_client().tls_certs_merge(certs).build()?)
-}
-
-/// How every call to a provider is made: no redirects followed, a bounded connect.
-fn outbound_client() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(3))
-        .user_agent(concat!("tokenbridge/", env!("CARGO_PKG_VERSION")))
-}
-
 /// All configured providers, looked up by name or issuer.
 #[derive(Debug, Default)]
 pub struct UpstreamRegistry {
@@ -899,12 +880,12 @@ pub struct UpstreamRegistry {
 
 impl UpstreamRegistry {
     pub fn new(configs: &[ProviderConfig]) -> anyhow::Result<Self> {
-        let http = outbound_client().build()?;
+        let http = outbound::client().build()?;
         let providers = configs
             .iter()
             .map(|c| {
                 let http = match &c.ca_file {
-                    Some(path) => client_trusting(path, &c.name)?,
+                    Some(path) => outbound::client_trusting(path, &c.name)?,
                     None => http.clone(),
                 };
                 UpstreamProvider::new(c.clone(), http).map(Arc::new)

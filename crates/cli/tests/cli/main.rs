@@ -14,5 +14,6 @@ mod lambda;
 mod roles;
 mod secrets_at_rest;
 mod serving;
+mod tls;
 mod user_pools;
 mod users;

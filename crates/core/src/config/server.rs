@@ -256,3 +256,35 @@ pub(super) fn validate_console(config: &Config) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TLS: &str =
+        "[server]\nlisten = \"127.0.0.1:8443\"\n[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n";
+
+    #[test]
+    fn tls_makes_the_default_public_url_https() {
+        let c = Config::from_toml(TLS).unwrap();
+        c.validate_values().unwrap();
+        assert_eq!(c.public_url(), "https://127.0.0.1:8443");
+        let tls = c.server.tls.as_ref().unwrap();
+        assert_eq!((tls.cert_file.to_str(), tls.key_file.to_str()), (Some("c.pem"), Some("k.pem")));
+        // A configured public URL is the public URL, TLS or not.
+        let mut behind = c.clone();
+        behind.server.public_url = Some("https://auth.example.com/".into());
+        assert_eq!(behind.public_url(), "https://auth.example.com");
+        assert_eq!(Config::default().public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_tls_table_needs_both_files() {
+        let e = Config::from_toml("[server.tls]\ncert_file = \"c.pem\"\n").unwrap_err();
+        assert!(e.reason.contains("missing field `key_file`"), "{e}");
+        let e = Config::from_toml("[server.tls]\ncert_file = \"\"\nkey_file = \"k.pem\"\n").unwrap().validate_values();
+        assert_eq!(e.unwrap_err().key, "server.tls.cert_file");
+        let e = Config::from_toml("[server.tls]\ncert_file = \"c.pem\"\nkey_file = \"\"\n").unwrap().validate_values();
+        assert_eq!(e.unwrap_err().key, "server.tls.key_file");
+    }
+}

@@ -1,7 +1,8 @@
 //! The web console on the demo: the page, its embedded assets and its public settings; the
 //! upstream sign-in the server runs for it (authorization code with PKCE at the demo provider,
 //! driven through its login and consent forms); the one-time pickup of the outcome; and the
-//! decision trail of a refused call, for admins and for the caller who made it.
+//! decision trail of a refused call, for admins and for the caller who made it. The sign-in's
+//! steps are shared with `tls` (the same sign-in over TLS).
 
 use crate::common::sigv4::{sign_get, sign_post, SigningKey};
 use crate::common::*;
@@ -148,7 +149,7 @@ fn console_assets_reach_no_other_host() {
 // --- the upstream sign-in ---
 
 /// `name=value` of a `Set-Cookie` header of `r`, with the whole header.
-fn set_cookie(r: &Resp, name: &str) -> (String, String) {
+pub(crate) fn set_cookie(r: &Resp, name: &str) -> (String, String) {
     r.headers
         .get_all("set-cookie")
         .iter()
@@ -160,13 +161,13 @@ fn set_cookie(r: &Resp, name: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("no Set-Cookie {name}: {:?}", r.headers))
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     let u = url::Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
     u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// The hidden inputs of a demo provider page.
-fn hidden_fields(page: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(page: &str) -> Vec<(String, String)> {
     let unescape = |s: &str| {
         s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     };
@@ -181,13 +182,13 @@ fn hidden_fields(page: &str) -> Vec<(String, String)> {
 }
 
 /// A sign-in started at `/console/login/demo`: where the browser is sent, and the login cookie.
-struct Started {
-    location: String,
-    cookie: String,
-    params: HashMap<String, String>,
+pub(crate) struct Started {
+    pub location: String,
+    pub cookie: String,
+    pub params: HashMap<String, String>,
 }
 
-async fn start(s: &Server, method: &str) -> Started {
+pub(crate) async fn start(s: &Server, method: &str) -> Started {
     let r = s.get(&format!("/console/login/demo?method={method}")).await;
     assert_eq!(r.status, 302, "{}", r.text);
     let location = r.header("location").expect("Location").to_string();
@@ -197,7 +198,7 @@ async fn start(s: &Server, method: &str) -> Started {
 
 /// The browser at the demo provider: its sign-in form, then `decision` on the consent page;
 /// returns where the provider sends the browser back.
-async fn at_the_provider(s: &Server, started: &Started, username: &str, decision: &str) -> String {
+pub(crate) async fn at_the_provider(s: &Server, started: &Started, username: &str, decision: &str) -> String {
     let p = person(username);
     let page = s.send(s.http.get(&started.location)).await;
     assert_eq!(page.status, 200, "{}", page.text);
@@ -219,7 +220,7 @@ async fn at_the_provider(s: &Server, started: &Started, username: &str, decision
 }
 
 /// The provider's redirect arriving at the callback, with (or without) the login cookie.
-async fn back(s: &Server, url: &str, cookie: Option<&str>) -> Resp {
+pub(crate) async fn back(s: &Server, url: &str, cookie: Option<&str>) -> Resp {
     let mut req = s.http.get(url);
     if let Some(c) = cookie {
         req = req.header("cookie", format!("tb_console_login={c}"));
@@ -227,7 +228,7 @@ async fn back(s: &Server, url: &str, cookie: Option<&str>) -> Resp {
     s.send(req).await
 }
 
-async fn pickup(s: &Server, handle: Option<&str>) -> Resp {
+pub(crate) async fn pickup(s: &Server, handle: Option<&str>) -> Resp {
     let mut req = s.http.post(s.url("/console/upstream"));
     if let Some(h) = handle {
         req = req.header("cookie", format!("tb_console_upstream={h}"));

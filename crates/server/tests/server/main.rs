@@ -22,4 +22,5 @@ mod operations;
 mod refresh;
 mod security;
 mod sts;
+mod tls;
 mod userpool;

@@ -136,7 +136,11 @@ fn drain(pipe: impl std::io::Read + Send + 'static, tx: Option<mpsc::Sender<Stri
 
 /// Waits (bounded) for `GET {base}/healthz` to answer 200; panics with the child's output if not.
 pub async fn wait_healthy(server: &mut Server) {
-    let http = http();
+    wait_healthy_with(server, &http()).await
+}
+
+/// [`wait_healthy`] through `http` (a client trusting an https server's certificate).
+pub async fn wait_healthy_with(server: &mut Server, http: &reqwest::Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await {
@@ -153,7 +157,8 @@ pub async fn wait_healthy(server: &mut Server) {
 }
 
 /// Starts `tokenbridge demo --listen 127.0.0.1:0 --data-dir DIR`, learns its address from the
-/// walkthrough it prints, and waits until it is healthy.
+/// walkthrough it prints, and waits until it is healthy (under `--tls`, trusting the certificate
+/// it keeps in `DIR/tls/cert.pem`).
 pub async fn start_demo(dir: &Path, extra: &[&str]) -> Server {
     start_demo_with_env(dir, extra, &[]).await
 }
@@ -190,7 +195,11 @@ pub async fn start_demo_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)
             }
         }
     }
-    wait_healthy(&mut server).await;
+    let http = match server.base.starts_with("https://") {
+        true => https_trusting(&dir.join("tls/cert.pem")),
+        false => http(),
+    };
+    wait_healthy_with(&mut server, &http).await;
     server
 }
 
@@ -201,6 +210,17 @@ pub async fn start_serve(config: &Path, base: &str, extra: &[&str]) -> Server {
 
 /// [`start_serve`] with `env` set for the child.
 pub async fn start_serve_with_env(config: &Path, base: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    start_serve_with(config, base, extra, env, &http()).await
+}
+
+/// [`start_serve_with_env`], waiting for health through `http` (an https server's client).
+pub async fn start_serve_with(
+    config: &Path,
+    base: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    http: &reqwest::Client,
+) -> Server {
     let mut c = tb();
     c.arg("serve").arg("--config").arg(config).args(extra);
     c.envs(env.iter().copied());
@@ -209,12 +229,19 @@ pub async fn start_serve_with_env(config: &Path, base: &str, extra: &[&str], env
     let out = drain(child.stdout.take().unwrap(), None);
     let err = drain(child.stderr.take().unwrap(), None);
     let mut server = Server { child, base: base.to_string(), out, err };
-    wait_healthy(&mut server).await;
+    wait_healthy_with(&mut server, http).await;
     server
 }
 
 pub fn http() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+/// A client that trusts the certificates of `pem_file` and no others.
+pub fn https_trusting(pem_file: &Path) -> reqwest::Client {
+    let pem = std::fs::read(pem_file).unwrap_or_else(|e| panic!("{}: {e}", pem_file.display()));
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("PEM certificates");
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).tls_certs_only(certs).build().unwrap()
 }
 
 /// `DIR/demo.json`.

@@ -7,13 +7,14 @@ use axum::Router;
 use base64::Engine as _;
 use std::sync::Mutex;
 use tempfile::TempDir;
-use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits};
+use tokenbridge_core::config::{ClientConfig, Config, LinkTarget, ProviderConfig, RateLimits, TlsConfig};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::engine::Engine;
 use tokenbridge_core::model::SigningKeyRecord;
 use tokenbridge_core::secrets::uuid_v4;
 use tokenbridge_core::{ManualClock, Store};
 use tokenbridge_demo::idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use tokenbridge_demo::tls::DemoCertificate;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -24,6 +25,19 @@ pub(super) fn http_client() -> reqwest::Client {
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("http client")
+}
+
+/// A client like [`http_client`] that trusts the certificates of `pem_file` and no others.
+pub fn client_trusting_only(pem_file: &std::path::Path) -> reqwest::Client {
+    let pem = std::fs::read(pem_file).expect("certificate file");
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).expect("PEM certificates");
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .tls_certs_only(certs)
+        .build()
+        .expect("https client")
 }
 
 /// Gives a fresh store the keys the server would otherwise generate at first start (as a
@@ -67,6 +81,8 @@ pub struct Opts {
     pub test_idp: Option<String>,
     /// Last word on the configuration (authorizer routes and cache, client scopes, ...).
     pub configure: Option<Configure>,
+    /// Serve over TLS with a certificate made as `demo --tls` makes it (see [`Server::tls`]).
+    pub tls: bool,
 }
 
 /// A change to a custom server's configuration, applied before the engine starts.
@@ -74,7 +90,7 @@ pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { rate_limits: None, demo_timeout_ms: 3000, test_idp: None, configure: None }
+        Self { rate_limits: None, demo_timeout_ms: 3000, test_idp: None, configure: None, tls: false }
     }
 }
 
@@ -100,24 +116,32 @@ pub struct Server {
     shutdown_tx: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
     pub dir: TempDir,
+    /// The certificate a TLS server serves, in `dir`; `http` trusts it and nothing else.
+    pub tls: Option<DemoCertificate>,
 }
 
 impl Server {
     async fn bind() -> (tokio::net::TcpListener, String) {
+        Self::bind_as("http").await
+    }
+
+    async fn bind_as(scheme: &str) -> (tokio::net::TcpListener, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let base = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         (listener, base)
     }
 
-    /// Serves with the engine's `[server]` connection bounds and a 30 s grace.
+    /// Serves with the engine's `[server]` connection bounds (and `[server.tls]`) and a 30 s grace.
     fn spawn(
         listener: tokio::net::TcpListener,
         app: Router,
         engine: &Engine,
     ) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
         let (tx, rx) = oneshot::channel::<()>();
+        let tls = engine.config().server.tls.as_ref().map(|t| tokenbridge_server::tls::Tls::load(t).expect("tls"));
         let serving = tokenbridge_server::serving::Serving {
             grace: std::time::Duration::from_secs(30),
+            tls,
             ..tokenbridge_server::serving::Serving::from_config(&engine.config().server)
         };
         let shutdown = async move {
@@ -164,6 +188,7 @@ impl Server {
             shutdown_tx: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
             dir,
+            tls: None,
         }
     }
 
@@ -172,8 +197,9 @@ impl Server {
     /// `demo-only`, and optionally the provider `test` at a [`TestIdp`]. Users are created
     /// with `engine.directory().create_user` (without local passwords).
     pub async fn custom(opts: Opts) -> Self {
-        let (listener, base) = Self::bind().await;
         let dir = tempfile::tempdir().expect("tempdir");
+        let tls = opts.tls.then(|| tokenbridge_demo::tls::ensure(dir.path()).expect("demo certificate"));
+        let (listener, base) = Self::bind_as(if tls.is_some() { "https" } else { "http" }).await;
         let db = dir.path().join("tokenbridge.db");
         let store = tokenbridge_store::open(&db.display().to_string()).await.expect("store");
         let clock = Arc::new(ManualClock::new(system_now()));
@@ -231,6 +257,10 @@ impl Server {
                 opaque_checks: Default::default(),
             });
         }
+        if let Some(cert) = &tls {
+            cfg.server.tls = Some(TlsConfig { cert_file: cert.cert_file.clone(), key_file: cert.key_file.clone() });
+            cfg.providers[0].ca_file = Some(cert.cert_file.clone());
+        }
         if let Some(configure) = opts.configure {
             configure(&mut cfg);
         }
@@ -280,9 +310,13 @@ impl Server {
         let state = tokenbridge_server::AppState::new(engine.clone()).await.expect("state");
         let app = tokenbridge_server::router(state, Some(Router::new().nest("/demo-idp", idp.router())));
         let (tx, task) = Self::spawn(listener, app, &engine);
+        let http = match &tls {
+            Some(cert) => client_trusting_only(&cert.cert_file),
+            None => http_client(),
+        };
         Self {
             base,
-            http: http_client(),
+            http,
             engine,
             store,
             idp,
@@ -294,6 +328,7 @@ impl Server {
             shutdown_tx: Mutex::new(Some(tx)),
             task: Mutex::new(Some(task)),
             dir,
+            tls,
         }
     }
 
