@@ -1,6 +1,6 @@
 //! Writes the seed corpora, `corpus/<target>/`, from the test vectors: the botocore SigV4
 //! captures, tokens signed as the unit tests sign them (and their malformed variants), the
-//! policy, filter, CEL and configuration examples the tests and `examples/` use. Also writes
+//! policy, filter, CEL and configuration examples the tests and `examples/` use, the SAML vectors. Also writes
 //! `jwks.json`, the public keys of the freshly generated keys the token seeds are signed with
 //! (the private keys are not kept). Run it again after changing a vector:
 //!
@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use tokenbridge_fuzz::{WireRequest, SIGV4_CAPTURES};
+use tokenbridge_fuzz::{WireRequest, SAML_VECTORS, SIGV4_CAPTURES};
 use tokenbridge_jose::{b64url, JwkSet, KeyAlgorithm, Signer};
 use tokenbridge_policy::{Principal, Request};
 
@@ -24,6 +24,7 @@ fn main() -> std::io::Result<()> {
     aws(&mut seeds)?;
     cel(&mut seeds)?;
     config(&mut seeds, root)?;
+    saml(&mut seeds)?;
     println!("wrote {} seeds under {}", seeds.written, seeds.root.display());
     Ok(())
 }
@@ -225,6 +226,42 @@ fn config(seeds: &mut Seeds, root: &Path) -> std::io::Result<()> {
         "small",
         "[server]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://id.example.com\"\n\n\
          [[roles]]\nname = \"reader\"\ntrust_policy = '''{\"Statement\": {\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"sts:AssumeRole\"}}'''\n",
+    )?;
+    Ok(())
+}
+
+/// The SAML vectors' responses (base64, as posted to the ACS) and the refused shapes the SAML
+/// tests build: declarations (XXE, billion laughs), a bare response, metadata.
+fn saml(seeds: &mut Seeds) -> std::io::Result<()> {
+    seeds.clear("saml_response")?;
+    let doc: Value = serde_json::from_str(SAML_VECTORS).expect("saml_vectors.json");
+    for case in doc["responses"].as_array().expect("responses") {
+        let name = case["name"].as_str().expect("name");
+        seeds.write("saml_response", &format!("vector-{name}"), case["response"].as_str().expect("response"))?;
+    }
+    let response = "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+                    xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_r\" Version=\"2.0\" \
+                    Destination=\"https://auth.example.com/saml2/idpresponse\"><saml:Issuer>x</saml:Issuer>\
+                    <samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>\
+                    <saml:Assertion ID=\"_a\" Version=\"2.0\"><saml:Issuer>x</saml:Issuer></saml:Assertion></samlp:Response>";
+    seeds.write("saml_response", "unsigned-xml", response)?;
+    seeds.write(
+        "saml_response",
+        "xxe",
+        "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">&x;</samlp:Response>",
+    )?;
+    seeds.write(
+        "saml_response",
+        "billion-laughs",
+        "<!DOCTYPE l [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;\">]><r>&c;</r>",
+    )?;
+    seeds.write(
+        "saml_response",
+        "metadata",
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"urn:idp\">\
+         <md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\
+         <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"https://idp/sso\"/>\
+         </md:IDPSSODescriptor></md:EntityDescriptor>",
     )?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! What the fuzz targets share: the text form of a request for the SigV4 target, the split of
-//! two-part inputs, and the fixed public keys the JWS seeds were signed with.
+//! two-part inputs, the fixed public keys the JWS seeds were signed with, and the SAML vectors.
 
 /// A request as the SigV4 target reads it (and `seed_corpora` writes it): the verifier's clock
 /// (Unix seconds) on the first line, then `METHOD target` (the raw path and query, as on the
@@ -73,6 +73,10 @@ pub const SEED_JWKS: &str = include_str!("../jwks.json");
 
 /// The botocore captures the SigV4 unit tests verify: their credentials are the seeds' too.
 pub const SIGV4_CAPTURES: &str = include_str!("../../crates/sigv4/tests/fixtures/sigv4_botocore.json");
+
+/// The SAML vectors (signxml, lxml and cryptography): the IdP certificates the SAML seeds are
+/// signed with, the SP key the encrypted ones are encrypted to, and the clock they are valid at.
+pub const SAML_VECTORS: &str = include_str!("../../crates/saml/tests/fixtures/saml_vectors.json");
 
 #[cfg(test)]
 mod tests {
