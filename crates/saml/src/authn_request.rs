@@ -28,8 +28,11 @@ pub(crate) fn new_id() -> String {
     format!("_{}", hex::encode(bytes))
 }
 
+/// Form encoding (a space is `+`, hex upper case), as Java's URLEncoder, PHP's urlencode and
+/// Python's urlencode write it: IdPs that check the signature over their own re-encoding of the
+/// query (pysaml2 does) then see the octets that were signed.
 fn encode(value: &str) -> String {
-    utf8_percent_encode(value, QUERY_VALUE).to_string()
+    utf8_percent_encode(value, QUERY_VALUE).to_string().replace("%20", "+")
 }
 
 /// An AuthnRequest the SP sends to the IdP's SingleSignOnService (HTTP-Redirect), asking for
