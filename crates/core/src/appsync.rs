@@ -171,7 +171,7 @@ fn list_or_none(items: &[String]) -> String {
 impl Engine {
     /// The ARN of a GraphQL API of this account and region.
     pub fn graphql_api_arn(&self, api_id: &str) -> String {
-        format!("arn:aws:appsync:{}:{}:apis/{api_id}", self.config.aws.region, self.config.aws.account_id)
+        format!("arn:aws:appsync:{}:{}:apis/{api_id}", self.kernel.config.aws.region, self.kernel.config.aws.account_id)
     }
 
     /// The ARN a field is authorized on: `<api arn>/types/<Type>/fields/<field>`.
@@ -213,7 +213,7 @@ impl Engine {
                         .iter()
                         .map(|(t, f)| {
                             json!({
-                                "accountId": self.config.aws.account_id,
+                                "accountId": self.kernel.config.aws.account_id,
                                 "type": "AWS::AppSync::GraphQLApi",
                                 "ARN": self.graphql_field_arn(&o.api_id, t, f),
                             })
@@ -223,7 +223,7 @@ impl Engine {
                 .unwrap_or_default();
             result
         };
-        let mut allowed = self.run(record, decide, |_| Value::Null).await?;
+        let mut allowed = self.kernel.run(record, decide, |_| Value::Null).await?;
         allowed.request_id = ctx.request_id.clone();
         Ok(allowed)
     }
@@ -304,14 +304,14 @@ impl Engine {
         }
         let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
-        if !crate::pool_names::is_pool_issuer(&self.issuer, &iss) {
+        if !crate::pool_names::is_pool_issuer(&self.kernel.issuer, &iss) {
             return Err(invalid(
                 call,
                 "issuer",
                 format!("issuer {iss:?} is not a user pool of this server (AMAZON_COGNITO_USER_POOLS takes user-pool tokens)"),
             ));
         }
-        let t = crate::issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, None, self.now())
+        let t = crate::issuer::verify_own_parsed(&self.kernel.keys, &self.kernel.issuer, jwt, None, self.kernel.now())
             .await
             .map_err(|(check, detail)| invalid(call, check, detail))?;
         let token_use = t.str("token_use").unwrap_or_default().to_string();
@@ -339,7 +339,7 @@ impl Engine {
             }
         }
         if let Some(family) = t.str("origin_jti") {
-            match self.store.refresh_family_active(family).await {
+            match self.kernel.store.refresh_family_active(family).await {
                 Ok(true) => {}
                 Ok(false) => return Err(invalid(call, "revocation", "the token's session was revoked".into())),
                 Err(e) => {
@@ -397,7 +397,7 @@ impl Engine {
         ctx: &RequestContext,
         call: &mut Call,
     ) -> Result<GraphqlAllowed, Refusal> {
-        let account = self.config.aws.account_id.clone();
+        let account = self.kernel.config.aws.account_id.clone();
         let role_name = role_name_of(&claims.role_arn).unwrap_or_default().to_string();
         let user_id = format!("{}:{}", claims.role_id, claims.session_name);
         call.principal = Some(Principal {
@@ -441,7 +441,7 @@ impl Engine {
                 claims.access_key_id, claims.assumed_role_arn
             ),
         );
-        let now = self.now();
+        let now = self.kernel.now();
         if claims.expires_at <= now {
             let detail =
                 format!("the session expired at {} ({} s ago)", rfc3339(claims.expires_at), now - claims.expires_at);
@@ -680,7 +680,7 @@ impl Engine {
             limit: Some(100),
             ..Default::default()
         };
-        let records = self.store.lookup_audit(&q).await.unwrap_or_default();
+        let records = self.kernel.store.lookup_audit(&q).await.unwrap_or_default();
         let issued = records.iter().find(|r| {
             r.record.pointer("/responseElements/credentials/accessKeyId").and_then(Value::as_str)
                 == Some(claims.access_key_id.as_str())

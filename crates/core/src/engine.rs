@@ -7,48 +7,38 @@
 //! the token service in `tokens`, user pools in `userpool`, identity pools in `identity_pool`, IAM and
 //! STS in `iam`, the authorizer in `authorizer`, AppSync in `appsync`.
 
+use crate::audit::{AuditReader, RequestContext};
 use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
 use crate::issuer::KeyRing;
-use crate::jose::sha256_hex;
+use crate::kernel::Kernel;
 use crate::model::{AuditQuery, AuditRecord, AuthSession, Client, User};
-use crate::secrets::{matches_sha256, random_secret, MasterKey};
+use crate::refusal::Refusal;
+use crate::secrets::MasterKey;
 use crate::store::Store;
-use crate::upstream::UpstreamRegistry;
 use std::sync::Arc;
 use std::time::Duration;
 
 // The token service's types, where the doors have always found them.
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
 
-mod audit_reads;
-mod runner;
 mod validation;
 
 /// The engine's state is its own: the domains reach it inside the crate, the doors through
 /// methods that answer their questions (the store is never handed out).
 pub struct Engine {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) config: Arc<Config>,
-    pub(crate) issuer: String,
-    pub(crate) keys: KeyRing,
-    pub(crate) upstreams: UpstreamRegistry,
-    pub(crate) directory: Directory,
+    pub(crate) kernel: Arc<Kernel>,
     pub(crate) authorizer: Authorizer,
     pub(crate) clients: moka::future::Cache<String, Option<Arc<Client>>>,
-    /// Seals recoverable secrets (app-client secrets) when configured.
-    pub(crate) master: Option<Arc<MasterKey>>,
     pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
     /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
     pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
 }
 
-/// The store setting holding the admin token's SHA-256 (never the token).
-pub const ADMIN_TOKEN_SETTING: &str = "admin.token_sha256";
+pub use crate::kernel::ADMIN_TOKEN_SETTING;
 
 impl Engine {
     /// Opens the engine on a store, writing nothing to it: the configuration is checked, the
@@ -62,31 +52,12 @@ impl Engine {
         master: Option<MasterKey>,
     ) -> anyhow::Result<Arc<Self>> {
         Self::validate_config(&config)?;
-        let upstreams = UpstreamRegistry::new(&config.providers)?;
         let authorizer = Authorizer::new(&config.authorizer).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
-        let max_ttl =
-            config.clients.iter().map(|c| c.access_token_ttl.max(c.id_token_ttl)).max().unwrap_or(3600).max(3600);
-        let master = master.map(Arc::new);
-        let keys = KeyRing::load(
-            store.clone(),
-            clock.clone(),
-            master.clone(),
-            config.algorithm(),
-            config.issuer.key_refresh_seconds as i64,
-            max_ttl + 300,
-        )
-        .await?;
+        let kernel = Arc::new(Kernel::open(config, store, clock, master).await?);
         Ok(Arc::new(Self {
-            issuer: config.public_url(),
-            directory: Directory::new(store.clone(), clock.clone()),
-            store,
-            clock,
-            config: Arc::new(config),
-            keys,
-            upstreams,
+            kernel,
             authorizer,
             clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
-            master,
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
             session_key: tokio::sync::OnceCell::new(),
             stand_in_key: tokio::sync::OnceCell::new(),
@@ -98,24 +69,24 @@ impl Engine {
     /// user pools and roles, and the server secrets sealed. Instances starting together on one
     /// store may all run it.
     pub async fn provision(&self) -> anyhow::Result<()> {
-        for c in &self.config.clients {
-            self.store.put_client(&client_from_config(c)).await?;
+        for c in &self.kernel.config.clients {
+            self.kernel.store.put_client(&client_from_config(c)).await?;
             self.clients.invalidate(&c.client_id).await;
         }
-        self.keys.prepare(None).await?;
+        self.kernel.keys.prepare(None).await?;
         self.configured_user_pools().await?;
         self.configured_roles().await?;
         // Loaded now, so a key kept unsealed is resealed (with a master key) at start.
         self.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
-        if let Some(m) = self.master.as_deref() {
+        if let Some(m) = self.kernel.master.as_deref() {
             // Secrets written unsealed (before the master key) or in the older unbound form are
             // sealed bound to their names now, not when they are first used.
             for setting in SERVER_SECRET_SETTINGS {
-                crate::secrets::reseal_server_secret(self.store.as_ref(), m, setting).await?;
+                crate::secrets::reseal_server_secret(self.kernel.store.as_ref(), m, setting).await?;
             }
             self.reseal_client_secrets(m).await?;
         }
-        if self.master.is_none() {
+        if self.kernel.master.is_none() {
             tracing::warn!(
                 "no master key configured (TOKENBRIDGE_MASTER_KEY or issuer.master_key_file): private signing \
                  keys, server keys and user-pool app-client secrets are stored unsealed"
@@ -126,7 +97,7 @@ impl Engine {
 
     /// Creates the user pools and app clients the configuration names (existing ones are kept).
     async fn configured_user_pools(&self) -> anyhow::Result<()> {
-        for p in &self.config.user_pools {
+        for p in &self.kernel.config.user_pools {
             let name = if p.name.is_empty() { p.id.as_str() } else { p.name.as_str() };
             self.ensure_user_pool(&p.id, name, p.issuer).await?;
             for c in &p.clients {
@@ -140,7 +111,7 @@ impl Engine {
     /// Creates or replaces the roles the configuration names, with exactly its policies: the
     /// configuration is authoritative over changes made since by the API or the CLI.
     async fn configured_roles(&self) -> anyhow::Result<()> {
-        for r in &self.config.roles {
+        for r in &self.kernel.config.roles {
             let policies: Vec<(String, String)> = r.policies.iter().map(|(n, p)| (n.clone(), p.clone())).collect();
             self.put_role(&r.name, &r.trust_policy, &policies).await?;
         }
@@ -149,69 +120,69 @@ impl Engine {
 
     /// A server key kept (sealed with the master key when configured) in the store setting `setting`.
     pub async fn server_key(&self, setting: &str) -> anyhow::Result<crate::secrets::MasterKey> {
-        crate::secrets::load_server_key(self.store.as_ref(), self.master.as_deref(), setting).await
+        crate::secrets::load_server_key(self.kernel.store.as_ref(), self.kernel.master.as_deref(), setting).await
     }
 
     pub fn now(&self) -> i64 {
-        self.clock.now()
+        self.kernel.now()
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.kernel.config
     }
 
     /// This issuer's URL, the `iss` of its tokens.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.kernel.issuer
     }
 
     /// The signing keys: the JWKS, the active key, rotation.
     pub fn keys(&self) -> &KeyRing {
-        &self.keys
+        &self.kernel.keys
     }
 
     /// Local users, their passwords, groups and upstream links.
     pub fn directory(&self) -> &Directory {
-        &self.directory
+        &self.kernel.directory
     }
 
     /// The configured upstream provider named `name`.
     pub fn upstream(&self, name: &str) -> Option<&Arc<crate::upstream::UpstreamProvider>> {
-        self.upstreams.by_name(name)
+        self.kernel.upstreams.by_name(name)
     }
 
     /// Sets a local user's password (found by username or id). A pool member's SRP verifier
     /// must prove the same password, so it is remade with it.
     pub async fn set_user_password(&self, username: &str, password: String) -> Result<User, DirectoryError> {
-        let u = self.directory.set_password(username, password.clone()).await?;
-        crate::userpool::password_changed(self.store.as_ref(), &u, &password, self.now()).await?;
+        let u = self.kernel.directory.set_password(username, password.clone()).await?;
+        crate::userpool::password_changed(self.kernel.store.as_ref(), &u, &password, self.kernel.now()).await?;
         Ok(u)
     }
 
     /// Whether the store answers: readiness.
     pub async fn store_ready(&self) -> crate::store::StoreResult<()> {
-        self.store.ping().await
+        self.kernel.store.ping().await
     }
 
     /// Keeps a short-lived sign-in row (the console keeps a sign-in's sealed outcome in one).
     pub async fn put_auth_session(&self, session: &AuthSession) -> crate::store::StoreResult<()> {
-        self.store.insert_auth_session(session).await
+        self.kernel.store.insert_auth_session(session).await
     }
 
     /// The sign-in row `id_hash` names.
     pub async fn auth_session(&self, id_hash: &str) -> crate::store::StoreResult<Option<AuthSession>> {
-        self.store.get_auth_session(id_hash).await
+        self.kernel.store.get_auth_session(id_hash).await
     }
 
     /// Removes the sign-in row `id_hash` names: true for the one caller that removed it.
     pub async fn take_auth_session(&self, id_hash: &str) -> crate::store::StoreResult<bool> {
-        self.store.take_auth_session(id_hash).await
+        self.kernel.store.take_auth_session(id_hash).await
     }
 
     /// Housekeeping: deletes expired replay markers and refresh tokens; returns how many.
     pub async fn purge_expired(&self) -> crate::store::StoreResult<u64> {
-        self.store.purge_expired(self.now()).await
+        self.kernel.store.purge_expired(self.kernel.now()).await
     }
 
     /// Where user-pool confirmation codes go (logged unless replaced).
@@ -226,34 +197,44 @@ impl Engine {
     /// The admin bearer token: configured, or generated once and stored hashed. Returns the
     /// plain token only when it was generated by this call (to be printed once).
     pub async fn ensure_admin_token(&self) -> anyhow::Result<Option<String>> {
-        if let Some(t) = &self.config.admin.token {
-            self.store.put_setting(ADMIN_TOKEN_SETTING, &sha256_hex(t.as_bytes())).await?;
-            return Ok(None);
-        }
-        let candidate = random_secret();
-        let stored = self.store.put_setting_if_absent(ADMIN_TOKEN_SETTING, &sha256_hex(candidate.as_bytes())).await?;
-        Ok((stored == sha256_hex(candidate.as_bytes())).then_some(candidate))
+        self.kernel.ensure_admin_token().await
     }
 
     /// The retention purge the server's periodic housekeeping runs: deletes the audit records
     /// older than `[audit] retention_days`; returns how many.
     pub async fn purge_audit_past_retention(&self) -> crate::store::StoreResult<u64> {
-        match crate::audit::retention_cutoff(self.config.audit.retention_days, self.now()) {
-            Some(cutoff) => self.store.purge_audit_before(cutoff).await,
+        match crate::audit::retention_cutoff(self.kernel.config.audit.retention_days, self.kernel.now()) {
+            Some(cutoff) => self.kernel.store.purge_audit_before(cutoff).await,
             None => Ok(0),
         }
     }
 
     /// Audit records matching a query (CloudTrail's LookupEvents), for the CLI and the admin doors.
     pub async fn lookup_audit(&self, query: &AuditQuery) -> crate::store::StoreResult<Vec<AuditRecord>> {
-        self.store.lookup_audit(query).await
+        self.kernel.store.lookup_audit(query).await
     }
 
     pub async fn check_admin_token(&self, presented: &str) -> bool {
-        match self.store.get_setting(ADMIN_TOKEN_SETTING).await {
-            Ok(Some(h)) => matches_sha256(presented, &h),
-            _ => false,
-        }
+        self.kernel.check_admin_token(presented).await
+    }
+
+    /// Records a refusal decided before any operation ran (malformed requests, rate limits,
+    /// signatures), so that every error response's request id finds a record.
+    pub async fn record_refusal(&self, event_name: &str, ctx: &RequestContext, refusal: &Refusal) {
+        self.kernel.record_refusal(event_name, ctx, refusal).await
+    }
+
+    /// The records `query` selects that `reader` may see, read as the operation `event_name`
+    /// (counted, and recorded when refused). Records of others are left out without a word: a
+    /// reader is never told they exist.
+    pub async fn read_audit(
+        &self,
+        event_name: &str,
+        ctx: &RequestContext,
+        query: &AuditQuery,
+        reader: &AuditReader,
+    ) -> Result<Vec<AuditRecord>, Refusal> {
+        self.kernel.read_audit(event_name, ctx, query, reader).await
     }
 }
 

@@ -15,6 +15,7 @@ pub mod excerpt;
 pub mod iam;
 pub mod identity_pool;
 pub mod issuer;
+mod kernel;
 pub mod model;
 mod operation;
 pub mod password;

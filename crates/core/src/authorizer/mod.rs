@@ -151,7 +151,7 @@ impl Engine {
                 .increment(1);
             result
         };
-        self.run(op, decide, |_| json!({ "decision": "allow" })).await
+        self.kernel.run(op, decide, |_| json!({ "decision": "allow" })).await
     }
 
     async fn authorize_inner(
@@ -272,7 +272,7 @@ impl Engine {
         trail: &mut Trail,
     ) -> Result<(Arc<Identity>, bool), Refusal> {
         // A warm token costs a digest and a lookup: nothing is parsed before the cache answers.
-        let now = self.now();
+        let now = self.kernel.now();
         let key = cache::key(token);
         if let Some(hit) = self.authorizer.cache.get(&key, now) {
             let upstream = hit.identity.token_kind != "access";
@@ -302,10 +302,10 @@ impl Engine {
         let unverified_iss = parsed.as_ref().and_then(|j| j.claim_str("iss").map(str::to_string));
         let own = unverified_iss
             .as_deref()
-            .is_some_and(|i| i == self.issuer || crate::pool_names::is_pool_issuer(&self.issuer, i));
+            .is_some_and(|i| i == self.kernel.issuer || crate::pool_names::is_pool_issuer(&self.kernel.issuer, i));
         let upstream = match route.token {
             TokenKind::Access if !own => {
-                let what = match unverified_iss.as_deref().and_then(|i| self.upstreams.by_issuer(i)) {
+                let what = match unverified_iss.as_deref().and_then(|i| self.kernel.upstreams.by_issuer(i)) {
                     Some(p) => format!("a token of upstream provider {:?}", p.name()),
                     None if looks_like_jwt(token) => "a JWT of another issuer".to_string(),
                     None => "not a JWT".to_string(),
@@ -344,10 +344,12 @@ impl Engine {
         parsed: Option<UnverifiedJwt>,
         trail: &mut Trail,
     ) -> Result<Identity, Refusal> {
-        let now = self.now();
+        let now = self.kernel.now();
         let verified = match parsed {
-            Some(jwt) => issuer::verify_own_parsed(&self.keys, &self.issuer, jwt, Some("access"), now).await,
-            None => issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), now).await,
+            Some(jwt) => {
+                issuer::verify_own_parsed(&self.kernel.keys, &self.kernel.issuer, jwt, Some("access"), now).await
+            }
+            None => issuer::verify_own(&self.kernel.keys, &self.kernel.issuer, token, Some("access"), now).await,
         };
         let t = verified.map_err(|(check, detail)| deny(trail, Reason::InvalidToken, check, detail))?;
         trail.pass("signature", format!("{} with kid {}", t.alg, t.kid));
@@ -358,7 +360,7 @@ impl Engine {
                 let az = &self.authorizer;
                 if let Some(since) = az.sessions.alive_since(f, now, &az.cache) {
                     trail.pass("revocation", format!("sign-in session active (checked {} s ago)", now - since));
-                } else if self.store.refresh_family_active(f).await.map_err(Refusal::storage)? {
+                } else if self.kernel.store.refresh_family_active(f).await.map_err(Refusal::storage)? {
                     az.sessions.seen_alive(f, now);
                     trail.pass("revocation", "sign-in session still active");
                 } else {
@@ -400,14 +402,16 @@ impl Engine {
         trail: &mut Trail,
     ) -> Result<Identity, Refusal> {
         let provider = match unverified_iss {
-            Some(iss) => self.upstreams.by_issuer(iss).ok_or_else(|| {
+            Some(iss) => self.kernel.upstreams.by_issuer(iss).ok_or_else(|| {
                 deny(trail, Reason::InvalidToken, "provider", format!("no configured provider has issuer {iss:?}"))
             })?,
             None => {
                 // An opaque token: the route must name exactly one provider to ask.
                 let candidates: Vec<_> = match route.providers.as_slice() {
-                    [] => self.upstreams.all().iter().collect(),
-                    names => self.upstreams.all().iter().filter(|p| names.iter().any(|n| n == p.name())).collect(),
+                    [] => self.kernel.upstreams.all().iter().collect(),
+                    names => {
+                        self.kernel.upstreams.all().iter().filter(|p| names.iter().any(|n| n == p.name())).collect()
+                    }
                 };
                 match candidates.as_slice() {
                     [only] => *only,
@@ -439,10 +443,11 @@ impl Engine {
             ));
         }
         trail.pass("provider", provider.name().to_string());
-        let id = provider.validate(token, SubjectTokenType::Unspecified, self.now(), trail).await.map_err(|r| {
-            let reason = if r.reason == Reason::Unavailable { r.reason } else { Reason::InvalidToken };
-            deny(trail, reason, r.check, r.detail)
-        })?;
+        let id =
+            provider.validate(token, SubjectTokenType::Unspecified, self.kernel.now(), trail).await.map_err(|r| {
+                let reason = if r.reason == Reason::Unavailable { r.reason } else { Reason::InvalidToken };
+                deny(trail, reason, r.check, r.detail)
+            })?;
         let text = |names: &[&str]| {
             names.iter().find_map(|n| id.value_of(n).and_then(Value::as_str)).unwrap_or_default().to_string()
         };
@@ -610,7 +615,7 @@ impl Engine {
         }
         .await;
         if let Err(d) = &result {
-            self.record_refusal("AdminAccess", ctx, d).await;
+            self.kernel.record_refusal("AdminAccess", ctx, d).await;
         }
         result
     }

@@ -8,7 +8,7 @@ use crate::Engine;
 impl Engine {
     /// The role named `name`, if there is one.
     pub(crate) async fn stored_role(&self, name: &str) -> Result<Option<Role>, StoreError> {
-        let Some(d) = self.store.get_document(KIND_ROLE, name).await? else { return Ok(None) };
+        let Some(d) = self.kernel.store.get_document(KIND_ROLE, name).await? else { return Ok(None) };
         serde_json::from_value(d.body)
             .map(Some)
             .map_err(|e| StoreError::Backend(format!("stored {} {:?} is malformed: {e}", d.kind, d.id)))

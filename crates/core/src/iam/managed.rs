@@ -38,7 +38,7 @@ impl Engine {
         json!({
             "PolicyName": p.name,
             "PolicyId": p.policy_id,
-            "Arn": p.arn(&self.config.aws.account_id),
+            "Arn": p.arn(&self.kernel.config.aws.account_id),
             "Path": p.path,
             "DefaultVersionId": "v1",
             "AttachmentCount": attachments,
@@ -58,10 +58,10 @@ impl Engine {
             )
         };
         let Some(name) = policy_name_of(arn) else { return Err(missing(call)) };
-        match self.store.get_document(KIND_POLICY, name).await? {
+        match self.kernel.store.get_document(KIND_POLICY, name).await? {
             Some(d) => {
                 let p: ManagedPolicy = serde_json::from_value(d.body).map_err(Refusal::storage)?;
-                if p.arn(&self.config.aws.account_id) == arn {
+                if p.arn(&self.kernel.config.aws.account_id) == arn {
                     Ok(p)
                 } else {
                     Err(missing(call))
@@ -82,7 +82,7 @@ impl Engine {
     }
 
     async fn attachments(&self, arn: &str) -> Result<usize, Refusal> {
-        let roles = self.store.list_documents(KIND_ROLE, None, None, u32::MAX).await?;
+        let roles = self.kernel.store.list_documents(KIND_ROLE, None, None, u32::MAX).await?;
         Ok(roles
             .into_iter()
             .filter_map(|d| serde_json::from_value::<Role>(d.body).ok())
@@ -108,10 +108,10 @@ impl Engine {
                     policy_id: aws_id("ANPA"),
                     document: doc,
                     description: p.get("Description").cloned(),
-                    created_at: self.now(),
+                    created_at: self.kernel.now(),
                 };
                 let d = Document::new(KIND_POLICY, &name, "", &policy, policy.created_at, policy.created_at);
-                match self.store.insert_document(&d).await {
+                match self.kernel.store.insert_document(&d).await {
                     Err(StoreError::Conflict(_)) => {
                         return Err(call.refuse_plainly(
                             Reason::AlreadyExists,
@@ -146,7 +146,7 @@ impl Engine {
                         "Cannot delete a policy attached to entities.",
                     ));
                 }
-                self.store.delete_document(KIND_POLICY, &policy.name).await?;
+                self.kernel.store.delete_document(KIND_POLICY, &policy.name).await?;
                 json!({})
             }
             "AttachRolePolicy" | "DetachRolePolicy" => {

@@ -148,7 +148,9 @@ impl crate::Engine {
     pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, Refusal> {
         self.session_key
             .get_or_try_init(|| async {
-                SessionKey::load(self.store.as_ref(), self.master.as_deref()).await.map(std::sync::Arc::new)
+                SessionKey::load(self.kernel.store.as_ref(), self.kernel.master.as_deref())
+                    .await
+                    .map(std::sync::Arc::new)
             })
             .await
             .cloned()
@@ -161,7 +163,7 @@ impl crate::Engine {
     pub async fn open_session_token(&self, token: &str) -> Result<SessionClaims, Refusal> {
         let key = self.session_key().await?;
         let claims = key.open(token).map_err(|why| Refusal::new(Reason::UnknownCredentials, why))?;
-        let now = self.now();
+        let now = self.kernel.now();
         if claims.expires_at <= now {
             let why = format!("the session expired {} s ago", now - claims.expires_at);
             return Err(Refusal::new(Reason::ExpiredToken, why));
@@ -171,7 +173,8 @@ impl crate::Engine {
 
     /// The secret of the admin credentials `access_key_id` names (compared in constant time).
     fn admin_secret(&self, access_key_id: &str) -> Option<Secret> {
-        self.config
+        self.kernel
+            .config
             .aws
             .admin_credentials
             .iter()
@@ -185,7 +188,7 @@ impl crate::Engine {
         service: &str,
         request: &SignedRequest<'_>,
     ) -> Result<CallerIdentity, SigV4Error> {
-        let caller = Verifier::new([service]).verify(request, |id| self.admin_secret(id), self.now())?;
+        let caller = Verifier::new([service]).verify(request, |id| self.admin_secret(id), self.kernel.now())?;
         Ok(CallerIdentity::Admin { access_key_id: caller.access_key_id })
     }
 
@@ -196,7 +199,7 @@ impl crate::Engine {
         service: &str,
         request: &SignedRequest<'_>,
     ) -> Result<CallerIdentity, SigV4Error> {
-        let pending = Verifier::new([service]).check(request, self.now())?;
+        let pending = Verifier::new([service]).check(request, self.kernel.now())?;
         let key_id = pending.access_key_id().to_string();
         if let Some(token) = pending.session_token().map(str::to_string) {
             let claims = self
@@ -267,7 +270,7 @@ impl crate::Engine {
             .read_only(read_only)
             .source(service.event_source())
             .filed(Filing::Management);
-        self.run(op, decide, |v| sts::audit_response(action, v)).await
+        self.kernel.run(op, decide, |v| sts::audit_response(action, v)).await
     }
 }
 
@@ -320,7 +323,7 @@ impl crate::Engine {
         Ok(Simulation {
             allowed: evaluation.is_allowed(),
             decision: evaluation.decision.to_string(),
-            role_arn: role.arn(&self.config.aws.account_id),
+            role_arn: role.arn(&self.kernel.config.aws.account_id),
             explanation,
         })
     }

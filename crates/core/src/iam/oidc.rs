@@ -50,19 +50,19 @@ fn members(p: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
 
 impl Engine {
     fn oidc_arn(&self, name: &str) -> String {
-        format!("arn:aws:iam::{}:oidc-provider/{name}", self.config.aws.account_id)
+        format!("arn:aws:iam::{}:oidc-provider/{name}", self.kernel.config.aws.account_id)
     }
 
     /// The name in an ARN of this account's OIDC providers.
     fn oidc_name_of<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let prefix = format!("arn:aws:iam::{}:oidc-provider/", self.config.aws.account_id);
+        let prefix = format!("arn:aws:iam::{}:oidc-provider/", self.kernel.config.aws.account_id);
         arn.strip_prefix(prefix.as_str()).filter(|n| !n.is_empty())
     }
 
     /// The client ids of the IAM OIDC provider registered for `name` (an issuer without its
     /// scheme), if one is.
     pub(crate) async fn oidc_client_ids(&self, name: &str) -> Result<Option<Vec<String>>, Refusal> {
-        match self.store.get_document(KIND_OIDC_PROVIDER, name).await? {
+        match self.kernel.store.get_document(KIND_OIDC_PROVIDER, name).await? {
             Some(d) => {
                 let p: OidcProvider = serde_json::from_value(d.body).map_err(Refusal::storage)?;
                 Ok(Some(p.client_ids))
@@ -76,9 +76,10 @@ impl Engine {
     pub async fn put_oidc_provider(&self, url: &str, client_ids: &[String]) -> anyhow::Result<String> {
         let name = provider_name(url).to_string();
         anyhow::ensure!(!name.is_empty(), "an OIDC provider needs an issuer URL");
-        let now = self.now();
+        let now = self.kernel.now();
         let ids = client_ids.to_vec();
-        self.store
+        self.kernel
+            .store
             .update_record::<OidcProvider, _>(KIND_OIDC_PROVIDER, &name, "", now, |current| {
                 let created_at = current.as_ref().map_or(now, |p| p.created_at);
                 let thumbprints = current.map(|p| p.thumbprints).unwrap_or_default();
@@ -105,7 +106,7 @@ impl Engine {
             )
         };
         let Some(name) = self.oidc_name_of(arn) else { return Err(missing(call)) };
-        match self.store.get_document(KIND_OIDC_PROVIDER, name).await? {
+        match self.kernel.store.get_document(KIND_OIDC_PROVIDER, name).await? {
             Some(d) => Ok((name.to_string(), serde_json::from_value(d.body).map_err(Refusal::storage)?)),
             None => Err(missing(call)),
         }
@@ -136,7 +137,7 @@ impl Engine {
                         "Each client id must be 1 to 255 characters.",
                     ));
                 }
-                let now = self.now();
+                let now = self.kernel.now();
                 let provider = OidcProvider {
                     url: url.clone(),
                     client_ids,
@@ -144,7 +145,7 @@ impl Engine {
                     created_at: now,
                 };
                 let d = Document::new(KIND_OIDC_PROVIDER, &name, "", &provider, now, now);
-                match self.store.insert_document(&d).await {
+                match self.kernel.store.insert_document(&d).await {
                     Err(StoreError::Conflict(_)) => {
                         return Err(call.refuse_plainly(
                             Reason::AlreadyExists,
@@ -170,13 +171,13 @@ impl Engine {
                 })
             }
             "ListOpenIDConnectProviders" => {
-                let docs = self.store.list_documents(KIND_OIDC_PROVIDER, None, None, u32::MAX).await?;
+                let docs = self.kernel.store.list_documents(KIND_OIDC_PROVIDER, None, None, u32::MAX).await?;
                 let list: Vec<Value> = docs.iter().map(|d| json!({ "Arn": self.oidc_arn(&d.id) })).collect();
                 json!({ "OpenIDConnectProviderList": list })
             }
             "DeleteOpenIDConnectProvider" => {
                 let (name, _) = self.oidc_provider(required(p, "OpenIDConnectProviderArn", call)?, call).await?;
-                self.store.delete_document(KIND_OIDC_PROVIDER, &name).await?;
+                self.kernel.store.delete_document(KIND_OIDC_PROVIDER, &name).await?;
                 call.trail.pass("delete", format!("OIDC provider {name}"));
                 json!({})
             }
@@ -187,8 +188,9 @@ impl Engine {
                 let add = action == "AddClientIDToOpenIDConnectProvider";
                 // One atomic update: concurrent edits of the list keep each other's changes.
                 let found = self
+                    .kernel
                     .store
-                    .update_record::<OidcProvider, _>(KIND_OIDC_PROVIDER, &name, "", self.now(), |current| {
+                    .update_record::<OidcProvider, _>(KIND_OIDC_PROVIDER, &name, "", self.kernel.now(), |current| {
                         let Some(mut provider) = current else { return (Change::Keep, false) };
                         let listed = provider.client_ids.contains(&client_id);
                         if add && !listed {

@@ -54,7 +54,7 @@ impl Engine {
             "Path": r.path,
             "RoleName": r.name,
             "RoleId": r.role_id,
-            "Arn": r.arn(&self.config.aws.account_id),
+            "Arn": r.arn(&self.kernel.config.aws.account_id),
             "CreateDate": rfc3339(r.created_at),
             "AssumeRolePolicyDocument": url_encode(&r.trust_policy),
             "Description": r.description,
@@ -63,7 +63,7 @@ impl Engine {
     }
 
     pub(crate) async fn role(&self, name: &str, call: &mut Call) -> Result<Role, Refusal> {
-        match self.store.get_document(KIND_ROLE, name).await? {
+        match self.kernel.store.get_document(KIND_ROLE, name).await? {
             Some(d) => {
                 serde_json::from_value(d.body).map_err(|e| Refusal::storage(format!("stored role {name:?}: {e}")))
             }
@@ -85,8 +85,9 @@ impl Engine {
         mut change: impl FnMut(&mut Role, &mut Call) -> Result<R, Refusal> + Send,
     ) -> Result<(Role, R), Refusal> {
         let outcome = self
+            .kernel
             .store
-            .update_record::<Role, _>(KIND_ROLE, name, "", self.now(), |current| match current {
+            .update_record::<Role, _>(KIND_ROLE, name, "", self.kernel.now(), |current| match current {
                 None => (Change::Keep, None),
                 Some(mut role) => match change(&mut role, call) {
                     Ok(r) => (Change::Put(role.clone()), Some(Ok((role, r)))),
@@ -100,7 +101,10 @@ impl Engine {
     }
 
     async fn insert_role(&self, r: &Role) -> Result<(), StoreError> {
-        self.store.insert_document(&Document::new(KIND_ROLE, &r.name, "", r, r.created_at, self.now())).await
+        self.kernel
+            .store
+            .insert_document(&Document::new(KIND_ROLE, &r.name, "", r, r.created_at, self.kernel.now()))
+            .await
     }
 
     /// Creates or replaces a role from configuration or the demo (policies checked as by the API).
@@ -117,10 +121,11 @@ impl Engine {
             crate::policy::Policy::parse(text, crate::policy::PolicyKind::Identity)
                 .map_err(|e| anyhow::anyhow!("role {name}: policy {p}: {e}"))?;
         }
-        let now = self.now();
+        let now = self.kernel.now();
         // One atomic update: what the API changed since (managed policies attached, the role's
         // id and age) is kept from the role as stored.
         let role = self
+            .kernel
             .store
             .update_record::<Role, _>(KIND_ROLE, name, "", now, |existing| {
                 let role = Role {
@@ -196,7 +201,7 @@ impl Engine {
                     max_session_duration: max,
                     inline_policies: BTreeMap::new(),
                     attached_policies: Vec::new(),
-                    created_at: self.now(),
+                    created_at: self.kernel.now(),
                 };
                 match self.insert_role(&role).await {
                     Err(StoreError::Conflict(_)) => {
@@ -224,7 +229,7 @@ impl Engine {
                         "Cannot delete entity, must delete policies first.",
                     ));
                 }
-                self.store.delete_document(KIND_ROLE, &role.name).await?;
+                self.kernel.store.delete_document(KIND_ROLE, &role.name).await?;
                 Ok(json!({}))
             }
             "UpdateAssumeRolePolicy" => {
@@ -245,8 +250,11 @@ impl Engine {
             "ListRoles" => {
                 let max = p.get("MaxItems").and_then(|v| v.parse::<u32>().ok()).unwrap_or(100).clamp(1, 1000);
                 let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
-                let docs =
-                    self.store.list_documents(KIND_ROLE, None, p.get("Marker").map(String::as_str), u32::MAX).await?;
+                let docs = self
+                    .kernel
+                    .store
+                    .list_documents(KIND_ROLE, None, p.get("Marker").map(String::as_str), u32::MAX)
+                    .await?;
                 let mut roles = Vec::new();
                 let mut marker = None;
                 for d in docs {

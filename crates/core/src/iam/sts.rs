@@ -101,12 +101,13 @@ impl Engine {
         }
         let jwt = UnverifiedJwt::parse(token).map_err(|e| invalid(call, e.check, e.detail))?;
         let iss = jwt.claim_str("iss").unwrap_or_default().to_string();
-        let own = iss == self.issuer
+        let own = iss == self.kernel.issuer
             || iss == COGNITO_IDENTITY_ISSUER
-            || crate::pool_names::is_pool_issuer(&self.issuer, &iss);
+            || crate::pool_names::is_pool_issuer(&self.kernel.issuer, &iss);
         let claims = if own {
-            let base = if iss == COGNITO_IDENTITY_ISSUER { COGNITO_IDENTITY_ISSUER } else { self.issuer.as_str() };
-            let t = crate::issuer::verify_own_parsed(&self.keys, base, jwt, None, self.now())
+            let base =
+                if iss == COGNITO_IDENTITY_ISSUER { COGNITO_IDENTITY_ISSUER } else { self.kernel.issuer.as_str() };
+            let t = crate::issuer::verify_own_parsed(&self.kernel.keys, base, jwt, None, self.kernel.now())
                 .await
                 .map_err(|(check, detail)| invalid(call, check, detail))?;
             call.trail.pass("web identity", format!("token of this server ({iss}) signed by {}", t.kid));
@@ -117,7 +118,7 @@ impl Engine {
             }
             t.claims
         } else {
-            let Some(provider) = self.upstreams.by_issuer(&iss) else {
+            let Some(provider) = self.kernel.upstreams.by_issuer(&iss) else {
                 return Err(invalid(call, "provider", format!("no configured provider has issuer {iss:?}")));
             };
             let declared = match asker {
@@ -125,7 +126,7 @@ impl Engine {
                 WebIdentityFor::Sts => SubjectTokenType::Unspecified,
             };
             let id = provider
-                .validate(token, declared, self.now(), &mut call.trail)
+                .validate(token, declared, self.kernel.now(), &mut call.trail)
                 .await
                 .map_err(|r| invalid(call, r.check, r.detail))?;
             match id.claims {
@@ -177,11 +178,11 @@ impl Engine {
         }
         let storage = |e: crate::store::StoreError| ("session", format!("storage is unavailable: {e}"));
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-        if !self.store.get_user(sub).await.map_err(storage)?.is_some_and(|u| u.enabled) {
+        if !self.kernel.store.get_user(sub).await.map_err(storage)?.is_some_and(|u| u.enabled) {
             return Err(("session", "the token's user is deleted or disabled: its sessions have ended".into()));
         }
         match claims.get("origin_jti").and_then(Value::as_str) {
-            Some(family) if !self.store.refresh_family_active(family).await.map_err(storage)? => {
+            Some(family) if !self.kernel.store.refresh_family_active(family).await.map_err(storage)? => {
                 Err(("session", "the token's sign-in session was signed out or revoked".into()))
             }
             Some(_) => {
@@ -197,7 +198,7 @@ impl Engine {
     pub(crate) fn trust_allows(&self, role: &Role, web: &WebIdentity, call: &mut Call) -> Result<(), String> {
         let doc = policy::Policy::parse(&role.trust_policy, PolicyKind::Trust)
             .map_err(|e| format!("trust policy of role {}: {e}", role.name))?;
-        let account = &self.config.aws.account_id;
+        let account = &self.kernel.config.aws.account_id;
         // AWS names an OIDC provider by its IAM ARN; Cognito identity by its bare name.
         let principals = if web.provider == COGNITO_IDENTITY_PROVIDER {
             vec![web.provider.clone()]
@@ -234,8 +235,8 @@ impl Engine {
         identity_id: Option<String>,
     ) -> Result<(Credentials, SessionClaims), Refusal> {
         let key = self.session_key().await?;
-        let now = self.now();
-        let account = &self.config.aws.account_id;
+        let now = self.kernel.now();
+        let account = &self.kernel.config.aws.account_id;
         let tags = web
             .claims
             .get("https://aws.amazon.com/tags")
@@ -282,7 +283,7 @@ impl Engine {
         match action {
             "AssumeRoleWithWebIdentity" => self.assume_role_with_web_identity(p, call).await,
             "GetCallerIdentity" => {
-                let account = &self.config.aws.account_id;
+                let account = &self.kernel.config.aws.account_id;
                 match caller {
                     Some(CallerIdentity::Session(s)) => Ok(json!({
                         "UserId": format!("{}:{}", s.role_id, s.session_name),
@@ -356,13 +357,13 @@ impl Engine {
             ));
         };
         let role = match self.role(role_name, call).await {
-            Ok(r) if r.arn(&self.config.aws.account_id) == role_arn => r,
+            Ok(r) if r.arn(&self.kernel.config.aws.account_id) == role_arn => r,
             Ok(_) | Err(_) => {
                 return Err(call.refuse(Reason::AccessDenied, "role", format!("no role {role_arn}"), denied));
             }
         };
         call.resources
-            .push(json!({ "accountId": self.config.aws.account_id, "type": "AWS::IAM::Role", "ARN": role_arn }));
+            .push(json!({ "accountId": self.kernel.config.aws.account_id, "type": "AWS::IAM::Role", "ARN": role_arn }));
         let duration = match p.get("DurationSeconds") {
             Some(v) => match v.parse::<i64>() {
                 Ok(d) if (900..=role.max_session_duration).contains(&d) => d,
@@ -396,7 +397,7 @@ impl Engine {
             },
             "SubjectFromWebIdentityToken": web.subject,
             "AssumedRoleUser": {
-                "Arn": format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", self.config.aws.account_id, role.name),
+                "Arn": format!("arn:aws:sts::{}:assumed-role/{}/{session_name}", self.kernel.config.aws.account_id, role.name),
                 "AssumedRoleId": format!("{}:{session_name}", role.role_id),
             },
             "Provider": web.provider,

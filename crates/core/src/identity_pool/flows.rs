@@ -44,8 +44,8 @@ impl Engine {
     pub(crate) async fn get_id(&self, req: GetIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let pool_id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         let rec = self.pool_record(&pool_id, call).await?;
-        let region = pool_id.split(':').next().unwrap_or(&self.config.aws.region).to_string();
-        let now = self.now();
+        let region = pool_id.split(':').next().unwrap_or(&self.kernel.config.aws.region).to_string();
+        let now = self.kernel.now();
         if req.logins.is_empty() {
             if !rec.pool.allow_unauthenticated_identities {
                 return Err(call.refuse(
@@ -141,7 +141,7 @@ impl Engine {
         let pool_id = rec.pool.identity_pool_id.clone();
         let role_arn = self.choose_role(&rec, &logins, req.custom_role_arn.as_deref(), call).await?;
         let role = self.pool_role(&role_arn, call).await?;
-        let account = self.config.aws.account_id.clone();
+        let account = self.kernel.config.aws.account_id.clone();
         call.resources.push(json!({ "accountId": account, "type": "AWS::IAM::Role", "ARN": role_arn }));
         let mut claims = Map::new();
         claims.insert("amr".into(), json!(amr(&logins)));
@@ -198,7 +198,7 @@ impl Engine {
     pub(crate) async fn get_open_id_token(&self, req: IdentityInput, call: &mut Call) -> Result<Value, Refusal> {
         let identity_id = need(&req.identity_id, "IdentityId", call)?.to_string();
         let (rec, _, logins) = self.identity_with_logins(&identity_id, &req.logins, call).await?;
-        let now = self.now();
+        let now = self.kernel.now();
         let claims = json!({
             "iss": COGNITO_IDENTITY_ISSUER,
             "sub": identity_id,
@@ -209,7 +209,7 @@ impl Engine {
             "jti": crate::secrets::uuid_v4(),
             "https://cognito-identity.amazonaws.com/identity-pool-arn": self.identity_pool_arn(&rec.pool.identity_pool_id),
         });
-        let token = self.keys.sign(&claims);
+        let token = self.kernel.keys.sign(&claims);
         call.trail.pass(
             "issue",
             format!("OpenID token for {identity_id} (aud {}), valid {OPEN_ID_TOKEN_TTL} s", rec.pool.identity_pool_id),
@@ -232,7 +232,7 @@ impl StsRecord<'_> {
     /// Writes the record: the issued credentials' key id and expiry, or the refusal.
     async fn write(&self, trail: &crate::trail::Trail, outcome: Result<(&str, i64), &str>) -> bool {
         let e = self.engine;
-        let account = &e.config.aws.account_id;
+        let account = &e.kernel.config.aws.account_id;
         let assumed_arn = format!("arn:aws:sts::{account}:assumed-role/{}/{SESSION_NAME}", self.role.name);
         let principal_id = format!("{COGNITO_IDENTITY_PROVIDER}:{}:{}", self.pool_id, self.identity_id);
         let (response, denial) = match outcome {
@@ -284,6 +284,6 @@ impl StsRecord<'_> {
             Some(d) => Outcome::Refused(d),
             None => Outcome::Answered(response),
         };
-        e.record(op, record, outcome).await
+        e.kernel.record(op, record, outcome).await
     }
 }

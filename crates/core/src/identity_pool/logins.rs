@@ -66,7 +66,7 @@ impl Engine {
             };
             let iss = web.claims.get("iss").and_then(Value::as_str).unwrap_or_default().to_string();
             let user_pool = user_pool_of(&web.provider)
-                .filter(|_| crate::pool_names::is_pool_issuer(&self.issuer, &iss))
+                .filter(|_| crate::pool_names::is_pool_issuer(&self.kernel.issuer, &iss))
                 .map(str::to_string);
             let mut names = vec![web.provider.clone()];
             let provider = match &user_pool {
@@ -159,7 +159,7 @@ impl Engine {
                 Ok(())
             }
             Err((check, detail)) => Err(not_authorized(call, check, detail, AUDIENCE)),
-            Ok(false) if web.claims.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str()) => {
+            Ok(false) if web.claims.get("iss").and_then(Value::as_str) == Some(self.kernel.issuer.as_str()) => {
                 Err(not_authorized(
                     call,
                     "audience",
@@ -199,6 +199,7 @@ impl Engine {
     pub(crate) async fn linked_identity(&self, pool_id: &str, login: &Login) -> Result<Option<String>, Refusal> {
         let id = login_doc_id(pool_id, &login.provider, &login.web.subject);
         Ok(self
+            .kernel
             .store
             .get_document(KIND_LOGIN, &id)
             .await?
@@ -209,9 +210,9 @@ impl Engine {
     /// linked to (another one when a concurrent call linked it first).
     pub(crate) async fn link_login(&self, pool_id: &str, login: &Login, identity_id: &str) -> Result<String, Refusal> {
         let id = login_doc_id(pool_id, &login.provider, &login.web.subject);
-        let now = self.now();
+        let now = self.kernel.now();
         let body = json!({ "identity_id": identity_id, "provider": login.provider, "subject": login.web.subject });
-        match self.store.insert_document(&Document::new(KIND_LOGIN, &id, pool_id, &body, now, now)).await {
+        match self.kernel.store.insert_document(&Document::new(KIND_LOGIN, &id, pool_id, &body, now, now)).await {
             Ok(()) => Ok(identity_id.to_string()),
             Err(StoreError::Conflict(_)) => Ok(self.linked_identity(pool_id, login).await?.unwrap_or_default()),
             Err(e) => Err(e.into()),
@@ -219,7 +220,7 @@ impl Engine {
     }
 
     pub(crate) async fn identity(&self, identity_id: &str, call: &mut Call) -> Result<Identity, Refusal> {
-        match self.store.get_document(KIND_IDENTITY, identity_id).await? {
+        match self.kernel.store.get_document(KIND_IDENTITY, identity_id).await? {
             Some(d) => from_doc(d),
             None => {
                 Err(call.refuse_plainly(Reason::NotFound, "identity", format!("Identity '{identity_id}' not found.")))
@@ -229,15 +230,16 @@ impl Engine {
 
     pub(crate) async fn save_identity(&self, i: &Identity, insert: bool) -> Result<(), Refusal> {
         if insert {
-            let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.now());
-            self.store.insert_document(&d).await?;
+            let d = Document::new(KIND_IDENTITY, &i.identity_id, &i.pool_id, i, i.created_at, self.kernel.now());
+            self.kernel.store.insert_document(&d).await?;
             return Ok(());
         }
         // Logins are only ever added: `i`'s are merged into the identity as stored, in one atomic
         // update, so that logins a concurrent call linked are kept.
         let found = self
+            .kernel
             .store
-            .update_record::<Identity, _>(KIND_IDENTITY, &i.identity_id, &i.pool_id, self.now(), |stored| {
+            .update_record::<Identity, _>(KIND_IDENTITY, &i.identity_id, &i.pool_id, self.kernel.now(), |stored| {
                 let Some(mut stored) = stored else { return (Change::Keep, false) };
                 for l in &i.logins {
                     if !stored.logins.contains(l) {
@@ -331,7 +333,7 @@ impl Engine {
                 identity.logins.push(LinkedLogin { provider: l.provider.clone(), subject: l.web.subject.clone() });
                 call.trail.pass("link", format!("{} linked to identity {identity_id}", l.provider));
             }
-            identity.updated_at = self.now();
+            identity.updated_at = self.kernel.now();
             self.save_identity(&identity, false).await?;
         }
         call.trail.pass("identity", format!("{identity_id}, authenticated"));
@@ -498,7 +500,7 @@ impl Engine {
         };
         let Some(name) = role_name_of(arn) else { return Err(missing(call)) };
         match self.stored_role(name).await? {
-            Some(role) if role.arn(&self.config.aws.account_id) == arn => Ok(role),
+            Some(role) if role.arn(&self.kernel.config.aws.account_id) == arn => Ok(role),
             _ => Err(missing(call)),
         }
     }

@@ -9,7 +9,7 @@ impl Engine {
     /// `<pool id> (<pool name>)` of an identity pool identity, when it is known here (the pool
     /// id alone when the pool is gone).
     pub(crate) async fn identity_pool_of(&self, identity_id: &str) -> Option<String> {
-        let d = self.store.get_document(KIND_IDENTITY, identity_id).await.ok()??;
+        let d = self.kernel.store.get_document(KIND_IDENTITY, identity_id).await.ok()??;
         let pool_id = d.body.get("pool_id").and_then(Value::as_str)?.to_string();
         match self.identity_pool(&pool_id).await {
             Ok(Some(p)) => Some(format!("{pool_id} ({})", p.identity_pool_name)),

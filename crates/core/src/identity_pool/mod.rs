@@ -375,7 +375,7 @@ impl Engine {
                 self.identity_dispatch(action, body, call, &ctx).await
             }
         };
-        self.run(op, decide, |v| audit_response(action, v)).await
+        self.kernel.run(op, decide, |v| audit_response(action, v)).await
     }
 
     async fn identity_dispatch(
@@ -408,13 +408,13 @@ impl Engine {
 
     /// The ARN CloudTrail names an identity pool by.
     pub fn identity_pool_arn(&self, pool_id: &str) -> String {
-        let region = pool_id.split(':').next().unwrap_or(&self.config.aws.region);
-        format!("arn:aws:cognito-identity:{region}:{}:identitypool/{pool_id}", self.config.aws.account_id)
+        let region = pool_id.split(':').next().unwrap_or(&self.kernel.config.aws.region);
+        format!("arn:aws:cognito-identity:{region}:{}:identitypool/{pool_id}", self.kernel.config.aws.account_id)
     }
 
     /// An identity pool by id.
     pub async fn identity_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
-        match self.store.get_document(KIND_POOL, pool_id).await? {
+        match self.kernel.store.get_document(KIND_POOL, pool_id).await? {
             Some(d) => serde_json::from_value::<PoolRecord>(d.body)
                 .map(|r| Some(r.pool))
                 .map_err(|e| StoreError::Backend(e.to_string())),
@@ -429,13 +429,13 @@ impl Engine {
         let mut existing: Option<PoolRecord> = None;
         if let Some(id) = &spec.identity_pool_id {
             anyhow::ensure!(is_identity_id(id), "identity pool id {id:?} must be <region>:<uuid>");
-            if let Some(d) = self.store.get_document(KIND_POOL, id).await? {
+            if let Some(d) = self.kernel.store.get_document(KIND_POOL, id).await? {
                 existing = Some(serde_json::from_value(d.body)?);
             }
         } else {
             let mut after: Option<String> = None;
             'pages: loop {
-                let docs = self.store.list_documents(KIND_POOL, None, after.as_deref(), 100).await?;
+                let docs = self.kernel.store.list_documents(KIND_POOL, None, after.as_deref(), 100).await?;
                 let Some(last) = docs.last() else { break };
                 after = Some(last.id.clone());
                 for d in docs {
@@ -447,13 +447,13 @@ impl Engine {
                 }
             }
         }
-        let now = self.now();
+        let now = self.kernel.now();
         let pool = IdentityPool {
             identity_pool_id: existing
                 .as_ref()
                 .map(|r| r.pool.identity_pool_id.clone())
                 .or_else(|| spec.identity_pool_id.clone())
-                .unwrap_or_else(|| new_id(&self.config.aws.region)),
+                .unwrap_or_else(|| new_id(&self.kernel.config.aws.region)),
             identity_pool_name: spec.name.clone(),
             allow_unauthenticated_identities: spec.allow_unauthenticated,
             allow_classic_flow: true,
@@ -494,6 +494,7 @@ impl Engine {
         // what the API set since (its tags, its age) is kept from the pool as stored.
         let id = record.pool.identity_pool_id.clone();
         let record = self
+            .kernel
             .store
             .update_record::<PoolRecord, _>(KIND_POOL, &id, &id, now, |stored| {
                 let mut r = record.clone();
@@ -509,11 +510,11 @@ impl Engine {
 
     pub(crate) async fn pool_record(&self, pool_id: &str, call: &mut Call) -> Result<PoolRecord, Refusal> {
         call.resources.push(json!({
-            "accountId": self.config.aws.account_id,
+            "accountId": self.kernel.config.aws.account_id,
             "type": "AWS::Cognito::IdentityPool",
             "ARN": self.identity_pool_arn(pool_id),
         }));
-        match self.store.get_document(KIND_POOL, pool_id).await? {
+        match self.kernel.store.get_document(KIND_POOL, pool_id).await? {
             Some(d) => from_doc(d),
             None => Err(call.refuse_plainly(
                 Reason::NotFound,
@@ -532,8 +533,9 @@ impl Engine {
         mut change: impl FnMut(&mut PoolRecord, &mut Call) -> Result<(), Refusal> + Send,
     ) -> Result<PoolRecord, Refusal> {
         let outcome = self
+            .kernel
             .store
-            .update_record::<PoolRecord, _>(KIND_POOL, pool_id, pool_id, self.now(), |stored| match stored {
+            .update_record::<PoolRecord, _>(KIND_POOL, pool_id, pool_id, self.kernel.now(), |stored| match stored {
                 None => (Change::Keep, None),
                 Some(mut r) => match change(&mut r, call) {
                     Ok(()) => (Change::Put(r.clone()), Some(Ok(r))),

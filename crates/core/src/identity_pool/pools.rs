@@ -235,13 +235,13 @@ impl Engine {
     }
 
     pub(crate) async fn create_identity_pool(&self, req: PoolInput, call: &mut Call) -> Result<Value, Refusal> {
-        let id = new_id(&self.config.aws.region);
+        let id = new_id(&self.kernel.config.aws.region);
         let pool = self.pool_from_input(req, id.clone(), call)?;
-        let now = self.now();
+        let now = self.kernel.now();
         let record = PoolRecord { pool, roles: BTreeMap::new(), role_mappings: BTreeMap::new(), created_at: now };
-        self.store.insert_document(&Document::new(KIND_POOL, &id, &id, &record, now, now)).await?;
+        self.kernel.store.insert_document(&Document::new(KIND_POOL, &id, &id, &record, now, now)).await?;
         call.resources.push(json!({
-            "accountId": self.config.aws.account_id,
+            "accountId": self.kernel.config.aws.account_id,
             "type": "AWS::Cognito::IdentityPool",
             "ARN": self.identity_pool_arn(&id),
         }));
@@ -295,7 +295,7 @@ impl Engine {
             ),
             None => None,
         };
-        let docs = self.store.list_documents(KIND_POOL, None, after.as_deref(), max + 1).await?;
+        let docs = self.kernel.store.list_documents(KIND_POOL, None, after.as_deref(), max + 1).await?;
         let more = docs.len() > max as usize;
         let mut pools = Vec::new();
         let mut last = None;
@@ -313,7 +313,7 @@ impl Engine {
     pub(crate) async fn delete_identity_pool(&self, req: PoolIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         self.pool_record(&id, call).await?;
-        let n = self.store.delete_pool_documents(&id).await?;
+        let n = self.kernel.store.delete_pool_documents(&id).await?;
         call.trail.pass("delete", format!("identity pool {id} with its identities and logins ({n} record(s))"));
         Ok(json!({}))
     }

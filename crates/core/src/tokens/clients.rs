@@ -43,9 +43,9 @@ impl Engine {
         // An id longer than any client's is not kept as a cache key (a burst of huge distinct ids
         // would otherwise stay in memory for the cache's lifetime).
         if id.len() > MAX_CACHED_CLIENT_ID {
-            return self.store.get_client(id).await.map(|c| c.map(Arc::new)).map_err(Refusal::storage);
+            return self.kernel.store.get_client(id).await.map(|c| c.map(Arc::new)).map_err(Refusal::storage);
         }
-        let store = self.store.clone();
+        let store = self.kernel.store.clone();
         let key = id.to_string();
         self.clients
             .try_get_with(key.clone(), async move { store.get_client(&key).await.map(|c| c.map(Arc::new)) })
@@ -106,7 +106,7 @@ impl Engine {
 
     /// The registered clients (configured ones included, once provisioned).
     pub async fn list_clients(&self) -> crate::store::StoreResult<Vec<Client>> {
-        self.store.list_clients().await
+        self.kernel.store.list_clients().await
     }
 
     /// Registers or replaces a client; returns its plain secret when one was generated.
@@ -115,14 +115,14 @@ impl Engine {
         if let Some(s) = &secret {
             client.secret_sha256 = Some(client_secret_hash(s));
         }
-        self.store.put_client(&client).await?;
+        self.kernel.store.put_client(&client).await?;
         self.clients.invalidate(&client.client_id).await;
         Ok(secret)
     }
 
     /// Removes a client; tokens already issued to it stay valid until they expire.
     pub async fn remove_client(&self, client_id: &str) -> anyhow::Result<bool> {
-        let existed = self.store.delete_client(client_id).await?;
+        let existed = self.kernel.store.delete_client(client_id).await?;
         self.clients.invalidate(client_id).await;
         Ok(existed)
     }

@@ -27,7 +27,7 @@ impl Engine {
             "scope": req.scope,
         });
         let op = Operation::new("TokenExchange", ctx, params);
-        let result = self
+        let result = self.kernel
             .run(
                 op,
                 async |call| self.exchange_inner(&req, &mut call.trail, &mut call.principal).await,
@@ -46,7 +46,7 @@ impl Engine {
         trail: &mut Trail,
         principal: &mut Option<Principal>,
     ) -> Result<TokenSet, Refusal> {
-        let now = self.now();
+        let now = self.kernel.now();
         if req.subject_token.is_empty() {
             return Err(deny(trail, Reason::InvalidRequest, "request", "subject_token is missing"));
         }
@@ -90,7 +90,7 @@ impl Engine {
                 .map(str::to_string),
             false => None,
         };
-        if unverified_iss.as_deref() == Some(self.issuer.as_str()) {
+        if unverified_iss.as_deref() == Some(self.kernel.issuer.as_str()) {
             return Err(deny(
                 trail,
                 Reason::InvalidGrant,
@@ -99,13 +99,13 @@ impl Engine {
             ));
         }
         let provider = match (&req.provider, &unverified_iss) {
-            (Some(name), _) => self.upstreams.by_name(name).ok_or_else(|| {
+            (Some(name), _) => self.kernel.upstreams.by_name(name).ok_or_else(|| {
                 deny(trail, Reason::InvalidRequest, "provider", format!("no provider named {name:?}"))
             })?,
-            (None, Some(iss)) => self.upstreams.by_issuer(iss).ok_or_else(|| {
+            (None, Some(iss)) => self.kernel.upstreams.by_issuer(iss).ok_or_else(|| {
                 deny(trail, Reason::InvalidGrant, "provider", format!("no configured provider has issuer {iss:?}"))
             })?,
-            (None, None) => match self.upstreams.all() {
+            (None, None) => match self.kernel.upstreams.all() {
                 [only] => only,
                 [] => {
                     return Err(deny(trail, Reason::InvalidRequest, "provider", "no upstream providers are configured"))
@@ -148,7 +148,7 @@ impl Engine {
             ));
         }
         if let Some(aud) = &req.audience {
-            if aud != &client.client_id && aud != &self.issuer {
+            if aud != &client.client_id && aud != &self.kernel.issuer {
                 return Err(deny(
                     trail,
                     Reason::InvalidTarget,
@@ -169,7 +169,7 @@ impl Engine {
         );
         let origin = format!("upstream:{}", identity.provider);
         let set = self.issue(&user, &client, &scope, Session::New { auth_time: now, origin: &origin }, extra).await?;
-        trail.pass("issue", format!("tokens for {:?} signed with {}", user.username, self.keys.active().kid));
+        trail.pass("issue", format!("tokens for {:?} signed with {}", user.username, self.kernel.keys.active().kid));
         Ok(set)
     }
 
@@ -185,7 +185,7 @@ impl Engine {
         trail: &mut Trail,
         principal: &mut Option<Principal>,
     ) -> Result<(UpstreamIdentity, User), Refusal> {
-        let now = self.now();
+        let now = self.kernel.now();
         let identity = provider.validate(token, token_type, now, trail).await.map_err(|r| denied(trail, r))?;
         let user = self
             .linked_user(provider.config.link_to, &provider.config.link_claim, provider.config.jit, &identity, trail)
@@ -221,7 +221,8 @@ impl Engine {
             // The marker must outlive the whole window in which the token is accepted (exp + leeway).
             let until = identity.expires_at.saturating_add(provider.config.leeway_seconds).max(now.saturating_add(1));
             let key = &identity.replay_key;
-            let fresh = self.store.insert_replay_marker(&key.hash, until, now).await.map_err(Refusal::storage)?;
+            let fresh =
+                self.kernel.store.insert_replay_marker(&key.hash, until, now).await.map_err(Refusal::storage)?;
             if !fresh {
                 return Err(deny(
                     trail,
@@ -284,7 +285,7 @@ impl Engine {
                         format!("upstream email {value:?} is not verified (email_verified is not true)"),
                     ));
                 }
-                let mut users = self.store.find_users_by_email(&value).await.map_err(Refusal::storage)?;
+                let mut users = self.kernel.store.find_users_by_email(&value).await.map_err(Refusal::storage)?;
                 if users.len() > 1 {
                     return Err(deny(
                         trail,
@@ -295,11 +296,11 @@ impl Engine {
                 }
                 users.pop()
             }
-            LinkTarget::Username => self.store.find_user_by_username(&value).await.map_err(Refusal::storage)?,
-            LinkTarget::Sub => self.store.get_user(&value).await.map_err(Refusal::storage)?,
+            LinkTarget::Username => self.kernel.store.find_user_by_username(&value).await.map_err(Refusal::storage)?,
+            LinkTarget::Sub => self.kernel.store.get_user(&value).await.map_err(Refusal::storage)?,
             LinkTarget::Link => {
-                match self.store.find_link(&identity.provider, &value).await.map_err(Refusal::storage)? {
-                    Some(l) => self.store.get_user(&l.user_id).await.map_err(Refusal::storage)?,
+                match self.kernel.store.find_link(&identity.provider, &value).await.map_err(Refusal::storage)? {
+                    Some(l) => self.kernel.store.get_user(&l.user_id).await.map_err(Refusal::storage)?,
                     None => None,
                 }
             }
@@ -324,6 +325,7 @@ impl Engine {
                     .map(str::to_string)
                     .unwrap_or_else(|| value.clone());
                 let user = self
+                    .kernel
                     .directory
                     .create_user(NewUser { username, email, email_verified: true, enabled: true, ..Default::default() })
                     .await
@@ -336,7 +338,7 @@ impl Engine {
                         )
                     })?;
                 if link_to == LinkTarget::Link {
-                    let _ = self.directory.link(&user.username, &identity.provider, &value).await;
+                    let _ = self.kernel.directory.link(&user.username, &identity.provider, &value).await;
                 }
                 trail.pass(
                     "link",

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 impl Engine {
     /// Whether the refresh family behind an access token is still alive.
     async fn family_alive(&self, family_id: &str) -> Result<bool, Refusal> {
-        self.store.refresh_family_active(family_id).await.map_err(Refusal::storage)
+        self.kernel.store.refresh_family_active(family_id).await.map_err(Refusal::storage)
     }
 
     /// RFC 7662 introspection (client-authenticated). Inactive tokens answer `{"active":false}`.
@@ -30,9 +30,9 @@ impl Engine {
         let decide = async |call: &mut Call| -> Result<Value, Refusal> {
             let trail = &mut call.trail;
             self.authenticate_client(creds, false, trail).await?;
-            let now = self.now();
+            let now = self.kernel.now();
             if looks_like_jwt(token) {
-                match issuer::verify_own(&self.keys, &self.issuer, token, None, now).await {
+                match issuer::verify_own(&self.kernel.keys, &self.kernel.issuer, token, None, now).await {
                     Ok(t) => {
                         if let Some(f) = t.str("origin_jti") {
                             if !self.family_alive(f).await? {
@@ -40,8 +40,12 @@ impl Engine {
                                 return Ok(json!({ "active": false }));
                             }
                         }
-                        let user =
-                            self.store.get_user(t.str("sub").unwrap_or_default()).await.map_err(Refusal::storage)?;
+                        let user = self
+                            .kernel
+                            .store
+                            .get_user(t.str("sub").unwrap_or_default())
+                            .await
+                            .map_err(Refusal::storage)?;
                         if !user.is_some_and(|u| u.enabled) {
                             trail.fail("user enabled", "the token's user is disabled or deleted");
                             return Ok(json!({ "active": false }));
@@ -67,12 +71,17 @@ impl Engine {
                     }
                 }
             } else {
-                let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Refusal::storage)?;
+                let r = self
+                    .kernel
+                    .store
+                    .get_refresh_token(&sha256_hex(token.as_bytes()))
+                    .await
+                    .map_err(Refusal::storage)?;
                 match r.filter(|r| r.status == RefreshStatus::Active && r.expires_at > now) {
                     Some(r) => {
                         trail.pass("token", "active refresh token");
                         Ok(
-                            json!({ "active": true, "token_type": "refresh_token", "client_id": r.client_id, "sub": r.user_id, "scope": r.scope, "exp": r.expires_at, "iat": r.issued_at, "iss": self.issuer }),
+                            json!({ "active": true, "token_type": "refresh_token", "client_id": r.client_id, "sub": r.user_id, "scope": r.scope, "exp": r.expires_at, "iat": r.issued_at, "iss": self.kernel.issuer }),
                         )
                     }
                     None => {
@@ -82,13 +91,13 @@ impl Engine {
                 }
             }
         };
-        self.run(op, decide, |v| json!({ "active": v.get("active").cloned() })).await
+        self.kernel.run(op, decide, |v| json!({ "active": v.get("active").cloned() })).await
     }
 
     /// Verifies one of our access tokens presented as a bearer token (signature, expiry,
     /// `token_use`, the family not revoked) and returns its claims.
     pub async fn verify_access_token(&self, token: &str, trail: &mut Trail) -> Result<issuer::OwnToken, Refusal> {
-        let t = issuer::verify_own(&self.keys, &self.issuer, token, Some("access"), self.now())
+        let t = issuer::verify_own(&self.kernel.keys, &self.kernel.issuer, token, Some("access"), self.kernel.now())
             .await
             .map_err(|(check, detail)| deny(trail, Reason::InvalidToken, check, detail))?;
         if let Some(f) = t.str("origin_jti") {
@@ -109,7 +118,7 @@ impl Engine {
             let trail = &mut call.trail;
             let t = self.verify_access_token(bearer, trail).await?;
             let sub = t.str("sub").unwrap_or_default();
-            let user = self.store.get_user(sub).await.map_err(Refusal::storage)?;
+            let user = self.kernel.store.get_user(sub).await.map_err(Refusal::storage)?;
             let Some(user) = user.filter(|u| u.enabled) else {
                 return Err(deny(
                     trail,
@@ -130,6 +139,6 @@ impl Engine {
             }
             Ok(out)
         };
-        self.run(op, decide, |_| Value::Null).await
+        self.kernel.run(op, decide, |_| Value::Null).await
     }
 }

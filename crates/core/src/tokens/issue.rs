@@ -33,7 +33,7 @@ impl Engine {
         session: Session<'_>,
         extra: Map<String, Value>,
     ) -> Result<TokenSet, Refusal> {
-        self.issue_as(&self.issuer, user, client, scope, session, extra).await
+        self.issue_as(&self.kernel.issuer, user, client, scope, session, extra).await
     }
 
     /// Tokens of a user pool (`iss` is the pool's): a new sign-in, or a refresh that keeps its
@@ -50,7 +50,7 @@ impl Engine {
         extra.insert("event_id".into(), json!(uuid_v4()));
         let session = match continuing {
             Some(r) => Session::Continue(r),
-            None => Session::New { auth_time: self.now(), origin },
+            None => Session::New { auth_time: self.kernel.now(), origin },
         };
         self.issue_as(iss, user, client, crate::userpool::COGNITO_ADMIN_SCOPE, session, extra).await
     }
@@ -64,8 +64,8 @@ impl Engine {
         session: Session<'_>,
         extra: Map<String, Value>,
     ) -> Result<TokenSet, Refusal> {
-        let now = self.now();
-        self.keys.reload_if_stale().await;
+        let now = self.kernel.now();
+        self.kernel.keys.reload_if_stale().await;
         let (family, auth_time, origin) = match session {
             Session::New { auth_time, origin } => (None, auth_time, origin),
             Session::Continue(f) => (Some(f), f.auth_time, f.origin.as_str()),
@@ -77,8 +77,8 @@ impl Engine {
         if let Some(e) = grant.extra_id_claims.get("event_id") {
             access_claims["event_id"] = e.clone();
         }
-        let access = self.keys.sign(&access_claims);
-        let id = self.keys.sign(&issuer::id_token_claims(iss, &grant, now));
+        let access = self.kernel.keys.sign(&access_claims);
+        let id = self.kernel.keys.sign(&issuer::id_token_claims(iss, &grant, now));
         // A new session is recorded before its tokens are handed out, with or without a refresh
         // token: a sign-out or revocation ends the sessions the store knows, so one it did not
         // know would outlive them all. Its order against a sign-out is the store's, not a clock's.
@@ -104,7 +104,7 @@ impl Engine {
                 replaced_by: None,
                 superseded: false,
             };
-            self.store.insert_refresh_token(&record).await.map_err(Refusal::storage)?;
+            self.kernel.store.insert_refresh_token(&record).await.map_err(Refusal::storage)?;
             token
         } else {
             None

@@ -23,7 +23,7 @@ impl Engine {
         ctx: &RequestContext,
     ) -> Result<TokenSet, Refusal> {
         let params = json!({ "clientId": creds.client_id, "refreshToken": token_label(refresh_token) });
-        self.run(
+        self.kernel.run(
             Operation::new("RefreshToken", ctx, params),
             async |call| self.refresh_inner(creds, refresh_token, &mut call.trail, &mut call.principal).await,
             |t| json!({ "accessToken": token_label(&t.access_token), "refreshToken": t.refresh_token.as_deref().map(token_label) }),
@@ -38,7 +38,7 @@ impl Engine {
         trail: &mut Trail,
         principal: &mut Option<Principal>,
     ) -> Result<TokenSet, Refusal> {
-        let now = self.now();
+        let now = self.kernel.now();
         let client = self.authenticate_client(creds, false, trail).await?;
         if !client.allows_grant(GRANT_REFRESH_TOKEN) {
             return Err(deny(
@@ -52,7 +52,7 @@ impl Engine {
             return Err(deny(trail, Reason::InvalidRequest, "request", "refresh_token is missing"));
         }
         let hash = sha256_hex(token.as_bytes());
-        let Some(current) = self.store.get_refresh_token(&hash).await.map_err(Refusal::storage)? else {
+        let Some(current) = self.kernel.store.get_refresh_token(&hash).await.map_err(Refusal::storage)? else {
             return Err(deny(trail, Reason::InvalidGrant, "refresh token", "refresh token is not recognized"));
         };
         if current.client_id != client.client_id {
@@ -71,9 +71,9 @@ impl Engine {
                 "a user pool's refresh token is used with InitiateAuth REFRESH_TOKEN_AUTH",
             ));
         }
-        let user = self.store.get_user(&current.user_id).await.map_err(Refusal::storage)?;
+        let user = self.kernel.store.get_user(&current.user_id).await.map_err(Refusal::storage)?;
         let Some(user) = user.filter(|u| u.enabled) else {
-            self.store.revoke_refresh_family(&current.family_id).await.map_err(Refusal::storage)?;
+            self.kernel.store.revoke_refresh_family(&current.family_id).await.map_err(Refusal::storage)?;
             self.authorizer.family_revoked(&current.family_id);
             return Err(deny(
                 trail,
@@ -96,13 +96,13 @@ impl Engine {
             superseded: false,
             ..current.clone()
         };
-        match self.store.rotate_refresh_token(&hash, &next, now).await.map_err(Refusal::storage)? {
+        match self.kernel.store.rotate_refresh_token(&hash, &next, now).await.map_err(Refusal::storage)? {
             RotateOutcome::Rotated(_) => {
                 trail.pass("rotation", format!("family {} rotated", short(&current.family_id)))
             }
             RotateOutcome::Reused(r) => {
                 if !self.retry_within_grace(&r, &next, now, trail).await? {
-                    let n = self.store.revoke_refresh_family(&r.family_id).await.map_err(Refusal::storage)?;
+                    let n = self.kernel.store.revoke_refresh_family(&r.family_id).await.map_err(Refusal::storage)?;
                     self.authorizer.family_revoked(&r.family_id);
                     return Err(deny(
                         trail,
@@ -148,7 +148,7 @@ impl Engine {
         now: i64,
         trail: &mut Trail,
     ) -> Result<bool, Refusal> {
-        let grace = self.config.issuer.refresh_reuse_grace_seconds;
+        let grace = self.kernel.config.issuer.refresh_reuse_grace_seconds;
         let why_not = match (presented.rotated_at, &presented.replaced_by) {
             _ if grace <= 0 => "the reuse grace is off".to_string(),
             _ if presented.superseded => {
@@ -161,6 +161,7 @@ impl Engine {
                 // Instances' clocks may disagree by a little: a rotation "in the future" is recent.
                 let age = (now - at).max(0);
                 if self
+                    .kernel
                     .store
                     .retry_refresh_rotation(&presented.token_hash, next, now, now - grace)
                     .await

@@ -15,12 +15,13 @@ impl Engine {
     /// Unknown tokens are not an error (the RFC says answer 200).
     pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Refusal> {
         let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
-        self.run(
-            Operation::new("RevokeToken", ctx, params),
-            async |call| self.revoke_inner(creds, token, &mut call.trail).await,
-            |_| json!({}),
-        )
-        .await
+        self.kernel
+            .run(
+                Operation::new("RevokeToken", ctx, params),
+                async |call| self.revoke_inner(creds, token, &mut call.trail).await,
+                |_| json!({}),
+            )
+            .await
     }
 
     async fn revoke_inner(&self, creds: &ClientCredentials, token: &str, trail: &mut Trail) -> Result<(), Refusal> {
@@ -29,7 +30,7 @@ impl Engine {
             return Err(deny(trail, Reason::InvalidRequest, "request", "token is missing"));
         }
         let family = if looks_like_jwt(token) {
-            match issuer::verify_own(&self.keys, &self.issuer, token, None, self.now()).await {
+            match issuer::verify_own(&self.kernel.keys, &self.kernel.issuer, token, None, self.kernel.now()).await {
                 Ok(t) => {
                     let owner = t.str("client_id").or(t.str("aud")).unwrap_or_default();
                     (owner == client.client_id).then(|| t.str("origin_jti").map(str::to_string)).flatten()
@@ -37,12 +38,13 @@ impl Engine {
                 Err(_) => None,
             }
         } else {
-            let r = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Refusal::storage)?;
+            let r =
+                self.kernel.store.get_refresh_token(&sha256_hex(token.as_bytes())).await.map_err(Refusal::storage)?;
             r.filter(|r| r.client_id == client.client_id).map(|r| r.family_id)
         };
         match family {
             Some(f) => {
-                let n = self.store.revoke_refresh_family(&f).await.map_err(Refusal::storage)?;
+                let n = self.kernel.store.revoke_refresh_family(&f).await.map_err(Refusal::storage)?;
                 self.authorizer.family_revoked(&f);
                 trail.pass("revoke", format!("family {} revoked ({n} active token(s))", short(&f)));
             }

@@ -220,7 +220,7 @@ impl Engine {
                 let username = found.as_ref().map(|(u, _)| u.username.clone()).unwrap_or_else(|| username.to_string());
                 let issuers: Vec<String> = providers
                     .iter()
-                    .filter_map(|n| self.upstreams.by_name(n).map(|p| p.config.issuer.clone()))
+                    .filter_map(|n| self.kernel.upstreams.by_name(n).map(|p| p.config.issuer.clone()))
                     .collect();
                 let pending = Pending {
                     challenge: CUSTOM_CHALLENGE.into(),
@@ -307,15 +307,15 @@ impl Engine {
             Ok(x) => x,
             Err(e) => {
                 // A wrong answer spends one of the session's answers.
-                let used = self.store.fail_auth_session(&row.id_hash).await?.unwrap_or(u32::MAX);
-                if used >= self.config.aws.max_challenge_answers {
-                    self.store.take_auth_session(&row.id_hash).await?;
+                let used = self.kernel.store.fail_auth_session(&row.id_hash).await?.unwrap_or(u32::MAX);
+                if used >= self.kernel.config.aws.max_challenge_answers {
+                    self.kernel.store.take_auth_session(&row.id_hash).await?;
                 }
                 return Err(e);
             }
         };
         // The answer that succeeds consumes the session: one session, one sign-in.
-        if !self.store.take_auth_session(&row.id_hash).await? {
+        if !self.kernel.store.take_auth_session(&row.id_hash).await? {
             return Err(call.refuse(
                 Reason::NotAuthorized,
                 "session",
@@ -427,7 +427,7 @@ impl Engine {
     /// a username that never existed): what every password answer is checked against.
     async fn pending_member(&self, pending: &Pending) -> Result<Option<(User, Member)>, Refusal> {
         let Some(id) = &pending.user_id else { return Ok(None) };
-        match (self.store.get_user(id).await?, self.store.get_document(KIND_MEMBER, id).await?) {
+        match (self.kernel.store.get_user(id).await?, self.kernel.store.get_document(KIND_MEMBER, id).await?) {
             (Some(u), Some(d)) => Ok(Some((u, from_doc(d)?))),
             _ => Ok(None),
         }
@@ -455,7 +455,7 @@ impl Engine {
         }
         self.check_lock(&pool.id, &pending.username, call).await?;
         match crate::srp::parse_cognito_timestamp(timestamp) {
-            Some(t) if (t - self.now()).abs() <= SRP_TIMESTAMP_SKEW => {}
+            Some(t) if (t - self.kernel.now()).abs() <= SRP_TIMESTAMP_SKEW => {}
             _ => {
                 return Err(call.refuse_plainly(
                     Reason::NotAuthorized,
@@ -537,8 +537,8 @@ impl Engine {
             false => None,
         };
         let provider = match &iss {
-            Some(iss) => self.upstreams.by_issuer(iss).filter(|p| allowed.iter().any(|a| a == p.name())),
-            None if allowed.len() == 1 => self.upstreams.by_name(&allowed[0]),
+            Some(iss) => self.kernel.upstreams.by_issuer(iss).filter(|p| allowed.iter().any(|a| a == p.name())),
+            None if allowed.len() == 1 => self.kernel.upstreams.by_name(&allowed[0]),
             None => None,
         };
         let Some(provider) = provider else {
@@ -571,7 +571,7 @@ impl Engine {
                 e
             })?;
         call.principal = principal;
-        let member: Member = match self.store.get_document(KIND_MEMBER, &user.id).await? {
+        let member: Member = match self.kernel.store.get_document(KIND_MEMBER, &user.id).await? {
             Some(d) => from_doc(d)?,
             None => return Err(call.refuse(Reason::NotAuthorized, "user", "the user left the pool", WRONG_PASSWORD)),
         };
@@ -584,7 +584,7 @@ impl Engine {
     // --- sessions ---
 
     fn session_seconds(&self, client: &PoolClient) -> i64 {
-        self.config.aws.session_seconds.unwrap_or(client.auth_session_validity * 60)
+        self.kernel.config.aws.session_seconds.unwrap_or(client.auth_session_validity * 60)
     }
 
     async fn open_session(&self, client: &PoolClient, pending: &Pending) -> Result<String, Refusal> {
@@ -594,14 +594,14 @@ impl Engine {
             id_hash: sha256_hex(session.as_bytes()),
             body: serde_json::to_value(pending).expect("serializable"),
             attempts: 0,
-            expires_at: self.now() + self.session_seconds(client),
+            expires_at: self.kernel.now() + self.session_seconds(client),
         };
-        self.store.insert_auth_session(&row).await?;
+        self.kernel.store.insert_auth_session(&row).await?;
         Ok(session)
     }
 
     async fn load_session(&self, session: &str, call: &mut Call) -> Result<(AuthSession, Pending), Refusal> {
-        let Some(row) = self.store.get_auth_session(&sha256_hex(session.as_bytes())).await? else {
+        let Some(row) = self.kernel.store.get_auth_session(&sha256_hex(session.as_bytes())).await? else {
             return Err(call.refuse(
                 Reason::NotAuthorized,
                 "session",
@@ -609,15 +609,15 @@ impl Engine {
                 INVALID_SESSION,
             ));
         };
-        if row.expires_at <= self.now() {
+        if row.expires_at <= self.kernel.now() {
             return Err(call.refuse(
                 Reason::NotAuthorized,
                 "session",
-                format!("session expired {} s ago", self.now() - row.expires_at),
+                format!("session expired {} s ago", self.kernel.now() - row.expires_at),
                 EXPIRED_SESSION,
             ));
         }
-        if row.attempts >= self.config.aws.max_challenge_answers {
+        if row.attempts >= self.kernel.config.aws.max_challenge_answers {
             return Err(call.refuse(
                 Reason::NotAuthorized,
                 "session",
@@ -634,7 +634,7 @@ impl Engine {
                 "{} session, answer {} of {}",
                 pending.challenge,
                 row.attempts + 1,
-                self.config.aws.max_challenge_answers
+                self.kernel.config.aws.max_challenge_answers
             ),
         );
         Ok((row, pending))
@@ -655,7 +655,7 @@ impl Engine {
         }
         let oauth = self.oauth_client_of(client, call).await?;
         let origin = format!("userpool:{}:{method}", pool.id);
-        let set = self.issue_pool_tokens(&pool.issuer(&self.issuer), user, &oauth, None, &origin).await?;
+        let set = self.issue_pool_tokens(&pool.issuer(&self.kernel.issuer), user, &oauth, None, &origin).await?;
         call.trail.pass("issue", format!("tokens for {:?} from pool {}", user.username, pool.id));
         Ok(authentication_result(&set))
     }
@@ -685,8 +685,8 @@ impl Engine {
         call: &mut Call,
     ) -> Result<Value, Refusal> {
         let token = param(p, "REFRESH_TOKEN", call)?;
-        let now = self.now();
-        let record = self.store.get_refresh_token(&sha256_hex(token.as_bytes())).await?;
+        let now = self.kernel.now();
+        let record = self.kernel.store.get_refresh_token(&sha256_hex(token.as_bytes())).await?;
         let Some(record) = record.filter(|r| r.client_id == client.client_id) else {
             return Err(call.refuse(
                 Reason::NotAuthorized,
@@ -714,7 +714,7 @@ impl Engine {
                 ))
             }
         }
-        let Some(user) = self.store.get_user(&record.user_id).await? else {
+        let Some(user) = self.kernel.store.get_user(&record.user_id).await? else {
             return Err(call.refuse(Reason::NotAuthorized, "user", "the user is deleted", "Invalid Refresh Token"));
         };
         call.about(&user);
@@ -730,8 +730,9 @@ impl Engine {
             return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         let oauth = self.oauth_client_of(client, call).await?;
-        let set =
-            self.issue_pool_tokens(&pool.issuer(&self.issuer), &user, &oauth, Some(&record), &record.origin).await?;
+        let set = self
+            .issue_pool_tokens(&pool.issuer(&self.kernel.issuer), &user, &oauth, Some(&record), &record.origin)
+            .await?;
         call.trail.pass("issue", format!("refreshed tokens for {:?}; the refresh token is kept", user.username));
         Ok(authentication_result(&set))
     }

@@ -27,7 +27,7 @@ impl Engine {
         username: &str,
         call: &mut Call,
     ) -> Result<(), Refusal> {
-        let now = self.now();
+        let now = self.kernel.now();
         let id = super::lockout::record_id(pool_id, username);
         let mut spent = None;
         let mut updater = |stored: Option<&Document>| -> StoreResult<Change<Document>> {
@@ -47,7 +47,7 @@ impl Engine {
             let doc = Document::new(KIND_CODES_SENT, &id, pool_id, &sent, created, now);
             Ok(Change::Put(doc.expiring(now + WINDOW_SECONDS)))
         };
-        self.store.update_document_with(KIND_CODES_SENT, &id, &mut updater).await?;
+        self.kernel.store.update_document_with(KIND_CODES_SENT, &id, &mut updater).await?;
         match spent {
             Some(Ok(())) => Ok(()),
             Some(Err(wait)) => Err(call.refuse(

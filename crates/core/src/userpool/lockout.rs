@@ -67,8 +67,8 @@ enum Counted {
 impl Engine {
     /// The failures of `username` in `pool_id` as they stand now (forgotten ones read as none).
     pub async fn sign_in_failures(&self, pool_id: &str, username: &str) -> StoreResult<SignInFailures> {
-        let now = self.now();
-        let doc = self.store.get_document(KIND_SIGN_IN_FAILURES, &record_id(pool_id, username)).await?;
+        let now = self.kernel.now();
+        let doc = self.kernel.store.get_document(KIND_SIGN_IN_FAILURES, &record_id(pool_id, username)).await?;
         current(doc.as_ref(), now)
     }
 
@@ -80,7 +80,7 @@ impl Engine {
         username: &str,
         mut decide: impl FnMut(SignInFailures, i64) -> (Option<SignInFailures>, R) + Send,
     ) -> StoreResult<R> {
-        let now = self.now();
+        let now = self.kernel.now();
         let id = record_id(pool_id, username);
         let mut report = None;
         let mut updater = |stored: Option<&Document>| -> StoreResult<Change<Document>> {
@@ -96,14 +96,14 @@ impl Engine {
                 }
             })
         };
-        self.store.update_document_with(KIND_SIGN_IN_FAILURES, &id, &mut updater).await?;
+        self.kernel.store.update_document_with(KIND_SIGN_IN_FAILURES, &id, &mut updater).await?;
         report.ok_or_else(|| crate::store::StoreError::Backend("the failure count never ran".into()))
     }
 
     /// Refuses when `username` is locked in `pool_id` now.
     pub(crate) async fn check_lock(&self, pool_id: &str, username: &str, call: &mut Call) -> Result<(), Refusal> {
         let f = self.sign_in_failures(pool_id, username).await?;
-        if f.locked(self.now()) {
+        if f.locked(self.kernel.now()) {
             return Err(self.locked(f, call));
         }
         Ok(())
@@ -113,7 +113,11 @@ impl Engine {
         call.refuse(
             Reason::LockedOut,
             "lockout",
-            format!("{} wrong passwords in a row; locked for {} more s", f.failures, f.locked_until - self.now()),
+            format!(
+                "{} wrong passwords in a row; locked for {} more s",
+                f.failures,
+                f.locked_until - self.kernel.now()
+            ),
             "Password attempts exceeded",
         )
     }
@@ -140,8 +144,8 @@ impl Engine {
             .await;
         match counted {
             Ok(Counted::Counted(f)) => {
-                let lock = if f.locked(self.now()) {
-                    format!("; {} in a row, locked for {} s", f.failures, f.locked_until - self.now())
+                let lock = if f.locked(self.kernel.now()) {
+                    format!("; {} in a row, locked for {} s", f.failures, f.locked_until - self.kernel.now())
                 } else {
                     format!("; {} in a row", f.failures)
                 };
@@ -172,7 +176,7 @@ impl Engine {
 
     /// Forgets the failures of `username` (a new password was set).
     pub(crate) async fn forget_failures(&self, pool_id: &str, username: &str) -> StoreResult<()> {
-        forget(self.store.as_ref(), pool_id, username).await
+        forget(self.kernel.store.as_ref(), pool_id, username).await
     }
 }
 

@@ -159,7 +159,7 @@ impl Engine {
         json!({
             "Id": p.id,
             "Name": p.name,
-            "Arn": p.arn(&self.config.aws.account_id),
+            "Arn": p.arn(&self.kernel.config.aws.account_id),
             "CreationDate": ts(p.created_at),
             "LastModifiedDate": ts(p.updated_at),
             "Policies": { "PasswordPolicy": {
@@ -232,11 +232,11 @@ impl Engine {
                 ),
             ));
         }
-        let now = self.now();
+        let now = self.kernel.now();
         let pool = UserPool {
-            id: new_pool_id(&self.config.aws.region),
+            id: new_pool_id(&self.kernel.config.aws.region),
             name: name.to_string(),
-            region: self.config.aws.region.clone(),
+            region: self.kernel.config.aws.region.clone(),
             issuer_form,
             tags: req.user_pool_tags,
             auto_verified_attributes: req.auto_verified_attributes,
@@ -252,18 +252,18 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_document(&Document::new(KIND_POOL, &pool.id, &pool.id, &pool, now, now)).await?;
+        self.kernel.store.insert_document(&Document::new(KIND_POOL, &pool.id, &pool.id, &pool, now, now)).await?;
         call.trail.pass("create", format!("user pool {} ({})", pool.id, pool.name));
         Ok(json!({ "UserPool": self.pool_json(&pool, Some(0)) }))
     }
 
     /// Creates a pool with a given id (configuration and the demo); an existing one is kept.
     pub async fn ensure_user_pool(&self, id: &str, name: &str, issuer_form: IssuerForm) -> anyhow::Result<UserPool> {
-        if let Some(d) = self.store.get_document(KIND_POOL, id).await? {
+        if let Some(d) = self.kernel.store.get_document(KIND_POOL, id).await? {
             return Ok(serde_json::from_value(d.body)?);
         }
         anyhow::ensure!(is_pool_id(id), "user pool id {id:?} must look like <region>_<letters and digits>");
-        let now = self.now();
+        let now = self.kernel.now();
         let pool = UserPool {
             id: id.into(),
             name: name.into(),
@@ -278,7 +278,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_document(&Document::new(KIND_POOL, id, id, &pool, now, now)).await {
+        match self.kernel.store.insert_document(&Document::new(KIND_POOL, id, id, &pool, now, now)).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(pool),
             Err(e) => Err(e.into()),
         }
@@ -286,7 +286,7 @@ impl Engine {
 
     pub(crate) async fn describe_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
-        let users = self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, 100_000).await?.len();
+        let users = self.kernel.store.list_documents(KIND_MEMBER, Some(&pool.id), None, 100_000).await?.len();
         Ok(json!({ "UserPool": self.pool_json(&pool, Some(users)) }))
     }
 
@@ -296,7 +296,7 @@ impl Engine {
         };
         let limit = page_size(call, Some(max), 60, 60)?;
         let after = parse_page_token(call, req.next_token.as_deref())?;
-        let docs = self.store.list_documents(KIND_POOL, None, after.as_deref(), limit + 1).await?;
+        let docs = self.kernel.store.list_documents(KIND_POOL, None, after.as_deref(), limit + 1).await?;
         let more = docs.len() > limit as usize;
         let pools: Vec<UserPool> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
         let next = more.then(|| page_token(&pools.last().expect("page").id));
@@ -310,20 +310,20 @@ impl Engine {
     /// Deletes the pool with its clients, groups and members (users of the pool are the pool's).
     pub(crate) async fn delete_user_pool(&self, req: PoolRef, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
-        for d in self.store.list_documents(KIND_MEMBER, Some(&pool.id), None, u32::MAX).await? {
-            self.store.revoke_user_sessions(&d.id).await?;
-            self.store.delete_user(&d.id).await?;
+        for d in self.kernel.store.list_documents(KIND_MEMBER, Some(&pool.id), None, u32::MAX).await? {
+            self.kernel.store.revoke_user_sessions(&d.id).await?;
+            self.kernel.store.delete_user(&d.id).await?;
         }
-        for d in self.store.list_documents(KIND_CLIENT, Some(&pool.id), None, u32::MAX).await? {
+        for d in self.kernel.store.list_documents(KIND_CLIENT, Some(&pool.id), None, u32::MAX).await? {
             self.remove_client(&d.id).await.map_err(Refusal::storage)?;
         }
-        let n = self.store.delete_pool_documents(&pool.id).await?;
+        let n = self.kernel.store.delete_pool_documents(&pool.id).await?;
         call.trail.pass("delete", format!("user pool {} and {n} object(s) deleted", pool.id));
         Ok(json!({}))
     }
 
     pub(crate) fn client_json(&self, c: &PoolClient) -> Value {
-        let secret = c.secret.as_deref().and_then(|s| open_secret(self.master.as_deref(), &c.client_id, s).ok());
+        let secret = c.secret.as_deref().and_then(|s| open_secret(self.kernel.master.as_deref(), &c.client_id, s).ok());
         json!({
             "UserPoolId": c.pool_id,
             "ClientName": c.name,
@@ -370,7 +370,7 @@ impl Engine {
         }
         let providers = req.supported_identity_providers.unwrap_or_else(|| vec!["COGNITO".into()]);
         for p in &providers {
-            if p != "COGNITO" && self.upstreams.by_name(p).is_none() {
+            if p != "COGNITO" && self.kernel.upstreams.by_name(p).is_none() {
                 return Err(call.refuse_plainly(
                     Reason::InvalidParameter,
                     "request",
@@ -420,13 +420,13 @@ impl Engine {
                 "AuthSessionValidity must be 3 to 15 minutes.",
             ));
         }
-        let now = self.now();
+        let now = self.kernel.now();
         let secret = req.generate_secret.then(new_client_secret);
         let client_id = new_client_id();
         let client = PoolClient {
             pool_id: pool.id.clone(),
             name: name.to_string(),
-            secret: secret.as_deref().map(|s| seal_secret(self.master.as_deref(), &client_id, s)),
+            secret: secret.as_deref().map(|s| seal_secret(self.kernel.master.as_deref(), &client_id, s)),
             client_id,
             explicit_auth_flows: flows,
             supported_identity_providers: providers,
@@ -446,7 +446,7 @@ impl Engine {
     /// Stores the Cognito view of the client and its OAuth view (the same client id at
     /// `/oauth2/token` and `/auth/exchange`, one set of token lifetimes).
     pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), Refusal> {
-        self.store.insert_document(&pool_client_document(c)).await?;
+        self.kernel.store.insert_document(&pool_client_document(c)).await?;
         self.register_oauth_client(c, secret).await
     }
 
@@ -477,17 +477,17 @@ impl Engine {
         secret: Option<&str>,
         providers: &[String],
     ) -> anyhow::Result<PoolClient> {
-        if let Some(d) = self.store.get_document(KIND_CLIENT, client_id).await? {
+        if let Some(d) = self.kernel.store.get_document(KIND_CLIENT, client_id).await? {
             return Ok(serde_json::from_value(d.body)?);
         }
-        let now = self.now();
+        let now = self.kernel.now();
         let mut supported = vec!["COGNITO".to_string()];
         supported.extend(providers.iter().cloned());
         let client = PoolClient {
             client_id: client_id.into(),
             pool_id: pool_id.into(),
             name: name.into(),
-            secret: secret.map(|s| seal_secret(self.master.as_deref(), client_id, s)),
+            secret: secret.map(|s| seal_secret(self.kernel.master.as_deref(), client_id, s)),
             explicit_auth_flows: FLOWS.iter().map(|s| s.to_string()).collect(),
             supported_identity_providers: supported,
             access_token_validity: 60,
@@ -498,7 +498,7 @@ impl Engine {
             created_at: now,
             updated_at: now,
         };
-        match self.store.insert_document(&pool_client_document(&client)).await {
+        match self.kernel.store.insert_document(&pool_client_document(&client)).await {
             // Made meanwhile (another instance starting with the same configuration).
             Err(StoreError::Conflict(_)) => return Ok(client),
             other => other?,
@@ -530,7 +530,7 @@ impl Engine {
         let pool = self.pool(&pool_id, call).await?;
         let limit = page_size(call, req.max_results, 60, 60)?;
         let after = parse_page_token(call, req.next_token.as_deref())?;
-        let docs = self.store.list_documents(KIND_CLIENT, Some(&pool.id), after.as_deref(), limit + 1).await?;
+        let docs = self.kernel.store.list_documents(KIND_CLIENT, Some(&pool.id), after.as_deref(), limit + 1).await?;
         let more = docs.len() > limit as usize;
         let clients: Vec<PoolClient> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
         let next = more.then(|| page_token(&clients.last().expect("page").client_id));
@@ -543,7 +543,7 @@ impl Engine {
 
     pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
-        self.store.delete_document(KIND_CLIENT, &client.client_id).await?;
+        self.kernel.store.delete_document(KIND_CLIENT, &client.client_id).await?;
         self.remove_client(&client.client_id).await.map_err(Refusal::storage)?;
         call.trail.pass("delete", format!("app client {}", client.client_id));
         Ok(json!({}))
@@ -564,7 +564,7 @@ impl Engine {
     }
 
     async fn group(&self, pool_id: &str, name: &str, call: &mut Call) -> Result<PoolGroup, Refusal> {
-        match self.store.get_document(KIND_GROUP, &format!("{pool_id}/{name}")).await? {
+        match self.kernel.store.get_document(KIND_GROUP, &format!("{pool_id}/{name}")).await? {
             Some(d) => from_doc(d),
             None => Err(call.refuse_plainly(Reason::NotFound, "group", "Group not found.")),
         }
@@ -580,7 +580,7 @@ impl Engine {
                 "GroupName must be 1 to 128 characters, without '/'.",
             ));
         }
-        let now = self.now();
+        let now = self.kernel.now();
         let group = PoolGroup {
             pool_id: pool.id.clone(),
             name: name.to_string(),
@@ -591,6 +591,7 @@ impl Engine {
             updated_at: now,
         };
         match self
+            .kernel
             .store
             .insert_document(&Document::new(KIND_GROUP, &format!("{}/{name}", pool.id), &pool.id, &group, now, now))
             .await
@@ -606,7 +607,7 @@ impl Engine {
 
     /// Creates a group if the pool lacks it (configuration and the demo).
     pub async fn ensure_pool_group(&self, pool_id: &str, name: &str) -> anyhow::Result<()> {
-        let now = self.now();
+        let now = self.kernel.now();
         let group = PoolGroup {
             pool_id: pool_id.into(),
             name: name.into(),
@@ -617,6 +618,7 @@ impl Engine {
             updated_at: now,
         };
         match self
+            .kernel
             .store
             .insert_document(&Document::new(KIND_GROUP, &format!("{pool_id}/{name}"), pool_id, &group, now, now))
             .await
@@ -636,7 +638,7 @@ impl Engine {
         let pool = self.pool(req.user_pool_id.as_deref().unwrap_or_default(), call).await?;
         let limit = page_size(call, req.max_results, 60, 60)?;
         let after = parse_page_token(call, req.next_token.as_deref())?;
-        let docs = self.store.list_documents(KIND_GROUP, Some(&pool.id), after.as_deref(), limit + 1).await?;
+        let docs = self.kernel.store.list_documents(KIND_GROUP, Some(&pool.id), after.as_deref(), limit + 1).await?;
         let more = docs.len() > limit as usize;
         let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
         let groups: Vec<PoolGroup> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
@@ -647,14 +649,17 @@ impl Engine {
     pub(crate) async fn delete_group(&self, req: GroupRef, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
-        for d in self.store.list_documents(KIND_MEMBER, Some(&g.pool_id), None, u32::MAX).await? {
-            if let Some(u) = self.store.get_user(&d.id).await? {
+        for d in self.kernel.store.list_documents(KIND_MEMBER, Some(&g.pool_id), None, u32::MAX).await? {
+            if let Some(u) = self.kernel.store.get_user(&d.id).await? {
                 if u.groups.iter().any(|x| x == &g.name) {
-                    self.store.update_user_record(&u.id, self.now(), |u| u.groups.retain(|x| x != &g.name)).await?;
+                    self.kernel
+                        .store
+                        .update_user_record(&u.id, self.kernel.now(), |u| u.groups.retain(|x| x != &g.name))
+                        .await?;
                 }
             }
         }
-        self.store.delete_document(KIND_GROUP, &format!("{}/{}", g.pool_id, g.name)).await?;
+        self.kernel.store.delete_document(KIND_GROUP, &format!("{}/{}", g.pool_id, g.name)).await?;
         call.trail.pass("delete", format!("group {:?}", g.name));
         Ok(json!({}))
     }
@@ -669,8 +674,9 @@ impl Engine {
         let g = self.group(&req.user_pool_id, &req.group_name, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         // On the user as stored, in one atomic update: concurrent group changes are all kept.
-        self.store
-            .update_user_record(&user.id, self.now(), |u| {
+        self.kernel
+            .store
+            .update_user_record(&user.id, self.kernel.now(), |u| {
                 let has = u.groups.iter().any(|x| x == &g.name);
                 if add && !has {
                     u.groups.push(g.name.clone());
@@ -697,7 +703,7 @@ impl Engine {
             names.into_iter().filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a)).collect();
         let mut groups = Vec::new();
         for n in names.iter().take(limit) {
-            if let Some(d) = self.store.get_document(KIND_GROUP, &format!("{}/{n}", req.user_pool_id)).await? {
+            if let Some(d) = self.kernel.store.get_document(KIND_GROUP, &format!("{}/{n}", req.user_pool_id)).await? {
                 groups.push(Self::group_json(&from_doc(d)?));
             }
         }

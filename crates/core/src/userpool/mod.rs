@@ -403,7 +403,7 @@ impl Engine {
     pub(crate) async fn reseal_client_secrets(&self, m: &MasterKey) -> anyhow::Result<()> {
         let mut after: Option<String> = None;
         loop {
-            let batch = self.store.list_documents(KIND_CLIENT, None, after.as_deref(), 200).await?;
+            let batch = self.kernel.store.list_documents(KIND_CLIENT, None, after.as_deref(), 200).await?;
             for d in &batch {
                 let Some(stored) = d.body.get("secret").and_then(Value::as_str) else { continue };
                 if resealed_secret(m, &d.id, stored).map_err(|e| anyhow::anyhow!("app client {}: {e}", d.id))?.is_none()
@@ -427,7 +427,8 @@ impl Engine {
                         }
                     }
                 };
-                self.store
+                self.kernel
+                    .store
                     .update_document_with(KIND_CLIENT, &d.id, &mut updater)
                     .await
                     .map_err(|e| anyhow::anyhow!("app client {}: {e}", d.id))?;
@@ -566,7 +567,7 @@ impl Engine {
             call.admit_action(action, ACTIONS, PUBLIC_ACTIONS, admin)?;
             self.dispatch(action, body, call).await
         };
-        self.run(op, decide, audit_response).await
+        self.kernel.run(op, decide, audit_response).await
     }
 
     async fn dispatch(&self, action: &str, body: &Value, call: &mut Call) -> Result<Value, Refusal> {
@@ -626,7 +627,7 @@ impl Engine {
 
     /// A user pool by id (for the per-pool discovery documents).
     pub async fn user_pool(&self, id: &str) -> Result<Option<UserPool>, StoreError> {
-        match self.store.get_document(KIND_POOL, id).await? {
+        match self.kernel.store.get_document(KIND_POOL, id).await? {
             Some(d) => serde_json::from_value(d.body).map(Some).map_err(|e| StoreError::Backend(e.to_string())),
             None => Ok(None),
         }
@@ -635,7 +636,7 @@ impl Engine {
     /// Makes an existing user a member of a pool (the demo's seeded users), with the SRP
     /// verifier of `password` when it has one. Already a member: nothing changes.
     pub async fn add_pool_member(&self, pool_id: &str, user: &User, password: Option<&str>) -> anyhow::Result<()> {
-        if self.store.get_document(KIND_MEMBER, &user.id).await?.is_some() {
+        if self.kernel.store.get_document(KIND_MEMBER, &user.id).await?.is_some() {
             return Ok(());
         }
         let srp = match password {
@@ -649,8 +650,8 @@ impl Engine {
             srp,
             codes: Vec::new(),
         };
-        let d = Document::new(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.now());
-        match self.store.insert_document(&d).await {
+        let d = Document::new(KIND_MEMBER, &user.id, pool_id, &m, user.created_at, self.kernel.now());
+        match self.kernel.store.insert_document(&d).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -659,14 +660,14 @@ impl Engine {
     // --- lookups shared by the actions ---
 
     pub(crate) async fn pool(&self, id: &str, call: &mut Call) -> Result<UserPool, Refusal> {
-        match self.store.get_document(KIND_POOL, id).await? {
+        match self.kernel.store.get_document(KIND_POOL, id).await? {
             Some(d) => from_doc(d),
             None => Err(call.refuse_plainly(Reason::NotFound, "user pool", format!("User pool {id} does not exist."))),
         }
     }
 
     pub(crate) async fn pool_client(&self, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
-        match self.store.get_document(KIND_CLIENT, client_id).await? {
+        match self.kernel.store.get_document(KIND_CLIENT, client_id).await? {
             Some(d) => from_doc(d),
             None => Err(call.refuse_plainly(
                 Reason::NotFound,
@@ -683,8 +684,8 @@ impl Engine {
         username: &str,
         call: &mut Call,
     ) -> Result<Option<(User, Member)>, Refusal> {
-        let Some(user) = self.store.find_user_by_username(username).await? else { return Ok(None) };
-        let Some(d) = self.store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(None) };
+        let Some(user) = self.kernel.store.find_user_by_username(username).await? else { return Ok(None) };
+        let Some(d) = self.kernel.store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(None) };
         if d.pool_id != pool_id {
             return Ok(None);
         }
@@ -712,7 +713,7 @@ impl Engine {
         pool_id: &str,
         decide: impl FnMut(Option<Member>) -> (Change<Member>, R) + Send,
     ) -> Result<R, Refusal> {
-        Ok(self.store.update_record(KIND_MEMBER, user_id, pool_id, self.now(), decide).await?)
+        Ok(self.kernel.store.update_record(KIND_MEMBER, user_id, pool_id, self.kernel.now(), decide).await?)
     }
 
     /// Sets a member's password: the argon2id hash on the user (password flows, the OAuth
@@ -732,8 +733,9 @@ impl Engine {
         let verifier = srp_verifier(pool_id, &user.username, password).await;
         let gone = || Refusal::new(Reason::UserNotFound, "User does not exist.");
         let (user, ()) = self
+            .kernel
             .store
-            .update_user_record(&user.id, self.now(), |u| u.password_hash = Some(hash.clone()))
+            .update_user_record(&user.id, self.kernel.now(), |u| u.password_hash = Some(hash.clone()))
             .await?
             .ok_or_else(gone)?;
         let member = self

@@ -48,9 +48,12 @@ impl Engine {
     pub(crate) async fn stand_in_key(&self) -> Result<Arc<hmac::Key>, Refusal> {
         self.stand_in_key
             .get_or_try_init(|| async {
-                let bytes =
-                    crate::secrets::load_server_secret(self.store.as_ref(), self.master.as_deref(), KEY_SETTING)
-                        .await?;
+                let bytes = crate::secrets::load_server_secret(
+                    self.kernel.store.as_ref(),
+                    self.kernel.master.as_deref(),
+                    KEY_SETTING,
+                )
+                .await?;
                 anyhow::Ok(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
             })
             .await

@@ -341,7 +341,7 @@ impl Engine {
             call.trail.pass("client", format!("{} (no secret)", client.client_id));
             return Ok(());
         };
-        let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
+        let secret = open_secret(self.kernel.master.as_deref(), &client.client_id, stored)
             .map_err(|e| call.refuse(Reason::Unavailable, "client", e, "The client secret cannot be read."))?;
         let Some(presented) = presented else {
             return Err(call.refuse_plainly(
@@ -419,7 +419,7 @@ impl Engine {
             attributes: probe.attributes,
             enabled: true,
         };
-        let user = match self.directory.create_user(new).await {
+        let user = match self.kernel.directory.create_user(new).await {
             Ok(u) => u,
             Err(crate::directory::DirectoryError::Store(StoreError::Conflict(_))) => {
                 return Err(call.refuse_plainly(Reason::UsernameExists, "username", "User already exists"))
@@ -435,8 +435,8 @@ impl Engine {
         };
         let member = Member { user_id: user.id.clone(), pool_id: pool.id.clone(), status, srp, codes: Vec::new() };
         let d = Document::new(KIND_MEMBER, &user.id, &pool.id, &member, user.created_at, user.created_at);
-        if let Err(e) = self.store.insert_document(&d).await {
-            let _ = self.store.delete_user(&user.id).await;
+        if let Err(e) = self.kernel.store.insert_document(&d).await {
+            let _ = self.kernel.store.delete_user(&user.id).await;
             return Err(e.into());
         }
         call.about(&user);
@@ -457,7 +457,7 @@ impl Engine {
         let pending = PendingCode {
             purpose: purpose.into(),
             code_sha256: sha256_hex(code.as_bytes()),
-            expires_at: self.now() + ttl,
+            expires_at: self.kernel.now() + ttl,
             attempts: 0,
         };
         let stored = self
@@ -549,7 +549,7 @@ impl Engine {
         };
         // The status check, the code check and the confirmation are one atomic update: of
         // concurrent answers exactly one consumes the code, and wrong ones count exactly.
-        let now = self.now();
+        let now = self.kernel.now();
         let checked = self
             .update_member(&user.id, &client.pool_id, |m| {
                 let Some(mut m) = m else { return (Change::Keep, Err(None)) };
@@ -569,7 +569,7 @@ impl Engine {
             Err(None) => return Err(unknown_as_wrong_code(call, "the user left the pool")),
         }
         if user.email.is_some() && !user.email_verified {
-            self.store.update_user_record(&user.id, now, |u| u.email_verified = u.email.is_some()).await?;
+            self.kernel.store.update_user_record(&user.id, now, |u| u.email_verified = u.email.is_some()).await?;
         }
         Ok(json!({}))
     }
@@ -697,9 +697,9 @@ impl Engine {
             }
         };
         let sub = t.str("sub").unwrap_or_default().to_string();
-        let user = self.store.get_user(&sub).await?.filter(|u| u.enabled);
+        let user = self.kernel.store.get_user(&sub).await?.filter(|u| u.enabled);
         let member = match &user {
-            Some(u) => self.store.get_document(KIND_MEMBER, &u.id).await?,
+            Some(u) => self.kernel.store.get_document(KIND_MEMBER, &u.id).await?,
             None => None,
         };
         match (user, member) {
@@ -724,9 +724,9 @@ impl Engine {
     pub(crate) async fn admin_delete_user(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
-        self.store.revoke_user_sessions(&user.id).await?;
-        self.store.delete_document(KIND_MEMBER, &user.id).await?;
-        self.store.delete_user(&user.id).await?;
+        self.kernel.store.revoke_user_sessions(&user.id).await?;
+        self.kernel.store.delete_document(KIND_MEMBER, &user.id).await?;
+        self.kernel.store.delete_user(&user.id).await?;
         call.trail.pass("delete", format!("user {:?}", user.username));
         Ok(json!({}))
     }
@@ -740,7 +740,7 @@ impl Engine {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
         // The directory revokes a disabled user's sessions, whatever door disabled it.
-        self.directory.set_enabled(&user.username, enabled).await.map_err(Refusal::storage)?;
+        self.kernel.directory.set_enabled(&user.username, enabled).await.map_err(Refusal::storage)?;
         call.trail.pass(
             "enabled",
             format!("{:?} {}", user.username, if enabled { "enabled" } else { "disabled, sessions revoked" }),
@@ -758,8 +758,9 @@ impl Engine {
         // Refused as a whole when any attribute is: checked first, then applied to the user as
         // stored in one atomic update (concurrent edits of other attributes are kept).
         apply_attributes(&mut user, &req.user_attributes, call)?;
-        self.store
-            .update_user_record(&user.id, self.now(), |u| {
+        self.kernel
+            .store
+            .update_user_record(&user.id, self.kernel.now(), |u| {
                 let _ = apply_attributes(u, &req.user_attributes, &mut Call::default());
             })
             .await?;
@@ -784,14 +785,14 @@ impl Engine {
         let mut last_seen = None;
         // Members are read in id order, a batch at a time, until a page of matches is full.
         'scan: loop {
-            let batch = self.store.list_documents(KIND_MEMBER, Some(&pool.id), after.as_deref(), 200).await?;
+            let batch = self.kernel.store.list_documents(KIND_MEMBER, Some(&pool.id), after.as_deref(), 200).await?;
             if batch.is_empty() {
                 last_seen = None;
                 break;
             }
             for d in &batch {
                 after = Some(d.id.clone());
-                let Some(user) = self.store.get_user(&d.id).await? else { continue };
+                let Some(user) = self.kernel.store.get_user(&d.id).await? else { continue };
                 let member: Member = from_doc(d.clone())?;
                 if filter.as_ref().is_none_or(|f| f.matches(|a| attribute_value(&user, &member, a))) {
                     if users.len() == limit {
@@ -867,7 +868,7 @@ impl Engine {
             None => return Err(unknown_as_wrong_code(call, "no such user")),
         };
         // One atomic check: of concurrent answers exactly one consumes the code.
-        let now = self.now();
+        let now = self.kernel.now();
         let checked = self
             .update_member(&user.id, &pool.id, |m| {
                 let Some(mut m) = m else { return (Change::Keep, CodeCheck::Missing) };
@@ -882,7 +883,7 @@ impl Engine {
 
     pub(crate) async fn global_sign_out(&self, req: AccessTokenOnly, call: &mut Call) -> Result<Value, Refusal> {
         let (user, _) = self.token_member(&req.access_token, call).await?;
-        let n = self.store.revoke_user_sessions(&user.id).await?;
+        let n = self.kernel.store.revoke_user_sessions(&user.id).await?;
         call.trail.pass("sign-out", format!("{n} session token(s) of {:?} revoked", user.username));
         Ok(json!({}))
     }
@@ -890,7 +891,7 @@ impl Engine {
     pub(crate) async fn admin_user_global_sign_out(&self, req: PoolUser, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let (user, _) = self.existing_member(&req.user_pool_id, &req.username, call).await?;
-        let n = self.store.revoke_user_sessions(&user.id).await?;
+        let n = self.kernel.store.revoke_user_sessions(&user.id).await?;
         call.trail.pass("sign-out", format!("{n} session token(s) of {:?} revoked", user.username));
         Ok(json!({}))
     }
@@ -898,7 +899,7 @@ impl Engine {
     /// RevokeToken: the refresh token's family ends, and with it the access tokens it issued.
     pub(crate) async fn revoke_pool_token(&self, req: RevokeToken, call: &mut Call) -> Result<Value, Refusal> {
         // RevokeToken's modelled errors have no ResourceNotFoundException: AWS answers this.
-        let client = match self.store.get_document(KIND_CLIENT, &req.client_id).await? {
+        let client = match self.kernel.store.get_document(KIND_CLIENT, &req.client_id).await? {
             Some(d) => from_doc::<PoolClient>(d)?,
             None => {
                 return Err(call.refuse_plainly(
@@ -909,7 +910,7 @@ impl Engine {
             }
         };
         if let Some(stored) = &client.secret {
-            let secret = open_secret(self.master.as_deref(), &client.client_id, stored)
+            let secret = open_secret(self.kernel.master.as_deref(), &client.client_id, stored)
                 .map_err(|e| call.refuse(Reason::Unavailable, "client", e, "The client secret cannot be read."))?;
             let ok = req.client_secret.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), secret.as_bytes()));
             if !ok {
@@ -920,10 +921,10 @@ impl Engine {
                 ));
             }
         }
-        let record = self.store.get_refresh_token(&sha256_hex(req.token.as_bytes())).await?;
+        let record = self.kernel.store.get_refresh_token(&sha256_hex(req.token.as_bytes())).await?;
         match record.filter(|r| r.client_id == client.client_id) {
             Some(r) => {
-                let n = self.store.revoke_refresh_family(&r.family_id).await?;
+                let n = self.kernel.store.revoke_refresh_family(&r.family_id).await?;
                 self.authorizer.family_revoked(&r.family_id);
                 call.trail.pass("revoke", format!("refresh family revoked ({n} token(s))"));
                 Ok(json!({}))

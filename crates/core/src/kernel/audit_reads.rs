@@ -3,17 +3,17 @@
 //! and records it when it is refused (the store did not answer); a successful read decides
 //! nothing new and is not recorded. What a reader gets is only what it may see.
 
-use super::Engine;
+use super::Kernel;
 use crate::audit::{AuditReader, RequestContext};
 use crate::model::{AuditQuery, AuditRecord};
 use crate::operation::{Call, Operation};
 use crate::refusal::{Reason, Refusal};
 use serde_json::{json, Value};
 
-impl Engine {
+impl Kernel {
     /// The records `query` selects that `reader` may see, read as the operation `event_name`.
     /// Records of others are left out without a word: a reader is never told they exist.
-    pub async fn read_audit(
+    pub(crate) async fn read_audit(
         &self,
         event_name: &str,
         ctx: &RequestContext,

@@ -2,13 +2,13 @@
 //! withheld when the record could not be written. What an operation is and what its decision
 //! learns are in `operation.rs`, which depends on no engine.
 
-use super::Engine;
+use super::Kernel;
 use crate::audit::{AuditEntry, RequestContext};
 use crate::operation::{Call, Filing, Operation, Outcome};
 use crate::refusal::Refusal;
 use serde_json::{json, Value};
 
-impl Engine {
+impl Kernel {
     /// Runs `decide` as the operation `op` and records it: the answer (`answer` says what of it
     /// the record keeps) or the refusal; an answer whose record could not be written is withheld
     /// ([`Refusal::withheld`]).
@@ -98,7 +98,7 @@ impl Engine {
 
     /// Records a refusal decided before any operation ran (malformed requests, rate limits,
     /// signatures), so that every error response's request id finds a record.
-    pub async fn record_refusal(&self, event_name: &str, ctx: &RequestContext, refusal: &Refusal) {
+    pub(crate) async fn record_refusal(&self, event_name: &str, ctx: &RequestContext, refusal: &Refusal) {
         let op = Operation::new(event_name, ctx, json!({}));
         self.record(op, Call::default(), Outcome::Refused(refusal)).await;
     }
