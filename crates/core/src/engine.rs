@@ -30,7 +30,7 @@ mod validation;
 /// methods that answer their questions (the store is never handed out).
 pub struct Engine {
     pub(crate) kernel: Arc<Kernel>,
-    pub(crate) authorizer: Authorizer,
+    pub(crate) authorizer: Arc<Authorizer>,
     pub(crate) clients: moka::future::Cache<String, Option<Arc<Client>>>,
     pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
@@ -52,8 +52,8 @@ impl Engine {
         master: Option<MasterKey>,
     ) -> anyhow::Result<Arc<Self>> {
         Self::validate_config(&config)?;
-        let authorizer = Authorizer::new(&config.authorizer).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?;
         let kernel = Arc::new(Kernel::open(config, store, clock, master).await?);
+        let authorizer = Arc::new(Authorizer::new(kernel.clone()).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?);
         Ok(Arc::new(Self {
             kernel,
             authorizer,
@@ -125,6 +125,12 @@ impl Engine {
 
     pub fn now(&self) -> i64 {
         self.kernel.now()
+    }
+
+    /// The authorization decision for APIs (forward-auth, the API Gateway authorizer, the admin
+    /// API, who may read the audit trail).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

@@ -39,7 +39,7 @@ async fn api(State(demo): State<DemoApi>, ctx: Ctx, method: Method, uri: Uri, he
     let engine = &demo.app.engine;
     let path = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
     let req = AccessRequest { token: bearer(&headers), method: method.as_str(), path, host: None, unreadable: None };
-    let allowed = match engine.authorize(&req, &ctx).await {
+    let allowed = match engine.authorizer().authorize(&req, &ctx).await {
         Ok(a) => a,
         Err(denial) => return OAuthError::new(denial, &ctx.request_id).into_response(),
     };

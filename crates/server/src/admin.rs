@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
 
 /// Lets admins through; anyone else gets the bearer error (recorded by the engine).
 pub(crate) async fn admitted(state: &AppState, ctx: &RequestContext, headers: &HeaderMap) -> Result<(), Response> {
-    match state.engine.authorize_admin(bearer(headers), ctx).await {
+    match state.engine.authorizer().authorize_admin(bearer(headers), ctx).await {
         Ok(_) => Ok(()),
         Err(d) => Err(OAuthError::new(d, &ctx.request_id).into_response()),
     }

@@ -166,7 +166,7 @@ pub async fn decide(engine: &Engine, event: &Value, ctx: RequestContext) -> Resu
             "Statement": [{ "Action": "execute-api:Invoke", "Effect": effect, "Resource": p.arn }],
         })
     };
-    match engine.authorize(&req, &ctx).await {
+    match engine.authorizer().authorize(&req, &ctx).await {
         Ok(allowed) => {
             let id = &allowed.identity;
             let mut context = Map::new();

@@ -130,7 +130,7 @@ async fn forward_auth(
         host: host.as_deref(),
         unreadable,
     };
-    match state.engine.authorize(&req, &ctx).await {
+    match state.engine.authorizer().authorize(&req, &ctx).await {
         Ok(allowed) => (StatusCode::OK, identity_headers(&state, &allowed)).into_response(),
         Err(denial) => OAuthError::new(denial, &ctx.request_id).into_response(),
     }

@@ -10,9 +10,9 @@ pub mod rules;
 mod settings;
 
 use crate::audit::{AuditReader, Principal, RequestContext};
-use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
+use crate::kernel::Kernel;
 use crate::operation::{Call, Operation};
 use crate::refusal::{Reason, Refusal};
 use crate::trail::Trail;
@@ -63,8 +63,11 @@ pub struct Allowed {
     pub cached: bool,
 }
 
-/// Compiled routes and the token cache.
+/// The authorization decision for APIs, over the compiled routes it owns and its caches (verified
+/// tokens, sign-in sessions seen alive); the token service and user pools tell it when a refresh
+/// family is revoked, so a cached token of it stops being accepted at once.
 pub struct Authorizer {
+    kernel: Arc<Kernel>,
     routes: Vec<Route>,
     fallback: Route,
     default_action: DefaultAction,
@@ -78,14 +81,19 @@ pub struct Authorizer {
 /// The admin scope: an access token carrying it may use the admin API.
 pub const ADMIN_SCOPE: &str = "tokenbridge:admin";
 
+/// The configured routes compiled as they are served; `Err` names the route's key and what is wrong.
+fn compile_routes(cfg: &AuthorizerConfig) -> Result<Vec<Route>, (String, String)> {
+    cfg.routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Route::compile(r).map_err(|e| (format!("authorizer.routes[{i}]"), e)))
+        .collect()
+}
+
 impl Authorizer {
-    pub fn new(cfg: &AuthorizerConfig) -> Result<Self, (String, String)> {
-        let routes = cfg
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Route::compile(r).map_err(|e| (format!("authorizer.routes[{i}]"), e)))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub(crate) fn new(kernel: Arc<Kernel>) -> Result<Self, (String, String)> {
+        let cfg = &kernel.config.authorizer;
+        let routes = compile_routes(cfg)?;
         let fallback = Route::compile(&rules::RouteConfig {
             name: Some("default (any valid access token)".into()),
             path: "/**".into(),
@@ -101,6 +109,7 @@ impl Authorizer {
             headers: cfg.headers.clone(),
             cache: TokenCache::new(cfg.cache_capacity, cfg.cache_seconds),
             sessions: SessionCache::new(cfg.session_cache_capacity, cfg.cache_seconds),
+            kernel,
         })
     }
 
@@ -122,7 +131,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-impl Engine {
+impl Authorizer {
     /// Decides one request. Denials are always audited; allows when `audit_allows` is set.
     pub async fn authorize(&self, req: &AccessRequest<'_>, ctx: &RequestContext) -> Result<Allowed, Refusal> {
         let params = json!({
@@ -131,7 +140,7 @@ impl Engine {
             "host": req.host,
             "token": req.token.map(token_label),
         });
-        let op = Operation::new("Authorize", ctx, params).read_only(true).record_answers(self.authorizer.audit_allows);
+        let op = Operation::new("Authorize", ctx, params).read_only(true).record_answers(self.audit_allows);
         let decide = async |call: &mut Call| {
             let mut seen: Option<Arc<Identity>> = None;
             let mut route_name = None;
@@ -162,7 +171,7 @@ impl Engine {
         seen: &mut Option<Arc<Identity>>,
         route_name: &mut Option<String>,
     ) -> Result<Allowed, Refusal> {
-        let az = &self.authorizer;
+        let az = self;
         if let Some(name) = req.unreadable {
             return Err(deny(
                 trail,
@@ -274,7 +283,7 @@ impl Engine {
         // A warm token costs a digest and a lookup: nothing is parsed before the cache answers.
         let now = self.kernel.now();
         let key = cache::key(token);
-        if let Some(hit) = self.authorizer.cache.get(&key, now) {
+        if let Some(hit) = self.cache.get(&key, now) {
             let upstream = hit.identity.token_kind != "access";
             let fits = match route.token {
                 TokenKind::Access => !upstream,
@@ -334,7 +343,7 @@ impl Engine {
             self.verify_access_bearer(token, parsed, trail).await?
         };
         let identity = Arc::new(identity);
-        self.authorizer.cache.put(key, identity.clone(), now);
+        self.cache.put(key, identity.clone(), now);
         Ok((identity, false))
     }
 
@@ -355,9 +364,9 @@ impl Engine {
         trail.pass("signature", format!("{} with kid {}", t.alg, t.kid));
         trail.pass("expiry", format!("valid until {}", crate::clock::rfc3339(t.int("exp").unwrap_or(0))));
         let family = t.str("origin_jti").map(str::to_string);
-        match (&family, self.authorizer.check_revocation) {
+        match (&family, self.check_revocation) {
             (Some(f), true) => {
-                let az = &self.authorizer;
+                let az = self;
                 if let Some(since) = az.sessions.alive_since(f, now, &az.cache) {
                     trail.pass("revocation", format!("sign-in session active (checked {} s ago)", now - since));
                 } else if self.kernel.store.refresh_family_active(f).await.map_err(Refusal::storage)? {
@@ -559,7 +568,7 @@ impl Engine {
     /// the admin scope reads everything (as the admin API admits them); any other valid access
     /// token of this issuer or a user pool reads its own user's events.
     pub async fn audit_reader(&self, token: &str) -> Result<AuditReader, Refusal> {
-        if self.check_admin_token(token).await {
+        if self.kernel.check_admin_token(token).await {
             return Ok(AuditReader::Admin);
         }
         let mut trail = Trail::new();
@@ -571,7 +580,7 @@ impl Engine {
                 "bearer token is neither the admin token nor an access token",
             ));
         }
-        let (id, _) = self.verified_identity(token, &self.authorizer.fallback, &mut trail).await?;
+        let (id, _) = self.verified_identity(token, &self.fallback, &mut trail).await?;
         if id.scopes.iter().any(|s| s == ADMIN_SCOPE) {
             Ok(AuditReader::Admin)
         } else {
@@ -585,7 +594,7 @@ impl Engine {
             let Some(token) = bearer else {
                 return Err(deny(&mut trail, Reason::MissingToken, "token", "the admin API needs a bearer token"));
             };
-            if self.check_admin_token(token).await {
+            if self.kernel.check_admin_token(token).await {
                 trail.pass("admin token", "matches");
                 return Ok("admin".to_string());
             }
@@ -597,7 +606,7 @@ impl Engine {
                     "bearer token is not the admin token",
                 ));
             }
-            let route = &self.authorizer.fallback;
+            let route = &self.fallback;
             let (id, _) = self.verified_identity(token, route, &mut trail).await?;
             if !id.scopes.iter().any(|s| s == ADMIN_SCOPE) {
                 return Err(deny(

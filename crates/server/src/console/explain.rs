@@ -73,5 +73,5 @@ async fn reader(state: &AppState, method: &Method, uri: &Uri, headers: &HeaderMa
             "a bearer token (the admin token or an access token) or a SigV4 signature is required",
         ));
     };
-    state.engine.audit_reader(token).await
+    state.engine.authorizer().audit_reader(token).await
 }
