@@ -71,12 +71,13 @@ async fn policy(engine: Arc<Engine>, c: PolicyCommand) -> anyhow::Result<()> {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
         None => None,
     };
-    let sim = engine.simulate_policy(&role, &action, &resource, &pairs, session.as_deref()).await.map_err(|e| {
-        match e.downcast::<tokenbridge_core::Refusal>() {
-            Ok(refusal) => crate::roles::error(refusal),
-            Err(e) => e,
-        }
-    })?;
+    let sim =
+        engine.iam().simulate_policy(&role, &action, &resource, &pairs, session.as_deref()).await.map_err(|e| {
+            match e.downcast::<tokenbridge_core::Refusal>() {
+                Ok(refusal) => crate::roles::error(refusal),
+                Err(e) => e,
+            }
+        })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&sim)?);
     } else {

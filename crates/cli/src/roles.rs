@@ -25,7 +25,7 @@ async fn call(engine: &Engine, name: &str, params: &[(&str, &str)]) -> Result<Va
     let mut ctx = RequestContext::new(tokenbridge_core::iam::IAM_EVENT_SOURCE).named_by(error_code);
     ctx.user_agent = format!("tokenbridge-cli/{}", env!("CARGO_PKG_VERSION"));
     let caller = CallerIdentity::Admin { access_key_id: CLI_ACCESS_KEY_ID.into() };
-    engine.query_action(QueryService::Iam, name, &params, Some(&caller), &ctx).await
+    engine.iam().query_action(QueryService::Iam, name, &params, Some(&caller), &ctx).await
 }
 
 /// [`call`], an IAM error becoming `<Code>: <message>` (printed as `error: …`, exit code 1).

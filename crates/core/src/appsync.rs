@@ -487,7 +487,7 @@ impl Engine {
         }
         // The lookup's own trail is not this decision's: a missing role is told below.
         let mut lookup = Call::default();
-        let role = match self.role(&role_name, &mut lookup).await {
+        let role = match self.iam.role(&role_name, &mut lookup).await {
             Ok(r) => r,
             Err(e) if e.reason == Reason::Unavailable => {
                 return Err(deny(call, Reason::Unavailable, "role", e.message.clone(), e.message));
@@ -504,7 +504,7 @@ impl Engine {
             );
             return Err(deny(call, Reason::AccessDenied, "role", detail, refused()));
         }
-        let documents = match self.role_policies(&role).await {
+        let documents = match self.iam.role_policies(&role).await {
             Ok(d) => d,
             Err(e) => {
                 let detail = format!("policies of role {role_name}: {}", e.message);

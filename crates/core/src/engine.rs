@@ -12,6 +12,7 @@ use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
+use crate::iam::Iam;
 use crate::issuer::KeyRing;
 use crate::kernel::Kernel;
 use crate::model::{AuditQuery, AuditRecord, AuthSession, Client, User};
@@ -33,7 +34,7 @@ pub struct Engine {
     pub(crate) authorizer: Arc<Authorizer>,
     pub(crate) clients: moka::future::Cache<String, Option<Arc<Client>>>,
     pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
-    pub(crate) session_key: tokio::sync::OnceCell<Arc<crate::iam::SessionKey>>,
+    pub(crate) iam: Arc<Iam>,
     /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
     pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
 }
@@ -54,12 +55,13 @@ impl Engine {
         Self::validate_config(&config)?;
         let kernel = Arc::new(Kernel::open(config, store, clock, master).await?);
         let authorizer = Arc::new(Authorizer::new(kernel.clone()).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?);
+        let iam = Arc::new(Iam::new(kernel.clone()));
         Ok(Arc::new(Self {
             kernel,
             authorizer,
             clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
-            session_key: tokio::sync::OnceCell::new(),
+            iam,
             stand_in_key: tokio::sync::OnceCell::new(),
         }))
     }
@@ -77,7 +79,7 @@ impl Engine {
         self.configured_user_pools().await?;
         self.configured_roles().await?;
         // Loaded now, so a key kept unsealed is resealed (with a master key) at start.
-        self.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
+        self.iam.session_key().await.map_err(|e| anyhow::anyhow!("the STS session key: {}", e.message))?;
         if let Some(m) = self.kernel.master.as_deref() {
             // Secrets written unsealed (before the master key) or in the older unbound form are
             // sealed bound to their names now, not when they are first used.
@@ -113,7 +115,7 @@ impl Engine {
     async fn configured_roles(&self) -> anyhow::Result<()> {
         for r in &self.kernel.config.roles {
             let policies: Vec<(String, String)> = r.policies.iter().map(|(n, p)| (n.clone(), p.clone())).collect();
-            self.put_role(&r.name, &r.trust_policy, &policies).await?;
+            self.iam.put_role(&r.name, &r.trust_policy, &policies).await?;
         }
         Ok(())
     }
@@ -131,6 +133,12 @@ impl Engine {
     /// API, who may read the audit trail).
     pub fn authorizer(&self) -> &Authorizer {
         &self.authorizer
+    }
+
+    /// IAM and STS: roles, managed policies, OIDC providers, temporary credentials, and who
+    /// signed a request.
+    pub fn iam(&self) -> &Iam {
+        &self.iam
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

@@ -617,10 +617,12 @@ async fn demo_roles(
         .to_string()
     };
     let role = engine
+        .iam()
         .put_role(DEMO_ROLE, &trust.to_string(), &[("AllowGraphQL".into(), allow_graphql(DEMO_GRAPHQL_API_ID))])
         .await?;
     let wrong_trust = json!({ "Version": "2012-10-17", "Statement": [identity_pool_trust(&wrong_pool_id)] });
     let wrong = engine
+        .iam()
         .put_role(
             MISCONFIGURED_ROLE,
             &wrong_trust.to_string(),
@@ -629,8 +631,9 @@ async fn demo_roles(
         .await?;
     // The demo identity pool takes this issuer's id tokens of the demo's and the console's
     // clients: its IAM OIDC provider lists them (as on AWS, any other client's are refused).
-    let own_issuer =
-        vec![engine.put_oidc_provider(base_url, &[DEMO_CLIENT_ID.to_string(), CONSOLE_CLIENT_ID.to_string()]).await?];
+    let own_issuer = vec![
+        engine.iam().put_oidc_provider(base_url, &[DEMO_CLIENT_ID.to_string(), CONSOLE_CLIENT_ID.to_string()]).await?,
+    ];
     for (id, name, role_arn, oidc) in [
         (&pool_id, "demo identity pool", role.arn(DEMO_ACCOUNT_ID), own_issuer),
         (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID), Vec::new()),

@@ -292,7 +292,7 @@ pub(crate) fn check_signature(
     body: &[u8],
 ) -> Result<CallerIdentity, SigV4Error> {
     let pairs = header_pairs(headers);
-    state.engine.verify_admin_signature(service, &signed_request(method, uri, &pairs, body))
+    state.engine.iam().verify_admin_signature(service, &signed_request(method, uri, &pairs, body))
 }
 
 /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
@@ -306,7 +306,7 @@ pub async fn verify_caller(
     body: &[u8],
 ) -> Result<CallerIdentity, SigV4Error> {
     let pairs = header_pairs(headers);
-    state.engine.verify_caller(service, &signed_request(method, uri, &pairs, body)).await
+    state.engine.iam().verify_caller(service, &signed_request(method, uri, &pairs, body)).await
 }
 
 async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {

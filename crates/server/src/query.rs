@@ -182,7 +182,7 @@ pub(crate) async fn door(
         }
         None
     };
-    match state.engine.query_action(service, &action, &p, caller.as_ref(), &ctx).await {
+    match state.engine.iam().query_action(service, &action, &p, caller.as_ref(), &ctx).await {
         Ok(v) => success(service, &action, &v, &rid),
         Err(refusal) => error(ns, &refusal, &rid),
     }

@@ -5,7 +5,6 @@ use super::*;
 use crate::clock::rfc3339;
 use crate::model::Document;
 use crate::store::StoreError;
-use crate::Engine;
 use roles::{aws_id, check_identity_policy, url_encode};
 use serde_json::{json, Value};
 
@@ -33,7 +32,7 @@ fn policy_name_of(arn: &str) -> Option<&str> {
     iam_name_of(arn, "policy/")
 }
 
-impl Engine {
+impl Iam {
     fn policy_json(&self, p: &ManagedPolicy, attachments: usize) -> Value {
         json!({
             "PolicyName": p.name,

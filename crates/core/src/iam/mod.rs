@@ -10,11 +10,13 @@ mod roles;
 mod settings;
 mod sts;
 
+use crate::kernel::Kernel;
 use crate::operation::{Filing, Operation};
 use crate::refusal::{Reason, Refusal};
 use crate::sigv4::{Secret, SigV4Error, SignedRequest, Verifier};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use credentials::{Credentials, SessionClaims, SessionKey};
 pub use managed::ManagedPolicy;
@@ -25,6 +27,20 @@ pub(crate) use sts::{WebIdentity, WebIdentityFor};
 pub use sts::{COGNITO_IDENTITY_ISSUER, COGNITO_IDENTITY_PROVIDER};
 
 const KIND_ROLE: &str = "iam_role";
+
+/// IAM and STS over their own records (roles, managed policies, OIDC providers) and the
+/// session-token key that seals the temporary credentials STS hands out; signatures by admin
+/// credentials or by those credentials are verified here.
+pub struct Iam {
+    kernel: Arc<Kernel>,
+    session_key: tokio::sync::OnceCell<Arc<SessionKey>>,
+}
+
+impl Iam {
+    pub(crate) fn new(kernel: Arc<Kernel>) -> Self {
+        Self { kernel, session_key: tokio::sync::OnceCell::new() }
+    }
+}
 pub const IAM_EVENT_SOURCE: &str = "iam.amazonaws.com";
 pub const STS_EVENT_SOURCE: &str = "sts.amazonaws.com";
 
@@ -143,7 +159,7 @@ fn camel(name: &str) -> String {
     lower_first(name)
 }
 
-impl crate::Engine {
+impl Iam {
     /// The server's session-token key (made once, shared by every instance through the store).
     pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, Refusal> {
         self.session_key
@@ -283,7 +299,7 @@ pub struct Simulation {
     pub explanation: String,
 }
 
-impl crate::Engine {
+impl Iam {
     /// Would a session of `role` (name or ARN) be allowed `action` on `resource`, given context
     /// keys? The same evaluation and explanation as a live request, before anything is deployed.
     /// An unknown role is a [`Refusal`] inside the error.

@@ -13,7 +13,6 @@ use super::*;
 use crate::clock::rfc3339;
 use crate::model::Document;
 use crate::store::{Change, StoreError};
-use crate::Engine;
 use serde_json::{json, Value};
 
 pub(super) const KIND_OIDC_PROVIDER: &str = "iam_oidc_provider";
@@ -48,7 +47,7 @@ fn members(p: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
     found.into_iter().map(|(_, v)| v).collect()
 }
 
-impl Engine {
+impl Iam {
     fn oidc_arn(&self, name: &str) -> String {
         format!("arn:aws:iam::{}:oidc-provider/{name}", self.kernel.config.aws.account_id)
     }

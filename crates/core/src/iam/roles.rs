@@ -6,7 +6,6 @@ use super::*;
 use crate::clock::rfc3339;
 use crate::model::Document;
 use crate::store::{Change, StoreError};
-use crate::Engine;
 use serde_json::{json, Value};
 
 /// RFC 3986 percent-encoding of everything but the unreserved characters, as IAM returns policy
@@ -48,7 +47,7 @@ pub(super) fn check_identity_policy(name: &str, doc: &str, call: &mut Call) -> R
     Ok(())
 }
 
-impl Engine {
+impl Iam {
     fn role_json(&self, r: &Role) -> Value {
         json!({
             "Path": r.path,

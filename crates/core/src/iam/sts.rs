@@ -6,7 +6,6 @@ use crate::clock::rfc3339;
 use crate::jose::{looks_like_jwt, UnverifiedJwt};
 use crate::policy::{self, PolicyKind, PolicyRef, Principal};
 use crate::upstream::SubjectTokenType;
-use crate::Engine;
 use serde_json::{json, Map, Value};
 
 /// Tokens from `GetOpenIdToken` name this issuer (as AWS's do); they are signed by our keys.
@@ -76,7 +75,7 @@ fn valid_session_name(n: &str) -> bool {
     (2..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
-impl Engine {
+impl Iam {
     /// Verifies a web identity token: this server's own (its issuer, a user pool's, or an
     /// identity pool's OpenID token) or a configured upstream provider's. Our own tokens must
     /// be id tokens of a sign-in session that has not ended; an upstream token must be an id

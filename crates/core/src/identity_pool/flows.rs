@@ -160,7 +160,7 @@ impl Engine {
             pool_id: &pool_id,
             identity_id: &identity_id,
         };
-        if let Err(why) = self.trust_allows(&role, &web, call) {
+        if let Err(why) = self.iam.trust_allows(&role, &web, call) {
             let mut trail = call.trail.clone();
             trail.fail("trust", why.clone());
             sts.write(&trail, Err("Not authorized to perform sts:AssumeRoleWithWebIdentity")).await;
@@ -173,7 +173,7 @@ impl Engine {
         }
         let duration = 3600.min(role.max_session_duration);
         let (creds, _) =
-            self.role_session(&role, &web, SESSION_NAME, duration, None, Some(identity_id.clone())).await?;
+            self.iam.role_session(&role, &web, SESSION_NAME, duration, None, Some(identity_id.clone())).await?;
         call.trail.pass(
             "issue",
             format!("credentials {} for role {} until {}", creds.access_key_id, role.name, rfc3339(creds.expires_at)),

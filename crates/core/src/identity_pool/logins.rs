@@ -44,7 +44,7 @@ impl Engine {
         }
         let mut out = Vec::new();
         for (key, token) in logins {
-            let web = match self.web_identity(token, WebIdentityFor::IdentityPool, call).await {
+            let web = match self.iam.web_identity(token, WebIdentityFor::IdentityPool, call).await {
                 Ok(w) => w,
                 Err(e) => {
                     // Cognito's words where it has them; the trail keeps ours.
@@ -152,7 +152,7 @@ impl Engine {
     /// list, so without a registered provider its tokens are refused.
     async fn oidc_provider_audience(&self, web: &WebIdentity, call: &mut Call) -> Result<(), Refusal> {
         const AUDIENCE: &str = "Invalid login token. Incorrect token audience.";
-        match self.registered_audience(web).await {
+        match self.iam.registered_audience(web).await {
             Ok(true) => {
                 let detail = format!("client {:?} is listed by the IAM OIDC provider {}", web.audience, web.provider);
                 call.trail.pass("audience", detail);
@@ -499,7 +499,7 @@ impl Engine {
             )
         };
         let Some(name) = role_name_of(arn) else { return Err(missing(call)) };
-        match self.stored_role(name).await? {
+        match self.iam.stored_role(name).await? {
             Some(role) if role.arn(&self.kernel.config.aws.account_id) == arn => Ok(role),
             _ => Err(missing(call)),
         }

@@ -339,7 +339,7 @@ impl Engine {
         );
         for arn in arns {
             let exists = match role_name_of(arn) {
-                Some(n) => self.stored_role(n).await?.is_some(),
+                Some(n) => self.iam.stored_role(n).await?.is_some(),
                 None => false,
             };
             if exists {

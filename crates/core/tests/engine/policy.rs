@@ -210,16 +210,20 @@ async fn simulation_gives_the_live_decision() {
     )
     .await;
     let e = &b.engine;
-    let s =
-        e.simulate_policy("Simulated", "appsync:GraphQL", &field_arn("Query", "listItems"), &[], None).await.unwrap();
+    let s = e
+        .iam()
+        .simulate_policy("Simulated", "appsync:GraphQL", &field_arn("Query", "listItems"), &[], None)
+        .await
+        .unwrap();
     assert!(s.allowed, "{}", s.explanation);
     let s = e
+        .iam()
         .simulate_policy("Simulated", "appsync:GraphQL", &field_arn("Mutation", "deleteItem"), &[], None)
         .await
         .unwrap();
     assert!(!s.allowed);
     assert!(s.explanation.contains("NoDeletes"), "{}", s.explanation);
     assert_eq!(s.role_arn, b.role_arn("Simulated"));
-    let s = e.simulate_policy("Simulated", "s3:GetObject", "arn:aws:s3:::bucket/key", &[], None).await.unwrap();
+    let s = e.iam().simulate_policy("Simulated", "s3:GetObject", "arn:aws:s3:::bucket/key", &[], None).await.unwrap();
     assert!(!s.allowed, "nothing allows another action");
 }

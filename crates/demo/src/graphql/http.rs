@@ -156,7 +156,7 @@ async fn session_token_problem(state: &AppState, uri: &Uri, headers: &HeaderMap)
             .find(|(k, _)| k == "X-Amz-Security-Token")
             .map(|(_, v)| v.into_owned())?,
     };
-    match state.engine.open_session_token(&token).await {
+    match state.engine.iam().open_session_token(&token).await {
         Err(why) => Some(why),
         Ok(_) => Some(Refusal::new(
             Reason::UnknownCredentials,

@@ -56,7 +56,7 @@ impl Gql {
     async fn role(&self, name: &str, policies: &[(&str, Value)]) {
         let trust = web_identity_trust("DemoUserPool", &self.account, &self.provider, &self.pool_client_id);
         let policies: Vec<(String, String)> = policies.iter().map(|(n, p)| (n.to_string(), p.to_string())).collect();
-        self.s.engine.put_role(name, &trust.to_string(), &policies).await.expect("put_role");
+        self.s.engine.iam().put_role(name, &trust.to_string(), &policies).await.expect("put_role");
     }
 
     /// The role `GraphqlUser`, allowed every field of the demo API (statement `AllowGraphQL`).
@@ -342,6 +342,7 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         "Condition": { "StringLike": { "cognito-identity.amazonaws.com:sub": "${cognito-identity.amazonaws.com:sub}" } },
     }]));
     g.s.engine
+        .iam()
         .put_role("IdentityPoolAuth", &trust.to_string(), &[("GraphQL".to_string(), mine.to_string())])
         .await
         .expect("role");

@@ -109,6 +109,7 @@ impl<'a> Ids<'a> {
         let role = self
             .s
             .engine
+            .iam()
             .put_role(name, &trust.to_string(), &[("Read".into(), policy.to_string())])
             .await
             .expect("role");
@@ -165,7 +166,7 @@ fn first_failure(record: &Value) -> (String, String) {
 /// The role of the credentials a GetCredentialsForIdentity answer holds.
 async fn role_of(s: &Server, r: &Resp) -> String {
     let token = r.json["Credentials"]["SessionToken"].as_str().unwrap_or_else(|| panic!("{}", r.text));
-    s.engine.open_session_token(token).await.unwrap().role_arn
+    s.engine.iam().open_session_token(token).await.unwrap().role_arn
 }
 
 fn xml<'t>(text: &'t str, tag: &str) -> Option<&'t str> {
@@ -445,7 +446,8 @@ async fn enhanced_flow_issues_credentials_and_records_assume_role_with_web_ident
     assert!(!secret.is_empty());
     let expiration = c["Expiration"].as_i64().expect("Expiration in epoch seconds");
     assert_eq!(expiration, s.now() + 3600);
-    let session = s.engine.open_session_token(c["SessionToken"].as_str().unwrap()).await.expect("our session token");
+    let session =
+        s.engine.iam().open_session_token(c["SessionToken"].as_str().unwrap()).await.expect("our session token");
     assert_eq!(session.access_key_id, key_id);
     assert_eq!(session.secret_access_key, secret);
     assert_eq!(session.role_arn, role_arn);
@@ -557,7 +559,8 @@ async fn enhanced_flow_issues_credentials_and_records_assume_role_with_web_ident
     .await;
     let r = ids.credentials(anon.str("IdentityId"), json!({})).await;
     r.assert_ok();
-    let guest = s.engine.open_session_token(r.json["Credentials"]["SessionToken"].as_str().unwrap()).await.unwrap();
+    let guest =
+        s.engine.iam().open_session_token(r.json["Credentials"]["SessionToken"].as_str().unwrap()).await.unwrap();
     assert_eq!(guest.role_arn, guest_arn);
     assert_eq!(guest.identity_id.as_deref(), Some(anon.str("IdentityId")));
     // The authenticated role does not trust unauthenticated identities.
@@ -784,7 +787,7 @@ async fn basic_flow_open_id_token_then_sts_assume_role_with_web_identity() {
     assert_eq!(xml(&r.text, "SubjectFromWebIdentityToken"), Some(identity.as_str()), "{}", r.text);
     assert_eq!(xml(&r.text, "Provider"), Some("cognito-identity.amazonaws.com"), "{}", r.text);
     assert_eq!(xml(&r.text, "Audience"), Some(pool.as_str()), "{}", r.text);
-    let session = s.engine.open_session_token(xml(&r.text, "SessionToken").unwrap()).await.unwrap();
+    let session = s.engine.iam().open_session_token(xml(&r.text, "SessionToken").unwrap()).await.unwrap();
     assert_eq!(session.role_arn, role_arn);
     assert_eq!(session.subject, identity);
 

@@ -27,7 +27,11 @@ async fn iam(s: &Server, action: &str, pairs: &[(&str, &str)]) -> Result<Value, 
     p.insert("Action".into(), action.into());
     p.insert("Version".into(), "2010-05-08".into());
     let admin = CallerIdentity::Admin { access_key_id: "AKIATEST".into() };
-    s.engine.query_action(QueryService::Iam, action, &p, Some(&admin), &query_ctx()).await.map_err(QueryError::iam)
+    s.engine
+        .iam()
+        .query_action(QueryService::Iam, action, &p, Some(&admin), &query_ctx())
+        .await
+        .map_err(QueryError::iam)
 }
 
 async fn post_form(s: &Server, pairs: &[(&str, &str)]) -> Resp {
@@ -119,7 +123,7 @@ async fn a_pool_id_token_assumes_a_role_that_trusts_it() {
     assert!(key_id.starts_with("ASIA") && key_id.len() == 20, "{key_id}");
     let session = tag(&r.text, "SessionToken").unwrap();
     let secret = tag(&r.text, "SecretAccessKey").unwrap();
-    let claims = s.engine.open_session_token(session).await.expect("our session token");
+    let claims = s.engine.iam().open_session_token(session).await.expect("our session token");
     assert_eq!((claims.access_key_id.as_str(), claims.secret_access_key.as_str()), (key_id, secret));
     assert_eq!(claims.expires_at, s.now() + 900);
     assert_eq!(tag(&r.text, "Provider"), Some(provider.as_str()));
@@ -234,12 +238,12 @@ async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
     let (provider, client_id) = pool_provider(&s);
     create_role(&s, "reader", &provider, &client_id).await.unwrap();
     let resource = "arn:aws:execute-api:ap-northeast-1:123456789012:api1/prod/GET/orders";
-    let before = s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
+    let before = s.engine.iam().simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
     assert!(!before.allowed);
     iam(&s, "AttachRolePolicy", &[("RoleName", "reader"), ("PolicyArn", &arn)]).await.unwrap();
     let listed = iam(&s, "ListAttachedRolePolicies", &[("RoleName", "reader")]).await.unwrap();
     assert_eq!(listed["AttachedPolicies"][0]["PolicyArn"], arn);
-    let after = s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
+    let after = s.engine.iam().simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap();
     assert!(after.allowed, "{}", after.explanation);
     assert!(after.explanation.contains("ReadOrders"), "{}", after.explanation);
     assert_eq!(iam(&s, "GetPolicy", &[("PolicyArn", &arn)]).await.unwrap()["Policy"]["AttachmentCount"], 1);
@@ -248,7 +252,9 @@ async fn managed_policies_attach_to_roles_and_count_in_their_evaluation() {
     let e = iam(&s, "DeleteRole", &[("RoleName", "reader")]).await.unwrap_err();
     assert_eq!(e.code, "DeleteConflict");
     iam(&s, "DetachRolePolicy", &[("RoleName", "reader"), ("PolicyArn", &arn)]).await.unwrap();
-    assert!(!s.engine.simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap().allowed);
+    assert!(
+        !s.engine.iam().simulate_policy("reader", "execute-api:Invoke", resource, &[], None).await.unwrap().allowed
+    );
     iam(&s, "DeletePolicy", &[("PolicyArn", &arn)]).await.unwrap();
     let e = iam(&s, "GetPolicy", &[("PolicyArn", &arn)]).await.unwrap_err();
     assert_eq!((e.code, e.status), ("NoSuchEntity", 404));

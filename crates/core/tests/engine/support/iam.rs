@@ -49,7 +49,7 @@ impl Broker {
     /// Creates (or replaces) the role `name` with its trust policy and inline policies; its ARN.
     pub async fn role(&self, name: &str, trust: &Value, policies: &[(&str, Value)]) -> String {
         let policies: Vec<(String, String)> = policies.iter().map(|(n, p)| (n.to_string(), p.to_string())).collect();
-        let role = self.engine.put_role(name, &trust.to_string(), &policies).await.expect("put_role");
+        let role = self.engine.iam().put_role(name, &trust.to_string(), &policies).await.expect("put_role");
         role.arn(ACCOUNT)
     }
 
@@ -72,7 +72,7 @@ impl Broker {
     /// What temporary credentials stand for, as a signed request's verifier finds them.
     pub async fn session_of(&self, credentials: &Value) -> SessionClaims {
         let token = credentials["SessionToken"].as_str().unwrap_or_else(|| panic!("no SessionToken in {credentials}"));
-        self.engine.open_session_token(token).await.expect("our session token")
+        self.engine.iam().open_session_token(token).await.expect("our session token")
     }
 
     /// A role trusting the user pool's public client, assumed by alice's pool id token: the

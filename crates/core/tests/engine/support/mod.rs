@@ -452,7 +452,7 @@ impl Broker {
         params.insert("Action".into(), action.into());
         params.insert("Version".into(), version.into());
         let ctx = request_to(tokenbridge_core::iam::STS_EVENT_SOURCE);
-        let r = self.engine.query_action(service, action, &params, caller, &ctx).await;
+        let r = self.engine.iam().query_action(service, action, &params, caller, &ctx).await;
         Called { result: r, request_id: ctx.request_id }
     }
 

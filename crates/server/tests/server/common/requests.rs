@@ -78,6 +78,7 @@ impl Server {
         p.insert("Version".into(), "2010-05-08".into());
         let (admin, ctx) = (refusals::admin(), refusals::query_ctx());
         self.engine
+            .iam()
             .query_action(QueryService::Iam, action, &p, Some(&admin), &ctx)
             .await
             .map_err(refusals::QueryError::iam)

@@ -73,7 +73,7 @@ impl Demo {
     async fn role(&self, name: &str, trust: Value) -> String {
         let policy = json!({ "Version": "2012-10-17",
             "Statement": [{ "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*" }] });
-        let role = self.s.engine.put_role(name, &trust.to_string(), &[("Read".into(), policy.to_string())]).await;
+        let role = self.s.engine.iam().put_role(name, &trust.to_string(), &[("Read".into(), policy.to_string())]).await;
         role.expect("role").arn(&self.account)
     }
 
@@ -328,7 +328,7 @@ async fn an_upstream_access_token_is_no_identity_pool_login() {
     }
 
     let trust = web_identity_trust("Partner", &account, &provider, TEST_AUDIENCE);
-    let role = s.engine.put_role("partner", &trust.to_string(), &[]).await.expect("role").arn(&account);
+    let role = s.engine.iam().put_role("partner", &trust.to_string(), &[]).await.expect("role").arn(&account);
     let form = [
         ("Action", "AssumeRoleWithWebIdentity"),
         ("Version", "2011-06-15"),
