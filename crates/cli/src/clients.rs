@@ -55,11 +55,11 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
                 refresh_token_ttl,
                 allowed_origins: origins,
             };
-            let secret = engine.put_client(client, confidential).await?;
+            let secret = engine.tokens().put_client(client, confidential).await?;
             println!("{}", json!({"client_id": client_id, "client_secret": secret}));
         }
         ClientsCommand::List => {
-            for c in engine.list_clients().await? {
+            for c in engine.tokens().list_clients().await? {
                 println!(
                     "{}",
                     json!({
@@ -72,7 +72,7 @@ pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
             }
         }
         ClientsCommand::Remove { client_id } => {
-            if !engine.remove_client(&client_id).await? {
+            if !engine.tokens().remove_client(&client_id).await? {
                 bail!("no client {client_id:?}");
             }
             println!("removed {client_id}");

@@ -15,14 +15,14 @@ use crate::directory::{Directory, DirectoryError};
 use crate::iam::Iam;
 use crate::issuer::KeyRing;
 use crate::kernel::Kernel;
-use crate::model::{AuditQuery, AuditRecord, AuthSession, Client, User};
+use crate::model::{AuditQuery, AuditRecord, AuthSession, User};
 use crate::refusal::Refusal;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 use std::sync::Arc;
-use std::time::Duration;
 
 // The token service's types, where the doors have always found them.
+use crate::tokens::TokenService;
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
 
 mod validation;
@@ -32,7 +32,7 @@ mod validation;
 pub struct Engine {
     pub(crate) kernel: Arc<Kernel>,
     pub(crate) authorizer: Arc<Authorizer>,
-    pub(crate) clients: moka::future::Cache<String, Option<Arc<Client>>>,
+    pub(crate) tokens: Arc<TokenService>,
     pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) iam: Arc<Iam>,
     /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
@@ -56,10 +56,11 @@ impl Engine {
         let kernel = Arc::new(Kernel::open(config, store, clock, master).await?);
         let authorizer = Arc::new(Authorizer::new(kernel.clone()).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?);
         let iam = Arc::new(Iam::new(kernel.clone()));
+        let tokens = Arc::new(TokenService::new(kernel.clone(), authorizer.clone()));
         Ok(Arc::new(Self {
             kernel,
             authorizer,
-            clients: moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build(),
+            tokens,
             code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
             iam,
             stand_in_key: tokio::sync::OnceCell::new(),
@@ -72,8 +73,7 @@ impl Engine {
     /// store may all run it.
     pub async fn provision(&self) -> anyhow::Result<()> {
         for c in &self.kernel.config.clients {
-            self.kernel.store.put_client(&client_from_config(c)).await?;
-            self.clients.invalidate(&c.client_id).await;
+            self.tokens.put_client(client_from_config(c), false).await?;
         }
         self.kernel.keys.prepare(None).await?;
         self.configured_user_pools().await?;
@@ -139,6 +139,12 @@ impl Engine {
     /// signed a request.
     pub fn iam(&self) -> &Iam {
         &self.iam
+    }
+
+    /// The token service: token exchange, refresh, revocation, introspection, UserInfo, and the
+    /// OAuth clients.
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

@@ -25,7 +25,7 @@ impl AllowedOrigins {
     }
 
     pub async fn reload(&self, engine: &Engine) -> anyhow::Result<()> {
-        let clients = engine.list_clients().await?;
+        let clients = engine.tokens().list_clients().await?;
         let set =
             clients.into_iter().flat_map(|c| c.allowed_origins).map(|o| o.trim_end_matches('/').to_string()).collect();
         *self.set.write().expect("origins lock") = set;

@@ -72,5 +72,5 @@ async fn exchange(
         scope: params.owned("scope"),
         requested_token_type: params.owned("requested_token_type"),
     };
-    state.engine.exchange(req, &ctx).await.map(token_response).map_err(|d| OAuthError::new(d, &ctx.request_id))
+    state.engine.tokens().exchange(req, &ctx).await.map(token_response).map_err(|d| OAuthError::new(d, &ctx.request_id))
 }

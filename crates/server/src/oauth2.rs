@@ -215,11 +215,11 @@ async fn token(
                 scope: params.owned("scope"),
                 requested_token_type: params.owned("requested_token_type"),
             };
-            state.engine.exchange(req, &ctx).await.map(token_response).map_err(err)
+            state.engine.tokens().exchange(req, &ctx).await.map(token_response).map_err(err)
         }
         Some(GRANT_REFRESH_TOKEN) => {
             let rt = params.get("refresh_token").unwrap_or_default();
-            state.engine.refresh(&creds, rt, &ctx).await.map(token_response).map_err(err)
+            state.engine.tokens().refresh(&creds, rt, &ctx).await.map(token_response).map_err(err)
         }
         Some(other) => Err(refuse(
             &state,
@@ -242,6 +242,7 @@ async fn revoke(
     let (params, creds) = client_form(&state, "RevokeToken", &ctx, &headers, &body).await?;
     state
         .engine
+        .tokens()
         .revoke(&creds, params.get("token").unwrap_or_default(), &ctx)
         .await
         .map(|_| ().into_response())
@@ -258,6 +259,7 @@ async fn introspect(
     let (params, creds) = client_form(&state, "IntrospectToken", &ctx, &headers, &body).await?;
     state
         .engine
+        .tokens()
         .introspect(&creds, params.get("token").unwrap_or_default(), &ctx)
         .await
         .map(|v| Json(v).into_response())
@@ -277,6 +279,7 @@ async fn userinfo(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -
     };
     state
         .engine
+        .tokens()
         .userinfo(token, &ctx)
         .await
         .map(|v| Json(v).into_response())

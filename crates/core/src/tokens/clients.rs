@@ -1,9 +1,9 @@
 //! The OAuth clients: kept in the store (the configured ones written there by
 //! `Engine::provision`), read through a short cache, and authenticated by their secret.
 
+use super::TokenService;
 use super::{deny, ClientCredentials};
 use crate::config::canonical_grant;
-use crate::engine::Engine;
 use crate::jose::sha256_hex;
 use crate::model::Client;
 use crate::refusal::{Reason, Refusal};
@@ -34,7 +34,7 @@ pub fn client_from_config(c: &crate::config::ClientConfig) -> Client {
     }
 }
 
-impl Engine {
+impl TokenService {
     pub(crate) async fn client_record(&self, id: &str) -> Result<Option<Arc<Client>>, Refusal> {
         self.client(id).await
     }

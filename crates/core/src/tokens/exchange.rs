@@ -2,11 +2,11 @@
 //! system's tokens for the local user it is linked to.
 
 use super::issue::Session;
+use super::TokenService;
 use super::{denied, deny, ExchangeRequest, TokenSet};
 use crate::audit::{Principal, RequestContext};
 use crate::config::LinkTarget;
 use crate::directory::NewUser;
-use crate::engine::Engine;
 use crate::jose::{looks_like_jwe, looks_like_jwt, token_label, UnverifiedJwt};
 use crate::model::{Client, User, GRANT_TOKEN_EXCHANGE};
 use crate::operation::Operation;
@@ -15,7 +15,7 @@ use crate::trail::Trail;
 use crate::upstream::{SubjectTokenType, UpstreamIdentity, TT_ACCESS_TOKEN, TT_ID_TOKEN, TT_JWT, TT_REFRESH_TOKEN};
 use serde_json::{json, Map, Value};
 
-impl Engine {
+impl TokenService {
     /// RFC 8693 token exchange, and the seed's `POST /auth/exchange`.
     pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Refusal> {
         let params = json!({

@@ -1,9 +1,9 @@
 //! What a token of this issuer says, and whether it still holds: RFC 7662 introspection, the
 //! bearer check of the doors that take access tokens, and OIDC UserInfo.
 
+use super::TokenService;
 use super::{deny, ClientCredentials};
 use crate::audit::{Principal, RequestContext};
-use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, sha256_hex, token_label};
 use crate::model::RefreshStatus;
@@ -12,7 +12,7 @@ use crate::refusal::{Reason, Refusal};
 use crate::trail::Trail;
 use serde_json::{json, Value};
 
-impl Engine {
+impl TokenService {
     /// Whether the refresh family behind an access token is still alive.
     async fn family_alive(&self, family_id: &str) -> Result<bool, Refusal> {
         self.kernel.store.refresh_family_active(family_id).await.map_err(Refusal::storage)

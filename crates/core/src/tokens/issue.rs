@@ -1,8 +1,7 @@
 //! Minting a token set: access and id tokens signed with the active key, and a new sign-in
 //! session recorded (with its refresh token when the client may refresh) before it is handed out.
 
-use super::TokenSet;
-use crate::engine::Engine;
+use super::{TokenService, TokenSet};
 use crate::issuer::{self, Grant};
 use crate::jose::sha256_hex;
 use crate::model::{Client, RefreshStatus, RefreshTokenRecord, User, GRANT_REFRESH_TOKEN};
@@ -23,7 +22,7 @@ pub(super) enum Session<'a> {
     Continue(&'a RefreshTokenRecord),
 }
 
-impl Engine {
+impl TokenService {
     /// Mints access + id tokens; a new session also starts a refresh family.
     pub(super) async fn issue(
         &self,
@@ -36,13 +35,14 @@ impl Engine {
         self.issue_as(&self.kernel.issuer, user, client, scope, session, extra).await
     }
 
-    /// Tokens of a user pool (`iss` is the pool's): a new sign-in, or a refresh that keeps its
-    /// refresh token (`REFRESH_TOKEN_AUTH` returns none).
+    /// Tokens of a user pool (`iss` is the pool's, `scope` the one its flows grant): a new
+    /// sign-in, or a refresh that keeps its refresh token (`REFRESH_TOKEN_AUTH` returns none).
     pub(crate) async fn issue_pool_tokens(
         &self,
         iss: &str,
         user: &User,
         client: &Client,
+        scope: &str,
         continuing: Option<&RefreshTokenRecord>,
         origin: &str,
     ) -> Result<TokenSet, Refusal> {
@@ -52,7 +52,7 @@ impl Engine {
             Some(r) => Session::Continue(r),
             None => Session::New { auth_time: self.kernel.now(), origin },
         };
-        self.issue_as(iss, user, client, crate::userpool::COGNITO_ADMIN_SCOPE, session, extra).await
+        self.issue_as(iss, user, client, scope, session, extra).await
     }
 
     async fn issue_as(

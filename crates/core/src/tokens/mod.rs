@@ -3,8 +3,8 @@
 //! minting of token sets (also for user pools).
 //!
 //! Each operation runs its checks in order, recording them on a [`Trail`]; it is run through
-//! `Engine::run`, which writes one audit record per call (success or denial), and returns either
-//! its result or a [`Denial`] naming the failed check. Adapters only parse and render.
+//! the kernel's runner, which writes one audit record per call (success or denial), and returns
+//! either its result or a [`Refusal`] naming the failed check. Adapters only parse and render.
 
 mod clients;
 mod exchange;
@@ -15,10 +15,31 @@ mod revocation;
 
 pub use clients::{client_from_config, client_secret_hash};
 
+use crate::authorizer::Authorizer;
+use crate::kernel::Kernel;
+use crate::model::Client;
 use crate::refusal::{Reason, Refusal};
 use crate::trail::Trail;
 use crate::upstream::{Rejection, SubjectTokenType};
 use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The token service over its own records (OAuth clients, refresh families, replay markers),
+/// with a short cache of the clients; it tells the authorizer when a refresh family is revoked,
+/// so a cached token of it stops being accepted at once.
+pub struct TokenService {
+    kernel: Arc<Kernel>,
+    authorizer: Arc<Authorizer>,
+    clients: moka::future::Cache<String, Option<Arc<Client>>>,
+}
+
+impl TokenService {
+    pub(crate) fn new(kernel: Arc<Kernel>, authorizer: Arc<Authorizer>) -> Self {
+        let clients = moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(5)).build();
+        Self { kernel, authorizer, clients }
+    }
+}
 
 /// Client credentials as the request carried them.
 #[derive(Debug, Clone, Default)]

@@ -2,9 +2,9 @@
 //! and the grace for a retry whose answer was lost.
 
 use super::issue::Session;
+use super::TokenService;
 use super::{deny, short, ClientCredentials, TokenSet};
 use crate::audit::{Principal, RequestContext};
-use crate::engine::Engine;
 use crate::jose::{sha256_hex, token_label};
 use crate::model::{RefreshStatus, RefreshTokenRecord, RotateOutcome, GRANT_REFRESH_TOKEN};
 use crate::operation::Operation;
@@ -13,7 +13,7 @@ use crate::secrets::random_secret;
 use crate::trail::Trail;
 use serde_json::{json, Map};
 
-impl Engine {
+impl TokenService {
     /// `grant_type=refresh_token`: rotates the refresh token; a rotated-out token revokes its family
     /// (unless it is a retry within the reuse grace).
     pub async fn refresh(

@@ -1,8 +1,8 @@
 //! RFC 7009 revocation: a refresh token, or an access or id token, revokes its whole family.
 
+use super::TokenService;
 use super::{deny, short, ClientCredentials};
 use crate::audit::RequestContext;
-use crate::engine::Engine;
 use crate::issuer;
 use crate::jose::{looks_like_jwt, sha256_hex, token_label};
 use crate::operation::Operation;
@@ -10,7 +10,7 @@ use crate::refusal::{Reason, Refusal};
 use crate::trail::Trail;
 use serde_json::json;
 
-impl Engine {
+impl TokenService {
     /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.
     /// Unknown tokens are not an error (the RFC says answer 200).
     pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Refusal> {

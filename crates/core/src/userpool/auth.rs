@@ -554,6 +554,7 @@ impl Engine {
         let user_id = pending.user_id.clone().unwrap_or_default();
         let mut principal = None;
         let (_, user) = self
+            .tokens
             .upstream_user(
                 provider,
                 &answer,
@@ -655,7 +656,10 @@ impl Engine {
         }
         let oauth = self.oauth_client_of(client, call).await?;
         let origin = format!("userpool:{}:{method}", pool.id);
-        let set = self.issue_pool_tokens(&pool.issuer(&self.kernel.issuer), user, &oauth, None, &origin).await?;
+        let set = self
+            .tokens
+            .issue_pool_tokens(&pool.issuer(&self.kernel.issuer), user, &oauth, COGNITO_ADMIN_SCOPE, None, &origin)
+            .await?;
         call.trail.pass("issue", format!("tokens for {:?} from pool {}", user.username, pool.id));
         Ok(authentication_result(&set))
     }
@@ -665,7 +669,7 @@ impl Engine {
         client: &PoolClient,
         call: &mut Call,
     ) -> Result<std::sync::Arc<crate::model::Client>, Refusal> {
-        match self.client_record(&client.client_id).await? {
+        match self.tokens.client_record(&client.client_id).await? {
             Some(c) => Ok(c),
             None => Err(call.refuse(
                 Reason::Unavailable,
@@ -731,7 +735,15 @@ impl Engine {
         }
         let oauth = self.oauth_client_of(client, call).await?;
         let set = self
-            .issue_pool_tokens(&pool.issuer(&self.kernel.issuer), &user, &oauth, Some(&record), &record.origin)
+            .tokens
+            .issue_pool_tokens(
+                &pool.issuer(&self.kernel.issuer),
+                &user,
+                &oauth,
+                COGNITO_ADMIN_SCOPE,
+                Some(&record),
+                &record.origin,
+            )
             .await?;
         call.trail.pass("issue", format!("refreshed tokens for {:?}; the refresh token is kept", user.username));
         Ok(authentication_result(&set))

@@ -315,7 +315,7 @@ impl Engine {
             self.kernel.store.delete_user(&d.id).await?;
         }
         for d in self.kernel.store.list_documents(KIND_CLIENT, Some(&pool.id), None, u32::MAX).await? {
-            self.remove_client(&d.id).await.map_err(Refusal::storage)?;
+            self.tokens.remove_client(&d.id).await.map_err(Refusal::storage)?;
         }
         let n = self.kernel.store.delete_pool_documents(&pool.id).await?;
         call.trail.pass("delete", format!("user pool {} and {n} object(s) deleted", pool.id));
@@ -464,7 +464,7 @@ impl Engine {
             refresh_token_ttl: c.refresh_ttl(),
             allowed_origins: Vec::new(),
         };
-        self.put_client(oauth, false).await.map_err(Refusal::storage)?;
+        self.tokens.put_client(oauth, false).await.map_err(Refusal::storage)?;
         Ok(())
     }
 
@@ -544,7 +544,7 @@ impl Engine {
     pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
         self.kernel.store.delete_document(KIND_CLIENT, &client.client_id).await?;
-        self.remove_client(&client.client_id).await.map_err(Refusal::storage)?;
+        self.tokens.remove_client(&client.client_id).await.map_err(Refusal::storage)?;
         call.trail.pass("delete", format!("app client {}", client.client_id));
         Ok(json!({}))
     }

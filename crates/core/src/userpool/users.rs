@@ -683,7 +683,7 @@ impl Engine {
 
     /// The pool member an access token speaks for (signature, expiry, revocation checked).
     pub(crate) async fn token_member(&self, token: &str, call: &mut Call) -> Result<(User, Member), Refusal> {
-        let t = match self.verify_access_token(token, &mut call.trail).await {
+        let t = match self.tokens.verify_access_token(token, &mut call.trail).await {
             Ok(t) => t,
             Err(d) => {
                 let message = match d.trail.first_failure().map(|s| s.check.as_str()) {

@@ -329,7 +329,7 @@ impl Broker {
 
     pub async fn exchange(&self, req: ExchangeRequest) -> Called<TokenSet> {
         let ctx = request_to(OAUTH2);
-        Called { result: self.engine.exchange(req, &ctx).await, request_id: ctx.request_id }
+        Called { result: self.engine.tokens().exchange(req, &ctx).await, request_id: ctx.request_id }
     }
 
     /// A fresh upstream id token of `email`, one second later than the last.
@@ -350,17 +350,17 @@ impl Broker {
 
     pub async fn refresh_as(&self, client: &ClientCredentials, refresh_token: &str) -> Called<TokenSet> {
         let ctx = request_to(OAUTH2);
-        Called { result: self.engine.refresh(client, refresh_token, &ctx).await, request_id: ctx.request_id }
+        Called { result: self.engine.tokens().refresh(client, refresh_token, &ctx).await, request_id: ctx.request_id }
     }
 
     pub async fn revoke(&self, client: &ClientCredentials, token: &str) -> Called<()> {
         let ctx = request_to(OAUTH2);
-        Called { result: self.engine.revoke(client, token, &ctx).await, request_id: ctx.request_id }
+        Called { result: self.engine.tokens().revoke(client, token, &ctx).await, request_id: ctx.request_id }
     }
 
     pub async fn introspect(&self, token: &str) -> Called<Value> {
         let ctx = request_to(OAUTH2);
-        Called { result: self.engine.introspect(&web(), token, &ctx).await, request_id: ctx.request_id }
+        Called { result: self.engine.tokens().introspect(&web(), token, &ctx).await, request_id: ctx.request_id }
     }
 
     /// Whether introspection by the web client calls `token` active.
@@ -370,7 +370,7 @@ impl Broker {
 
     pub async fn userinfo(&self, access_token: &str) -> Called<Value> {
         let ctx = request_to(OAUTH2);
-        Called { result: self.engine.userinfo(access_token, &ctx).await, request_id: ctx.request_id }
+        Called { result: self.engine.tokens().userinfo(access_token, &ctx).await, request_id: ctx.request_id }
     }
 
     // --- the user pool (AWS JSON door) ---

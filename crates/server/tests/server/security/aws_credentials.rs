@@ -358,7 +358,7 @@ async fn id_tokens_of_sessions_without_refresh_tokens_end_with_sign_out() {
         refresh_token_ttl: 3600,
         allowed_origins: Vec::new(),
     };
-    d.s.engine.put_client(client, false).await.expect("client");
+    d.s.engine.tokens().put_client(client, false).await.expect("client");
     // Our issuer's IAM OIDC provider lists the client, so the identity pool takes its id tokens.
     let arn = format!("arn:aws:iam::{}:oidc-provider/{}", d.account, d.own_provider);
     let add = [("OpenIDConnectProviderArn", arn.as_str()), ("ClientID", "no-refresh")];
@@ -420,7 +420,7 @@ async fn our_issuer_as_an_oidc_provider_takes_only_the_client_ids_it_lists() {
         refresh_token_ttl: 3600,
         allowed_origins: Vec::new(),
     };
-    d.s.engine.put_client(other, false).await.expect("client");
+    d.s.engine.tokens().put_client(other, false).await.expect("client");
     let upstream = d.s.mint_id_token("alice");
     let r = d.s.exchange_bearer(&upstream, &[("client_id", "other-app"), ("client_secret", "other-app-secret")]).await;
     r.assert_ok();

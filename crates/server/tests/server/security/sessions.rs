@@ -35,7 +35,7 @@ async fn demo_with_client_without_refresh() -> Server {
         refresh_token_ttl: 3600,
         allowed_origins: Vec::new(),
     };
-    s.engine.put_client(client, false).await.expect("client");
+    s.engine.tokens().put_client(client, false).await.expect("client");
     s
 }
 
