@@ -26,7 +26,7 @@ async fn action(engine: &Engine, name: &str, input: Value) -> anyhow::Result<Val
     let mut ctx = RequestContext::new(EVENT_SOURCE).named_by(cognito_error_code);
     ctx.user_agent = format!("tokenbridge-cli/{}", env!("CARGO_PKG_VERSION"));
     let admin = CallerIdentity::Admin { access_key_id: crate::roles::CLI_ACCESS_KEY_ID.into() };
-    match engine.user_pool_action(name, &input, Some(&admin), &ctx).await {
+    match engine.user_pools().user_pool_action(name, &input, Some(&admin), &ctx).await {
         Ok(v) => Ok(without_nulls(v)),
         Err(e) => Err(anyhow::anyhow!("{}: {}", cognito_words(e.reason).0, e.message)),
     }
@@ -184,7 +184,7 @@ async fn users(engine: &Engine, c: PoolUsersCommand) -> anyhow::Result<()> {
             } else {
                 // The engine makes the temporary password and "sends" it: here, to standard output.
                 let invitation = Arc::new(Invitation::default());
-                engine.set_code_sender(invitation.clone());
+                engine.user_pools().set_code_sender(invitation.clone());
                 let mut out = action(engine, "AdminCreateUser", input).await?;
                 let sent = invitation.0.lock().expect("invitation lock").take();
                 match sent {

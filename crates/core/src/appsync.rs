@@ -330,7 +330,7 @@ impl Engine {
             ));
         }
         let pool_id = iss.rsplit('/').next().unwrap_or_default();
-        match self.user_pool(pool_id).await {
+        match self.user_pools.user_pool(pool_id).await {
             Ok(Some(_)) => {}
             Ok(None) => return Err(invalid(call, "user pool", format!("user pool {pool_id} does not exist"))),
             Err(e) => {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 // The token service's types, where the doors have always found them.
 use crate::tokens::TokenService;
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
+use crate::userpool::UserPools;
 
 mod validation;
 
@@ -33,10 +34,8 @@ pub struct Engine {
     pub(crate) kernel: Arc<Kernel>,
     pub(crate) authorizer: Arc<Authorizer>,
     pub(crate) tokens: Arc<TokenService>,
-    pub(crate) code_sender: std::sync::RwLock<Arc<dyn crate::userpool::CodeSender>>,
     pub(crate) iam: Arc<Iam>,
-    /// Derives what unknown pool usernames are answered with (see `userpool::stand_in`).
-    pub(crate) stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
+    pub(crate) user_pools: Arc<UserPools>,
 }
 
 pub use crate::kernel::ADMIN_TOKEN_SETTING;
@@ -57,14 +56,8 @@ impl Engine {
         let authorizer = Arc::new(Authorizer::new(kernel.clone()).map_err(|(key, e)| anyhow::anyhow!("{key}: {e}"))?);
         let iam = Arc::new(Iam::new(kernel.clone()));
         let tokens = Arc::new(TokenService::new(kernel.clone(), authorizer.clone()));
-        Ok(Arc::new(Self {
-            kernel,
-            authorizer,
-            tokens,
-            code_sender: std::sync::RwLock::new(Arc::new(crate::userpool::LogCodeSender { file: None })),
-            iam,
-            stand_in_key: tokio::sync::OnceCell::new(),
-        }))
+        let user_pools = Arc::new(UserPools::new(kernel.clone(), tokens.clone(), authorizer.clone()));
+        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools }))
     }
 
     /// Writes into the store what a serving instance needs, as `serve` and `demo` do at start: the
@@ -86,7 +79,7 @@ impl Engine {
             for setting in SERVER_SECRET_SETTINGS {
                 crate::secrets::reseal_server_secret(self.kernel.store.as_ref(), m, setting).await?;
             }
-            self.reseal_client_secrets(m).await?;
+            self.user_pools.reseal_client_secrets(m).await?;
         }
         if self.kernel.master.is_none() {
             tracing::warn!(
@@ -101,10 +94,12 @@ impl Engine {
     async fn configured_user_pools(&self) -> anyhow::Result<()> {
         for p in &self.kernel.config.user_pools {
             let name = if p.name.is_empty() { p.id.as_str() } else { p.name.as_str() };
-            self.ensure_user_pool(&p.id, name, p.issuer).await?;
+            self.user_pools.ensure_user_pool(&p.id, name, p.issuer).await?;
             for c in &p.clients {
                 let name = if c.name.is_empty() { c.client_id.as_str() } else { c.name.as_str() };
-                self.ensure_pool_client(&p.id, &c.client_id, name, c.secret.as_deref(), &c.providers).await?;
+                self.user_pools
+                    .ensure_pool_client(&p.id, &c.client_id, name, c.secret.as_deref(), &c.providers)
+                    .await?;
             }
         }
         Ok(())
@@ -145,6 +140,12 @@ impl Engine {
     /// OAuth clients.
     pub fn tokens(&self) -> &TokenService {
         &self.tokens
+    }
+
+    /// Cognito-compatible user pools: pools, app clients, groups, members, their auth flows and
+    /// where their confirmation codes go.
+    pub fn user_pools(&self) -> &UserPools {
+        &self.user_pools
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.
@@ -203,15 +204,6 @@ impl Engine {
     /// Housekeeping: deletes expired replay markers and refresh tokens; returns how many.
     pub async fn purge_expired(&self) -> crate::store::StoreResult<u64> {
         self.kernel.store.purge_expired(self.kernel.now()).await
-    }
-
-    /// Where user-pool confirmation codes go (logged unless replaced).
-    pub fn set_code_sender(&self, sender: Arc<dyn crate::userpool::CodeSender>) {
-        *self.code_sender.write().expect("code sender lock") = sender;
-    }
-
-    pub(crate) fn code_sender(&self) -> Arc<dyn crate::userpool::CodeSender> {
-        self.code_sender.read().expect("code sender lock").clone()
     }
 
     /// The admin bearer token: configured, or generated once and stored hashed. Returns the

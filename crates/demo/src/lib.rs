@@ -310,7 +310,7 @@ pub async fn prepare_with(
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
-    engine.set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
+    engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     let idp = DemoIdp::open(
         DemoIdpConfig {
@@ -678,9 +678,9 @@ async fn seed_users(engine: &Engine) -> anyhow::Result<()> {
             }
             Err(e) => return Err(e.into()),
         };
-        engine.add_pool_member(DEMO_POOL_ID, &user, s.password).await?;
+        engine.user_pools().add_pool_member(DEMO_POOL_ID, &user, s.password).await?;
         for g in s.groups {
-            engine.ensure_pool_group(DEMO_POOL_ID, g).await?;
+            engine.user_pools().ensure_pool_group(DEMO_POOL_ID, g).await?;
         }
     }
     Ok(())

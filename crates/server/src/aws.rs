@@ -260,7 +260,7 @@ async fn json_door(
             Err(e) => return refuse_signature(&state, &action, &ctx, words, &e).await,
         }
     };
-    match state.engine.user_pool_action(&action, &input, caller.as_ref(), &ctx).await {
+    match state.engine.user_pools().user_pool_action(&action, &input, caller.as_ref(), &ctx).await {
         Ok(v) => aws_answer(v, &rid),
         Err(refusal) => aws_error(words, &refusal, &rid),
     }
@@ -310,7 +310,7 @@ pub async fn verify_caller(
 }
 
 async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
-    match state.engine.user_pool(&pool_id).await {
+    match state.engine.user_pools().user_pool(&pool_id).await {
         Ok(Some(_)) => {
             state.engine.keys().reload_if_stale().await;
             let mut resp = (*state.engine.keys().jwks_json()).clone().into_response();
@@ -327,7 +327,7 @@ async fn pool_jwks(State(state): State<AppState>, Path(pool_id): Path<String>) -
 }
 
 async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<String>) -> Response {
-    match state.engine.user_pool(&pool_id).await {
+    match state.engine.user_pools().user_pool(&pool_id).await {
         Ok(Some(pool)) => {
             let base = &state.engine.issuer();
             Json(json!({

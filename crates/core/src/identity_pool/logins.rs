@@ -183,7 +183,7 @@ impl Engine {
     /// exists and is enabled and its session has not ended, [`Engine::web_identity`] checked for
     /// every pool (AWS checks that only with this setting).
     async fn server_side_token_check(&self, pool_id: &str, web: &WebIdentity, call: &mut Call) -> Result<(), Refusal> {
-        if !self.is_pool_member(pool_id, &web.subject).await? {
+        if !self.user_pools.is_pool_member(pool_id, &web.subject).await? {
             return Err(not_authorized(
                 call,
                 "server-side token check",
@@ -475,7 +475,7 @@ impl Engine {
             return Ok((roles, preferred));
         }
         let Some(pool_id) = user_pool_of(&l.provider) else { return Ok((Vec::new(), None)) };
-        let with_roles = self.group_roles(pool_id, &strings(c.get("cognito:groups"))).await?;
+        let with_roles = self.user_pools.group_roles(pool_id, &strings(c.get("cognito:groups"))).await?;
         let best = with_roles.iter().filter_map(|(p, _)| *p).min();
         let at_best: Vec<&String> =
             with_roles.iter().filter(|(p, _)| best.is_some() && *p == best).map(|(_, a)| a).collect();

@@ -118,7 +118,7 @@ fn param<'a>(p: &'a HashMap<String, String>, name: &str, call: &mut Call) -> Res
     })
 }
 
-impl Engine {
+impl UserPools {
     pub(crate) async fn initiate_auth(
         &self,
         req: InitiateAuth,
@@ -751,7 +751,7 @@ impl Engine {
 }
 
 /// A sign-in's answer; `RefreshToken` only when one was issued (never on a refresh).
-fn authentication_result(set: &crate::engine::TokenSet) -> Value {
+fn authentication_result(set: &crate::tokens::TokenSet) -> Value {
     json!({
         "ChallengeParameters": {},
         "AuthenticationResult": {

@@ -18,7 +18,7 @@ struct CodesSent {
     at: Vec<i64>,
 }
 
-impl Engine {
+impl UserPools {
     /// Spends one code of `username`'s hourly budget in `pool_id`, or refuses as Cognito does
     /// when it is spent (`Reason::LimitExceeded`).
     pub(crate) async fn spend_code_budget(

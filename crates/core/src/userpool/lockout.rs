@@ -64,7 +64,7 @@ enum Counted {
     Locked(SignInFailures),
 }
 
-impl Engine {
+impl UserPools {
     /// The failures of `username` in `pool_id` as they stand now (forgotten ones read as none).
     pub async fn sign_in_failures(&self, pool_id: &str, username: &str) -> StoreResult<SignInFailures> {
         let now = self.kernel.now();

@@ -1,8 +1,8 @@
 //! User pools, app clients and groups: creation, description, listing, deletion.
 
 use super::*;
-use crate::engine::client_secret_hash;
 use crate::model::{Client, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
+use crate::tokens::client_secret_hash;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -154,7 +154,7 @@ fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<
     }
 }
 
-impl Engine {
+impl UserPools {
     pub(crate) fn pool_json(&self, p: &UserPool, users: Option<usize>) -> Value {
         json!({
             "Id": p.id,

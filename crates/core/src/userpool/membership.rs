@@ -2,11 +2,10 @@
 //! a member and which roles its groups carry. They ask here instead of reading the pool's
 //! records, so the records stay the user pool's own.
 
-use super::{PoolGroup, KIND_GROUP, KIND_MEMBER};
+use super::{PoolGroup, UserPools, KIND_GROUP, KIND_MEMBER};
 use crate::store::StoreError;
-use crate::Engine;
 
-impl Engine {
+impl UserPools {
     /// Whether user `user_id` is a member of user pool `pool_id`.
     pub(crate) async fn is_pool_member(&self, pool_id: &str, user_id: &str) -> Result<bool, StoreError> {
         Ok(self.kernel.store.get_document(KIND_MEMBER, user_id).await?.is_some_and(|m| m.pool_id == pool_id))

@@ -21,19 +21,22 @@ pub use crate::pool_names::{is_pool_id, is_pool_issuer};
 mod users;
 
 use crate::audit::RequestContext;
+use crate::authorizer::Authorizer;
 use crate::iam::CallerIdentity;
+use crate::kernel::Kernel;
 use crate::model::{Document, User};
 use crate::operation::Operation;
 use crate::refusal::{Reason, Refusal};
 use crate::secrets::{random_bytes, MasterKey};
 use crate::store::{Change, StoreError};
-use crate::Engine;
+use crate::tokens::TokenService;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 pub use auth::AuthFlow;
 pub use lockout::SignInFailures;
@@ -125,6 +128,39 @@ pub const GUESSING_ACTIONS: &[&str] = &[
 ];
 
 pub(crate) use crate::operation::Call;
+
+/// Cognito-compatible user pools over their own records (pools, app clients, groups,
+/// memberships), with where confirmation codes go and the key the answers for unknown usernames
+/// derive from. Tokens are minted by the token service; a sign-out tells the authorizer.
+pub struct UserPools {
+    kernel: Arc<Kernel>,
+    tokens: Arc<TokenService>,
+    authorizer: Arc<Authorizer>,
+    code_sender: RwLock<Arc<dyn CodeSender>>,
+    /// Derives what unknown pool usernames are answered with (see `stand_in`).
+    stand_in_key: tokio::sync::OnceCell<Arc<aws_lc_rs::hmac::Key>>,
+}
+
+impl UserPools {
+    pub(crate) fn new(kernel: Arc<Kernel>, tokens: Arc<TokenService>, authorizer: Arc<Authorizer>) -> Self {
+        Self {
+            kernel,
+            tokens,
+            authorizer,
+            code_sender: RwLock::new(Arc::new(LogCodeSender { file: None })),
+            stand_in_key: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Where confirmation codes go (logged unless replaced).
+    pub fn set_code_sender(&self, sender: Arc<dyn CodeSender>) {
+        *self.code_sender.write().expect("code sender lock") = sender;
+    }
+
+    pub(crate) fn code_sender(&self) -> Arc<dyn CodeSender> {
+        self.code_sender.read().expect("code sender lock").clone()
+    }
+}
 
 /// A refusal of the token service met in a user-pool action (a rejected token), as Cognito
 /// answers it: whatever the token's fault, `NotAuthorized`; the service's own trouble stays.
@@ -395,7 +431,7 @@ fn resealed_secret(m: &MasterKey, client_id: &str, stored: &str) -> Result<Optio
     Ok(Some(seal_secret(Some(m), client_id, &secret)))
 }
 
-impl Engine {
+impl UserPools {
     /// At start, with a master key: every app-client secret stored plain or sealed in the older
     /// unbound form is resealed bound to its client id, each by one atomic update of its client
     /// that reseals the secret as it stands then (a secret changed meanwhile is never replaced
@@ -550,8 +586,8 @@ fn audit_response(v: &Value) -> Value {
     Value::Object(out)
 }
 
-impl Engine {
-    /// Runs one Cognito action. `caller` is who signed the request ([`Engine::verify_admin_signature`]);
+impl UserPools {
+    /// Runs one Cognito action. `caller` is who signed the request ([`crate::iam::Iam::verify_admin_signature`]);
     /// actions other than [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited.
     pub async fn user_pool_action(
         &self,

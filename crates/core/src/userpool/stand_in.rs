@@ -43,7 +43,7 @@ pub(crate) fn looks_confirmed(key: &hmac::Key, pool_id: &str, username: &str) ->
     tag(key, "confirmed", pool_id, username, 0).as_ref()[0] & 1 == 1
 }
 
-impl Engine {
+impl UserPools {
     /// The key the stand-in answers derive from (made once, shared by every instance).
     pub(crate) async fn stand_in_key(&self) -> Result<Arc<hmac::Key>, Refusal> {
         self.stand_in_key

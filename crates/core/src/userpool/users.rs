@@ -328,7 +328,7 @@ fn temporary_password() -> String {
     format!("Tb1!{}", crate::secrets::random_secret().chars().take(12).collect::<String>())
 }
 
-impl Engine {
+impl UserPools {
     /// Checks SECRET_HASH for clients that have a secret (constant-time).
     pub(crate) fn check_secret_hash(
         &self,

@@ -28,14 +28,14 @@ async fn five_wrong_passwords_lock_the_name_and_the_right_one_is_refused_while_l
         let e = b.refused(b.password_auth("bob", "wrong-password").await, "password", "does not match").await;
         assert!(failed_detail(&e).ends_with(&format!("{n} in a row")) || n == 5, "{}", failed_detail(&e));
     }
-    let f = b.engine.sign_in_failures(POOL, "bob").await.unwrap();
+    let f = b.engine.user_pools().sign_in_failures(POOL, "bob").await.unwrap();
     assert_eq!((f.failures, f.locked_until), (5, b.now() + 1));
 
     let e = b.refused(b.password_auth("bob", "bob-local-pw").await, "lockout", "5 wrong passwords in a row").await;
     assert_eq!((reason(&e), message(&e).as_str()), (Reason::LockedOut, LOCKED));
     // A wrong one while locked is refused as locked, and not counted.
     b.refused(b.password_auth("bob", "wrong-password").await, "lockout", "locked for 1 more s").await;
-    assert_eq!(b.engine.sign_in_failures(POOL, "bob").await.unwrap().failures, 5);
+    assert_eq!(b.engine.user_pools().sign_in_failures(POOL, "bob").await.unwrap().failures, 5);
 
     // The lock ends; the next wrong one locks again, for twice as long.
     b.clock.advance(1);
@@ -43,7 +43,7 @@ async fn five_wrong_passwords_lock_the_name_and_the_right_one_is_refused_while_l
     b.clock.advance(2);
     b.pool_tokens("bob").await;
     // The right password forgets the failures.
-    assert_eq!(b.engine.sign_in_failures(POOL, "bob").await.unwrap().failures, 0);
+    assert_eq!(b.engine.user_pools().sign_in_failures(POOL, "bob").await.unwrap().failures, 0);
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn wrong_passwords_sent_at_once_count_as_sequential_ones() {
     checks.sort();
     assert_eq!(checks.iter().filter(|c| *c == "password").count(), 5, "{checks:?}");
     assert_eq!(checks.iter().filter(|c| *c == "lockout").count(), 3, "{checks:?}");
-    let f = b.engine.sign_in_failures(POOL, "alice").await.unwrap();
+    let f = b.engine.user_pools().sign_in_failures(POOL, "alice").await.unwrap();
     assert_eq!(f.failures, 5);
     b.refused(b.password_auth("alice", "alice-local-pw").await, "lockout", "locked").await;
 }

@@ -50,7 +50,7 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
         "explain_signing_service": super::EXPLAIN_SIGNING_NAME,
     });
     let pool = match console.user_pool_id.as_deref() {
-        Some(id) => engine.user_pool(id).await.ok().flatten(),
+        Some(id) => engine.user_pools().user_pool(id).await.ok().flatten(),
         None => None,
     };
     if let Some(pool) = pool {

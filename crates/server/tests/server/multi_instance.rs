@@ -838,13 +838,13 @@ async fn concurrent_wrong_passwords_across_instances_lock_like_sequential_ones()
     let schema = TestSchema::create("concurrent_wrong_passwords_across_instances_lock_like_sequential_ones").await;
     let c = Cluster::start(&schema, Build::Unthrottled, false).await;
     let e = &c.a.engine;
-    e.ensure_user_pool(POOL, "shared", tokenbridge_core::userpool::IssuerForm::Local).await.expect("pool");
-    e.ensure_pool_client(POOL, CLIENT, "shared", None, &[]).await.expect("client");
+    e.user_pools().ensure_user_pool(POOL, "shared", tokenbridge_core::userpool::IssuerForm::Local).await.expect("pool");
+    e.user_pools().ensure_pool_client(POOL, CLIENT, "shared", None, &[]).await.expect("client");
     for name in ["one-by-one", "all-at-once"] {
         let new =
             NewUser { username: name.into(), password: Some(PASSWORD.into()), enabled: true, ..Default::default() };
         let user = e.directory().create_user(new).await.expect("user");
-        e.add_pool_member(POOL, &user, Some(PASSWORD)).await.expect("member");
+        e.user_pools().add_pool_member(POOL, &user, Some(PASSWORD)).await.expect("member");
     }
     let login = |at: &Instance, username: &str, password: &str| {
         let body = serde_json::json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": CLIENT,
@@ -864,7 +864,7 @@ async fn concurrent_wrong_passwords_across_instances_lock_like_sequential_ones()
         let r = send(login(c.pick(i), "one-by-one", "wrong")).await;
         assert_eq!(message(&r), "Incorrect username or password.", "{}", r.text);
     }
-    let one_by_one = e.sign_in_failures(POOL, "one-by-one").await.expect("failures");
+    let one_by_one = e.user_pools().sign_in_failures(POOL, "one-by-one").await.expect("failures");
     assert_eq!((one_by_one.failures, one_by_one.locked_until), (5, now + 1));
 
     let results = storm(RACERS, RACERS, |i| {
@@ -877,7 +877,7 @@ async fn concurrent_wrong_passwords_across_instances_lock_like_sequential_ones()
     let locked = results.iter().filter(|r| message(r) == "Password attempts exceeded").count();
     assert_eq!((wrong, locked), (5, RACERS - 5), "answers:\n{}", summarize(&results));
     for (at, other) in [(&c.a, &c.b), (&c.b, &c.a)] {
-        let all_at_once = at.engine.sign_in_failures(POOL, "all-at-once").await.expect("failures");
+        let all_at_once = at.engine.user_pools().sign_in_failures(POOL, "all-at-once").await.expect("failures");
         assert_eq!(all_at_once, one_by_one, "recorded as by five sequential attempts, seen from {}", at.name);
         let r = send(login(other, "all-at-once", PASSWORD)).await;
         assert_eq!(message(&r), "Password attempts exceeded", "the right password while locked: {}", r.text);

@@ -535,6 +535,7 @@ async fn pools_clients_groups_and_listing_users() {
     assert_eq!(status["Users"].as_array().unwrap().len(), 1);
     let e = s
         .engine
+        .user_pools()
         .user_pool_action(
             "ListUsers",
             &json!({ "UserPoolId": id, "Filter": "shoe_size = \"9\"" }),
@@ -565,11 +566,12 @@ async fn pools_clients_groups_and_listing_users() {
 async fn custom_with_pool(opts: Opts) -> (Server, String) {
     let s = Server::custom(opts).await;
     s.engine
+        .user_pools()
         .ensure_user_pool("us-east-1_Custom1", "custom", tokenbridge_core::userpool::IssuerForm::Local)
         .await
         .expect("pool");
     let client = "customclient00000000000000".to_string();
-    s.engine.ensure_pool_client("us-east-1_Custom1", &client, "c", None, &[]).await.expect("client");
+    s.engine.user_pools().ensure_pool_client("us-east-1_Custom1", &client, "c", None, &[]).await.expect("client");
     (s, client)
 }
 

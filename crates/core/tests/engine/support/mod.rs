@@ -289,9 +289,9 @@ impl Broker {
                 })
                 .await
                 .expect("create user");
-            engine.add_pool_member(POOL, &user, password).await.expect("pool member");
+            engine.user_pools().add_pool_member(POOL, &user, password).await.expect("pool member");
             for g in p.groups {
-                engine.ensure_pool_group(POOL, g).await.expect("pool group");
+                engine.user_pools().ensure_pool_group(POOL, g).await.expect("pool group");
             }
         }
         Self { engine, clock, store, upstream, partner, _dir: dir }
@@ -378,13 +378,16 @@ impl Broker {
     /// An unsigned user-pool action, as browsers make them.
     pub async fn pool(&self, action: &str, body: Value) -> Called<Value> {
         let ctx = request_to(tokenbridge_core::userpool::EVENT_SOURCE);
-        Called { result: self.engine.user_pool_action(action, &body, None, &ctx).await, request_id: ctx.request_id }
+        Called {
+            result: self.engine.user_pools().user_pool_action(action, &body, None, &ctx).await,
+            request_id: ctx.request_id,
+        }
     }
 
     /// A user-pool action signed by admin credentials; panics on a refusal.
     pub async fn pool_admin(&self, action: &str, body: Value) -> Value {
         let ctx = request_to(tokenbridge_core::userpool::EVENT_SOURCE);
-        let r = self.engine.user_pool_action(action, &body, Some(&admin()), &ctx).await;
+        let r = self.engine.user_pools().user_pool_action(action, &body, Some(&admin()), &ctx).await;
         Called { result: r, request_id: ctx.request_id }.ok()
     }
 

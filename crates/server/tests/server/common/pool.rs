@@ -38,9 +38,15 @@ impl Server {
         let off = RateLimits { per_ip_per_second: 0, per_client_per_second: 0, burst: 0 };
         let s = Server::custom(Opts { rate_limits: Some(off), ..Default::default() }).await;
         let e = &s.engine;
-        e.ensure_user_pool(GUARDED_POOL, "guarded", tokenbridge_core::userpool::IssuerForm::Local).await.expect("pool");
+        e.user_pools()
+            .ensure_user_pool(GUARDED_POOL, "guarded", tokenbridge_core::userpool::IssuerForm::Local)
+            .await
+            .expect("pool");
         let upstream = [tokenbridge_demo::UPSTREAM_NAME.to_string()];
-        e.ensure_pool_client(GUARDED_POOL, GUARDED_CLIENT, "guarded", None, &upstream).await.expect("client");
+        e.user_pools()
+            .ensure_pool_client(GUARDED_POOL, GUARDED_CLIENT, "guarded", None, &upstream)
+            .await
+            .expect("client");
         for (username, password) in members {
             let user = match e.directory().find(username).await {
                 Ok(u) => u,
@@ -57,10 +63,10 @@ impl Server {
                     .await
                     .expect("create user"),
             };
-            e.add_pool_member(GUARDED_POOL, &user, *password).await.expect("pool member");
+            e.user_pools().add_pool_member(GUARDED_POOL, &user, *password).await.expect("pool member");
         }
         let codes = Arc::new(CapturedCodes::default());
-        e.set_code_sender(codes.clone());
+        e.user_pools().set_code_sender(codes.clone());
         (s, codes)
     }
 

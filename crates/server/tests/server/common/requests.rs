@@ -62,6 +62,7 @@ impl Server {
     /// the SigV4 signature is verified; panics on an error.
     pub async fn user_pool_admin(&self, action: &str, body: &Value) -> Value {
         self.engine
+            .user_pools()
             .user_pool_action(action, body, Some(&refusals::admin()), &refusals::user_pool_ctx())
             .await
             .map_err(refusals::CognitoError::from)

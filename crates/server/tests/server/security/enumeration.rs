@@ -182,7 +182,7 @@ async fn recovery_and_confirmation_answer_unknown_users_like_real_ones() {
         })
         .await
         .expect("user without email");
-    e.add_pool_member(GUARDED_POOL, &user, None).await.expect("member");
+    e.user_pools().add_pool_member(GUARDED_POOL, &user, None).await.expect("member");
     let call = |action: &str, body: Value| s.cognito_request(action, &body);
 
     // ForgotPassword: a delivery (simulated where nothing is sent) for every name.

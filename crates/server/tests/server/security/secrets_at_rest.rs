@@ -265,10 +265,10 @@ async fn app_client_secrets_are_resealed_when_an_instance_starts_with_a_master_k
     let store = sqlite(dir.path()).await;
     let plain = engine(&store, None).await.unwrap();
     let pool = "us-east-1_Resealed";
-    plain.ensure_user_pool(pool, "resealed", IssuerForm::Local).await.unwrap();
+    plain.user_pools().ensure_user_pool(pool, "resealed", IssuerForm::Local).await.unwrap();
     let clients = [("plainclient00000000000000a", "secret-of-a"), ("olderclient00000000000000b", "secret-of-b")];
     for (id, secret) in clients {
-        plain.ensure_pool_client(pool, id, id, Some(secret), &[]).await.unwrap();
+        plain.user_pools().ensure_pool_client(pool, id, id, Some(secret), &[]).await.unwrap();
     }
     let stored = |id: &'static str| {
         let store = store.clone();
@@ -294,6 +294,7 @@ async fn app_client_secrets_are_resealed_when_an_instance_starts_with_a_master_k
         assert!(!s.contains(secret));
         let body = serde_json::json!({ "UserPoolId": pool, "ClientId": id });
         let described = a
+            .user_pools()
             .user_pool_action("DescribeUserPoolClient", &body, Some(&admin()), &user_pool_ctx())
             .await
             .unwrap_or_else(|e| panic!("{e}"));

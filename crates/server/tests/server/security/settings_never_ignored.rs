@@ -116,7 +116,8 @@ async fn permissions_boundaries_are_refused_not_ignored() {
 /// app client of it: (pool id, client id).
 async fn pool(s: &Server, policies: Value, mfa: &str) -> Result<(String, String), CognitoError> {
     let body = json!({ "PoolName": "strict", "Policies": policies, "MfaConfiguration": mfa });
-    let created = s.engine.user_pool_action("CreateUserPool", &body, Some(&admin()), &user_pool_ctx()).await?;
+    let created =
+        s.engine.user_pools().user_pool_action("CreateUserPool", &body, Some(&admin()), &user_pool_ctx()).await?;
     let id = created["UserPool"]["Id"].as_str().unwrap().to_string();
     let client = json!({ "UserPoolId": id, "ClientName": "app", "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH"] });
     let client = s.user_pool_admin("CreateUserPoolClient", &client).await;
