@@ -650,7 +650,7 @@ impl Engine {
             // pool, and the request that issued these credentials with the trust statement.
             let trust_step = self.graphql_issuance(claims).await;
             if let Some(id) = &identity_id {
-                if let Some(pool) = self.identity_pool_of(id).await {
+                if let Some(pool) = self.identity_pools.identity_pool_of(id).await {
                     call.trail.steps[identity_pool_at].detail = format!("identity {id} of identity pool {pool}");
                 }
             }

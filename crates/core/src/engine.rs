@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
 use crate::iam::Iam;
+use crate::identity_pool::IdentityPools;
 use crate::issuer::KeyRing;
 use crate::kernel::Kernel;
 use crate::model::{AuditQuery, AuditRecord, AuthSession, User};
@@ -36,6 +37,7 @@ pub struct Engine {
     pub(crate) tokens: Arc<TokenService>,
     pub(crate) iam: Arc<Iam>,
     pub(crate) user_pools: Arc<UserPools>,
+    pub(crate) identity_pools: Arc<IdentityPools>,
 }
 
 pub use crate::kernel::ADMIN_TOKEN_SETTING;
@@ -57,7 +59,8 @@ impl Engine {
         let iam = Arc::new(Iam::new(kernel.clone()));
         let tokens = Arc::new(TokenService::new(kernel.clone(), authorizer.clone()));
         let user_pools = Arc::new(UserPools::new(kernel.clone(), tokens.clone(), authorizer.clone()));
-        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools }))
+        let identity_pools = Arc::new(IdentityPools::new(kernel.clone(), iam.clone(), user_pools.clone()));
+        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools, identity_pools }))
     }
 
     /// Writes into the store what a serving instance needs, as `serve` and `demo` do at start: the
@@ -146,6 +149,11 @@ impl Engine {
     /// where their confirmation codes go.
     pub fn user_pools(&self) -> &UserPools {
         &self.user_pools
+    }
+
+    /// Cognito-compatible identity pools: pools, identities, and credentials for their logins.
+    pub fn identity_pools(&self) -> &IdentityPools {
+        &self.identity_pools
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

@@ -639,6 +639,7 @@ async fn demo_roles(
         (&wrong_pool_id, "demo identity pool, misconfigured role", wrong.arn(DEMO_ACCOUNT_ID), Vec::new()),
     ] {
         engine
+            .identity_pools()
             .ensure_identity_pool(&IdentityPoolSpec {
                 identity_pool_id: Some(id.clone()),
                 name: name.into(),

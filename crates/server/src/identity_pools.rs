@@ -68,7 +68,7 @@ pub async fn call(
             Err(e) => return refuse_signature(state, action, ctx, words, &e).await,
         }
     };
-    match state.engine.identity_pool_action(action, &input, caller.as_ref(), ctx).await {
+    match state.engine.identity_pools().identity_pool_action(action, &input, caller.as_ref(), ctx).await {
         Ok(v) => aws_answer(v, rid),
         Err(refusal) => aws_error(words, &refusal, rid),
     }

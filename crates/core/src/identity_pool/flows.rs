@@ -40,7 +40,7 @@ fn amr(logins: &[Login]) -> Vec<String> {
     v
 }
 
-impl Engine {
+impl IdentityPools {
     pub(crate) async fn get_id(&self, req: GetIdInput, call: &mut Call) -> Result<Value, Refusal> {
         let pool_id = need(&req.identity_pool_id, "IdentityPoolId", call)?.to_string();
         let rec = self.pool_record(&pool_id, call).await?;
@@ -65,7 +65,7 @@ impl Engine {
             };
             self.save_identity(&identity, true).await?;
             call.trail.pass("identity", format!("new unauthenticated identity {identity_id}"));
-            Engine::identity_principal(call, &identity_id, None);
+            Self::identity_principal(call, &identity_id, None);
             return Ok(json!({ "IdentityId": identity_id }));
         }
         let logins = self.verify_logins(&rec, &req.logins, call).await?;
@@ -126,7 +126,7 @@ impl Engine {
             identity.updated_at = now;
             self.save_identity(&identity, false).await?;
         }
-        Engine::identity_principal(call, &identity_id, logins.first());
+        Self::identity_principal(call, &identity_id, logins.first());
         Ok(json!({ "IdentityId": identity_id }))
     }
 
@@ -153,7 +153,7 @@ impl Engine {
         };
         // What STS would be asked: the record of it AWS writes for the enhanced flow.
         let sts = StsRecord {
-            engine: self,
+            kernel: &self.kernel,
             ctx,
             role: &role,
             role_arn: &role_arn,
@@ -220,7 +220,7 @@ impl Engine {
 
 /// The `AssumeRoleWithWebIdentity` event of the enhanced flow, as CloudTrail records it.
 struct StsRecord<'a> {
-    engine: &'a Engine,
+    kernel: &'a Kernel,
     ctx: &'a RequestContext,
     role: &'a crate::iam::Role,
     role_arn: &'a str,
@@ -231,8 +231,8 @@ struct StsRecord<'a> {
 impl StsRecord<'_> {
     /// Writes the record: the issued credentials' key id and expiry, or the refusal.
     async fn write(&self, trail: &crate::trail::Trail, outcome: Result<(&str, i64), &str>) -> bool {
-        let e = self.engine;
-        let account = &e.kernel.config.aws.account_id;
+        let e = self.kernel;
+        let account = &e.config.aws.account_id;
         let assumed_arn = format!("arn:aws:sts::{account}:assumed-role/{}/{SESSION_NAME}", self.role.name);
         let principal_id = format!("{COGNITO_IDENTITY_PROVIDER}:{}:{}", self.pool_id, self.identity_id);
         let (response, denial) = match outcome {
@@ -284,6 +284,6 @@ impl StsRecord<'_> {
             Some(d) => Outcome::Refused(d),
             None => Outcome::Answered(response),
         };
-        e.kernel.record(op, record, outcome).await
+        e.record(op, record, outcome).await
     }
 }

@@ -25,9 +25,9 @@ fn login_doc_id(pool_id: &str, provider: &str, subject: &str) -> String {
     format!("{pool_id}|{provider}|{subject}")
 }
 
-impl Engine {
+impl IdentityPools {
     /// Verifies every login against the pool: the token (signature, issuer, expiry, by
-    /// [`Engine::web_identity`]), that the key names the token's provider, and that the pool
+    /// [`crate::iam::Iam::web_identity`]), that the key names the token's provider, and that the pool
     /// takes that provider (and, for a user pool, that app client).
     pub(crate) async fn verify_logins(
         &self,
@@ -180,7 +180,7 @@ impl Engine {
     }
 
     /// `ServerSideTokenCheck`: the token's user is still a member of the pool. That its user
-    /// exists and is enabled and its session has not ended, [`Engine::web_identity`] checked for
+    /// exists and is enabled and its session has not ended, [`crate::iam::Iam::web_identity`] checked for
     /// every pool (AWS checks that only with this setting).
     async fn server_side_token_check(&self, pool_id: &str, web: &WebIdentity, call: &mut Call) -> Result<(), Refusal> {
         if !self.user_pools.is_pool_member(pool_id, &web.subject).await? {
@@ -287,7 +287,7 @@ impl Engine {
                 ));
             }
             call.trail.pass("identity", format!("{identity_id}, unauthenticated"));
-            Engine::identity_principal(call, identity_id, None);
+            Self::identity_principal(call, identity_id, None);
             return Ok((rec, identity, Vec::new()));
         }
         let verified = self.verify_logins(&rec, logins, call).await?;
@@ -337,7 +337,7 @@ impl Engine {
             self.save_identity(&identity, false).await?;
         }
         call.trail.pass("identity", format!("{identity_id}, authenticated"));
-        Engine::identity_principal(call, identity_id, verified.first());
+        Self::identity_principal(call, identity_id, verified.first());
         Ok((rec, identity, verified))
     }
 

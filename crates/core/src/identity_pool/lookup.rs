@@ -1,11 +1,10 @@
 //! What other domains may ask of identity pools: AppSync's explanations name the pool an
 //! identity belongs to. They ask here instead of reading the pools' records.
 
-use super::KIND_IDENTITY;
-use crate::Engine;
+use super::{IdentityPools, KIND_IDENTITY};
 use serde_json::Value;
 
-impl Engine {
+impl IdentityPools {
     /// `<pool id> (<pool name>)` of an identity pool identity, when it is known here (the pool
     /// id alone when the pool is gone).
     pub(crate) async fn identity_pool_of(&self, identity_id: &str) -> Option<String> {

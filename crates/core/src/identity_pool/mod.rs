@@ -24,18 +24,35 @@ mod pools;
 mod settings;
 
 use crate::audit::{Principal, RequestContext};
-use crate::iam::{Call, CallerIdentity};
+use crate::iam::{Call, CallerIdentity, Iam};
+use crate::kernel::Kernel;
 use crate::model::Document;
 use crate::operation::{Filing, Operation};
 use crate::refusal::{Reason, Refusal};
 use crate::store::{Change, StoreError};
-use crate::Engine;
+use crate::userpool::UserPools;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use settings::validate_config;
+
+/// Cognito-compatible identity pools over their own records (pools, identities and their
+/// logins). Logins are verified and roles assumed by asking IAM; a user pool login's membership
+/// and group roles are asked of user pools.
+pub struct IdentityPools {
+    kernel: Arc<Kernel>,
+    iam: Arc<Iam>,
+    user_pools: Arc<UserPools>,
+}
+
+impl IdentityPools {
+    pub(crate) fn new(kernel: Arc<Kernel>, iam: Arc<Iam>, user_pools: Arc<UserPools>) -> Self {
+        Self { kernel, iam, user_pools }
+    }
+}
 
 /// The `eventSource` of this door's audit records, as CloudTrail names Cognito identity's.
 pub const EVENT_SOURCE: &str = "cognito-identity.amazonaws.com";
@@ -222,7 +239,7 @@ pub(crate) struct Identity {
     pub updated_at: i64,
 }
 
-/// What [`Engine::ensure_identity_pool`] makes (the demo's identity pools, configuration).
+/// What [`IdentityPools::ensure_identity_pool`] makes (the demo's identity pools, configuration).
 #[derive(Debug, Clone, Default)]
 pub struct IdentityPoolSpec {
     /// The pool's id (`<region>:<uuid>`), when the caller chose it (so that several instances
@@ -346,9 +363,9 @@ fn audit_response(action: &str, v: &Value) -> Value {
     }
 }
 
-impl Engine {
+impl IdentityPools {
     /// Runs one identity-pool action. `caller` is who signed the request (service
-    /// `cognito-identity`, [`Engine::verify_admin_signature`]); actions other than
+    /// `cognito-identity`, [`crate::iam::Iam::verify_admin_signature`]); actions other than
     /// [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited with its trail.
     pub async fn identity_pool_action(
         &self,

@@ -208,7 +208,7 @@ fn parse_page_token(t: &str) -> Option<String> {
     base64::engine::general_purpose::STANDARD.decode(t).ok().and_then(|b| String::from_utf8(b).ok())
 }
 
-impl Engine {
+impl IdentityPools {
     fn pool_from_input(&self, req: PoolInput, id: String, call: &mut Call) -> Result<IdentityPool, Refusal> {
         let name = need(&req.identity_pool_name, "IdentityPoolName", call)?.to_string();
         let Some(allow_unauth) = req.allow_unauthenticated_identities else {

@@ -31,7 +31,7 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
         .collect();
     let mut identity_pools = Vec::new();
     for id in &console.identity_pool_ids {
-        if let Ok(Some(pool)) = engine.identity_pool(id).await {
+        if let Ok(Some(pool)) = engine.identity_pools().identity_pool(id).await {
             identity_pools.push(json!({ "id": id, "name": pool.identity_pool_name }));
         }
     }

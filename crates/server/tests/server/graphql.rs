@@ -347,6 +347,7 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
         .await
         .expect("role");
     g.s.engine
+        .identity_pools()
         .ensure_identity_pool(&tokenbridge_core::identity_pool::IdentityPoolSpec {
             identity_pool_id: Some(pool_id.clone()),
             name: "graphql test pool".into(),
@@ -361,12 +362,14 @@ async fn identity_pool_credentials_carry_the_identity_into_the_decision() {
     let ctx = crate::common::refusals::identity_pool_ctx();
     let got =
         g.s.engine
+            .identity_pools()
             .identity_pool_action("GetId", &json!({ "IdentityPoolId": pool_id, "Logins": logins }), None, &ctx)
             .await
             .unwrap_or_else(|e| panic!("GetId: {e}"));
     let identity_id = got["IdentityId"].as_str().unwrap().to_string();
     let c =
         g.s.engine
+            .identity_pools()
             .identity_pool_action(
                 "GetCredentialsForIdentity",
                 &json!({ "IdentityId": identity_id, "Logins": logins }),

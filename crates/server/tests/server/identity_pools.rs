@@ -39,7 +39,12 @@ impl<'a> Ids<'a> {
 
     async fn admin_result(&self, action: &str, body: Value) -> Result<Value, QueryError> {
         let ctx = identity_pool_ctx();
-        self.s.engine.identity_pool_action(action, &body, Some(&admin()), &ctx).await.map_err(QueryError::identity)
+        self.s
+            .engine
+            .identity_pools()
+            .identity_pool_action(action, &body, Some(&admin()), &ctx)
+            .await
+            .map_err(QueryError::identity)
     }
 
     async fn user_pool(&self, action: &str, body: Value) -> Value {

@@ -422,14 +422,14 @@ impl Broker {
     /// An unsigned identity-pool action (GetId, GetCredentialsForIdentity, GetOpenIdToken).
     pub async fn identity(&self, action: &str, body: Value) -> Called<Value> {
         let ctx = request_to(tokenbridge_core::identity_pool::EVENT_SOURCE);
-        let r = self.engine.identity_pool_action(action, &body, None, &ctx).await;
+        let r = self.engine.identity_pools().identity_pool_action(action, &body, None, &ctx).await;
         Called { result: r, request_id: ctx.request_id }
     }
 
     /// An identity-pool action signed by admin credentials; panics on a refusal.
     pub async fn identity_admin(&self, action: &str, body: Value) -> Value {
         let ctx = request_to(tokenbridge_core::identity_pool::EVENT_SOURCE);
-        let r = self.engine.identity_pool_action(action, &body, Some(&admin()), &ctx).await;
+        let r = self.engine.identity_pools().identity_pool_action(action, &body, Some(&admin()), &ctx).await;
         Called { result: r, request_id: ctx.request_id }.ok()
     }
 

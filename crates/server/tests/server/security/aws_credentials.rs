@@ -58,14 +58,20 @@ impl Demo {
             "OpenIdConnectProviderARNs": [format!("arn:aws:iam::{}:oidc-provider/{}", self.account, self.own_provider)],
         });
         let e = &self.s.engine;
-        let created =
-            e.identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx).await.expect("identity pool");
+        let created = e
+            .identity_pools()
+            .identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx)
+            .await
+            .expect("identity pool");
         let pool = created["IdentityPoolId"].as_str().unwrap().to_string();
         let role = self
             .role(&format!("{}-role", name.replace(' ', "-")), identity_pool_trust("Pool", &pool, "authenticated"))
             .await;
         let roles = json!({ "IdentityPoolId": pool, "Roles": { "authenticated": role } });
-        e.identity_pool_action("SetIdentityPoolRoles", &roles, Some(&admin()), &ctx).await.expect("roles");
+        e.identity_pools()
+            .identity_pool_action("SetIdentityPoolRoles", &roles, Some(&admin()), &ctx)
+            .await
+            .expect("roles");
         pool
     }
 
@@ -303,7 +309,12 @@ async fn an_upstream_access_token_is_no_identity_pool_login() {
         "IdentityPoolName": "upstream", "AllowUnauthenticatedIdentities": false,
         "OpenIdConnectProviderARNs": [format!("arn:aws:iam::{account}:oidc-provider/{provider}")],
     });
-    let created = s.engine.identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx).await.expect("pool");
+    let created = s
+        .engine
+        .identity_pools()
+        .identity_pool_action("CreateIdentityPool", &body, Some(&admin()), &ctx)
+        .await
+        .expect("pool");
     let pool = created["IdentityPoolId"].as_str().unwrap().to_string();
     let get_id = |token: &str| {
         let body = json!({ "IdentityPoolId": pool, "Logins": { provider.clone(): token } });
