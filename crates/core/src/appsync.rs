@@ -17,15 +17,18 @@
 
 use crate::audit::{Principal, RequestContext};
 use crate::clock::rfc3339;
-use crate::iam::{role_name_of, SessionClaims};
+use crate::iam::{role_name_of, Iam, SessionClaims};
+use crate::identity_pool::IdentityPools;
 use crate::jose::{looks_like_jwt, token_label, UnverifiedJwt};
+use crate::kernel::Kernel;
 use crate::model::AuditQuery;
 use crate::operation::{Call, Filing, Operation};
 use crate::policy::{self, Decision, Effect, Policy, PolicyRef, PolicyScope, Request};
 use crate::refusal::{Reason, Refusal};
 use crate::trail::{Outcome, Step, Trail};
-use crate::Engine;
+use crate::userpool::UserPools;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The CloudTrail `eventSource` of GraphQL records.
 pub const EVENT_SOURCE: &str = "appsync.amazonaws.com";
@@ -35,6 +38,27 @@ pub const EVENT_NAME: &str = "GraphQL";
 pub const ACTION: &str = "appsync:GraphQL";
 /// The web identity provider of identity pool sessions (and their OpenID tokens).
 const COGNITO_IDENTITY_PROVIDER: &str = "cognito-identity.amazonaws.com";
+
+/// AppSync's authorization of GraphQL fields. It keeps no records of its own: a session's role
+/// and policies are asked of IAM, a user-pool token's pool of user pools, an identity's pool of
+/// identity pools.
+pub struct AppSync {
+    kernel: Arc<Kernel>,
+    iam: Arc<Iam>,
+    user_pools: Arc<UserPools>,
+    identity_pools: Arc<IdentityPools>,
+}
+
+impl AppSync {
+    pub(crate) fn new(
+        kernel: Arc<Kernel>,
+        iam: Arc<Iam>,
+        user_pools: Arc<UserPools>,
+        identity_pools: Arc<IdentityPools>,
+    ) -> Self {
+        Self { kernel, iam, user_pools, identity_pools }
+    }
+}
 
 /// Who sent a GraphQL request, as the adapter found it.
 #[derive(Debug, Clone)]
@@ -168,7 +192,7 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-impl Engine {
+impl AppSync {
     /// The ARN of a GraphQL API of this account and region.
     pub fn graphql_api_arn(&self, api_id: &str) -> String {
         format!("arn:aws:appsync:{}:{}:apis/{api_id}", self.kernel.config.aws.region, self.kernel.config.aws.account_id)
@@ -667,7 +691,7 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl AppSync {
     /// The step telling which request issued a session's credentials and which statement of
     /// the role's trust policy admitted it, from that request's audit record.
     async fn graphql_issuance(&self, claims: &SessionClaims) -> Step {

@@ -7,6 +7,7 @@
 //! the token service in `tokens`, user pools in `userpool`, identity pools in `identity_pool`, IAM and
 //! STS in `iam`, the authorizer in `authorizer`, AppSync in `appsync`.
 
+use crate::appsync::AppSync;
 use crate::audit::{AuditReader, RequestContext};
 use crate::authorizer::Authorizer;
 use crate::clock::Clock;
@@ -32,12 +33,13 @@ mod validation;
 /// The engine's state is its own: the domains reach it inside the crate, the doors through
 /// methods that answer their questions (the store is never handed out).
 pub struct Engine {
-    pub(crate) kernel: Arc<Kernel>,
-    pub(crate) authorizer: Arc<Authorizer>,
-    pub(crate) tokens: Arc<TokenService>,
-    pub(crate) iam: Arc<Iam>,
-    pub(crate) user_pools: Arc<UserPools>,
-    pub(crate) identity_pools: Arc<IdentityPools>,
+    kernel: Arc<Kernel>,
+    authorizer: Arc<Authorizer>,
+    tokens: Arc<TokenService>,
+    iam: Arc<Iam>,
+    user_pools: Arc<UserPools>,
+    identity_pools: Arc<IdentityPools>,
+    appsync: Arc<AppSync>,
 }
 
 pub use crate::kernel::ADMIN_TOKEN_SETTING;
@@ -60,7 +62,8 @@ impl Engine {
         let tokens = Arc::new(TokenService::new(kernel.clone(), authorizer.clone()));
         let user_pools = Arc::new(UserPools::new(kernel.clone(), tokens.clone(), authorizer.clone()));
         let identity_pools = Arc::new(IdentityPools::new(kernel.clone(), iam.clone(), user_pools.clone()));
-        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools, identity_pools }))
+        let appsync = Arc::new(AppSync::new(kernel.clone(), iam.clone(), user_pools.clone(), identity_pools.clone()));
+        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools, identity_pools, appsync }))
     }
 
     /// Writes into the store what a serving instance needs, as `serve` and `demo` do at start: the
@@ -154,6 +157,11 @@ impl Engine {
     /// Cognito-compatible identity pools: pools, identities, and credentials for their logins.
     pub fn identity_pools(&self) -> &IdentityPools {
         &self.identity_pools
+    }
+
+    /// AppSync-style authorization of GraphQL fields (by IAM policy or a user pool's token).
+    pub fn appsync(&self) -> &AppSync {
+        &self.appsync
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

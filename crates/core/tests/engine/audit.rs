@@ -101,9 +101,9 @@ async fn an_allowed_request_whose_record_cannot_be_written_is_refused() {
         fields: vec![("Query".into(), "listItems".into())],
     };
     let ctx = request_to(tokenbridge_core::appsync::EVENT_SOURCE);
-    b.engine.authorize_graphql(&caller, Ok(&op), &ctx).await.expect("allowed");
+    b.engine.appsync().authorize_graphql(&caller, Ok(&op), &ctx).await.expect("allowed");
     b.store.fail_audit(true);
-    let e = b.engine.authorize_graphql(&caller, Ok(&op), &ctx).await.expect_err("withheld");
+    let e = b.engine.appsync().authorize_graphql(&caller, Ok(&op), &ctx).await.expect_err("withheld");
     assert_eq!(reason(&e), Reason::Unavailable);
 }
 

@@ -54,7 +54,7 @@ async fn decide_at(
     op: &GraphqlOperation,
     ctx: RequestContext,
 ) -> Called<GraphqlAllowed> {
-    let result = b.engine.authorize_graphql(caller, Ok(op), &ctx).await;
+    let result = b.engine.appsync().authorize_graphql(caller, Ok(op), &ctx).await;
     Called { result, request_id: ctx.request_id }
 }
 

@@ -30,7 +30,7 @@ pub(super) async fn handle(
     let caller = caller_of(&api.app, &method, &uri, &headers, &body).await;
     let parsed = parse_request(&body);
     let operation = parsed.as_ref().map(|p| &p.operation);
-    let allowed = match engine.authorize_graphql(&caller, operation, &ctx).await {
+    let allowed = match engine.appsync().authorize_graphql(&caller, operation, &ctx).await {
         Ok(a) => a,
         Err(refusal) => return error_response(&refusal, &ctx.request_id),
     };
