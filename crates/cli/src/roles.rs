@@ -1,5 +1,5 @@
 //! `tokenbridge roles`: IAM roles and their inline policies. Every read and change goes through
-//! the IAM actions of the query API (`Engine::query_action`, as the administrator), so documents
+//! the IAM actions of the query API (`Iam::query_action`, as the administrator), so documents
 //! are checked as when the API writes them and every call is audited (event source
 //! `iam.amazonaws.com`, user agent `tokenbridge-cli/<version>`).
 

@@ -1,5 +1,5 @@
 //! `tokenbridge user-pools`: Cognito-compatible user pools, their app clients and users. Every
-//! change goes through the same Cognito actions as the API (`Engine::user_pool_action`), so it
+//! change goes through the same Cognito actions as the API (`UserPools::user_pool_action`), so it
 //! is validated and audited the same way; the audit records name the CLI as their source.
 
 use crate::cli::{PoolClientsCommand, PoolUsersCommand, UserPoolsCommand};

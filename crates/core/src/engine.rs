@@ -1,11 +1,14 @@
 //! The engine: every decision, once, whatever door the request came in by.
 //!
-//! `Engine` holds what the domains share (the store, the clock, the configuration, the signing
-//! keys, the upstream providers, the directory, the authorizer's routes) and is opened on a store
-//! without writing to it ([`Engine::open`]); a serving instance then provisions it
-//! ([`Engine::provision`]). The domains' operations are `Engine` methods in their own modules:
-//! the token service in `tokens`, user pools in `userpool`, identity pools in `identity_pool`, IAM and
-//! STS in `iam`, the authorizer in `authorizer`, AppSync in `appsync`.
+//! `Engine` is the composition root. It opens the kernel on a store without writing to it
+//! ([`Engine::open`]; the kernel holds what the domains share), builds one service per domain
+//! over the kernel and gives the doors each through its accessor: the token service
+//! ([`Engine::tokens`]), user pools ([`Engine::user_pools`]), identity pools
+//! ([`Engine::identity_pools`]), IAM and STS ([`Engine::iam`]), the authorizer
+//! ([`Engine::authorizer`]) and AppSync ([`Engine::appsync`]). It checks the configuration by
+//! each domain's parser ([`Engine::validate_config`]) and writes what the configuration declares
+//! into the store ([`Engine::provision`]), which a serving instance runs after opening it. No
+//! domain imports this module.
 
 use crate::appsync::AppSync;
 use crate::audit::{AuditReader, RequestContext};
@@ -21,17 +24,19 @@ use crate::model::{AuditQuery, AuditRecord, AuthSession, User};
 use crate::refusal::Refusal;
 use crate::secrets::MasterKey;
 use crate::store::Store;
+use crate::tokens::TokenService;
+use crate::userpool::UserPools;
 use std::sync::Arc;
 
+pub use crate::kernel::ADMIN_TOKEN_SETTING;
 // The token service's types, where the doors have always found them.
-use crate::tokens::TokenService;
 pub use crate::tokens::{client_from_config, client_secret_hash, ClientCredentials, ExchangeRequest, TokenSet};
-use crate::userpool::UserPools;
 
 mod validation;
 
-/// The engine's state is its own: the domains reach it inside the crate, the doors through
-/// methods that answer their questions (the store is never handed out).
+/// The kernel and the domain services over it. The doors reach a domain through its accessor
+/// and what is engine-wide through methods that answer their questions (the store is never
+/// handed out).
 pub struct Engine {
     kernel: Arc<Kernel>,
     authorizer: Arc<Authorizer>,
@@ -42,13 +47,12 @@ pub struct Engine {
     appsync: Arc<AppSync>,
 }
 
-pub use crate::kernel::ADMIN_TOKEN_SETTING;
-
 impl Engine {
     /// Opens the engine on a store, writing nothing to it: the configuration is checked, the
-    /// upstream registry and the authorizer's routes are built, the signing keys are read as they
-    /// are. What the configuration declares reaches the store with [`Engine::provision`], which a
-    /// serving instance runs next; a command that reads or manages state opens the engine only.
+    /// kernel is opened (the upstream registry built, the signing keys read as they are) and the
+    /// domain services are built on it, each given the services it asks. What the configuration
+    /// declares reaches the store with [`Engine::provision`], which a serving instance runs next;
+    /// a command that reads or manages state opens the engine only.
     pub async fn open(
         config: Config,
         store: Arc<dyn Store>,
@@ -242,6 +246,7 @@ impl Engine {
         self.kernel.store.lookup_audit(query).await
     }
 
+    /// Whether `presented` is the admin token.
     pub async fn check_admin_token(&self, presented: &str) -> bool {
         self.kernel.check_admin_token(presented).await
     }

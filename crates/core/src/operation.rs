@@ -3,14 +3,14 @@
 //! An operation is a name (the record's `eventName`), the parameters to record, and a decision.
 //! The decision runs with a [`Call`] it writes into as it goes — its checks on the trail, who
 //! the call turned out to be about, the resources it touched — and returns an answer or a
-//! [`Refusal`] (`call.refuse(reason, check, detail, message)`). `Engine::run` (in
-//! `engine/runner.rs`) owns everything after that: the metric, the one audit record built from
+//! [`Refusal`] (`call.refuse(reason, check, detail, message)`). The kernel's runner (`run`, in
+//! `kernel/runner.rs`) owns everything after that: the metric, the one audit record built from
 //! the call, and withholding an answer whose record could not be written (no token or
 //! credential leaves without its record). Adding an operation:
 //!
 //! ```text
 //! let op = Operation::new("DescribeThing", ctx, json!({ "thingId": id })).read_only();
-//! self.run(op, async |call| self.describe_thing(id, call).await, |answer| json!({ "thingId": answer.id })).await
+//! self.kernel.run(op, async |call| self.describe_thing(id, call).await, |answer| json!({ "thingId": answer.id })).await
 //! ```
 //!
 //! A refusal decided before any operation ran (a malformed body, a rate limit, a bad

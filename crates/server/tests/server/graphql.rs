@@ -1,5 +1,5 @@
 //! The demo's protected GraphQL API (`POST /demo/graphql`) over real HTTP, AppSync-shaped: roles
-//! made with `Engine::put_role`, temporary credentials from STS `AssumeRoleWithWebIdentity`
+//! made with `Iam::put_role`, temporary credentials from STS `AssumeRoleWithWebIdentity`
 //! (form POST `/`) with a user-pool id token, and requests signed by the small SigV4 signer
 //! below (written from the specification, independent of the server's verifier). Denials are
 //! 401 `UnauthorizedException` with `x-amzn-RequestId`, and that id finds the audit record

@@ -2,7 +2,7 @@
 //! demo: its user pool signs alice and bob in (USER_PASSWORD_AUTH), and the id tokens become
 //! identities and temporary credentials. Admin setup goes through the engine's own dispatcher
 //! (signed), as the HTTP door runs it once the SigV4 signature is verified; roles are made with
-//! `Engine::put_role`. The basic flow ends at STS on the query protocol.
+//! `Iam::put_role`. The basic flow ends at STS on the query protocol.
 
 use crate::common::refusals::{admin, identity_pool_ctx, QueryError};
 use crate::common::*;
