@@ -38,6 +38,18 @@ fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A random value of `bytes` bytes as the clients' padHex writes it: minimal big-endian hex with a
+/// zero byte in front when the top bit is set, so usually `2 * bytes` or `2 * bytes + 2` digits
+/// and, once in 256 values, shorter (a top byte of zero is dropped).
+fn pad_hex_form(s: &str, bytes: usize) -> bool {
+    let canonical = match s.strip_prefix("00") {
+        Some(rest) => rest.starts_with(|c: char| c >= '8'),
+        None => !s.starts_with(|c: char| c >= '8'),
+    };
+    // Four zero top bytes (2^-32) would be shorter still: not seen, so not allowed.
+    is_hex(s) && s.len() % 2 == 0 && canonical && (2 * (bytes - 4)..=2 * bytes + 2).contains(&s.len())
+}
+
 /// The challenge parameters of an SRP start, checked for the shape a real user's have.
 #[track_caller]
 fn challenge(r: &Resp, username: &str) -> Value {
@@ -45,10 +57,9 @@ fn challenge(r: &Resp, username: &str) -> Value {
     assert_eq!(r.json["ChallengeName"], "PASSWORD_VERIFIER", "{}", r.text);
     let p = r.json["ChallengeParameters"].clone();
     let salt = p["SALT"].as_str().expect("SALT");
-    assert!(is_hex(salt) && (salt.len() == 32 || salt.len() == 34), "salt {salt:?} of {username}");
+    assert!(pad_hex_form(salt, 16), "salt {salt:?} of {username}");
     let b = p["SRP_B"].as_str().expect("SRP_B");
-    // 384 bytes, with a leading zero byte when the top bit is set (as Cognito pads it).
-    assert!(is_hex(b) && (b.len() == 768 || b.len() == 770), "SRP_B of {username} has {} hex digits", b.len());
+    assert!(pad_hex_form(b, 384), "SRP_B of {username} has {} hex digits: {b}", b.len());
     assert_eq!(p["USERNAME"], username);
     assert_eq!(p["USER_ID_FOR_SRP"], username);
     assert!(p["SECRET_BLOCK"].as_str().is_some_and(|b| !b.is_empty()));
