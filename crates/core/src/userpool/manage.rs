@@ -1,8 +1,6 @@
-//! User pools, app clients and groups: creation, description, listing, deletion.
+//! User pools and groups: creation, description, listing, deletion (app clients: `clients.rs`).
 
 use super::*;
-use crate::model::{Client, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
-use crate::tokens::client_secret_hash;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -30,49 +28,11 @@ pub(crate) struct PoolRef {
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Page {
     #[serde(default)]
-    user_pool_id: Option<String>,
+    pub(super) user_pool_id: Option<String>,
     #[serde(default, alias = "Limit")]
-    max_results: Option<i64>,
+    pub(super) max_results: Option<i64>,
     #[serde(default)]
-    next_token: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct Units {
-    access_token: Option<String>,
-    id_token: Option<String>,
-    refresh_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct CreateClient {
-    user_pool_id: String,
-    client_name: String,
-    #[serde(default)]
-    generate_secret: bool,
-    #[serde(default)]
-    refresh_token_validity: Option<i64>,
-    #[serde(default)]
-    access_token_validity: Option<i64>,
-    #[serde(default)]
-    id_token_validity: Option<i64>,
-    #[serde(default)]
-    token_validity_units: Option<Units>,
-    #[serde(default)]
-    explicit_auth_flows: Option<Vec<String>>,
-    #[serde(default)]
-    supported_identity_providers: Option<Vec<String>>,
-    #[serde(default)]
-    auth_session_validity: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct ClientRef {
-    user_pool_id: String,
-    client_id: String,
+    pub(super) next_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -114,37 +74,8 @@ pub(crate) struct UserPage {
     next_token: Option<String>,
 }
 
-/// The flows AWS enables when a client names none.
-const DEFAULT_FLOWS: &[&str] = &["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_CUSTOM_AUTH"];
-const FLOWS: &[&str] = &[
-    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-    "ALLOW_CUSTOM_AUTH",
-    "ALLOW_USER_PASSWORD_AUTH",
-    "ALLOW_USER_SRP_AUTH",
-    "ALLOW_REFRESH_TOKEN_AUTH",
-];
 
-/// Legacy flow names (still accepted by AWS) to the `ALLOW_` ones.
-fn canonical_flow(f: &str) -> Option<&'static str> {
-    Some(match f {
-        "ADMIN_NO_SRP_AUTH" => "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-        "USER_PASSWORD_AUTH" => "ALLOW_USER_PASSWORD_AUTH",
-        "CUSTOM_AUTH_FLOW_ONLY" => "ALLOW_CUSTOM_AUTH",
-        other => FLOWS.iter().find(|x| **x == other)?,
-    })
-}
-
-fn seconds(value: i64, unit: &str) -> i64 {
-    value
-        * match unit {
-            "seconds" => 1,
-            "minutes" => 60,
-            "hours" => 3600,
-            _ => 86_400,
-        }
-}
-
-fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, Refusal> {
+pub(super) fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, Refusal> {
     match v {
         None => Ok(default as u32),
         Some(n) if (1..=max).contains(&n) => Ok(n as u32),
@@ -322,233 +253,6 @@ impl UserPools {
         Ok(json!({}))
     }
 
-    pub(crate) fn client_json(&self, c: &PoolClient) -> Value {
-        let secret = c.secret.as_deref().and_then(|s| open_secret(self.kernel.master.as_deref(), &c.client_id, s).ok());
-        json!({
-            "UserPoolId": c.pool_id,
-            "ClientName": c.name,
-            "ClientId": c.client_id,
-            "ClientSecret": secret,
-            "LastModifiedDate": ts(c.updated_at),
-            "CreationDate": ts(c.created_at),
-            "RefreshTokenValidity": c.refresh_token_validity,
-            "AccessTokenValidity": c.access_token_validity,
-            "IdTokenValidity": c.id_token_validity,
-            "TokenValidityUnits": { "AccessToken": c.units.access_token, "IdToken": c.units.id_token, "RefreshToken": c.units.refresh_token },
-            "ExplicitAuthFlows": c.explicit_auth_flows,
-            "SupportedIdentityProviders": c.supported_identity_providers,
-            "AllowedOAuthFlowsUserPoolClient": false,
-            "PreventUserExistenceErrors": "ENABLED",
-            "EnableTokenRevocation": true,
-            "EnablePropagateAdditionalUserContextData": false,
-            "AuthSessionValidity": c.auth_session_validity,
-        })
-    }
-
-    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, Refusal> {
-        let pool = self.pool(&req.user_pool_id, call).await?;
-        let name = req.client_name.trim();
-        if name.is_empty() || name.len() > 128 {
-            return Err(call.refuse_plainly(
-                Reason::InvalidParameter,
-                "request",
-                "ClientName must be 1 to 128 characters.",
-            ));
-        }
-        let mut flows = Vec::new();
-        for f in req.explicit_auth_flows.unwrap_or_else(|| DEFAULT_FLOWS.iter().map(|s| s.to_string()).collect()) {
-            let Some(c) = canonical_flow(&f) else {
-                return Err(call.refuse_plainly(
-                    Reason::InvalidParameter,
-                    "request",
-                    format!("Invalid ExplicitAuthFlows value {f:?}."),
-                ));
-            };
-            if !flows.iter().any(|x| x == c) {
-                flows.push(c.to_string());
-            }
-        }
-        let providers = req.supported_identity_providers.unwrap_or_else(|| vec!["COGNITO".into()]);
-        for p in &providers {
-            if p != "COGNITO" && self.kernel.upstreams.by_name(p).is_none() {
-                return Err(call.refuse_plainly(
-                    Reason::InvalidParameter,
-                    "request",
-                    format!("The provider {p} does not exist for User Pool {}", pool.id),
-                ));
-            }
-        }
-        let units = Units::default();
-        let u = req.token_validity_units.unwrap_or(units);
-        let units = TokenUnits {
-            access_token: u.access_token.unwrap_or_else(|| "minutes".into()),
-            id_token: u.id_token.unwrap_or_else(|| "minutes".into()),
-            refresh_token: u.refresh_token.unwrap_or_else(|| "days".into()),
-        };
-        for unit in [&units.access_token, &units.id_token, &units.refresh_token] {
-            if !["seconds", "minutes", "hours", "days"].contains(&unit.as_str()) {
-                return Err(call.refuse_plainly(
-                    Reason::InvalidParameter,
-                    "request",
-                    format!("Invalid TokenValidityUnits value {unit:?}."),
-                ));
-            }
-        }
-        let (access, id, refresh) = (
-            req.access_token_validity.unwrap_or(if units.access_token == "minutes" { 60 } else { 1 }),
-            req.id_token_validity.unwrap_or(if units.id_token == "minutes" { 60 } else { 1 }),
-            req.refresh_token_validity.unwrap_or(if units.refresh_token == "days" { 30 } else { 1 }),
-        );
-        let (access_s, id_s, refresh_s) = (
-            seconds(access, &units.access_token),
-            seconds(id, &units.id_token),
-            seconds(refresh, &units.refresh_token),
-        );
-        if !(300..=86_400).contains(&access_s)
-            || !(300..=86_400).contains(&id_s)
-            || !(3600..=315_360_000).contains(&refresh_s)
-        {
-            return Err(call.refuse_plainly(Reason::InvalidParameter, "request",
-                "Token validity out of range: access and id tokens 5 minutes to 1 day, refresh tokens 1 hour to 10 years.",
-            ));
-        }
-        let session = req.auth_session_validity.unwrap_or(3);
-        if !(3..=15).contains(&session) {
-            return Err(call.refuse_plainly(
-                Reason::InvalidParameter,
-                "request",
-                "AuthSessionValidity must be 3 to 15 minutes.",
-            ));
-        }
-        let now = self.kernel.now();
-        let secret = req.generate_secret.then(new_client_secret);
-        let client_id = new_client_id();
-        let client = PoolClient {
-            pool_id: pool.id.clone(),
-            name: name.to_string(),
-            secret: secret.as_deref().map(|s| seal_secret(self.kernel.master.as_deref(), &client_id, s)),
-            client_id,
-            explicit_auth_flows: flows,
-            supported_identity_providers: providers,
-            access_token_validity: access,
-            id_token_validity: id,
-            refresh_token_validity: refresh,
-            units,
-            auth_session_validity: session,
-            created_at: now,
-            updated_at: now,
-        };
-        self.register_pool_client(&client, secret.as_deref()).await?;
-        call.trail.pass("create", format!("app client {} of pool {}", client.client_id, pool.id));
-        Ok(json!({ "UserPoolClient": self.client_json(&client) }))
-    }
-
-    /// Stores the Cognito view of the client and its OAuth view (the same client id at
-    /// `/oauth2/token` and `/auth/exchange`, one set of token lifetimes).
-    pub(crate) async fn register_pool_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), Refusal> {
-        self.kernel.store.insert_document(&pool_client_document(c)).await?;
-        self.register_oauth_client(c, secret).await
-    }
-
-    /// The OAuth client record of an app client (the token service's view of it).
-    async fn register_oauth_client(&self, c: &PoolClient, secret: Option<&str>) -> Result<(), Refusal> {
-        let oauth = Client {
-            client_id: c.client_id.clone(),
-            name: c.name.clone(),
-            secret_sha256: secret.map(client_secret_hash),
-            grant_types: vec![GRANT_REFRESH_TOKEN.into(), GRANT_TOKEN_EXCHANGE.into()],
-            providers: c.upstream_providers(),
-            scopes: vec![COGNITO_ADMIN_SCOPE.into(), "openid".into(), "email".into(), "profile".into()],
-            access_token_ttl: c.access_ttl(),
-            id_token_ttl: c.id_ttl(),
-            refresh_token_ttl: c.refresh_ttl(),
-            allowed_origins: Vec::new(),
-        };
-        self.tokens.put_client(oauth, false).await.map_err(Refusal::storage)?;
-        Ok(())
-    }
-
-    /// Creates an app client with a given id (configuration and the demo); an existing one is kept.
-    pub async fn ensure_pool_client(
-        &self,
-        pool_id: &str,
-        client_id: &str,
-        name: &str,
-        secret: Option<&str>,
-        providers: &[String],
-    ) -> anyhow::Result<PoolClient> {
-        if let Some(d) = self.kernel.store.get_document(KIND_CLIENT, client_id).await? {
-            return Ok(serde_json::from_value(d.body)?);
-        }
-        let now = self.kernel.now();
-        let mut supported = vec!["COGNITO".to_string()];
-        supported.extend(providers.iter().cloned());
-        let client = PoolClient {
-            client_id: client_id.into(),
-            pool_id: pool_id.into(),
-            name: name.into(),
-            secret: secret.map(|s| seal_secret(self.kernel.master.as_deref(), client_id, s)),
-            explicit_auth_flows: FLOWS.iter().map(|s| s.to_string()).collect(),
-            supported_identity_providers: supported,
-            access_token_validity: 60,
-            id_token_validity: 60,
-            refresh_token_validity: 30,
-            units: TokenUnits::default(),
-            auth_session_validity: 3,
-            created_at: now,
-            updated_at: now,
-        };
-        match self.kernel.store.insert_document(&pool_client_document(&client)).await {
-            // Made meanwhile (another instance starting with the same configuration).
-            Err(StoreError::Conflict(_)) => return Ok(client),
-            other => other?,
-        }
-        self.register_oauth_client(&client, secret).await?;
-        Ok(client)
-    }
-
-    pub(crate) async fn describe_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
-        let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
-        Ok(json!({ "UserPoolClient": self.client_json(&client) }))
-    }
-
-    async fn client_of_pool(&self, pool_id: &str, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
-        self.pool(pool_id, call).await?;
-        let client = self.pool_client(client_id, call).await?;
-        if client.pool_id != pool_id {
-            return Err(call.refuse_plainly(
-                Reason::NotFound,
-                "client",
-                format!("User pool client {client_id} does not exist."),
-            ));
-        }
-        Ok(client)
-    }
-
-    pub(crate) async fn list_pool_clients(&self, req: Page, call: &mut Call) -> Result<Value, Refusal> {
-        let pool_id = req.user_pool_id.clone().unwrap_or_default();
-        let pool = self.pool(&pool_id, call).await?;
-        let limit = page_size(call, req.max_results, 60, 60)?;
-        let after = parse_page_token(call, req.next_token.as_deref())?;
-        let docs = self.kernel.store.list_documents(KIND_CLIENT, Some(&pool.id), after.as_deref(), limit + 1).await?;
-        let more = docs.len() > limit as usize;
-        let clients: Vec<PoolClient> = docs.into_iter().take(limit as usize).map(from_doc).collect::<Result<_, _>>()?;
-        let next = more.then(|| page_token(&clients.last().expect("page").client_id));
-        let out: Vec<Value> = clients
-            .iter()
-            .map(|c| json!({ "ClientId": c.client_id, "UserPoolId": c.pool_id, "ClientName": c.name }))
-            .collect();
-        Ok(json!({ "UserPoolClients": out, "NextToken": next }))
-    }
-
-    pub(crate) async fn delete_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
-        let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
-        self.kernel.store.delete_document(KIND_CLIENT, &client.client_id).await?;
-        self.tokens.remove_client(&client.client_id).await.map_err(Refusal::storage)?;
-        call.trail.pass("delete", format!("app client {}", client.client_id));
-        Ok(json!({}))
-    }
-
     // --- groups ---
 
     fn group_json(g: &PoolGroup) -> Value {
@@ -710,34 +414,4 @@ impl UserPools {
         let next = (names.len() > limit).then(|| page_token(&names[limit - 1]));
         Ok(json!({ "Groups": groups, "NextToken": next }))
     }
-}
-
-/// The units a client's token validities are given in, as AWS keeps them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenUnits {
-    pub access_token: String,
-    pub id_token: String,
-    pub refresh_token: String,
-}
-
-impl Default for TokenUnits {
-    fn default() -> Self {
-        Self { access_token: "minutes".into(), id_token: "minutes".into(), refresh_token: "days".into() }
-    }
-}
-
-impl PoolClient {
-    pub fn access_ttl(&self) -> i64 {
-        seconds(self.access_token_validity, &self.units.access_token)
-    }
-    pub fn id_ttl(&self) -> i64 {
-        seconds(self.id_token_validity, &self.units.id_token)
-    }
-    pub fn refresh_ttl(&self) -> i64 {
-        seconds(self.refresh_token_validity, &self.units.refresh_token)
-    }
-}
-
-fn pool_client_document(c: &PoolClient) -> Document {
-    Document::new(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at)
 }

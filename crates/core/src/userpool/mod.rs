@@ -8,6 +8,7 @@
 //! action takes its input as JSON and answers JSON or a [`Refusal`].
 
 mod auth;
+mod clients;
 mod code_budget;
 pub mod filter;
 mod lockout;
@@ -40,7 +41,7 @@ use std::sync::{Arc, RwLock};
 
 pub use auth::AuthFlow;
 pub use lockout::SignInFailures;
-pub use manage::TokenUnits;
+pub use clients::TokenUnits;
 pub use settings::validate_config;
 
 const KIND_POOL: &str = "user_pool";
