@@ -111,10 +111,33 @@ reasons! {
     InvalidPassword,
     /// The confirmation code is not the one sent.
     CodeMismatch,
-    /// The confirmation code was right but is no longer valid.
+    /// The confirmation code (or authorization code) was right but is no longer valid.
     ExpiredCode,
     /// Too many codes asked for, or too many attempts, in a while.
     LimitExceeded,
+
+    // --- the hosted sign-in (authorization code flow) ---
+    /// The `redirect_uri` is not one of the app client's callback URLs: the browser is never sent
+    /// there, not even with an error.
+    UnregisteredRedirectUri,
+    /// The `response_type` is not one the client may use (`code` only).
+    UnsupportedResponseType,
+    /// A public client's authorization request has no PKCE `code_challenge`.
+    PkceRequired,
+    /// The `code_challenge_method` is not `S256` (`plain` is refused).
+    PkceMethodUnsupported,
+    /// The `code_verifier` does not hash to the code's challenge (or is missing or malformed).
+    PkceMismatch,
+    /// The `redirect_uri` at the token endpoint is not the one the code was issued for.
+    RedirectUriMismatch,
+    /// The authorization code was redeemed before: what that redemption issued is revoked.
+    CodeReplayed,
+    /// A sign-in form came without the anti-forgery token bound to the browser's sign-in cookie.
+    CsrfMismatch,
+    /// An app client's OAuth flows are not acceptable together or with its secret.
+    InvalidOAuthFlow,
+    /// An OAuth scope named is not one the pool knows.
+    ScopeDoesNotExist,
 
     // --- audit lookups ---
     InvalidLookupAttribute,

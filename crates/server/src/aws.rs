@@ -81,6 +81,8 @@ pub fn cognito_words(reason: Reason) -> (&'static str, StatusCode) {
         LimitExceeded => "LimitExceededException",
         InvalidClient => "UnauthorizedException",
         UnsupportedTokenType => "UnsupportedTokenTypeException",
+        InvalidOAuthFlow => "InvalidOAuthFlowException",
+        ScopeDoesNotExist => "ScopeDoesNotExistException",
         // A token the token service turned down: Cognito's one answer to a rejected proof.
         _ => aws_json_words(reason).unwrap_or("NotAuthorizedException"),
     };

@@ -15,7 +15,14 @@ pub fn oauth_words(reason: Reason) -> (&'static str, StatusCode) {
     match reason {
         InvalidClient => ("invalid_client", StatusCode::UNAUTHORIZED),
         UnauthorizedClient => ("unauthorized_client", StatusCode::BAD_REQUEST),
-        InvalidGrant => ("invalid_grant", StatusCode::BAD_REQUEST),
+        InvalidGrant | PkceMismatch | RedirectUriMismatch | CodeReplayed | ExpiredCode => {
+            ("invalid_grant", StatusCode::BAD_REQUEST)
+        }
+        UnsupportedResponseType => ("unsupported_response_type", StatusCode::BAD_REQUEST),
+        InvalidOAuthFlow => ("unauthorized_client", StatusCode::BAD_REQUEST),
+        ScopeDoesNotExist => ("invalid_scope", StatusCode::BAD_REQUEST),
+        // A forged form: nothing is wrong with the request's grammar, the browser did not send it.
+        CsrfMismatch => ("invalid_request", StatusCode::FORBIDDEN),
         UnsupportedGrantType => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
         UnsupportedTokenType => ("unsupported_token_type", StatusCode::BAD_REQUEST),
         InvalidTarget => ("invalid_target", StatusCode::BAD_REQUEST),
@@ -116,6 +123,10 @@ mod tests {
         assert_eq!(w(Reason::InvalidRequest), ("invalid_request", 400));
         assert_eq!(w(Reason::InvalidClient), ("invalid_client", 401));
         assert_eq!(w(Reason::InvalidGrant), ("invalid_grant", 400));
+        assert_eq!(w(Reason::PkceMismatch), ("invalid_grant", 400));
+        assert_eq!(w(Reason::CodeReplayed), ("invalid_grant", 400));
+        assert_eq!(w(Reason::PkceRequired), ("invalid_request", 400));
+        assert_eq!(w(Reason::UnsupportedResponseType), ("unsupported_response_type", 400));
         assert_eq!(w(Reason::InvalidToken), ("invalid_token", 401));
         assert_eq!(w(Reason::MissingToken), ("invalid_token", 401));
         assert_eq!(w(Reason::InsufficientScope), ("insufficient_scope", 403));
