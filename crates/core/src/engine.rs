@@ -100,16 +100,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Creates the user pools and app clients the configuration names (existing ones are kept).
+    /// Creates the user pools, their domains and app clients the configuration names (existing
+    /// ones are kept; the clients' OAuth settings are the configuration's).
     async fn configured_user_pools(&self) -> anyhow::Result<()> {
         for p in &self.kernel.config.user_pools {
             let name = if p.name.is_empty() { p.id.as_str() } else { p.name.as_str() };
             self.user_pools.ensure_user_pool(&p.id, name, p.issuer).await?;
+            if let Some(d) = &p.domain {
+                self.user_pools.ensure_pool_domain(&p.id, d).await?;
+            }
             for c in &p.clients {
                 let name = if c.name.is_empty() { c.client_id.as_str() } else { c.name.as_str() };
                 self.user_pools
                     .ensure_pool_client(&p.id, &c.client_id, name, c.secret.as_deref(), &c.providers)
                     .await?;
+                let oauth = crate::userpool::client_oauth(c);
+                if oauth != crate::userpool::ClientOAuth::default() {
+                    self.user_pools.configure_client_oauth(&c.client_id, oauth).await?;
+                }
             }
         }
         Ok(())

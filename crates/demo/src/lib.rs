@@ -494,14 +494,23 @@ fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
                 name: "demo web (public)".into(),
                 secret: None,
                 providers: vec![UPSTREAM_NAME.into()],
+                callback_urls: Vec::new(),
+                logout_urls: Vec::new(),
+                allowed_oauth_flows: Vec::new(),
+                allowed_oauth_scopes: Vec::new(),
             },
             UserPoolClientConfig {
                 client_id: pool.secret_client_id.clone(),
                 name: "demo server (confidential)".into(),
                 secret: Some(pool.secret_client_secret.clone()),
                 providers: vec![UPSTREAM_NAME.into()],
+                callback_urls: Vec::new(),
+                logout_urls: Vec::new(),
+                allowed_oauth_flows: Vec::new(),
+                allowed_oauth_scopes: Vec::new(),
             },
         ],
+        domain: None,
     });
 }
 

@@ -36,6 +36,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<TlsConfig>,
+    /// User-pool domains are also served by host name: `<domain>.<auth_domain_suffix>[:port]`
+    /// (as Cognito serves `<domain>.auth.<region>.amazoncognito.com`); browsers resolve
+    /// `*.localhost` to the loopback address, so the default needs no DNS.
+    pub auth_domain_suffix: String,
 }
 
 /// The TLS listener's certificate and key (PEM files), read and checked when the server starts.
@@ -61,6 +65,7 @@ impl Default for ServerConfig {
             idle_timeout_seconds: 60,
             max_connections: 4096,
             tls: None,
+            auth_domain_suffix: "auth.localhost".into(),
         }
     }
 }
@@ -208,6 +213,13 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
         if tls.key_file.as_os_str().is_empty() {
             return Err(err("server.tls.key_file", "is required with server.tls (or TOKENBRIDGE_TLS_KEY_FILE)"));
         }
+    }
+    let suffix = &server.auth_domain_suffix;
+    let label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if suffix.len() > 190 || !suffix.split('.').all(label) {
+        return Err(err("server.auth_domain_suffix", "must be a host name in lowercase (labels of a-z, 0-9, -)"));
     }
     if server.max_connections == 0 {
         return Err(err("server.max_connections", "must be at least 1"));

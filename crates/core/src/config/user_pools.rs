@@ -27,6 +27,10 @@ pub struct UserPoolConfig {
     pub issuer: IssuerForm,
     #[serde(default)]
     pub clients: Vec<UserPoolClientConfig>,
+    /// The pool's domain prefix: its hosted sign-in is served at `<public_url>/domains/<domain>/`
+    /// and at `<domain>.<server.auth_domain_suffix>`.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +45,19 @@ pub struct UserPoolClientConfig {
     /// Upstream providers whose tokens answer CUSTOM_AUTH.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// Where the hosted sign-in may send the browser back with a code (`CallbackURLs`).
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
+    /// Where `/logout` may send the browser (`LogoutURLs`).
+    #[serde(default)]
+    pub logout_urls: Vec<String>,
+    /// `code` and `client_credentials` (`AllowedOAuthFlows`); none: no OAuth flow.
+    #[serde(default)]
+    pub allowed_oauth_flows: Vec<String>,
+    /// `openid`, `email`, `profile`, `phone`, `aws.cognito.signin.user.admin` and resource-server
+    /// scopes `<identifier>/<scope>` (`AllowedOAuthScopes`).
+    #[serde(default)]
+    pub allowed_oauth_scopes: Vec<String>,
 }
 
 /// The configured pools' app clients: ids, each defined once (among the OAuth clients too), and

@@ -4,8 +4,9 @@
 
 use super::manage::{page_size, Page};
 use super::*;
-use crate::tokens::client_secret_hash;
+use super::oauth::ClientOAuth;
 use crate::model::{Client, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
+use crate::tokens::client_secret_hash;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
@@ -15,13 +16,13 @@ struct Units {
     refresh_token: Option<String>,
 }
 
+/// What `CreateUserPoolClient` and `UpdateUserPoolClient` both set. As on AWS, an update sets
+/// every member it does not name to its default.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct CreateClient {
-    user_pool_id: String,
-    client_name: String,
+pub(crate) struct ClientSettings {
     #[serde(default)]
-    generate_secret: bool,
+    client_name: Option<String>,
     #[serde(default)]
     refresh_token_validity: Option<i64>,
     #[serde(default)]
@@ -36,6 +37,37 @@ pub(crate) struct CreateClient {
     supported_identity_providers: Option<Vec<String>>,
     #[serde(default)]
     auth_session_validity: Option<i64>,
+    #[serde(default, rename = "CallbackURLs")]
+    callback_urls: Vec<String>,
+    #[serde(default, rename = "LogoutURLs")]
+    logout_urls: Vec<String>,
+    #[serde(default, rename = "DefaultRedirectURI")]
+    default_redirect_uri: Option<String>,
+    #[serde(default, rename = "AllowedOAuthFlows")]
+    allowed_oauth_flows: Vec<String>,
+    #[serde(default, rename = "AllowedOAuthScopes")]
+    allowed_oauth_scopes: Vec<String>,
+    #[serde(default, rename = "AllowedOAuthFlowsUserPoolClient")]
+    allowed_oauth_flows_user_pool_client: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CreateClient {
+    user_pool_id: String,
+    #[serde(default)]
+    generate_secret: bool,
+    #[serde(flatten)]
+    settings: ClientSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateClient {
+    user_pool_id: String,
+    client_id: String,
+    #[serde(flatten)]
+    settings: ClientSettings,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +75,19 @@ pub(crate) struct CreateClient {
 pub(crate) struct ClientRef {
     user_pool_id: String,
     client_id: String,
+}
+
+/// A client's settings once checked: what [`PoolClient`] holds beside its identity.
+struct Settled {
+    name: String,
+    explicit_auth_flows: Vec<String>,
+    supported_identity_providers: Vec<String>,
+    access_token_validity: i64,
+    id_token_validity: i64,
+    refresh_token_validity: i64,
+    units: TokenUnits,
+    auth_session_validity: i64,
+    oauth: ClientOAuth,
 }
 
 /// The flows AWS enables when a client names none.
@@ -78,6 +123,9 @@ fn seconds(value: i64, unit: &str) -> i64 {
 impl UserPools {
     pub(crate) fn client_json(&self, c: &PoolClient) -> Value {
         let secret = c.secret.as_deref().and_then(|s| open_secret(self.kernel.master.as_deref(), &c.client_id, s).ok());
+        let o = &c.oauth;
+        // AWS leaves out the OAuth members a client does not have.
+        let listed = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         json!({
             "UserPoolId": c.pool_id,
             "ClientName": c.name,
@@ -91,7 +139,12 @@ impl UserPools {
             "TokenValidityUnits": { "AccessToken": c.units.access_token, "IdToken": c.units.id_token, "RefreshToken": c.units.refresh_token },
             "ExplicitAuthFlows": c.explicit_auth_flows,
             "SupportedIdentityProviders": c.supported_identity_providers,
-            "AllowedOAuthFlowsUserPoolClient": false,
+            "CallbackURLs": listed(&o.callback_urls),
+            "LogoutURLs": listed(&o.logout_urls),
+            "DefaultRedirectURI": o.default_redirect_uri,
+            "AllowedOAuthFlows": listed(&o.allowed_oauth_flows),
+            "AllowedOAuthScopes": listed(&o.allowed_oauth_scopes),
+            "AllowedOAuthFlowsUserPoolClient": o.allowed_oauth_flows_user_pool_client,
             "PreventUserExistenceErrors": "ENABLED",
             "EnableTokenRevocation": true,
             "EnablePropagateAdditionalUserContextData": false,
@@ -99,9 +152,16 @@ impl UserPools {
         })
     }
 
-    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, Refusal> {
-        let pool = self.pool(&req.user_pool_id, call).await?;
-        let name = req.client_name.trim();
+    /// Checks a client's settings as AWS does, giving each left out its default.
+    fn settle(
+        &self,
+        pool: &UserPool,
+        req: ClientSettings,
+        name: Option<&str>,
+        has_secret: bool,
+        call: &mut Call,
+    ) -> Result<Settled, Refusal> {
+        let name = req.client_name.as_deref().or(name).unwrap_or_default().trim().to_string();
         if name.is_empty() || name.len() > 128 {
             return Err(call.refuse_plainly(
                 Reason::InvalidParameter,
@@ -132,8 +192,7 @@ impl UserPools {
                 ));
             }
         }
-        let units = Units::default();
-        let u = req.token_validity_units.unwrap_or(units);
+        let u = req.token_validity_units.unwrap_or_default();
         let units = TokenUnits {
             access_token: u.access_token.unwrap_or_else(|| "minutes".into()),
             id_token: u.id_token.unwrap_or_else(|| "minutes".into()),
@@ -174,14 +233,19 @@ impl UserPools {
                 "AuthSessionValidity must be 3 to 15 minutes.",
             ));
         }
-        let now = self.kernel.now();
-        let secret = req.generate_secret.then(new_client_secret);
-        let client_id = new_client_id();
-        let client = PoolClient {
-            pool_id: pool.id.clone(),
-            name: name.to_string(),
-            secret: secret.as_deref().map(|s| seal_secret(self.kernel.master.as_deref(), &client_id, s)),
-            client_id,
+        let oauth = ClientOAuth {
+            callback_urls: req.callback_urls,
+            logout_urls: req.logout_urls,
+            default_redirect_uri: req.default_redirect_uri,
+            allowed_oauth_flows: req.allowed_oauth_flows,
+            allowed_oauth_scopes: req.allowed_oauth_scopes,
+            allowed_oauth_flows_user_pool_client: req.allowed_oauth_flows_user_pool_client,
+        };
+        if let Err((reason, message)) = oauth.check(has_secret) {
+            return Err(call.refuse_plainly(reason, "oauth settings", message));
+        }
+        Ok(Settled {
+            name,
             explicit_auth_flows: flows,
             supported_identity_providers: providers,
             access_token_validity: access,
@@ -189,11 +253,81 @@ impl UserPools {
             refresh_token_validity: refresh,
             units,
             auth_session_validity: session,
+            oauth,
+        })
+    }
+
+    pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, Refusal> {
+        let pool = self.pool(&req.user_pool_id, call).await?;
+        let s = self.settle(&pool, req.settings, None, req.generate_secret, call)?;
+        let now = self.kernel.now();
+        let secret = req.generate_secret.then(new_client_secret);
+        let client_id = new_client_id();
+        let client = PoolClient {
+            pool_id: pool.id.clone(),
+            name: s.name,
+            secret: secret.as_deref().map(|s| seal_secret(self.kernel.master.as_deref(), &client_id, s)),
+            client_id,
+            explicit_auth_flows: s.explicit_auth_flows,
+            supported_identity_providers: s.supported_identity_providers,
+            access_token_validity: s.access_token_validity,
+            id_token_validity: s.id_token_validity,
+            refresh_token_validity: s.refresh_token_validity,
+            units: s.units,
+            auth_session_validity: s.auth_session_validity,
+            oauth: s.oauth,
             created_at: now,
             updated_at: now,
         };
         self.register_pool_client(&client, secret.as_deref()).await?;
         call.trail.pass("create", format!("app client {} of pool {}", client.client_id, pool.id));
+        Ok(json!({ "UserPoolClient": self.client_json(&client) }))
+    }
+
+    /// UpdateUserPoolClient: the settings are replaced (the ones not named take their defaults);
+    /// the id, secret and creation time stay. One atomic update of the client as it stands.
+    pub(crate) async fn update_pool_client(&self, req: UpdateClient, call: &mut Call) -> Result<Value, Refusal> {
+        let current = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
+        let pool = self.pool(&current.pool_id, call).await?;
+        let s = self.settle(&pool, req.settings, Some(&current.name), current.secret.is_some(), call)?;
+        let now = self.kernel.now();
+        let updated = self
+            .kernel
+            .store
+            .update_record::<PoolClient, _>(KIND_CLIENT, &current.client_id, &current.pool_id, now, |c| match c {
+                Some(mut c) => {
+                    c.name = s.name.clone();
+                    c.explicit_auth_flows = s.explicit_auth_flows.clone();
+                    c.supported_identity_providers = s.supported_identity_providers.clone();
+                    c.access_token_validity = s.access_token_validity;
+                    c.id_token_validity = s.id_token_validity;
+                    c.refresh_token_validity = s.refresh_token_validity;
+                    c.units = s.units.clone();
+                    c.auth_session_validity = s.auth_session_validity;
+                    c.oauth = s.oauth.clone();
+                    c.updated_at = now;
+                    (Change::Put(c.clone()), Some(c))
+                }
+                None => (Change::Keep, None),
+            })
+            .await?;
+        let Some(client) = updated else {
+            return Err(call.refuse_plainly(
+                Reason::NotFound,
+                "client",
+                format!("User pool client {} does not exist.", req.client_id),
+            ));
+        };
+        // The token service's view follows (lifetimes, providers); its secret hash is kept.
+        let secret = match &client.secret {
+            Some(stored) => Some(
+                open_secret(self.kernel.master.as_deref(), &client.client_id, stored)
+                    .map_err(|e| call.refuse(Reason::Unavailable, "client", e, "The client secret cannot be read."))?,
+            ),
+            None => None,
+        };
+        self.register_oauth_client(&client, secret.as_deref()).await?;
+        call.trail.pass("update", format!("app client {} of pool {}", client.client_id, pool.id));
         Ok(json!({ "UserPoolClient": self.client_json(&client) }))
     }
 
@@ -249,6 +383,7 @@ impl UserPools {
             refresh_token_validity: 30,
             units: TokenUnits::default(),
             auth_session_validity: 3,
+            oauth: ClientOAuth::default(),
             created_at: now,
             updated_at: now,
         };
@@ -261,12 +396,36 @@ impl UserPools {
         Ok(client)
     }
 
+    /// Sets an app client's OAuth settings as the configuration names them (authoritative over
+    /// changes made since by the API, as for roles), checked as the API checks them.
+    pub async fn configure_client_oauth(&self, client_id: &str, oauth: ClientOAuth) -> anyhow::Result<()> {
+        let now = self.kernel.now();
+        let Some(d) = self.kernel.store.get_document(KIND_CLIENT, client_id).await? else {
+            anyhow::bail!("app client {client_id} does not exist");
+        };
+        let pool_id = d.pool_id.clone();
+        let has_secret = d.body.get("secret").is_some_and(|s| !s.is_null());
+        oauth.check(has_secret).map_err(|(_, m)| anyhow::anyhow!("app client {client_id}: {m}"))?;
+        self.kernel
+            .store
+            .update_record::<PoolClient, _>(KIND_CLIENT, client_id, &pool_id, now, |c| match c {
+                Some(mut c) if c.oauth != oauth => {
+                    c.oauth = oauth.clone();
+                    c.updated_at = now;
+                    (Change::Put(c), ())
+                }
+                _ => (Change::Keep, ()),
+            })
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn describe_pool_client(&self, req: ClientRef, call: &mut Call) -> Result<Value, Refusal> {
         let client = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
         Ok(json!({ "UserPoolClient": self.client_json(&client) }))
     }
 
-    async fn client_of_pool(&self, pool_id: &str, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
+    pub(super) async fn client_of_pool(&self, pool_id: &str, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
         self.pool(pool_id, call).await?;
         let client = self.pool_client(client_id, call).await?;
         if client.pool_id != pool_id {

@@ -115,6 +115,7 @@ impl UserPools {
             "EstimatedNumberOfUsers": users.unwrap_or(0),
             "AdminCreateUserConfig": { "AllowAdminCreateUserOnly": p.admin_create_user_only, "UnusedAccountValidityDays": 7 },
             "UserPoolTags": p.tags,
+            "Domain": p.domain,
         })
     }
 
@@ -180,6 +181,7 @@ impl UserPools {
                 .and_then(|c| c.get("AllowAdminCreateUserOnly"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            domain: None,
             created_at: now,
             updated_at: now,
         };
@@ -206,6 +208,7 @@ impl UserPools {
             password_min_length: 8,
             password_classes: PasswordClasses::default(),
             admin_create_user_only: false,
+            domain: None,
             created_at: now,
             updated_at: now,
         };

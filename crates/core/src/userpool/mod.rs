@@ -10,10 +10,12 @@
 mod auth;
 mod clients;
 mod code_budget;
+mod domains;
 pub mod filter;
 mod lockout;
 mod manage;
 mod membership;
+pub mod oauth;
 mod settings;
 mod stand_in;
 pub(crate) use stand_in::KEY_SETTING as STAND_IN_KEY_SETTING;
@@ -41,8 +43,10 @@ use std::sync::{Arc, RwLock};
 
 pub use auth::AuthFlow;
 pub use lockout::SignInFailures;
+pub use domains::check_domain;
+pub use oauth::ClientOAuth;
 pub use clients::TokenUnits;
-pub use settings::validate_config;
+pub use settings::{client_oauth, validate_config};
 
 const KIND_POOL: &str = "user_pool";
 const KIND_CLIENT: &str = "pool_client";
@@ -79,8 +83,13 @@ pub const ACTIONS: &[&str] = &[
     "DescribeUserPool",
     "ListUserPools",
     "DeleteUserPool",
+    "CreateUserPoolDomain",
+    "DescribeUserPoolDomain",
+    "UpdateUserPoolDomain",
+    "DeleteUserPoolDomain",
     "CreateUserPoolClient",
     "DescribeUserPoolClient",
+    "UpdateUserPoolClient",
     "ListUserPoolClients",
     "DeleteUserPoolClient",
     "CreateGroup",
@@ -199,6 +208,9 @@ pub struct UserPool {
     pub password_classes: PasswordClasses,
     #[serde(default)]
     pub admin_create_user_only: bool,
+    /// The prefix its hosted sign-in is served under (see `domains`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -275,6 +287,9 @@ pub struct PoolClient {
     pub units: TokenUnits,
     /// Minutes a challenge Session lives.
     pub auth_session_validity: i64,
+    /// What the pool's hosted sign-in lets it do (callback URLs, OAuth flows and scopes).
+    #[serde(flatten, default)]
+    pub oauth: ClientOAuth,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -613,8 +628,13 @@ impl UserPools {
             "DescribeUserPool" => self.describe_user_pool(input(body)?, call).await,
             "ListUserPools" => self.list_user_pools(input(body)?, call).await,
             "DeleteUserPool" => self.delete_user_pool(input(body)?, call).await,
+            "CreateUserPoolDomain" => self.create_pool_domain(input(body)?, call).await,
+            "DescribeUserPoolDomain" => self.describe_pool_domain(input(body)?, call).await,
+            "UpdateUserPoolDomain" => self.update_pool_domain(input(body)?, call).await,
+            "DeleteUserPoolDomain" => self.delete_pool_domain(input(body)?, call).await,
             "CreateUserPoolClient" => self.create_pool_client(input(body)?, call).await,
             "DescribeUserPoolClient" => self.describe_pool_client(input(body)?, call).await,
+            "UpdateUserPoolClient" => self.update_pool_client(input(body)?, call).await,
             "ListUserPoolClients" => self.list_pool_clients(input(body)?, call).await,
             "DeleteUserPoolClient" => self.delete_pool_client(input(body)?, call).await,
             "CreateGroup" => self.create_group(input(body)?, call).await,
