@@ -16,6 +16,7 @@ use crate::authorizer::Authorizer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::directory::{Directory, DirectoryError};
+use crate::hosted_signin::HostedSignIn;
 use crate::iam::Iam;
 use crate::identity_pool::IdentityPools;
 use crate::issuer::KeyRing;
@@ -45,6 +46,7 @@ pub struct Engine {
     user_pools: Arc<UserPools>,
     identity_pools: Arc<IdentityPools>,
     appsync: Arc<AppSync>,
+    hosted_signin: Arc<HostedSignIn>,
 }
 
 impl Engine {
@@ -67,7 +69,8 @@ impl Engine {
         let user_pools = Arc::new(UserPools::new(kernel.clone(), tokens.clone(), authorizer.clone()));
         let identity_pools = Arc::new(IdentityPools::new(kernel.clone(), iam.clone(), user_pools.clone()));
         let appsync = Arc::new(AppSync::new(kernel.clone(), iam.clone(), user_pools.clone(), identity_pools.clone()));
-        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools, identity_pools, appsync }))
+        let hosted_signin = Arc::new(HostedSignIn::new(kernel.clone(), user_pools.clone()));
+        Ok(Arc::new(Self { kernel, authorizer, tokens, iam, user_pools, identity_pools, appsync, hosted_signin }))
     }
 
     /// Writes into the store what a serving instance needs, as `serve` and `demo` do at start: the
@@ -174,6 +177,12 @@ impl Engine {
     /// AppSync-style authorization of GraphQL fields (by IAM policy or a user pool's token).
     pub fn appsync(&self) -> &AppSync {
         &self.appsync
+    }
+
+    /// The authorization server of each user pool with a domain: its sign-in pages' decisions,
+    /// codes, sessions and OAuth endpoints.
+    pub fn hosted_signin(&self) -> &HostedSignIn {
+        &self.hosted_signin
     }
 
     /// The configuration the engine was opened with: the doors read their settings in it.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod directory;
 pub mod engine;
 pub mod excerpt;
+pub mod hosted_signin;
 pub mod iam;
 pub mod identity_pool;
 pub mod issuer;

@@ -55,6 +55,46 @@ impl TokenService {
         self.issue_as(iss, user, client, scope, session, extra).await
     }
 
+    /// Tokens of a hosted sign-in of a user pool: a new session that began at `facts.auth_time`
+    /// (the sign-in it continues may be older than this request), the id token carrying the
+    /// authorization request's `nonce` (OIDC Core §3.1.3.7).
+    pub(crate) async fn issue_pool_sign_in(
+        &self,
+        iss: &str,
+        user: &User,
+        client: &Client,
+        scope: &str,
+        facts: SignInFacts<'_>,
+    ) -> Result<TokenSet, Refusal> {
+        let mut extra = Map::new();
+        extra.insert("event_id".into(), json!(uuid_v4()));
+        if let Some(n) = facts.nonce {
+            extra.insert("nonce".into(), json!(n));
+        }
+        let session = Session::New { auth_time: facts.auth_time, origin: facts.origin };
+        self.issue_as(iss, user, client, scope, session, extra).await
+    }
+
+    /// An access token of a client on its own behalf (`client_credentials`): no user, no id or
+    /// refresh token; `sub` is the client, as Cognito's. Returns it with its lifetime.
+    pub(crate) async fn issue_client_access_token(&self, iss: &str, client: &Client, scope: &str) -> (String, i64) {
+        let now = self.kernel.now();
+        self.kernel.keys.reload_if_stale().await;
+        let claims = json!({
+            "sub": client.client_id,
+            "iss": iss,
+            "client_id": client.client_id,
+            "token_use": "access",
+            "scope": scope,
+            "auth_time": now,
+            "iat": now,
+            "exp": now + client.access_token_ttl,
+            "jti": uuid_v4(),
+            "version": 2,
+        });
+        (self.kernel.keys.sign(&claims), client.access_token_ttl)
+    }
+
     async fn issue_as(
         &self,
         iss: &str,
@@ -117,6 +157,15 @@ impl TokenService {
             token_type: "Bearer",
             issued_token_type: Some(TT_ACCESS_TOKEN),
             scope: scope.to_string(),
+            family_id,
         })
     }
+}
+
+/// What a hosted sign-in tells the token service about the session it starts.
+pub(crate) struct SignInFacts<'a> {
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    /// How the user signed in (`userpool:<pool>:hosted`), kept with the refresh family.
+    pub origin: &'a str,
 }

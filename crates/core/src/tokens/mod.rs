@@ -14,6 +14,7 @@ mod refresh;
 mod revocation;
 
 pub use clients::{client_from_config, client_secret_hash};
+pub(crate) use issue::SignInFacts;
 
 use crate::authorizer::Authorizer;
 use crate::kernel::Kernel;
@@ -72,6 +73,9 @@ pub struct TokenSet {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<&'static str>,
     pub scope: String,
+    /// The refresh family (the sign-in session) the tokens belong to: never sent.
+    #[serde(skip)]
+    pub family_id: String,
 }
 
 /// Turns an upstream rejection into a refusal carrying the trail so far.

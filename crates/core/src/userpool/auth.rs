@@ -106,6 +106,18 @@ struct Pending {
 /// sign-in's origin). Every challenge's answer comes to this.
 type Answered = Result<(User, Member, &'static str), Refusal>;
 
+/// What a proven password leads to.
+pub(super) enum Proven {
+    SignedIn(User),
+    /// The password was temporary: `session` answers `NEW_PASSWORD_REQUIRED` (`challenge` is
+    /// the Cognito answer that says so).
+    NewPasswordRequired {
+        session: String,
+        username: String,
+        challenge: Value,
+    },
+}
+
 #[derive(Serialize, Deserialize)]
 struct SrpPending {
     srp_a: String,
@@ -280,10 +292,28 @@ impl UserPools {
                 ))
             }
         };
-        let (row, pending) = self.load_session(&session_id, call).await?;
-        if pending.challenge != req.challenge_name
-            || pending.client_id != client.client_id
-            || pending.username != username
+        let (pool, user, member, origin) =
+            self.answer_challenge(&client, &req.challenge_name, &session_id, &username, r, call).await?;
+        if req.challenge_name == PASSWORD_VERIFIER {
+            return self.after_password(&pool, &client, user, member, origin, call).await;
+        }
+        self.sign_in(&pool, &client, &user, origin, call).await
+    }
+
+    /// Answers the challenge the session `session_id` holds with `r`, for `client` and
+    /// `username`: the user who proved themselves, or the refusal (a wrong answer spends one of
+    /// the session's answers; the answer that succeeds consumes it).
+    pub(super) async fn answer_challenge(
+        &self,
+        client: &PoolClient,
+        challenge_name: &str,
+        session_id: &str,
+        username: &str,
+        r: &HashMap<String, String>,
+        call: &mut Call,
+    ) -> Result<(UserPool, User, Member, &'static str), Refusal> {
+        let (row, pending) = self.load_session(session_id, call).await?;
+        if pending.challenge != challenge_name || pending.client_id != client.client_id || pending.username != *username
         {
             return Err(call.refuse(
                 Reason::NotAuthorized,
@@ -293,10 +323,10 @@ impl UserPools {
             ));
         }
         let pool = self.pool(&pending.pool_id, call).await?;
-        let answered = match req.challenge_name.as_str() {
+        let answered = match challenge_name {
             PASSWORD_VERIFIER => self.answer_password_verifier(&pool, &pending, r, call).await,
             NEW_PASSWORD_REQUIRED => self.answer_new_password(&pool, &pending, r, call).await,
-            CUSTOM_CHALLENGE => self.answer_custom(&client, &pending, r, call).await,
+            CUSTOM_CHALLENGE => self.answer_custom(client, &pending, r, call).await,
             other => Err(call.refuse_plainly(
                 Reason::InvalidParameter,
                 "challenge",
@@ -323,10 +353,7 @@ impl UserPools {
                 INVALID_SESSION,
             ));
         }
-        if req.challenge_name == PASSWORD_VERIFIER {
-            return self.after_password(&pool, &client, user, member, origin, call).await;
-        }
-        self.sign_in(&pool, &client, &user, origin, call).await
+        Ok((pool, user, member, origin))
     }
 
     // --- passwords ---
@@ -334,7 +361,7 @@ impl UserPools {
     /// USER_PASSWORD_AUTH and ADMIN_USER_PASSWORD_AUTH: every name costs one argon2id check
     /// (against a stand-in hash when there is no real one) and counts toward its lockout, so
     /// neither the answer nor its time tells whether the name exists or has a password.
-    async fn password_login(
+    pub(super) async fn password_login(
         &self,
         pool: &UserPool,
         username: &str,
@@ -375,6 +402,23 @@ impl UserPools {
         origin: &str,
         call: &mut Call,
     ) -> Result<Value, Refusal> {
+        match self.password_proven(pool, client, user, member, call).await? {
+            Proven::SignedIn(user) => self.sign_in(pool, client, &user, origin, call).await,
+            Proven::NewPasswordRequired { challenge, .. } => Ok(challenge),
+        }
+    }
+
+    /// What a proven password leads to, by the user's state: signed in, a new password to set
+    /// (the `NEW_PASSWORD_REQUIRED` challenge), or a refusal (disabled, unconfirmed, reset,
+    /// locked meanwhile).
+    pub(super) async fn password_proven(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        user: User,
+        member: Member,
+        call: &mut Call,
+    ) -> Result<Proven, Refusal> {
         if !user.enabled {
             return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
@@ -409,7 +453,7 @@ impl UserPools {
                     }
                 }
                 call.trail.pass("challenge", "NEW_PASSWORD_REQUIRED: the temporary password must be changed");
-                Ok(json!({
+                let challenge = json!({
                     "ChallengeName": NEW_PASSWORD_REQUIRED,
                     "Session": session,
                     "ChallengeParameters": {
@@ -417,9 +461,10 @@ impl UserPools {
                         "requiredAttributes": "[]",
                         "userAttributes": Value::Object(attrs).to_string(),
                     },
-                }))
+                });
+                Ok(Proven::NewPasswordRequired { session, username: user.username, challenge })
             }
-            UserStatus::Confirmed => self.sign_in(pool, client, &user, origin, call).await,
+            UserStatus::Confirmed => Ok(Proven::SignedIn(user)),
         }
     }
 

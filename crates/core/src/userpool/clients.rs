@@ -3,8 +3,8 @@
 //! described, updated, listed and deleted; each is also an OAuth client of the token service.
 
 use super::manage::{page_size, Page};
-use super::*;
 use super::oauth::ClientOAuth;
+use super::*;
 use crate::model::{Client, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE};
 use crate::tokens::client_secret_hash;
 
@@ -425,7 +425,12 @@ impl UserPools {
         Ok(json!({ "UserPoolClient": self.client_json(&client) }))
     }
 
-    pub(super) async fn client_of_pool(&self, pool_id: &str, client_id: &str, call: &mut Call) -> Result<PoolClient, Refusal> {
+    pub(super) async fn client_of_pool(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+        call: &mut Call,
+    ) -> Result<PoolClient, Refusal> {
         self.pool(pool_id, call).await?;
         let client = self.pool_client(client_id, call).await?;
         if client.pool_id != pool_id {

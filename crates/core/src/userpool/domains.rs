@@ -38,8 +38,7 @@ pub fn check_domain(domain: &str) -> Result<(), String> {
     let b = domain.as_bytes();
     let inner = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-';
     let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let shaped =
-        !b.is_empty() && b.len() <= 63 && b.iter().all(inner) && edge(&b[0]) && edge(&b[b.len() - 1]);
+    let shaped = !b.is_empty() && b.len() <= 63 && b.iter().all(inner) && edge(&b[0]) && edge(&b[b.len() - 1]);
     if !shaped {
         return Err(format!(
             "1 validation error detected: Value '{}' at 'domain' failed to satisfy constraint: Member must satisfy \
@@ -196,9 +195,9 @@ impl UserPools {
             Some(other) => anyhow::bail!("user pool {pool_id} has the domain {other:?} already (not {domain:?})"),
             None => {
                 let mut call = Call::default();
-                self.attach_domain(pool_id, domain, &mut call).await.map_err(|e| {
-                    anyhow::anyhow!("user pool {pool_id}: domain {domain:?}: {}", e.message)
-                })
+                self.attach_domain(pool_id, domain, &mut call)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("user pool {pool_id}: domain {domain:?}: {}", e.message))
             }
         }
     }

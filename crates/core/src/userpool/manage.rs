@@ -74,7 +74,6 @@ pub(crate) struct UserPage {
     next_token: Option<String>,
 }
 
-
 pub(super) fn page_size(call: &mut Call, v: Option<i64>, max: i64, default: i64) -> Result<u32, Refusal> {
     match v {
         None => Ok(default as u32),

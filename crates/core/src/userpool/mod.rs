@@ -11,6 +11,8 @@ mod auth;
 mod clients;
 mod code_budget;
 mod domains;
+mod hosted;
+pub(crate) use hosted::{HostedGrant, HostedProof};
 pub mod filter;
 mod lockout;
 mod manage;
@@ -42,10 +44,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 pub use auth::AuthFlow;
-pub use lockout::SignInFailures;
-pub use domains::check_domain;
-pub use oauth::ClientOAuth;
 pub use clients::TokenUnits;
+pub use domains::check_domain;
+pub use lockout::SignInFailures;
+pub use oauth::ClientOAuth;
 pub use settings::{client_oauth, validate_config};
 
 const KIND_POOL: &str = "user_pool";

@@ -97,7 +97,10 @@ impl ClientOAuth {
         }
         for s in &self.allowed_oauth_scopes {
             if !is_known_scope(s) {
-                return Err((Reason::ScopeDoesNotExist, format!("Invalid scope requested: {}", crate::excerpt::excerpt(s))));
+                return Err((
+                    Reason::ScopeDoesNotExist,
+                    format!("Invalid scope requested: {}", crate::excerpt::excerpt(s)),
+                ));
             }
         }
         let credentials = self.allowed_oauth_flows.iter().any(|f| f == FLOW_CLIENT_CREDENTIALS);
@@ -197,7 +200,10 @@ mod tests {
         assert_eq!(with(|c| c.callback_urls.push("http://app.example/cb".into())).0, Reason::InvalidParameter);
         assert_eq!(with(|c| c.callback_urls.push("https://app.example/cb#x".into())).0, Reason::InvalidParameter);
         assert_eq!(with(|c| c.callback_urls.push("/relative".into())).0, Reason::InvalidParameter);
-        assert_eq!(with(|c| c.default_redirect_uri = Some("https://other.example/".into())).0, Reason::InvalidParameter);
+        assert_eq!(
+            with(|c| c.default_redirect_uri = Some("https://other.example/".into())).0,
+            Reason::InvalidParameter
+        );
         assert_eq!(with(|c| c.allowed_oauth_flows.push("implicit".into())).0, Reason::InvalidOAuthFlow);
         assert_eq!(with(|c| c.allowed_oauth_flows.push("device".into())).0, Reason::InvalidParameter);
         assert_eq!(with(|c| c.allowed_oauth_scopes.push("admin".into())).0, Reason::ScopeDoesNotExist);
