@@ -332,7 +332,7 @@ async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<Strin
     match state.engine.user_pools().user_pool(&pool_id).await {
         Ok(Some(pool)) => {
             let base = &state.engine.issuer();
-            Json(json!({
+            let mut doc = json!({
                 "issuer": pool.issuer(base),
                 "jwks_uri": format!("{base}/{}/.well-known/jwks.json", pool.id),
                 "token_endpoint": format!("{base}/oauth2/token"),
@@ -343,8 +343,25 @@ async fn pool_discovery(State(state): State<AppState>, Path(pool_id): Path<Strin
                 "scopes_supported": ["openid", "email", "profile", "aws.cognito.signin.user.admin"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "email", "email_verified", "cognito:username", "cognito:groups", "token_use", "scope", "client_id", "username", "origin_jti", "event_id", "jti"],
-            }))
-            .into_response()
+            });
+            // A pool with a domain is an authorization server: its endpoints, in the path form.
+            if let Some(domain) = &pool.domain {
+                let at = format!("{base}{}/{domain}", crate::hosted::DOMAINS_PREFIX);
+                let d = doc.as_object_mut().expect("object");
+                d.insert("authorization_endpoint".into(), json!(format!("{at}/oauth2/authorize")));
+                d.insert("token_endpoint".into(), json!(format!("{at}/oauth2/token")));
+                d.insert("userinfo_endpoint".into(), json!(format!("{at}/oauth2/userInfo")));
+                d.insert("end_session_endpoint".into(), json!(format!("{at}/logout")));
+                d.insert("revocation_endpoint".into(), json!(format!("{at}/oauth2/revoke")));
+                d.insert("response_types_supported".into(), json!(["code"]));
+                d.insert("grant_types_supported".into(), json!(["authorization_code", "client_credentials"]));
+                d.insert("code_challenge_methods_supported".into(), json!(["S256"]));
+                d.insert(
+                    "scopes_supported".into(),
+                    json!(["openid", "email", "profile", "phone", "aws.cognito.signin.user.admin"]),
+                );
+            }
+            Json(doc).into_response()
         }
         Ok(None) => not_found(&pool_id),
         Err(e) => {

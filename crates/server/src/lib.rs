@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod errors;
 pub mod exchange;
 pub mod forward_auth;
+pub mod hosted;
 pub mod identity_pools;
 pub mod oauth2;
 pub mod ops;
@@ -75,12 +76,15 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(apigw::routes())
         .merge(admin::routes())
         .merge(console::routes())
+        .merge(hosted::routes())
         .merge(aws_doors)
         .with_state(state.clone());
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
-    app.layer(axum::middleware::from_fn_with_state(state, context::middleware))
+    let suffix = state.engine.config().server.auth_domain_suffix.clone();
+    let app = app.layer(axum::middleware::from_fn_with_state(state, context::middleware));
+    hosted::with_domain_hosts(app, suffix)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (for up to 30 s), with

@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderMap, HeaderValue};
 
 /// The value of cookie `name`, if the request carries it (in any `Cookie` header).
-pub(super) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -17,7 +17,7 @@ pub(super) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub(super) struct Cookie<'a> {
+pub(crate) struct Cookie<'a> {
     pub name: &'a str,
     pub path: &'a str,
     /// `Lax` or `Strict`.

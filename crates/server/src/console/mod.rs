@@ -6,10 +6,10 @@
 //! which needs the client secret (`login`), and reading why a call was refused (`explain`).
 //! With `[console] enabled = false` every `/console` path answers 404.
 
-mod cookies;
+pub(crate) mod cookies;
 mod explain;
 mod login;
-mod sealing;
+pub(crate) mod sealing;
 mod settings;
 mod steps;
 

@@ -24,19 +24,19 @@ const OUTCOME_KIND: &str = "console.upstream";
 
 /// The server's key for pending sign-ins: made once, shared by every instance through the store
 /// (sealed with the master key when one is configured).
-pub(super) async fn pending_key(engine: &Engine) -> anyhow::Result<MasterKey> {
+pub(crate) async fn pending_key(engine: &Engine) -> anyhow::Result<MasterKey> {
     engine.server_key(KEY_SETTING).await
 }
 
 /// `payload` sealed for `purpose`, as base64url.
-pub(super) fn seal(key: &MasterKey, purpose: &str, payload: &impl Serialize) -> String {
+pub(crate) fn seal(key: &MasterKey, purpose: &str, payload: &impl Serialize) -> String {
     let mut plain = format!("{purpose}\n").into_bytes();
     plain.extend(serde_json::to_vec(payload).expect("serializable"));
     b64url(&key.seal(&plain))
 }
 
 /// The payload, if `sealed` opens with `key` and was sealed for `purpose`.
-pub(super) fn open<T: DeserializeOwned>(key: &MasterKey, purpose: &str, sealed: &str) -> Option<T> {
+pub(crate) fn open<T: DeserializeOwned>(key: &MasterKey, purpose: &str, sealed: &str) -> Option<T> {
     let plain = key.open(&b64url_decode(sealed).ok()?).ok()?;
     let json = plain.strip_prefix(format!("{purpose}\n").as_bytes())?;
     serde_json::from_slice(json).ok()
