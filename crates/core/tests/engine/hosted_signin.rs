@@ -270,3 +270,61 @@ async fn the_hosted_form_counts_toward_the_lockout_of_user_password_auth() {
     // The same lock at USER_PASSWORD_AUTH.
     b.refused(b.password_auth("bob", "bob-local-pw").await, "lockout", "in a row").await;
 }
+
+#[tokio::test]
+async fn a_temporary_password_leads_to_the_new_password_step_then_to_the_code() {
+    let b = broker().await;
+    let user = serde_json::json!({ "UserPoolId": POOL, "Username": "frank", "TemporaryPassword": "Temp-pass-123",
+        "MessageAction": "SUPPRESS", "UserAttributes": [{ "Name": "email", "Value": "frank@example.com" }] });
+    b.pool_admin("AdminCreateUser", user).await;
+    let req = request(WEB_APP, CALLBACK);
+    let hosted = b.engine.hosted_signin();
+    let (challenge, username) = match hosted.sign_in(&req, "frank", "Temp-pass-123", &ctx()).await.unwrap() {
+        SignedIn::NewPasswordRequired { challenge, username, .. } => (challenge, username),
+        other => panic!("expected the new-password step, got {other:?}"),
+    };
+    // The pool's policy holds: the page is shown again, with why.
+    let c = ctx();
+    let (called_short, told) =
+        called(hosted.new_password(&req, &challenge, &username, "short", &c).await, c.request_id);
+    assert_eq!(reason(&b.refused(called_short, "password policy", "").await), Reason::InvalidPassword);
+    assert!(told.unwrap().page.is_some());
+    let location = match hosted.new_password(&req, &challenge, &username, "Frank-own-pw-1", &ctx()).await.unwrap() {
+        SignedIn::Redirect { location, .. } => location,
+        other => panic!("expected a redirect, got {other:?}"),
+    };
+    let code = param(&location, "code").unwrap();
+    b.redeem(&token_request(WEB_APP, &code, CALLBACK, Some(VERIFIER))).await.ok();
+    // The new password is the user's now, at USER_PASSWORD_AUTH too.
+    let body = serde_json::json!({ "AuthFlow": "USER_PASSWORD_AUTH", "ClientId": WEB_APP,
+        "AuthParameters": { "USERNAME": "frank", "PASSWORD": "Frank-own-pw-1" } });
+    assert!(b.pool("InitiateAuth", body).await.ok()["AuthenticationResult"]["AccessToken"].is_string());
+}
+
+#[tokio::test]
+async fn redemptions_at_once_spend_the_code_once_and_end_what_it_issued() {
+    let b = std::sync::Arc::new(broker().await);
+    let (location, _) = b.hosted_sign_in(&request(WEB_APP, CALLBACK), "alice").await;
+    let code = param(&location, "code").unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (b, code) = (b.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            b.redeem(&token_request(WEB_APP, &code, CALLBACK, Some(VERIFIER))).await.result
+        }));
+    }
+    let mut answered = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(tokens) => answered.push(tokens),
+            Err(e) => assert_eq!(e.reason, Reason::CodeReplayed, "{e:?}"),
+        }
+    }
+    assert!(answered.len() <= 1, "a code answers once at most: {}", answered.len());
+    // Whatever the one redemption issued was ended by the others.
+    for tokens in answered {
+        let refresh = serde_json::json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": WEB_APP,
+            "AuthParameters": { "REFRESH_TOKEN": tokens.refresh_token.unwrap() } });
+        b.refused(b.pool("InitiateAuth", refresh).await, "refresh token", "revoked").await;
+    }
+}

@@ -398,6 +398,31 @@ async fn client_credentials_revocation_and_discovery_at_the_domain() {
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
 }
 
+#[tokio::test]
+async fn a_temporary_password_is_replaced_on_the_new_password_page() {
+    let s = server().await;
+    let user = json!({ "UserPoolId": POOL, "Username": "jiro", "TemporaryPassword": "Temp-pass-123", "MessageAction": "SUPPRESS" });
+    s.user_pool_admin("AdminCreateUser", &user).await;
+    let b = Browser::by_host(&s);
+    let page = b.authorize(WEB, CALLBACK, &[]).await;
+    let step = post_login(&b, &page, "jiro", "Temp-pass-123").await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    assert!(
+        step.text.contains("Set a new password") && step.text.contains("action=\"/new-password\""),
+        "{}",
+        step.text
+    );
+    assert!(step.header("content-security-policy").is_some());
+    let mut form = form_fields(&step.text);
+    form.push(("new_password".into(), "Jiro-own-pw-1".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = b.post_form("/new-password", &pairs).await;
+    assert_eq!(done.status, 302, "{}", done.text);
+    let location = done.header("location").unwrap();
+    assert!(location.starts_with(&format!("{CALLBACK}?code=")), "{location}");
+    redeem(&b, WEB, CALLBACK, &query_param(location, "code").unwrap()).await.assert_ok();
+}
+
 // --- the user-pool API: domains and the clients' OAuth settings, in botocore's shapes ---
 
 /// Members of botocore's `UserPoolClientType` and `DomainDescriptionType` (cognito-idp
