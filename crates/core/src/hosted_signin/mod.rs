@@ -137,6 +137,7 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     pub scope: Option<String>,
+    pub refresh_token: Option<String>,
     pub client: ClientCredentials,
 }
 

@@ -1,6 +1,6 @@
 //! The pool domain's token endpoint: `authorization_code` (the code single use, bound to its
 //! client, `redirect_uri` and PKCE verifier, short-lived; a second redemption ends what the
-//! first issued) and `client_credentials` (a confidential client's own access token with
+//! first issued), `refresh_token` (the family's scope kept) and `client_credentials` (a confidential client's own access token with
 //! resource-server scopes).
 
 use super::records::Claim;
@@ -31,11 +31,12 @@ impl HostedSignIn {
                 self.redeem(&pool, &client, req, call).await
             }
             Some("client_credentials") => self.client_credentials(&pool, &client, req.scope.as_deref(), call).await,
+            Some("refresh_token") => self.refresh(&pool, &client, req, call).await,
             Some(other) => Err(call.refuse_plainly(
                 Reason::UnsupportedGrantType,
                 "grant_type",
                 format!(
-                    "grant_type {} is not supported here (authorization_code, client_credentials)",
+                    "grant_type {} is not supported here (authorization_code, refresh_token, client_credentials)",
                     crate::excerpt::excerpt(other)
                 ),
             )),
@@ -164,6 +165,42 @@ impl HostedSignIn {
             format!("the code was redeemed {} s ago; {ended}", self.kernel.now() - at),
             "the authorization code was already used",
         )
+    }
+
+    /// `refresh_token`: new access and id tokens of the sign-in's family, its scope kept (never
+    /// widened); the refresh token stays, as Cognito's does.
+    async fn refresh(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        req: &TokenRequest,
+        call: &mut Call,
+    ) -> Result<HostedTokens, Refusal> {
+        if !client.oauth.allows_flow(FLOW_CODE) {
+            return Err(call.refuse_plainly(
+                Reason::UnauthorizedClient,
+                "flow",
+                format!("client {} has no authorization code flow to refresh", client.client_id),
+            ));
+        }
+        let Some(token) = req.refresh_token.as_deref() else {
+            return Err(call.refuse_plainly(Reason::InvalidRequest, "refresh token", "refresh_token is missing"));
+        };
+        let set = self.user_pools.hosted_refresh(pool, client, token, call).await.map_err(|mut e| {
+            // A refresh token refused is a grant refused (RFC 6749 §5.2).
+            if e.reason == Reason::NotAuthorized {
+                e.reason = Reason::InvalidGrant;
+            }
+            e
+        })?;
+        let openid = set.scope.split(' ').any(|s| s == "openid");
+        Ok(HostedTokens {
+            access_token: set.access_token,
+            id_token: openid.then_some(set.id_token),
+            refresh_token: None,
+            token_type: "Bearer",
+            expires_in: set.expires_in,
+        })
     }
 
     /// `client_credentials`: the scopes asked for (all the client's when none), resource-server

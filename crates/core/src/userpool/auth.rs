@@ -734,6 +734,26 @@ impl UserPools {
         call: &mut Call,
     ) -> Result<Value, Refusal> {
         let token = param(p, "REFRESH_TOKEN", call)?;
+        let (record, user) = self.live_refresh(client, token, call).await?;
+        if client.secret.is_some() {
+            // Clients hash the username, or the sub when users sign in by an alias.
+            let presented = p.get("SECRET_HASH").map(String::as_str);
+            let by_name = self.check_secret_hash(client, &user.username, presented, &mut Call::default());
+            if by_name.is_err() {
+                self.check_secret_hash(client, &user.id, presented, call)?;
+            }
+        }
+        let set = self.refreshed(pool, client, &record, &user, call).await?;
+        Ok(authentication_result(&set))
+    }
+
+    /// An active, unexpired refresh token of `client`, and its user.
+    pub(super) async fn live_refresh(
+        &self,
+        client: &PoolClient,
+        token: &str,
+        call: &mut Call,
+    ) -> Result<(crate::model::RefreshTokenRecord, User), Refusal> {
         let now = self.kernel.now();
         let record = self.kernel.store.get_refresh_token(&sha256_hex(token.as_bytes())).await?;
         let Some(record) = record.filter(|r| r.client_id == client.client_id) else {
@@ -767,31 +787,28 @@ impl UserPools {
             return Err(call.refuse(Reason::NotAuthorized, "user", "the user is deleted", "Invalid Refresh Token"));
         };
         call.about(&user);
-        if client.secret.is_some() {
-            // Clients hash the username, or the sub when users sign in by an alias.
-            let presented = p.get("SECRET_HASH").map(String::as_str);
-            let by_name = self.check_secret_hash(client, &user.username, presented, &mut Call::default());
-            if by_name.is_err() {
-                self.check_secret_hash(client, &user.id, presented, call)?;
-            }
-        }
+        Ok((record, user))
+    }
+
+    /// New access and id tokens of a refresh family, with the scope it was granted (a hosted
+    /// sign-in's, or the flows' `aws.cognito.signin.user.admin`): a refresh never widens it.
+    pub(super) async fn refreshed(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        record: &crate::model::RefreshTokenRecord,
+        user: &User,
+        call: &mut Call,
+    ) -> Result<crate::tokens::TokenSet, Refusal> {
         if !user.enabled {
             return Err(call.refuse_plainly(Reason::NotAuthorized, "user enabled", "User is disabled."));
         }
         let oauth = self.oauth_client_of(client, call).await?;
-        let set = self
-            .tokens
-            .issue_pool_tokens(
-                &pool.issuer(&self.kernel.issuer),
-                &user,
-                &oauth,
-                COGNITO_ADMIN_SCOPE,
-                Some(&record),
-                &record.origin,
-            )
-            .await?;
+        let iss = pool.issuer(&self.kernel.issuer);
+        let set =
+            self.tokens.issue_pool_tokens(&iss, user, &oauth, &record.scope, Some(record), &record.origin).await?;
         call.trail.pass("issue", format!("refreshed tokens for {:?}; the refresh token is kept", user.username));
-        Ok(authentication_result(&set))
+        Ok(set)
     }
 }
 

@@ -88,6 +88,19 @@ impl UserPools {
         Ok(set)
     }
 
+    /// The `refresh_token` grant at the domain's token endpoint (the client authenticated
+    /// already): new access and id tokens of the family, with its scope; the refresh token kept.
+    pub(crate) async fn hosted_refresh(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        token: &str,
+        call: &mut Call,
+    ) -> Result<TokenSet, Refusal> {
+        let (record, user) = self.live_refresh(client, token, call).await?;
+        self.refreshed(pool, client, &record, &user, call).await
+    }
+
     /// An access token of `client` itself (`client_credentials`), with `scope`.
     pub(crate) async fn client_access_token(
         &self,

@@ -71,6 +71,7 @@ fn token_request(client: &str, code: &str, callback: &str, verifier: Option<&str
         redirect_uri: Some(callback.into()),
         code_verifier: verifier.map(str::to_string),
         scope: None,
+        refresh_token: None,
         client: ClientCredentials { client_id: Some(client.into()), client_secret: None },
     }
 }
@@ -327,4 +328,40 @@ async fn redemptions_at_once_spend_the_code_once_and_end_what_it_issued() {
             "AuthParameters": { "REFRESH_TOKEN": tokens.refresh_token.unwrap() } });
         b.refused(b.pool("InitiateAuth", refresh).await, "refresh token", "revoked").await;
     }
+}
+
+#[tokio::test]
+async fn a_refresh_keeps_the_scope_the_sign_in_was_granted() {
+    let b = broker().await;
+    let (location, _) = b.hosted_sign_in(&request(WEB_APP, CALLBACK), "bob").await;
+    let code = param(&location, "code").unwrap();
+    let tokens = b.redeem(&token_request(WEB_APP, &code, CALLBACK, Some(VERIFIER))).await.ok();
+    let refresh_token = tokens.refresh_token.unwrap();
+    let pool_issuer = format!("{ISSUER}/{POOL}");
+    let scope_of = async |token: &str| {
+        let t = verify_own(b.engine.keys(), &pool_issuer, token, Some("access"), b.now()).await.unwrap();
+        t.str("scope").unwrap_or_default().to_string()
+    };
+    // At the domain's token endpoint.
+    let grant = TokenRequest {
+        grant_type: Some("refresh_token".into()),
+        code: None,
+        refresh_token: Some(refresh_token.clone()),
+        ..token_request(WEB_APP, "", CALLBACK, None)
+    };
+    let refreshed = b.redeem(&grant).await.ok();
+    assert!(refreshed.refresh_token.is_none() && refreshed.id_token.is_some());
+    assert_eq!(scope_of(&refreshed.access_token).await, "openid email");
+    // And by REFRESH_TOKEN_AUTH: never Cognito's admin scope the sign-in was not granted.
+    let body = serde_json::json!({ "AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": WEB_APP,
+        "AuthParameters": { "REFRESH_TOKEN": refresh_token } });
+    let result = b.pool("InitiateAuth", body).await.ok();
+    assert_eq!(scope_of(result["AuthenticationResult"]["AccessToken"].as_str().unwrap()).await, "openid email");
+    // A refresh token of another client is a grant refused.
+    let other =
+        TokenRequest { client: ClientCredentials { client_id: Some(OTHER_APP.into()), client_secret: None }, ..grant };
+    assert_eq!(
+        reason(&b.refused(b.redeem(&other).await, "refresh token", "not a refresh token of this client").await),
+        Reason::InvalidGrant
+    );
 }

@@ -1,5 +1,5 @@
 //! The pool domain's OAuth endpoints, speaking RFC 6749 JSON: `POST /oauth2/token`
-//! (`authorization_code`, `client_credentials`), `GET|POST /oauth2/userInfo`,
+//! (`authorization_code`, `refresh_token`, `client_credentials`), `GET|POST /oauth2/userInfo`,
 //! `POST /oauth2/revoke` (RFC 7009). Client authentication by HTTP Basic or the form, the
 //! token endpoints' rate limits, as at the broker's own endpoints.
 
@@ -45,6 +45,7 @@ pub(super) async fn token(
         redirect_uri: params.owned("redirect_uri"),
         code_verifier: params.owned("code_verifier"),
         scope: params.owned("scope"),
+        refresh_token: params.owned("refresh_token"),
         client,
     };
     match state.engine.hosted_signin().token(&req, &ctx).await {
