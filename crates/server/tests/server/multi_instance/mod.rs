@@ -38,6 +38,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, RwLock, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+mod hosted_codes;
+
 /// Concurrent attempts per race, split evenly across the two instances.
 const ATTEMPTS: usize = 1000;
 /// Requests in flight at once during a race.
