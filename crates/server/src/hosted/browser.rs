@@ -1,8 +1,9 @@
 //! What the hosted pages keep in the browser, sealed with the server key the console uses
 //! (AES-256-GCM, each value sealed for its own purpose and the pool's domain):
 //!
-//! - the sign-in session cookie: the engine's session secret, HttpOnly, SameSite=Lax, Secure over
-//!   TLS, scoped to the domain's path;
+//! - the sign-in session cookie: the engine's session secret, HttpOnly, SameSite=Lax, Secure when
+//!   the request came over TLS (or the public URL is https: TLS ends at a proxy), scoped to the
+//!   domain's path;
 //! - the anti-forgery binding: a random cookie, and in each form a token sealed over its hash;
 //!   a form is taken only with both, from the same browser (a forged cross-site form has the
 //!   cookie but cannot make a token for it).
@@ -37,15 +38,9 @@ struct SealedForm {
     d: String,
 }
 
-/// Whether the request came over TLS, which makes the cookies Secure. The one place that says
-/// so: the listener here speaks plain HTTP, so it is TLS when the public URL (a TLS-terminating
-/// proxy in front) is https.
-pub fn over_tls(state: &AppState, _headers: &HeaderMap) -> bool {
-    state.engine.issuer().starts_with("https://")
-}
-
-fn cookie<'a>(name: &'a str, mount: &'a Mount, secure: bool) -> Cookie<'a> {
-    Cookie { name, path: mount.cookie_path(), same_site: "Lax", secure }
+/// A cookie of this domain's pages: HttpOnly, SameSite=Lax, Secure over TLS, on its path.
+fn cookie<'a>(name: &'a str, mount: &'a Mount) -> Cookie<'a> {
+    Cookie { name, path: mount.cookie_path(), same_site: "Lax", secure: mount.secure }
 }
 
 /// The server key that seals the cookies and forms.
@@ -62,21 +57,15 @@ pub async fn session(state: &AppState, headers: &HeaderMap, mount: &Mount) -> Op
 }
 
 /// The `Set-Cookie` that keeps a new sign-in session for `max_age` seconds.
-pub async fn keep_session(
-    state: &AppState,
-    headers: &HeaderMap,
-    mount: &Mount,
-    secret: &str,
-    max_age: i64,
-) -> Result<HeaderValue, Refusal> {
+pub async fn keep_session(state: &AppState, mount: &Mount, secret: &str, max_age: i64) -> Result<HeaderValue, Refusal> {
     let key = key(state).await?;
     let value = seal(&key, SESSION_PURPOSE, &SealedSession { s: secret.into(), d: mount.domain.clone() });
-    Ok(cookie(SESSION_COOKIE, mount, over_tls(state, headers)).set(&value, max_age))
+    Ok(cookie(SESSION_COOKIE, mount).set(&value, max_age))
 }
 
 /// The `Set-Cookie` that ends the session in the browser.
-pub fn clear_session(state: &AppState, headers: &HeaderMap, mount: &Mount) -> HeaderValue {
-    cookie(SESSION_COOKIE, mount, over_tls(state, headers)).clear()
+pub fn clear_session(mount: &Mount) -> HeaderValue {
+    cookie(SESSION_COOKIE, mount).clear()
 }
 
 /// A form's anti-forgery token for this browser, and the `Set-Cookie` that binds it when the
@@ -91,7 +80,7 @@ pub async fn form_token(
         Some(v) => (v, None),
         None => {
             let v = b64url(&random_bytes::<32>());
-            let set = cookie(CSRF_COOKIE, mount, over_tls(state, headers)).set(&v, CSRF_SECONDS);
+            let set = cookie(CSRF_COOKIE, mount).set(&v, CSRF_SECONDS);
             (v, Some(set))
         }
     };

@@ -21,6 +21,7 @@ pub mod words;
 
 use crate::context::Ctx;
 use crate::oauth2::{form_body, Params};
+use crate::serving::Transport;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
@@ -62,6 +63,9 @@ pub struct Mount {
     pub domain: String,
     /// `""` (by host name) or `/domains/<domain>`.
     prefix: String,
+    /// Whether cookies are Secure: the request came over TLS, or the public URL is https (TLS
+    /// ends at a proxy in front).
+    secure: bool,
 }
 
 impl Mount {
@@ -87,7 +91,9 @@ impl FromRequestParts<AppState> for Mount {
         } else {
             format!("{DOMAINS_PREFIX}/{domain}")
         };
-        Ok(Mount { domain, prefix })
+        let tls = parts.extensions.get::<Transport>() == Some(&Transport::Tls);
+        let secure = tls || state.engine.issuer().starts_with("https://");
+        Ok(Mount { domain, prefix, secure })
     }
 }
 
@@ -311,7 +317,7 @@ async fn after_sign_in(
 ) -> Response {
     match signed {
         SignedIn::Redirect { location, session } => {
-            match browser::keep_session(state, headers, mount, &session, SESSION_SECONDS).await {
+            match browser::keep_session(state, mount, &session, SESSION_SECONDS).await {
                 Ok(cookie) => redirect(&location, &[cookie]),
                 Err(e) => pages::error(&e, request_id),
             }
@@ -411,7 +417,7 @@ async fn logout(
     };
     let session = browser::session(&state, &headers, &mount).await;
     match state.engine.hosted_signin().logout(&req, session.as_deref(), &ctx).await {
-        Ok(target) => redirect(&target, &[browser::clear_session(&state, &headers, &mount)]),
+        Ok(target) => redirect(&target, &[browser::clear_session(&mount)]),
         Err(e) => pages::error(&e, &ctx.request_id),
     }
 }
