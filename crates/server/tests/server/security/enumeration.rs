@@ -47,7 +47,7 @@ fn pad_hex_form(s: &str, bytes: usize) -> bool {
         None => !s.starts_with(|c: char| c >= '8'),
     };
     // Four zero top bytes (2^-32) would be shorter still: not seen, so not allowed.
-    is_hex(s) && s.len() % 2 == 0 && canonical && (2 * (bytes - 4)..=2 * bytes + 2).contains(&s.len())
+    is_hex(s) && s.len() & 1 == 0 && canonical && (2 * (bytes - 4)..=2 * bytes + 2).contains(&s.len())
 }
 
 /// The challenge parameters of an SRP start, checked for the shape a real user's have.
