@@ -16,12 +16,19 @@
 //!
 //! The only in-memory switch is [`UserinfoMode`], a per-instance test hook.
 //!
+//! With a [`DemoSamlConfig`] it is also a Salesforce-like SAML 2.0 IdP for the same users (`saml`):
+//! metadata, a login page, signed assertions (its key is the caller's: the demo keeps it in its
+//! data directory).
+//!
 //! Here: the configuration, the key and secret, the routes and the sealed values; the
 //! authorization endpoint is in `authorize`, the token endpoint in `token`, UserInfo in
 //! `userinfo`, the OAuth error answers and parameter reading in `wire`, the HTML in `pages`.
 
 mod authorize;
 mod pages;
+mod saml;
+#[cfg(test)]
+mod saml_tests;
 #[cfg(test)]
 mod tests;
 mod token;
@@ -51,6 +58,8 @@ use tokenbridge_core::secrets::{constant_time_eq, random_secret};
 use tokenbridge_core::{Clock, Store};
 use url::Url;
 use wire::{no_store, Refusal};
+
+pub use saml::{DemoSamlConfig, SamlUrls};
 
 /// Store setting holding the base64 PKCS#8 of the RS256 signing key.
 const SIGNING_KEY_SETTING: &str = "demo_idp.signing_key";
@@ -185,6 +194,8 @@ struct Inner {
     discovery: Value,
     jwks: Value,
     userinfo_mode: Mutex<UserinfoMode>,
+    /// The SAML IdP side, when configured.
+    saml: Option<saml::SamlIdp>,
 }
 
 impl DemoIdp {
@@ -192,7 +203,17 @@ impl DemoIdp {
     /// the Store settings (`demo_idp.signing_key` as base64 PKCS#8, `demo_idp.signing_kid`,
     /// `demo_idp.access_token_secret`, each insert-if-absent), so several server instances on one
     /// database share them and publish the same `kid`.
-    pub async fn open(mut config: DemoIdpConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn open(config: DemoIdpConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::open_with_saml(config, None, store, clock).await
+    }
+
+    /// [`DemoIdp::open`], also serving as a SAML IdP when `saml` is given (routes under `/saml`).
+    pub async fn open_with_saml(
+        mut config: DemoIdpConfig,
+        saml: Option<DemoSamlConfig>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         config.issuer = config.issuer.trim_end_matches('/').to_string();
         let issuer_url =
             Url::parse(&config.issuer).with_context(|| format!("demo IdP issuer {:?} is not a URL", config.issuer))?;
@@ -222,6 +243,7 @@ impl DemoIdp {
         let mac_key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
         let discovery = discovery_document(&config.issuer);
         let jwks = json!({ "keys": [signer.public_jwk()] });
+        let saml = saml.map(|saml| saml::SamlIdp::new(&config.issuer, saml));
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -234,6 +256,7 @@ impl DemoIdp {
                 discovery,
                 jwks,
                 userinfo_mode: Mutex::new(UserinfoMode::Normal),
+                saml,
             }),
         })
     }
@@ -241,7 +264,15 @@ impl DemoIdp {
     /// Router with paths relative to the mount point; the server does
     /// `.nest("/demo-idp", idp.router())`.
     pub fn router(&self) -> Router {
-        Router::new()
+        let mut router = Router::new();
+        if self.inner.saml.is_some() {
+            router = router
+                .route("/saml/metadata", get(saml::metadata))
+                .route("/saml/sso", get(saml::sso_redirect).post(saml::sso_post))
+                .route("/saml/idp-init", get(saml::idp_init))
+                .route("/saml/login", post(saml::login));
+        }
+        router
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/jwks", get(jwks))
             .route("/authorize", get(authorize))
@@ -263,6 +294,11 @@ impl DemoIdp {
 
     pub fn issuer(&self) -> &str {
         &self.inner.config.issuer
+    }
+
+    /// The SAML side's URLs and certificate, when it is configured.
+    pub fn saml(&self) -> Option<(SamlUrls, &tokenbridge_saml::Certificate)> {
+        self.inner.saml.as_ref().map(|s| (SamlUrls::of(&self.inner.config.issuer), s.certificate()))
     }
 
     /// Switches this instance's UserInfo endpoint between normal, down (503) and slow.

@@ -10,9 +10,10 @@
 pub mod graphql;
 pub mod idp;
 pub mod rest_api;
+pub mod saml_key;
 pub mod tls;
 
-use crate::idp::{DemoIdp, DemoIdpConfig, DemoUser};
+use crate::idp::{DemoIdp, DemoIdpConfig, DemoSamlConfig, DemoUser};
 use crate::tls::DemoCertificate;
 use axum::Router;
 use serde_json::{json, Value};
@@ -312,7 +313,15 @@ pub async fn prepare_with(
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
     engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
-    let idp = DemoIdp::open(
+    // The SAML IdP answers this server's own ACS (tokenbridge's /saml2/idpresponse).
+    let saml_key = saml_key::ensure(data_dir, clock.now())?;
+    let saml = DemoSamlConfig {
+        key: saml_key.key,
+        certificate: saml_key.certificate,
+        sp_base_urls: vec![base_url.to_string()],
+        sp_certificates: Vec::new(),
+    };
+    let idp = DemoIdp::open_with_saml(
         DemoIdpConfig {
             issuer: format!("{base_url}/demo-idp"),
             client_id: UPSTREAM_CLIENT_ID.into(),
@@ -332,6 +341,7 @@ pub async fn prepare_with(
             id_token_ttl: 3600,
             access_token_ttl: 3600,
         },
+        Some(saml),
         store.clone(),
         clock,
     )
@@ -396,6 +406,16 @@ pub async fn prepare_with(
             "expect": s.expect,
         })).collect::<Vec<_>>(),
     });
+    if let Some((urls, certificate)) = idp.saml() {
+        info["saml_idp"] = json!({
+            "entity_id": urls.entity_id,
+            "metadata_url": urls.metadata_url,
+            "sso_url": urls.sso_url,
+            "idp_init_url": urls.idp_init_url,
+            "certificate_file": saml_key.cert_file,
+            "certificate_fingerprint": certificate.fingerprint(),
+        });
+    }
     if let Some(cert) = tls {
         info["tls"] = json!({
             "cert_file": cert.cert_file,

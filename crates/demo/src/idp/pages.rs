@@ -37,15 +37,18 @@ pub(super) fn escape(text: &str) -> String {
 
 /// An HTML answer that is never cached, framed or allowed to load anything.
 pub(super) fn html(status: StatusCode, page: String) -> Response {
+    let policy = HeaderValue::from_static(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+    );
+    html_with_policy(status, page, policy)
+}
+
+/// [`html`] with its own Content-Security-Policy.
+fn html_with_policy(status: StatusCode, page: String, policy: HeaderValue) -> Response {
     let mut response = (status, Html(page)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
-        ),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
@@ -102,6 +105,31 @@ pub(super) fn consent(action: &str, client: &str, username: &str, session: &str)
         hidden = hidden_fields(&[("session", session)]),
     );
     layout("Allow access?", &body)
+}
+
+/// The SAML HTTP-POST binding: a form posting `fields` to the (allow-listed) `action`, submitted
+/// by a one-line script whose nonce the policy names, or by its button without scripts. The
+/// policy lets the form go only to the action's origin.
+pub(super) fn auto_post(action: &str, audience: &str, fields: &[(&str, &str)]) -> Response {
+    let origin = url::Url::parse(action).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let nonce = tokenbridge_core::secrets::random_secret();
+    let body = format!(
+        "<p>Signing you in to <strong>{audience}</strong>.</p>\
+         <form method=\"post\" action=\"{action}\" id=\"saml-post\">{hidden}\
+         <noscript><button type=\"submit\" id=\"continue\">Continue</button></noscript></form>\
+         <script nonce=\"{nonce}\">document.getElementById('saml-post').submit()</script>",
+        audience = escape(audience),
+        action = escape(action),
+        hidden = hidden_fields(fields),
+    );
+    let policy = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; \
+         form-action {origin}; frame-ancestors 'none'"
+    );
+    match HeaderValue::from_str(&policy) {
+        Ok(policy) => html_with_policy(StatusCode::OK, layout("Signing in", &body), policy),
+        Err(_) => error(StatusCode::BAD_REQUEST, "The AssertionConsumerServiceURL cannot be used."),
+    }
 }
 
 fn hidden_fields(fields: &[(&str, &str)]) -> String {

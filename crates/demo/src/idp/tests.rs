@@ -16,7 +16,7 @@ const CLIENT_SECRET: &str = "demo-client-secret";
 const REDIRECT_URI: &str = "http://127.0.0.1:5555/callback";
 const START: i64 = 1_750_000_000;
 
-fn users() -> Vec<DemoUser> {
+pub(super) fn users() -> Vec<DemoUser> {
     vec![
         DemoUser {
             username: "alice@acme.example".into(),
@@ -51,7 +51,7 @@ fn config(issuer: &str, redirect_uris: Vec<String>) -> DemoIdpConfig {
 
 /// One RSA key for the whole test binary (generation is slow in debug builds); tests that
 /// need generation itself use [`Harness::start_on`] with an empty store.
-fn shared_key() -> &'static str {
+pub(super) fn shared_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
     KEY.get_or_init(|| {
         let (_, pkcs8) = Signer::generate(KeyAlgorithm::RS256, String::new()).unwrap();
@@ -59,7 +59,7 @@ fn shared_key() -> &'static str {
     })
 }
 
-async fn new_store() -> (TempDir, Arc<dyn Store>) {
+pub(super) async fn new_store() -> (TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
     (dir, Arc::new(store))
@@ -180,7 +180,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The hidden inputs of a page, as `pages` writes them.
-fn hidden_fields(page: &str) -> Vec<(String, String)> {
+pub(super) fn hidden_fields(page: &str) -> Vec<(String, String)> {
     page.split("<input type=\"hidden\" name=\"")
         .skip(1)
         .map(|rest| {
