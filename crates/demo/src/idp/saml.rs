@@ -298,7 +298,8 @@ impl Inner {
     /// The login page for `login`, its CSRF token in a cookie, the form and the sealed state.
     fn saml_login_form(&self, headers: &HeaderMap, mut login: SamlLogin) -> Response {
         // One token per browser: a second tab keeps the first tab's form valid.
-        login.csrf = csrf_cookie(headers).filter(|t| t.len() == 43).unwrap_or_else(random_secret);
+        let is_token = |t: &String| t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        login.csrf = csrf_cookie(headers).filter(is_token).unwrap_or_else(random_secret);
         login.exp = self.now() + SAML_LOGIN_TTL;
         let page = self.saml_login_page(&login, None, "");
         let mut response = pages::html(StatusCode::OK, page);
