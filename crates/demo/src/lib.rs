@@ -314,7 +314,7 @@ pub async fn prepare_with(
     engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     // The SAML IdP answers this server's own ACS (tokenbridge's /saml2/idpresponse).
-    let saml_key = saml_key::ensure(data_dir, clock.now())?;
+    let saml_key = saml_key::ensure_shared(data_dir, store.as_ref(), clock.now()).await?;
     let saml = DemoSamlConfig {
         key: saml_key.key,
         certificate: saml_key.certificate,
@@ -412,7 +412,6 @@ pub async fn prepare_with(
             "metadata_url": urls.metadata_url,
             "sso_url": urls.sso_url,
             "idp_init_url": urls.idp_init_url,
-            "certificate_file": saml_key.cert_file,
             "certificate_fingerprint": certificate.fingerprint(),
         });
     }

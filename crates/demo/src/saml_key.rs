@@ -1,10 +1,16 @@
 //! The demo SAML IdP's signing key (RSA-2048) and self-signed certificate, made on the first run
 //! and kept in the data directory (`saml-idp/key.pem`, 0600, and `saml-idp/cert.pem`), then
 //! reused, so an SP that trusted the demo's metadata once keeps trusting it, as with the TLS
-//! certificate ([`crate::tls`]).
+//! certificate ([`crate::tls`]). Demo instances sharing one store share one pair: the first one
+//! offered to the store setting `demo_idp.saml_signing` is everyone's ([`ensure_shared`]), and
+//! each instance keeps a copy of it in its data directory.
 
 use std::path::{Path, PathBuf};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokenbridge_core::Store;
 use tokenbridge_saml::{verify_response, AssertionSpec, Certificate, Expectations, IdpMetadata, IdpSigner, RsaKey};
 
 use crate::tls::Origin;
@@ -21,6 +27,34 @@ pub struct SamlIdpKey {
     pub key_file: PathBuf,
     pub cert_file: PathBuf,
     pub origin: Origin,
+}
+
+/// Store setting holding the pair every instance on the store uses: JSON with the base64 PKCS#8
+/// `key` and the base64 DER `certificate`.
+const SHARED_SETTING: &str = "demo_idp.saml_signing";
+
+/// [`ensure`], then the pair shared on `store`: this data directory's when it is the first one
+/// offered, else the one already there, which then replaces this directory's copy.
+pub async fn ensure_shared(data_dir: &Path, store: &dyn Store, now: i64) -> anyhow::Result<SamlIdpKey> {
+    let local = ensure(data_dir, now)?;
+    let offered = json!({ "key": STANDARD.encode(local.key.pkcs8_der()), "certificate": local.certificate.base64() });
+    let shared = store.put_setting_if_absent(SHARED_SETTING, &offered.to_string()).await?;
+    let shared: Value = serde_json::from_str(&shared)?;
+    if shared == offered {
+        return Ok(local);
+    }
+    let pair = (|| {
+        let key = STANDARD.decode(shared["key"].as_str()?).ok()?;
+        Some((RsaKey::from_pkcs8_der(&key).ok()?, Certificate::from_base64(shared["certificate"].as_str()?).ok()?))
+    })();
+    let Some((key, certificate)) = pair else {
+        anyhow::bail!("setting {SHARED_SETTING} does not hold a PKCS#8 key and a certificate");
+    };
+    check_pair(&key, &certificate, now).map_err(|why| anyhow::anyhow!("setting {SHARED_SETTING}: {why}"))?;
+    crate::write_private(&local.key_file, &key.pkcs8_pem())?;
+    std::fs::write(&local.cert_file, certificate.to_pem())?;
+    let origin = Origin::Replaced("another demo instance on this store made the pair in use".into());
+    Ok(SamlIdpKey { key, certificate, origin, ..local })
 }
 
 /// The key and certificate kept in `data_dir/saml-idp/`, or new ones when there are none or the
@@ -54,6 +88,13 @@ fn kept_pair(key_file: &Path, cert_file: &Path, now: i64) -> Result<(RsaKey, Cer
     let key = RsaKey::from_pkcs8(&read(key_file)?).map_err(|e| format!("{}: {e}", key_file.display()))?;
     let pem = String::from_utf8(read(cert_file)?).map_err(|_| format!("{} is not text", cert_file.display()))?;
     let certificate = Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", cert_file.display()))?;
+    check_pair(&key, &certificate, now)
+        .map_err(|why| format!("{} and {}: {why}", key_file.display(), cert_file.display()))?;
+    Ok((key, certificate))
+}
+
+/// Whether a response `key` signs verifies with `certificate`.
+fn check_pair(key: &RsaKey, certificate: &Certificate, now: i64) -> Result<(), String> {
     let entity = "urn:tokenbridge:demo:key-check";
     let signer = IdpSigner::new(entity, key.clone(), certificate.clone());
     let (sp, acs) = ("urn:tokenbridge:demo:sp", "http://localhost/acs");
@@ -68,8 +109,8 @@ fn kept_pair(key_file: &Path, cert_file: &Path, now: i64) -> Result<(RsaKey, Cer
     let mut expect = Expectations::new(&metadata, sp, acs, now);
     expect.allow_unsolicited = true;
     verify_response(&signed, &expect)
-        .map_err(|r| format!("{} does not verify what {} signs: {r}", cert_file.display(), key_file.display()))?;
-    Ok((key, certificate))
+        .map(|_| ())
+        .map_err(|r| format!("the certificate does not verify what the key signs: {r}"))
 }
 
 #[cfg(test)]
@@ -93,6 +134,23 @@ mod tests {
         assert_eq!(again.origin, Origin::Reused);
         assert_eq!(again.certificate.fingerprint(), first.certificate.fingerprint());
         assert_eq!(again.key.pkcs8_der(), first.key.pkcs8_der());
+    }
+
+    #[tokio::test]
+    async fn instances_on_one_store_share_the_first_pair_and_keep_a_copy() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = tokenbridge_store::SqliteStore::open(&a.path().join("t.db")).await.unwrap();
+        let first = ensure_shared(a.path(), &store, NOW).await.unwrap();
+        assert_eq!(first.origin, Origin::Made);
+        let second = ensure_shared(b.path(), &store, NOW).await.unwrap();
+        assert!(matches!(second.origin, Origin::Replaced(_)), "{:?}", second.origin);
+        assert_eq!(second.certificate.fingerprint(), first.certificate.fingerprint());
+        assert_eq!(std::fs::read(&second.key_file).unwrap(), std::fs::read(&first.key_file).unwrap());
+        assert_eq!(std::fs::read(&second.cert_file).unwrap(), std::fs::read(&first.cert_file).unwrap());
+        // The copy is then this directory's own kept pair.
+        let again = ensure_shared(b.path(), &store, NOW).await.unwrap();
+        assert_eq!(again.origin, Origin::Reused);
+        assert_eq!(again.certificate.fingerprint(), first.certificate.fingerprint());
     }
 
     #[test]

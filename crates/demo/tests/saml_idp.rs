@@ -80,7 +80,7 @@ async fn the_demo_saml_idp_signs_in_a_demo_user_and_pysaml2_accepts_its_response
     assert_eq!(metadata.entity_id, saml["entity_id"].as_str().unwrap());
     assert_eq!(metadata.sso_redirect(), saml["sso_url"].as_str());
     assert_eq!(metadata.signing_certificates[0].fingerprint(), saml["certificate_fingerprint"].as_str().unwrap());
-    let kept = std::fs::read_to_string(saml["certificate_file"].as_str().unwrap()).expect("the kept certificate");
+    let kept = std::fs::read_to_string(dir.path().join("saml-idp/cert.pem")).expect("the kept certificate");
     assert_eq!(
         tokenbridge_saml::Certificate::from_pem(&kept).unwrap().fingerprint(),
         metadata.signing_certificates[0].fingerprint()
