@@ -112,6 +112,16 @@ impl Engine {
             if let Some(d) = &p.domain {
                 self.user_pools.ensure_pool_domain(&p.id, d).await?;
             }
+            // Before the clients, which may name them.
+            for idp in &p.identity_providers {
+                let spec = crate::userpool::provider_spec(idp)
+                    .map_err(|e| anyhow::anyhow!("identity provider {}: {e}", idp.name))?;
+                self.user_pools.ensure_identity_provider(&p.id, &spec).await?;
+            }
+            for r in &p.resource_servers {
+                let scopes = crate::userpool::resource_server_scopes(r);
+                self.user_pools.ensure_resource_server(&p.id, &r.identifier, &r.name, &scopes).await?;
+            }
             for c in &p.clients {
                 let name = if c.name.is_empty() { c.client_id.as_str() } else { c.name.as_str() };
                 self.user_pools

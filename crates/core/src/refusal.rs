@@ -97,6 +97,8 @@ reasons! {
     AlreadyExists,
     UsernameExists,
     GroupExists,
+    /// An identity provider of that name (or one of its identifiers) exists in the pool already.
+    DuplicateProvider,
     /// The resource is still in use (a role with policies, a policy attached to roles).
     InUse,
     /// A policy document does not parse or breaks a rule of the policy language.

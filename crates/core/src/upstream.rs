@@ -25,6 +25,12 @@ mod outbound;
 mod settings;
 pub use settings::{check_upstream_url, is_loopback, validate_config};
 
+/// The client every outbound call of this server is made with (no redirects followed, a bounded
+/// connect), for other domains that fetch a document from a provider (a SAML IdP's metadata).
+pub(crate) fn outbound_client() -> reqwest::ClientBuilder {
+    outbound::client()
+}
+
 /// Minimum seconds between JWKS refetches caused by unknown `kid`s.
 pub const REFETCH_INTERVAL: i64 = 10;
 /// A fetched JWKS is refreshed in the foreground once older than this.

@@ -73,6 +73,7 @@ pub fn cognito_words(reason: Reason) -> (&'static str, StatusCode) {
         UserNotFound => "UserNotFoundException",
         UsernameExists => "UsernameExistsException",
         GroupExists => "GroupExistsException",
+        DuplicateProvider => "DuplicateProviderException",
         UserNotConfirmed => "UserNotConfirmedException",
         PasswordResetRequired => "PasswordResetRequiredException",
         InvalidPassword => "InvalidPasswordException",

@@ -23,7 +23,10 @@ pub use providers::{LinkTarget, OpaqueCheckLimits, ProviderConfig, ProviderLogin
 pub use roles::RoleConfig;
 pub use server::{AdminConfig, ConsoleConfig, MetricsConfig, RateLimits, ServerConfig, StorageConfig, TlsConfig};
 pub use tokens::{canonical_grant, ClientConfig, IssuerConfig};
-pub use user_pools::{IssuerForm, UserPoolClientConfig, UserPoolConfig};
+pub use user_pools::{
+    IdentityProviderConfig, IdentityProviderKind, IssuerForm, ResourceServerConfig, ResourceServerScopeConfig,
+    UserPoolClientConfig, UserPoolConfig,
+};
 
 use crate::model::KeyAlgorithm;
 use serde::{Deserialize, Serialize};

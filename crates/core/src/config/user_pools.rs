@@ -31,6 +31,88 @@ pub struct UserPoolConfig {
     /// and at `<domain>.<server.auth_domain_suffix>`.
     #[serde(default)]
     pub domain: Option<String>,
+    /// SAML and OIDC identity providers of the pool (`[[user_pools.identity_providers]]`).
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    /// Resource servers and their scopes (`[[user_pools.resource_servers]]`).
+    #[serde(default)]
+    pub resource_servers: Vec<ResourceServerConfig>,
+}
+
+/// `saml` or `oidc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityProviderKind {
+    Saml,
+    Oidc,
+}
+
+/// An identity provider of a configured pool, created at start when the pool lacks it. The
+/// checks are the API's (`CreateIdentityProvider`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// ProviderName: 1 to 32 characters, not `Cognito`.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: IdentityProviderKind,
+    /// SAML: a file holding the IdP's metadata (read at start).
+    #[serde(default)]
+    pub metadata_file: Option<std::path::PathBuf>,
+    /// SAML: where the IdP's metadata is fetched at start (https unless loopback).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    #[serde(default)]
+    pub idp_signout: bool,
+    #[serde(default)]
+    pub idp_init: bool,
+    #[serde(default)]
+    pub encrypted_responses: bool,
+    /// SAML: `rsa-sha256` to sign AuthnRequests.
+    #[serde(default)]
+    pub request_signing_algorithm: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// OIDC: space-separated scopes.
+    #[serde(default)]
+    pub authorize_scopes: Option<String>,
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// OIDC: `GET` (the default) or `POST`.
+    #[serde(default)]
+    pub attributes_request_method: Option<String>,
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub attributes_url: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// User-pool attribute = provider attribute.
+    #[serde(default)]
+    pub attribute_mapping: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub idp_identifiers: Vec<String>,
+}
+
+/// A resource server of a configured pool, created at start when the pool lacks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerConfig {
+    pub identifier: String,
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<ResourceServerScopeConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerScopeConfig {
+    pub name: String,
+    pub description: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,7 +156,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ConfigError> {
                 return Err(err(k("client_id"), format!("{:?} is defined twice", c.client_id)));
             }
             for prov in &c.providers {
-                if !config.providers.iter().any(|x| &x.name == prov) {
+                let of_pool = p.identity_providers.iter().any(|x| &x.name == prov);
+                if !of_pool && !config.providers.iter().any(|x| &x.name == prov) {
                     return Err(err(k("providers"), format!("no provider named {prov:?}")));
                 }
             }

@@ -155,7 +155,6 @@ impl UserPools {
     /// Checks a client's settings as AWS does, giving each left out its default.
     fn settle(
         &self,
-        pool: &UserPool,
         req: ClientSettings,
         name: Option<&str>,
         has_secret: bool,
@@ -182,16 +181,8 @@ impl UserPools {
                 flows.push(c.to_string());
             }
         }
+        // Each is checked against the pool's identity providers by `check_supported_providers`.
         let providers = req.supported_identity_providers.unwrap_or_else(|| vec!["COGNITO".into()]);
-        for p in &providers {
-            if p != "COGNITO" && self.kernel.upstreams.by_name(p).is_none() {
-                return Err(call.refuse_plainly(
-                    Reason::InvalidParameter,
-                    "request",
-                    format!("The provider {p} does not exist for User Pool {}", pool.id),
-                ));
-            }
-        }
         let u = req.token_validity_units.unwrap_or_default();
         let units = TokenUnits {
             access_token: u.access_token.unwrap_or_else(|| "minutes".into()),
@@ -259,7 +250,8 @@ impl UserPools {
 
     pub(crate) async fn create_pool_client(&self, req: CreateClient, call: &mut Call) -> Result<Value, Refusal> {
         let pool = self.pool(&req.user_pool_id, call).await?;
-        let s = self.settle(&pool, req.settings, None, req.generate_secret, call)?;
+        let s = self.settle(req.settings, None, req.generate_secret, call)?;
+        self.check_supported_providers(&pool.id, &s.supported_identity_providers, call).await?;
         let now = self.kernel.now();
         let secret = req.generate_secret.then(new_client_secret);
         let client_id = new_client_id();
@@ -289,7 +281,8 @@ impl UserPools {
     pub(crate) async fn update_pool_client(&self, req: UpdateClient, call: &mut Call) -> Result<Value, Refusal> {
         let current = self.client_of_pool(&req.user_pool_id, &req.client_id, call).await?;
         let pool = self.pool(&current.pool_id, call).await?;
-        let s = self.settle(&pool, req.settings, Some(&current.name), current.secret.is_some(), call)?;
+        let s = self.settle(req.settings, Some(&current.name), current.secret.is_some(), call)?;
+        self.check_supported_providers(&pool.id, &s.supported_identity_providers, call).await?;
         let now = self.kernel.now();
         let updated = self
             .kernel
