@@ -9,6 +9,7 @@ mod audit;
 mod custom_auth;
 mod exchange;
 mod exchange_refusals;
+mod federation;
 mod hosted_signin;
 mod lockout;
 mod policy;
