@@ -530,6 +530,8 @@ fn demo_user_pool(cfg: &mut Config, pool: &DemoPool) {
             },
         ],
         domain: None,
+        identity_providers: Vec::new(),
+        resource_servers: Vec::new(),
     });
 }
 

@@ -63,6 +63,8 @@ async fn server() -> Server {
                     client(MACHINE, "", &["client_credentials"], &["api.example/read"], Some(MACHINE_SECRET)),
                 ],
                 domain: Some(DOMAIN.into()),
+                identity_providers: Vec::new(),
+                resource_servers: Vec::new(),
             });
         })),
         ..Default::default()

@@ -25,3 +25,4 @@ mod security;
 mod sts;
 mod tls;
 mod userpool;
+mod userpool_federation;
