@@ -252,6 +252,58 @@ pub enum UserPoolsCommand {
     /// Manage a pool's users.
     #[command(subcommand)]
     Users(PoolUsersCommand),
+    /// Manage a pool's SAML and OIDC identity providers.
+    #[command(subcommand)]
+    IdentityProviders(PoolIdpCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoolIdpCommand {
+    /// List a pool's identity providers (JSON lines).
+    List {
+        /// The pool id.
+        pool_id: String,
+    },
+    /// Show one identity provider (JSON), with the details Cognito derives.
+    Show {
+        /// The pool id.
+        pool_id: String,
+        /// The ProviderName.
+        name: String,
+    },
+    /// Create a SAML provider (--metadata-file or --metadata-url) or an OIDC provider
+    /// (--detail client_id=... --detail authorize_scopes=... --detail oidc_issuer=...).
+    Create {
+        /// The pool id.
+        pool_id: String,
+        /// The ProviderName (1 to 32 characters, not Cognito).
+        name: String,
+        /// SAML or OIDC.
+        #[arg(long = "type", value_parser = ["SAML", "OIDC"])]
+        provider_type: String,
+        /// SAML: a file holding the IdP's metadata.
+        #[arg(long)]
+        metadata_file: Option<std::path::PathBuf>,
+        /// SAML: where the IdP's metadata is fetched (https unless loopback).
+        #[arg(long)]
+        metadata_url: Option<String>,
+        /// Another ProviderDetails entry, KEY=VALUE (repeatable): IDPSignout=true, client_id=...
+        #[arg(long = "detail", value_name = "KEY=VALUE")]
+        details: Vec<String>,
+        /// An AttributeMapping entry, POOL_ATTRIBUTE=PROVIDER_ATTRIBUTE (repeatable).
+        #[arg(long = "map", value_name = "ATTRIBUTE=PROVIDER_ATTRIBUTE")]
+        mapping: Vec<String>,
+        /// An IdpIdentifier (repeatable).
+        #[arg(long = "identifier")]
+        identifiers: Vec<String>,
+    },
+    /// Delete an identity provider.
+    Delete {
+        /// The pool id.
+        pool_id: String,
+        /// The ProviderName.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,7 +2,7 @@
 //! change goes through the same Cognito actions as the API (`UserPools::user_pool_action`), so it
 //! is validated and audited the same way; the audit records name the CLI as their source.
 
-use crate::cli::{PoolClientsCommand, PoolUsersCommand, UserPoolsCommand};
+use crate::cli::{PoolClientsCommand, PoolIdpCommand, PoolUsersCommand, UserPoolsCommand};
 use crate::commands::read_password;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -106,6 +106,7 @@ pub async fn run(engine: Arc<Engine>, c: UserPoolsCommand) -> anyhow::Result<()>
         }
         UserPoolsCommand::Clients(c) => clients(&engine, c).await?,
         UserPoolsCommand::Users(c) => users(&engine, c).await?,
+        UserPoolsCommand::IdentityProviders(c) => identity_providers(&engine, c).await?,
     }
     Ok(())
 }
@@ -202,6 +203,62 @@ async fn users(engine: &Engine, c: PoolUsersCommand) -> anyhow::Result<()> {
             for u in list_all(engine, "ListUsers", input, "Users", "PaginationToken", "PaginationToken").await? {
                 println!("{u}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` pairs as a JSON object; `what` names the flag in the error.
+fn pairs(items: &[String], what: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut out = serde_json::Map::new();
+    for item in items {
+        let (k, v) = item.split_once('=').ok_or_else(|| anyhow::anyhow!("{what} {item:?} is not KEY=VALUE"))?;
+        out.insert(k.to_string(), json!(v));
+    }
+    Ok(out)
+}
+
+async fn identity_providers(engine: &Engine, c: PoolIdpCommand) -> anyhow::Result<()> {
+    match c {
+        PoolIdpCommand::List { pool_id } => {
+            let input = json!({ "UserPoolId": pool_id, "MaxResults": PAGE });
+            for p in list_all(engine, "ListIdentityProviders", input, "Providers", "NextToken", "NextToken").await? {
+                println!("{p}");
+            }
+        }
+        PoolIdpCommand::Show { pool_id, name } => {
+            let out =
+                action(engine, "DescribeIdentityProvider", json!({ "UserPoolId": pool_id, "ProviderName": name }))
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&out["IdentityProvider"])?);
+        }
+        PoolIdpCommand::Create {
+            pool_id,
+            name,
+            provider_type,
+            metadata_file,
+            metadata_url,
+            details,
+            mapping,
+            identifiers,
+        } => {
+            let mut d = pairs(&details, "--detail")?;
+            if let Some(path) = metadata_file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                d.insert("MetadataFile".into(), json!(text));
+            }
+            if let Some(url) = metadata_url {
+                d.insert("MetadataURL".into(), json!(url));
+            }
+            let input = json!({ "UserPoolId": pool_id, "ProviderName": name, "ProviderType": provider_type,
+                "ProviderDetails": d, "AttributeMapping": pairs(&mapping, "--map")?, "IdpIdentifiers": identifiers });
+            let out = action(engine, "CreateIdentityProvider", input).await?;
+            println!("{}", serde_json::to_string_pretty(&out["IdentityProvider"])?);
+        }
+        PoolIdpCommand::Delete { pool_id, name } => {
+            action(engine, "DeleteIdentityProvider", json!({ "UserPoolId": pool_id, "ProviderName": name })).await?;
+            println!("deleted {name}");
         }
     }
     Ok(())

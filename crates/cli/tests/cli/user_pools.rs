@@ -308,3 +308,44 @@ async fn user_pools_made_by_the_cli_serve_sign_ins() {
     assert_eq!(status, 400, "{body}");
     drop(server);
 }
+
+/// `user-pools identity-providers`: an OIDC provider created, listed, shown (its secret as
+/// Cognito describes it), refused twice in Cognito's words, deleted.
+#[test]
+fn identity_providers_from_the_command_line() {
+    let t = tmp();
+    let d = t.path();
+    let pool = ok(pools_in(d, &["create", "--name", "federated"]), None).trim().to_string();
+    let create = [
+        "identity-providers",
+        "create",
+        pool.as_str(),
+        "Okta",
+        "--type",
+        "OIDC",
+        "--detail",
+        "client_id=rp",
+        "--detail",
+        "client_secret=rp-secret",
+        "--detail",
+        "authorize_scopes=openid email",
+        "--detail",
+        "oidc_issuer=https://issuer.example.com",
+        "--map",
+        "email=email",
+    ];
+    let made: Value = serde_json::from_str(&ok(pools_in(d, &create), None)).unwrap();
+    assert_eq!(made["ProviderType"], "OIDC");
+    assert_eq!(made["AttributeMapping"]["email"], "email");
+    let err = fails(pools_in(d, &create), None);
+    assert!(err.starts_with("error: DuplicateProviderException:"), "{err}");
+    let listed = json_lines(&ok(pools_in(d, &["identity-providers", "list", &pool]), None));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["ProviderName"], "Okta");
+    let shown: Value =
+        serde_json::from_str(&ok(pools_in(d, &["identity-providers", "show", &pool, "Okta"]), None)).unwrap();
+    assert_eq!(shown["ProviderDetails"]["client_secret"], "rp-secret");
+    ok(pools_in(d, &["identity-providers", "delete", &pool, "Okta"]), None);
+    let err = fails(pools_in(d, &["identity-providers", "show", &pool, "Okta"]), None);
+    assert!(err.starts_with("error: ResourceNotFoundException:"), "{err}");
+}
