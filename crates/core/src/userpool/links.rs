@@ -124,7 +124,7 @@ impl UserPools {
                     Some(d) => Some(from_doc(d)?),
                     None => None,
                 };
-                if !existing.is_some_and(|l| l.user_id == user.id) {
+                if existing.is_none_or(|l| l.user_id != user.id) {
                     return Err(call.refuse_plainly(
                         Reason::InvalidParameter,
                         "source user",

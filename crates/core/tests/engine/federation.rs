@@ -538,10 +538,11 @@ async fn racing_creates_and_links(store: Arc<dyn Store>) {
     let mut winners = std::collections::BTreeSet::new();
     for t in tasks {
         let (who, r) = t.await.unwrap();
-        if r.is_ok() {
-            winners.insert(who);
-        } else {
-            assert_eq!(r.unwrap_err().reason, Reason::InvalidParameter);
+        match r {
+            Ok(_) => {
+                winners.insert(who);
+            }
+            Err(e) => assert_eq!(e.reason, Reason::InvalidParameter),
         }
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
