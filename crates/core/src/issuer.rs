@@ -351,6 +351,11 @@ pub fn id_token_claims(issuer: &str, g: &Grant<'_>, now: i64) -> Value {
     if !g.user.groups.is_empty() {
         m.insert("cognito:groups".into(), json!(g.user.groups));
     }
+    // A federated user's `identities` attribute is JSON text; Cognito's id token carries it as
+    // the array itself.
+    if let Some(Ok(ids @ Value::Array(_))) = g.user.attributes.get("identities").map(|t| serde_json::from_str(t)) {
+        m.insert("identities".into(), ids);
+    }
     for (k, v) in &g.extra_id_claims {
         m.entry(k.clone()).or_insert_with(|| v.clone());
     }

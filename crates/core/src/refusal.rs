@@ -141,6 +141,18 @@ reasons! {
     /// An OAuth scope named is not one the pool knows.
     ScopeDoesNotExist,
 
+    // --- federation through the hosted sign-in (SAML) ---
+    /// The identity provider's SAML response broke a rule of the profile (signature, issuer,
+    /// audience, recipient, times, encryption, …): the failing rule is on the trail.
+    SamlRejected,
+    /// The response answers no AuthnRequest pending for this browser: unknown, expired, made in
+    /// another browser, or answered already.
+    SamlRequestUnknown,
+    /// The assertion was accepted before (its ID is in the one-time-use record).
+    AssertionReplayed,
+    /// An IdP-initiated (unsolicited) response while the provider's IDPInit is off.
+    UnsolicitedResponse,
+
     // --- audit lookups ---
     InvalidLookupAttribute,
     InvalidTimeRange,

@@ -13,10 +13,12 @@
 mod pkce;
 mod records;
 mod request;
+mod saml;
 mod token;
 
 pub use pkce::{challenge_of as pkce_challenge_of, S256};
 pub use records::{CODE_SECONDS, SESSION_SECONDS};
+pub use saml::{Browser, SamlPost, ACS_PATH, METADATA_PATH, PENDING_SECONDS};
 
 use crate::audit::RequestContext;
 use crate::kernel::Kernel;
@@ -40,7 +42,7 @@ pub struct HostedSignIn {
 }
 
 /// An authorization request's parameters (RFC 6749 §4.1.1, OIDC, Cognito's), at a pool's domain.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct AuthorizeRequest {
     /// The pool's domain prefix, from the host name or the path.
     pub domain: String,
@@ -116,6 +118,9 @@ pub enum Authorized {
     SignIn(SignInPage),
     /// Signed in: the browser goes back to the client with a code (`location`).
     Redirect { location: String },
+    /// Sign-in at the named SAML provider: the browser goes to its SSO URL with an AuthnRequest
+    /// (`location`), bound to the browser's binding.
+    Federate { location: String },
 }
 
 /// What a sign-in form comes to.
@@ -181,6 +186,20 @@ impl HostedSignIn {
         session: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<Authorized, AuthorizeRefusal> {
+        let browser = Browser { session: session.map(str::to_string), ..Default::default() };
+        self.authorize_at(req, &browser, ctx).await
+    }
+
+    /// [`Self::authorize`], knowing the browser: without a live session, a request naming a SAML
+    /// provider (`identity_provider`, `idp_identifier`) goes to its SSO URL with an AuthnRequest
+    /// whose answer only this browser (its binding) can bring back.
+    pub async fn authorize_at(
+        &self,
+        req: &AuthorizeRequest,
+        browser: &Browser,
+        ctx: &RequestContext,
+    ) -> Result<Authorized, AuthorizeRefusal> {
+        let session = browser.session.as_deref();
         let op = Operation::new("Authorize", ctx, req.recorded()).source(EVENT_SOURCE);
         let mut told = Told { redirect: None, page: None };
         let decide = async |call: &mut Call| {
@@ -206,6 +225,11 @@ impl HostedSignIn {
                 }
                 _ => {
                     let why = if !reuse { "prompt=login" } else { "no live sign-in session of this pool" };
+                    if let Some(provider) = &checked.federate {
+                        call.trail.pass("session", format!("{why}: sign-in at provider {}", provider.name));
+                        let location = self.saml_start(&checked, provider, req, browser, call).await?;
+                        return Ok(Authorized::Federate { location });
+                    }
                     call.trail.pass("session", format!("{why}: the sign-in page"));
                     Ok(Authorized::SignIn(checked.page))
                 }
@@ -214,6 +238,7 @@ impl HostedSignIn {
         let answer = |a: &Authorized| match a {
             Authorized::SignIn(_) => json!({ "outcome": "sign-in page" }),
             Authorized::Redirect { .. } => json!({ "outcome": "code issued (sign-in session)" }),
+            Authorized::Federate { .. } => json!({ "outcome": "AuthnRequest sent (SAML)" }),
         };
         self.kernel.run(op, decide, answer).await.map_err(|refusal| told.refuse(refusal))
     }

@@ -5,7 +5,9 @@
 
 use super::pkce;
 use super::*;
+use crate::excerpt::excerpt;
 use crate::userpool::oauth::FLOW_CODE;
+use crate::userpool::{IdentityProvider, ProviderType};
 
 /// Longest `state` and `nonce` taken: they travel in URLs and tokens.
 const MAX_ECHOED: usize = 2048;
@@ -19,6 +21,16 @@ pub(super) struct Checked {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub page: SignInPage,
+    /// The SAML provider the request names (`identity_provider`, `idp_identifier`): sign-in
+    /// happens there, not on the page.
+    pub federate: Option<IdentityProvider>,
+}
+
+/// What the request leaves to the page, or the provider it names.
+struct Choice {
+    password: bool,
+    providers: Vec<String>,
+    federate: Option<IdentityProvider>,
 }
 
 impl HostedSignIn {
@@ -129,16 +141,17 @@ impl HostedSignIn {
         if req.nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED) {
             return Err(call.refuse_plainly(Reason::InvalidRequest, "nonce", "nonce is longer than 2048 characters"));
         }
-        let providers = self.chosen_providers(&client, req, call)?;
+        let choice = self.chosen_providers(&pool, &client, req, call).await?;
         let page = SignInPage {
             pool_name: pool.name.clone(),
             client_id: client.client_id.clone(),
             client_name: client.name.clone(),
-            password: providers.0,
-            providers: providers.1,
+            password: choice.password,
+            providers: choice.providers,
             login_hint: req.login_hint.clone().filter(|h| h.len() <= 128),
         };
-        Ok(Checked { pool, client, redirect_uri, scope, nonce: req.nonce.clone(), code_challenge, page })
+        let federate = choice.federate;
+        Ok(Checked { pool, client, redirect_uri, scope, nonce: req.nonce.clone(), code_challenge, page, federate })
     }
 
     /// The scopes asked for (all the client's when none are named), each allowed to the client.
@@ -217,24 +230,43 @@ impl HostedSignIn {
     }
 
     /// Whether the page offers the password form, and which providers: all of the client's, or
-    /// the one `identity_provider` / `idp_identifier` names (no chooser then).
-    fn chosen_providers(
+    /// the one `identity_provider` / `idp_identifier` names (no chooser then). A SAML provider
+    /// named is where the sign-in happens.
+    async fn chosen_providers(
         &self,
+        pool: &UserPool,
         client: &PoolClient,
         req: &AuthorizeRequest,
         call: &mut Call,
-    ) -> Result<(bool, Vec<String>), Refusal> {
+    ) -> Result<Choice, Refusal> {
         let password = client.supported_identity_providers.iter().any(|p| p == "COGNITO");
         let upstreams = client.upstream_providers();
-        let Some(named) = req.identity_provider.as_deref().or(req.idp_identifier.as_deref()) else {
-            return Ok((password, upstreams));
+        let named = match (req.identity_provider.as_deref(), req.idp_identifier.as_deref()) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(id)) => match self.user_pools.provider_by_identifier(&pool.id, id).await? {
+                Some(p) => {
+                    call.trail
+                        .pass("idp identifier", format!("{} is an identifier of provider {}", excerpt(id), p.name));
+                    p.name
+                }
+                // Not an identifier: taken as a provider name, as before identifiers existed.
+                None => id.to_string(),
+            },
+            (None, None) => return Ok(Choice { password, providers: upstreams, federate: None }),
         };
+        let named = named.as_str();
         if named == "COGNITO" && password {
             call.trail.pass("identity provider", "COGNITO: the password form");
-            return Ok((true, Vec::new()));
+            return Ok(Choice { password: true, providers: Vec::new(), federate: None });
         }
         if upstreams.iter().any(|p| p == named) {
-            // Federation (the provider's own sign-in, then back here) is not built yet.
+            if let Some(p) = self.user_pools.provider(&pool.id, named).await? {
+                if p.provider_type == ProviderType::Saml && p.saml.is_some() {
+                    call.trail.pass("identity provider", format!("SAML provider {named}: sign-in at the provider"));
+                    return Ok(Choice { password: false, providers: vec![named.to_string()], federate: Some(p) });
+                }
+            }
+            // OIDC federation (the provider's own sign-in, then back here) is not built yet.
             return Err(call.refuse_plainly(
                 Reason::InvalidRequest,
                 "identity provider",

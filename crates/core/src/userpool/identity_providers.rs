@@ -559,6 +559,16 @@ impl UserPools {
         }
     }
 
+    /// The pool's identity provider holding IdpIdentifier `id` (`idp_identifier` at /oauth2/authorize).
+    pub async fn provider_by_identifier(&self, pool_id: &str, id: &str) -> Result<Option<IdentityProvider>, Refusal> {
+        match self.identifier_holder(pool_id, id).await? {
+            Some(name) => {
+                Ok(self.provider(pool_id, &name).await?.filter(|p| p.idp_identifiers.iter().any(|i| i == id)))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn existing_provider(&self, pool_id: &str, name: &str, call: &mut Call) -> Result<IdentityProvider, Refusal> {
         self.provider(pool_id, name).await?.ok_or_else(|| {
             call.refuse_plainly(

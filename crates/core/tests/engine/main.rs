@@ -15,3 +15,4 @@ mod lockout;
 mod policy;
 mod refresh;
 mod roles;
+mod saml_signin;

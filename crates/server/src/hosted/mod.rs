@@ -17,6 +17,7 @@
 mod browser;
 mod endpoints;
 pub mod pages;
+mod saml;
 pub mod words;
 
 use crate::context::Ctx;
@@ -52,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{domain}/oauth2/token", post(endpoints::token))
         .route("/domains/{domain}/oauth2/userInfo", get(endpoints::userinfo).post(endpoints::userinfo))
         .route("/domains/{domain}/oauth2/revoke", post(endpoints::revoke))
+        .route("/domains/{domain}/saml2/idpresponse", post(saml::idp_response))
+        .route("/domains/{domain}/saml2/metadata", get(saml::metadata))
 }
 
 /// Marks a request addressed by host name (rewritten to the path form).
@@ -274,8 +277,10 @@ async fn authorize(
     };
     let req = authorize_request(&mount.domain, &params);
     let session = browser::session(&state, &headers, &mount).await;
-    match state.engine.hosted_signin().authorize(&req, session.as_deref(), &ctx).await {
+    let (browser, binding) = saml::browser(&state, &headers, &mount, session);
+    match state.engine.hosted_signin().authorize_at(&req, &browser, &ctx).await {
         Ok(Authorized::Redirect { location }) => redirect(&location, &[]),
+        Ok(Authorized::Federate { location }) => redirect(&location, &[binding]),
         Ok(Authorized::SignIn(page)) => sign_in_page(&state, &headers, &mount, &req, &page, None).await,
         Err(refused) => told(&state, &headers, &mount, &req, refused, &ctx.request_id).await,
     }

@@ -17,6 +17,10 @@ pub fn hosted_words(reason: Reason) -> (&'static str, StatusCode) {
         RateLimited => ("Too many attempts", StatusCode::TOO_MANY_REQUESTS),
         Unavailable => ("Sign-in is unavailable for a moment", StatusCode::SERVICE_UNAVAILABLE),
         NotAuthorized | LockedOut => ("Sign-in refused", StatusCode::BAD_REQUEST),
+        SamlRejected => ("The identity provider's answer was refused", StatusCode::FORBIDDEN),
+        SamlRequestUnknown => ("This sign-in was not started in this browser, or is finished", StatusCode::FORBIDDEN),
+        AssertionReplayed => ("This sign-in answer was used already", StatusCode::FORBIDDEN),
+        UnsolicitedResponse => ("Sign-in started at the identity provider is not allowed", StatusCode::FORBIDDEN),
         _ => ("Sign-in request refused", oauth_words(reason).1),
     }
 }
