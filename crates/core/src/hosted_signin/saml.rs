@@ -249,7 +249,7 @@ impl HostedSignIn {
     }
 
     /// `GET /saml2/metadata`: the pool's SP metadata (entity id, ACS at `domain_url`, the SP
-    /// certificate for signed requests and encrypted assertions).
+    /// certificate for encrypted assertions, and for signed requests when a provider gets them).
     pub async fn saml_metadata(&self, domain: &str, domain_url: &str, ctx: &RequestContext) -> Result<String, Refusal> {
         let op =
             Operation::new("GetSamlMetadata", ctx, json!({ "domain": domain })).source(EVENT_SOURCE).read_only(true);
@@ -266,10 +266,13 @@ impl HostedSignIn {
                 Ok(c) => c,
                 Err(e) => return Err(unavailable(call, e.to_string())),
             };
+            // The signing certificate only when some provider gets signed requests: an IdP
+            // reading AuthnRequestsSigned="true" would refuse the unsigned ones.
+            let signs = self.user_pools.pool_signs_saml_requests(&pool.id).await?;
             let metadata = SpMetadata {
                 entity_id: sp_entity_id(&pool.id),
                 acs_url: format!("{domain_url}{ACS_PATH}"),
-                signing_certificate: Some(certificate.clone()),
+                signing_certificate: signs.then(|| certificate.clone()),
                 encryption_certificate: Some(certificate),
                 want_assertions_signed: true,
             };

@@ -559,6 +559,24 @@ impl UserPools {
         }
     }
 
+    /// Whether any SAML provider of the pool has AuthnRequests signed (RequestSigningAlgorithm):
+    /// the SP metadata then names the signing certificate (and says AuthnRequestsSigned).
+    pub async fn pool_signs_saml_requests(&self, pool_id: &str) -> Result<bool, Refusal> {
+        let mut after: Option<String> = None;
+        loop {
+            let docs = self.kernel.store.list_documents(KIND_IDP, Some(pool_id), after.as_deref(), 100).await?;
+            for d in &docs {
+                if d.body.get("details").and_then(|x| x.get("RequestSigningAlgorithm")).is_some() {
+                    return Ok(true);
+                }
+            }
+            match docs.last() {
+                Some(last) if docs.len() == 100 => after = Some(last.id.clone()),
+                _ => return Ok(false),
+            }
+        }
+    }
+
     /// The pool's identity provider holding IdpIdentifier `id` (`idp_identifier` at /oauth2/authorize).
     pub async fn provider_by_identifier(&self, pool_id: &str, id: &str) -> Result<Option<IdentityProvider>, Refusal> {
         match self.identifier_holder(pool_id, id).await? {

@@ -224,7 +224,7 @@ async fn sp_initiated_sign_in_makes_the_federated_user_and_its_tokens_carry_iden
     // The record says which certificate verified it, and that the request was answered once.
     let lines = trail_lines(&b.records(&request_id).await[0]).join("\n");
     let fingerprint = idps.corp.certificate().fingerprint();
-    assert!(lines.contains(&format!("signature: pass: assertion #")) && lines.contains(fingerprint), "{lines}");
+    assert!(lines.contains("signature: pass: assertion #") && lines.contains(fingerprint), "{lines}");
     assert!(
         lines.contains(&format!("in_response_to: pass: AuthnRequest {} answered now, once", request.id)),
         "{lines}"

@@ -250,5 +250,92 @@ async fn an_answer_brought_by_another_browser_is_refused_and_the_sp_metadata_is_
     assert_eq!(metadata.header("content-type"), Some("application/samlmetadata+xml"));
     assert!(metadata.text.contains(&format!("entityID=\"{}\"", sp_entity_id(POOL))), "{}", metadata.text);
     assert!(metadata.text.contains(&format!("Location=\"{}/saml2/idpresponse\"", victim.base())), "{}", metadata.text);
-    assert!(metadata.text.contains("<md:KeyDescriptor use=\"signing\">"), "{}", metadata.text);
+    // No provider of the pool gets signed requests: the certificate is for encryption only.
+    assert!(metadata.text.contains("AuthnRequestsSigned=\"false\""), "{}", metadata.text);
+    assert!(metadata.text.contains("<md:KeyDescriptor use=\"encryption\">"), "{}", metadata.text);
+}
+
+// --- against pysaml2 (interop/saml/peer.py): an independent IdP answers the hosted UI's request ---
+
+/// Runs `peer.py ARGS` with the venv's python (`TOKENBRIDGE_TEST_PYTHON`, or `.venv/bin/python`
+/// at the workspace root, as `scripts/test` makes it); returns stdout.
+fn peer(args: &[&str]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("TOKENBRIDGE_TEST_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    assert!(python.exists(), "{} is missing: the pysaml2 test needs the venv scripts/test makes", python.display());
+    let out = std::process::Command::new(&python)
+        .arg(root.join("interop/saml/peer.py"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    assert!(out.status.success(), "peer.py {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn pysaml2_answers_the_hosted_uis_authn_request_and_the_acs_accepts_it() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().to_string_lossy().into_owned();
+    peer(&["keys", "--out", &dir]);
+    let (key, cert) = (format!("{dir}/idp.key"), format!("{dir}/idp.crt"));
+    let entity = "https://pysaml2.corp.example/idp";
+    let idp_xml = peer(&["idp-metadata", "--entity-id", entity, "--sso-url", SSO, "--cert", &cert]);
+    // The provider is configured with another IdP's metadata, then given pysaml2's through
+    // UpdateIdentityProvider, as an administrator would.
+    let metadata_dir = tempfile::tempdir().unwrap();
+    let placeholder = IdpSigner::generate(entity, 1_700_000_000).unwrap();
+    let s = server(&placeholder, metadata_dir.path()).await;
+    s.engine
+        .user_pools()
+        .user_pool_action(
+            "UpdateIdentityProvider",
+            &serde_json::json!({ "UserPoolId": POOL, "ProviderName": PROVIDER, "ProviderDetails": { "MetadataFile": idp_xml } }),
+            Some(&tokenbridge_core::iam::CallerIdentity::Admin { access_key_id: "test".into() }),
+            &tokenbridge_core::audit::RequestContext::new("cognito-idp.amazonaws.com"),
+        )
+        .await
+        .expect("the provider takes pysaml2's metadata");
+
+    let b = Browser::new(&s, false);
+    let to_idp = b.authorize(&[("identity_provider", PROVIDER)]).await;
+    assert_eq!(to_idp.status, 302, "{}", to_idp.text);
+    let url = to_idp.header("location").unwrap().to_string();
+    // pysaml2's IdP reads our AuthnRequest against our SP metadata, as served.
+    let sp_xml = b.send(reqwest::Method::GET, &b.path("/saml2/metadata"), None).await.text;
+    let sp_path = format!("{dir}/sp.xml");
+    std::fs::write(&sp_path, &sp_xml).unwrap();
+    let read: serde_json::Value =
+        serde_json::from_str(&peer(&["check-authn-request", "--redirect-url", &url, "--sp-metadata", &sp_path]))
+            .unwrap();
+    assert_eq!(read["issuer"], sp_entity_id(POOL));
+    assert_eq!(read["acs_url"], format!("{}/saml2/idpresponse", b.base()));
+    let (id, relay) = (read["id"].as_str().unwrap().to_string(), read["relay_state"].as_str().unwrap().to_string());
+
+    let response = peer(&[
+        "response",
+        "--sp-metadata",
+        &sp_path,
+        "--idp-entity-id",
+        entity,
+        "--key",
+        &key,
+        "--cert",
+        &cert,
+        "--name-id",
+        "kenji@corp.example",
+        "--name-id-format",
+        "email",
+        "--in-response-to",
+        &id,
+        "--attr",
+        "email=kenji@corp.example",
+        "--sign-assertion",
+    ]);
+    let back = b.post_answer(response.trim(), &relay).await;
+    assert_eq!(back.status, 302, "{}", back.text);
+    assert!(back.header("location").unwrap().starts_with(&format!("{CALLBACK}?code=")));
+    let user = s.engine.directory().find("Corp_kenji@corp.example").await.expect("the federated user");
+    assert_eq!(user.email.as_deref(), Some("kenji@corp.example"));
 }
