@@ -12,7 +12,8 @@
 //!   or [`Store::update_user_with`]: the store runs the caller's updater on the record as it
 //!   stands inside its own transaction, so concurrent writers (in any number of instances) never
 //!   overwrite each other's changes. There is no blind "replace" of either: a caller cannot
-//!   forget the retry, because there is none to write.
+//!   forget the retry, because there is none to write. Records that must change together (a
+//!   provider and its identifier claims) are one [`Store::update_documents_with`].
 //! - Secrets arrive already hashed or sealed; the store never sees a raw token.
 
 use crate::model::*;
@@ -48,6 +49,14 @@ pub enum Change<T> {
 /// a lost insert race), so whatever it reports must come from its last run. An error it returns
 /// rolls the transaction back and is returned to the caller.
 pub type DocumentUpdater<'a> = dyn FnMut(Option<&Document>) -> StoreResult<Change<Document>> + Send + 'a;
+
+/// A document's key: its kind and id.
+pub type DocumentKey = (String, String);
+
+/// Decides the next state of several documents together from their current ones (in the order
+/// their keys were given; `None` for an absent one): one [`Change`] for each, in that order. The
+/// same rules as for a [`DocumentUpdater`].
+pub type DocumentsUpdater<'a> = dyn FnMut(&[Option<Document>]) -> StoreResult<Vec<Change<Document>>> + Send + 'a;
 
 /// Decides a user's next record from the current one: `None` leaves it as it is. The same rules
 /// as for a [`DocumentUpdater`].
@@ -181,6 +190,17 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         updater: &mut DocumentUpdater<'_>,
     ) -> StoreResult<Option<Document>>;
+    /// Read-modify-write of several documents as one atomic step (a record and the claims that
+    /// go with it): `updater` sees them all as stored and decides each; every change is written
+    /// in one transaction, or none is. Concurrent updates sharing any of the documents run one
+    /// after another, each seeing what the previous one stored, also when they race to create
+    /// one. `keys` must be distinct. Returns the documents as they stand afterwards, in the
+    /// order of `keys`.
+    async fn update_documents_with(
+        &self,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Vec<Option<Document>>>;
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>>;
     /// Ordered by id (byte order in every backend); ids strictly after `after`; at most `limit`; only the pool's when `pool_id` is given.
     async fn list_documents(

@@ -26,7 +26,9 @@ use std::time::Duration;
 use crate::records::*;
 use crate::statements::{DocumentChange, RowLock, Statements};
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{DocumentUpdater, Store, StoreError, StoreResult, UserUpdater};
+use tokenbridge_core::store::{
+    DocumentKey, DocumentUpdater, DocumentsUpdater, Store, StoreError, StoreResult, UserUpdater,
+};
 
 /// A rotation retries when its compare-and-swap raced with the token's own insert.
 const ROTATE_ATTEMPTS: usize = 3;
@@ -177,19 +179,7 @@ impl PostgresStore {
                 None
             }
             DocumentChange::Put { exists: true, doc } => {
-                sqlx::query(
-                    "UPDATE documents SET pool_id = $1, body = $2, updated_at = $3, expires_at = $4 \
-                     WHERE kind = $5 AND id = $6",
-                )
-                .bind(&doc.pool_id)
-                .bind(to_json(&doc.body)?)
-                .bind(doc.updated_at)
-                .bind(doc.expires_at)
-                .bind(kind)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+                Self::update_document_row(&mut tx, &doc).await?;
                 Some(doc)
             }
             DocumentChange::Put { exists: false, doc } => {
@@ -205,6 +195,71 @@ impl PostgresStore {
         };
         tx.commit().await.map_err(backend)?;
         Ok(Some(after))
+    }
+
+    /// One several-document update; `None` when one of the documents was absent and another
+    /// caller created it first (this one's insert found it), so the caller retries on the rows
+    /// as now committed.
+    async fn try_update_documents(
+        &self,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Option<Vec<Option<Document>>>> {
+        let mut tx = self.begin().await?;
+        // Row locks taken in key order serialize updaters of overlapping sets; the writes go in
+        // key order too, so two creators of the same absent rows meet at the first of them.
+        let changes = Sql::read_many_for_update(&mut tx, RowLock::ForUpdate, keys, updater).await?;
+        let mut after: Vec<Option<Document>> = vec![None; keys.len()];
+        let mut wrote = false;
+        for (i, change) in changes {
+            let (kind, id) = &keys[i];
+            after[i] = match change {
+                DocumentChange::Keep(current) => current,
+                DocumentChange::Delete => {
+                    wrote = true;
+                    Sql::delete_document(&mut *tx, kind, id).await?;
+                    None
+                }
+                DocumentChange::Put { exists: true, doc } => {
+                    wrote = true;
+                    Self::update_document_row(&mut tx, &doc).await?;
+                    Some(doc)
+                }
+                DocumentChange::Put { exists: false, doc } => {
+                    wrote = true;
+                    let inserted = Sql::insert_document(&mut *tx, &doc, "ON CONFLICT (kind, id) DO NOTHING").await?;
+                    if inserted == 0 {
+                        tx.rollback().await.map_err(backend)?;
+                        return Ok(None);
+                    }
+                    Some(doc)
+                }
+            };
+        }
+        if wrote {
+            tx.commit().await.map_err(backend)?;
+        } else {
+            tx.rollback().await.map_err(backend)?;
+        }
+        Ok(Some(after))
+    }
+
+    /// Replaces a locked document's row with `doc` (same kind and id).
+    async fn update_document_row(tx: &mut sqlx::Transaction<'static, Postgres>, doc: &Document) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE documents SET pool_id = $1, body = $2, updated_at = $3, expires_at = $4 \
+             WHERE kind = $5 AND id = $6",
+        )
+        .bind(&doc.pool_id)
+        .bind(to_json(&doc.body)?)
+        .bind(doc.updated_at)
+        .bind(doc.expires_at)
+        .bind(&doc.kind)
+        .bind(&doc.id)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     /// One rotation attempt; `None` when the swap missed a token that, read a moment later, is
@@ -519,6 +574,22 @@ impl Store for PostgresStore {
         }
         Err(StoreError::Backend(format!(
             "the update of {kind} {id:?} lost {UPDATE_ATTEMPTS} races to create it in a row"
+        )))
+    }
+
+    async fn update_documents_with(
+        &self,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Vec<Option<Document>>> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            if let Some(after) = self.try_update_documents(keys, updater).await? {
+                return Ok(after);
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "an update of {} documents lost {UPDATE_ATTEMPTS} races to create one of them in a row",
+            keys.len()
         )))
     }
 

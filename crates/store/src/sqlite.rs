@@ -19,12 +19,18 @@ use crate::group_commit::GroupCommit;
 use crate::records::*;
 use crate::statements::{DocumentChange, RowLock, Statements};
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{DocumentUpdater, Store, StoreError, StoreResult, UserUpdater};
+use tokenbridge_core::store::{
+    DocumentKey, DocumentUpdater, DocumentsUpdater, Store, StoreError, StoreResult, UserUpdater,
+};
 
 const READ_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Sql = Statements<Sqlite>;
+
+/// A document put by an updater replaces the stored one (its `created_at` already kept).
+const DOCUMENT_UPSERT: &str = "ON CONFLICT (kind, id) DO UPDATE SET pool_id = excluded.pool_id, \
+                               body = excluded.body, updated_at = excluded.updated_at, expires_at = excluded.expires_at";
 
 /// The embedded migrations. Built by hand rather than with `sqlx::migrate!`, which needs sqlx's
 /// `macros` feature (a proc-macro stack plus a second bundled-SQLite build for the host); the
@@ -395,13 +401,46 @@ impl Store for SqliteStore {
                 None
             }
             DocumentChange::Put { doc, .. } => {
-                let upsert = "ON CONFLICT (kind, id) DO UPDATE SET pool_id = excluded.pool_id, \
-                              body = excluded.body, updated_at = excluded.updated_at, expires_at = excluded.expires_at";
-                Sql::insert_document(&mut *tx, &doc, upsert).await?;
+                Sql::insert_document(&mut *tx, &doc, DOCUMENT_UPSERT).await?;
                 Some(doc)
             }
         };
         tx.commit().await.map_err(backend)?;
+        Ok(after)
+    }
+
+    async fn update_documents_with(
+        &self,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Vec<Option<Document>>> {
+        // One write transaction (BEGIN IMMEDIATE keeps every other writer out from the reads
+        // to the commit); an early return rolls it back.
+        let mut tx = self.begin_write().await?;
+        let changes = Sql::read_many_for_update(&mut tx, RowLock::None, keys, updater).await?;
+        let mut after: Vec<Option<Document>> = vec![None; keys.len()];
+        let mut wrote = false;
+        for (i, change) in changes {
+            let (kind, id) = &keys[i];
+            after[i] = match change {
+                DocumentChange::Keep(current) => current,
+                DocumentChange::Delete => {
+                    wrote = true;
+                    Sql::delete_document(&mut *tx, kind, id).await?;
+                    None
+                }
+                DocumentChange::Put { doc, .. } => {
+                    wrote = true;
+                    Sql::insert_document(&mut *tx, &doc, DOCUMENT_UPSERT).await?;
+                    Some(doc)
+                }
+            };
+        }
+        if wrote {
+            tx.commit().await.map_err(backend)?;
+        } else {
+            tx.rollback().await.map_err(backend)?;
+        }
         Ok(after)
     }
 

@@ -9,7 +9,9 @@
 use sqlx::{Database, Encode, Executor, IntoArguments, Transaction, Type};
 use std::marker::PhantomData;
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{Change, DocumentUpdater, StoreResult, UserUpdater};
+use tokenbridge_core::store::{
+    Change, DocumentKey, DocumentUpdater, DocumentsUpdater, StoreError, StoreResult, UserUpdater,
+};
 
 use crate::records::*;
 
@@ -721,17 +723,50 @@ where
             .await
             .map_err(backend)?;
         let current = row.as_ref().map(document_from_row).transpose()?;
-        Ok(match updater(current.as_ref())? {
-            Change::Keep => DocumentChange::Keep(current),
-            Change::Delete => DocumentChange::Delete,
-            Change::Put(mut doc) => {
-                same_document(kind, id, &doc)?;
-                if let Some(c) = &current {
-                    doc.created_at = c.created_at;
-                }
-                DocumentChange::Put { exists: current.is_some(), doc }
-            }
-        })
+        let change = updater(current.as_ref())?;
+        decided(kind, id, current, change)
+    }
+
+    /// The first step of a several-document update, in `tx`: reads the documents (under `lock`,
+    /// in key order, so that concurrent updates of overlapping sets lock in one order and never
+    /// deadlock), asks the updater and checks its answers. Returns each key's change, in key
+    /// order; writing them (or rolling back) is the backend's.
+    pub(crate) async fn read_many_for_update(
+        tx: &mut Transaction<'static, DB>,
+        lock: RowLock,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Vec<(usize, DocumentChange)>> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        if order.windows(2).any(|w| keys[w[0]] == keys[w[1]]) {
+            return Err(StoreError::Backend("a several-document update names one document twice".into()));
+        }
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2{}", lock.clause());
+        let mut current: Vec<Option<Document>> = vec![None; keys.len()];
+        for &i in &order {
+            let (kind, id) = &keys[i];
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(kind.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(backend)?;
+            current[i] = row.as_ref().map(document_from_row).transpose()?;
+        }
+        let changes = updater(&current)?;
+        if changes.len() != keys.len() {
+            return Err(StoreError::Backend(format!(
+                "the updater of {} documents decided {} changes",
+                keys.len(),
+                changes.len()
+            )));
+        }
+        let mut decisions: Vec<Option<DocumentChange>> = Vec::with_capacity(keys.len());
+        for ((kind, id), (stored, change)) in keys.iter().zip(current.into_iter().zip(changes)) {
+            decisions.push(Some(decided(kind, id, stored, change)?));
+        }
+        Ok(order.into_iter().map(|i| (i, decisions[i].take().expect("each key decided once"))).collect())
     }
 
     pub(crate) async fn get_document<'c>(
@@ -822,6 +857,22 @@ where
             Self::changed(executor, sqlx::query("DELETE FROM auth_sessions WHERE id_hash = $1").bind(id_hash)).await?;
         Ok(changed == 1)
     }
+}
+
+/// An updater's change to the document `(kind, id)`, checked (a `Put` keeps the kind and id)
+/// and with the stored `created_at` kept.
+fn decided(kind: &str, id: &str, current: Option<Document>, change: Change<Document>) -> StoreResult<DocumentChange> {
+    Ok(match change {
+        Change::Keep => DocumentChange::Keep(current),
+        Change::Delete => DocumentChange::Delete,
+        Change::Put(mut doc) => {
+            same_document(kind, id, &doc)?;
+            if let Some(c) = &current {
+                doc.created_at = c.created_at;
+            }
+            DocumentChange::Put { exists: current.is_some(), doc }
+        }
+    })
 }
 
 /// What an updater decided about a document (see [`Statements::read_for_update`]).

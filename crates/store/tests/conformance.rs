@@ -97,6 +97,7 @@ async fn racing_updates_from_two_instances_on_one_file() {
     let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     conformance::concurrent_document_updates(a.clone(), b.clone()).await;
     conformance::concurrent_document_creation(a.clone(), b.clone()).await;
+    conformance::concurrent_claims(a.clone(), b.clone()).await;
     conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
     conformance::concurrent_user_updates(a.clone(), b.clone()).await;
     conformance::concurrent_sign_out(a, b).await;

@@ -170,6 +170,7 @@ async fn racing_updates_from_two_instances_on_one_schema() {
     let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (Arc::new(a), Arc::new(b));
     conformance::concurrent_document_updates(a.clone(), b.clone()).await;
     conformance::concurrent_document_creation(a.clone(), b.clone()).await;
+    conformance::concurrent_claims(a.clone(), b.clone()).await;
     conformance::concurrent_bounded_counts(a.clone(), b.clone()).await;
     conformance::concurrent_user_updates(a.clone(), b.clone()).await;
     conformance::concurrent_sign_out(a, b).await;
@@ -359,6 +360,7 @@ async fn races_hold_under_a_serializable_server_default() {
     conformance::concurrent_auth_session_takes(store.clone()).await;
     conformance::concurrent_document_updates(store.clone(), store.clone()).await;
     conformance::concurrent_document_creation(store.clone(), store.clone()).await;
+    conformance::concurrent_claims(store.clone(), store.clone()).await;
     conformance::concurrent_bounded_counts(store.clone(), store.clone()).await;
     conformance::concurrent_user_updates(store.clone(), store.clone()).await;
     conformance::concurrent_sign_out(store.clone(), store).await;

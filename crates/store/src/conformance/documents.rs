@@ -234,3 +234,75 @@ pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
     auth_sessions(store).await;
     purge_expired_auth_sessions(store).await;
 }
+
+/// `update_documents_with`: the updater sees every document as stored (in the order of the keys,
+/// `None` when absent) and decides each; the changes are written together, or, when the
+/// updater fails or one change is refused, none is.
+pub async fn several_document_updates(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool) = (format!("{t}record"), format!("{t}pool"));
+    let key = |n: &str| (kind.clone(), format!("{t}{n}"));
+    let keys = vec![key("b"), key("a"), key("c")];
+    let doc = |n: &str, body: Value| document(&kind, &format!("{t}{n}"), &pool, body);
+
+    // All absent: seen as `None` in key order; puts create them, a delete of an absent one is a no-op.
+    let mut seen = Vec::new();
+    let after = store
+        .update_documents_with(&keys, &mut |ds| {
+            seen = ds.to_vec();
+            Ok(vec![Change::Put(doc("b", json!({"n": 1}))), Change::Put(doc("a", json!({"n": 2}))), Change::Delete])
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![None, None, None]);
+    assert_eq!(after, vec![Some(doc("b", json!({"n": 1}))), Some(doc("a", json!({"n": 2}))), None]);
+    assert_eq!(store.get_document(&kind, &format!("{t}a")).await.unwrap(), Some(doc("a", json!({"n": 2}))));
+
+    // Present ones are seen as stored; a replacement keeps `created_at`; keep, put and delete mix.
+    let mut replaced = doc("a", json!({"n": 3}));
+    replaced.created_at -= 100;
+    replaced.updated_at += 1;
+    let mut seen = Vec::new();
+    let after = store
+        .update_documents_with(&keys, &mut |ds| {
+            seen = ds.to_vec();
+            Ok(vec![Change::Delete, Change::Put(replaced.clone()), Change::Keep])
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![Some(doc("b", json!({"n": 1}))), Some(doc("a", json!({"n": 2}))), None]);
+    let mut want = replaced.clone();
+    want.created_at = doc("a", json!({})).created_at;
+    assert_eq!(after, vec![None, Some(want.clone()), None]);
+    assert_eq!(store.get_document(&kind, &format!("{t}b")).await.unwrap(), None);
+    assert_eq!(store.get_document(&kind, &format!("{t}a")).await.unwrap(), Some(want.clone()));
+
+    // An updater's error writes nothing, nor does a `Put` of another document, nor the wrong
+    // number of changes, nor a key named twice.
+    let failed =
+        store.update_documents_with(&keys, &mut |_| Err(StoreError::Conflict("refused by the updater".into()))).await;
+    assert!(matches!(failed, Err(StoreError::Conflict(m)) if m == "refused by the updater"));
+    let stray = doc("elsewhere", json!({}));
+    for changes in [
+        vec![Change::Put(doc("b", json!({"n": 9}))), Change::Delete, Change::Put(stray.clone())],
+        vec![Change::Put(doc("b", json!({"n": 9}))), Change::Delete],
+    ] {
+        assert!(store.update_documents_with(&keys, &mut |_| Ok(changes.clone())).await.is_err());
+    }
+    let twice = vec![key("b"), key("b")];
+    assert!(store.update_documents_with(&twice, &mut |_| Ok(vec![Change::Delete, Change::Delete])).await.is_err());
+    assert_eq!(store.get_document(&kind, &format!("{t}b")).await.unwrap(), None);
+    assert_eq!(store.get_document(&kind, &stray.id).await.unwrap(), None);
+    assert_eq!(store.get_document(&kind, &format!("{t}a")).await.unwrap(), Some(want));
+
+    // Documents of several kinds go together.
+    let claim = (format!("{t}claim"), format!("{t}x"));
+    let claim_doc = document(&claim.0, &claim.1, &pool, json!({"holder": "a"}));
+    let both = vec![key("a"), claim.clone()];
+    let after = store
+        .update_documents_with(&both, &mut |_| Ok(vec![Change::Delete, Change::Put(claim_doc.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(after, vec![None, Some(claim_doc.clone())]);
+    assert!(store.delete_document(&claim.0, &claim.1).await.unwrap());
+}

@@ -67,11 +67,13 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_setting_reseal(store.clone()).await;
     documents(&*store).await;
     document_updates(&*store).await;
+    several_document_updates(&*store).await;
     document_listing(&*store).await;
     delete_pool_documents(&*store).await;
     expiring_documents(&*store).await;
     concurrent_document_updates(store.clone(), store.clone()).await;
     concurrent_document_creation(store.clone(), store.clone()).await;
+    concurrent_claims(store.clone(), store.clone()).await;
     concurrent_bounded_counts(store.clone(), store.clone()).await;
     concurrent_user_updates(store.clone(), store.clone()).await;
     concurrent_sign_out(store.clone(), store.clone()).await;

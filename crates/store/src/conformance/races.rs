@@ -194,3 +194,70 @@ pub async fn concurrent_sign_out(a: Arc<dyn Store>, b: Arc<dyn Store>) {
         assert!(a.delete_user(&u.id).await.unwrap());
     }
 }
+
+/// Several-document updates racing (from `a` and `b`), in the shape of records that claim a
+/// shared name: each of [`RACERS`] racers creates its own record together with the claim of one
+/// name, only if the claim is free. Exactly one wins; the claim names the winner's record, which
+/// exists, and no loser's record was written.
+pub async fn concurrent_claims(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+    let t = tag();
+    let (kind, claim_kind) = (format!("{t}record"), format!("{t}claim"));
+    let claim_id = format!("{t}shared");
+    let won = race(&a, &b, RACERS, |i, store| {
+        let (kind, claim_kind, claim_id) = (kind.clone(), claim_kind.clone(), claim_id.clone());
+        async move {
+            let record = format!("r{i:03}");
+            let keys = vec![(kind.clone(), record.clone()), (claim_kind.clone(), claim_id.clone())];
+            let mut won = false;
+            store
+                .update_documents_with(&keys, &mut |ds| {
+                    won = ds[1].is_none();
+                    if !won {
+                        return Ok(vec![Change::Keep, Change::Keep]);
+                    }
+                    Ok(vec![
+                        Change::Put(document(&kind, &record, "p", json!({"claims": claim_id}))),
+                        Change::Put(document(&claim_kind, &claim_id, "p", json!({"record": record}))),
+                    ])
+                })
+                .await
+                .expect("update");
+            won
+        }
+    })
+    .await;
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "exactly one racer claimed the name");
+    let winner = won.iter().position(|w| *w).expect("a winner");
+    let claim = a.get_document(&claim_kind, &claim_id).await.unwrap().expect("the claim");
+    assert_eq!(claim.body["record"], format!("r{winner:03}"));
+    let records = b.list_documents(&kind, None, None, RACERS as u32 + 1).await.unwrap();
+    assert_eq!(records.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec![format!("r{winner:03}")]);
+
+    // Racers moving a count between two documents in both orders: none is lost and none
+    // deadlocks, since both are locked in one order whatever order the keys are given in.
+    let (left, right) = ((kind.clone(), format!("{t}left")), (kind.clone(), format!("{t}right")));
+    race(&a, &b, RACERS, |i, store| {
+        let keys = if i & 1 == 0 { vec![left.clone(), right.clone()] } else { vec![right.clone(), left.clone()] };
+        async move {
+            store
+                .update_documents_with(&keys, &mut |ds| {
+                    Ok(keys
+                        .iter()
+                        .zip(ds)
+                        .map(|((k, id), d)| {
+                            Change::Put(document(k, id, "p", json!({"count": count_of(d.as_ref()) + 1})))
+                        })
+                        .collect())
+                })
+                .await
+                .expect("update");
+        }
+    })
+    .await;
+    for (k, id) in [&left, &right] {
+        assert_eq!(count_of(a.get_document(k, id).await.unwrap().as_ref()), RACERS as u64);
+        assert!(a.delete_document(k, id).await.unwrap());
+    }
+    assert!(a.delete_document(&claim_kind, &claim_id).await.unwrap());
+    assert!(a.delete_document(&kind, &format!("r{winner:03}")).await.unwrap());
+}

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokenbridge_core::model::*;
-use tokenbridge_core::store::{DocumentUpdater, StoreError, StoreResult, UserUpdater};
+use tokenbridge_core::store::{DocumentKey, DocumentUpdater, DocumentsUpdater, StoreError, StoreResult, UserUpdater};
 use tokenbridge_core::Store;
 
 pub struct AuditSwitch {
@@ -163,6 +163,13 @@ impl Store for AuditSwitch {
         updater: &mut DocumentUpdater<'_>,
     ) -> StoreResult<Option<Document>> {
         self.inner.update_document_with(kind, id, updater).await
+    }
+    async fn update_documents_with(
+        &self,
+        keys: &[DocumentKey],
+        updater: &mut DocumentsUpdater<'_>,
+    ) -> StoreResult<Vec<Option<Document>>> {
+        self.inner.update_documents_with(keys, updater).await
     }
     async fn get_document(&self, kind: &str, id: &str) -> StoreResult<Option<Document>> {
         self.inner.get_document(kind, id).await
