@@ -487,6 +487,6 @@ impl PoolClient {
     }
 }
 
-fn pool_client_document(c: &PoolClient) -> Document {
+pub(super) fn pool_client_document(c: &PoolClient) -> Document {
     Document::new(KIND_CLIENT, &c.client_id, &c.pool_id, c, c.created_at, c.updated_at)
 }

@@ -5,13 +5,14 @@
 //! created or updated, and what was read is kept with it; an OIDC provider's client secret is
 //! sealed with the master key as app-client secrets are.
 
+use super::provider_records::ProviderWrite;
 use super::*;
 use crate::excerpt::excerpt;
 use tokenbridge_saml::IdpMetadata;
 
 pub(super) const KIND_IDP: &str = "pool_idp";
 /// An IdpIdentifier's claim: one per (pool, identifier), naming its provider.
-const KIND_IDP_IDENTIFIER: &str = "pool_idp_identifier";
+pub(super) const KIND_IDP_IDENTIFIER: &str = "pool_idp_identifier";
 
 /// The user-pool attributes a provider's attributes may be mapped to (besides `custom:*`).
 const STANDARD_ATTRIBUTES: &[&str] = &[
@@ -331,7 +332,7 @@ async fn fetch_metadata(url: &str) -> Result<String, Invalid> {
     String::from_utf8(body).map_err(|_| failed("the document is not UTF-8".into()))
 }
 
-fn idp_id(pool_id: &str, name: &str) -> String {
+pub(super) fn idp_id(pool_id: &str, name: &str) -> String {
     format!("{pool_id}/{name}")
 }
 
@@ -458,44 +459,6 @@ impl UserPools {
         }))
     }
 
-    /// Claims each identifier for `provider` (insert-if-absent); on one held by another provider,
-    /// the claims made here are released and the name of the holder returned.
-    async fn claim_identifiers(
-        &self,
-        pool_id: &str,
-        provider: &str,
-        ids: &[String],
-    ) -> Result<Option<String>, Refusal> {
-        let now = self.kernel.now();
-        let mut made = Vec::new();
-        for id in ids {
-            let doc = Document::new(
-                KIND_IDP_IDENTIFIER,
-                &idp_id(pool_id, id),
-                pool_id,
-                &json!({ "provider": provider }),
-                now,
-                now,
-            );
-            match self.kernel.store.insert_document(&doc).await {
-                Ok(()) => made.push(id.clone()),
-                Err(StoreError::Conflict(_)) => {
-                    let holder = self.identifier_holder(pool_id, id).await?;
-                    if holder.as_deref() == Some(provider) {
-                        continue;
-                    }
-                    self.release_identifiers(pool_id, provider, &made).await?;
-                    return Ok(Some(id.clone()));
-                }
-                Err(e) => {
-                    self.release_identifiers(pool_id, provider, &made).await?;
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(None)
-    }
-
     async fn identifier_holder(&self, pool_id: &str, id: &str) -> Result<Option<String>, Refusal> {
         Ok(self
             .kernel
@@ -505,49 +468,25 @@ impl UserPools {
             .and_then(|d| d.body.get("provider").and_then(Value::as_str).map(str::to_string)))
     }
 
-    /// Releases the identifiers `provider` holds among `ids` (one held by another is left).
-    async fn release_identifiers(&self, pool_id: &str, provider: &str, ids: &[String]) -> Result<(), Refusal> {
-        for id in ids {
-            let mut updater = |d: Option<&Document>| -> Result<Change<Document>, StoreError> {
-                Ok(match d {
-                    Some(d) if d.body.get("provider").and_then(Value::as_str) == Some(provider) => Change::Delete,
-                    _ => Change::Keep,
-                })
-            };
-            self.kernel.store.update_document_with(KIND_IDP_IDENTIFIER, &idp_id(pool_id, id), &mut updater).await?;
-        }
-        Ok(())
-    }
-
-    /// Stores a checked provider: its identifiers claimed first, then the record inserted if
-    /// absent. `Ok(false)`: a provider of that name exists (its claims are left to it).
-    async fn insert_provider(&self, p: &IdentityProvider, call: &mut Call) -> Result<bool, Refusal> {
-        if self.kernel.store.get_document(KIND_IDP, &idp_id(&p.pool_id, &p.name)).await?.is_some() {
-            return Ok(false);
-        }
-        if let Some(taken) = self.claim_identifiers(&p.pool_id, &p.name, &p.idp_identifiers).await? {
-            return Err(call.refuse_plainly(
+    /// The refusal of a provider change that did not happen (what [`ProviderWrite`] reports
+    /// besides `Done`).
+    fn refuse_write(call: &mut Call, name: &str, written: ProviderWrite) -> Refusal {
+        match written {
+            ProviderWrite::NameTaken => call.refuse_plainly(
+                Reason::DuplicateProvider,
+                "identity provider",
+                format!("A provider with the name {name} already exists in this user pool."),
+            ),
+            ProviderWrite::IdentifierTaken(taken) => call.refuse_plainly(
                 Reason::DuplicateProvider,
                 "idp identifiers",
                 format!("IdpIdentifier {taken} is already used by another provider of the pool."),
-            ));
-        }
-        let doc = Document::new(KIND_IDP, &idp_id(&p.pool_id, &p.name), &p.pool_id, p, p.created_at, p.updated_at);
-        match self.kernel.store.insert_document(&doc).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => {
-                // Lost the race for the name: the winner's claims stay, only this one's go.
-                let winner = self.provider(&p.pool_id, &p.name).await?;
-                let own: Vec<String> = p
-                    .idp_identifiers
-                    .iter()
-                    .filter(|i| winner.as_ref().is_none_or(|w| !w.idp_identifiers.contains(i)))
-                    .cloned()
-                    .collect();
-                self.release_identifiers(&p.pool_id, &p.name, &own).await?;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
+            ),
+            ProviderWrite::Missing | ProviderWrite::Done(_) => call.refuse_plainly(
+                Reason::NotFound,
+                "identity provider",
+                format!("Identity provider {name} does not exist."),
+            ),
         }
     }
 
@@ -640,13 +579,10 @@ impl UserPools {
             Ok(p) => p,
             Err(e) => return Err(Self::refuse_invalid(call, e)),
         };
-        if !self.insert_provider(&p, call).await? {
-            return Err(call.refuse_plainly(
-                Reason::DuplicateProvider,
-                "identity provider",
-                format!("A provider with the name {} already exists in this user pool.", p.name),
-            ));
-        }
+        let p = match self.create_provider_records(&p).await? {
+            ProviderWrite::Done(p) => *p,
+            other => return Err(Self::refuse_write(call, &p.name, other)),
+        };
         call.trail
             .pass("create", format!("{} identity provider {} of pool {}", p.provider_type.as_str(), p.name, pool.id));
         Ok(json!({ "IdentityProvider": self.provider_json(&p).await? }))
@@ -734,49 +670,11 @@ impl UserPools {
             Ok(p) => p,
             Err(e) => return Err(Self::refuse_invalid(call, e)),
         };
-        let added: Vec<String> =
-            next.idp_identifiers.iter().filter(|i| !current.idp_identifiers.contains(i)).cloned().collect();
-        if let Some(taken) = self.claim_identifiers(&current.pool_id, &current.name, &added).await? {
-            return Err(call.refuse_plainly(
-                Reason::DuplicateProvider,
-                "idp identifiers",
-                format!("IdpIdentifier {taken} is already used by another provider of the pool."),
-            ));
-        }
         let keep_secret = !(secret_given && req.provider_details.is_some());
-        let updated = self
-            .kernel
-            .store
-            .update_record::<IdentityProvider, _>(
-                KIND_IDP,
-                &idp_id(&current.pool_id, &current.name),
-                &current.pool_id,
-                self.kernel.now(),
-                |stored| {
-                    let Some(stored) = stored else { return (Change::Keep, None) };
-                    let mut p = next.clone();
-                    p.created_at = stored.created_at;
-                    if keep_secret {
-                        match stored.details.get("client_secret") {
-                            Some(s) => p.details.insert("client_secret".into(), s.clone()),
-                            None => p.details.remove("client_secret"),
-                        };
-                    }
-                    (Change::Put(p.clone()), Some((stored, p)))
-                },
-            )
-            .await?;
-        let Some((before, after)) = updated else {
-            self.release_identifiers(&current.pool_id, &current.name, &added).await?;
-            return Err(call.refuse_plainly(
-                Reason::NotFound,
-                "identity provider",
-                format!("Identity provider {} does not exist.", current.name),
-            ));
+        let after = match self.update_provider_records(&next, &current.idp_identifiers, keep_secret).await? {
+            ProviderWrite::Done(p) => *p,
+            other => return Err(Self::refuse_write(call, &current.name, other)),
         };
-        let dropped: Vec<String> =
-            before.idp_identifiers.iter().filter(|i| !after.idp_identifiers.contains(i)).cloned().collect();
-        self.release_identifiers(&current.pool_id, &current.name, &dropped).await?;
         call.trail.pass("update", format!("identity provider {} of pool {}", after.name, after.pool_id));
         Ok(json!({ "IdentityProvider": self.provider_json(&after).await? }))
     }
@@ -784,26 +682,38 @@ impl UserPools {
     pub(crate) async fn delete_identity_provider(&self, req: ProviderRef, call: &mut Call) -> Result<Value, Refusal> {
         self.pool(&req.user_pool_id, call).await?;
         let p = self.existing_provider(&req.user_pool_id, &req.provider_name, call).await?;
-        self.kernel.store.delete_document(KIND_IDP, &idp_id(&p.pool_id, &p.name)).await?;
-        self.release_identifiers(&p.pool_id, &p.name, &p.idp_identifiers).await?;
-        call.trail.pass("delete", format!("identity provider {} of pool {}", p.name, p.pool_id));
+        if let other @ (ProviderWrite::Missing | ProviderWrite::NameTaken | ProviderWrite::IdentifierTaken(_)) =
+            self.delete_provider_records(&p).await?
+        {
+            return Err(Self::refuse_write(call, &p.name, other));
+        }
+        call.trail.pass(
+            "delete",
+            format!(
+                "identity provider {} of pool {}, with its identifiers, links and app-client entries",
+                p.name, p.pool_id
+            ),
+        );
         Ok(json!({}))
     }
 
     /// Creates a provider the configuration names when the pool lacks it (an existing one is kept,
     /// as configured pools and clients are).
     pub async fn ensure_identity_provider(&self, pool_id: &str, spec: &ProviderSpec) -> anyhow::Result<()> {
-        if self.provider(pool_id, &spec.name).await.map_err(|e| anyhow::anyhow!(e.message))?.is_some() {
+        let failed = |m: String| anyhow::anyhow!("identity provider {} of pool {pool_id}: {m}", spec.name);
+        if self.provider(pool_id, &spec.name).await.map_err(|e| failed(e.message))?.is_some() {
             return Ok(());
         }
         let p = self
             .provider_record(pool_id, spec, self.kernel.now())
             .await
-            .map_err(|(check, m)| anyhow::anyhow!("identity provider {} of pool {pool_id}: {check}: {m}", spec.name))?;
-        let mut call = Call::default();
-        self.insert_provider(&p, &mut call)
-            .await
-            .map_err(|e| anyhow::anyhow!("identity provider {}: {}", spec.name, e.message))?;
-        Ok(())
+            .map_err(|(check, m)| failed(format!("{check}: {m}")))?;
+        match self.create_provider_records(&p).await.map_err(|e| failed(e.message))? {
+            ProviderWrite::Done(_) | ProviderWrite::NameTaken => Ok(()),
+            ProviderWrite::IdentifierTaken(id) => {
+                Err(failed(format!("IdpIdentifier {id} is already used by another provider of the pool")))
+            }
+            ProviderWrite::Missing => Err(failed("it could not be created".into())),
+        }
     }
 }

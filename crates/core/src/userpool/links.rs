@@ -3,18 +3,18 @@
 //! subject) signs in as an existing native user. One source identity links to exactly one user:
 //! the link is one record keyed by the source, made by insert-if-absent.
 
-use super::identity_providers::IdentityProvider;
+use super::identity_providers::{idp_id, IdentityProvider, KIND_IDP};
 use super::*;
 use crate::excerpt::excerpt;
 
-const KIND_LINK: &str = "pool_provider_link";
+pub(super) const KIND_LINK: &str = "pool_provider_link";
 /// The attribute name that means the provider's subject (a SAML NameID, an OIDC `sub`).
 pub const SUBJECT_ATTRIBUTE: &str = "Cognito_Subject";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ProviderLink {
+pub(super) struct ProviderLink {
     pool_id: String,
-    provider: String,
+    pub(super) provider: String,
     attribute_name: String,
     attribute_value: String,
     user_id: String,
@@ -45,6 +45,16 @@ pub(crate) struct LinkProvider {
 pub(crate) struct DisableProvider {
     user_pool_id: String,
     user: ProviderUser,
+}
+
+/// What making a link came to.
+enum LinkOutcome {
+    /// Made, or already there for the same user.
+    Linked,
+    /// The source identity is linked to another user.
+    Taken,
+    /// The provider is gone.
+    NoProvider,
 }
 
 /// A link's id: a hash of its source, so any provider name or value makes a well-formed id.
@@ -117,22 +127,47 @@ impl UserPools {
         };
         let id = link_id(&pool.id, &idp.name, &name, &value);
         let now = self.kernel.now();
-        match self.kernel.store.insert_document(&Document::new(KIND_LINK, &id, &pool.id, &link, now, now)).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                let existing: Option<ProviderLink> = match self.kernel.store.get_document(KIND_LINK, &id).await? {
-                    Some(d) => Some(from_doc(d)?),
-                    None => None,
-                };
-                if existing.is_none_or(|l| l.user_id != user.id) {
-                    return Err(call.refuse_plainly(
-                        Reason::InvalidParameter,
-                        "source user",
-                        format!("The source user of provider {} is already linked to another user.", idp.name),
-                    ));
+        let doc = Document::new(KIND_LINK, &id, &pool.id, &link, now, now);
+        // Made only while the provider exists, in one step with reading it, so a link never
+        // outlives a provider's deletion (which removes the provider's links).
+        let keys = vec![(KIND_IDP.to_string(), idp_id(&pool.id, &idp.name)), (KIND_LINK.to_string(), id.clone())];
+        let mut outcome = None;
+        let mut updater = |docs: &[Option<Document>]| -> Result<Vec<Change<Document>>, StoreError> {
+            let keep = vec![Change::Keep, Change::Keep];
+            let (provider, existing) = (&docs[0], &docs[1]);
+            if provider.is_none() {
+                outcome = Some(LinkOutcome::NoProvider);
+                return Ok(keep);
+            }
+            match existing {
+                Some(d) => {
+                    let same = d.body.get("user_id").and_then(Value::as_str) == Some(user.id.as_str());
+                    outcome = Some(if same { LinkOutcome::Linked } else { LinkOutcome::Taken });
+                    Ok(keep)
+                }
+                None => {
+                    outcome = Some(LinkOutcome::Linked);
+                    Ok(vec![Change::Keep, Change::Put(doc.clone())])
                 }
             }
-            Err(e) => return Err(e.into()),
+        };
+        self.kernel.store.update_documents_with(&keys, &mut updater).await?;
+        match outcome {
+            Some(LinkOutcome::Linked) => {}
+            Some(LinkOutcome::Taken) => {
+                return Err(call.refuse_plainly(
+                    Reason::InvalidParameter,
+                    "source user",
+                    format!("The source user of provider {} is already linked to another user.", idp.name),
+                ))
+            }
+            Some(LinkOutcome::NoProvider) | None => {
+                return Err(call.refuse_plainly(
+                    Reason::NotFound,
+                    "identity provider",
+                    format!("Identity provider {} does not exist.", idp.name),
+                ))
+            }
         }
         call.trail.pass("link", format!("{} user ({name}) linked to {:?}", idp.name, user.username));
         Ok(json!({}))

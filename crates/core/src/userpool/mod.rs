@@ -15,6 +15,7 @@ pub mod federated;
 mod federation;
 pub mod identity_providers;
 pub mod links;
+mod provider_records;
 pub mod resource_servers;
 mod sp_key;
 pub use federated::{FederatedAs, FederatedIdentity};

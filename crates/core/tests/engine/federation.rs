@@ -434,6 +434,51 @@ scopes = [{{ name = "read", description = "read orders" }}]
     assert!(e.contains("user_pools[0].identity_providers[0]") && e.contains("reserved"), "{e}");
 }
 
+/// DeleteIdentityProvider takes what belonged to the provider with it: its identifier claims,
+/// its provider links (a provider made again under the name does not find them) and its place in
+/// app clients' SupportedIdentityProviders.
+#[tokio::test]
+async fn deleting_a_provider_removes_its_links_claims_and_app_client_entries() {
+    let b = Broker::open().await;
+    let mut body = oidc("Okta", oidc_details());
+    body["IdpIdentifiers"] = json!(["okta.example.com"]);
+    b.pool_admin("CreateIdentityProvider", body.clone()).await;
+    b.pool_admin("CreateIdentityProvider", oidc("Other", oidc_details())).await;
+    let c = b
+        .pool_admin(
+            "CreateUserPoolClient",
+            json!({ "UserPoolId": POOL, "ClientName": "web", "SupportedIdentityProviders": ["COGNITO", "Okta", "Other"] }),
+        )
+        .await;
+    let client_id = c["UserPoolClient"]["ClientId"].as_str().unwrap().to_string();
+    b.pool_admin("AdminLinkProviderForUser", link("alice", "sub-1")).await;
+    b.pool_admin("AdminLinkProviderForUser", link("bob", "sub-2")).await;
+    let pools = b.engine.user_pools();
+    assert!(pools.linked_user(POOL, "Okta", "sub-1").await.unwrap().is_some());
+
+    b.pool_admin("DeleteIdentityProvider", json!({ "UserPoolId": POOL, "ProviderName": "Okta" })).await;
+    let d = b.pool_admin("DescribeUserPoolClient", json!({ "UserPoolId": POOL, "ClientId": client_id })).await;
+    assert_eq!(d["UserPoolClient"]["SupportedIdentityProviders"], json!(["COGNITO", "Other"]));
+    let e = admin_call(
+        &b,
+        "GetIdentityProviderByIdentifier",
+        json!({ "UserPoolId": POOL, "IdpIdentifier": "okta.example.com" }),
+    )
+    .await;
+    assert_eq!(b.refused(e, "idp identifier", "does not exist").await.reason, Reason::NotFound);
+    let links = b.store.list_documents("pool_provider_link", Some(POOL), None, 100).await.unwrap();
+    assert!(links.is_empty(), "{links:?}");
+    let claims = b.store.list_documents("pool_idp_identifier", Some(POOL), None, 100).await.unwrap();
+    assert!(claims.is_empty(), "{claims:?}");
+
+    // Made again under the same name, it starts with no links, and may claim its identifier.
+    b.pool_admin("CreateIdentityProvider", body).await;
+    assert!(pools.linked_user(POOL, "Okta", "sub-1").await.unwrap().is_none());
+    assert!(pools.linked_user(POOL, "Okta", "sub-2").await.unwrap().is_none());
+    let e = admin_call(&b, "DeleteIdentityProvider", json!({ "UserPoolId": POOL, "ProviderName": "Nobody" })).await;
+    assert_eq!(b.refused(e, "identity provider", "does not exist").await.reason, Reason::NotFound);
+}
+
 // --- races: one winner, on SQLite and on PostgreSQL ---
 
 const RACERS: usize = 8;
@@ -484,7 +529,7 @@ async fn race(
 }
 
 async fn racing_creates_and_links(store: Arc<dyn Store>) {
-    let engines = two_engines(store).await;
+    let engines = two_engines(store.clone()).await;
     let results = race(&engines, "CreateIdentityProvider", oidc("Okta", oidc_details())).await;
     let won = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(won, 1, "one create wins: {results:?}");
@@ -549,10 +594,120 @@ async fn racing_creates_and_links(store: Arc<dyn Store>) {
     let linked = pools.linked_user(POOL, "Okta", "sub-race").await.unwrap().expect("linked");
     assert!(winners.contains(linked.username.as_str()));
 
+    racing_identifier_claims(&engines, &store).await;
+
     let results =
         race(&engines, "CreateResourceServer", json!({ "UserPoolId": POOL, "Identifier": "orders", "Name": "orders" }))
             .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+}
+
+/// Every identifier claim in the store names a provider whose record lists it: none is left
+/// behind by a lost race or a deletion.
+async fn assert_no_stray_claims(store: &Arc<dyn Store>) {
+    let claims = store.list_documents("pool_idp_identifier", Some(POOL), None, 1000).await.unwrap();
+    for c in claims {
+        let identifier = c.id.strip_prefix(&format!("{POOL}/")).expect("a claim of the pool").to_string();
+        let holder = c.body["provider"].as_str().expect("a holder").to_string();
+        let record = store.get_document("pool_idp", &format!("{POOL}/{holder}")).await.unwrap();
+        let lists = record.is_some_and(|r| r.body["idp_identifiers"].as_array().unwrap().contains(&json!(identifier)));
+        assert!(lists, "claim of {identifier} by {holder} is stray");
+    }
+}
+
+/// Providers racing to claim one IdpIdentifier: exactly one claims it, the others are refused and
+/// leave nothing behind; racing creates of one name with different identifiers leave only the
+/// winner's claims; racing updates adding one identifier to two providers give it to one.
+async fn racing_identifier_claims(engines: &[Arc<Engine>; 2], store: &Arc<dyn Store>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let (engine, barrier) = (engines[i % 2].clone(), barrier.clone());
+        let mut body = oidc(&format!("Claim{i}"), oidc_details());
+        body["IdpIdentifiers"] = json!(["shared.example.com", format!("own{i}.example.com")]);
+        tasks.push(tokio::spawn(async move {
+            let ctx = RequestContext::new(EVENT_SOURCE);
+            barrier.wait().await;
+            (i, engine.user_pools().user_pool_action("CreateIdentityProvider", &body, Some(&admin()), &ctx).await)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(_)) => winners.push(i),
+            (_, Err(e)) => assert_eq!(e.reason, Reason::DuplicateProvider, "{e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let pools = engines[0].user_pools();
+    let by_id = |id: &str| json!({ "UserPoolId": POOL, "IdpIdentifier": id });
+    let ctx = RequestContext::new(EVENT_SOURCE);
+    let found = pools
+        .user_pool_action("GetIdentityProviderByIdentifier", &by_id("shared.example.com"), Some(&admin()), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(found["IdentityProvider"]["ProviderName"], format!("Claim{}", winners[0]));
+    for i in (0..RACERS).filter(|i| *i != winners[0]) {
+        assert!(pools.provider(POOL, &format!("Claim{i}")).await.unwrap().is_none());
+        let own = format!("own{i}.example.com");
+        let e = pools.user_pool_action("GetIdentityProviderByIdentifier", &by_id(&own), Some(&admin()), &ctx).await;
+        assert_eq!(e.unwrap_err().reason, Reason::NotFound);
+    }
+    assert_no_stray_claims(store).await;
+
+    // One name, different identifiers: one record, and only its identifiers are claimed.
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let (engine, barrier) = (engines[i % 2].clone(), barrier.clone());
+        let mut body = oidc("OneName", oidc_details());
+        body["IdpIdentifiers"] = json!([format!("name{i}.example.com")]);
+        tasks.push(tokio::spawn(async move {
+            let ctx = RequestContext::new(EVENT_SOURCE);
+            barrier.wait().await;
+            engine.user_pools().user_pool_action("CreateIdentityProvider", &body, Some(&admin()), &ctx).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(e) => assert_eq!(e.reason, Reason::DuplicateProvider),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_no_stray_claims(store).await;
+
+    // Two providers racing to add one identifier: it ends with exactly one of them.
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let (engine, barrier) = (engines[i % 2].clone(), barrier.clone());
+        let name = if i & 1 == 0 { format!("Claim{}", winners[0]) } else { "OneName".to_string() };
+        let body = json!({ "UserPoolId": POOL, "ProviderName": name, "IdpIdentifiers": ["contested.example.com"] });
+        tasks.push(tokio::spawn(async move {
+            let ctx = RequestContext::new(EVENT_SOURCE);
+            barrier.wait().await;
+            let r = engine.user_pools().user_pool_action("UpdateIdentityProvider", &body, Some(&admin()), &ctx).await;
+            (name, r)
+        }));
+    }
+    let mut holders = std::collections::BTreeSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (name, Ok(_)) => {
+                holders.insert(name);
+            }
+            (_, Err(e)) => assert_eq!(e.reason, Reason::DuplicateProvider),
+        }
+    }
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    let found = pools
+        .user_pool_action("GetIdentityProviderByIdentifier", &by_id("contested.example.com"), Some(&admin()), &ctx)
+        .await
+        .unwrap();
+    assert!(holders.contains(found["IdentityProvider"]["ProviderName"].as_str().unwrap()));
+    assert_no_stray_claims(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
