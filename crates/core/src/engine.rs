@@ -104,7 +104,8 @@ impl Engine {
     }
 
     /// Creates the user pools, their domains and app clients the configuration names (existing
-    /// ones are kept; the clients' OAuth settings are the configuration's).
+    /// ones are kept; the clients' OAuth settings are the configuration's, and so are its
+    /// identity providers and resource servers, made as declared at every provision).
     async fn configured_user_pools(&self) -> anyhow::Result<()> {
         for p in &self.kernel.config.user_pools {
             let name = if p.name.is_empty() { p.id.as_str() } else { p.name.as_str() };

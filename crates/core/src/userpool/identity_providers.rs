@@ -697,23 +697,48 @@ impl UserPools {
         Ok(json!({}))
     }
 
-    /// Creates a provider the configuration names when the pool lacks it (an existing one is kept,
-    /// as configured pools and clients are).
+    /// Makes the pool's provider what the configuration declares: created when the pool lacks
+    /// it, replaced when it differs (the configuration is the source of truth for the providers
+    /// it names; one it stopped naming is left as it is).
     pub async fn ensure_identity_provider(&self, pool_id: &str, spec: &ProviderSpec) -> anyhow::Result<()> {
         let failed = |m: String| anyhow::anyhow!("identity provider {} of pool {pool_id}: {m}", spec.name);
-        if self.provider(pool_id, &spec.name).await.map_err(|e| failed(e.message))?.is_some() {
-            return Ok(());
+        let stored = self.provider(pool_id, &spec.name).await.map_err(|e| failed(e.message))?;
+        if let Some(stored) = &stored {
+            if self.declared_as(stored, spec).map_err(|e| failed(e.message))? {
+                return Ok(());
+            }
         }
         let p = self
             .provider_record(pool_id, spec, self.kernel.now())
             .await
             .map_err(|(check, m)| failed(format!("{check}: {m}")))?;
-        match self.create_provider_records(&p).await.map_err(|e| failed(e.message))? {
-            ProviderWrite::Done(_) | ProviderWrite::NameTaken => Ok(()),
+        let written = match &stored {
+            None => self.create_provider_records(&p).await,
+            Some(s) => self.update_provider_records(&p, &s.idp_identifiers, false).await,
+        };
+        match written.map_err(|e| failed(e.message))? {
+            ProviderWrite::Done(_) => Ok(()),
             ProviderWrite::IdentifierTaken(id) => {
                 Err(failed(format!("IdpIdentifier {id} is already used by another provider of the pool")))
             }
-            ProviderWrite::Missing => Err(failed("it could not be created".into())),
+            ProviderWrite::NameTaken | ProviderWrite::Missing => {
+                Err(failed("changed by another instance while it was provisioned".into()))
+            }
         }
+    }
+
+    /// Whether a stored provider is as `spec` declares it (its sealed secret compared opened).
+    fn declared_as(&self, stored: &IdentityProvider, spec: &ProviderSpec) -> Result<bool, Refusal> {
+        let Ok((kind, details)) = check_spec(spec) else { return Ok(false) };
+        let mut stored_details = stored.details.clone();
+        if let Some(secret) = stored_details.get_mut("client_secret") {
+            *secret =
+                open_secret(self.kernel.master.as_deref(), &secret_binding(&stored.pool_id, &stored.name), secret)
+                    .map_err(|e| Refusal::storage(format!("identity provider {}: {e}", stored.name)))?;
+        }
+        Ok(stored.provider_type == kind
+            && stored_details == details
+            && stored.attribute_mapping == spec.attribute_mapping
+            && stored.idp_identifiers == spec.idp_identifiers)
     }
 }

@@ -267,7 +267,8 @@ impl UserPools {
         Ok(json!({}))
     }
 
-    /// Creates a resource server the configuration names when the pool lacks it.
+    /// Makes the pool's resource server what the configuration declares (its name and scopes):
+    /// the configuration is the source of truth for the ones it names.
     pub async fn ensure_resource_server(
         &self,
         pool_id: &str,
@@ -286,7 +287,22 @@ impl UserPools {
             created_at: now,
             updated_at: now,
         };
-        self.insert_resource_server(&r).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        // One updater: created when absent, made as declared when it differs, kept otherwise.
+        self.kernel
+            .store
+            .update_record::<ResourceServer, _>(
+                KIND_RESOURCE_SERVER,
+                &rs_id(pool_id, identifier),
+                pool_id,
+                now,
+                |stored| match stored {
+                    Some(s) if s.name == r.name && s.scopes == r.scopes => (Change::Keep, ()),
+                    Some(s) => (Change::Put(ResourceServer { created_at: s.created_at, ..r.clone() }), ()),
+                    None => (Change::Put(r.clone()), ()),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("resource server {identifier} of pool {pool_id}: {e}"))?;
         Ok(())
     }
 }

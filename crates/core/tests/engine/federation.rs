@@ -479,6 +479,95 @@ async fn deleting_a_provider_removes_its_links_claims_and_app_client_entries() {
     assert_eq!(b.refused(e, "identity provider", "does not exist").await.reason, Reason::NotFound);
 }
 
+/// The configuration is the source of truth for the providers and resource servers it declares:
+/// provisioning again with changed entries changes them; unchanged ones are left untouched.
+#[tokio::test]
+async fn configured_providers_and_resource_servers_follow_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tokenbridge_store::open(&dir.path().join("config.db").display().to_string()).await.unwrap();
+    let config = |secret: &str, mapping: &str, ids: &str, scopes: &str| {
+        format!(
+            r#"
+[server]
+public_url = "{ISSUER}"
+[aws]
+region = "{REGION}"
+account_id = "{ACCOUNT}"
+[[user_pools]]
+id = "{POOL}"
+[[user_pools.identity_providers]]
+name = "Okta"
+type = "oidc"
+client_id = "rp"
+client_secret = "{secret}"
+authorize_scopes = "openid"
+oidc_issuer = "https://issuer.example.com"
+attribute_mapping = {{ {mapping} }}
+idp_identifiers = [{ids}]
+[[user_pools.resource_servers]]
+identifier = "orders"
+name = "orders"
+scopes = [{scopes}]
+"#
+        )
+    };
+    let provision = |text: String| {
+        let store = store.clone();
+        async move {
+            let cfg = Config::from_toml(&text).unwrap();
+            let engine = Engine::open(cfg, store, Arc::new(SystemClock) as Arc<dyn Clock>, Some(master()))
+                .await
+                .expect("engine");
+            engine.provision().await.expect("provision");
+            engine
+        }
+    };
+    let read = r#"{ name = "read", description = "read orders" }"#;
+    let first = provision(config("s1", r#"email = "mail""#, r#""a.example.com""#, read)).await;
+    let before = first.user_pools().provider(POOL, "Okta").await.unwrap().unwrap();
+
+    // The same configuration again changes nothing.
+    let again = provision(config("s1", r#"email = "mail""#, r#""a.example.com""#, read)).await;
+    let same = again.user_pools().provider(POOL, "Okta").await.unwrap().unwrap();
+    assert_eq!((same.updated_at, &same.details), (before.updated_at, &before.details));
+
+    // Changed entries are made as declared: secret, mapping, identifiers, scopes.
+    let write = r#"{ name = "write", description = "write orders" }"#;
+    let changed =
+        provision(config("s2", r#"email = "email", name = "cn""#, r#""b.example.com""#, &format!("{read}, {write}")))
+            .await;
+    let pools = changed.user_pools();
+    let ctx = RequestContext::new(EVENT_SOURCE);
+    let d = pools
+        .user_pool_action(
+            "DescribeIdentityProvider",
+            &json!({ "UserPoolId": POOL, "ProviderName": "Okta" }),
+            Some(&admin()),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let p = &d["IdentityProvider"];
+    assert_eq!(p["ProviderDetails"]["client_secret"], "s2");
+    assert_eq!(p["AttributeMapping"], json!({ "email": "email", "name": "cn" }));
+    assert_eq!(p["IdpIdentifiers"], json!(["b.example.com"]));
+    let by_old = pools
+        .user_pool_action(
+            "GetIdentityProviderByIdentifier",
+            &json!({ "UserPoolId": POOL, "IdpIdentifier": "a.example.com" }),
+            Some(&admin()),
+            &ctx,
+        )
+        .await;
+    assert_eq!(by_old.unwrap_err().reason, Reason::NotFound);
+    assert_eq!(
+        pools.resource_server_scopes(POOL, "orders").await.unwrap(),
+        Some(vec!["read".to_string(), "write".to_string()])
+    );
+    let store: Arc<dyn Store> = store.clone();
+    assert_no_stray_claims(&store).await;
+}
+
 // --- races: one winner, on SQLite and on PostgreSQL ---
 
 const RACERS: usize = 8;
