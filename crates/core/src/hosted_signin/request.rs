@@ -6,8 +6,9 @@
 use super::pkce;
 use super::*;
 use crate::excerpt::excerpt;
-use crate::userpool::oauth::FLOW_CODE;
+use crate::userpool::oauth::{is_resource_scope, FLOW_CODE};
 use crate::userpool::{IdentityProvider, ProviderType};
+use std::collections::BTreeMap;
 
 /// Longest `state` and `nonce` taken: they travel in URLs and tokens.
 const MAX_ECHOED: usize = 2048;
@@ -136,7 +137,7 @@ impl HostedSignIn {
                 ))
             }
         }
-        let scope = self.granted_scopes(&client, req.scope.as_deref(), call)?;
+        let scope = self.granted_scopes(&pool, &client, req.scope.as_deref(), false, call).await?;
         let code_challenge = self.check_pkce(&client, req, call)?;
         if req.nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHOED) {
             return Err(call.refuse_plainly(Reason::InvalidRequest, "nonce", "nonce is longer than 2048 characters"));
@@ -154,21 +155,55 @@ impl HostedSignIn {
         Ok(Checked { pool, client, redirect_uri, scope, nonce: req.nonce.clone(), code_challenge, page, federate })
     }
 
-    /// The scopes asked for (all the client's when none are named), each allowed to the client.
-    fn granted_scopes(&self, client: &PoolClient, asked: Option<&str>, call: &mut Call) -> Result<String, Refusal> {
+    /// The scopes asked for (all the client's when none are named): each allowed to the client
+    /// (its AllowedOAuthScopes) and, for a resource server's `<identifier>/<scope>`, defined by
+    /// that resource server of the pool; with `resource_only` (client_credentials) nothing else.
+    /// Of the client's scopes granted by default, one whose resource server no longer defines it
+    /// is left out.
+    pub(super) async fn granted_scopes(
+        &self,
+        pool: &UserPool,
+        client: &PoolClient,
+        asked: Option<&str>,
+        resource_only: bool,
+        call: &mut Call,
+    ) -> Result<String, Refusal> {
+        let mut defined: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
         let mut scopes: Vec<&str> = Vec::new();
         match asked.map(str::trim).filter(|s| !s.is_empty()) {
-            None => scopes.extend(client.oauth.allowed_oauth_scopes.iter().map(String::as_str)),
+            None => {
+                for s in &client.oauth.allowed_oauth_scopes {
+                    if resource_only && !is_resource_scope(s) {
+                        continue;
+                    }
+                    if !is_resource_scope(s) || self.defines(pool, s, &mut defined).await? {
+                        scopes.push(s);
+                    }
+                }
+            }
             Some(asked) => {
                 for s in asked.split(' ').filter(|s| !s.is_empty()) {
-                    if !client.oauth.allows_scope(s) {
+                    let resource = is_resource_scope(s);
+                    if !client.oauth.allows_scope(s) || (resource_only && !resource) {
+                        let what = if resource_only { "a resource-server scope allowed" } else { "allowed" };
                         return Err(call.refuse_plainly(
                             Reason::InvalidScope,
                             "scope",
                             format!(
-                                "scope {} is not allowed for client {}",
+                                "scope {} is not {what} for client {}",
                                 crate::excerpt::excerpt(s),
                                 client.client_id
+                            ),
+                        ));
+                    }
+                    if resource && !self.defines(pool, s, &mut defined).await? {
+                        return Err(call.refuse_plainly(
+                            Reason::InvalidScope,
+                            "scope",
+                            format!(
+                                "scope {} is not defined by a resource server of pool {}",
+                                crate::excerpt::excerpt(s),
+                                pool.id
                             ),
                         ));
                     }
@@ -178,9 +213,32 @@ impl HostedSignIn {
                 }
             }
         }
+        if resource_only && scopes.is_empty() {
+            return Err(call.refuse_plainly(
+                Reason::InvalidScope,
+                "scope",
+                format!("client {} has no resource-server scope of pool {} to grant", client.client_id, pool.id),
+            ));
+        }
         let scope = scopes.join(" ");
         call.trail.pass("scope", format!("granted {scope:?}"));
         Ok(scope)
+    }
+
+    /// Whether the pool's resource server `<identifier>` defines `<identifier>/<scope>` (the
+    /// identifier may hold `/`; a scope name may not). `known` keeps what was read per identifier.
+    async fn defines(
+        &self,
+        pool: &UserPool,
+        scope: &str,
+        known: &mut BTreeMap<String, Option<Vec<String>>>,
+    ) -> Result<bool, Refusal> {
+        let Some((identifier, name)) = scope.rsplit_once('/') else { return Ok(false) };
+        if !known.contains_key(identifier) {
+            let scopes = self.user_pools.resource_server_scopes(&pool.id, identifier).await?;
+            known.insert(identifier.to_string(), scopes);
+        }
+        Ok(known[identifier].as_ref().is_some_and(|names| names.iter().any(|n| n == name)))
     }
 
     /// PKCE: S256 only; required of public clients (they hold no secret to bind the code to).

@@ -5,7 +5,7 @@
 
 use super::records::Claim;
 use super::*;
-use crate::userpool::oauth::{is_resource_scope, FLOW_CLIENT_CREDENTIALS, FLOW_CODE};
+use crate::userpool::oauth::{FLOW_CLIENT_CREDENTIALS, FLOW_CODE};
 
 impl HostedSignIn {
     pub(super) async fn token_inner(&self, req: &TokenRequest, call: &mut Call) -> Result<HostedTokens, Refusal> {
@@ -204,7 +204,7 @@ impl HostedSignIn {
     }
 
     /// `client_credentials`: the scopes asked for (all the client's when none), resource-server
-    /// scopes only; an access token of the client itself.
+    /// scopes the pool's resource servers define only; an access token of the client itself.
     async fn client_credentials(
         &self,
         pool: &UserPool,
@@ -219,30 +219,7 @@ impl HostedSignIn {
                 format!("client {} may not use the client_credentials flow", client.client_id),
             ));
         }
-        let mut scopes: Vec<&str> = Vec::new();
-        match asked.map(str::trim).filter(|s| !s.is_empty()) {
-            None => scopes.extend(client.oauth.allowed_oauth_scopes.iter().map(String::as_str)),
-            Some(asked) => {
-                for s in asked.split(' ').filter(|s| !s.is_empty()) {
-                    if !client.oauth.allows_scope(s) || !is_resource_scope(s) {
-                        return Err(call.refuse_plainly(
-                            Reason::InvalidScope,
-                            "scope",
-                            format!(
-                                "scope {} is not a resource-server scope allowed for client {}",
-                                crate::excerpt::excerpt(s),
-                                client.client_id
-                            ),
-                        ));
-                    }
-                    if !scopes.contains(&s) {
-                        scopes.push(s);
-                    }
-                }
-            }
-        }
-        let scope = scopes.join(" ");
-        call.trail.pass("scope", format!("granted {scope:?}"));
+        let scope = self.granted_scopes(pool, client, asked, true, call).await?;
         let (access_token, expires_in) = self.user_pools.client_access_token(pool, client, &scope, call).await?;
         Ok(HostedTokens { access_token, id_token: None, refresh_token: None, token_type: "Bearer", expires_in })
     }

@@ -365,3 +365,117 @@ async fn a_refresh_keeps_the_scope_the_sign_in_was_granted() {
         Reason::InvalidGrant
     );
 }
+
+/// A confidential app client with client_credentials and resource-server scopes (one of which no
+/// resource server defines).
+const MACHINE: &str = "hostedmachine0000000000000";
+const MACHINE_SECRET: &str = "machine-secret-value-0123456789";
+
+/// The broker with resource server `orders` (`read`, `write`): the web app may ask for
+/// `orders/read` and `orders/gone` (which `orders` does not define), the machine client for all three.
+async fn broker_with_resource_server() -> Broker {
+    Broker::open_with(Setup {
+        passwords: true,
+        configure: Some(Box::new(|cfg| {
+            use tokenbridge_core::config::{ResourceServerConfig, ResourceServerScopeConfig};
+            let pool = &mut cfg.user_pools[0];
+            pool.domain = Some(DOMAIN.into());
+            let mut web = app(WEB_APP, CALLBACK);
+            web.allowed_oauth_scopes.extend(["orders/read".into(), "orders/gone".into()]);
+            pool.clients.push(web);
+            pool.clients.push(tokenbridge_core::config::UserPoolClientConfig {
+                client_id: MACHINE.into(),
+                name: "machine".into(),
+                secret: Some(MACHINE_SECRET.into()),
+                providers: Vec::new(),
+                callback_urls: Vec::new(),
+                logout_urls: Vec::new(),
+                allowed_oauth_flows: vec!["client_credentials".into()],
+                allowed_oauth_scopes: vec!["orders/read".into(), "orders/write".into(), "orders/gone".into()],
+            });
+            let scope = |name: &str| ResourceServerScopeConfig { name: name.into(), description: name.into() };
+            pool.resource_servers.push(ResourceServerConfig {
+                identifier: "orders".into(),
+                name: "orders".into(),
+                scopes: vec![scope("read"), scope("write")],
+            });
+        })),
+    })
+    .await
+}
+
+fn machine_token(scope: Option<&str>) -> TokenRequest {
+    TokenRequest {
+        domain: DOMAIN.into(),
+        grant_type: Some("client_credentials".into()),
+        code: None,
+        redirect_uri: None,
+        code_verifier: None,
+        scope: scope.map(str::to_string),
+        refresh_token: None,
+        client: ClientCredentials { client_id: Some(MACHINE.into()), client_secret: Some(MACHINE_SECRET.into()) },
+    }
+}
+
+#[tokio::test]
+async fn resource_server_scopes_are_granted_only_when_allowed_and_defined() {
+    let b = broker_with_resource_server().await;
+    let pool_issuer = format!("{ISSUER}/{POOL}");
+    let scope_of = async |token: &str| {
+        let t = verify_own(b.engine.keys(), &pool_issuer, token, Some("access"), b.now()).await.unwrap();
+        t.str("scope").unwrap_or_default().to_string()
+    };
+    // Authorize: an allowed and defined custom scope is granted into the access token.
+    let req = AuthorizeRequest { scope: Some("openid orders/read".into()), ..request(WEB_APP, CALLBACK) };
+    let (location, _) = b.hosted_sign_in(&req, "alice").await;
+    let code = param(&location, "code").expect("code");
+    let tokens = b.redeem(&token_request(WEB_APP, &code, CALLBACK, Some(VERIFIER))).await.ok();
+    assert_eq!(scope_of(&tokens.access_token).await, "openid orders/read");
+
+    let authorize = async |scope: &str| {
+        let c = ctx();
+        let req = AuthorizeRequest { scope: Some(scope.into()), ..request(WEB_APP, CALLBACK) };
+        called(b.engine.hosted_signin().authorize(&req, None, &c).await, c.request_id)
+    };
+    // Defined but not allowed to the client; allowed but not defined; an unknown resource server.
+    for (scope, needle) in [
+        ("openid orders/write", "orders/write is not allowed"),
+        ("openid orders/gone", "orders/gone is not defined by a resource server"),
+        ("nobody/read", "nobody/read is not allowed"),
+    ] {
+        let (c, told) = authorize(scope).await;
+        assert_eq!(reason(&b.refused(c, "scope", needle).await), Reason::InvalidScope, "{scope}");
+        assert_eq!(told.unwrap().redirect.unwrap().state.as_deref(), Some("state-123"));
+    }
+    // With no scope asked for, the client's scopes are granted but the undefined one.
+    let req = AuthorizeRequest { scope: None, ..request(WEB_APP, CALLBACK) };
+    let (location, _) = b.hosted_sign_in(&req, "bob").await;
+    let code = param(&location, "code").expect("code");
+    let tokens = b.redeem(&token_request(WEB_APP, &code, CALLBACK, Some(VERIFIER))).await.ok();
+    assert_eq!(scope_of(&tokens.access_token).await, "openid email profile orders/read");
+
+    // client_credentials: the same rules, resource-server scopes only.
+    let t = b.redeem(&machine_token(Some("orders/read orders/write"))).await.ok();
+    assert_eq!(scope_of(&t.access_token).await, "orders/read orders/write");
+    let t = b.redeem(&machine_token(None)).await.ok();
+    assert_eq!(scope_of(&t.access_token).await, "orders/read orders/write");
+    for (scope, needle) in [
+        ("orders/gone", "orders/gone is not defined by a resource server"),
+        ("orders/read orders/delete", "orders/delete is not a resource-server scope allowed"),
+        ("openid", "openid is not a resource-server scope allowed"),
+    ] {
+        let e = b.refused(b.redeem(&machine_token(Some(scope))).await, "scope", needle).await;
+        assert_eq!(reason(&e), Reason::InvalidScope, "{scope}");
+    }
+    // Once the resource server stops defining a scope, it is no longer granted.
+    b.pool_admin(
+        "UpdateResourceServer",
+        serde_json::json!({ "UserPoolId": POOL, "Identifier": "orders", "Name": "orders",
+            "Scopes": [{ "ScopeName": "write", "ScopeDescription": "write" }] }),
+    )
+    .await;
+    let e = b.refused(b.redeem(&machine_token(Some("orders/read"))).await, "scope", "not defined").await;
+    assert_eq!(reason(&e), Reason::InvalidScope);
+    let t = b.redeem(&machine_token(None)).await.ok();
+    assert_eq!(scope_of(&t.access_token).await, "orders/write");
+}

@@ -10,7 +10,10 @@ use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use tokenbridge_core::config::{AwsCredentialConfig, IssuerForm, RateLimits, UserPoolClientConfig, UserPoolConfig};
+use tokenbridge_core::config::{
+    AwsCredentialConfig, IssuerForm, RateLimits, ResourceServerConfig, ResourceServerScopeConfig, UserPoolClientConfig,
+    UserPoolConfig,
+};
 use tokenbridge_core::directory::NewUser;
 use tokenbridge_core::hosted_signin::pkce_challenge_of;
 
@@ -52,7 +55,7 @@ async fn server() -> Server {
             cfg.aws
                 .admin_credentials
                 .push(AwsCredentialConfig { access_key_id: KEY_ID.into(), secret_access_key: KEY_SECRET.into() });
-            let user_scopes = ["openid", "email", "profile"];
+            let user_scopes = ["openid", "email", "profile", "api.example/read", "api.example/gone"];
             cfg.user_pools.push(UserPoolConfig {
                 id: POOL.into(),
                 name: "hosted tests".into(),
@@ -60,11 +63,22 @@ async fn server() -> Server {
                 clients: vec![
                     client(WEB, CALLBACK, &["code"], &user_scopes, None),
                     client(OTHER, OTHER_CALLBACK, &["code"], &user_scopes, None),
-                    client(MACHINE, "", &["client_credentials"], &["api.example/read"], Some(MACHINE_SECRET)),
+                    client(
+                        MACHINE,
+                        "",
+                        &["client_credentials"],
+                        &["api.example/read", "api.example/gone"],
+                        Some(MACHINE_SECRET),
+                    ),
                 ],
                 domain: Some(DOMAIN.into()),
                 identity_providers: Vec::new(),
-                resource_servers: Vec::new(),
+                // Defines `read` only: `api.example/gone` is allowed to clients but defined by none.
+                resource_servers: vec![ResourceServerConfig {
+                    identifier: "api.example".into(),
+                    name: "api".into(),
+                    scopes: vec![ResourceServerScopeConfig { name: "read".into(), description: "read".into() }],
+                }],
             });
         })),
         ..Default::default()
@@ -368,6 +382,23 @@ async fn client_credentials_revocation_and_discovery_at_the_domain() {
     let jwks = s.send(s.http.get(s.url(&format!("/{POOL}/.well-known/jwks.json")))).await.json;
     let at = verify_with_jwks(machine.str("access_token"), &jwks);
     assert_eq!((at.claims["sub"].as_str(), at.claims["scope"].as_str()), (Some(MACHINE), Some("api.example/read")));
+    // A scope the client may ask for but no resource server defines: invalid_scope.
+    let undefined = s
+        .send(
+            s.http
+                .post(s.url(&b.path("/oauth2/token")))
+                .basic_auth(MACHINE, Some(MACHINE_SECRET))
+                .form(&[("grant_type", "client_credentials"), ("scope", "api.example/gone")]),
+        )
+        .await;
+    assert_oauth_error(&undefined, 400, "invalid_scope", "not defined by a resource server", &[MACHINE_SECRET]);
+    // At authorize the same refusal goes back to the callback; a defined one is granted.
+    let r = b.authorize(WEB, CALLBACK, &[("scope", "openid api.example/gone")]).await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let location = r.header("location").unwrap();
+    assert_eq!(query_param(location, "error").as_deref(), Some("invalid_scope"), "{location}");
+    let r = b.authorize(WEB, CALLBACK, &[("scope", "openid api.example/read")]).await;
+    assert_eq!(r.status, 200, "the sign-in page: {}", r.text);
     let wrong = s
         .send(
             s.http
