@@ -255,6 +255,77 @@ pub enum UserPoolsCommand {
     /// Manage a pool's SAML and OIDC identity providers.
     #[command(subcommand)]
     IdentityProviders(PoolIdpCommand),
+    /// Manage a pool's resource servers (the scopes `<identifier>/<scope>` app clients may ask for).
+    #[command(subcommand)]
+    ResourceServers(PoolResourceServerCommand),
+    /// Link a federated identity to a native user, who it then signs in as (AdminLinkProviderForUser).
+    LinkProvider {
+        /// The pool id.
+        pool_id: String,
+        /// The native user's username.
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        source: ProviderIdentity,
+    },
+    /// Remove a federated identity's link (AdminDisableProviderForUser).
+    DisableProvider {
+        /// The pool id.
+        pool_id: String,
+        #[command(flatten)]
+        source: ProviderIdentity,
+    },
+}
+
+/// A federated identity: a provider of the pool and the value of one of its attributes.
+#[derive(clap::Args, Debug)]
+pub struct ProviderIdentity {
+    /// The identity provider's ProviderName.
+    #[arg(long)]
+    pub provider: String,
+    /// The provider attribute that names the identity (Cognito_Subject: its subject, a SAML
+    /// NameID or an OIDC `sub`).
+    #[arg(long, default_value = "Cognito_Subject")]
+    pub attribute: String,
+    /// The attribute's value.
+    #[arg(long)]
+    pub value: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoolResourceServerCommand {
+    /// List a pool's resource servers (JSON lines).
+    List {
+        /// The pool id.
+        pool_id: String,
+    },
+    /// Show one resource server (JSON).
+    Show {
+        /// The pool id.
+        pool_id: String,
+        /// Its identifier, e.g. https://api.example.com or orders.
+        identifier: String,
+    },
+    /// Create a resource server with its scopes.
+    Create {
+        /// The pool id.
+        pool_id: String,
+        /// Its identifier (the scopes' prefix).
+        identifier: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// A scope, NAME=DESCRIPTION (repeatable).
+        #[arg(long = "scope", value_name = "NAME=DESCRIPTION")]
+        scopes: Vec<String>,
+    },
+    /// Delete a resource server.
+    Delete {
+        /// The pool id.
+        pool_id: String,
+        /// Its identifier.
+        identifier: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -297,7 +368,34 @@ pub enum PoolIdpCommand {
         #[arg(long = "identifier")]
         identifiers: Vec<String>,
     },
-    /// Delete an identity provider.
+    /// Change an identity provider: the details given are laid over its current ones (a new
+    /// --metadata-file or --metadata-url replaces the other), --map and --identifier replace its
+    /// AttributeMapping and IdpIdentifiers.
+    Update {
+        /// The pool id.
+        pool_id: String,
+        /// The ProviderName.
+        name: String,
+        /// SAML: a file holding the IdP's new metadata.
+        #[arg(long, conflicts_with = "metadata_url")]
+        metadata_file: Option<std::path::PathBuf>,
+        /// SAML: where the IdP's metadata is now fetched.
+        #[arg(long)]
+        metadata_url: Option<String>,
+        /// A ProviderDetails entry to set, KEY=VALUE (repeatable).
+        #[arg(long = "detail", value_name = "KEY=VALUE")]
+        details: Vec<String>,
+        /// The new AttributeMapping, POOL_ATTRIBUTE=PROVIDER_ATTRIBUTE (repeatable).
+        #[arg(long = "map", value_name = "ATTRIBUTE=PROVIDER_ATTRIBUTE")]
+        mapping: Vec<String>,
+        /// The new IdpIdentifiers (repeatable).
+        #[arg(long = "identifier", conflicts_with = "no_identifiers")]
+        identifiers: Vec<String>,
+        /// Remove every IdpIdentifier.
+        #[arg(long)]
+        no_identifiers: bool,
+    },
+    /// Delete an identity provider, with its links and its place in app clients.
     Delete {
         /// The pool id.
         pool_id: String,

@@ -2,7 +2,9 @@
 //! change goes through the same Cognito actions as the API (`UserPools::user_pool_action`), so it
 //! is validated and audited the same way; the audit records name the CLI as their source.
 
-use crate::cli::{PoolClientsCommand, PoolIdpCommand, PoolUsersCommand, UserPoolsCommand};
+use crate::cli::{
+    PoolClientsCommand, PoolIdpCommand, PoolResourceServerCommand, PoolUsersCommand, ProviderIdentity, UserPoolsCommand,
+};
 use crate::commands::read_password;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -107,6 +109,19 @@ pub async fn run(engine: Arc<Engine>, c: UserPoolsCommand) -> anyhow::Result<()>
         UserPoolsCommand::Clients(c) => clients(&engine, c).await?,
         UserPoolsCommand::Users(c) => users(&engine, c).await?,
         UserPoolsCommand::IdentityProviders(c) => identity_providers(&engine, c).await?,
+        UserPoolsCommand::ResourceServers(c) => resource_servers(&engine, c).await?,
+        UserPoolsCommand::LinkProvider { pool_id, user, source } => {
+            let input = json!({ "UserPoolId": pool_id,
+                "DestinationUser": { "ProviderName": "Cognito", "ProviderAttributeValue": user },
+                "SourceUser": provider_identity(&source) });
+            action(&engine, "AdminLinkProviderForUser", input).await?;
+            println!("linked {} ({}={}) to {user}", source.provider, source.attribute, source.value);
+        }
+        UserPoolsCommand::DisableProvider { pool_id, source } => {
+            let input = json!({ "UserPoolId": pool_id, "User": provider_identity(&source) });
+            action(&engine, "AdminDisableProviderForUser", input).await?;
+            println!("unlinked {} ({}={})", source.provider, source.attribute, source.value);
+        }
     }
     Ok(())
 }
@@ -256,9 +271,83 @@ async fn identity_providers(engine: &Engine, c: PoolIdpCommand) -> anyhow::Resul
             let out = action(engine, "CreateIdentityProvider", input).await?;
             println!("{}", serde_json::to_string_pretty(&out["IdentityProvider"])?);
         }
+        PoolIdpCommand::Update {
+            pool_id,
+            name,
+            metadata_file,
+            metadata_url,
+            details,
+            mapping,
+            identifiers,
+            no_identifiers,
+        } => {
+            let mut input = json!({ "UserPoolId": pool_id, "ProviderName": name });
+            if metadata_file.is_some() || metadata_url.is_some() || !details.is_empty() {
+                let current =
+                    action(engine, "DescribeIdentityProvider", json!({ "UserPoolId": pool_id, "ProviderName": name }))
+                        .await?;
+                let mut d = current["IdentityProvider"]["ProviderDetails"].as_object().cloned().unwrap_or_default();
+                if let Some(path) = metadata_file {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    d.remove("MetadataURL");
+                    d.insert("MetadataFile".into(), json!(text));
+                }
+                if let Some(url) = metadata_url {
+                    d.remove("MetadataFile");
+                    d.insert("MetadataURL".into(), json!(url));
+                }
+                d.extend(pairs(&details, "--detail")?);
+                input["ProviderDetails"] = Value::Object(d);
+            }
+            if !mapping.is_empty() {
+                input["AttributeMapping"] = Value::Object(pairs(&mapping, "--map")?);
+            }
+            if no_identifiers || !identifiers.is_empty() {
+                input["IdpIdentifiers"] = json!(identifiers);
+            }
+            let out = action(engine, "UpdateIdentityProvider", input).await?;
+            println!("{}", serde_json::to_string_pretty(&out["IdentityProvider"])?);
+        }
         PoolIdpCommand::Delete { pool_id, name } => {
             action(engine, "DeleteIdentityProvider", json!({ "UserPoolId": pool_id, "ProviderName": name })).await?;
             println!("deleted {name}");
+        }
+    }
+    Ok(())
+}
+
+/// A federated identity as the link actions name it.
+fn provider_identity(p: &ProviderIdentity) -> Value {
+    json!({ "ProviderName": p.provider, "ProviderAttributeName": p.attribute, "ProviderAttributeValue": p.value })
+}
+
+async fn resource_servers(engine: &Engine, c: PoolResourceServerCommand) -> anyhow::Result<()> {
+    match c {
+        PoolResourceServerCommand::List { pool_id } => {
+            let input = json!({ "UserPoolId": pool_id, "MaxResults": 50 });
+            for r in list_all(engine, "ListResourceServers", input, "ResourceServers", "NextToken", "NextToken").await?
+            {
+                println!("{r}");
+            }
+        }
+        PoolResourceServerCommand::Show { pool_id, identifier } => {
+            let input = json!({ "UserPoolId": pool_id, "Identifier": identifier });
+            let out = action(engine, "DescribeResourceServer", input).await?;
+            println!("{}", serde_json::to_string_pretty(&out["ResourceServer"])?);
+        }
+        PoolResourceServerCommand::Create { pool_id, identifier, name, scopes } => {
+            let scopes: Vec<Value> = pairs(&scopes, "--scope")?
+                .into_iter()
+                .map(|(n, d)| json!({ "ScopeName": n, "ScopeDescription": d }))
+                .collect();
+            let input = json!({ "UserPoolId": pool_id, "Identifier": identifier, "Name": name, "Scopes": scopes });
+            let out = action(engine, "CreateResourceServer", input).await?;
+            println!("{}", serde_json::to_string_pretty(&out["ResourceServer"])?);
+        }
+        PoolResourceServerCommand::Delete { pool_id, identifier } => {
+            action(engine, "DeleteResourceServer", json!({ "UserPoolId": pool_id, "Identifier": identifier })).await?;
+            println!("deleted {identifier}");
         }
     }
     Ok(())

@@ -345,7 +345,92 @@ fn identity_providers_from_the_command_line() {
     let shown: Value =
         serde_json::from_str(&ok(pools_in(d, &["identity-providers", "show", &pool, "Okta"]), None)).unwrap();
     assert_eq!(shown["ProviderDetails"]["client_secret"], "rp-secret");
+
+    // update: the details given laid over the current ones (the secret kept), the identifiers replaced.
+    let update = [
+        "identity-providers",
+        "update",
+        pool.as_str(),
+        "Okta",
+        "--detail",
+        "attributes_request_method=POST",
+        "--identifier",
+        "okta.example.com",
+    ];
+    let updated: Value = serde_json::from_str(&ok(pools_in(d, &update), None)).unwrap();
+    assert_eq!(updated["ProviderDetails"]["attributes_request_method"], "POST");
+    assert_eq!(updated["ProviderDetails"]["client_secret"], "rp-secret");
+    assert_eq!(updated["ProviderDetails"]["oidc_issuer"], "https://issuer.example.com");
+    assert_eq!(updated["IdpIdentifiers"], serde_json::json!(["okta.example.com"]));
+    assert_eq!(updated["AttributeMapping"]["email"], "email");
+    let cleared: Value = serde_json::from_str(&ok(
+        pools_in(d, &["identity-providers", "update", &pool, "Okta", "--no-identifiers", "--map", "name=name"]),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(cleared["IdpIdentifiers"], serde_json::json!([]));
+    assert_eq!(cleared["AttributeMapping"], serde_json::json!({ "name": "name" }));
+    let err = fails(pools_in(d, &["identity-providers", "update", &pool, "Nobody", "--map", "email=email"]), None);
+    assert!(err.starts_with("error: ResourceNotFoundException:"), "{err}");
+
+    // link-provider / disable-provider: one federated identity to one native user.
+    for user in ["alice", "bob"] {
+        ok(pools_in(d, &["users", "add", &pool, user]), None);
+    }
+    let link =
+        |user: &str| pools_in(d, &["link-provider", &pool, "--user", user, "--provider", "Okta", "--value", "sub-1"]);
+    assert!(ok(link("alice"), None).contains("linked Okta (Cognito_Subject=sub-1) to alice"));
+    let err = fails(link("bob"), None);
+    assert!(err.starts_with("error: InvalidParameterException:") && err.contains("already linked"), "{err}");
+    let disable = ["disable-provider", pool.as_str(), "--provider", "Okta", "--value", "sub-1"];
+    assert!(ok(pools_in(d, &disable), None).contains("unlinked Okta"));
+    ok(link("bob"), None);
+    let err =
+        fails(pools_in(d, &["link-provider", &pool, "--user", "bob", "--provider", "Nobody", "--value", "x"]), None);
+    assert!(err.starts_with("error: ResourceNotFoundException:"), "{err}");
+
     ok(pools_in(d, &["identity-providers", "delete", &pool, "Okta"]), None);
     let err = fails(pools_in(d, &["identity-providers", "show", &pool, "Okta"]), None);
+    assert!(err.starts_with("error: ResourceNotFoundException:"), "{err}");
+}
+
+/// `user-pools resource-servers`: created with its scopes, listed, shown, refused twice in
+/// Cognito's words, deleted.
+#[test]
+fn resource_servers_from_the_command_line() {
+    let t = tmp();
+    let d = t.path();
+    let pool = ok(pools_in(d, &["create", "--name", "apis"]), None).trim().to_string();
+    let create = [
+        "resource-servers",
+        "create",
+        pool.as_str(),
+        "https://api.example.com",
+        "--name",
+        "orders",
+        "--scope",
+        "read=read orders",
+        "--scope",
+        "write=change orders",
+    ];
+    let made: Value = serde_json::from_str(&ok(pools_in(d, &create), None)).unwrap();
+    assert_eq!(made["Identifier"], "https://api.example.com");
+    let names: Vec<&str> =
+        made["Scopes"].as_array().unwrap().iter().map(|s| s["ScopeName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["read", "write"]);
+    assert_eq!(made["Scopes"][0]["ScopeDescription"], "read orders");
+    let err = fails(pools_in(d, &create), None);
+    assert!(err.starts_with("error: InvalidParameterException:") && err.contains("already exists"), "{err}");
+    let listed = json_lines(&ok(pools_in(d, &["resource-servers", "list", &pool]), None));
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["Name"], "orders");
+    let shown: Value =
+        serde_json::from_str(&ok(pools_in(d, &["resource-servers", "show", &pool, "https://api.example.com"]), None))
+            .unwrap();
+    assert_eq!(shown["UserPoolId"], pool.as_str());
+    let err = fails(pools_in(d, &["resource-servers", "create", &pool, "x", "--name", "x", "--scope", "nodesc"]), None);
+    assert!(err.contains("--scope \"nodesc\" is not KEY=VALUE"), "{err}");
+    ok(pools_in(d, &["resource-servers", "delete", &pool, "https://api.example.com"]), None);
+    let err = fails(pools_in(d, &["resource-servers", "show", &pool, "https://api.example.com"]), None);
     assert!(err.starts_with("error: ResourceNotFoundException:"), "{err}");
 }
