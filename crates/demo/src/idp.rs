@@ -28,6 +28,8 @@ mod authorize;
 mod pages;
 mod saml;
 #[cfg(test)]
+mod saml_round_trip;
+#[cfg(test)]
 mod saml_tests;
 #[cfg(test)]
 mod tests;

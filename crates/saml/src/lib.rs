@@ -24,6 +24,8 @@ mod instant;
 mod metadata;
 mod names;
 mod response;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod xml;
 
 pub use authn_request::{AuthnRequest, ReceivedAuthnRequest};

@@ -6,9 +6,9 @@
 //! the live part runs the peer now, so it needs the venv `scripts/test` makes (`.venv/bin/python`
 //! at the workspace root, or `TOKENBRIDGE_TEST_PYTHON`): without it, the live tests fail.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
+use tokenbridge_saml::testing::{peer, workspace_root};
 use tokenbridge_saml::{
     sp_entity_id, verify_response, AuthnRequest, Certificate, Check, Expectations, IdpMetadata, RsaKey, SpMetadata,
 };
@@ -21,7 +21,7 @@ const FIXTURES_NOW: i64 = 1_796_666_280;
 const IDP_ENTITY: &str = "https://idp.tokenbridge.test/saml";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    workspace_root()
 }
 
 fn fixture(name: &str) -> String {
@@ -141,29 +141,6 @@ fn a_fixture_past_its_time_is_refused() {
 
 // ---------------------------------------------------------------------------------------------
 // Live: the peer runs now.
-
-/// Runs `peer.py ARGS`; returns stdout, or panics with the peer's stderr.
-fn peer(args: &[&str]) -> Result<String, String> {
-    let python = std::env::var_os("TOKENBRIDGE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: the live pysaml2 tests need the venv scripts/test makes (or TOKENBRIDGE_TEST_PYTHON)",
-        python.display()
-    );
-    let out = Command::new(&python)
-        .arg(root().join("interop/saml/peer.py"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64

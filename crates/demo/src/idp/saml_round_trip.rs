@@ -1,46 +1,20 @@
-//! The demo as `tokenbridge demo` builds it (`tokenbridge_demo::prepare`), served on an
+//! The demo as `tokenbridge demo` builds it ([`crate::prepare`]), served on an
 //! ephemeral port: its SAML IdP is in demo.json, its metadata reads, a demo user signs in through
 //! an SP-initiated AuthnRequest to tokenbridge's own ACS, and the response it posts is accepted
 //! by tokenbridge's SP side and, independently, by pysaml2 with xmlsec1
 //! (`interop/saml/peer.py verify-response`; Python at `TOKENBRIDGE_TEST_PYTHON`, default
 //! `<root>/.venv/bin/python`, which `scripts/test` makes).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokenbridge_saml::testing::peer;
 use tokenbridge_saml::{sp_entity_id, verify_response, AuthnRequest, Expectations, IdpMetadata};
 
-const POOL: &str = tokenbridge_demo::DEMO_POOL_ID;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
+const POOL: &str = crate::DEMO_POOL_ID;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
-}
-
-/// Runs `peer.py ARGS`: stdout, or the peer's stderr.
-fn peer(args: &[&str]) -> Result<String, String> {
-    let python = std::env::var_os("TOKENBRIDGE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: the pysaml2 check needs the venv scripts/test makes (or TOKENBRIDGE_TEST_PYTHON)",
-        python.display()
-    );
-    let out = Command::new(&python)
-        .arg(root().join("interop/saml/peer.py"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
 }
 
 /// The hidden inputs of a page (`name`, `value`, as the demo provider writes them).
@@ -63,7 +37,7 @@ async fn the_demo_saml_idp_signs_in_a_demo_user_and_pysaml2_accepts_its_response
     let store = tokenbridge_store::open(&dir.path().join("tokenbridge.db").display().to_string()).await.expect("store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let demo = tokenbridge_demo::prepare(&base, dir.path(), Arc::clone(&store), "RS256", None).await.expect("demo");
+    let demo = crate::prepare(&base, dir.path(), Arc::clone(&store), "RS256", None).await.expect("demo");
     tokio::spawn(tokenbridge_server::serve(listener, demo.app, std::future::pending()));
 
     // demo.json names the IdP; its metadata says the same and carries that certificate.
