@@ -229,7 +229,8 @@ pub trait Store: Send + Sync + 'static {
 impl dyn Store {
     /// Read-modify-write of a document whose body is a `T`: `decide` sees the current body
     /// (`None` when absent) and returns the [`Change`] and what to report. A `Put` is stored
-    /// under `pool_id`, stamped `now` (a new document is also created `now`). Returns what
+    /// under `pool_id`, stamped `now` (a new document is also created `now`), keeping the
+    /// stored document's expiry (a record kept for a while stays purgeable). Returns what
     /// `decide` reported on its last run (it may run more than once; see [`DocumentUpdater`]).
     pub async fn update_record<T, R>(
         &self,
@@ -259,7 +260,9 @@ impl dyn Store {
                 Change::Delete => Change::Delete,
                 Change::Put(t) => {
                     let created = current.map_or(now, |d| d.created_at);
-                    Change::Put(Document::new(kind, id, pool_id, &t, created, now))
+                    let mut doc = Document::new(kind, id, pool_id, &t, created, now);
+                    doc.expires_at = current.and_then(|d| d.expires_at);
+                    Change::Put(doc)
                 }
             })
         };

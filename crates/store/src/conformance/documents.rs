@@ -152,6 +152,35 @@ pub async fn expiring_documents(store: &dyn Store) {
     }
 }
 
+/// The typed read-modify-write (`update_record`) keeps a document's expiry: a record updated
+/// after it was kept for a while (a redeemed authorization code) is still purged when it comes.
+pub async fn typed_updates_keep_expiry(store: &dyn Store) {
+    let t = tag();
+    let (kind, pool, now) = (format!("{t}code"), format!("{t}pool"), now());
+    let mut d = document(&kind, &format!("{t}c"), &pool, json!({"n": 1}));
+    // Due now, so purging at `now` (as the suite does elsewhere) shows it still counts.
+    d.expires_at = Some(now);
+    store.insert_document(&d).await.unwrap();
+    let seen = store
+        .update_record::<Value, _>(&kind, &d.id, &pool, now + 1, |body| match body {
+            Some(_) => (Change::Put(json!({"n": 2})), true),
+            None => (Change::Keep, false),
+        })
+        .await
+        .unwrap();
+    assert!(seen);
+    let stored = store.get_document(&kind, &d.id).await.unwrap().unwrap();
+    assert_eq!((stored.body, stored.expires_at, stored.updated_at), (json!({"n": 2}), d.expires_at, now + 1));
+    // A record created by the update has no expiry, as one inserted without it.
+    let fresh = format!("{t}fresh");
+    store.update_record::<Value, _>(&kind, &fresh, &pool, now, |_| (Change::Put(json!({})), ())).await.unwrap();
+    assert_eq!(store.get_document(&kind, &fresh).await.unwrap().unwrap().expires_at, None);
+    // Its expiry still ends it.
+    store.purge_expired(now).await.unwrap();
+    assert_eq!(store.get_document(&kind, &d.id).await.unwrap(), None);
+    assert!(store.delete_document(&kind, &fresh).await.unwrap());
+}
+
 /// `list_documents` pages one kind in id (byte) order, strictly after the cursor, optionally
 /// only one pool's.
 pub async fn document_listing(store: &dyn Store) {
@@ -231,6 +260,7 @@ pub async fn user_pools_after_upgrade(store: &dyn Store, username: &str) {
     document_updates(store).await;
     document_listing(store).await;
     expiring_documents(store).await;
+    typed_updates_keep_expiry(store).await;
     auth_sessions(store).await;
     purge_expired_auth_sessions(store).await;
 }

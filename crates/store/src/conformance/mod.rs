@@ -71,6 +71,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     document_listing(&*store).await;
     delete_pool_documents(&*store).await;
     expiring_documents(&*store).await;
+    typed_updates_keep_expiry(&*store).await;
     concurrent_document_updates(store.clone(), store.clone()).await;
     concurrent_document_creation(store.clone(), store.clone()).await;
     concurrent_claims(store.clone(), store.clone()).await;
