@@ -152,6 +152,15 @@ reasons! {
     AssertionReplayed,
     /// An IdP-initiated (unsolicited) response while the provider's IDPInit is off.
     UnsolicitedResponse,
+    // --- federation through the hosted sign-in (OIDC) ---
+    /// The callback's `state` names no authorization request pending for this browser: unknown,
+    /// expired, made in another browser, or answered already.
+    OidcStateUnknown,
+    /// The OIDC provider's id token (or its code redemption) broke a rule: signature, issuer,
+    /// audience, times, nonce; the failing check is on the trail.
+    IdTokenRejected,
+    /// The OIDC provider answered the authorization request with an error instead of a code.
+    ProviderDeclined,
 
     // --- audit lookups ---
     InvalidLookupAttribute,

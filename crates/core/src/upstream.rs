@@ -21,8 +21,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod login;
 mod outbound;
 mod settings;
+pub use login::TokenEndpointAnswer;
 pub use settings::{check_upstream_url, is_loopback, validate_config};
 
 /// The client every outbound call of this server is made with (no redirects followed, a bounded
@@ -182,6 +184,10 @@ struct Endpoints {
     jwks_uri: Option<String>,
     userinfo: Option<String>,
     introspection: Option<String>,
+    /// Where a browser signs in, and where its code is redeemed (`[providers.login]`, or the
+    /// discovery document when those are left empty).
+    authorization: Option<String>,
+    token: Option<String>,
 }
 
 #[derive(Default)]
@@ -294,6 +300,8 @@ impl UpstreamProvider {
             jwks_uri: config.jwks_uri.clone(),
             userinfo: config.userinfo_endpoint.clone(),
             introspection: config.introspection_endpoint.clone(),
+            authorization: config.login.as_ref().map(|l| l.authorization_endpoint.clone()).filter(|u| !u.is_empty()),
+            token: config.login.as_ref().map(|l| l.token_endpoint.clone()).filter(|u| !u.is_empty()),
         });
         Ok(Self {
             condition,
@@ -342,6 +350,9 @@ impl UpstreamProvider {
                 ),
             ));
         }
+        let login_url = |f: fn(&crate::config::ProviderLogin) -> &String| {
+            self.config.login.as_ref().map(f).filter(|u| !u.is_empty()).cloned()
+        };
         let pick = |configured: &Option<String>, key: &str| -> Result<Option<String>, Rejection> {
             let v = configured.clone().or_else(|| doc.get(key).and_then(Value::as_str).map(str::to_string));
             if let Some(u) = &v {
@@ -353,6 +364,8 @@ impl UpstreamProvider {
             jwks_uri: pick(&self.config.jwks_uri, "jwks_uri")?,
             userinfo: pick(&self.config.userinfo_endpoint, "userinfo_endpoint")?,
             introspection: pick(&self.config.introspection_endpoint, "introspection_endpoint")?,
+            authorization: pick(&login_url(|l| &l.authorization_endpoint), "authorization_endpoint")?,
+            token: pick(&login_url(|l| &l.token_endpoint), "token_endpoint")?,
         };
         *self.endpoints.write().expect("endpoints lock") = Some(e.clone());
         Ok(e)
@@ -823,36 +836,6 @@ impl UpstreamProvider {
             ));
         }
         Ok((body, exp))
-    }
-}
-
-/// What a provider's token endpoint answered: the HTTP status and the JSON body, if it was JSON.
-#[derive(Debug, Clone)]
-pub struct TokenEndpointAnswer {
-    pub status: u16,
-    pub body: Option<Value>,
-}
-
-impl UpstreamProvider {
-    /// Posts `form` to the provider's `[providers.login]` token endpoint (redeeming an
-    /// authorization code, RFC 6749 §4.1.3) with this provider's client and timeout; the client
-    /// secret, when configured, goes in HTTP Basic. `Err` says why no answer came (host only).
-    pub async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenEndpointAnswer, String> {
-        let Some(login) = &self.config.login else {
-            return Err(format!("provider {:?} has no [providers.login]", self.config.name));
-        };
-        let url = &login.token_endpoint;
-        let mut req = self.http.post(url).form(form).header(reqwest::header::ACCEPT, "application/json");
-        if let Some(secret) = &login.client_secret {
-            req = req.basic_auth(&login.client_id, Some(secret));
-        }
-        let resp = req
-            .timeout(self.timeout())
-            .send()
-            .await
-            .map_err(|e| describe_http_error(url, &e, self.config.timeout_ms))?;
-        let status = resp.status().as_u16();
-        Ok(TokenEndpointAnswer { status, body: resp.json().await.ok() })
     }
 }
 

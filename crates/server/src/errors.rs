@@ -30,9 +30,8 @@ pub fn oauth_words(reason: Reason) -> (&'static str, StatusCode) {
         InvalidToken | MissingToken => ("invalid_token", StatusCode::UNAUTHORIZED),
         InsufficientScope => ("insufficient_scope", StatusCode::FORBIDDEN),
         // The identity provider's answer was refused: the user was not signed in (RFC 6749 §4.1.2.1).
-        SamlRejected | SamlRequestUnknown | AssertionReplayed | UnsolicitedResponse => {
-            ("access_denied", StatusCode::FORBIDDEN)
-        }
+        SamlRejected | SamlRequestUnknown | AssertionReplayed | UnsolicitedResponse | OidcStateUnknown
+        | IdTokenRejected | ProviderDeclined => ("access_denied", StatusCode::FORBIDDEN),
         RateLimited => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
         Unavailable => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
         // The token service's catch-all; its decisions have no other reasons.

@@ -10,12 +10,14 @@
 //! step is one audited operation with a typed reason for each refusal; the doors (the hosted
 //! pages and the domain's OAuth endpoints) word them.
 
+mod oidc;
 mod pkce;
 mod records;
 mod request;
 mod saml;
 mod token;
 
+pub use oidc::{IdpCallback, IDP_RESPONSE_PATH};
 pub use pkce::{challenge_of as pkce_challenge_of, S256};
 pub use records::{CODE_SECONDS, SESSION_SECONDS};
 pub use saml::{Browser, SamlPost, ACS_PATH, METADATA_PATH, PENDING_SECONDS};
@@ -39,6 +41,9 @@ pub const EVENT_SOURCE: &str = "signin.tokenbridge";
 pub struct HostedSignIn {
     kernel: Arc<Kernel>,
     user_pools: Arc<UserPools>,
+    /// The pools' OIDC providers as the upstream validation knows them (their discovery and
+    /// JWKS cached), by pool, name and version.
+    oidc_providers: moka::sync::Cache<String, Arc<crate::upstream::UpstreamProvider>>,
 }
 
 /// An authorization request's parameters (RFC 6749 §4.1.1, OIDC, Cognito's), at a pool's domain.
@@ -118,8 +123,9 @@ pub enum Authorized {
     SignIn(SignInPage),
     /// Signed in: the browser goes back to the client with a code (`location`).
     Redirect { location: String },
-    /// Sign-in at the named SAML provider: the browser goes to its SSO URL with an AuthnRequest
-    /// (`location`), bound to the browser's binding.
+    /// Sign-in at the named provider: the browser goes to a SAML provider's SSO URL with an
+    /// AuthnRequest, or to an OIDC provider's authorization endpoint (`location`), its answer
+    /// bound to the browser's binding.
     Federate { location: String },
 }
 
@@ -175,7 +181,11 @@ struct Told {
 
 impl HostedSignIn {
     pub(crate) fn new(kernel: Arc<Kernel>, user_pools: Arc<UserPools>) -> Self {
-        Self { kernel, user_pools }
+        let oidc_providers = moka::sync::Cache::builder()
+            .max_capacity(1000)
+            .time_to_idle(std::time::Duration::from_secs(crate::upstream::JWKS_MAX_AGE as u64))
+            .build();
+        Self { kernel, user_pools, oidc_providers }
     }
 
     /// `GET /oauth2/authorize`: the request checked; with a live sign-in session of the pool's
@@ -190,9 +200,10 @@ impl HostedSignIn {
         self.authorize_at(req, &browser, ctx).await
     }
 
-    /// [`Self::authorize`], knowing the browser: without a live session, a request naming a SAML
-    /// provider (`identity_provider`, `idp_identifier`) goes to its SSO URL with an AuthnRequest
-    /// whose answer only this browser (its binding) can bring back.
+    /// [`Self::authorize`], knowing the browser: without a live session, a request naming a
+    /// provider (`identity_provider`, `idp_identifier`) goes to it (a SAML provider's SSO URL
+    /// with an AuthnRequest, an OIDC provider's authorization endpoint) with a request whose
+    /// answer only this browser (its binding) can bring back.
     pub async fn authorize_at(
         &self,
         req: &AuthorizeRequest,
@@ -227,7 +238,14 @@ impl HostedSignIn {
                     let why = if !reuse { "prompt=login" } else { "no live sign-in session of this pool" };
                     if let Some(provider) = &checked.federate {
                         call.trail.pass("session", format!("{why}: sign-in at provider {}", provider.name));
-                        let location = self.saml_start(&checked, provider, req, browser, call).await?;
+                        let location = match provider.provider_type {
+                            crate::userpool::ProviderType::Saml => {
+                                self.saml_start(&checked, provider, req, browser, call).await?
+                            }
+                            crate::userpool::ProviderType::Oidc => {
+                                self.oidc_start(&checked, provider, req, browser, call).await?
+                            }
+                        };
                         return Ok(Authorized::Federate { location });
                     }
                     call.trail.pass("session", format!("{why}: the sign-in page"));

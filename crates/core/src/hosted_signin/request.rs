@@ -22,8 +22,8 @@ pub(super) struct Checked {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub page: SignInPage,
-    /// The SAML provider the request names (`identity_provider`, `idp_identifier`): sign-in
-    /// happens there, not on the page.
+    /// The SAML or OIDC provider the request names (`identity_provider`, `idp_identifier`):
+    /// sign-in happens there, not on the page.
     pub federate: Option<IdentityProvider>,
 }
 
@@ -319,16 +319,20 @@ impl HostedSignIn {
         }
         if upstreams.iter().any(|p| p == named) {
             if let Some(p) = self.user_pools.provider(&pool.id, named).await? {
-                if p.provider_type == ProviderType::Saml && p.saml.is_some() {
-                    call.trail.pass("identity provider", format!("SAML provider {named}: sign-in at the provider"));
+                let kind = match p.provider_type {
+                    ProviderType::Saml if p.saml.is_some() => Some("SAML"),
+                    ProviderType::Oidc => Some("OIDC"),
+                    ProviderType::Saml => None,
+                };
+                if let Some(kind) = kind {
+                    call.trail.pass("identity provider", format!("{kind} provider {named}: sign-in at the provider"));
                     return Ok(Choice { password: false, providers: vec![named.to_string()], federate: Some(p) });
                 }
             }
-            // OIDC federation (the provider's own sign-in, then back here) is not built yet.
             return Err(call.refuse_plainly(
                 Reason::InvalidRequest,
                 "identity provider",
-                format!("sign-in through provider {named} is not offered by this server yet"),
+                format!("sign-in through provider {named} is not offered by this server"),
             ));
         }
         Err(call.refuse_plainly(

@@ -428,6 +428,16 @@ impl UserPools {
         })
     }
 
+    /// An OIDC provider's client secret, opened (for its token endpoint); `None` when it has none.
+    pub(crate) fn oidc_client_secret(&self, p: &IdentityProvider) -> Result<Option<String>, Refusal> {
+        match p.details.get("client_secret").filter(|s| !s.is_empty()) {
+            Some(sealed) => open_secret(self.kernel.master.as_deref(), &secret_binding(&p.pool_id, &p.name), sealed)
+                .map(Some)
+                .map_err(|e| Refusal::storage(format!("identity provider {}: {e}", p.name))),
+            None => Ok(None),
+        }
+    }
+
     /// ProviderDetails as Cognito describes them: the given keys (the OIDC secret in clear) and,
     /// for SAML, the SSO and SLO redirect locations read from the metadata and, with
     /// EncryptedResponses, the pool's encryption certificate.

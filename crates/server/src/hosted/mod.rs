@@ -16,6 +16,7 @@
 
 mod browser;
 mod endpoints;
+mod oidc;
 pub mod pages;
 mod saml;
 pub mod words;
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/domains/{domain}/oauth2/revoke", post(endpoints::revoke))
         .route("/domains/{domain}/saml2/idpresponse", post(saml::idp_response))
         .route("/domains/{domain}/saml2/metadata", get(saml::metadata))
+        .route("/domains/{domain}/oauth2/idpresponse", get(oidc::idp_response))
 }
 
 /// Marks a request addressed by host name (rewritten to the path form).

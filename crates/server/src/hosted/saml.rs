@@ -57,6 +57,11 @@ pub(super) fn binding(headers: &HeaderMap, mount: &Mount) -> (String, HeaderValu
     (value, HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("")))
 }
 
+/// The browser's binding, as its cookie holds it.
+pub(super) fn binding_cookie(headers: &HeaderMap) -> Option<String> {
+    read(headers, BINDING_COOKIE)
+}
+
 /// The browser as the engine's authorization step needs it.
 pub(super) fn browser(
     state: &AppState,

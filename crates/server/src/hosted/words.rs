@@ -21,6 +21,9 @@ pub fn hosted_words(reason: Reason) -> (&'static str, StatusCode) {
         SamlRequestUnknown => ("This sign-in was not started in this browser, or is finished", StatusCode::FORBIDDEN),
         AssertionReplayed => ("This sign-in answer was used already", StatusCode::FORBIDDEN),
         UnsolicitedResponse => ("Sign-in started at the identity provider is not allowed", StatusCode::FORBIDDEN),
+        OidcStateUnknown => ("This sign-in was not started in this browser, or is finished", StatusCode::FORBIDDEN),
+        IdTokenRejected => ("The identity provider's answer was refused", StatusCode::FORBIDDEN),
+        ProviderDeclined => ("The identity provider did not sign you in", StatusCode::FORBIDDEN),
         _ => ("Sign-in request refused", oauth_words(reason).1),
     }
 }

@@ -13,6 +13,7 @@ mod cloudtrail;
 mod console;
 mod exchange;
 mod graphql;
+mod hosted_oidc;
 mod hosted_saml;
 mod hosted_signin;
 mod identity_pools;

@@ -27,6 +27,8 @@ use tokenbridge_core::model::KeyAlgorithm;
 use tokenbridge_core::{Clock, SystemClock};
 
 pub const DEMO_CLIENT: &str = tokenbridge_demo::DEMO_CLIENT_ID;
+/// The pool domain whose OIDC callback the demo provider accepts as a redirect URI.
+pub const OIDC_DOMAIN: &str = "oidc-test";
 pub const UPSTREAM_CLIENT: &str = tokenbridge_demo::UPSTREAM_CLIENT_ID;
 /// A second client of the custom server that accepts only the demo provider.
 pub const DEMO_ONLY_CLIENT: &str = "demo-only";

@@ -287,7 +287,10 @@ impl Server {
                 issuer: format!("{base}/demo-idp"),
                 client_id: UPSTREAM_CLIENT.into(),
                 client_secret: upstream_client_secret.clone(),
-                redirect_uris: vec![format!("{base}/console/callback")],
+                redirect_uris: vec![
+                    format!("{base}/console/callback"),
+                    format!("{base}/domains/{}/oauth2/idpresponse", super::OIDC_DOMAIN),
+                ],
                 users: PEOPLE
                     .iter()
                     .map(|p| DemoUser {
