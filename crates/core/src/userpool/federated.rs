@@ -1,5 +1,5 @@
 //! Federated sign-in: an identity a pool's identity provider vouched for (a SAML assertion's
-//! NameID now, an OIDC `sub` next) becomes the pool user it signs in as, as Cognito does it:
+//! NameID, an OIDC `sub`) becomes the pool user it signs in as, as Cognito does it:
 //!
 //! - linked (AdminLinkProviderForUser, `Cognito_Subject` = the subject) to a native user: that
 //!   user, with the identity added to its `identities`;
