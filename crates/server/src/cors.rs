@@ -1,7 +1,8 @@
 //! CORS for browser apps. The OAuth doors answer only origins some client lists in
 //! `allowed_origins`; the set is reloaded from the store periodically, so clients added by the
-//! CLI take effect. The AWS JSON door and the pools' discovery and JWKS answer as cognito-idp
-//! does (`aws.cors_allowed_origins`, any origin by default): they hold no ambient authority (no
+//! CLI take effect. The AWS JSON door, the pools' discovery and JWKS, and the pool domains'
+//! `/oauth2/token`, `/oauth2/userInfo` and `/oauth2/revoke` answer as Cognito does
+//! (`aws.cors_allowed_origins`, any origin by default): they hold no ambient authority (no
 //! cookies; credentials are never allowed), so a page on any origin may call them as any other
 //! client may.
 

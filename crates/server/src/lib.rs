@@ -66,8 +66,10 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(discovery::routes())
         .layer(cors::layer(state.origins.clone()));
     let mut aws_doors = aws::routes(state.engine.config().aws.path_prefix.as_deref());
+    let mut hosted_endpoints = hosted::endpoint_routes();
     if let Some(cors) = cors::aws_layer(&state.engine.config().aws.cors_allowed_origins) {
-        aws_doors = aws_doors.layer(cors);
+        aws_doors = aws_doors.layer(cors.clone());
+        hosted_endpoints = hosted_endpoints.layer(cors);
     }
     let mut app = Router::new()
         .merge(browser_facing)
@@ -77,6 +79,7 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
         .merge(admin::routes())
         .merge(console::routes())
         .merge(hosted::routes())
+        .merge(hosted_endpoints)
         .merge(aws_doors)
         .with_state(state.clone());
     if let Some(extra) = extra {

@@ -2,6 +2,10 @@
 //! (`authorization_code`, `refresh_token`, `client_credentials`), `GET|POST /oauth2/userInfo`,
 //! `POST /oauth2/revoke` (RFC 7009). Client authentication by HTTP Basic or the form, the
 //! token endpoints' rate limits, as at the broker's own endpoints.
+//!
+//! A browser app on any origin calls them (a single-page app redeems its code and reads
+//! UserInfo itself), so they answer CORS as the AWS doors do (`aws.cors_allowed_origins`, see
+//! `crate::cors`): they hold no ambient authority, only what the request carries.
 
 use super::{context, Mount};
 use crate::context::Ctx;
@@ -16,13 +20,22 @@ use axum::Json;
 use tokenbridge_core::hosted_signin::TokenRequest;
 use tokenbridge_core::{Reason, Refusal};
 
+/// The endpoints scripts call, on the pool domain's paths.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/domains/{domain}/oauth2/token", post(token))
+        .route("/domains/{domain}/oauth2/userInfo", get(userinfo).post(userinfo))
+        .route("/domains/{domain}/oauth2/revoke", post(revoke))
+}
+
 fn no_store(mut resp: Response) -> Response {
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     resp
 }
 
-pub(super) async fn token(
+async fn token(
     State(state): State<AppState>,
     mount: Mount,
     ctx: Ctx,
@@ -54,7 +67,7 @@ pub(super) async fn token(
     }
 }
 
-pub(super) async fn userinfo(
+async fn userinfo(
     State(state): State<AppState>,
     mount: Mount,
     ctx: Ctx,
@@ -71,7 +84,7 @@ pub(super) async fn userinfo(
     }
 }
 
-pub(super) async fn revoke(
+async fn revoke(
     State(state): State<AppState>,
     mount: Mount,
     ctx: Ctx,

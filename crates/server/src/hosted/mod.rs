@@ -45,19 +45,19 @@ pub use words::hosted_words;
 /// The path prefix of the path form.
 pub const DOMAINS_PREFIX: &str = "/domains";
 
+/// The pages and redirects: reached by navigation, never by a page's script.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/domains/{domain}/oauth2/authorize", get(authorize))
         .route("/domains/{domain}/login", get(authorize).post(sign_in))
         .route("/domains/{domain}/new-password", post(new_password))
         .route("/domains/{domain}/logout", get(logout))
-        .route("/domains/{domain}/oauth2/token", post(endpoints::token))
-        .route("/domains/{domain}/oauth2/userInfo", get(endpoints::userinfo).post(endpoints::userinfo))
-        .route("/domains/{domain}/oauth2/revoke", post(endpoints::revoke))
         .route("/domains/{domain}/saml2/idpresponse", post(saml::idp_response))
         .route("/domains/{domain}/saml2/metadata", get(saml::metadata))
         .route("/domains/{domain}/oauth2/idpresponse", get(oidc::idp_response))
 }
+
+pub use endpoints::routes as endpoint_routes;
 
 /// Marks a request addressed by host name (rewritten to the path form).
 #[derive(Clone, Copy)]

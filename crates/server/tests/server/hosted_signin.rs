@@ -431,6 +431,57 @@ async fn client_credentials_revocation_and_discovery_at_the_domain() {
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
 }
 
+/// A single-page app on another origin redeems its code and reads UserInfo itself: the domain's
+/// endpoints answer CORS as the Cognito door does; the pages, reached by navigation, do not.
+#[tokio::test]
+async fn the_domains_endpoints_answer_a_page_on_another_origin() {
+    let s = server().await;
+    let b = Browser::by_path(&s);
+    let app = "http://127.0.0.1:9";
+    for (path, method, headers) in [
+        ("/oauth2/token", "POST", "content-type"),
+        ("/oauth2/userInfo", "GET", "authorization"),
+        ("/oauth2/revoke", "POST", "content-type"),
+    ] {
+        let pre = b
+            .send(
+                b.request(reqwest::Method::OPTIONS, &b.path(path))
+                    .header("origin", app)
+                    .header("access-control-request-method", method)
+                    .header("access-control-request-headers", headers),
+            )
+            .await;
+        assert_eq!(pre.status, 200, "preflight of {path}");
+        assert_eq!(pre.header("access-control-allow-origin"), Some("*"), "{path}");
+        assert!(pre.header("access-control-allow-credentials").is_none(), "{path}: never with credentials");
+    }
+    let page = b.authorize(WEB, CALLBACK, &[]).await;
+    let code = query_param(post_login(&b, &page, USER, PASSWORD).await.header("location").unwrap(), "code").unwrap();
+    let verifier = VERIFIER;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", WEB),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier),
+    ];
+    let r = b.send(b.request(reqwest::Method::POST, &b.path("/oauth2/token")).header("origin", app).form(&form)).await;
+    r.assert_ok();
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let info = b
+        .send(
+            b.request(reqwest::Method::GET, &b.path("/oauth2/userInfo"))
+                .header("origin", app)
+                .bearer_auth(r.str("access_token")),
+        )
+        .await;
+    info.assert_ok();
+    assert_eq!(info.header("access-control-allow-origin"), Some("*"));
+    let page =
+        b.send(b.request(reqwest::Method::GET, &b.path("/oauth2/authorize?client_id=x")).header("origin", app)).await;
+    assert!(page.header("access-control-allow-origin").is_none(), "the pages answer no CORS");
+}
+
 #[tokio::test]
 async fn a_temporary_password_is_replaced_on_the_new_password_page() {
     let s = server().await;
