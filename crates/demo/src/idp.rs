@@ -303,6 +303,11 @@ impl DemoIdp {
         self.inner.saml.as_ref().map(|s| (SamlUrls::of(&self.inner.config.issuer), s.certificate()))
     }
 
+    /// The SAML side's metadata document (what `GET saml/metadata` serves), when it is configured.
+    pub fn saml_metadata(&self) -> Option<&str> {
+        self.inner.saml.as_ref().map(|s| s.metadata_xml())
+    }
+
     /// Switches this instance's UserInfo endpoint between normal, down (503) and slow.
     pub fn set_userinfo_mode(&self, mode: UserinfoMode) {
         *self.inner.userinfo_mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;

@@ -8,11 +8,15 @@
 //! API ([`graphql`]).
 
 pub mod graphql;
+pub mod hosted_ui;
+#[cfg(test)]
+mod hosted_ui_round_trip;
 pub mod idp;
 pub mod rest_api;
 pub mod saml_key;
 pub mod tls;
 
+use crate::hosted_ui::HostedUi;
 use crate::idp::{DemoIdp, DemoIdpConfig, DemoSamlConfig, DemoUser};
 use crate::tls::DemoCertificate;
 use axum::Router;
@@ -291,29 +295,8 @@ pub async fn prepare_with(
 
     let identity_pools = IdentityPoolIds::shared(&store).await?;
 
-    let mut config = demo_config(base_url, &client_secret, admin_token.as_deref().unwrap_or_default(), algorithm);
-    config.admin.token = admin_token.clone();
-    demo_user_pool(&mut config, &pool);
-    demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
-    config.apply_authorizer_env();
-    config.apply_aws_env();
-    config.apply_proxy_env();
-    config.metrics.token = Some(metrics_token.clone());
-    if let Some(cert) = tls {
-        config.server.tls = Some(TlsConfig { cert_file: cert.cert_file.clone(), key_file: cert.key_file.clone() });
-        // The demo upstream is served on this listener: calls to it must trust its certificate.
-        for p in config.providers.iter_mut().filter(|p| p.name == UPSTREAM_NAME) {
-            p.ca_file = Some(cert.cert_file.clone());
-        }
-    }
-    let engine = Engine::open(config, store.clone(), clock.clone(), None).await?;
-    engine.provision().await?;
-    engine.ensure_admin_token().await?;
-    seed_users(&engine).await?;
-    let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
-    engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
-
-    // The SAML IdP answers this server's own ACS (tokenbridge's /saml2/idpresponse).
+    // The SAML IdP answers this server's own ACS (tokenbridge's /saml2/idpresponse). Opened
+    // before the engine: the demo pool's SAML provider is made from its metadata.
     let saml_key = saml_key::ensure_shared(data_dir, store.as_ref(), clock.now()).await?;
     let saml = DemoSamlConfig {
         key: saml_key.key,
@@ -343,9 +326,37 @@ pub async fn prepare_with(
         },
         Some(saml),
         store.clone(),
-        clock,
+        clock.clone(),
     )
     .await?;
+
+    let hosted_ui = HostedUi::prepare(&store, data_dir, &idp).await?;
+
+    let mut config = demo_config(base_url, &client_secret, admin_token.as_deref().unwrap_or_default(), algorithm);
+    config.admin.token = admin_token.clone();
+    demo_user_pool(&mut config, &pool);
+    hosted_ui.configure(&mut config.user_pools[0], base_url);
+    demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
+    config.console.hosted_ui_client_id = Some(hosted_ui.client_id().to_string());
+    config.apply_authorizer_env();
+    config.apply_aws_env();
+    config.apply_proxy_env();
+    config.metrics.token = Some(metrics_token.clone());
+    if let Some(cert) = tls {
+        config.server.tls = Some(TlsConfig { cert_file: cert.cert_file.clone(), key_file: cert.key_file.clone() });
+        // The demo upstream is served on this listener: calls to it must trust its certificate.
+        for p in config.providers.iter_mut().filter(|p| p.name == UPSTREAM_NAME) {
+            p.ca_file = Some(cert.cert_file.clone());
+        }
+    }
+    let engine = Engine::open(config, store.clone(), clock.clone(), None).await?;
+    engine.provision().await?;
+    engine.ensure_admin_token().await?;
+    seed_users(&engine).await?;
+    let linked = SEEDS.iter().filter(|s| s.expect == "linked").map(|s| (s.username, s.upstream_username));
+    HostedUi::link_users(&engine, DEMO_POOL_ID, linked).await?;
+    let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
+    engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 
     let mut state = AppState::new(engine.clone()).await?;
     state.sample_apis = Some(Arc::new(sample_apis()));
@@ -406,6 +417,7 @@ pub async fn prepare_with(
             "expect": s.expect,
         })).collect::<Vec<_>>(),
     });
+    info["hosted_ui"] = hosted_ui.info(base_url, DEMO_POOL_ID, &idp);
     if let Some((urls, certificate)) = idp.saml() {
         info["saml_idp"] = json!({
             "entity_id": urls.entity_id,

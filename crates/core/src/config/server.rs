@@ -150,6 +150,9 @@ pub struct ConsoleConfig {
     pub user_pool_id: Option<String>,
     /// That pool's public app client: the browser cannot compute a SECRET_HASH.
     pub user_pool_client_id: Option<String>,
+    /// A public app client of that pool for the hosted sign-in (authorization code with PKCE,
+    /// through the pool's domain), with a callback URL under `<public_url>/console/`.
+    pub hosted_ui_client_id: Option<String>,
     /// Identity pools the page offers for AWS credentials, in this order.
     pub identity_pool_ids: Vec<String>,
     /// Let the caller of a refused request read its decision trail at
@@ -164,6 +167,7 @@ impl Default for ConsoleConfig {
             oauth_client_id: None,
             user_pool_id: None,
             user_pool_client_id: None,
+            hosted_ui_client_id: None,
             identity_pool_ids: Vec::new(),
             explain_to_caller: false,
         }
@@ -262,6 +266,18 @@ pub(super) fn validate_console(config: &Config) -> Result<(), ConfigError> {
         if configured.filter(|x| &x.client_id == client_id).any(|x| x.secret.is_some()) {
             return Err(err(
                 "console.user_pool_client_id",
+                format!("app client {client_id:?} has a secret; the console runs in a browser and needs a public one"),
+            ));
+        }
+    }
+    if let Some(client_id) = &c.hosted_ui_client_id {
+        let Some(pool_id) = &c.user_pool_id else {
+            return Err(err("console.hosted_ui_client_id", "needs console.user_pool_id"));
+        };
+        let configured = config.user_pools.iter().filter(|p| &p.id == pool_id).flat_map(|p| &p.clients);
+        if configured.filter(|x| &x.client_id == client_id).any(|x| x.secret.is_some()) {
+            return Err(err(
+                "console.hosted_ui_client_id",
                 format!("app client {client_id:?} has a secret; the console runs in a browser and needs a public one"),
             ));
         }

@@ -92,6 +92,10 @@ impl SamlIdp {
         self.signer.certificate()
     }
 
+    pub(super) fn metadata_xml(&self) -> &str {
+        &self.metadata_xml
+    }
+
     /// Whether `acs` is on the allow-list, spelled exactly.
     fn acs_allowed(&self, acs: &str) -> bool {
         self.sp_base_urls.iter().any(|base| {

@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use tokenbridge_core::config::Config;
 
 pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Response {
     let engine = &state.engine;
@@ -61,9 +62,34 @@ pub(super) async fn config(_: Enabled, State(state): State<AppState>) -> Respons
             "jwks_uri": format!("{iss}/{}/.well-known/jwks.json", pool.id),
             "client_id": console.user_pool_client_id,
         });
+        if let (Some(domain), Some(client_id)) = (&pool.domain, &console.hosted_ui_client_id) {
+            body["hosted_ui"] = hosted_ui(engine.config(), &pool.id, domain, client_id, iss);
+        }
     }
     if let Some(samples) = &state.sample_apis {
         body["demo"] = (**samples).clone();
     }
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
+}
+
+/// The hosted sign-in of the console's pool, on this origin's path form of its domain: the
+/// scopes and identity providers are the configured client's (an app client made otherwise gets
+/// `openid` and the sign-in page's own choice).
+fn hosted_ui(config: &Config, pool_id: &str, domain: &str, client_id: &str, iss: &str) -> Value {
+    let at = format!("{}/{domain}", crate::hosted::DOMAINS_PREFIX);
+    let configured = config.user_pools.iter().filter(|p| p.id == pool_id).flat_map(|p| &p.clients);
+    let client = configured.into_iter().find(|c| c.client_id == client_id);
+    let scopes = client.map(|c| c.allowed_oauth_scopes.clone()).filter(|s| !s.is_empty());
+    json!({
+        "client_id": client_id,
+        "domain": domain,
+        "authorize_endpoint": format!("{at}/oauth2/authorize"),
+        "token_endpoint": format!("{at}/oauth2/token"),
+        "userinfo_endpoint": format!("{at}/oauth2/userInfo"),
+        "revoke_endpoint": format!("{at}/oauth2/revoke"),
+        "logout_endpoint": format!("{at}/logout"),
+        "redirect_uri": format!("{iss}/console/"),
+        "scope": scopes.map_or_else(|| "openid".to_string(), |s| s.join(" ")),
+        "identity_providers": client.map(|c| c.providers.clone()).unwrap_or_default(),
+    })
 }
