@@ -1,7 +1,8 @@
-// tokenbridge console: sign in by one of three methods, watch each step, inspect the tokens, call
+// tokenbridge console: sign in by one of four methods, watch each step, inspect the tokens, call
 // the sample APIs and read why a call was refused. Plain ES modules, relative paths only.
 
 import { el, initAudit, renderExplanation, currentAdminToken } from "/console/audit.js";
+import { hostedFinish, hostedLoggedOut, hostedLogout, hostedStart, isHostedReturn } from "/console/hosted.js";
 import { signRequest } from "/console/sigv4.js";
 import { srpSignIn } from "/console/srp.js";
 
@@ -22,7 +23,10 @@ const $ = (sel) => document.querySelector(sel);
 let config = {};
 // Resolves once config.json is read; a sign-in started before then waits for it.
 let configReady = Promise.resolve();
-/** The signed-in session: kind "cognito" (user-pool tokens) or "oauth" (tokens from the exchange). */
+/**
+ * The signed-in session: kind "hosted" (user-pool tokens from the pool domain's /oauth2/token),
+ * "cognito" (user-pool tokens from the user-pool API) or "oauth" (tokens from the exchange).
+ */
 let session = null;
 let stepCount = 0;
 const jwksCache = new Map();
@@ -262,7 +266,10 @@ async function renderTokens() {
     box.replaceChildren(el("p", { class: "hint" }, "No tokens yet: sign in first."));
     return;
   }
-  const from = session.kind === "cognito" ? "user pool (Cognito-compatible API)" : "POST /auth/exchange";
+  const from = {
+    hosted: "pool domain's /oauth2/token (hosted sign-in)",
+    cognito: "user pool (Cognito-compatible API)",
+  }[session.kind] ?? "POST /auth/exchange";
   const cards = [el("p", { class: "hint" }, `Signed in as ${session.username ?? "?"} by ${session.label}; tokens from the ${from}.`)];
   if (t.id) cards.push(await tokenCard("IdToken", t.id));
   if (t.access) cards.push(await tokenCard("AccessToken", t.access));
@@ -300,7 +307,29 @@ function cognitoTokens(result, previous = {}) {
 }
 
 // ------------------------------------------------------------------------------------------
-// Method 1: username + password
+// Method 1: Cognito standard sign-in through the hosted UI (hosted.js)
+
+const hostedParts = () => ({ addStep, form, call, say, decodeJwt });
+
+async function hostedSignIn(ev) {
+  ev.preventDefault();
+  await configReady;
+  if (!config.hosted_ui) {
+    say("This deployment's console has no hosted sign-in (console.hosted_ui_client_id and a pool domain).", true);
+    return;
+  }
+  const f = ev.target;
+  await hostedStart(config.hosted_ui, { provider: f.provider.value, promptLogin: $("#hosted-prompt-login").checked }, hostedParts());
+}
+
+async function hostedReturn() {
+  selectMethod("hosted");
+  const done = await hostedFinish(config.hosted_ui, hostedParts());
+  if (done) await startSession("hosted", "hosted sign-in (authorization code + PKCE)", done.tokens, done.clientId);
+}
+
+// ------------------------------------------------------------------------------------------
+// Method 4: username + password
 
 async function passwordSignIn(ev) {
   ev.preventDefault();
@@ -427,7 +456,8 @@ async function refresh() {
   } else {
     const params = { grant_type: "refresh_token", refresh_token: t.refresh };
     if (session.clientId) params.client_id = session.clientId;
-    const r = await form("POST /oauth2/token (grant_type=refresh_token)", new URL(config.token_endpoint).pathname, params);
+    const path = session.kind === "hosted" ? config.hosted_ui.token_endpoint : new URL(config.token_endpoint).pathname;
+    const r = await form("POST /oauth2/token (grant_type=refresh_token)", path, params);
     if (r.ok) session.tokens = { id: r.json.id_token ?? t.id, access: r.json.access_token, refresh: r.json.refresh_token ?? t.refresh };
     say(r.ok ? "Refreshed: new tokens (the refresh token rotated)." : `Refresh refused: ${r.json?.error_description}`, !r.ok);
   }
@@ -442,7 +472,8 @@ async function revoke() {
   } else {
     const params = { token: session.tokens.refresh, token_type_hint: "refresh_token" };
     if (session.clientId) params.client_id = session.clientId;
-    r = await form("POST /oauth2/revoke (RFC 7009)", config.revoke_endpoint || "/oauth2/revoke", params);
+    const path = session.kind === "hosted" ? config.hosted_ui.revoke_endpoint : config.revoke_endpoint || "/oauth2/revoke";
+    r = await form("POST /oauth2/revoke (RFC 7009)", path, params);
   }
   if (r.ok) session.tokens.refresh = null;
   say(r.ok ? "Refresh token revoked: refreshing is refused from now on." : "Revocation refused.", !r.ok);
@@ -454,6 +485,10 @@ async function signOut() {
   if (session.kind === "cognito") {
     const r = await cognito("GlobalSignOut", { AccessToken: session.tokens.access });
     if (!r.ok) return say(`Sign-out refused: ${r.json?.message}`, true);
+  } else if (session.kind === "hosted") {
+    if (session.tokens.refresh) await revoke();
+    hostedLogout(config.hosted_ui, session.clientId, hostedParts());
+    return;
   } else if (session.tokens.refresh) {
     await revoke();
   }
@@ -583,6 +618,10 @@ async function loadConfig() {
   $("#settings").textContent = `Issuer ${config.issuer}${pool}${config.region ? ` · region ${config.region}` : ""}`;
   const providers = (config.providers ?? []).map((p) => ({ value: p.name, ...p }));
   for (const sel of [$("#custom-provider"), $("#exchange-provider")]) fillSelect(sel, providers, (p) => `${p.name} (${p.issuer})`);
+  const hostedProviders = [{ value: "", label: "Choose on the sign-in page (password or a provider)" }]
+    .concat((config.hosted_ui?.identity_providers ?? []).map((p) => ({ value: p, label: `${p} (identity_provider=${p}: no chooser)` })));
+  fillSelect($("#hosted-provider"), hostedProviders, (p) => p.label);
+  $("#hosted-form button[type=submit]").disabled = !config.hosted_ui;
   const pools = (config.identity_pools ?? []).map((p) => ({ value: p.id, ...p }));
   fillSelect($("#identity-pool"), pools, (p) => `${p.name ?? p.id} (${p.id})`);
   const f = $("#password-form");
@@ -597,6 +636,7 @@ async function init() {
   if (params.get("client_id")) f.client_id.value = params.get("client_id");
   if (params.get("username")) f.username.value = params.get("username");
   f.addEventListener("submit", passwordSignIn);
+  $("#hosted-form").addEventListener("submit", hostedSignIn);
   $("#custom-auth-form").addEventListener("submit", upstreamStart("custom-auth"));
   $("#exchange-form").addEventListener("submit", upstreamStart("exchange"));
   for (const r of document.querySelectorAll('input[name="method"]')) r.addEventListener("change", showMethod);
@@ -619,6 +659,8 @@ async function init() {
   configReady = loadConfig();
   await configReady;
   if (params.get("upstream")) await upstreamFinish();
+  else if (isHostedReturn(params)) await hostedReturn();
+  else if (hostedLoggedOut(hostedParts())) say("Signed out, of the hosted sign-in too: the next sign-in there asks again.");
 }
 
 init();

@@ -15,14 +15,37 @@ export async function openConsole(page, url = consoleUrl) {
   return response;
 }
 
-/** Picks a login method with its radio (value password | custom-auth | exchange). */
+/** Picks a login method with its radio (value hosted | custom-auth | exchange | password). */
 export async function chooseMethod(page, method) {
   await page.locator(`input[name=method][value=${method}]`).check();
-  const form = { password: "#password-form", "custom-auth": "#custom-auth-form", exchange: "#exchange-form" }[method];
+  const form = {
+    hosted: "#hosted-form",
+    password: "#password-form",
+    "custom-auth": "#custom-auth-form",
+    exchange: "#exchange-form",
+  }[method];
   await page.locator(form).waitFor({ state: "visible" });
 }
 
-/** Method 1: the user-pool API with USER_SRP_AUTH (srp) or USER_PASSWORD_AUTH. */
+/** The hosted sign-in page of the demo pool's domain (its path form on the demo's origin). */
+export const HOSTED_AUTHORIZE = `/domains/${demo.hosted_ui?.domain}/oauth2/authorize`;
+
+/**
+ * Method 1: the hosted UI. Leaves the console for the pool's sign-in page, signs `user` in with
+ * the pool password there, and waits for the console to show the tokens it redeemed.
+ */
+export async function signInWithHostedUi(page, user) {
+  await chooseMethod(page, "hosted");
+  await page.locator("#hosted-form button[type=submit]").click();
+  await page.waitForURL((u) => u.pathname === HOSTED_AUTHORIZE, { timeout: WAIT_MS });
+  await page.locator("input[name=username]").fill(user.username);
+  await page.locator("input[name=password]").fill(user.password);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.waitForURL((u) => u.pathname.startsWith("/console"), { timeout: WAIT_MS });
+  await waitForTokens(page);
+}
+
+/** Method 4: the user-pool API with USER_SRP_AUTH (srp) or USER_PASSWORD_AUTH. */
 export async function signInWithPassword(page, user, { srp = true } = {}) {
   await chooseMethod(page, "password");
   await page.locator("#client-id").fill(demo.cognito.client_id);

@@ -16,15 +16,15 @@ describe("console page", { timeout: TEST_TIMEOUT_MS * 2 }, () => {
     await browser?.close();
   });
 
-  test("loads with the method radios and the password form, no console error", { timeout: TEST_TIMEOUT_MS }, async () => {
+  test("loads with the method radios and the hosted sign-in first, no console error", { timeout: TEST_TIMEOUT_MS }, async () => {
     const s = await openSession(browser, "page");
     try {
       const res = await openConsole(s.page);
       assert.match(res.headers()["content-type"] || "", /^text\/html/);
-      for (const m of ["password", "custom-auth", "exchange"]) {
-        assert.equal(await s.page.locator(`input[name=method][value=${m}]`).count(), 1, `radio ${m}`);
-      }
-      await s.page.locator("#password-form").waitFor({ state: "visible" });
+      const radios = await s.page.locator("input[name=method]").evaluateAll((r) => r.map((x) => x.value));
+      assert.deepEqual(radios, ["hosted", "custom-auth", "exchange", "password"], "the seed's methods, in its order");
+      await s.page.locator("#hosted-form").waitFor({ state: "visible" });
+      assert.ok(!(await s.page.locator("#password-form").isVisible()), "only the checked method's form shows");
       // The page fills the app client id in from the query (the URL the demo prints).
       await s.page.waitForFunction(
         (id) => document.querySelector("#client-id")?.value === id,

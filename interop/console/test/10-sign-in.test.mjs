@@ -1,6 +1,7 @@
-// The three login methods end to end, as a person clicks through them: the user-pool API with
-// SRP and with a plain password, CUSTOM_AUTH answered with the upstream provider's token, and the
-// token exchange; each ends with tokens whose signatures the page checked against the JWKS.
+// Login methods 2 to 4 end to end, as a person clicks through them: CUSTOM_AUTH answered with the
+// upstream provider's token, the token exchange, and the user-pool API with SRP and with a plain
+// password; each ends with tokens whose signatures the page checked against the JWKS. Method 1,
+// the hosted UI, is in 15-hosted-ui.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -34,7 +35,7 @@ describe("sign-in methods", { timeout: TEST_TIMEOUT_MS * 5 }, () => {
     await browser?.close();
   });
 
-  test("method 1, USER_SRP_AUTH (alice): tokens verified, then refresh", { timeout: TEST_TIMEOUT_MS }, () =>
+  test("method 4, USER_SRP_AUTH (alice): tokens verified, then refresh", { timeout: TEST_TIMEOUT_MS }, () =>
     inSession(browser, "password-srp", async ({ page }) => {
       await openConsole(page);
       await signInWithPassword(page, demoUser("alice"), { srp: true });
@@ -64,7 +65,7 @@ describe("sign-in methods", { timeout: TEST_TIMEOUT_MS * 5 }, () => {
     }),
   );
 
-  test("method 1, USER_PASSWORD_AUTH (bob): tokens verified", { timeout: TEST_TIMEOUT_MS }, () =>
+  test("method 4, USER_PASSWORD_AUTH (bob): tokens verified", { timeout: TEST_TIMEOUT_MS }, () =>
     inSession(browser, "password-plain", async ({ page }) => {
       await openConsole(page);
       await signInWithPassword(page, demoUser("bob"), { srp: false });

@@ -2,7 +2,7 @@
 // and a refusal is shown with its request id and the check that failed.
 //
 // The order routes need the scopes orders:read / orders:write, which the broker's own tokens
-// (method 3, POST /auth/exchange) carry and user-pool access tokens (methods 1 and 2: scope
+// (method 3, POST /auth/exchange) carry and user-pool access tokens (methods 4 and 2: scope
 // aws.cognito.signin.user.admin, as Cognito's) do not; so the order tests sign in by exchange,
 // where the check that decides is the group "admins".
 
@@ -44,7 +44,7 @@ describe("APIs", { timeout: TEST_TIMEOUT_MS * 4 }, () => {
     await browser?.close();
   });
 
-  test("alice (method 1): hello and GraphQL allowed; the misconfigured identity pool denied and explained", { timeout: TEST_TIMEOUT_MS }, () =>
+  test("alice (method 4): hello and GraphQL allowed; the misconfigured identity pool denied and explained", { timeout: TEST_TIMEOUT_MS }, () =>
     inSession(browser, "apis-alice", async (s) => {
       const { page } = s;
       await openConsole(page);

@@ -48,13 +48,17 @@ describe("keyboard", { timeout: TEST_TIMEOUT_MS * 2 }, () => {
 
       // Tab enters the radio group on the checked radio; the arrows move the choice.
       const first = await tabTo(page, (f) => f.startsWith("radio:"));
-      assert.equal(first, "radio:password", "Tab lands on the checked method");
+      assert.equal(first, "radio:hosted", "Tab lands on the checked method");
       await page.keyboard.press("ArrowDown");
       assert.ok(await radio("custom-auth").isChecked(), "ArrowDown picks the next method");
       await page.locator("#custom-auth-form").waitFor({ state: "visible" });
-      assert.ok(!(await page.locator("#password-form").isVisible()), "only the picked method's form shows");
+      assert.ok(!(await page.locator("#hosted-form").isVisible()), "only the picked method's form shows");
       await page.keyboard.press("ArrowUp");
-      assert.ok(await radio("password").isChecked(), "ArrowUp goes back");
+      assert.ok(await radio("hosted").isChecked(), "ArrowUp goes back");
+      await page.locator("#hosted-form").waitFor({ state: "visible" });
+      // The password method is the fourth: up from the first wraps around to it.
+      await page.keyboard.press("ArrowUp");
+      assert.ok(await radio("password").isChecked(), "ArrowUp from the first wraps to the last");
       await page.locator("#password-form").waitFor({ state: "visible" });
 
       // Every field of the form is next in Tab order, typed into by keyboard.

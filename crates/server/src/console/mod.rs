@@ -31,6 +31,7 @@ const INDEX_HTML: &str = include_str!("../../console/index.html");
 /// The page's other files: name, content type, body.
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", JS, include_str!("../../console/app.js")),
+    ("hosted.js", JS, include_str!("../../console/hosted.js")),
     ("srp.js", JS, include_str!("../../console/srp.js")),
     ("sigv4.js", JS, include_str!("../../console/sigv4.js")),
     ("audit.js", JS, include_str!("../../console/audit.js")),
