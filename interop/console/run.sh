@@ -4,13 +4,15 @@
 # explained refusal, a token exchange) in a real headless Firefox (Debian's /usr/bin/firefox-esr,
 # through puppeteer-core over WebDriver BiDi), against a running `tokenbridge demo`; and a page on
 # another loopback origin signing in with amazon-cognito-identity-js in Chromium (the Cognito
-# door's CORS), which also starts a second demo of its own from the release binary.
+# door's CORS), which also starts a second demo of its own from the release binary; and a page on
+# another loopback origin signing in through the demo pool's hosted UI with oidc-client-ts (code +
+# PKCE, SSO on a second app client, logout).
 #
 #   interop/console/run.sh DEMO_JSON
 #
 # DEMO_JSON is the demo.json that `tokenbridge demo --data-dir DIR` wrote. Installs the pinned
-# playwright-core and puppeteer-core (npm ci, from package-lock.json) only when node_modules is
-# missing or the lockfile, package.json or Node changed; never downloads a browser of its own
+# playwright-core, puppeteer-core and oidc-client-ts (npm ci, from package-lock.json) only when
+# node_modules is missing or the lockfile, package.json or Node changed; never downloads a browser of its own
 # (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1, PUPPETEER_SKIP_DOWNLOAD=1): it drives the machine's
 # Chromium and Firefox. Without Firefox the Chromium tests still run and the Firefox tests fail
 # (scripts/test installs it; this script says so first). Then runs node's own test runner over
