@@ -90,7 +90,7 @@ impl HostedUi {
     }
 
     /// Links each `(pool username, SAML NameID)` one to one, through the same audited action
-    /// an administrator calls (already linked: nothing changes).
+    /// an administrator calls; one already linked is left alone (a restart records nothing).
     pub(crate) async fn link_users<'a>(
         engine: &Engine,
         pool_id: &str,
@@ -98,6 +98,9 @@ impl HostedUi {
     ) -> anyhow::Result<()> {
         let admin = CallerIdentity::Admin { access_key_id: "demo-seeding".into() };
         for (username, name_id) in users {
+            if engine.user_pools().linked_user(pool_id, SAML_PROVIDER, name_id).await?.is_some() {
+                continue;
+            }
             let body = json!({
                 "UserPoolId": pool_id,
                 "DestinationUser": { "ProviderName": "Cognito", "ProviderAttributeValue": username },

@@ -195,9 +195,16 @@ impl UserPools {
             Some(other) => anyhow::bail!("user pool {pool_id} has the domain {other:?} already (not {domain:?})"),
             None => {
                 let mut call = Call::default();
-                self.attach_domain(pool_id, domain, &mut call)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("user pool {pool_id}: domain {domain:?}: {}", e.message))
+                let Err(e) = self.attach_domain(pool_id, domain, &mut call).await else { return Ok(()) };
+                // Another instance starting on the same store gave this pool the domain first.
+                let owner = match self.kernel.store.get_document(KIND_DOMAIN, domain).await? {
+                    Some(d) => Some(serde_json::from_value::<PoolDomain>(d.body)?.pool_id),
+                    None => None,
+                };
+                match owner {
+                    Some(owner) if owner == pool_id => Ok(()),
+                    _ => anyhow::bail!("user pool {pool_id}: domain {domain:?}: {}", e.message),
+                }
             }
         }
     }
