@@ -9,6 +9,19 @@ use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// The server's log once it holds `line` (or after 5 s): another thread copies it from the
+/// child's pipe, so on a busy machine a line logged before the server answered may come later.
+async fn log_with(server: &Server, line: &str) -> String {
+    for _ in 0..100 {
+        let log = server.stderr();
+        if log.contains(line) {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.stderr()
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777
 }
@@ -38,7 +51,7 @@ async fn serve_keeps_its_data_private_and_names_unsealed_keys() {
     std::fs::write(&config, &settings).unwrap();
 
     let server = start_serve(&config, &base, &[]).await;
-    let log = server.stderr();
+    let log = log_with(&server, "signing key stored unsealed").await;
     drop(server);
     assert_eq!(mode(&data), 0o700, "the data directory");
     let files = database_files(&data);
@@ -65,7 +78,7 @@ async fn serve_keeps_its_data_private_and_names_unsealed_keys() {
     std::fs::write(&config, format!("{settings}\n[issuer]\nmaster_key_file = {:?}\n", master.display().to_string()))
         .unwrap();
     let server = start_serve(&config, &base, &[]).await;
-    let log = server.stderr();
+    let log = log_with(&server, "signing key resealed").await;
     drop(server);
     for f in database_files(&data) {
         assert_eq!(mode(&f), 0o600, "{}, tightened", f.display());

@@ -97,10 +97,14 @@ async fn identity_providers_on_the_wire() {
     let list = signed(&s, "ListIdentityProviders", json!({ "UserPoolId": pool, "MaxResults": 60 })).await;
     list.assert_ok();
     assert_no_nulls(&list.json);
+    // The demo pool's own SAML provider (its hosted sign-in's DemoSAML) is listed too.
+    let names: Vec<&str> =
+        list.json["Providers"].as_array().unwrap().iter().map(|p| p["ProviderName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Corp", "DemoSAML"]);
     assert_eq!(
-        list.json["Providers"],
-        json!([{ "ProviderName": "Corp", "ProviderType": "SAML",
-        "CreationDate": p["CreationDate"], "LastModifiedDate": p["LastModifiedDate"] }])
+        list.json["Providers"][0],
+        json!({ "ProviderName": "Corp", "ProviderType": "SAML",
+        "CreationDate": p["CreationDate"], "LastModifiedDate": p["LastModifiedDate"] })
     );
     let missing = signed(&s, "DescribeIdentityProvider", json!({ "UserPoolId": pool, "ProviderName": "Nobody" })).await;
     assert_exception(&missing, "ResourceNotFoundException", "does not exist");
