@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use crate::hosted_ui::{DEMO_DOMAIN, SAML_PROVIDER};
+use crate::DEMO_POOL_ID;
 use serde_json::{json, Value};
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::iam::CallerIdentity;
-use crate::hosted_ui::{DEMO_DOMAIN, SAML_PROVIDER};
-use crate::DEMO_POOL_ID;
 
 /// RFC 7636 appendix B's verifier and its S256 challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
