@@ -108,10 +108,14 @@ pub(super) fn consent(action: &str, client: &str, username: &str, session: &str)
 }
 
 /// The SAML HTTP-POST binding: a form posting `fields` to the (allow-listed) `action`, submitted
-/// by a one-line script whose nonce the policy names, or by its button without scripts. The
-/// policy lets the form go only to the action's origin.
+/// by a one-line script whose nonce the policy names, or by its button without scripts.
+///
+/// The policy has no `form-action`: browsers hold every redirect that follows a form's post to
+/// it, and the SP answers the post by sending the browser on to its application, on an origin
+/// the IdP cannot know (Cognito's ACS redirects to the app's callback), so any list would stop
+/// the sign-in there. The form's action is the allow-listed ACS, written here, and nothing else
+/// on the page is the request's.
 pub(super) fn auto_post(action: &str, audience: &str, fields: &[(&str, &str)]) -> Response {
-    let origin = url::Url::parse(action).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let nonce = tokenbridge_core::secrets::random_secret();
     let body = format!(
         "<p>Signing you in to <strong>{audience}</strong>.</p>\
@@ -124,7 +128,7 @@ pub(super) fn auto_post(action: &str, audience: &str, fields: &[(&str, &str)]) -
     );
     let policy = format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src data:; \
-         form-action {origin}; frame-ancestors 'none'"
+         frame-ancestors 'none'"
     );
     match HeaderValue::from_str(&policy) {
         Ok(policy) => html_with_policy(StatusCode::OK, layout("Signing in", &body), policy),
