@@ -12,20 +12,16 @@
 // (TOKENBRIDGE_BIN, default target/release/tokenbridge, which scripts/test builds first).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { base, demo, demoUser, eventually, launchBrowser, plain, TEST_TIMEOUT_MS, VIEWPORT, WAIT_MS } from "../lib/harness.mjs";
+import { startDemo } from "../lib/demo-process.mjs";
+import { base, demo, demoUser, launchBrowser, plain, TEST_TIMEOUT_MS, VIEWPORT, WAIT_MS } from "../lib/harness.mjs";
 
 const require = createRequire(import.meta.url);
 const LIBRARY = readFileSync(require.resolve("amazon-cognito-identity-js/dist/amazon-cognito-identity.min.js"));
-const ROOT = new URL("../../../", import.meta.url).pathname;
-const BIN = process.env.TOKENBRIDGE_BIN || join(ROOT, "target/release/tokenbridge");
 
 // The app: the library's UMD build, and a sign-in that reports what the library called back.
 const PAGE = `<!doctype html>
@@ -57,40 +53,6 @@ async function serveApp() {
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
-}
-
-/** A release demo of its own in a temporary directory, with `env` added; killed by `stop()`. */
-async function startDemo(env) {
-  assert.ok(existsSync(BIN), `no tokenbridge binary at ${BIN}: cargo build --release -p tokenbridge (or set TOKENBRIDGE_BIN)`);
-  const dir = mkdtempSync(join(tmpdir(), "tokenbridge-cors-"));
-  const child = spawn(BIN, ["demo", "--listen", "127.0.0.1:0", "--data-dir", dir], {
-    env: { ...process.env, ...env, NO_COLOR: "1" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  const stop = () => {
-    child.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const info = await eventually(
-      "the second demo to write demo.json and answer /healthz",
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the demo exited (${child.exitCode}): ${stderr}`);
-        const file = join(dir, "demo.json");
-        if (!existsSync(file)) return null;
-        const info = JSON.parse(readFileSync(file, "utf8"));
-        const r = await fetch(`${info.base_url}/healthz`);
-        return r.ok ? info : null;
-      },
-      60_000,
-    );
-    return { info, stop };
-  } catch (err) {
-    stop();
-    throw err;
-  }
 }
 
 /** The page at `appOrigin` in a fresh context; the console messages it logs are collected. */
@@ -150,7 +112,7 @@ describe("amazon-cognito-identity-js in a browser app on its own origin", { time
   });
 
   test("fails where the configuration does not allow the app's origin", { timeout: TEST_TIMEOUT_MS * 2 }, async () => {
-    const other = await startDemo({ TOKENBRIDGE_AWS_CORS_ORIGINS: "http://127.0.0.1:1" });
+    const other = await startDemo({ env: { TOKENBRIDGE_AWS_CORS_ORIGINS: "http://127.0.0.1:1" }, prefix: "tokenbridge-cors-" });
     const s = await openApp(browser, app.origin);
     try {
       const info = other.info;
@@ -185,7 +147,7 @@ describe("amazon-cognito-identity-js in a browser app on its own origin", { time
       throw plain(err);
     } finally {
       await s.context.close();
-      other.stop();
+      await other.stop();
     }
   });
 });

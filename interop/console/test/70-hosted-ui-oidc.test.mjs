@@ -11,13 +11,13 @@
 // credentials) and deleted afterwards.
 
 import assert from "node:assert/strict";
-import { createPublicKey, verify } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { after, before, describe, test } from "node:test";
 
 import { base, demo, demoUser, launchBrowser, plain, shot, TEST_TIMEOUT_MS, VIEWPORT, WAIT_MS } from "../lib/harness.mjs";
 import { createHostedClient, deleteClient } from "../lib/cognito-admin.mjs";
+import { verifiedClaims } from "../lib/jwt.mjs";
 
 const LIBRARY = readFileSync(new URL("../node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js", import.meta.url));
 
@@ -76,23 +76,6 @@ async function serveApp() {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   origin = `http://127.0.0.1:${server.address().port}`;
   return { origin, close: () => new Promise((r) => server.close(r)) };
-}
-
-const b64url = (s) => Buffer.from(s, "base64url");
-
-/** The JWT's claims, once its signature verifies with a key of `jwks` (RS256, ES256 or EdDSA). */
-function verifiedClaims(jwt, jwks) {
-  const [h, p, s] = jwt.split(".");
-  const header = JSON.parse(b64url(h));
-  const jwk = jwks.keys.find((k) => k.kid === header.kid);
-  assert.ok(jwk, `the pool's JWKS has the token's kid ${header.kid}`);
-  const key = createPublicKey({ key: jwk, format: "jwk" });
-  const data = Buffer.from(`${h}.${p}`);
-  const hash = { RS256: "sha256", PS256: "sha256", ES256: "sha256", ES384: "sha384", EdDSA: null }[header.alg];
-  assert.notEqual(hash, undefined, `a known alg: ${header.alg}`);
-  const options = header.alg.startsWith("ES") ? { key, dsaEncoding: "ieee-p1363" } : header.alg.startsWith("PS") ? { key, padding: 6 } : key;
-  assert.ok(verify(hash, data, options, b64url(s)), `the ${header.alg} signature verifies`);
-  return JSON.parse(b64url(p));
 }
 
 /** Where the browser went on the hosted domain: each response's path and status. */
