@@ -6,12 +6,16 @@
 # another loopback origin signing in with amazon-cognito-identity-js in Chromium (the Cognito
 # door's CORS), which also starts a second demo of its own from the release binary; and a page on
 # another loopback origin signing in through the demo pool's hosted UI with oidc-client-ts (code +
-# PKCE, SSO on a second app client, logout).
+# PKCE, SSO on a second app client, logout); and a page on another loopback origin signing in with
+# Amplify Auth (aws-amplify v6, bundled by esbuild from node_modules) through the hosted login
+# page and the demo's SAML IdP against a `tokenbridge demo --tls` of its own (fetchAuthSession,
+# getCurrentUser, signOut), which it starts from the release binary and stops.
 #
 #   interop/console/run.sh DEMO_JSON
 #
 # DEMO_JSON is the demo.json that `tokenbridge demo --data-dir DIR` wrote. Installs the pinned
-# playwright-core, puppeteer-core and oidc-client-ts (npm ci, from package-lock.json) only when
+# playwright-core, puppeteer-core, oidc-client-ts, aws-amplify and esbuild (npm ci, from
+# package-lock.json; a package missing there fails its test) only when
 # node_modules is missing or the lockfile, package.json or Node changed; never downloads a browser of its own
 # (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1, PUPPETEER_SKIP_DOWNLOAD=1): it drives the machine's
 # Chromium and Firefox. Without Firefox the Chromium tests still run and the Firefox tests fail
@@ -29,8 +33,8 @@
 # (a relative folder is taken from the repository root). Knobs (environment):
 #   CHROMIUM                           the browser to drive (default /usr/bin/chromium)
 #   FIREFOX                            the Firefox to drive (default /usr/bin/firefox-esr)
-#   TOKENBRIDGE_BIN                    the binary test/60-cognito-cors starts a second demo from
-#                                      (default target/release/tokenbridge)
+#   TOKENBRIDGE_BIN                    the binary test/60-cognito-cors and test/80-amplify start
+#                                      demos of their own from (default target/release/tokenbridge)
 #   TOKENBRIDGE_CONSOLE_SCREENSHOTS_TO also save the README screenshots in this folder
 #   TOKENBRIDGE_CONSOLE_ARTIFACTS      write the screenshots here instead (then nothing is cleared
 #                                      first; by default the earlier run's screenshots are)
