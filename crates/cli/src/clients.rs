@@ -9,6 +9,7 @@ use tokenbridge_core::config::canonical_grant;
 use tokenbridge_core::model::Client;
 use tokenbridge_core::Engine;
 
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn run(engine: Arc<Engine>, c: ClientsCommand) -> anyhow::Result<()> {
     match c {
         ClientsCommand::Add {

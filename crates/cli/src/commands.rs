@@ -60,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 async fn policy(engine: Arc<Engine>, c: PolicyCommand) -> anyhow::Result<()> {
     let PolicyCommand::Simulate { role, action, resource, context, session_policy, json } = c;
     let mut pairs = Vec::new();
@@ -90,6 +91,7 @@ async fn policy(engine: Arc<Engine>, c: PolicyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<()> {
     let mut cfg = load_config(g)?;
     if let Some(l) = a.listen {
@@ -172,6 +174,7 @@ pub(crate) fn read_password() -> anyhow::Result<String> {
     Ok(p)
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 async fn users(cfg: &Config, configured: bool, engine: Arc<Engine>, c: UsersCommand) -> anyhow::Result<()> {
     let dir = &engine.directory();
     match c {
@@ -230,6 +233,7 @@ async fn users(cfg: &Config, configured: bool, engine: Arc<Engine>, c: UsersComm
     Ok(())
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 async fn keys(cfg: Config, c: KeysCommand) -> anyhow::Result<()> {
     match c {
         KeysCommand::List => {
@@ -292,6 +296,7 @@ fn lookup_attribute(q: &mut AuditQuery, arg: &str) -> anyhow::Result<()> {
 /// Records one `audit export` page reads.
 const EXPORT_PAGE: u32 = 1000;
 
+#[tokenbridge_core::entry_point(?Send)]
 async fn audit(engine: Arc<Engine>, c: AuditCommand) -> anyhow::Result<()> {
     match c {
         AuditCommand::Lookup {

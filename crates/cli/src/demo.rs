@@ -17,6 +17,7 @@ use tokenbridge_demo::tls::{DemoCertificate, Origin};
 use tokenbridge_server::serving::Serving;
 use tokenbridge_server::tls::Tls;
 
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn run(g: &Global, a: DemoArgs) -> anyhow::Result<()> {
     init_logging(g.log_format.as_deref().unwrap_or("text"));
     if KeyAlgorithm::parse(&a.algorithm).is_none() {

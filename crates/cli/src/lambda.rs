@@ -24,6 +24,7 @@ const EVENT_SOURCE: &str = "authorizer.tokenbridge";
 /// process inside it between invocations).
 const POST_TIMEOUT: Duration = Duration::from_secs(30);
 
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn run(g: &Global, a: LambdaArgs) -> anyhow::Result<()> {
     // Checked before anything else: outside Lambda there is nobody to report to.
     let runtime = Runtime::from_env()?;

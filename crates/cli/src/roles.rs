@@ -89,6 +89,7 @@ async fn policy_names(engine: &Engine, role: &str) -> anyhow::Result<Vec<String>
     Ok(out["PolicyNames"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn run(engine: Arc<Engine>, c: RolesCommand) -> anyhow::Result<()> {
     match c {
         RolesCommand::Put { name, trust_policy, policies } => {

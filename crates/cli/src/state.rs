@@ -84,6 +84,7 @@ pub fn pool_settings(cfg: &Config) -> tokenbridge_store::PoolSettings {
 
 /// Opens the engine on the configured store, writing nothing: every command opens it so; `serve`
 /// then provisions it (`Engine::provision`).
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn open_engine(cfg: Config) -> anyhow::Result<Arc<Engine>> {
     let store = open_store(&cfg).await?;
     let master = master_key(&cfg)?;

@@ -70,6 +70,7 @@ impl CodeSender for Invitation {
     }
 }
 
+#[tokenbridge_core::entry_point(?Send)]
 pub async fn run(engine: Arc<Engine>, c: UserPoolsCommand) -> anyhow::Result<()> {
     match c {
         UserPoolsCommand::Create { name, issuer, json: as_json } => {

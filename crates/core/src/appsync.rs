@@ -205,6 +205,7 @@ impl AppSync {
 
     /// Decides one GraphQL request: authenticates `caller`, then (for a valid `operation`)
     /// authorizes each top-level field. Writes one audit record, allowed or not.
+    #[crate::entry_point]
     pub async fn authorize_graphql(
         &self,
         caller: &GraphqlCaller,

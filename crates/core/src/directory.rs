@@ -59,6 +59,7 @@ impl Directory {
         Self { store, clock }
     }
 
+    #[crate::entry_point]
     pub async fn create_user(&self, new: NewUser) -> Result<User, DirectoryError> {
         validate_username(&new.username).map_err(DirectoryError::Invalid)?;
         if let Some(e) = &new.email {
@@ -91,6 +92,7 @@ impl Directory {
     }
 
     /// Finds a user by username, or by id.
+    #[crate::entry_point]
     pub async fn find(&self, username_or_id: &str) -> Result<User, DirectoryError> {
         if let Some(u) = self.store.find_user_by_username(username_or_id).await? {
             return Ok(u);
@@ -113,6 +115,7 @@ impl Directory {
 
     /// Disabling also ends the user's sign-in sessions: refresh tokens stop working at once, and
     /// access tokens fail the authorizer's revocation check (within its cache bound).
+    #[crate::entry_point]
     pub async fn set_enabled(&self, username: &str, enabled: bool) -> Result<User, DirectoryError> {
         let u = self.update(username, |u| u.enabled = enabled).await?;
         if !enabled {
@@ -129,10 +132,12 @@ impl Directory {
         self.update(username, |u| u.password_hash = Some(hash.clone())).await
     }
 
+    #[crate::entry_point]
     pub async fn set_groups(&self, username: &str, groups: Vec<String>) -> Result<User, DirectoryError> {
         self.update(username, |u| u.groups = groups.clone()).await
     }
 
+    #[crate::entry_point]
     pub async fn link(&self, username: &str, provider: &str, subject: &str) -> Result<UpstreamLink, DirectoryError> {
         let u = self.find(username).await?;
         let link = UpstreamLink {
@@ -145,16 +150,19 @@ impl Directory {
         Ok(link)
     }
 
+    #[crate::entry_point]
     pub async fn unlink(&self, provider: &str, subject: &str) -> Result<bool, DirectoryError> {
         Ok(self.store.delete_link(provider, subject).await?)
     }
 
     /// Users in username order, starting after `after`.
+    #[crate::entry_point]
     pub async fn list(&self, after: Option<&str>, limit: u32) -> Result<Vec<User>, DirectoryError> {
         Ok(self.store.list_users(after, limit).await?)
     }
 
     /// The upstream identities linked to a user.
+    #[crate::entry_point]
     pub async fn links(&self, user_id: &str) -> Result<Vec<UpstreamLink>, DirectoryError> {
         Ok(self.store.links_for_user(user_id).await?)
     }

@@ -44,6 +44,7 @@ impl KeyRing {
     /// can be; an engine opened to read (a CLI command) may have no key yet, or lack the master key
     /// it is sealed with, and still verifies with the public keys. [`KeyRing::prepare`] readies the
     /// ring to sign.
+    #[crate::entry_point]
     pub async fn load(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -73,6 +74,7 @@ impl KeyRing {
         self.snapshot.read().expect("key snapshot lock").clone()
     }
 
+    #[crate::entry_point]
     pub async fn reload(&self) -> anyhow::Result<()> {
         let snap = build_snapshot(&self.store, self.master.as_deref(), self.signs.load(Ordering::Relaxed)).await?;
         *self.snapshot.write().expect("key snapshot lock") = Arc::new(snap);
@@ -81,6 +83,7 @@ impl KeyRing {
     }
 
     /// Reloads when the snapshot is older than the refresh interval (a cheap check per call).
+    #[crate::entry_point]
     pub async fn reload_if_stale(&self) {
         if self.clock.now() - self.loaded_at.load(Ordering::Relaxed) >= self.refresh_every {
             if let Err(e) = self.reload().await {
@@ -93,6 +96,7 @@ impl KeyRing {
     /// `first_algorithm`, or the configured one), seals the private keys with the master key (or
     /// names each unsealed one in a warning), and reloads, failing when the active key cannot be
     /// opened.
+    #[crate::entry_point]
     pub async fn prepare(&self, first_algorithm: Option<KeyAlgorithm>) -> anyhow::Result<()> {
         let algorithm = first_algorithm.unwrap_or(self.algorithm);
         ensure_first_key(&self.store, &self.clock, self.master.as_deref(), algorithm, self.publish_for).await?;
@@ -120,11 +124,13 @@ impl KeyRing {
     }
 
     /// Deletes retired keys whose publication has ended; returns how many.
+    #[crate::entry_point]
     pub async fn purge_retired(&self) -> anyhow::Result<u64> {
         Ok(self.store.purge_retired_keys(self.clock.now()).await?)
     }
 
     /// The stored signing keys (private keys as stored), for listing.
+    #[crate::entry_point]
     pub async fn records(&self) -> anyhow::Result<Vec<SigningKeyRecord>> {
         Ok(self.store.list_signing_keys().await?)
     }
@@ -135,6 +141,7 @@ impl KeyRing {
 
     /// The verifying key for `kid`, reloading (at most once a second) if it is unknown: another
     /// instance may have rotated. Callers that miss while a reload runs wait for it.
+    #[crate::entry_point]
     pub async fn verifier(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         if let Some(k) = self.current().verifiers.get(kid) {
             return Some(k.clone());
@@ -158,6 +165,7 @@ impl KeyRing {
     }
 
     /// Makes a new active key; the old one stays published until its tokens have expired.
+    #[crate::entry_point]
     pub async fn rotate(&self, algorithm: Option<KeyAlgorithm>) -> anyhow::Result<String> {
         let kid =
             new_key(&self.store, &self.clock, self.master.as_deref(), algorithm.unwrap_or(self.algorithm)).await?;
@@ -402,6 +410,7 @@ impl OwnToken {
 
 /// Verifies a token this system issued: signature against our JWKS, `iss`, `exp` (no leeway:
 /// we minted it), and `token_use` when `expected_use` is given. Errors name the failed check.
+#[crate::entry_point]
 pub async fn verify_own(
     keys: &KeyRing,
     issuer: &str,
@@ -414,6 +423,7 @@ pub async fn verify_own(
 }
 
 /// [`verify_own`] for a token the caller has already parsed (to read its `iss`, say).
+#[crate::entry_point]
 pub async fn verify_own_parsed(
     keys: &KeyRing,
     issuer: &str,

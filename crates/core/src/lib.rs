@@ -36,6 +36,13 @@ pub use tokenbridge_policy as policy;
 pub use tokenbridge_sigv4 as sigv4;
 pub use tokenbridge_srp as srp;
 
+/// Marks a public async function of the engine (and of the store, server and demo crates): it
+/// returns a boxed future, so its body (and every private async function it awaits) is compiled
+/// once, in its own crate. An unboxed `async fn`'s state
+/// machine is compiled again in each crate that awaits it (the server, the demo, the CLI), which
+/// made the engine's code most of a release build; the price is one allocation per call.
+pub use async_recursion::async_recursion as entry_point;
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::Engine;
 pub use refusal::{ErrorCodes, Reason, Refusal};

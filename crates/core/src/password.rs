@@ -35,11 +35,13 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+#[crate::entry_point]
 pub async fn hash(password: String) -> anyhow::Result<String> {
     let _slot = HASHING_SLOTS.acquire().await?;
     tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
+#[crate::entry_point]
 pub async fn verify(password: String, phc: String) -> bool {
     let Ok(_slot) = HASHING_SLOTS.acquire().await else { return false };
     tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false)

@@ -145,6 +145,7 @@ fn setting_name(setting: &str) -> String {
 pub const CONSOLE_KEY_SETTING: &str = "console.pending_key";
 
 /// A 32-byte AES server key kept in the store under `setting` (see [`load_server_secret`]).
+#[crate::entry_point]
 pub async fn load_server_key(
     store: &dyn crate::store::Store,
     master: Option<&MasterKey>,
@@ -159,6 +160,7 @@ pub async fn load_server_key(
 /// instance's wins), shared by every instance; `plain:<base64>`, or with a master key
 /// `sealed:<base64>` sealed bound to the setting's name. One found plain or sealed in the older
 /// unbound form while a master key is configured is resealed in place (see [`reseal_server_secret`]).
+#[crate::entry_point]
 pub async fn load_server_secret(
     store: &dyn crate::store::Store,
     master: Option<&MasterKey>,
@@ -185,6 +187,7 @@ pub async fn load_server_secret(
 /// At start, with a master key: the server secret under `setting`, if there is one, sealed
 /// bound to its name when it is found plain or in the older unbound form. Returns whether this
 /// call resealed it.
+#[crate::entry_point]
 pub async fn reseal_server_secret(
     store: &dyn crate::store::Store,
     master: &MasterKey,

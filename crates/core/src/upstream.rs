@@ -460,6 +460,7 @@ impl UpstreamProvider {
     }
 
     /// Validates an upstream token and applies the provider's condition and mappings.
+    #[crate::entry_point]
     pub async fn validate(
         &self,
         token: &str,

@@ -205,11 +205,13 @@ impl DemoIdp {
     /// the Store settings (`demo_idp.signing_key` as base64 PKCS#8, `demo_idp.signing_kid`,
     /// `demo_idp.access_token_secret`, each insert-if-absent), so several server instances on one
     /// database share them and publish the same `kid`.
+    #[tokenbridge_core::entry_point]
     pub async fn open(config: DemoIdpConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         Self::open_with_saml(config, None, store, clock).await
     }
 
     /// [`DemoIdp::open`], also serving as a SAML IdP when `saml` is given (routes under `/saml`).
+    #[tokenbridge_core::entry_point]
     pub async fn open_with_saml(
         mut config: DemoIdpConfig,
         saml: Option<DemoSamlConfig>,

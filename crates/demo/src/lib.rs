@@ -247,6 +247,7 @@ fn demo_routes() -> Vec<RouteConfig> {
 /// Builds the demo around an already-bound address; the caller serves `app` (over TLS with
 /// `tls`'s certificate when given: `base_url` is then https). Uses the system clock; tests that
 /// move time call [`prepare_with_clock`].
+#[tokenbridge_core::entry_point]
 pub async fn prepare(
     base_url: &str,
     data_dir: &Path,
@@ -258,6 +259,7 @@ pub async fn prepare(
 }
 
 /// [`prepare`] on plain HTTP with the given clock.
+#[tokenbridge_core::entry_point]
 pub async fn prepare_with_clock(
     base_url: &str,
     data_dir: &Path,
@@ -269,6 +271,7 @@ pub async fn prepare_with_clock(
 }
 
 /// [`prepare`] with the given clock.
+#[tokenbridge_core::entry_point]
 pub async fn prepare_with(
     base_url: &str,
     data_dir: &Path,
@@ -353,7 +356,9 @@ pub async fn prepare_with(
     engine.provision().await?;
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
-    let linked = SEEDS.iter().filter(|s| s.expect == "linked").map(|s| (s.username, s.upstream_username));
+    // Collected first: a lazy iterator of closures held across an await is not `Send` in general.
+    let linked: Vec<(&str, &str)> =
+        SEEDS.iter().filter(|s| s.expect == "linked").map(|s| (s.username, s.upstream_username)).collect();
     HostedUi::link_users(&engine, DEMO_POOL_ID, linked).await?;
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
     engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));

@@ -35,6 +35,7 @@ const SHARED_SETTING: &str = "demo_idp.saml_signing";
 
 /// [`ensure`], then the pair shared on `store`: this data directory's when it is the first one
 /// offered, else the one already there, which then replaces this directory's copy.
+#[tokenbridge_core::entry_point]
 pub async fn ensure_shared(data_dir: &Path, store: &dyn Store, now: i64) -> anyhow::Result<SamlIdpKey> {
     let local = ensure(data_dir, now)?;
     let offered = json!({ "key": STANDARD.encode(local.key.pkcs8_der()), "certificate": local.certificate.base64() });

@@ -41,6 +41,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[tokenbridge_core::entry_point]
     pub async fn new(engine: Arc<Engine>) -> anyhow::Result<Self> {
         // Install the recorder before the first request, so nothing recorded earlier is lost.
         ops::metrics_handle();
@@ -117,7 +118,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     serving: serving::Serving,
 ) -> anyhow::Result<()> {
-    serving::run(listener, app, shutdown, serving).await
+    serving::run(listener, app, Box::pin(shutdown), serving).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

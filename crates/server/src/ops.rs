@@ -71,6 +71,7 @@ fn render() -> impl IntoResponse {
 }
 
 /// Serves `GET /metrics`, and nothing else, to whoever reaches `listener` (`metrics.listen`).
+#[tokenbridge_core::entry_point]
 pub async fn serve_metrics(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     metrics_handle();
     let app = Router::new().route("/metrics", get(|| async { render() }));

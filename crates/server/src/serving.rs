@@ -83,11 +83,13 @@ impl Default for Serving {
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets each
 /// connection finish its request (idle ones close at once), and returns when all are closed or
-/// `serving.grace` has passed.
+/// `serving.grace` has passed. (`shutdown` is boxed so the loop is compiled once, here, not in
+/// each caller with its own kind of future.)
+#[tokenbridge_core::entry_point]
 pub async fn run(
     listener: TcpListener,
     app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     serving: Serving,
 ) -> anyhow::Result<()> {
     let cap = fit_to_open_files(serving.max_connections, open_file_limit());

@@ -25,11 +25,13 @@ use tokenbridge_core::Store;
 /// file path (SQLite, created if missing). `sqlite:///abs/path` is absolute,
 /// `sqlite://rel/path` relative to the working directory. A `postgres://` / `postgresql://` URL
 /// opens a [`PostgresStore`] with the default [`PoolSettings`].
+#[tokenbridge_core::entry_point]
 pub async fn open(url_or_path: &str) -> anyhow::Result<Arc<dyn Store>> {
     open_with(url_or_path, PoolSettings::default()).await
 }
 
 /// Like [`open`], with the PostgreSQL pool settings (SQLite ignores them: one writer, a few readers).
+#[tokenbridge_core::entry_point]
 pub async fn open_with(url_or_path: &str, settings: PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
     let target = url_or_path.trim();
     let lower = target.to_ascii_lowercase();
@@ -37,7 +39,7 @@ pub async fn open_with(url_or_path: &str, settings: PoolSettings) -> anyhow::Res
         let store = PostgresStore::open(target, settings).await?;
         // The URL may carry a password: it is not logged.
         tracing::info!("opened PostgreSQL store");
-        return Ok(Arc::new(store));
+        return Ok(Arc::new(store) as Arc<dyn Store>);
     }
     let path = if lower.starts_with("sqlite://") {
         &target["sqlite://".len()..]
@@ -60,7 +62,7 @@ pub async fn open_with(url_or_path: &str, settings: PoolSettings) -> anyhow::Res
     }
     let store = SqliteStore::open(Path::new(path)).await?;
     tracing::info!(path, "opened SQLite store");
-    Ok(Arc::new(store))
+    Ok(Arc::new(store) as Arc<dyn Store>)
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db?...`, libpq-style parameters such
     /// as `sslmode` and `options` are understood), applies pending migrations and returns the
     /// store. Errors never include the URL, which may carry a password.
+    #[tokenbridge_core::entry_point]
     pub async fn open(url: &str, settings: PoolSettings) -> anyhow::Result<PostgresStore> {
         let mut options =
             PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("invalid PostgreSQL URL: {e}"))?;
@@ -145,6 +146,7 @@ impl PostgresStore {
     }
 
     /// [`PostgresStore::open`] with the default [`PoolSettings`].
+    #[tokenbridge_core::entry_point]
     pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
         Self::open(url, PoolSettings::default()).await
     }

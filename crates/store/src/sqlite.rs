@@ -83,6 +83,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and applies pending migrations.
+    #[tokenbridge_core::entry_point]
     pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
         let private = |e| anyhow::anyhow!("making SQLite database {} private: {e}", path.display());
         crate::files::private_database_files(path).map_err(private)?;

@@ -133,6 +133,7 @@ fn list(items: &[String]) -> String {
 
 impl Authorizer {
     /// Decides one request. Denials are always audited; allows when `audit_allows` is set.
+    #[crate::entry_point]
     pub async fn authorize(&self, req: &AccessRequest<'_>, ctx: &RequestContext) -> Result<Allowed, Refusal> {
         let params = json!({
             "httpMethod": req.method,
@@ -567,6 +568,7 @@ impl Authorizer {
     /// Who a bearer token lets read the audit trail: the admin token or an access token with
     /// the admin scope reads everything (as the admin API admits them); any other valid access
     /// token of this issuer or a user pool reads its own user's events.
+    #[crate::entry_point]
     pub async fn audit_reader(&self, token: &str) -> Result<AuditReader, Refusal> {
         if self.kernel.check_admin_token(token).await {
             return Ok(AuditReader::Admin);
@@ -588,6 +590,7 @@ impl Authorizer {
         }
     }
 
+    #[crate::entry_point]
     pub async fn authorize_admin(&self, bearer: Option<&str>, ctx: &RequestContext) -> Result<String, Refusal> {
         let mut trail = Trail::new();
         let result = async {

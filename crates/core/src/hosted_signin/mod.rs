@@ -190,6 +190,7 @@ impl HostedSignIn {
 
     /// `GET /oauth2/authorize`: the request checked; with a live sign-in session of the pool's
     /// (unless `prompt=login`), a code at once; else the sign-in page.
+    #[crate::entry_point]
     pub async fn authorize(
         &self,
         req: &AuthorizeRequest,
@@ -204,6 +205,7 @@ impl HostedSignIn {
     /// provider (`identity_provider`, `idp_identifier`) goes to it (a SAML provider's SSO URL
     /// with an AuthnRequest, an OIDC provider's authorization endpoint) with a request whose
     /// answer only this browser (its binding) can bring back.
+    #[crate::entry_point]
     pub async fn authorize_at(
         &self,
         req: &AuthorizeRequest,
@@ -263,6 +265,7 @@ impl HostedSignIn {
 
     /// The sign-in form: the request checked again, then the password as `USER_PASSWORD_AUTH`
     /// checks it (lockout included); signed in, a session and a code.
+    #[crate::entry_point]
     pub async fn sign_in(
         &self,
         req: &AuthorizeRequest,
@@ -303,6 +306,7 @@ impl HostedSignIn {
 
     /// The new-password form: the request checked again, the challenge answered with the new
     /// password (the pool's policy), then signed in as by [`Self::sign_in`].
+    #[crate::entry_point]
     pub async fn new_password(
         &self,
         req: &AuthorizeRequest,
@@ -370,6 +374,7 @@ impl HostedSignIn {
     }
 
     /// `POST /oauth2/token` at the pool's domain.
+    #[crate::entry_point]
     pub async fn token(&self, req: &TokenRequest, ctx: &RequestContext) -> Result<HostedTokens, Refusal> {
         let params = json!({
             "domain": req.domain,
@@ -385,6 +390,7 @@ impl HostedSignIn {
     }
 
     /// `GET|POST /oauth2/userInfo` at the pool's domain.
+    #[crate::entry_point]
     pub async fn userinfo(&self, domain: &str, access_token: &str, ctx: &RequestContext) -> Result<Value, Refusal> {
         let op = Operation::new("GetUserInfo", ctx, json!({ "domain": domain })).source(EVENT_SOURCE).read_only(true);
         let decide = async |call: &mut Call| {
@@ -395,6 +401,7 @@ impl HostedSignIn {
     }
 
     /// `POST /oauth2/revoke` at the pool's domain (RFC 7009).
+    #[crate::entry_point]
     pub async fn revoke(
         &self,
         domain: &str,
@@ -418,6 +425,7 @@ impl HostedSignIn {
 
     /// `GET /logout`: the browser's sign-in session ends, and it goes to one of the client's
     /// logout URLs (any other is refused with an error page).
+    #[crate::entry_point]
     pub async fn logout(
         &self,
         req: &LogoutRequest,
@@ -471,6 +479,7 @@ impl HostedSignIn {
     }
 
     /// The pool a domain names, for the doors' discovery documents.
+    #[crate::entry_point]
     pub async fn pool_of_domain(&self, domain: &str) -> Result<Option<UserPool>, Refusal> {
         self.user_pools.domain_pool(domain).await
     }

@@ -244,6 +244,7 @@ impl HostedSignIn {
     /// `GET /oauth2/idpresponse`: the provider's code redeemed, its id token validated, the
     /// identity signed in as the pool's federated (or linked) user, a sign-in session and a
     /// code for the client.
+    #[crate::entry_point]
     pub async fn oidc_response(
         &self,
         cb: &IdpCallback,

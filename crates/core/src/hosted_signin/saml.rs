@@ -165,6 +165,7 @@ impl HostedSignIn {
 
     /// `POST /saml2/idpresponse`: the IdP's answer verified, the identity signed in as the pool's
     /// federated (or linked) user, a sign-in session and a code for the client.
+    #[crate::entry_point]
     pub async fn saml_response(
         &self,
         post: &SamlPost,
@@ -250,6 +251,7 @@ impl HostedSignIn {
 
     /// `GET /saml2/metadata`: the pool's SP metadata (entity id, ACS at `domain_url`, the SP
     /// certificate for encrypted assertions, and for signed requests when a provider gets them).
+    #[crate::entry_point]
     pub async fn saml_metadata(&self, domain: &str, domain_url: &str, ctx: &RequestContext) -> Result<String, Refusal> {
         let op =
             Operation::new("GetSamlMetadata", ctx, json!({ "domain": domain })).source(EVENT_SOURCE).read_only(true);

@@ -70,6 +70,7 @@ fn new_secret_access_key() -> String {
 pub struct SessionKey(MasterKey);
 
 impl SessionKey {
+    #[crate::entry_point]
     pub async fn load(store: &dyn Store, master: Option<&MasterKey>) -> anyhow::Result<Self> {
         crate::secrets::load_server_key(store, master, KEY_SETTING).await.map(Self)
     }

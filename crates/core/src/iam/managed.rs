@@ -71,6 +71,7 @@ impl Iam {
     }
 
     /// A role's identity policies, inline then attached: `(name, document)`.
+    #[crate::entry_point]
     pub async fn role_policies(&self, role: &Role) -> Result<Vec<(String, String)>, Refusal> {
         let mut out: Vec<(String, String)> = role.inline_policies.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
         for arn in &role.attached_policies {

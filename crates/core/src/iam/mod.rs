@@ -161,6 +161,7 @@ fn camel(name: &str) -> String {
 
 impl Iam {
     /// The server's session-token key (made once, shared by every instance through the store).
+    #[crate::entry_point]
     pub async fn session_key(&self) -> Result<std::sync::Arc<SessionKey>, Refusal> {
         self.session_key
             .get_or_try_init(|| async {
@@ -176,6 +177,7 @@ impl Iam {
     /// The session behind a presented session token, if it is ours and unexpired: else
     /// [`Reason::ExpiredToken`], [`Reason::UnknownCredentials`] (not a token of ours) or
     /// [`Reason::Unavailable`], the message saying which.
+    #[crate::entry_point]
     pub async fn open_session_token(&self, token: &str) -> Result<SessionClaims, Refusal> {
         let key = self.session_key().await?;
         let claims = key.open(token).map_err(|why| Refusal::new(Reason::UnknownCredentials, why))?;
@@ -210,6 +212,7 @@ impl Iam {
 
     /// Verifies a SigV4 signature scoped to `service` by admin credentials or by temporary
     /// credentials this server issued (their session token names their secret), and says who signed.
+    #[crate::entry_point]
     pub async fn verify_caller(
         &self,
         service: &str,
@@ -234,6 +237,7 @@ impl Iam {
     /// Runs one IAM or STS action; `caller` is who signed the request (the adapter verified it).
     /// IAM needs the admin credentials; `AssumeRoleWithWebIdentity` needs no signature (the
     /// token is the credential). Every call is audited in CloudTrail's shape.
+    #[crate::entry_point]
     pub async fn query_action(
         &self,
         service: QueryService,
@@ -303,6 +307,7 @@ impl Iam {
     /// Would a session of `role` (name or ARN) be allowed `action` on `resource`, given context
     /// keys? The same evaluation and explanation as a live request, before anything is deployed.
     /// An unknown role is a [`Refusal`] inside the error.
+    #[crate::entry_point]
     pub async fn simulate_policy(
         &self,
         role: &str,

@@ -72,6 +72,7 @@ impl Iam {
 
     /// Registers (or replaces) an IAM OIDC provider for `url` taking `client_ids` (the demo's
     /// seeding); returns its ARN.
+    #[crate::entry_point]
     pub async fn put_oidc_provider(&self, url: &str, client_ids: &[String]) -> anyhow::Result<String> {
         let name = provider_name(url).to_string();
         anyhow::ensure!(!name.is_empty(), "an OIDC provider needs an issuer URL");

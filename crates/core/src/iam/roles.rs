@@ -107,6 +107,7 @@ impl Iam {
     }
 
     /// Creates or replaces a role from configuration or the demo (policies checked as by the API).
+    #[crate::entry_point]
     pub async fn put_role(
         &self,
         name: &str,

@@ -367,6 +367,7 @@ impl IdentityPools {
     /// Runs one identity-pool action. `caller` is who signed the request (service
     /// `cognito-identity`, [`crate::iam::Iam::verify_admin_signature`]); actions other than
     /// [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited with its trail.
+    #[crate::entry_point]
     pub async fn identity_pool_action(
         &self,
         action: &str,
@@ -430,6 +431,7 @@ impl IdentityPools {
     }
 
     /// An identity pool by id.
+    #[crate::entry_point]
     pub async fn identity_pool(&self, pool_id: &str) -> Result<Option<IdentityPool>, StoreError> {
         match self.kernel.store.get_document(KIND_POOL, pool_id).await? {
             Some(d) => serde_json::from_value::<PoolRecord>(d.body)
@@ -442,6 +444,7 @@ impl IdentityPools {
     /// Makes (or, when it exists, brings up to date) an identity pool with its providers and
     /// roles, as the demo and configuration want it, with the same checks as the API. The pool
     /// is the one of `spec.identity_pool_id` when given, else the one named `spec.name`.
+    #[crate::entry_point]
     pub async fn ensure_identity_pool(&self, spec: &IdentityPoolSpec) -> anyhow::Result<IdentityPool> {
         let mut existing: Option<PoolRecord> = None;
         if let Some(id) = &spec.identity_pool_id {

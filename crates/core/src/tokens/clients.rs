@@ -105,11 +105,13 @@ impl TokenService {
     }
 
     /// The registered clients (configured ones included, once provisioned).
+    #[crate::entry_point]
     pub async fn list_clients(&self) -> crate::store::StoreResult<Vec<Client>> {
         self.kernel.store.list_clients().await
     }
 
     /// Registers or replaces a client; returns its plain secret when one was generated.
+    #[crate::entry_point]
     pub async fn put_client(&self, mut client: Client, generate_secret: bool) -> anyhow::Result<Option<String>> {
         let secret = generate_secret.then(random_secret);
         if let Some(s) = &secret {
@@ -121,6 +123,7 @@ impl TokenService {
     }
 
     /// Removes a client; tokens already issued to it stay valid until they expire.
+    #[crate::entry_point]
     pub async fn remove_client(&self, client_id: &str) -> anyhow::Result<bool> {
         let existed = self.kernel.store.delete_client(client_id).await?;
         self.clients.invalidate(client_id).await;

@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 impl TokenService {
     /// RFC 8693 token exchange, and the seed's `POST /auth/exchange`.
+    #[crate::entry_point]
     pub async fn exchange(&self, req: ExchangeRequest, ctx: &RequestContext) -> Result<TokenSet, Refusal> {
         let params = json!({
             "clientId": req.client.client_id,

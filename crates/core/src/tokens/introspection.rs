@@ -19,6 +19,7 @@ impl TokenService {
     }
 
     /// RFC 7662 introspection (client-authenticated). Inactive tokens answer `{"active":false}`.
+    #[crate::entry_point]
     pub async fn introspect(
         &self,
         creds: &ClientCredentials,
@@ -96,6 +97,7 @@ impl TokenService {
 
     /// Verifies one of our access tokens presented as a bearer token (signature, expiry,
     /// `token_use`, the family not revoked) and returns its claims.
+    #[crate::entry_point]
     pub async fn verify_access_token(&self, token: &str, trail: &mut Trail) -> Result<issuer::OwnToken, Refusal> {
         let t = issuer::verify_own(&self.kernel.keys, &self.kernel.issuer, token, Some("access"), self.kernel.now())
             .await
@@ -110,6 +112,7 @@ impl TokenService {
     }
 
     /// OIDC UserInfo for one of our access tokens.
+    #[crate::entry_point]
     pub async fn userinfo(&self, bearer: &str, ctx: &RequestContext) -> Result<Value, Refusal> {
         // Successful UserInfo reads are frequent and carry no decision; only denials are recorded.
         let params = json!({ "accessToken": token_label(bearer) });

@@ -16,6 +16,7 @@ use serde_json::{json, Map};
 impl TokenService {
     /// `grant_type=refresh_token`: rotates the refresh token; a rotated-out token revokes its family
     /// (unless it is a retry within the reuse grace).
+    #[crate::entry_point]
     pub async fn refresh(
         &self,
         creds: &ClientCredentials,

@@ -13,6 +13,7 @@ use serde_json::json;
 impl TokenService {
     /// RFC 7009: revoking a refresh token, or an access/id token, revokes its whole family.
     /// Unknown tokens are not an error (the RFC says answer 200).
+    #[crate::entry_point]
     pub async fn revoke(&self, creds: &ClientCredentials, token: &str, ctx: &RequestContext) -> Result<(), Refusal> {
         let params = json!({ "clientId": creds.client_id, "token": token_label(token) });
         self.kernel

@@ -16,6 +16,7 @@ impl UpstreamProvider {
     /// Posts `form` to the provider's `[providers.login]` token endpoint (redeeming an
     /// authorization code, RFC 6749 §4.1.3) with this provider's client and timeout; the client
     /// secret, when configured, goes in HTTP Basic. `Err` says why no answer came (host only).
+    #[crate::entry_point]
     pub async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenEndpointAnswer, String> {
         let Some(login) = &self.config.login else {
             return Err(format!("provider {:?} has no [providers.login]", self.config.name));
@@ -41,6 +42,7 @@ impl UpstreamProvider {
 
 impl UpstreamProvider {
     /// Where the browser signs in at the provider (configured, or from its discovery document).
+    #[crate::entry_point]
     pub async fn authorization_endpoint(&self) -> Result<String, Rejection> {
         self.endpoints().await?.authorization.ok_or_else(|| {
             unavailable("discovery", format!("provider {:?} has no authorization endpoint", self.config.name))
@@ -49,6 +51,7 @@ impl UpstreamProvider {
 
     /// The provider's UserInfo: the claims it answers for `access_token`, as a POST (form) or a
     /// GET, with the bearer token in the header either way.
+    #[crate::entry_point]
     pub async fn userinfo_claims(&self, access_token: &str, post: bool) -> Result<Value, Rejection> {
         let Some(url) = self.endpoints().await?.userinfo else {
             return Err(unavailable("userinfo", format!("provider {:?} has no UserInfo endpoint", self.config.name)));

@@ -350,6 +350,7 @@ impl UserPools {
     }
 
     /// Creates an app client with a given id (configuration and the demo); an existing one is kept.
+    #[crate::entry_point]
     pub async fn ensure_pool_client(
         &self,
         pool_id: &str,
@@ -391,6 +392,7 @@ impl UserPools {
 
     /// Sets an app client's OAuth settings as the configuration names them (authoritative over
     /// changes made since by the API, as for roles), checked as the API checks them.
+    #[crate::entry_point]
     pub async fn configure_client_oauth(&self, client_id: &str, oauth: ClientOAuth) -> anyhow::Result<()> {
         let now = self.kernel.now();
         let Some(d) = self.kernel.store.get_document(KIND_CLIENT, client_id).await? else {

@@ -184,6 +184,7 @@ impl UserPools {
     }
 
     /// Gives a pool the domain the configuration names (kept when it has it already).
+    #[crate::entry_point]
     pub async fn ensure_pool_domain(&self, pool_id: &str, domain: &str) -> anyhow::Result<()> {
         check_domain(domain).map_err(|m| anyhow::anyhow!("user pool {pool_id}: domain {domain:?}: {m}"))?;
         let Some(d) = self.kernel.store.get_document(KIND_POOL, pool_id).await? else {

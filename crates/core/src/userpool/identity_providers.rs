@@ -501,6 +501,7 @@ impl UserPools {
     }
 
     /// A pool's identity provider by name.
+    #[crate::entry_point]
     pub async fn provider(&self, pool_id: &str, name: &str) -> Result<Option<IdentityProvider>, Refusal> {
         match self.kernel.store.get_document(KIND_IDP, &idp_id(pool_id, name)).await? {
             Some(d) => from_doc(d).map(Some),
@@ -510,6 +511,7 @@ impl UserPools {
 
     /// Whether any SAML provider of the pool has AuthnRequests signed (RequestSigningAlgorithm):
     /// the SP metadata then names the signing certificate (and says AuthnRequestsSigned).
+    #[crate::entry_point]
     pub async fn pool_signs_saml_requests(&self, pool_id: &str) -> Result<bool, Refusal> {
         let mut after: Option<String> = None;
         loop {
@@ -527,6 +529,7 @@ impl UserPools {
     }
 
     /// The pool's identity provider holding IdpIdentifier `id` (`idp_identifier` at /oauth2/authorize).
+    #[crate::entry_point]
     pub async fn provider_by_identifier(&self, pool_id: &str, id: &str) -> Result<Option<IdentityProvider>, Refusal> {
         match self.identifier_holder(pool_id, id).await? {
             Some(name) => {
@@ -710,6 +713,7 @@ impl UserPools {
     /// Makes the pool's provider what the configuration declares: created when the pool lacks
     /// it, replaced when it differs (the configuration is the source of truth for the providers
     /// it names; one it stopped naming is left as it is).
+    #[crate::entry_point]
     pub async fn ensure_identity_provider(&self, pool_id: &str, spec: &ProviderSpec) -> anyhow::Result<()> {
         let failed = |m: String| anyhow::anyhow!("identity provider {} of pool {pool_id}: {m}", spec.name);
         let stored = self.provider(pool_id, &spec.name).await.map_err(|e| failed(e.message))?;

@@ -191,6 +191,7 @@ impl UserPools {
 
     /// The native user a federated identity signs in as (`subject` is the provider's subject,
     /// `Cognito_Subject`), when it is linked to one still in the pool.
+    #[crate::entry_point]
     pub async fn linked_user(&self, pool_id: &str, provider: &str, subject: &str) -> Result<Option<User>, StoreError> {
         let Some(d) =
             self.kernel.store.get_document(KIND_LINK, &link_id(pool_id, provider, SUBJECT_ATTRIBUTE, subject)).await?

@@ -66,6 +66,7 @@ enum Counted {
 
 impl UserPools {
     /// The failures of `username` in `pool_id` as they stand now (forgotten ones read as none).
+    #[crate::entry_point]
     pub async fn sign_in_failures(&self, pool_id: &str, username: &str) -> StoreResult<SignInFailures> {
         let now = self.kernel.now();
         let doc = self.kernel.store.get_document(KIND_SIGN_IN_FAILURES, &record_id(pool_id, username)).await?;

@@ -190,6 +190,7 @@ impl UserPools {
     }
 
     /// Creates a pool with a given id (configuration and the demo); an existing one is kept.
+    #[crate::entry_point]
     pub async fn ensure_user_pool(&self, id: &str, name: &str, issuer_form: IssuerForm) -> anyhow::Result<UserPool> {
         if let Some(d) = self.kernel.store.get_document(KIND_POOL, id).await? {
             return Ok(serde_json::from_value(d.body)?);
@@ -312,6 +313,7 @@ impl UserPools {
     }
 
     /// Creates a group if the pool lacks it (configuration and the demo).
+    #[crate::entry_point]
     pub async fn ensure_pool_group(&self, pool_id: &str, name: &str) -> anyhow::Result<()> {
         let now = self.kernel.now();
         let group = PoolGroup {

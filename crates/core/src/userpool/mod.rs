@@ -633,6 +633,7 @@ fn audit_response(v: &Value) -> Value {
 impl UserPools {
     /// Runs one Cognito action. `caller` is who signed the request ([`crate::iam::Iam::verify_admin_signature`]);
     /// actions other than [`PUBLIC_ACTIONS`] need the admin credentials. Every call is audited.
+    #[crate::entry_point]
     pub async fn user_pool_action(
         &self,
         action: &str,
@@ -706,6 +707,7 @@ impl UserPools {
     }
 
     /// A user pool by id (for the per-pool discovery documents).
+    #[crate::entry_point]
     pub async fn user_pool(&self, id: &str) -> Result<Option<UserPool>, StoreError> {
         match self.kernel.store.get_document(KIND_POOL, id).await? {
             Some(d) => serde_json::from_value(d.body).map(Some).map_err(|e| StoreError::Backend(e.to_string())),
@@ -715,6 +717,7 @@ impl UserPools {
 
     /// Makes an existing user a member of a pool (the demo's seeded users), with the SRP
     /// verifier of `password` when it has one. Already a member: nothing changes.
+    #[crate::entry_point]
     pub async fn add_pool_member(&self, pool_id: &str, user: &User, password: Option<&str>) -> anyhow::Result<()> {
         if self.kernel.store.get_document(KIND_MEMBER, &user.id).await?.is_some() {
             return Ok(());
@@ -844,6 +847,7 @@ pub(crate) async fn srp_verifier(pool_id: &str, username: &str, password: &str) 
 
 /// Keeps a pool member's SRP verifier in step when the password is set elsewhere (the CLI), and
 /// forgets the name's sign-in failures, as a password set through the pool does.
+#[crate::entry_point]
 pub async fn password_changed(store: &dyn crate::Store, user: &User, password: &str, now: i64) -> anyhow::Result<()> {
     let Some(d) = store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(()) };
     let pool_id = d.pool_id;

@@ -111,6 +111,7 @@ impl UserPools {
 
     /// The scope names `identifier` defines in the pool (`None`: no such resource server), for
     /// the hosted sign-in's check of `<identifier>/<scope>`.
+    #[crate::entry_point]
     pub async fn resource_server_scopes(
         &self,
         pool_id: &str,
@@ -269,6 +270,7 @@ impl UserPools {
 
     /// Makes the pool's resource server what the configuration declares (its name and scopes):
     /// the configuration is the source of truth for the ones it names.
+    #[crate::entry_point]
     pub async fn ensure_resource_server(
         &self,
         pool_id: &str,

@@ -31,6 +31,7 @@ fn binding(pool_id: &str) -> String {
 impl UserPools {
     /// The pool's SP key pair, made now when it has none (two makers racing keep one: the first
     /// stored).
+    #[crate::entry_point]
     pub async fn sp_key(&self, pool_id: &str, now: i64) -> Result<SpKey, String> {
         if let Some(d) = self.kernel.store.get_document(KIND_SP_KEY, pool_id).await.map_err(|e| e.to_string())? {
             return self.open_sp_key(pool_id, d);
