@@ -137,6 +137,9 @@ pub struct DemoIdpConfig {
     /// registered: none is allowed.
     pub redirect_uris: Vec<String>,
     pub users: Vec<DemoUser>,
+    /// Clients registered besides `client_id`, each with its own secret and redirect URIs (the
+    /// demo pool's OIDC identity provider is one).
+    pub other_clients: Vec<DemoClient>,
     /// Seconds (3600 by convention).
     pub id_token_ttl: i64,
     /// Seconds (3600 by convention).
@@ -150,10 +153,37 @@ impl fmt::Debug for DemoIdpConfig {
             .field("client_id", &self.client_id)
             .field("redirect_uris", &self.redirect_uris)
             .field("users", &self.users)
+            .field("other_clients", &self.other_clients)
             .field("id_token_ttl", &self.id_token_ttl)
             .field("access_token_ttl", &self.access_token_ttl)
             .finish_non_exhaustive()
     }
+}
+
+/// A client registered at the demo provider besides the configured one.
+#[derive(Clone)]
+pub struct DemoClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Its redirect URIs, compared as [`DemoIdpConfig::redirect_uris`] are.
+    pub redirect_uris: Vec<String>,
+}
+
+impl fmt::Debug for DemoClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoClient")
+            .field("client_id", &self.client_id)
+            .field("redirect_uris", &self.redirect_uris)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered client as the endpoints see it: the configured one or one of the others.
+#[derive(Clone, Copy)]
+struct Registered<'a> {
+    id: &'a str,
+    secret: &'a str,
+    redirect_uris: &'a [String],
 }
 
 /// Test switch for the UserInfo endpoint, so the broker's "upstream down / slow" paths can be
@@ -227,10 +257,20 @@ impl DemoIdp {
         if config.client_id.is_empty() || config.client_secret.is_empty() {
             bail!("demo IdP needs a client_id and a client_secret");
         }
+        for (i, c) in config.other_clients.iter().enumerate() {
+            if c.client_id.is_empty() || c.client_secret.is_empty() {
+                bail!("demo IdP: every other client needs a client_id and a client_secret");
+            }
+            let earlier =
+                std::iter::once(&config.client_id).chain(config.other_clients[..i].iter().map(|o| &o.client_id));
+            if earlier.into_iter().any(|id| *id == c.client_id) {
+                bail!("demo IdP: client {:?} is registered twice", c.client_id);
+            }
+        }
         if config.id_token_ttl <= 0 || config.access_token_ttl <= 0 {
             bail!("demo IdP token lifetimes must be positive");
         }
-        for uri in &config.redirect_uris {
+        for uri in config.redirect_uris.iter().chain(config.other_clients.iter().flat_map(|c| &c.redirect_uris)) {
             let url = Url::parse(uri).with_context(|| format!("demo IdP redirect URI {uri:?} is not a URL"))?;
             if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() || url.as_str() != uri {
                 bail!("demo IdP redirect URI {uri:?} must be an http(s) URL without a fragment, written as parsed");
@@ -293,11 +333,17 @@ impl DemoIdp {
     pub fn mint_id_token(&self, username: &str) -> Option<String> {
         let user = self.inner.find_user(username)?;
         let now = self.inner.clock.now();
-        Some(self.inner.id_token(user, now, now, None))
+        Some(self.inner.id_token(user, &self.inner.config.client_id, now, now, None))
     }
 
     pub fn issuer(&self) -> &str {
         &self.inner.config.issuer
+    }
+
+    /// The `sub` (and `user_id`) its id tokens and UserInfo give `username`; `None` for an
+    /// unknown username.
+    pub fn subject_of(&self, username: &str) -> Option<String> {
+        self.inner.find_user(username).map(DemoUser::user_id)
     }
 
     /// The SAML side's URLs and certificate, when it is configured.
@@ -497,6 +543,18 @@ impl DemoUser {
 impl Inner {
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The registered client `id`, if any.
+    fn client(&self, id: &str) -> Option<Registered<'_>> {
+        let c = &self.config;
+        let main = Registered { id: &c.client_id, secret: &c.client_secret, redirect_uris: &c.redirect_uris };
+        let others = c.other_clients.iter().map(|o| Registered {
+            id: &o.client_id,
+            secret: &o.client_secret,
+            redirect_uris: &o.redirect_uris,
+        });
+        std::iter::once(main).chain(others).find(|r| r.id == id)
     }
 
     /// Usernames match case-insensitively, as Salesforce's do.

@@ -15,16 +15,16 @@ impl Inner {
     /// an HTML page; after that they go back to the client as RFC 6749 §4.1.2.1 redirects.
     fn validate_authorize(&self, params: &Params) -> Result<(AuthRequest, Url), Refusal> {
         let client_id = params.get("client_id").unwrap_or_default();
-        if client_id != self.config.client_id {
+        if self.client(client_id).is_none() {
             let shown = if client_id.is_empty() { "(none)" } else { client_id };
             return Err(Refusal::Page(format!(
-                "Unknown client_id {shown}. This provider serves only its configured client."
+                "Unknown client_id {shown}. This provider serves only its registered clients."
             )));
         }
         let Some(redirect_uri) = params.get("redirect_uri") else {
             return Err(Refusal::Page("The request has no redirect_uri.".into()));
         };
-        let Some(target) = self.allowed_redirect(redirect_uri) else {
+        let Some(target) = self.allowed_redirect(client_id, redirect_uri) else {
             return Err(Refusal::Page(format!("The redirect_uri {redirect_uri} is not allowed for this client.")));
         };
         let state = params.get("state");
@@ -61,8 +61,9 @@ impl Inner {
 
     /// The parsed redirect URI if it is registered, spelled exactly as registered (another
     /// spelling of the same loopback address, port, path or case is another URI).
-    fn allowed_redirect(&self, raw: &str) -> Option<Url> {
-        self.config.redirect_uris.iter().find(|u| u.as_str() == raw).and_then(|u| Url::parse(u).ok())
+    fn allowed_redirect(&self, client_id: &str, raw: &str) -> Option<Url> {
+        let client = self.client(client_id)?;
+        client.redirect_uris.iter().find(|u| u.as_str() == raw).and_then(|u| Url::parse(u).ok())
     }
 
     fn login_page(&self, request: &AuthRequest, error: Option<&str>, username: &str) -> String {
@@ -121,7 +122,7 @@ impl Inner {
                 Refusal::Page("This sign-in has expired or is not valid. Start again from the application.".into())
             })?;
         let target = self
-            .allowed_redirect(&login.request.redirect_uri)
+            .allowed_redirect(&login.request.client_id, &login.request.redirect_uri)
             .ok_or_else(|| Refusal::Page("The redirect URI is no longer allowed.".into()))?;
         let state = login.request.state.clone();
         // `decision=allow|deny` from the buttons; a bare `allow` / `deny` field is accepted too.

@@ -77,6 +77,7 @@ impl Harness {
             client_secret: "secret".into(),
             redirect_uris: Vec::new(),
             users: users(),
+            other_clients: Vec::new(),
             id_token_ttl: 3600,
             access_token_ttl: 3600,
         };

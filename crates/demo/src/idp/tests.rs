@@ -14,6 +14,10 @@ use tokenbridge_store::SqliteStore;
 const CLIENT_ID: &str = "3MVG9demo_client";
 const CLIENT_SECRET: &str = "demo-client-secret";
 const REDIRECT_URI: &str = "http://127.0.0.1:5555/callback";
+/// A second registered client, with its own secret and redirect URI.
+const OTHER_CLIENT_ID: &str = "other-relying-party";
+const OTHER_SECRET: &str = "other-client-secret";
+const OTHER_REDIRECT_URI: &str = "http://127.0.0.1:5556/idpresponse";
 const START: i64 = 1_750_000_000;
 
 pub(super) fn users() -> Vec<DemoUser> {
@@ -44,6 +48,11 @@ fn config(issuer: &str, redirect_uris: Vec<String>) -> DemoIdpConfig {
         client_secret: CLIENT_SECRET.into(),
         redirect_uris,
         users: users(),
+        other_clients: vec![DemoClient {
+            client_id: OTHER_CLIENT_ID.into(),
+            client_secret: OTHER_SECRET.into(),
+            redirect_uris: vec![OTHER_REDIRECT_URI.into()],
+        }],
         id_token_ttl: 3600,
         access_token_ttl: 3600,
     }
@@ -263,6 +272,47 @@ async fn discovery_names_every_endpoint() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert!(jwks["keys"][0].get("d").is_none(), "private members are never published");
+}
+
+#[tokio::test]
+async fn another_registered_client_signs_in_with_its_own_secret_and_redirect_uri() {
+    let h = Harness::start().await;
+    let (verifier, challenge) = pkce_pair();
+    let mut query = code_query(&challenge, OTHER_REDIRECT_URI);
+    query[1] = ("client_id", OTHER_CLIENT_ID);
+    let params = h.code_for(&query).await;
+    let code = params["code"].as_str();
+    let redeem = |id: &'static str, secret: &'static str, redirect: &'static str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.as_str()),
+        ];
+        h.http.post(h.url("/token")).basic_auth(id, Some(secret)).form(&form).send()
+    };
+    // The configured client's credentials, or the other's id with a wrong secret, redeem nothing.
+    let main = redeem(CLIENT_ID, CLIENT_SECRET, OTHER_REDIRECT_URI).await.unwrap();
+    let body: Value = main.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "issued to another client: {body}");
+    let wrong = redeem(OTHER_CLIENT_ID, CLIENT_SECRET, OTHER_REDIRECT_URI).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = redeem(OTHER_CLIENT_ID, OTHER_SECRET, OTHER_REDIRECT_URI).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    let jwt = verify(&h.jwks().await, body["id_token"].as_str().unwrap());
+    assert_eq!(jwt.audiences(), vec![OTHER_CLIENT_ID.to_string()], "its own audience");
+    assert_eq!(jwt.claim_str("nonce"), Some("n-0S6_WzA2Mj"));
+    assert_eq!(jwt.claim_str("sub"), h.idp.subject_of("alice@acme.example").as_deref());
+    let info = h.userinfo(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status(), 200, "its access token reads UserInfo");
+
+    // Each client's redirect URIs are its own.
+    let mut crossed = code_query(&challenge, REDIRECT_URI);
+    crossed[1] = ("client_id", OTHER_CLIENT_ID);
+    let page = h.authorize(&crossed).await;
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("is not allowed for this client"));
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! codes) and Salesforce's username-password grant, and the tokens they answer with.
 
 use super::wire::{basic_credentials, has_scope, is_pkce_string, resolve_scope, OAuthError, Params};
-use super::{AccessClaims, CodeClaims, DemoUser, Inner, PURPOSE_ACCESS, PURPOSE_CODE};
+use super::{AccessClaims, CodeClaims, DemoUser, Inner, Registered, PURPOSE_ACCESS, PURPOSE_CODE};
 use aws_lc_rs::hmac;
 use axum::http::{HeaderMap, StatusCode};
 use base64::engine::general_purpose::STANDARD;
@@ -14,10 +14,10 @@ use tokenbridge_core::secrets::constant_time_eq;
 impl Inner {
     pub(super) async fn token(&self, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
         let params = Params::parse(body).map_err(OAuthError::invalid_request)?;
-        self.authenticate_client(headers, &params)?;
+        let client = self.authenticate_client(headers, &params)?;
         match params.get("grant_type") {
-            Some("authorization_code") => self.grant_authorization_code(&params).await,
-            Some("password") => self.grant_password(&params),
+            Some("authorization_code") => self.grant_authorization_code(client, &params).await,
+            Some("password") => self.grant_password(client, &params),
             Some(other) => Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
@@ -27,8 +27,9 @@ impl Inner {
         }
     }
 
-    /// `client_secret_basic` or `client_secret_post`, never both; secrets compared in constant time.
-    fn authenticate_client(&self, headers: &HeaderMap, params: &Params) -> Result<(), OAuthError> {
+    /// `client_secret_basic` or `client_secret_post`, never both; secrets compared in constant
+    /// time. Returns the registered client.
+    fn authenticate_client(&self, headers: &HeaderMap, params: &Params) -> Result<Registered<'_>, OAuthError> {
         let (client_id, secret) = match (basic_credentials(headers)?, params.get("client_secret")) {
             (Some(_), Some(_)) => {
                 return Err(OAuthError::invalid_request("use one client authentication method, not two"))
@@ -42,16 +43,17 @@ impl Inner {
             (None, Some(secret)) => (params.require("client_id")?.to_string(), secret.to_string()),
             (None, None) => return Err(OAuthError::invalid_client("client authentication is required")),
         };
-        let id_ok = constant_time_eq(client_id.as_bytes(), self.config.client_id.as_bytes());
-        let secret_ok = constant_time_eq(secret.as_bytes(), self.config.client_secret.as_bytes());
-        if id_ok & secret_ok {
-            Ok(())
-        } else {
-            Err(OAuthError::invalid_client("invalid client credentials"))
+        // An unknown client costs the same comparison as a known one.
+        let client = self.client(&client_id);
+        let expected = client.map_or("\0no such client", |c| c.secret);
+        let secret_ok = constant_time_eq(secret.as_bytes(), expected.as_bytes());
+        match client.filter(|_| secret_ok) {
+            Some(c) => Ok(c),
+            None => Err(OAuthError::invalid_client("invalid client credentials")),
         }
     }
 
-    async fn grant_authorization_code(&self, params: &Params) -> Result<Value, OAuthError> {
+    async fn grant_authorization_code(&self, client: Registered<'_>, params: &Params) -> Result<Value, OAuthError> {
         let code = params.require("code")?;
         let redirect_uri = params.require("redirect_uri")?;
         let now = self.now();
@@ -60,7 +62,7 @@ impl Inner {
             .filter(|c| c.exp > now)
             .ok_or_else(|| OAuthError::invalid_grant("authorization code is invalid or expired"))?;
         let request = &claims.request;
-        if request.client_id != self.config.client_id {
+        if request.client_id != client.id {
             return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
         }
         if request.redirect_uri != redirect_uri {
@@ -77,11 +79,11 @@ impl Inner {
         if !first_use {
             return Err(OAuthError::invalid_grant("authorization code was already used"));
         }
-        Ok(self.token_answer(user, &request.scope, claims.auth_time, request.nonce.as_deref()))
+        Ok(self.token_answer(client, user, &request.scope, claims.auth_time, request.nonce.as_deref()))
     }
 
     /// Salesforce's username-password flow, for scripts.
-    fn grant_password(&self, params: &Params) -> Result<Value, OAuthError> {
+    fn grant_password(&self, client: Registered<'_>, params: &Params) -> Result<Value, OAuthError> {
         let username = params.require("username")?;
         let password = params.require("password")?;
         let scope = resolve_scope(params.get("scope"))
@@ -89,20 +91,26 @@ impl Inner {
         let user = self
             .check_password(username, password)
             .ok_or_else(|| OAuthError::invalid_grant("authentication failure"))?;
-        Ok(self.token_answer(user, &scope, self.now(), None))
+        Ok(self.token_answer(client, user, &scope, self.now(), None))
     }
 
     /// A Salesforce-shaped token response; `id_token` when the scope has `openid`.
-    fn token_answer(&self, user: &DemoUser, scope: &str, auth_time: i64, nonce: Option<&str>) -> Value {
+    fn token_answer(
+        &self,
+        client: Registered<'_>,
+        user: &DemoUser,
+        scope: &str,
+        auth_time: i64,
+        nonce: Option<&str>,
+    ) -> Value {
         let now = self.now();
         let identity_url = self.identity_url(user);
         let issued_at = (now * 1000).to_string();
-        let mut signature =
-            hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, self.config.client_secret.as_bytes()));
+        let mut signature = hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, client.secret.as_bytes()));
         signature.update(identity_url.as_bytes());
         signature.update(issued_at.as_bytes());
         let mut answer = json!({
-            "access_token": self.access_token(user, scope, now),
+            "access_token": self.access_token(client.id, user, scope, now),
             "signature": STANDARD.encode(signature.sign()),
             "scope": scope,
             "instance_url": self.instance_url,
@@ -111,18 +119,18 @@ impl Inner {
             "issued_at": issued_at,
         });
         if has_scope(scope, "openid") {
-            answer["id_token"] = Value::String(self.id_token(user, now, auth_time, nonce));
+            answer["id_token"] = Value::String(self.id_token(user, client.id, now, auth_time, nonce));
         }
         answer
     }
 
     /// Opaque, Salesforce-looking: `00D…!` + HMAC-signed payload, verifiable by any instance.
-    fn access_token(&self, user: &DemoUser, scope: &str, now: i64) -> String {
+    fn access_token(&self, client_id: &str, user: &DemoUser, scope: &str, now: i64) -> String {
         let org = user.org_prefix();
         let claims = AccessClaims {
             username: user.username.clone(),
             org: org.clone(),
-            client_id: self.config.client_id.clone(),
+            client_id: client_id.to_string(),
             scope: scope.to_string(),
             iat: now,
             exp: now + self.config.access_token_ttl,
@@ -131,12 +139,20 @@ impl Inner {
         format!("{org}!{}", self.seal(PURPOSE_ACCESS, &claims))
     }
 
-    pub(super) fn id_token(&self, user: &DemoUser, now: i64, auth_time: i64, nonce: Option<&str>) -> String {
+    /// An id token for `user`, its audience the client `audience`.
+    pub(super) fn id_token(
+        &self,
+        user: &DemoUser,
+        audience: &str,
+        now: i64,
+        auth_time: i64,
+        nonce: Option<&str>,
+    ) -> String {
         let user_id = user.user_id();
         let mut claims = json!({
             "iss": self.config.issuer,
             "sub": user_id,
-            "aud": self.config.client_id,
+            "aud": audience,
             "exp": now + self.config.id_token_ttl,
             "iat": now,
             "auth_time": auth_time,

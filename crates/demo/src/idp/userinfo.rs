@@ -52,7 +52,7 @@ impl Inner {
         let invalid = "the access token is not valid";
         let (org, sealed) = token.split_once('!').ok_or(invalid)?;
         let claims: AccessClaims = self.unseal(PURPOSE_ACCESS, sealed).ok_or(invalid)?;
-        if claims.org != org || claims.client_id != self.config.client_id {
+        if claims.org != org || self.client(&claims.client_id).is_none() {
             return Err(invalid);
         }
         if claims.exp <= self.now() {

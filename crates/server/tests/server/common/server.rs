@@ -302,6 +302,7 @@ impl Server {
                         organization_id: "00D000000000DEMO".into(),
                     })
                     .collect(),
+                other_clients: Vec::new(),
                 id_token_ttl: 3600,
                 access_token_ttl: 3600,
             },

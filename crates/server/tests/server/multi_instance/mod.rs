@@ -252,6 +252,7 @@ async fn build_from_config(
                     organization_id: "00D000000000DEMO".into(),
                 })
                 .collect(),
+            other_clients: Vec::new(),
             id_token_ttl: 3600,
             access_token_ttl: 3600,
         },
