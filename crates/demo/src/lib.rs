@@ -298,8 +298,10 @@ pub async fn prepare_with(
 
     let identity_pools = IdentityPoolIds::shared(&store).await?;
 
+    let hosted_ui = HostedUi::prepare(&store, data_dir).await?;
     // The SAML IdP answers this server's own ACS (tokenbridge's /saml2/idpresponse). Opened
-    // before the engine: the demo pool's SAML provider is made from its metadata.
+    // before the engine: the demo pool's SAML provider is made from its metadata, and its OIDC
+    // provider is a client registered here.
     let saml_key = saml_key::ensure_shared(data_dir, store.as_ref(), clock.now()).await?;
     let saml = DemoSamlConfig {
         key: saml_key.key,
@@ -324,6 +326,7 @@ pub async fn prepare_with(
                     organization_id: "00D000000000DEMO".into(),
                 })
                 .collect(),
+            other_clients: vec![hosted_ui.demo_idp_client(base_url)],
             id_token_ttl: 3600,
             access_token_ttl: 3600,
         },
@@ -333,12 +336,12 @@ pub async fn prepare_with(
     )
     .await?;
 
-    let hosted_ui = HostedUi::prepare(&store, data_dir, &idp).await?;
+    hosted_ui.write_metadata(data_dir, &idp)?;
 
     let mut config = demo_config(base_url, &client_secret, admin_token.as_deref().unwrap_or_default(), algorithm);
     config.admin.token = admin_token.clone();
     demo_user_pool(&mut config, &pool);
-    hosted_ui.configure(&mut config.user_pools[0], base_url);
+    hosted_ui.configure(&mut config.user_pools[0], base_url, &idp);
     demo_console(&mut config, base_url, &upstream_secret, &pool, &identity_pools);
     config.console.hosted_ui_client_id = Some(hosted_ui.client_id().to_string());
     config.apply_authorizer_env();
@@ -357,9 +360,11 @@ pub async fn prepare_with(
     engine.ensure_admin_token().await?;
     seed_users(&engine).await?;
     // Collected first: a lazy iterator of closures held across an await is not `Send` in general.
-    let linked: Vec<(&str, &str)> =
-        SEEDS.iter().filter(|s| s.expect == "linked").map(|s| (s.username, s.upstream_username)).collect();
-    HostedUi::link_users(&engine, DEMO_POOL_ID, linked).await?;
+    let linked = || SEEDS.iter().filter(|s| s.expect == "linked");
+    let name_ids: Vec<_> = linked().map(|s| (s.username, s.upstream_username.to_string())).collect();
+    HostedUi::link_users(&engine, DEMO_POOL_ID, hosted_ui::SAML_PROVIDER, name_ids).await?;
+    let subjects: Vec<_> = linked().filter_map(|s| Some((s.username, idp.subject_of(s.upstream_username)?))).collect();
+    HostedUi::link_users(&engine, DEMO_POOL_ID, hosted_ui::OIDC_PROVIDER, subjects).await?;
     let identity = demo_roles(&engine, base_url, identity_pools, &pool.client_id).await?;
     engine.user_pools().set_code_sender(Arc::new(LogCodeSender { file: Some(data_dir.join("codes.jsonl")) }));
 

@@ -736,7 +736,12 @@ impl UserPools {
                 Err(failed(format!("IdpIdentifier {id} is already used by another provider of the pool")))
             }
             ProviderWrite::NameTaken | ProviderWrite::Missing => {
-                Err(failed("changed by another instance while it was provisioned".into()))
+                // Another instance starting on the same store wrote it first: as declared, it is done.
+                let now_stored = self.provider(pool_id, &spec.name).await.map_err(|e| failed(e.message))?;
+                match now_stored {
+                    Some(p) if self.declared_as(&p, spec).map_err(|e| failed(e.message))? => Ok(()),
+                    _ => Err(failed("changed by another instance while it was provisioned".into())),
+                }
             }
         }
     }
