@@ -28,7 +28,7 @@ use crate::operation::{Call, Operation};
 use crate::refusal::{Reason, Refusal};
 use crate::tokens::ClientCredentials;
 use crate::userpool::{HostedGrant, HostedProof, PoolClient, UserPool, UserPools};
-use records::CodeGrant;
+use records::{CodeGrant, SignInStep};
 use request::Checked;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -233,7 +233,9 @@ impl HostedSignIn {
                         "session",
                         format!("signed in {} s ago at this pool's pages", self.kernel.now() - s.auth_time),
                     );
-                    let location = self.code_redirect(&checked, &user.id, s.auth_time, req.state.as_deref()).await?;
+                    let origin = (SignInStep::new(ctx, "Authorize"), s.signed_in_by.clone());
+                    let location =
+                        self.code_redirect(&checked, &user.id, s.auth_time, req.state.as_deref(), origin).await?;
                     Ok(Authorized::Redirect { location })
                 }
                 _ => {
@@ -295,7 +297,10 @@ impl HostedSignIn {
                 ));
             }
             match self.user_pools.hosted_password(&checked.pool, &checked.client, username, password, call).await? {
-                HostedProof::SignedIn(user) => self.signed_in(&checked, &user, req.state.as_deref(), call).await,
+                HostedProof::SignedIn(user) => {
+                    let by = SignInStep::new(ctx, "SignIn");
+                    self.signed_in(&checked, &user, req.state.as_deref(), by, call).await
+                }
                 HostedProof::NewPasswordRequired { session, username } => {
                     Ok(SignedIn::NewPasswordRequired { challenge: session, username, page: checked.page })
                 }
@@ -325,33 +330,38 @@ impl HostedSignIn {
             let user =
                 self.user_pools.hosted_new_password(&checked.client, challenge, username, new_password, call).await?;
             call.about(&user);
-            self.signed_in(&checked, &user, req.state.as_deref(), call).await
+            let by = SignInStep::new(ctx, "SetNewPassword");
+            self.signed_in(&checked, &user, req.state.as_deref(), by, call).await
         };
         self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
     }
 
-    /// A user signed in at the pages now: their session, and a code for the request.
+    /// A user signed in at the pages now, by the step `by`: their session, and a code for the
+    /// request.
     async fn signed_in(
         &self,
         checked: &Checked,
         user: &crate::model::User,
         state: Option<&str>,
+        by: SignInStep,
         call: &mut Call,
     ) -> Result<SignedIn, Refusal> {
         let now = self.kernel.now();
-        let session = self.start_session(&checked.pool.id, &user.id, now).await?;
+        let session = self.start_session(&checked.pool.id, &user.id, now, &by).await?;
         call.trail.pass("session", format!("sign-in session started for {} s", records::SESSION_SECONDS));
-        let location = self.code_redirect(checked, &user.id, now, state).await?;
+        let location = self.code_redirect(checked, &user.id, now, state, (by.clone(), Some(by))).await?;
         Ok(SignedIn::Redirect { location, session })
     }
 
     /// Issues a code for `user` and the checked request; returns where the browser goes.
+    /// `origin`: the step issuing it, and the step the user signed in by.
     async fn code_redirect(
         &self,
         checked: &Checked,
         user_id: &str,
         auth_time: i64,
         state: Option<&str>,
+        origin: (SignInStep, Option<SignInStep>),
     ) -> Result<String, Refusal> {
         let grant = CodeGrant {
             pool_id: checked.pool.id.clone(),
@@ -364,6 +374,8 @@ impl HostedSignIn {
             auth_time,
             expires_at: self.kernel.now() + records::CODE_SECONDS,
             redeemed: None,
+            issued_by: Some(origin.0),
+            signed_in_by: origin.1,
         };
         let code = self.issue_code(&grant).await?;
         let mut pairs = vec![("code", code.as_str())];

@@ -301,7 +301,8 @@ impl HostedSignIn {
                 attributes: attributes_of(&claims),
             };
             let (user, _) = self.user_pools.sign_in_federated(&pool.id, &identity, call).await?;
-            self.signed_in(&checked, &user, pending.request.state.as_deref(), call).await
+            let by = SignInStep::new(ctx, "OidcResponse");
+            self.signed_in(&checked, &user, pending.request.state.as_deref(), by, call).await
         };
         self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
     }

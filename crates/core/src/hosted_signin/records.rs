@@ -46,6 +46,26 @@ pub(super) struct CodeGrant {
     pub expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed: Option<Redemption>,
+    /// The step that issued the code (a sign-in, or an authorization request riding a session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<SignInStep>,
+    /// The step the user signed in by: its trail tells how (the SAML round trip, the OIDC
+    /// provider's answer, the password). Unknown for a session older than this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_by: Option<SignInStep>,
+}
+
+/// An audited step of the hosted sign-in: its request id (which finds its record) and its event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SignInStep {
+    pub request_id: String,
+    pub event: String,
+}
+
+impl SignInStep {
+    pub fn new(ctx: &crate::audit::RequestContext, event: &str) -> Self {
+        Self { request_id: ctx.request_id.clone(), event: event.to_string() }
+    }
 }
 
 /// A code's redemption: when, the refresh family it issued, whether it was presented again.
@@ -78,6 +98,9 @@ pub(super) struct SignInSession {
     pub user_id: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// The step the user signed in by, so a code issued from the session can name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_in_by: Option<SignInStep>,
 }
 
 /// Record ids: the secret hashed under its purpose, so neither kind's id finds the other.
@@ -158,13 +181,20 @@ impl HostedSignIn {
     }
 
     /// Starts a browser's sign-in session; returns its secret (for the sealed cookie).
-    pub(super) async fn start_session(&self, pool_id: &str, user_id: &str, auth_time: i64) -> Result<String, Refusal> {
+    pub(super) async fn start_session(
+        &self,
+        pool_id: &str,
+        user_id: &str,
+        auth_time: i64,
+        signed_in_by: &SignInStep,
+    ) -> Result<String, Refusal> {
         let secret = random_secret();
         let session = SignInSession {
             pool_id: pool_id.into(),
             user_id: user_id.into(),
             auth_time,
             expires_at: auth_time + SESSION_SECONDS,
+            signed_in_by: Some(signed_in_by.clone()),
         };
         let now = self.kernel.now();
         let doc =

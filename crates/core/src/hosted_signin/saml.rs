@@ -70,6 +70,12 @@ struct PendingRequest {
     /// SHA-256 of the browser's binding.
     binding_sha256: String,
     acs_url: String,
+    /// Where the AuthnRequest went (its Destination, the IdP's SSO URL) and whether it was
+    /// signed: the ACS step's trail tells the whole round trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
+    #[serde(default)]
+    signed: bool,
     expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     answered_at: Option<i64>,
@@ -133,6 +139,8 @@ impl HostedSignIn {
             request: req.clone(),
             binding_sha256: sha256_hex(binding.as_bytes()),
             acs_url: acs_url.clone(),
+            destination: Some(facts.sso_redirect.clone()),
+            signed: key.is_some(),
             expires_at: now + PENDING_SECONDS,
             answered_at: None,
         };
@@ -157,7 +165,7 @@ impl HostedSignIn {
                 "AuthnRequest {} to {} ({}), ACS {acs_url}, its answer bound to this browser for {PENDING_SECONDS} s",
                 authn.id,
                 excerpt(&facts.sso_redirect),
-                if key.is_some() { "signed RSA-SHA256 with the pool's SP key" } else { "unsigned" }
+                signing(key.is_some())
             ),
         );
         Ok(authn.redirect_url(Some(&authn.id), key.as_ref().map(|k| &k.key)))
@@ -244,7 +252,7 @@ impl HostedSignIn {
                 attributes: verified.attributes.clone(),
             };
             let (user, _) = self.user_pools.sign_in_federated(&pool.id, &identity, call).await?;
-            self.signed_in(&checked, &user, req.state.as_deref(), call).await
+            self.signed_in(&checked, &user, req.state.as_deref(), SignInStep::new(ctx, "SamlResponse"), call).await
         };
         self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
     }
@@ -334,9 +342,13 @@ impl HostedSignIn {
                 ),
             ));
         }
+        let sent = match &found.destination {
+            Some(d) => format!(", sent to {} ({})", excerpt(d), signing(found.signed)),
+            None => String::new(),
+        };
         call.trail.pass(
             "pending request",
-            format!("AuthnRequest {request_id} of this browser, to provider {}", found.provider),
+            format!("AuthnRequest {request_id} of this browser, to provider {}{sent}", found.provider),
         );
         Ok(found)
     }
@@ -550,8 +562,51 @@ impl HostedSignIn {
             Some(id) => call.trail.pass("in_response_to", format!("answers AuthnRequest {}", excerpt(id))),
             None => call.trail.pass("in_response_to", format!("IdP-initiated (IDPInit is on for {})", provider.name)),
         }
+        call.trail.pass("attributes", received_attributes(&verified.attributes));
         Ok(verified)
     }
+}
+
+/// How an AuthnRequest went, as trails say it.
+fn signing(signed: bool) -> &'static str {
+    if signed {
+        "signed RSA-SHA256 with the pool's SP key"
+    } else {
+        "unsigned"
+    }
+}
+
+/// Most attributes, and values of one, a trail lists.
+const LISTED_ATTRIBUTES: usize = 32;
+const LISTED_VALUES: usize = 8;
+/// Characters of one listed value.
+const VALUE_CHARS: usize = 120;
+
+/// The assertion's attributes as received, for the trail: each name with its values quoted
+/// (bounded in number and length; the assertion itself is never kept).
+fn received_attributes(attributes: &BTreeMap<String, Vec<String>>) -> String {
+    let clip = |v: &str| -> String {
+        let one_line: String = v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        match one_line.char_indices().nth(VALUE_CHARS) {
+            Some((at, _)) => format!("{}…", &one_line[..at]),
+            None => one_line,
+        }
+    };
+    let listed: Vec<String> = attributes
+        .iter()
+        .take(LISTED_ATTRIBUTES)
+        .map(|(name, values)| {
+            let mut shown: Vec<String> =
+                values.iter().take(LISTED_VALUES).map(|v| Value::String(clip(v)).to_string()).collect();
+            if values.len() > LISTED_VALUES {
+                shown.push(format!("… {} more", values.len() - LISTED_VALUES));
+            }
+            format!("{} = [{}]", clip(name), shown.join(", "))
+        })
+        .collect();
+    let more = attributes.len().saturating_sub(LISTED_ATTRIBUTES);
+    let tail = if more > 0 { format!("; … {more} more") } else { String::new() };
+    format!("{} attribute(s) as received: {}{tail}", attributes.len(), listed.join("; "))
 }
 
 /// An IdP-initiated RelayState: the authorization request's parameters, as a query string.
@@ -602,6 +657,23 @@ fn idp_initiated_request(domain: &str, relay_state: &str, call: &mut Call) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attributes_are_listed_bounded() {
+        let mut a = BTreeMap::new();
+        a.insert("email".to_string(), vec!["bob@example.com".to_string()]);
+        a.insert("groups".to_string(), vec!["a b".to_string(), "c\"d".to_string()]);
+        a.insert("long".to_string(), vec!["x".repeat(500)]);
+        let text = received_attributes(&a);
+        assert!(text
+            .starts_with("3 attribute(s) as received: email = [\"bob@example.com\"]; groups = [\"a b\", \"c\\\"d\"]"));
+        assert!(text.contains(&format!("long = [\"{}…\"]", "x".repeat(VALUE_CHARS))), "{text}");
+        let many: BTreeMap<String, Vec<String>> =
+            (0..40).map(|i| (format!("a{i:02}"), vec!["v".to_string(); 10])).collect();
+        let text = received_attributes(&many);
+        assert!(text.ends_with("; … 8 more"), "{text}");
+        assert!(text.contains("\"v\", … 2 more]"), "{text}");
+    }
 
     #[test]
     fn relay_states_are_told_apart() {

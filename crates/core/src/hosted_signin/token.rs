@@ -117,6 +117,9 @@ impl HostedSignIn {
             Claim::First => call.trail.pass("code", "redeemed once (claimed atomically)"),
             Claim::Again { .. } | Claim::Unknown => return Err(self.presented_again(code, pool, call).await),
         }
+        if let Some(detail) = sign_in_chain(&grant) {
+            call.trail.pass("sign-in", detail);
+        }
         let Some(user) = self.user_pools.signed_in_member(&pool.id, &grant.user_id).await? else {
             return Err(call.refuse_plainly(
                 Reason::InvalidGrant,
@@ -222,5 +225,26 @@ impl HostedSignIn {
         let scope = self.granted_scopes(pool, client, asked, true, call).await?;
         let (access_token, expires_in) = self.user_pools.client_access_token(pool, client, &scope, call).await?;
         Ok(HostedTokens { access_token, id_token: None, refresh_token: None, token_type: "Bearer", expires_in })
+    }
+}
+
+/// Where a code came from, as its redemption's trail names it: the request ids that find the
+/// trails of the sign-in (how the user proved who they are) and of the step that issued it.
+fn sign_in_chain(grant: &records::CodeGrant) -> Option<String> {
+    let step = |s: &records::SignInStep| format!("request {} ({})", s.request_id, s.event);
+    match (&grant.signed_in_by, &grant.issued_by) {
+        (Some(by), Some(issued)) if by == issued => {
+            Some(format!("the user signed in at {}, which issued the code", step(by)))
+        }
+        (Some(by), Some(issued)) => Some(format!(
+            "the user signed in at {}; the code was issued at {} from that sign-in session",
+            step(by),
+            step(issued)
+        )),
+        (Some(by), None) => Some(format!("the user signed in at {}", step(by))),
+        (None, Some(issued)) => {
+            Some(format!("the code was issued at {} from an earlier sign-in session", step(issued)))
+        }
+        (None, None) => None,
     }
 }

@@ -93,6 +93,12 @@ fn mapped(mapping: &BTreeMap<String, String>, attributes: &BTreeMap<String, Vec<
     mapping.iter().filter_map(|(to, from)| attributes.get(from).map(|values| (to.clone(), values.join(",")))).collect()
 }
 
+/// Which pool attributes the mapping set, for the trail (names only).
+fn mapped_names(values: &BTreeMap<String, String>) -> String {
+    let names: Vec<&str> = values.keys().map(String::as_str).collect();
+    format!("{} attribute(s) mapped ({})", names.len(), names.join(", "))
+}
+
 /// Sets the mapped attributes on `user`: `email` and `email_verified` on their fields, the
 /// rest as attributes.
 fn apply(user: &mut User, values: &BTreeMap<String, String>) {
@@ -175,10 +181,8 @@ impl UserPools {
         for _ in 0..2 {
             if let Some(existing) = self.kernel.store.find_user_by_username(&username).await? {
                 let user = self.returning(pool_id, existing, identity, &values, call).await?;
-                call.trail.pass(
-                    "federated user",
-                    format!("{:?} (returning); {} attribute(s) mapped", user.username, values.len()),
-                );
+                call.trail
+                    .pass("federated user", format!("{:?} (returning); {}", user.username, mapped_names(&values)));
                 return Ok((user, FederatedAs::Returning));
             }
             let mut user = User {
@@ -201,7 +205,7 @@ impl UserPools {
                     call.about(&user);
                     call.trail.pass(
                         "federated user",
-                        format!("{:?} created at first sign-in; {} attribute(s) mapped", user.username, values.len()),
+                        format!("{:?} created at first sign-in; {}", user.username, mapped_names(&values)),
                     );
                     return Ok((user, FederatedAs::Created));
                 }

@@ -203,6 +203,25 @@ async fn round_trip(s: &Server, idp: &IdpSigner, by_host: bool) {
     assert_eq!(id.claims["identities"][0]["providerType"], "SAML");
     assert_eq!(id.claims["identities"][0]["userId"], "ichiro@corp.example");
 
+    // The redemption's trail names the sign-in, whose trail holds the round trip: the
+    // AuthnRequest (its ID, where it went, unsigned), the attributes as received, the
+    // certificate that verified the assertion, and the user it signed in as.
+    let acs_request = back.header("x-request-id").expect("a request id").to_string();
+    let redeemed = trail_text(s, tokens.header("x-request-id").expect("a request id")).await;
+    let chain = format!("the user signed in at request {acs_request} (SamlResponse), which issued the code");
+    assert!(redeemed.contains(&chain), "{redeemed}");
+    let acs = trail_text(s, &acs_request).await;
+    for says in [
+        format!("AuthnRequest {} of this browser, to provider {PROVIDER}, sent to {SSO} (unsigned)", request.id),
+        "1 attribute(s) as received: email = [\\\"ichiro@corp.example\\\"]".to_string(),
+        format!("verified with the metadata certificate sha256:{}", idp.certificate().fingerprint()),
+        "\\\"Corp_ichiro@corp.example\\\"".to_string(),
+        "1 attribute(s) mapped (email)".to_string(),
+    ] {
+        assert!(acs.contains(&says), "{says} in {acs}");
+    }
+    assert!(!acs.contains("SAMLResponse") && !acs.contains(&response[..40]), "never the response itself: {acs}");
+
     // The same answer again: an error page naming the check and the request id of its trail.
     let again = b.post_answer(&response, &relay).await;
     assert_eq!(again.status, 403, "{}", again.text);
@@ -217,7 +236,33 @@ async fn round_trip(s: &Server, idp: &IdpSigner, by_host: bool) {
     // With the session, the next authorize naming the provider signs in at once (SSO).
     let sso = b.authorize(&[("identity_provider", PROVIDER)]).await;
     assert_eq!(sso.status, 302, "{}", sso.text);
-    assert!(sso.header("location").unwrap().starts_with(&format!("{CALLBACK}?code=")));
+    let location = sso.header("location").unwrap().to_string();
+    assert!(location.starts_with(&format!("{CALLBACK}?code=")));
+    // Its code's redemption names both the authorize request and the sign-in of the session.
+    let code = query_param(&location, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", WEB),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    let tokens = b.send(reqwest::Method::POST, &b.path("/oauth2/token"), Some(&form)).await;
+    tokens.assert_ok();
+    let redeemed = trail_text(s, tokens.header("x-request-id").unwrap()).await;
+    let authorize_request = sso.header("x-request-id").unwrap();
+    let chain = format!(
+        "the user signed in at request {acs_request} (SamlResponse); the code was issued at request \
+         {authorize_request} (Authorize) from that sign-in session"
+    );
+    assert!(redeemed.contains(&chain), "{redeemed}");
+}
+
+/// The decision trail of a request, as text.
+async fn trail_text(s: &Server, request_id: &str) -> String {
+    let trail = s.audit_of(request_id).await;
+    assert_eq!(trail.len(), 1, "one record of {request_id}");
+    format!("{:?}", trail[0].record["additionalEventData"]["decisionTrail"])
 }
 
 #[tokio::test]
