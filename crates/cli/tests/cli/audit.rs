@@ -41,12 +41,12 @@ async fn audit_lookup_after_exchanges() {
     assert_eq!(all.len(), 3, "{all:?}");
     assert!(all.iter().all(|r| r["eventName"] == "TokenExchange"));
     assert!(json_lines(&ok(tb_in(d, &["audit", "lookup", "--event-name", "NoSuchEvent"]), None)).is_empty());
-    // alice's exchange, and the demo's seeding linking her to her SAML identity.
+    // alice's exchange, and the demo's seeding linking her to her SAML and OIDC identities.
     let alice = json_lines(&ok(tb_in(d, &["audit", "lookup", "--user", "alice"]), None));
-    assert_eq!(alice.len(), 2, "{alice:?}");
+    assert_eq!(alice.len(), 3, "{alice:?}");
     assert!(alice.iter().all(|r| r["errorCode"].is_null() && r["userIdentity"]["userName"] == "alice"));
     let names: Vec<&str> = alice.iter().map(|r| r["eventName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["TokenExchange", "AdminLinkProviderForUser"], "newest first");
+    assert_eq!(names, ["TokenExchange", "AdminLinkProviderForUser", "AdminLinkProviderForUser"], "newest first");
 
     // --since / --until: RFC 3339 or Unix seconds.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();

@@ -97,10 +97,10 @@ async fn identity_providers_on_the_wire() {
     let list = signed(&s, "ListIdentityProviders", json!({ "UserPoolId": pool, "MaxResults": 60 })).await;
     list.assert_ok();
     assert_no_nulls(&list.json);
-    // The demo pool's own SAML provider (its hosted sign-in's DemoSAML) is listed too.
+    // The demo pool's own providers (its hosted sign-in's DemoOIDC and DemoSAML) are listed too.
     let names: Vec<&str> =
         list.json["Providers"].as_array().unwrap().iter().map(|p| p["ProviderName"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Corp", "DemoSAML"]);
+    assert_eq!(names, ["Corp", "DemoOIDC", "DemoSAML"]);
     assert_eq!(
         list.json["Providers"][0],
         json!({ "ProviderName": "Corp", "ProviderType": "SAML",
