@@ -309,7 +309,7 @@ function cognitoTokens(result, previous = {}) {
 // ------------------------------------------------------------------------------------------
 // Method 1: Cognito standard sign-in through the hosted UI (hosted.js)
 
-const hostedParts = () => ({ addStep, form, call, say, decodeJwt });
+const hostedParts = () => ({ addStep, form, call, say, decodeJwt, explainToCaller: !!config.explain_to_caller });
 
 async function hostedSignIn(ev) {
   ev.preventDefault();

@@ -6,7 +6,10 @@
 // while the hosted session lasts needs no password; /logout ends that session.
 //
 // The page is left twice (to the sign-in pages and to /logout): the steps taken before leaving
-// are kept in sessionStorage with the PKCE verifier and shown again on return.
+// are kept in sessionStorage with the PKCE verifier and shown again on return. What happened
+// while the page was away (the SAML round trip, the OIDC provider's answer, the password check)
+// is read back from the audit trail: the token request's trail names the request the user signed
+// in by, whose trail (this user's own, readable with the new access token) tells it.
 
 const PENDING_KEY = "tokenbridge-console-hosted";
 const LOGOUT_KEY = "tokenbridge-console-hosted-logout";
@@ -74,7 +77,7 @@ export function isHostedReturn(params) {
  * Back from the hosted sign-in: the code redeemed with the verifier, the nonce checked, UserInfo
  * read. Returns the tokens, or null (told on the page) when anything failed.
  */
-export async function hostedFinish(hosted, { addStep, form, call, say, decodeJwt }) {
+export async function hostedFinish(hosted, { addStep, form, call, say, decodeJwt, explainToCaller }) {
   const pending = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "{}");
   sessionStorage.removeItem(PENDING_KEY);
   const params = new URLSearchParams(location.search);
@@ -127,11 +130,93 @@ export async function hostedFinish(hosted, { addStep, form, call, say, decodeJwt
     path: hosted.userinfo_endpoint,
     headers: { authorization: `Bearer ${r.json.access_token}` },
   });
+  if (explainToCaller && r.requestId) await showSignIn(r.requestId, r.json.access_token, { addStep, call });
   return {
     clientId: pending.clientId,
     tokens: { id: r.json.id_token, access: r.json.access_token, refresh: r.json.refresh_token },
     userinfo: info.ok ? info.json : null,
   };
+}
+
+/** The trail of one request, as /console/explain tells it to its own user. */
+async function trailOf(requestId, access, title, call) {
+  const r = await call({
+    title,
+    method: "GET",
+    path: `/console/explain/${encodeURIComponent(requestId)}`,
+    headers: { authorization: `Bearer ${access}` },
+  });
+  return r.ok ? (r.json?.events ?? [])[0] : null;
+}
+
+const detailOf = (event, check) => (event?.steps ?? []).find((s) => s.check === check)?.detail;
+
+/** The token request's trail names the sign-in; that sign-in's steps, as the flow view shows them. */
+async function showSignIn(tokenRequestId, access, { addStep, call }) {
+  const redeemed = await trailOf(tokenRequestId, access, "GET /console/explain (the token request's trail: where the code came from)", call);
+  const chain = /signed in at request (\S+) \((\w+)\)/.exec(detailOf(redeemed, "sign-in") ?? "");
+  if (!chain) return;
+  const [, requestId, eventName] = chain;
+  const signIn = await trailOf(requestId, access, `GET /console/explain (the trail of the sign-in, ${eventName})`, call);
+  if (!signIn) return;
+  const source = `(from the audit trail of ${eventName}, request ${requestId})`;
+  if (eventName === "SamlResponse") samlRoundTrip(signIn, source, addStep);
+  else {
+    const lines = (signIn.steps ?? []).map((s) => `${s.check}: ${s.detail}`);
+    const title = eventName === "OidcResponse"
+      ? "From the audit trail: the OIDC provider's answer at GET /oauth2/idpresponse, code redeemed, id token checked, user mapped"
+      : `From the audit trail: the sign-in at the hosted page (${eventName})`;
+    addStep({
+      title,
+      from: eventName === "OidcResponse" ? "upstream" : "browser",
+      to: "tokenbridge",
+      request: source,
+      response: lines.join("\n"),
+      ok: signIn.decision === "allowed",
+    });
+  }
+}
+
+/**
+ * The SAML round trip, from the ACS step's trail: the AuthnRequest (its ID, where it went,
+ * whether it was signed), then the assertion (its attributes as received, the IdP certificate
+ * that verified it, the user it signed in as).
+ */
+function samlRoundTrip(event, source, addStep) {
+  const pending = detailOf(event, "pending request") ?? "";
+  const sent = /AuthnRequest (\S+) of this browser, to provider (\S+?), sent to (\S+) \(([^)]*)\)/.exec(pending);
+  const [, id, provider, destination, signing] = sent ?? [];
+  addStep({
+    title: `From the audit trail: SAML AuthnRequest to ${provider ?? "the identity provider"} (HTTP-Redirect)`,
+    from: "tokenbridge",
+    to: "upstream",
+    request: sent
+      ? [`AuthnRequest ID: ${id}`, `Destination: ${destination}`, `Signed: ${signing === "unsigned" ? "no" : "yes"} (${signing})`].join("\n")
+      : pending || "no AuthnRequest: the sign-in started at the identity provider (IdP-initiated)",
+    response: `the identity provider's sign-in page; its answer is posted back to /saml2/idpresponse\n\n${source}`,
+    ok: true,
+  });
+  const received = detailOf(event, "attributes") ?? "";
+  const [count, list = ""] = received.split(" as received: ");
+  const signature = detailOf(event, "signature") ?? "";
+  const fingerprint = /sha256:([0-9a-f]{64})/.exec(signature)?.[1] ?? "(not recorded)";
+  const user = detailOf(event, "link") ?? detailOf(event, "federated user") ?? "(no user)";
+  addStep({
+    title: "From the audit trail: SAML Response at POST /saml2/idpresponse, the assertion verified, its user mapped",
+    from: "upstream",
+    to: "tokenbridge",
+    request: [`Assertion attributes as received (${count || "none recorded"}):`]
+      .concat(list ? list.split("; ").map((a) => `  ${a}`) : []).join("\n"),
+    response: [
+      `Verified with the IdP certificate sha256:${fingerprint}`,
+      `  ${signature}`,
+      `Assertion: ${detailOf(event, "assertion") ?? "(not recorded)"}`,
+      `Mapped user: ${user}`,
+      "",
+      source,
+    ].join("\n"),
+    ok: event.decision === "allowed",
+  });
 }
 
 /** Ends the hosted sign-in session: /logout, back to this page (one of the client's LogoutURLs). */
