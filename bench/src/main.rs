@@ -5,7 +5,9 @@
 //! `sigv4`, `graphql` and `identity` measure the identity-pool chain: IAM policy evaluation and
 //! SigV4 verification in process, SigV4-signed GraphQL calls and identity-pool / STS calls over
 //! HTTP against tokenbridge and an emulator: see `policy_eval.rs`, `sigv4_verify.rs`,
-//! `identity.rs` and `bench/identity.sh`).
+//! `identity.rs` and `bench/identity.sh`; `hosted` measures a pool domain's hosted sign-in, code
+//! redemptions and password sign-ins against the argon2 bound: see `hosted.rs` and
+//! `bench/hosted.sh`).
 //!
 //! `tokenbridge-bench exchange --demo-json DIR/demo.json` reads what `tokenbridge demo` wrote,
 //! pre-mints distinct upstream id tokens at the demo upstream provider (untimed), then sends
@@ -28,6 +30,7 @@ mod aws_json;
 mod awsig;
 mod cognito;
 mod cpu;
+mod hosted;
 mod identity;
 mod in_process;
 mod mint;
@@ -86,6 +89,9 @@ enum Command {
     /// Create a user pool, an app client and a user with a permanent password (admin API,
     /// SigV4-signed with dummy credentials by default); prints their ids as JSON.
     CognitoSetup(cognito::SetupArgs),
+    /// The hosted sign-in at a pool domain of `tokenbridge demo`: code redemptions (codes minted
+    /// beforehand by SSO) or password sign-ins per second, over HTTP.
+    Hosted(hosted::HostedArgs),
     /// argon2id verifications per second with tokenbridge's parameters (the password-login bound).
     Argon2(InProcessArgs),
     /// IAM policy evaluations (and explanations, and parses) per second for a 10-statement role.
@@ -220,6 +226,7 @@ fn main() -> std::process::ExitCode {
         Command::Cognito(args) => cognito::run(args),
         Command::Graphql(args) => identity::run_graphql(args),
         Command::Identity(args) => identity::run_identity(args),
+        Command::Hosted(args) => hosted::run(args),
         command => run(Cli { command }).map(|()| std::process::ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
@@ -240,7 +247,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Argon2(a) => cognito::argon2_bound(a.seconds, a.threads, a.json),
         Command::Policy(a) => policy_eval::run(a.seconds, a.threads, a.json),
         Command::Sigv4(a) => sigv4_verify::run(a.seconds, a.threads, a.json),
-        Command::Cognito(_) | Command::Graphql(_) | Command::Identity(_) => unreachable!("handled in main"),
+        Command::Cognito(_) | Command::Graphql(_) | Command::Identity(_) | Command::Hosted(_) => {
+            unreachable!("handled in main")
+        }
     }
 }
 
