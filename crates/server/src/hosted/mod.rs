@@ -304,12 +304,49 @@ async fn posted_form(
     if let Err(e) = browser::check_form(state, headers, mount, params.get("csrf")).await {
         return Err(refused_here(state, event, ctx, e).await);
     }
-    if let Err((what, retry)) = state.limits.check(&ctx.source_ip, params.get("client_id")) {
-        let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
-        let refusal = Refusal::told(Reason::RateLimited, "Too many attempts: wait a moment and try again.", detail);
-        return Err(refused_here(state, event, ctx, refusal).await);
-    }
+    rate_limit(state, event, ctx, params.get("client_id")).await?;
     Ok(params)
+}
+
+/// The per-address (and per-client) rate limit of the sign-in pages and the providers' answers.
+async fn rate_limit(state: &AppState, event: &str, ctx: &RequestContext, client: Option<&str>) -> Result<(), Response> {
+    match state.limits.check(&ctx.source_ip, client) {
+        Ok(()) => Ok(()),
+        Err((what, retry)) => {
+            let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
+            let refusal = Refusal::told(Reason::RateLimited, "Too many attempts: wait a moment and try again.", detail);
+            Err(refused_here(state, event, ctx, refusal).await)
+        }
+    }
+}
+
+/// The end of an identity provider's answer (the SAML ACS, the OIDC callback): signed in, the
+/// session kept in the browser and back to the client with the code; refused, the error page.
+async fn federated_answer(
+    state: &AppState,
+    event: &str,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    mount: &Mount,
+    answer: Result<SignedIn, AuthorizeRefusal>,
+) -> Response {
+    match answer {
+        Ok(SignedIn::Redirect { location, session }) => {
+            match browser::keep_session(state, mount, &session, SESSION_SECONDS).await {
+                Ok(cookie) => redirect(&location, &[cookie]),
+                Err(e) => refused_here(state, event, ctx, e).await,
+            }
+        }
+        // A federated sign-in has no password to renew.
+        Ok(SignedIn::NewPasswordRequired { .. }) => {
+            let refusal = Refusal::new(Reason::Unavailable, "Sign-in is unavailable for a moment.");
+            refused_here(state, event, ctx, refusal).await
+        }
+        Err(refused) => {
+            let none = AuthorizeRequest { domain: mount.domain.clone(), ..Default::default() };
+            told(state, headers, mount, &none, refused, &ctx.request_id).await
+        }
+    }
 }
 
 /// Signed in: the session kept in the browser, and back to the client with the code; or the

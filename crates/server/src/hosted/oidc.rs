@@ -4,15 +4,14 @@
 //! (the one SAML uses: see `saml.rs`); the pending request is bound to it.
 
 use super::saml::{binding_cookie, domain_url};
-use super::{context, pages, redirect, refused_here, told, Mount};
+use super::{context, federated_answer, rate_limit, refused_here, Mount};
 use crate::context::Ctx;
 use crate::oauth2::Params;
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tokenbridge_core::hosted_signin::{AuthorizeRequest, Browser, IdpCallback, SignedIn, SESSION_SECONDS};
-use tokenbridge_core::{Reason, Refusal};
+use tokenbridge_core::hosted_signin::{Browser, IdpCallback};
 
 /// `GET /oauth2/idpresponse`: signed in, the sign-in session cookie and back to the client with
 /// a code; refused, an error page with the request id that finds its trail.
@@ -28,10 +27,8 @@ pub(super) async fn idp_response(
         Ok(p) => p,
         Err(e) => return refused_here(&state, "OidcResponse", &ctx, e).await,
     };
-    if let Err((what, retry)) = state.limits.check(&ctx.source_ip, None) {
-        let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
-        let refusal = Refusal::told(Reason::RateLimited, "Too many attempts: wait a moment and try again.", detail);
-        return refused_here(&state, "OidcResponse", &ctx, refusal).await;
+    if let Err(refused) = rate_limit(&state, "OidcResponse", &ctx, None).await {
+        return refused;
     }
     let callback = IdpCallback {
         domain: mount.domain.clone(),
@@ -45,20 +42,6 @@ pub(super) async fn idp_response(
         binding: binding_cookie(&headers),
         domain_url: Some(domain_url(&state, &headers, &mount)),
     };
-    match state.engine.hosted_signin().oidc_response(&callback, &browser, &ctx).await {
-        Ok(SignedIn::Redirect { location, session }) => {
-            match super::browser::keep_session(&state, &mount, &session, SESSION_SECONDS).await {
-                Ok(cookie) => redirect(&location, &[cookie]),
-                Err(e) => pages::error(&e, &ctx.request_id),
-            }
-        }
-        // A federated sign-in has no password to renew.
-        Ok(SignedIn::NewPasswordRequired { .. }) => {
-            pages::error(&Refusal::new(Reason::Unavailable, "Sign-in is unavailable for a moment."), &ctx.request_id)
-        }
-        Err(refused) => {
-            let none = AuthorizeRequest { domain: mount.domain.clone(), ..Default::default() };
-            told(&state, &headers, &mount, &none, refused, &ctx.request_id).await
-        }
-    }
+    let answer = state.engine.hosted_signin().oidc_response(&callback, &browser, &ctx).await;
+    federated_answer(&state, "OidcResponse", &ctx, &headers, &mount, answer).await
 }

@@ -14,7 +14,7 @@
 //! The sign-in session cookie set at the ACS stays `SameSite=Lax`: a cross-site top-level
 //! navigation may set it.
 
-use super::{context, pages, redirect, refused_here, told, Mount};
+use super::{context, federated_answer, pages, rate_limit, refused_here, Mount};
 use crate::console::cookies::read;
 use crate::context::Ctx;
 use crate::oauth2::{form_body, Params};
@@ -23,12 +23,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokenbridge_core::hosted_signin::{
-    AuthorizeRequest, Browser, SamlPost, SignedIn, PENDING_SECONDS, SESSION_SECONDS,
-};
+use tokenbridge_core::hosted_signin::{Browser, SamlPost, PENDING_SECONDS};
 use tokenbridge_core::jose::b64url;
 use tokenbridge_core::secrets::random_bytes;
-use tokenbridge_core::{Reason, Refusal};
 
 const BINDING_COOKIE: &str = "tb_saml";
 
@@ -87,10 +84,8 @@ pub(super) async fn idp_response(
         Ok(p) => p,
         Err(e) => return refused_here(&state, "SamlResponse", &ctx, e).await,
     };
-    if let Err((what, retry)) = state.limits.check(&ctx.source_ip, None) {
-        let detail = format!("rate limit per {what} exceeded; retry in {retry} s");
-        let refusal = Refusal::told(Reason::RateLimited, "Too many attempts: wait a moment and try again.", detail);
-        return refused_here(&state, "SamlResponse", &ctx, refusal).await;
+    if let Err(refused) = rate_limit(&state, "SamlResponse", &ctx, None).await {
+        return refused;
     }
     let post = SamlPost {
         domain: mount.domain.clone(),
@@ -102,22 +97,8 @@ pub(super) async fn idp_response(
         binding: read(&headers, BINDING_COOKIE),
         domain_url: Some(domain_url(&state, &headers, &mount)),
     };
-    match state.engine.hosted_signin().saml_response(&post, &browser, &ctx).await {
-        Ok(SignedIn::Redirect { location, session }) => {
-            match super::browser::keep_session(&state, &mount, &session, SESSION_SECONDS).await {
-                Ok(cookie) => redirect(&location, &[cookie]),
-                Err(e) => pages::error(&e, &ctx.request_id),
-            }
-        }
-        // A federated sign-in has no password to renew.
-        Ok(SignedIn::NewPasswordRequired { .. }) => {
-            pages::error(&Refusal::new(Reason::Unavailable, "Sign-in is unavailable for a moment."), &ctx.request_id)
-        }
-        Err(refused) => {
-            let none = AuthorizeRequest { domain: mount.domain.clone(), ..Default::default() };
-            told(&state, &headers, &mount, &none, refused, &ctx.request_id).await
-        }
-    }
+    let answer = state.engine.hosted_signin().saml_response(&post, &browser, &ctx).await;
+    federated_answer(&state, "SamlResponse", &ctx, &headers, &mount, answer).await
 }
 
 /// `GET /saml2/metadata`: the pool's SP metadata, for the IdP's administrator.
