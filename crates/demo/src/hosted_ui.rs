@@ -90,6 +90,7 @@ impl HostedUi {
             idp_signout: false,
             idp_init: false,
             encrypted_responses: false,
+            allow_sha1_signatures: false,
             request_signing_algorithm: None,
             client_id: None,
             client_secret: None,

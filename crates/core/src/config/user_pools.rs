@@ -68,6 +68,9 @@ pub struct IdentityProviderConfig {
     pub idp_init: bool,
     #[serde(default)]
     pub encrypted_responses: bool,
+    /// SAML: accept RSA-SHA1 signatures and SHA-1 digests from this provider (refused otherwise).
+    #[serde(default)]
+    pub allow_sha1_signatures: bool,
     /// SAML: `rsa-sha256` to sign AuthnRequests.
     #[serde(default)]
     pub request_signing_algorithm: Option<String>,

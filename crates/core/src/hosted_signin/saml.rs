@@ -474,7 +474,8 @@ impl HostedSignIn {
             ));
         };
         let flag = |key: &str| provider.details.get(key).is_some_and(|v| v == "true");
-        let (idp_init, encrypted) = (flag("IDPInit"), flag("EncryptedResponses"));
+        let (idp_init, encrypted, allow_sha1) =
+            (flag("IDPInit"), flag("EncryptedResponses"), flag("AllowSHA1Signatures"));
         let certificates: Vec<Certificate> =
             facts.signing_certificates.iter().filter_map(|c| Certificate::from_base64(c).ok()).collect();
         let now = self.kernel.now();
@@ -492,7 +493,7 @@ impl HostedSignIn {
         let expect = Expectations {
             idp_entity_id: &facts.entity_id,
             idp_certificates: &certificates,
-            allow_sha1: false,
+            allow_sha1,
             sp_entity_id: &sp,
             acs_url,
             now,

@@ -465,6 +465,11 @@ impl UserPools {
                 Ok(Proven::NewPasswordRequired { session, username: user.username, challenge })
             }
             UserStatus::Confirmed => Ok(Proven::SignedIn(user)),
+            // It has no password here (the check above refuses it first); it signs in only
+            // through its identity provider.
+            UserStatus::ExternalProvider => {
+                Err(call.refuse_plainly(Reason::NotAuthorized, "status", "Incorrect username or password."))
+            }
         }
     }
 

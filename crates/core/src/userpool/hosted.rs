@@ -128,7 +128,7 @@ impl UserPools {
     }
 
     /// The user a sign-in session names, while they may still sign in to `pool_id`: existing,
-    /// enabled, a confirmed member of that pool.
+    /// enabled, a confirmed (or federated) member of that pool.
     pub(crate) async fn signed_in_member(&self, pool_id: &str, user_id: &str) -> Result<Option<User>, Refusal> {
         let Some(user) = self.kernel.store.get_user(user_id).await?.filter(|u| u.enabled) else { return Ok(None) };
         let Some(d) = self.kernel.store.get_document(KIND_MEMBER, &user.id).await? else { return Ok(None) };
@@ -136,7 +136,7 @@ impl UserPools {
             return Ok(None);
         }
         let member: Member = from_doc(d)?;
-        Ok((member.status == UserStatus::Confirmed).then_some(user))
+        Ok(matches!(member.status, UserStatus::Confirmed | UserStatus::ExternalProvider).then_some(user))
     }
 
     /// A confidential client's secret, as the token endpoint takes it (HTTP Basic or the form),

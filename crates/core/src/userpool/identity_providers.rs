@@ -36,8 +36,17 @@ const STANDARD_ATTRIBUTES: &[&str] = &[
     "website",
     "zoneinfo",
 ];
-const SAML_KEYS: &[&str] =
-    &["MetadataFile", "MetadataURL", "IDPSignout", "IDPInit", "RequestSigningAlgorithm", "EncryptedResponses"];
+/// `AllowSHA1Signatures` is this broker's own: SHA-1 signatures and digests are refused unless
+/// a provider that can sign no other way has it set to `"true"`.
+const SAML_KEYS: &[&str] = &[
+    "MetadataFile",
+    "MetadataURL",
+    "IDPSignout",
+    "IDPInit",
+    "RequestSigningAlgorithm",
+    "EncryptedResponses",
+    "AllowSHA1Signatures",
+];
 /// What Cognito adds to a SAML provider's details: accepted back (as Describe gave them) and
 /// derived anew.
 const SAML_DERIVED: &[&str] = &["SSORedirectBindingURI", "SLORedirectBindingURI", "ActiveEncryptionCertificate"];
@@ -203,7 +212,7 @@ pub(crate) fn check_spec(spec: &ProviderSpec) -> Result<(ProviderType, BTreeMap<
                 (None, Some(url)) => check_url("MetadataURL", url)?,
                 (Some(_), None) => {}
             }
-            for flag in ["IDPSignout", "IDPInit", "EncryptedResponses"] {
+            for flag in ["IDPSignout", "IDPInit", "EncryptedResponses", "AllowSHA1Signatures"] {
                 check_flag(&details, flag)?;
             }
             if let Some(alg) = details.get("RequestSigningAlgorithm") {

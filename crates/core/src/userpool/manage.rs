@@ -315,11 +315,21 @@ impl UserPools {
     /// Creates a group if the pool lacks it (configuration and the demo).
     #[crate::entry_point]
     pub async fn ensure_pool_group(&self, pool_id: &str, name: &str) -> anyhow::Result<()> {
-        let now = self.kernel.now();
+        Ok(self.insert_group_if_absent(pool_id, name, None, self.kernel.now()).await?)
+    }
+
+    /// Creates group `name` of `pool_id` unless it exists (one insert-if-absent).
+    pub(crate) async fn insert_group_if_absent(
+        &self,
+        pool_id: &str,
+        name: &str,
+        description: Option<String>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let group = PoolGroup {
             pool_id: pool_id.into(),
             name: name.into(),
-            description: None,
+            description,
             precedence: None,
             role_arn: None,
             created_at: now,
@@ -332,7 +342,7 @@ impl UserPools {
             .await
         {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 

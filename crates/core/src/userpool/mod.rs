@@ -350,6 +350,8 @@ pub enum UserStatus {
     Confirmed,
     ForceChangePassword,
     ResetRequired,
+    /// A federated user: made by a sign-in through an identity provider, with no password here.
+    ExternalProvider,
 }
 
 impl UserStatus {
@@ -359,6 +361,7 @@ impl UserStatus {
             Self::Confirmed => "CONFIRMED",
             Self::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
             Self::ResetRequired => "RESET_REQUIRED",
+            Self::ExternalProvider => "EXTERNAL_PROVIDER",
         }
     }
 }

@@ -26,9 +26,12 @@ pub fn provider_spec(c: &IdentityProviderConfig) -> Result<ProviderSpec, String>
             }
             put("MetadataURL", c.metadata_url.as_ref());
             put("RequestSigningAlgorithm", c.request_signing_algorithm.as_ref());
-            for (k, on) in
-                [("IDPSignout", c.idp_signout), ("IDPInit", c.idp_init), ("EncryptedResponses", c.encrypted_responses)]
-            {
+            for (k, on) in [
+                ("IDPSignout", c.idp_signout),
+                ("IDPInit", c.idp_init),
+                ("EncryptedResponses", c.encrypted_responses),
+                ("AllowSHA1Signatures", c.allow_sha1_signatures),
+            ] {
                 if on {
                     put(k, Some(&"true".to_string()));
                 }

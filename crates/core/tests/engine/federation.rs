@@ -18,13 +18,6 @@ fn metadata() -> String {
     IdpSigner::generate("https://idp.example.com/metadata", 1_700_000_000).unwrap().metadata_xml(SSO, Some(SLO))
 }
 
-/// A user-pool action signed by the admin credentials, with its refusal kept.
-async fn admin_call(b: &Broker, action: &str, body: Value) -> Called<Value> {
-    let ctx = request_to(EVENT_SOURCE);
-    let result = b.engine.user_pools().user_pool_action(action, &body, Some(&admin()), &ctx).await;
-    Called { result, request_id: ctx.request_id }
-}
-
 fn saml(name: &str, details: Value) -> Value {
     json!({ "UserPoolId": POOL, "ProviderName": name, "ProviderType": "SAML", "ProviderDetails": details })
 }

@@ -92,6 +92,13 @@ pub fn admin() -> CallerIdentity {
     CallerIdentity::Admin { access_key_id: "AKIAENGINETESTS00001".into() }
 }
 
+/// A user-pool action signed by the admin credentials, with its refusal kept.
+pub async fn admin_call(b: &Broker, action: &str, body: Value) -> Called<Value> {
+    let ctx = request_to(tokenbridge_core::userpool::EVENT_SOURCE);
+    let result = b.engine.user_pools().user_pool_action(action, &body, Some(&admin()), &ctx).await;
+    Called { result, request_id: ctx.request_id }
+}
+
 pub fn request_to(event_source: &str) -> RequestContext {
     RequestContext {
         source_ip: "192.0.2.10".into(),
