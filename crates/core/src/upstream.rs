@@ -892,6 +892,16 @@ impl UpstreamRegistry {
         self.providers.iter().find(|p| p.config.accepts_issuer(iss))
     }
 
+    /// The HTTP client for calls to issuer `iss` from elsewhere (a user pool's OIDC provider):
+    /// the configured provider's of that issuer, so its `ca_file` is trusted there too; else
+    /// the plain outbound client.
+    pub(crate) fn client_for_issuer(&self, iss: &str) -> Result<reqwest::Client, String> {
+        match self.by_issuer(iss) {
+            Some(p) => Ok(p.http.clone()),
+            None => outbound::client().build().map_err(|e| e.to_string()),
+        }
+    }
+
     pub fn all(&self) -> &[Arc<UpstreamProvider>] {
         &self.providers
     }

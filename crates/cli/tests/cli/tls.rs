@@ -101,6 +101,26 @@ async fn demo_tls_prints_its_certificate_and_fingerprint_and_keeps_them() {
     assert_eq!(r.status(), 200);
     let tokens: Value = r.json().await.unwrap();
     assert_eq!(jwt_claims(tokens["access_token"].as_str().unwrap())["iss"], demo.base.as_str());
+    // The demo pool's DemoOIDC is the demo provider on this listener: sign-in through it reaches
+    // the provider's login page (its discovery fetched trusting the demo's certificate).
+    let h = &info["hosted_ui"];
+    let r = https
+        .get(format!("{}/oauth2/authorize", h["domain_url"].as_str().unwrap()))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", h["client_id"].as_str().unwrap()),
+            ("redirect_uri", h["redirect_uri"].as_str().unwrap()),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+            ("identity_provider", h["oidc_provider"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.url());
+    assert!(r.url().as_str().starts_with(&format!("{}/demo-idp/", demo.base)), "{}", r.url());
     // Plain HTTP on the same port gets no answer.
     assert!(http().get(format!("{}/healthz", demo.base.replace("https://", "http://"))).send().await.is_err());
     drop(demo);

@@ -145,7 +145,7 @@ impl HostedSignIn {
         }
         let secret = self.user_pools.oidc_client_secret(p)?;
         let made = upstream_config(p, secret).and_then(|c| {
-            let http = crate::upstream::outbound_client().build().map_err(|e| e.to_string())?;
+            let http = self.kernel.upstreams.client_for_issuer(&c.issuer)?;
             UpstreamProvider::new(c, http).map_err(|e| e.to_string())
         });
         match made {
