@@ -113,6 +113,9 @@ impl HostedSignIn {
                 call.trail.pass("pkce", "code_verifier matches the S256 challenge");
             }
         }
+        // The client's scopes and the pool's resource servers may have changed since the code was
+        // issued: its scope is checked again, as an authorize now would check it.
+        let scope = self.granted_scopes(pool, client, Some(&grant.scope), false, call).await?;
         match self.claim_code(code, &pool.id).await? {
             Claim::First => call.trail.pass("code", "redeemed once (claimed atomically)"),
             Claim::Again { .. } | Claim::Unknown => return Err(self.presented_again(code, pool, call).await),
@@ -128,7 +131,7 @@ impl HostedSignIn {
             ));
         };
         call.about(&user);
-        let hosted = HostedGrant { scope: &grant.scope, nonce: grant.nonce.as_deref(), auth_time: grant.auth_time };
+        let hosted = HostedGrant { scope: &scope, nonce: grant.nonce.as_deref(), auth_time: grant.auth_time };
         let set = self.user_pools.hosted_tokens(pool, client, &user, hosted, call).await?;
         if self.record_family(code, &pool.id, &set.family_id).await? {
             let n = self.user_pools.end_family(&set.family_id).await?;
@@ -138,7 +141,7 @@ impl HostedSignIn {
                 format!("the code was presented again while it was redeemed: the tokens issued ({n}) are revoked"),
             ));
         }
-        let openid = grant.scope.split(' ').any(|s| s == "openid");
+        let openid = scope.split(' ').any(|s| s == "openid");
         Ok(HostedTokens {
             access_token: set.access_token,
             id_token: openid.then_some(set.id_token),

@@ -467,7 +467,11 @@ async fn resource_server_scopes_are_granted_only_when_allowed_and_defined() {
         let e = b.refused(b.redeem(&machine_token(Some(scope))).await, "scope", needle).await;
         assert_eq!(reason(&e), Reason::InvalidScope, "{scope}");
     }
-    // Once the resource server stops defining a scope, it is no longer granted.
+    // Once the resource server stops defining a scope, it is no longer granted: not even to a
+    // code issued before.
+    let req = AuthorizeRequest { scope: Some("openid orders/read".into()), ..request(WEB_APP, CALLBACK) };
+    let (location, _) = b.hosted_sign_in(&req, "alice").await;
+    let earlier = param(&location, "code").expect("code");
     b.pool_admin(
         "UpdateResourceServer",
         serde_json::json!({ "UserPoolId": POOL, "Identifier": "orders", "Name": "orders",
@@ -475,6 +479,9 @@ async fn resource_server_scopes_are_granted_only_when_allowed_and_defined() {
     )
     .await;
     let e = b.refused(b.redeem(&machine_token(Some("orders/read"))).await, "scope", "not defined").await;
+    assert_eq!(reason(&e), Reason::InvalidScope);
+    let redeemed = b.redeem(&token_request(WEB_APP, &earlier, CALLBACK, Some(VERIFIER))).await;
+    let e = b.refused(redeemed, "scope", "orders/read is not defined by a resource server").await;
     assert_eq!(reason(&e), Reason::InvalidScope);
     let t = b.redeem(&machine_token(None)).await.ok();
     assert_eq!(scope_of(&t.access_token).await, "orders/write");
