@@ -161,6 +161,9 @@ reasons! {
     IdTokenRejected,
     /// The OIDC provider answered the authorization request with an error instead of a code.
     ProviderDeclined,
+    /// `prompt=none` asked for a code without showing a page, and the browser has no live
+    /// sign-in session of the pool's.
+    LoginRequired,
 
     // --- audit lookups ---
     InvalidLookupAttribute,

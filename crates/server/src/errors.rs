@@ -32,6 +32,8 @@ pub fn oauth_words(reason: Reason) -> (&'static str, StatusCode) {
         // The identity provider's answer was refused: the user was not signed in (RFC 6749 §4.1.2.1).
         SamlRejected | SamlRequestUnknown | AssertionReplayed | UnsolicitedResponse | OidcStateUnknown
         | IdTokenRejected | ProviderDeclined => ("access_denied", StatusCode::FORBIDDEN),
+        // OpenID Connect Core §3.1.2.6: prompt=none could not be answered without a page.
+        LoginRequired => ("login_required", StatusCode::BAD_REQUEST),
         RateLimited => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
         Unavailable => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
         // The token service's catch-all; its decisions have no other reasons.

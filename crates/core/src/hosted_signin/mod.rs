@@ -189,7 +189,8 @@ impl HostedSignIn {
     }
 
     /// `GET /oauth2/authorize`: the request checked; with a live sign-in session of the pool's
-    /// (unless `prompt=login`), a code at once; else the sign-in page.
+    /// (unless `prompt=login`), a code at once; else the sign-in page (with `prompt=none`, the
+    /// error `login_required` back to the client instead).
     #[crate::entry_point]
     pub async fn authorize(
         &self,
@@ -238,6 +239,11 @@ impl HostedSignIn {
                         self.code_redirect(&checked, &user.id, s.auth_time, req.state.as_deref(), origin).await?;
                     Ok(Authorized::Redirect { location })
                 }
+                _ if req.prompt.as_deref() == Some("none") => Err(call.refuse_plainly(
+                    Reason::LoginRequired,
+                    "session",
+                    "prompt=none and no live sign-in session of this pool",
+                )),
                 _ => {
                     let why = if !reuse { "prompt=login" } else { "no live sign-in session of this pool" };
                     if let Some(provider) = &checked.federate {

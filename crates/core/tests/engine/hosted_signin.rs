@@ -243,6 +243,16 @@ async fn a_sign_in_session_signs_in_at_another_client_of_the_pool() {
         b.engine.hosted_signin().authorize(&other, Some("forged"), &ctx()).await,
         Ok(Authorized::SignIn(_))
     ));
+    // prompt=none: a code from the session, or login_required back to the client, never a page.
+    let none = AuthorizeRequest { prompt: Some("none".into()), ..other.clone() };
+    assert!(matches!(
+        b.engine.hosted_signin().authorize(&none, Some(&session), &ctx()).await,
+        Ok(Authorized::Redirect { .. })
+    ));
+    let c = ctx();
+    let (refused, told) = called(b.engine.hosted_signin().authorize(&none, None, &c).await, c.request_id);
+    assert_eq!(reason(&b.refused(refused, "session", "prompt=none").await), Reason::LoginRequired);
+    assert_eq!(told.unwrap().redirect.unwrap().state.as_deref(), Some("state-123"), "back to the client");
     // A disabled user's session signs nobody in.
     b.engine.directory().set_enabled("alice", false).await.unwrap();
     assert!(matches!(

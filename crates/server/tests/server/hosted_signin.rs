@@ -354,6 +354,12 @@ async fn refusals_go_to_an_error_page_until_the_callback_is_known_good() {
     assert!(location.starts_with(CALLBACK), "{location}");
     assert_eq!(query_param(location, "error").as_deref(), Some("invalid_request"));
     assert_eq!(query_param(location, "state").as_deref(), Some("xyz-state"));
+    // prompt=none without a sign-in session: login_required back to the client, no page.
+    let r = b.authorize(WEB, CALLBACK, &[("prompt", "none")]).await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let location = r.header("location").unwrap();
+    assert_eq!(query_param(location, "error").as_deref(), Some("login_required"), "{location}");
+    assert_eq!(query_param(location, "state").as_deref(), Some("xyz-state"));
     // A wrong password: the page again, with the message and the request id.
     let page = b.authorize(WEB, CALLBACK, &[]).await;
     let wrong = post_login(&b, &page, USER, "not-the-password").await;
