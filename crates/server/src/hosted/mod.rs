@@ -167,15 +167,23 @@ async fn refused_here(state: &AppState, event: &str, ctx: &RequestContext, refus
     pages::error(&refusal, &ctx.request_id)
 }
 
-/// A 302 to `location`, never cached.
-fn redirect(location: &str, cookies: &[HeaderValue]) -> Response {
+/// A 302 to `location`, never cached; the error page when `location` cannot be a header (an
+/// application address registered with characters a Location header cannot carry).
+fn redirect(location: &str, cookies: &[HeaderValue], request_id: &str) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
     let h = resp.headers_mut();
     match HeaderValue::from_str(location) {
         Ok(v) => {
             h.insert(header::LOCATION, v);
         }
-        Err(_) => return (StatusCode::BAD_REQUEST, "unusable redirect location").into_response(),
+        Err(_) => {
+            let refusal = Refusal::told(
+                Reason::InvalidRequest,
+                "The application's address cannot be used here.",
+                "the address to send the browser to holds characters a Location header cannot carry",
+            );
+            return pages::error(&refusal, request_id);
+        }
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for c in cookies {
@@ -257,7 +265,7 @@ async fn told(
             if let Some(s) = &back.state {
                 pairs.push(("state", s));
             }
-            redirect(&with_query(&back.redirect_uri, &pairs), &[])
+            redirect(&with_query(&back.redirect_uri, &pairs), &[], request_id)
         }
         None => pages::error(&refused.refusal, request_id),
     }
@@ -281,8 +289,8 @@ async fn authorize(
     let session = browser::session(&state, &headers, &mount).await;
     let (browser, binding) = saml::browser(&state, &headers, &mount, session);
     match state.engine.hosted_signin().authorize_at(&req, &browser, &ctx).await {
-        Ok(Authorized::Redirect { location }) => redirect(&location, &[]),
-        Ok(Authorized::Federate { location }) => redirect(&location, &[binding]),
+        Ok(Authorized::Redirect { location }) => redirect(&location, &[], &ctx.request_id),
+        Ok(Authorized::Federate { location }) => redirect(&location, &[binding], &ctx.request_id),
         Ok(Authorized::SignIn(page)) => sign_in_page(&state, &headers, &mount, &req, &page, None).await,
         Err(refused) => told(&state, &headers, &mount, &req, refused, &ctx.request_id).await,
     }
@@ -333,7 +341,7 @@ async fn federated_answer(
     match answer {
         Ok(SignedIn::Redirect { location, session }) => {
             match browser::keep_session(state, mount, &session, SESSION_SECONDS).await {
-                Ok(cookie) => redirect(&location, &[cookie]),
+                Ok(cookie) => redirect(&location, &[cookie], &ctx.request_id),
                 Err(e) => refused_here(state, event, ctx, e).await,
             }
         }
@@ -362,7 +370,7 @@ async fn after_sign_in(
     match signed {
         SignedIn::Redirect { location, session } => {
             match browser::keep_session(state, mount, &session, SESSION_SECONDS).await {
-                Ok(cookie) => redirect(&location, &[cookie]),
+                Ok(cookie) => redirect(&location, &[cookie], request_id),
                 Err(e) => pages::error(&e, request_id),
             }
         }
@@ -461,7 +469,7 @@ async fn logout(
     };
     let session = browser::session(&state, &headers, &mount).await;
     match state.engine.hosted_signin().logout(&req, session.as_deref(), &ctx).await {
-        Ok(target) => redirect(&target, &[browser::clear_session(&mount)]),
+        Ok(target) => redirect(&target, &[browser::clear_session(&mount)], &ctx.request_id),
         Err(e) => pages::error(&e, &ctx.request_id),
     }
 }
@@ -487,5 +495,16 @@ mod tests {
         assert_eq!(host("a.b.auth.localhost"), None);
         assert_eq!(host("127.0.0.1:8080"), None);
         assert_eq!(host("evilauth.localhost"), None);
+    }
+
+    #[test]
+    fn a_location_no_header_can_carry_is_an_error_page_with_the_request_id() {
+        let ok = redirect("https://app.example/cb?code=1", &[], "req-1");
+        assert_eq!(ok.status(), StatusCode::FOUND);
+        assert_eq!(ok.headers()[header::CACHE_CONTROL], "no-store");
+        let bad = redirect("https://app.example/cb\nx", &[], "req-2");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert!(bad.headers().get(header::LOCATION).is_none());
+        assert!(bad.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
     }
 }
