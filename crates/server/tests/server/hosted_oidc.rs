@@ -8,7 +8,7 @@
 use crate::common::*;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use tokenbridge_core::config::{IdentityProviderConfig, IssuerForm, RateLimits, UserPoolClientConfig, UserPoolConfig};
+use tokenbridge_core::config::{IdentityProviderConfig, RateLimits};
 use tokenbridge_core::hosted_signin::pkce_challenge_of;
 
 const POOL: &str = "ap-northeast-1_HostedOidc";
@@ -30,24 +30,8 @@ async fn server() -> Server {
                 "attribute_mapping": { "email": "email", "name": "name" },
             }))
             .unwrap();
-            cfg.user_pools.push(UserPoolConfig {
-                id: POOL.into(),
-                name: "OIDC tests".into(),
-                issuer: IssuerForm::Local,
-                clients: vec![UserPoolClientConfig {
-                    client_id: WEB.into(),
-                    name: "OIDC app".into(),
-                    secret: None,
-                    providers: vec![PROVIDER.into()],
-                    callback_urls: vec![CALLBACK.into()],
-                    logout_urls: vec![],
-                    allowed_oauth_flows: vec!["code".into()],
-                    allowed_oauth_scopes: vec!["openid".into(), "email".into()],
-                }],
-                domain: Some(OIDC_DOMAIN.into()),
-                identity_providers: vec![provider],
-                resource_servers: Vec::new(),
-            });
+            let pool = FederatedPool { pool: POOL, name: "OIDC", client: WEB, callback: CALLBACK, domain: OIDC_DOMAIN };
+            cfg.user_pools.push(pool.config(provider));
         })),
         ..Default::default()
     })

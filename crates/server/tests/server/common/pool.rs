@@ -2,7 +2,7 @@
 
 use super::*;
 use std::sync::Mutex;
-use tokenbridge_core::config::RateLimits;
+use tokenbridge_core::config::{IdentityProviderConfig, IssuerForm, RateLimits, UserPoolClientConfig, UserPoolConfig};
 use tokenbridge_core::directory::NewUser;
 
 /// The pool and public app client (every auth flow allowed; CUSTOM_AUTH answered by the demo
@@ -73,5 +73,38 @@ impl Server {
     /// An unsigned Cognito user-pool request, ready to send.
     pub fn cognito_request(&self, action: &str, body: &Value) -> reqwest::RequestBuilder {
         self.aws_json_request("/", &format!("{USER_POOL_TARGET}{action}")).body(body.to_string())
+    }
+}
+
+/// A pool signing in through one identity provider at a domain: its public app client allows
+/// the code flow with `openid email` and that provider only, back to `callback`.
+pub struct FederatedPool<'a> {
+    pub pool: &'a str,
+    pub name: &'a str,
+    pub client: &'a str,
+    pub callback: &'a str,
+    pub domain: &'a str,
+}
+
+impl FederatedPool<'_> {
+    pub fn config(&self, provider: IdentityProviderConfig) -> UserPoolConfig {
+        UserPoolConfig {
+            id: self.pool.into(),
+            name: self.name.into(),
+            issuer: IssuerForm::Local,
+            clients: vec![UserPoolClientConfig {
+                client_id: self.client.into(),
+                name: format!("{} app", self.name),
+                secret: None,
+                providers: vec![provider.name.clone()],
+                callback_urls: vec![self.callback.into()],
+                logout_urls: vec![],
+                allowed_oauth_flows: vec!["code".into()],
+                allowed_oauth_scopes: vec!["openid".into(), "email".into()],
+            }],
+            domain: Some(self.domain.into()),
+            identity_providers: vec![provider],
+            resource_servers: Vec::new(),
+        }
     }
 }
