@@ -129,8 +129,16 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// The longest detail kept: details quote parts of the document (a parser's message names
+    /// the tags it met), and a document may make those as long as it likes.
+    pub const MAX_DETAIL: usize = 400;
+
     pub fn new(check: Check, detail: impl Into<String>) -> Self {
-        Self { check, detail: detail.into() }
+        let mut detail = detail.into();
+        if detail.chars().count() > Self::MAX_DETAIL {
+            detail = format!("{}…", detail.chars().take(Self::MAX_DETAIL).collect::<String>());
+        }
+        Self { check, detail }
     }
 }
 

@@ -244,6 +244,21 @@ fn billion_laughs_is_refused_without_expansion() {
     assert!(!r.detail.contains("lol"), "{r}");
 }
 
+/// Found by the `saml_response` fuzz target: the parser's message names the tags it met, and a
+/// document may make a tag name as long as it likes; the detail stays bounded.
+#[test]
+fn a_parse_error_naming_a_huge_tag_keeps_a_short_detail() {
+    let doc =
+        format!("<md:EntityDescriptor xmlns:md=\"urn:x\"><md:A></md{}:A></md:EntityDescriptor>", "0V".repeat(5_000));
+    let r = refused(verify(&doc), Check::Malformed);
+    assert!(r.detail.starts_with("not well-formed XML: "), "{r}");
+    assert!(r.detail.chars().count() <= tokenbridge_saml::Rejection::MAX_DETAIL + 1, "{} chars", r.detail.len());
+    use base64::Engine as _;
+    let base64 = base64::engine::general_purpose::STANDARD.encode(&doc);
+    let r = refused(verify_response(&base64, &expect()), Check::Malformed);
+    assert!(r.detail.chars().count() <= tokenbridge_saml::Rejection::MAX_DETAIL + 1, "{} chars", r.detail.len());
+}
+
 // --- issuer, audience, destination, recipient, confirmation -------------------------------
 
 #[test]
