@@ -129,6 +129,22 @@ pub enum Authorized {
     Federate { location: String },
 }
 
+/// A sign-in that ended in a session: back to the client with a code; `session` is the new
+/// sign-in session's secret (the door keeps it in the browser's cookie, for
+/// `SESSION_SECONDS`). What an identity provider's answer comes to: a federated sign-in never
+/// asks for a new password.
+#[derive(Debug, Clone)]
+pub struct SessionStarted {
+    pub location: String,
+    pub session: String,
+}
+
+impl From<SessionStarted> for SignedIn {
+    fn from(s: SessionStarted) -> Self {
+        SignedIn::Redirect { location: s.location, session: s.session }
+    }
+}
+
 /// What a sign-in form comes to.
 #[derive(Debug, Clone)]
 pub enum SignedIn {
@@ -305,7 +321,7 @@ impl HostedSignIn {
             match self.user_pools.hosted_password(&checked.pool, &checked.client, username, password, call).await? {
                 HostedProof::SignedIn(user) => {
                     let by = SignInStep::new(ctx, "SignIn");
-                    self.signed_in(&checked, &user, req.state.as_deref(), by, call).await
+                    self.signed_in(&checked, &user, req.state.as_deref(), by, call).await.map(SignedIn::from)
                 }
                 HostedProof::NewPasswordRequired { session, username } => {
                     Ok(SignedIn::NewPasswordRequired { challenge: session, username, page: checked.page })
@@ -337,7 +353,7 @@ impl HostedSignIn {
                 self.user_pools.hosted_new_password(&checked.client, challenge, username, new_password, call).await?;
             call.about(&user);
             let by = SignInStep::new(ctx, "SetNewPassword");
-            self.signed_in(&checked, &user, req.state.as_deref(), by, call).await
+            self.signed_in(&checked, &user, req.state.as_deref(), by, call).await.map(SignedIn::from)
         };
         self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
     }
@@ -351,12 +367,12 @@ impl HostedSignIn {
         state: Option<&str>,
         by: SignInStep,
         call: &mut Call,
-    ) -> Result<SignedIn, Refusal> {
+    ) -> Result<SessionStarted, Refusal> {
         let now = self.kernel.now();
         let session = self.start_session(&checked.pool.id, &user.id, now, &by).await?;
         call.trail.pass("session", format!("sign-in session started for {} s", records::SESSION_SECONDS));
         let location = self.code_redirect(checked, &user.id, now, state, (by.clone(), Some(by))).await?;
-        Ok(SignedIn::Redirect { location, session })
+        Ok(SessionStarted { location, session })
     }
 
     /// Issues a code for `user` and the checked request; returns where the browser goes.
@@ -520,6 +536,11 @@ impl Told {
         let redirect = if page.is_some() { None } else { self.redirect };
         AuthorizeRefusal { refusal, redirect, page }
     }
+}
+
+/// The record's answer of a federated sign-in.
+fn session_answer(_: &SessionStarted) -> Value {
+    json!({ "outcome": "code issued, sign-in session started" })
 }
 
 fn signed_in_answer(s: &SignedIn) -> Value {

@@ -250,7 +250,7 @@ impl HostedSignIn {
         cb: &IdpCallback,
         browser: &Browser,
         ctx: &RequestContext,
-    ) -> Result<SignedIn, AuthorizeRefusal> {
+    ) -> Result<SessionStarted, AuthorizeRefusal> {
         let params = json!({
             "domain": cb.domain,
             "state": cb.state.as_deref().map(state_label),
@@ -304,7 +304,7 @@ impl HostedSignIn {
             let by = SignInStep::new(ctx, "OidcResponse");
             self.signed_in(&checked, &user, pending.request.state.as_deref(), by, call).await
         };
-        self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
+        self.kernel.run(op, decide, session_answer).await.map_err(|refusal| told.refuse(refusal))
     }
 
     /// The code redeemed at the provider and its id token validated (the nonce the one sent);

@@ -179,7 +179,7 @@ impl HostedSignIn {
         post: &SamlPost,
         browser: &Browser,
         ctx: &RequestContext,
-    ) -> Result<SignedIn, AuthorizeRefusal> {
+    ) -> Result<SessionStarted, AuthorizeRefusal> {
         let relay = post.relay_state.as_deref().unwrap_or_default();
         let params = json!({
             "domain": post.domain,
@@ -254,7 +254,7 @@ impl HostedSignIn {
             let (user, _) = self.user_pools.sign_in_federated(&pool.id, &identity, call).await?;
             self.signed_in(&checked, &user, req.state.as_deref(), SignInStep::new(ctx, "SamlResponse"), call).await
         };
-        self.kernel.run(op, decide, signed_in_answer).await.map_err(|refusal| told.refuse(refusal))
+        self.kernel.run(op, decide, session_answer).await.map_err(|refusal| told.refuse(refusal))
     }
 
     /// `GET /saml2/metadata`: the pool's SP metadata (entity id, ACS at `domain_url`, the SP

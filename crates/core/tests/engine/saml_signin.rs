@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tempfile::TempDir;
 use tokenbridge_core::config::Config;
 use tokenbridge_core::hosted_signin::{
-    pkce_challenge_of, AuthorizeRefusal, AuthorizeRequest, Authorized, Browser, SamlPost, SignedIn, TokenRequest,
+    pkce_challenge_of, AuthorizeRefusal, AuthorizeRequest, Authorized, Browser, SamlPost, SessionStarted, TokenRequest,
     ACS_PATH, EVENT_SOURCE,
 };
 use tokenbridge_core::issuer::verify_own;
@@ -152,7 +152,7 @@ async fn post(
     response: &str,
     relay: &str,
     binding: Option<&str>,
-) -> (Result<SignedIn, AuthorizeRefusal>, String) {
+) -> (Result<SessionStarted, AuthorizeRefusal>, String) {
     let c = ctx();
     let post =
         SamlPost { domain: DOMAIN.into(), saml_response: Some(response.into()), relay_state: Some(relay.into()) };
@@ -160,7 +160,7 @@ async fn post(
     (engine.hosted_signin().saml_response(&post, &b, &c).await, c.request_id)
 }
 
-fn called(r: (Result<SignedIn, AuthorizeRefusal>, String)) -> Called<SignedIn> {
+fn called(r: (Result<SessionStarted, AuthorizeRefusal>, String)) -> Called<SessionStarted> {
     Called { result: r.0.map_err(|e| e.refusal), request_id: r.1 }
 }
 
@@ -188,9 +188,9 @@ async fn id_token_claims(b: &Broker, location: &str) -> serde_json::Map<String, 
     verify_own(b.engine.keys(), &pool_issuer, id, Some("id"), b.now()).await.expect("a valid id token").claims
 }
 
-fn signed_in(r: (Result<SignedIn, AuthorizeRefusal>, String)) -> String {
+fn signed_in(r: (Result<SessionStarted, AuthorizeRefusal>, String)) -> String {
     match r.0 {
-        Ok(SignedIn::Redirect { location, .. }) => location,
+        Ok(SessionStarted { location, .. }) => location,
         other => panic!("expected a redirect to the client, got {other:?}"),
     }
 }
@@ -551,7 +551,7 @@ async fn racing_answers(store: Arc<dyn Store>) {
         }));
     }
     for t in tasks {
-        assert!(matches!(t.await.unwrap(), Ok(SignedIn::Redirect { .. })), "every first sign-in signs in");
+        assert!(matches!(t.await.unwrap(), Ok(SessionStarted { .. })), "every first sign-in signs in");
     }
     let user = engines[0].directory().find("Corp_gina@corp.example").await.expect("one federated user");
     let pools = engines[1].user_pools();

@@ -34,8 +34,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokenbridge_core::audit::RequestContext;
 use tokenbridge_core::hosted_signin::{
-    with_query, AuthorizeRefusal, AuthorizeRequest, Authorized, LogoutRequest, SignInPage, SignedIn, EVENT_SOURCE,
-    SESSION_SECONDS,
+    with_query, AuthorizeRefusal, AuthorizeRequest, Authorized, LogoutRequest, SessionStarted, SignInPage, SignedIn,
+    EVENT_SOURCE, SESSION_SECONDS,
 };
 use tokenbridge_core::{Reason, Refusal};
 use words::hosted_error_code;
@@ -336,19 +336,14 @@ async fn federated_answer(
     ctx: &RequestContext,
     headers: &HeaderMap,
     mount: &Mount,
-    answer: Result<SignedIn, AuthorizeRefusal>,
+    answer: Result<SessionStarted, AuthorizeRefusal>,
 ) -> Response {
     match answer {
-        Ok(SignedIn::Redirect { location, session }) => {
+        Ok(SessionStarted { location, session }) => {
             match browser::keep_session(state, mount, &session, SESSION_SECONDS).await {
                 Ok(cookie) => redirect(&location, &[cookie], &ctx.request_id),
                 Err(e) => refused_here(state, event, ctx, e).await,
             }
-        }
-        // A federated sign-in has no password to renew.
-        Ok(SignedIn::NewPasswordRequired { .. }) => {
-            let refusal = Refusal::new(Reason::Unavailable, "Sign-in is unavailable for a moment.");
-            refused_here(state, event, ctx, refusal).await
         }
         Err(refused) => {
             let none = AuthorizeRequest { domain: mount.domain.clone(), ..Default::default() };
