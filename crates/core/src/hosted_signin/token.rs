@@ -114,8 +114,12 @@ impl HostedSignIn {
             }
         }
         // The client's scopes and the pool's resource servers may have changed since the code was
-        // issued: its scope is checked again, as an authorize now would check it.
-        let scope = self.granted_scopes(pool, client, Some(&grant.scope), false, call).await?;
+        // issued: its scope is checked again, as an authorize now would check it. A code granted
+        // no scope stays without one (asking for none would grant the client's scopes of now).
+        let scope = match grant.scope.trim() {
+            "" => String::new(),
+            granted => self.granted_scopes(pool, client, Some(granted), false, call).await?,
+        };
         match self.claim_code(code, &pool.id).await? {
             Claim::First => call.trail.pass("code", "redeemed once (claimed atomically)"),
             Claim::Again { .. } | Claim::Unknown => return Err(self.presented_again(code, pool, call).await),
