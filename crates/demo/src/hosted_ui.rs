@@ -46,9 +46,7 @@ impl HostedUi {
     /// The app client's id and the OIDC client's secret, kept in the store.
     pub(crate) async fn prepare(store: &Arc<dyn Store>, data_dir: &Path) -> anyhow::Result<Self> {
         let client_id = store.put_setting_if_absent("demo.hosted_ui_client_id", &new_client_id()).await?;
-        let oidc_client_secret = store
-            .put_setting_if_absent("demo.oidc_provider_client_secret", &tokenbridge_core::secrets::random_secret())
-            .await?;
+        let oidc_client_secret = crate::shared_secret(store, "demo.oidc_provider_client_secret").await?;
         Ok(Self { client_id, oidc_client_secret, metadata_file: data_dir.join(METADATA_FILE) })
     }
 
